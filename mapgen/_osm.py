@@ -1,0 +1,223 @@
+"""Read OSM extracts (XML or PBF) into street ways and tagged features, in one pass."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import osmium
+import pandas as pd
+import shapely
+
+from mapgen.errors import InputFileError
+
+OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.bz2", ".osm.gz", ".o5m")
+
+# The way tags the mode rules in network.py read; everything else is dropped to keep memory small.
+WAY_TAGS = (
+    "highway", "name", "oneway", "junction", "access", "foot", "bicycle", "motorroad",
+    "service", "area", "oneway:bicycle", "cycleway", "cycleway:left", "cycleway:right",
+    "cycleway:both", "sidewalk", "crossing", "footway",
+)
+
+
+@dataclass(frozen=True)
+class HighwayWay:
+    """One OSM way carrying a ``highway`` tag, with its node ids and coordinates."""
+
+    way_id: int
+    tags: dict[str, str]
+    node_ids: np.ndarray  # int64, in way order
+    lonlat: np.ndarray  # (n, 2) float64
+
+
+@dataclass(frozen=True)
+class OsmExtract:
+    """What the pipeline needs of an OSM extract: street ways and tagged features (WGS-84)."""
+
+    source: str
+    highways: list[HighwayWay]
+    features: gpd.GeoDataFrame  # columns: element, osm_id, geometry, one column per tag key
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) of the street nodes."""
+        coords = np.vstack([w.lonlat for w in self.highways]) if self.highways else np.zeros((1, 2))
+        return (*coords.min(axis=0), *coords.max(axis=0))  # type: ignore[return-value]
+
+
+def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
+    """Read an OSM XML or PBF file.
+
+    Parameters
+    ----------
+    path
+        The extract: ``.osm`` (XML, optionally compressed) or ``.osm.pbf``.
+    feature_keys
+        Tag keys (e.g. ``amenity``, ``leisure``) that make a node, way or area a feature.
+
+    Returns
+    -------
+    OsmExtract
+        Highway ways (for network building) and features with point, line or
+        (multi)polygon geometry.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: OSM file not found")
+    if not path.name.lower().endswith(OSM_SUFFIXES):
+        raise InputFileError(f"{path}: not an OSM extract (expected one of {', '.join(OSM_SUFFIXES)})")
+    keys = frozenset(feature_keys)
+    wkb = osmium.geom.WKBFactory()
+    highways: list[HighwayWay] = []
+    records: dict[tuple[str, int], dict[str, object]] = {}
+    try:
+        processor = osmium.FileProcessor(str(path)).with_locations().with_areas()
+        for obj in processor:
+            if obj.is_node():
+                if keys.intersection(t.k for t in obj.tags) and obj.location.valid():
+                    records[("node", obj.id)] = _record("node", obj.id, obj.tags, wkb.create_point(obj))
+            elif obj.is_way():
+                if "highway" in obj.tags:
+                    highways.extend(_highway_runs(obj))
+                if keys.intersection(t.k for t in obj.tags) and not obj.is_closed():
+                    try:
+                        records[("way", obj.id)] = _record("way", obj.id, obj.tags, wkb.create_linestring(obj))
+                    except RuntimeError:  # fewer than two located nodes
+                        pass
+            elif obj.is_area() and keys.intersection(t.k for t in obj.tags):
+                element = "way" if obj.from_way() else "relation"
+                try:
+                    geom = wkb.create_multipolygon(obj)
+                except RuntimeError:
+                    continue
+                records[(element, obj.orig_id())] = _record(element, obj.orig_id(), obj.tags, geom)
+    except RuntimeError as exc:
+        raise InputFileError(f"{path}: cannot be read as OSM data: {exc}") from exc
+    features = _features_frame(list(records.values()))
+    if not highways and features.empty:
+        raise InputFileError(f"{path}: contains no OSM ways or tagged features (is it an OSM extract?)")
+    return OsmExtract(source=str(path), highways=highways, features=features)
+
+
+def _record(element: str, osm_id: int, tags: osmium.osm.TagList, geom_wkb: str) -> dict[str, object]:
+    geom = shapely.from_wkb(geom_wkb)
+    if isinstance(geom, shapely.MultiPolygon) and len(geom.geoms) == 1:
+        geom = geom.geoms[0]
+    return {"element": element, "osm_id": int(osm_id), "geometry": geom, **{t.k: t.v for t in tags}}
+
+
+def _highway_runs(way: osmium.osm.Way) -> list[HighwayWay]:
+    """Split a way at nodes missing from the extract so no edge jumps across the gap."""
+    tags = {k: way.tags[k] for k in WAY_TAGS if k in way.tags}
+    runs: list[HighwayWay] = []
+    ids: list[int] = []
+    coords: list[tuple[float, float]] = []
+    for ref in [*way.nodes, None]:
+        if ref is not None and ref.location.valid():
+            ids.append(ref.ref)
+            coords.append((ref.lon, ref.lat))
+            continue
+        if len(ids) >= 2:
+            runs.append(HighwayWay(way.id, tags, np.array(ids, dtype=np.int64), np.array(coords)))
+        ids, coords = [], []
+    return runs
+
+
+def _features_frame(records: list[dict[str, object]]) -> gpd.GeoDataFrame:
+    if not records:
+        return gpd.GeoDataFrame({"element": [], "osm_id": []}, geometry=[], crs="EPSG:4326")
+    frame = pd.DataFrame.from_records(records)
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
+
+
+def clip_extract(extract: OsmExtract, bbox: tuple[float, float, float, float]) -> OsmExtract:
+    """Keep the street ways and features of `extract` that touch `bbox` (west, south, east, north)."""
+    west, south, east, north = bbox
+    box = shapely.box(west, south, east, north)
+    ways = [
+        w for w in extract.highways
+        if ((w.lonlat[:, 0] >= west) & (w.lonlat[:, 0] <= east) & (w.lonlat[:, 1] >= south) & (w.lonlat[:, 1] <= north)).any()
+    ]
+    features = extract.features[extract.features.intersects(box)] if len(extract.features) else extract.features
+    return OsmExtract(source=f"{extract.source} (bbox {west},{south},{east},{north})", highways=ways, features=features)
+
+
+def extract_from_osmnx(graph: object, features: gpd.GeoDataFrame, source: str) -> OsmExtract:
+    """Turn an unsimplified osmnx graph and osmnx features into an :class:`OsmExtract`.
+
+    This is how data downloaded with osmnx (when no extract file is at hand)
+    enters the same pipeline as a file read with :func:`read_osm`. osmnx stores
+    a one-way street only in its direction of travel; that direction is kept
+    as an explicit ``oneway=yes`` two-node way, so the mode rules apply as for
+    a file.
+
+    Parameters
+    ----------
+    graph
+        ``networkx.MultiDiGraph`` from ``osmnx.graph_from_bbox(..., simplify=False)``
+        or ``osmnx.graph_from_xml(..., simplify=False)``, with the :data:`WAY_TAGS`
+        in ``osmnx.settings.useful_tags_way``.
+    features
+        GeoDataFrame from ``osmnx.features_from_bbox`` / ``features_from_xml``.
+    source
+        Description of where the data came from.
+
+    Returns
+    -------
+    OsmExtract
+    """
+    nodes = graph.nodes  # type: ignore[attr-defined]
+    edges = {(u, v): data for u, v, data in graph.edges(data=True)}  # type: ignore[attr-defined]
+    highways = []
+    for (u, v), data in edges.items():
+        two_way = (v, u) in edges
+        if two_way and u > v:
+            continue  # the pair is emitted once, from its smaller node id
+        tags = {k: str(data[k]) for k in WAY_TAGS if k in data and not isinstance(data[k], list)}
+        tags.pop("oneway", None)
+        if not two_way:
+            tags["oneway"] = "yes"
+        if "highway" not in tags:
+            continue
+        lonlat = np.array([[nodes[u]["x"], nodes[u]["y"]], [nodes[v]["x"], nodes[v]["y"]]])
+        way_id = data["osmid"][0] if isinstance(data["osmid"], list) else data["osmid"]
+        highways.append(HighwayWay(int(way_id), tags, np.array([u, v], dtype=np.int64), lonlat))
+    frame = features.reset_index().rename(columns={"id": "osm_id"})
+    if "element" not in frame and "element_type" in frame:
+        frame = frame.rename(columns={"element_type": "element"})
+    frame = frame.drop(columns=[c for c in ("nodes", "ways") if c in frame])
+    return OsmExtract(source=source, highways=highways, features=gpd.GeoDataFrame(frame, geometry="geometry", crs=4326))
+
+
+def download_extract(bbox: tuple[float, float, float, float], feature_keys: Collection[str]) -> OsmExtract:
+    """Download streets and features of `bbox` (west, south, east, north) from Overpass with osmnx.
+
+    Parameters
+    ----------
+    bbox
+        Area to download, WGS-84 degrees.
+    feature_keys
+        Tag keys of the features to download (e.g. ``amenity``, ``leisure``).
+
+    Returns
+    -------
+    OsmExtract
+    """
+    import osmnx as ox
+
+    from mapgen.errors import DownloadError
+
+    ox.settings.useful_tags_way = sorted(set(ox.settings.useful_tags_way) | set(WAY_TAGS))
+    try:
+        graph = ox.graph_from_bbox(bbox, custom_filter='["highway"]', simplify=False, retain_all=True)
+        features = ox.features_from_bbox(bbox, tags={k: True for k in feature_keys})
+    except Exception as exc:  # osmnx raises requests, JSON and its own errors alike
+        raise DownloadError(
+            f"downloading OSM data for bbox {bbox} with osmnx failed ({type(exc).__name__}: {exc}); "
+            "check the internet connection, or give an extract file with --osm"
+        ) from exc
+    return extract_from_osmnx(graph, features, source=f"Overpass API via osmnx, bbox {bbox}")

@@ -1,0 +1,137 @@
+"""Convert coordinates between WGS-84, GCJ-02 (AMap/Tencent "Mars") and BD-09 (Baidu).
+
+GCJ-02 is WGS-84 plus a deterministic, position-dependent offset applied inside
+mainland China (several hundred metres); BD-09 adds a further offset on top of
+GCJ-02. The forward formulas are the published ones; the inverse GCJ-02 → WGS-84
+is solved by fixed-point iteration to better than 1e-7° (about 1 cm). Outside
+mainland China GCJ-02 equals WGS-84.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+Datum = Literal["wgs84", "gcj02", "bd09"]
+DATUMS: tuple[Datum, ...] = ("wgs84", "gcj02", "bd09")
+
+_A = 6378245.0  # Krasovsky 1940 semi-major axis used by GCJ-02
+_EE = 0.00669342162296594323
+_X_PI = np.pi * 3000.0 / 180.0
+
+Array = npt.NDArray[np.float64]
+
+
+def in_china(lon: npt.ArrayLike, lat: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """Rough mainland-China box inside which GCJ-02 offsets apply."""
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    return (lon > 72.004) & (lon < 137.8347) & (lat > 0.8293) & (lat < 55.8271)
+
+
+def _offset(lon: Array, lat: Array) -> tuple[Array, Array]:
+    x, y = lon - 105.0, lat - 35.0
+    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
+            + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
+            + (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
+            + (160.0 * np.sin(y / 12.0 * np.pi) + 320 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0)
+    dlon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
+            + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
+            + (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
+            + (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0)
+    rad = lat / 180.0 * np.pi
+    magic = 1 - _EE * np.sin(rad) ** 2
+    sqrt_magic = np.sqrt(magic)
+    dlat = (dlat * 180.0) / ((_A * (1 - _EE)) / (magic * sqrt_magic) * np.pi)
+    dlon = (dlon * 180.0) / (_A / sqrt_magic * np.cos(rad) * np.pi)
+    china = in_china(lon, lat)
+    return np.where(china, dlon, 0.0), np.where(china, dlat, 0.0)
+
+
+def wgs84_to_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[Array, Array]:
+    """Shift WGS-84 coordinates to GCJ-02.
+
+    Parameters
+    ----------
+    lon, lat
+        Degrees (scalars or arrays).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        GCJ-02 longitude and latitude.
+    """
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    dlon, dlat = _offset(lon, lat)
+    return lon + dlon, lat + dlat
+
+
+def gcj02_to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[Array, Array]:
+    """Shift GCJ-02 coordinates back to WGS-84 (iterative inverse, ~1 cm).
+
+    Parameters
+    ----------
+    lon, lat
+        GCJ-02 degrees.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        WGS-84 longitude and latitude.
+    """
+    glon, glat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    wlon, wlat = glon.copy(), glat.copy()
+    for _ in range(30):
+        elon, elat = wgs84_to_gcj02(wlon, wlat)
+        dlon, dlat = elon - glon, elat - glat
+        wlon, wlat = wlon - dlon, wlat - dlat
+        if np.all(np.abs(dlon) < 1e-9) and np.all(np.abs(dlat) < 1e-9):
+            break
+    return wlon, wlat
+
+
+def gcj02_to_bd09(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[Array, Array]:
+    """Shift GCJ-02 coordinates to Baidu's BD-09."""
+    x, y = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    z = np.sqrt(x * x + y * y) + 0.00002 * np.sin(y * _X_PI)
+    theta = np.arctan2(y, x) + 0.000003 * np.cos(x * _X_PI)
+    return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
+
+
+def bd09_to_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[Array, Array]:
+    """Shift Baidu BD-09 coordinates to GCJ-02."""
+    x, y = np.asarray(lon, dtype=float) - 0.0065, np.asarray(lat, dtype=float) - 0.006
+    z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
+    theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
+    return z * np.cos(theta), z * np.sin(theta)
+
+
+def convert(lon: npt.ArrayLike, lat: npt.ArrayLike, source: Datum, target: Datum) -> tuple[Array, Array]:
+    """Convert coordinates between any two of WGS-84, GCJ-02 and BD-09.
+
+    Parameters
+    ----------
+    lon, lat
+        Degrees in the `source` datum.
+    source, target
+        ``"wgs84"``, ``"gcj02"`` or ``"bd09"``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Longitude and latitude in the `target` datum.
+    """
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    if source == target:
+        return lon, lat
+    if source == "bd09":
+        lon, lat = bd09_to_gcj02(lon, lat)
+    elif source == "wgs84":
+        lon, lat = wgs84_to_gcj02(lon, lat)
+    # now in GCJ-02
+    if target == "gcj02":
+        return lon, lat
+    if target == "bd09":
+        return gcj02_to_bd09(lon, lat)
+    return gcj02_to_wgs84(lon, lat)

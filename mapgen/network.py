@@ -1,0 +1,257 @@
+"""Build walk and bike street graphs from OSM ways, with travel times in minutes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import networkx as nx
+import numpy as np
+import pyproj
+import scipy.sparse as sp
+import shapely
+from scipy.sparse.csgraph import connected_components
+
+from mapgen._osm import HighwayWay, OsmExtract
+from mapgen.config import Mode, Settings
+from mapgen.errors import EmptyNetworkError
+
+# Minutes used instead of zero so sparse matrices keep zero-length edges as edges.
+MIN_EDGE_MINUTES = 1e-9
+
+_NEVER = frozenset({
+    "motorway", "motorway_link", "construction", "proposed", "planned", "abandoned", "disused",
+    "platform", "raceway", "bus_guideway", "escape", "razed", "elevator", "corridor", "busway",
+    "rest_area", "services",
+})
+_FOOT_ONLY = frozenset({"footway", "pedestrian", "steps", "path", "bridleway", "corridor"})
+_YES = frozenset({"yes", "designated", "permissive", "destination"})
+_NO = frozenset({"no", "private", "use_sidepath", "discouraged"})
+_ONEWAY = frozenset({"yes", "true", "1"})
+_BIKE_CONTRAFLOW = frozenset({"opposite", "opposite_lane", "opposite_track"})
+
+
+def way_directions(tags: dict[str, str], mode: Mode) -> tuple[bool, bool]:
+    """Return whether `mode` may travel a way (forward, backward).
+
+    Walking ignores ``oneway``; cycling respects it unless ``oneway:bicycle=no``
+    or a contraflow cycleway says otherwise. Motorways, ``access=private`` and
+    ways closed to the mode are not travelled at all. Bikes use footways, paths
+    and pedestrian streets only where ``bicycle`` allows it.
+
+    Parameters
+    ----------
+    tags
+        The way's OSM tags.
+    mode
+        ``"walk"`` or ``"bike"``.
+
+    Returns
+    -------
+    tuple of bool
+        (forward allowed, backward allowed)
+    """
+    highway = tags.get("highway", "")
+    if not highway or highway in _NEVER or tags.get("area") == "yes" and highway != "pedestrian":
+        return False, False
+    own = tags.get("foot" if mode == "walk" else "bicycle", "")
+    if own in _NO or (tags.get("access", "") in _NO and own not in _YES) or tags.get("service") == "private":
+        return False, False
+    if mode == "walk":
+        if highway == "cycleway" and own not in _YES:
+            return False, False
+        return True, True
+    if (highway in _FOOT_ONLY and own not in _YES) or tags.get("motorroad") == "yes":
+        return False, False
+    oneway = tags.get("oneway", "")
+    if tags.get("oneway:bicycle") == "no" or tags.get("cycleway") in _BIKE_CONTRAFLOW:
+        return True, True
+    if oneway == "-1":
+        return False, True
+    if oneway in _ONEWAY or (tags.get("junction") in ("roundabout", "circular") and oneway != "no"):
+        return True, False
+    return True, True
+
+
+@dataclass(frozen=True)
+class StreetGraph:
+    """A directed street graph for one travel mode, as arrays.
+
+    Nodes are OSM nodes (unsimplified: every edge is a straight segment);
+    coordinates are kept both in WGS-84 and in a local metric CRS.
+    """
+
+    mode: Mode
+    speed_kmh: float
+    crs: pyproj.CRS  # metric (UTM) CRS of `node_xy`
+    node_osmid: np.ndarray  # (n,) int64
+    node_lonlat: np.ndarray  # (n, 2)
+    node_xy: np.ndarray  # (n, 2) metres
+    edge_u: np.ndarray  # (m,) int32 node index
+    edge_v: np.ndarray  # (m,) int32 node index
+    edge_length_m: np.ndarray  # (m,)
+    edge_highway: np.ndarray  # (m,) object: highway tag, for route safety notes
+    edge_way_id: np.ndarray  # (m,) int64
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return len(self.node_osmid)
+
+    @cached_property
+    def edge_minutes(self) -> np.ndarray:
+        """Travel time of every edge in minutes at the mode's speed."""
+        return np.maximum(self.edge_length_m / (self.speed_kmh * 1000.0 / 60.0), MIN_EDGE_MINUTES)
+
+    @cached_property
+    def matrix(self) -> sp.csr_matrix:
+        """Sparse (n × n) matrix of edge minutes; parallel edges keep the fastest."""
+        return edges_matrix(self.edge_u, self.edge_v, self.edge_minutes, self.n_nodes)
+
+    @cached_property
+    def edge_lines(self) -> np.ndarray:
+        """Edges as shapely LineStrings in the metric CRS."""
+        return shapely.linestrings(np.stack([self.node_xy[self.edge_u], self.node_xy[self.edge_v]], axis=1))
+
+    @cached_property
+    def edge_tree(self) -> shapely.STRtree:
+        """Spatial index of :attr:`edge_lines`."""
+        return shapely.STRtree(self.edge_lines)
+
+    @cached_property
+    def node_tree(self) -> shapely.STRtree:
+        """Spatial index of the nodes (metric CRS)."""
+        return shapely.STRtree(shapely.points(self.node_xy))
+
+    def to_networkx(self) -> nx.DiGraph:
+        """Return the graph as a networkx DiGraph with ``minutes`` and ``length`` edge attributes."""
+        g = nx.DiGraph()
+        g.add_nodes_from(range(self.n_nodes))
+        order = np.argsort(-self.edge_minutes)  # slowest first, so the fastest parallel edge wins
+        g.add_edges_from(
+            (int(u), int(v), {"minutes": float(t), "length": float(length)})
+            for u, v, t, length in zip(
+                self.edge_u[order], self.edge_v[order], self.edge_minutes[order], self.edge_length_m[order]
+            )
+        )
+        return g
+
+
+def edges_matrix(u: np.ndarray, v: np.ndarray, weight: np.ndarray, size: int) -> sp.csr_matrix:
+    """Return a CSR matrix of `weight` keeping the minimum over duplicate (u, v) pairs.
+
+    Parameters
+    ----------
+    u, v
+        Edge endpoints (node indices).
+    weight
+        Positive edge weights.
+    size
+        Matrix size (number of nodes).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+    """
+    order = np.lexsort((weight, v, u))
+    u, v, weight = u[order], v[order], weight[order]
+    first = np.ones(len(u), dtype=bool)
+    first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
+    return sp.csr_matrix((weight[first], (u[first], v[first])), shape=(size, size))
+
+
+def street_graph(extract: OsmExtract, mode: Mode, settings: Settings) -> StreetGraph:
+    """Build the street graph of one travel mode.
+
+    Parameters
+    ----------
+    extract
+        The OSM extract (see :func:`mapgen._osm.read_osm`).
+    mode
+        ``"walk"`` or ``"bike"``: selects the access and one-way rules and the speed.
+    settings
+        Speeds and the minimum size of a street island to keep.
+
+    Returns
+    -------
+    StreetGraph
+    """
+    us: list[np.ndarray] = []
+    vs: list[np.ndarray] = []
+    highway_of: list[tuple[str, int, int]] = []  # (highway, way id, edge count) per chunk
+    all_ids: list[np.ndarray] = []
+    all_coords: list[np.ndarray] = []
+    for way in extract.highways:
+        fwd, back = way_directions(way.tags, mode)
+        if not (fwd or back):
+            continue
+        all_ids.append(way.node_ids)
+        all_coords.append(way.lonlat)
+        for keep, a, b in ((fwd, way.node_ids[:-1], way.node_ids[1:]), (back, way.node_ids[1:], way.node_ids[:-1])):
+            if keep:
+                us.append(a)
+                vs.append(b)
+                highway_of.append((way.tags["highway"], way.way_id, len(a)))
+    if not us:
+        raise EmptyNetworkError(f"{extract.source}: no streets or paths usable by {mode} in this extract")
+
+    node_osmid, first = np.unique(np.concatenate(all_ids), return_index=True)
+    lonlat = np.concatenate(all_coords)[first]
+    edge_u = np.searchsorted(node_osmid, np.concatenate(us)).astype(np.int32)
+    edge_v = np.searchsorted(node_osmid, np.concatenate(vs)).astype(np.int32)
+    highway = np.repeat(np.array([h for h, _, _ in highway_of], dtype=object), [c for _, _, c in highway_of])
+    way_id = np.repeat(np.array([w for _, w, _ in highway_of], dtype=np.int64), [c for _, _, c in highway_of])
+    loop = edge_u == edge_v
+    edge_u, edge_v, highway, way_id = edge_u[~loop], edge_v[~loop], highway[~loop], way_id[~loop]
+
+    crs = utm_crs(lonlat)
+    xy = np.column_stack(pyproj.Transformer.from_crs(4326, crs, always_xy=True).transform(lonlat[:, 0], lonlat[:, 1]))
+    length = np.hypot(*(xy[edge_v] - xy[edge_u]).T)
+
+    keep_node = _large_components(edge_u, edge_v, len(node_osmid), settings.min_component_nodes)
+    if not keep_node.any():
+        raise EmptyNetworkError(
+            f"{extract.source}: the {mode} network has no connected part of at least "
+            f"{settings.min_component_nodes} nodes (is the area too small?)"
+        )
+    new_index = np.cumsum(keep_node) - 1
+    keep_edge = keep_node[edge_u]
+    return StreetGraph(
+        mode=mode,
+        speed_kmh=settings.speed_kmh(mode),
+        crs=crs,
+        node_osmid=node_osmid[keep_node],
+        node_lonlat=lonlat[keep_node],
+        node_xy=xy[keep_node],
+        edge_u=new_index[edge_u[keep_edge]].astype(np.int32),
+        edge_v=new_index[edge_v[keep_edge]].astype(np.int32),
+        edge_length_m=length[keep_edge],
+        edge_highway=highway[keep_edge],
+        edge_way_id=way_id[keep_edge],
+    )
+
+
+def utm_crs(lonlat: np.ndarray) -> pyproj.CRS:
+    """Return the UTM CRS of the centre of `lonlat` (as geopandas' ``estimate_utm_crs``)."""
+    from pyproj.aoi import AreaOfInterest
+    from pyproj.database import query_utm_crs_info
+
+    west, south = lonlat.min(axis=0)
+    east, north = lonlat.max(axis=0)
+    info = query_utm_crs_info(
+        datum_name="WGS 84",
+        area_of_interest=AreaOfInterest(
+            west_lon_degree=(west + east) / 2, south_lat_degree=(south + north) / 2,
+            east_lon_degree=(west + east) / 2, north_lat_degree=(south + north) / 2,
+        ),
+    )
+    return pyproj.CRS.from_epsg(int(info[0].code))
+
+
+def _large_components(u: np.ndarray, v: np.ndarray, n: int, min_nodes: int) -> np.ndarray:
+    """Mask of nodes in weakly connected parts with at least `min_nodes` nodes (the largest is always kept)."""
+    graph = sp.csr_matrix((np.ones(len(u)), (u, v)), shape=(n, n))
+    _, labels = connected_components(graph, directed=True, connection="weak")
+    sizes = np.bincount(labels)
+    big = (sizes >= min_nodes) | (sizes == sizes.max())
+    return big[labels]

@@ -1,0 +1,155 @@
+"""Run a whole city build: OSM → schools + venues → walk/bike reach → published files and maps."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from mapgen import _osm
+from mapgen._progress import say, stage
+from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig
+from mapgen.errors import ConfigError, NoSchoolsError
+from mapgen.network import street_graph
+from mapgen.publish import write_contract, write_maps
+from mapgen.publish.files import write_summary
+from mapgen.reach import schools_reach
+from mapgen.schools import schools_from_csv, schools_from_osm
+from mapgen.venues import load_taxonomy, venues_from_osm
+
+REVIEW_FILE = "review.csv"
+
+
+def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) -> tuple[_osm.OsmExtract, bool]:
+    """Read the city's OSM extract, or download the same area with osmnx when the file is absent.
+
+    Returns
+    -------
+    tuple
+        The extract and whether it was downloaded.
+    """
+    if city.osm is not None and city.osm.exists():
+        with stage(f"Reading {city.osm.name}", quiet=quiet):
+            return _osm.read_osm(city.osm, feature_keys), False
+    if city.download_bbox is None:
+        where = f"{city.osm}" if city.osm else "no `osm` file configured"
+        raise ConfigError(f"{city.name}: OSM extract not found ({where}) and no download_bbox to download it from")
+    say(
+        f"[yellow]OSM extract {city.osm} not found (is ../shared/data beside the project?). "
+        f"Downloading the same area, bbox {list(city.download_bbox)}, from OpenStreetMap's Overpass API "
+        "with osmnx; this needs internet access.[/yellow]",
+        quiet,
+    )
+    with stage("Downloading with osmnx", quiet=quiet):
+        return _osm.download_extract(city.download_bbox, feature_keys), True
+
+
+def build_city(
+    city: CityConfig,
+    out_dir: str | Path,
+    bbox: tuple[float, float, float, float] | None = None,
+    quiet: bool = False,
+) -> dict[str, object]:
+    """Build every output of the contract for one city.
+
+    Parameters
+    ----------
+    city
+        The city configuration.
+    out_dir
+        Output folder (created).
+    bbox
+        Optional (west, south, east, north) to build only part of the extract.
+    quiet
+        No progress output.
+
+    Returns
+    -------
+    dict
+        The build summary (also written to ``summary.json``).
+    """
+    started = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    taxonomy = load_taxonomy(city.categories)
+    extract, downloaded = load_extract(city, set(taxonomy.tag_keys) | {"amenity"}, quiet)
+    if bbox is not None:
+        extract = _osm.clip_extract(extract, bbox)
+    timings["read"] = time.perf_counter() - started
+
+    review: list[dict[str, object]] = []
+    osm_schools = schools_from_osm(extract.features, city.settings)
+    schools = osm_schools
+    if city.schools_csv is not None:
+        listed = schools_from_csv(city.schools_csv, review)
+        schools = listed if city.schools_csv_mode == "replace" else pd.concat([osm_schools, listed], ignore_index=True)
+    if schools.empty:
+        raise NoSchoolsError(
+            f"{extract.source}: no schools found (amenity=school{', kindergarten' if city.settings.include_kindergartens else ''}); "
+            "add a school list with schools_csv in the city file"
+        )
+    schools = gpd.GeoDataFrame(schools, geometry="geometry", crs=4326)
+    venues = venues_from_osm(extract.features, taxonomy)
+
+    all_pairs, all_iso, network, reach_counts = [], [], {}, {}
+    for mode in MODES:
+        t0 = time.perf_counter()
+        with stage(f"Building {mode} network", quiet=quiet):
+            graph = street_graph(extract, mode, city.settings)
+        with stage(f"Routing {mode} from schools", total=len(schools), quiet=quiet) as advance:
+            reach = schools_reach(graph, schools, venues, city.settings, progress=advance)
+        network[mode] = {"nodes": graph.n_nodes, "edges": len(graph.edge_u), "speed_kmh": graph.speed_kmh}
+        reach_counts[mode] = {
+            "pairs": len(reach.pairs),
+            "schools_reaching_a_venue": int(reach.pairs["school_id"].nunique()),
+            "isochrones": len(reach.isochrones),
+            "schools_not_on_network": reach.unattached_schools,
+            "venues_not_on_network": len(reach.unattached_venues),
+        }
+        for school_id in reach.unattached_schools:
+            review.append({"file": extract.source, "row": school_id, "column": "geometry",
+                           "reason": f"school farther than {city.settings.max_snap_m:g} m from any {mode} street"})
+        all_pairs.append(reach.pairs)
+        all_iso.append(reach.isochrones)
+        timings[mode] = time.perf_counter() - t0
+
+    pairs = pd.concat(all_pairs, ignore_index=True)
+    isochrones = gpd.GeoDataFrame(pd.concat(all_iso, ignore_index=True), geometry="geometry", crs=4326)
+    t0 = time.perf_counter()
+    outputs = write_contract(out, schools, venues, isochrones, pairs)
+    with stage("Writing maps", total=len(schools), quiet=quiet) as advance:
+        write_maps(out, city, schools, venues, isochrones, pairs, taxonomy, progress=advance)
+    outputs.update({"index": str(out / "index.html"), "school_pages": str(out / "schools")})
+    review_path = out / REVIEW_FILE
+    if review:
+        pd.DataFrame(review).to_csv(review_path, index=False, encoding="utf-8")
+        outputs["review"] = str(review_path)
+    else:
+        review_path.unlink(missing_ok=True)
+    timings["publish"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - started
+
+    summary: dict[str, object] = {
+        "city": city.name,
+        "title": city.display_title,
+        "source": {"osm": extract.source, "downloaded_with_osmnx": downloaded},
+        "attribution": OSM_ATTRIBUTION,
+        "settings": city.settings.model_dump(),
+        "counts": {
+            "schools": len(schools),
+            "schools_from_osm": len(osm_schools),
+            "schools_from_csv": len(schools) - len(osm_schools) if city.schools_csv_mode == "add" else len(schools),
+            "venues": len(venues),
+            "venues_by_category": {k: int(n) for k, n in venues["category"].value_counts().items()},
+            "rejected_rows": len(review),
+        },
+        "network": network,
+        "reach": reach_counts,
+        "outputs": outputs,
+        "seconds": {k: round(v, 2) for k, v in timings.items()},
+    }
+    write_summary(out, summary)
+    return summary

@@ -1,0 +1,53 @@
+"""Leaflet JS/CSS shipped with the package, so published maps never load scripts from a CDN."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import xstatic.pkg.leaflet as xs_leaflet
+import xstatic.pkg.leaflet_markercluster as xs_cluster
+
+LIB_DIR = "lib"
+
+# (folium resource name, file under lib/)
+JS = [("leaflet", "leaflet/leaflet.js"), ("markerclusterjs", "markercluster/leaflet.markercluster.js")]
+CSS = [
+    ("leaflet_css", "leaflet/leaflet.css"),
+    ("markerclustercss", "markercluster/MarkerCluster.css"),
+    ("markerclusterdefaultcss", "markercluster/MarkerCluster.Default.css"),
+]
+
+
+def copy_assets(out_dir: Path) -> Path:
+    """Copy Leaflet and Leaflet.markercluster (from their XStatic packages) into ``out_dir/lib``.
+
+    Parameters
+    ----------
+    out_dir
+        The build's output folder.
+
+    Returns
+    -------
+    pathlib.Path
+        The ``lib`` folder.
+    """
+    lib = out_dir / LIB_DIR
+    for package, name in ((xs_leaflet, "leaflet"), (xs_cluster, "markercluster")):
+        target = lib / name
+        shutil.copytree(package.BASE_DIR, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.map", "*.esm.js"))
+    return lib
+
+
+def asset_links(prefix: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Return folium ``default_js`` / ``default_css`` lists pointing at the local copies.
+
+    Parameters
+    ----------
+    prefix
+        Relative path from the page to the output folder (``""`` or ``"../"``).
+    """
+    return (
+        [(name, f"{prefix}{LIB_DIR}/{path}") for name, path in JS],
+        [(name, f"{prefix}{LIB_DIR}/{path}") for name, path in CSS],
+    )

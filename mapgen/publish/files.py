@@ -1,0 +1,67 @@
+"""Write the output contract: schools, venues, isochrones (GeoJSON), reachability (CSV), summary (JSON)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from mapgen.schools import SCHOOL_COLUMNS
+from mapgen.venues import VENUE_COLUMNS
+
+CONTRACT_FILES = {
+    "schools": "schools.geojson",
+    "venues": "venues.geojson",
+    "isochrones": "isochrones.geojson",
+    "reachability": "reachability.csv",
+    "summary": "summary.json",
+}
+
+
+def write_contract(
+    out_dir: Path,
+    schools: gpd.GeoDataFrame,
+    venues: gpd.GeoDataFrame,
+    isochrones: gpd.GeoDataFrame,
+    pairs: pd.DataFrame,
+) -> dict[str, str]:
+    """Write the contract files of a build (all WGS-84).
+
+    Parameters
+    ----------
+    out_dir
+        Output folder (created if missing).
+    schools, venues
+        With :data:`~mapgen.schools.SCHOOL_COLUMNS` / :data:`~mapgen.venues.VENUE_COLUMNS`.
+    isochrones
+        ``school_id``, ``mode``, ``minutes``, polygon geometry.
+    pairs
+        ``school_id``, ``venue_id``, ``mode``, ``minutes``.
+
+    Returns
+    -------
+    dict
+        Contract name → path written.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {k: out_dir / v for k, v in CONTRACT_FILES.items()}
+    _geojson(schools[[*SCHOOL_COLUMNS, "geometry"]], paths["schools"])
+    _geojson(venues[[*VENUE_COLUMNS, "geometry"]], paths["venues"])
+    _geojson(isochrones[["school_id", "mode", "minutes", "geometry"]], paths["isochrones"])
+    pairs[["school_id", "venue_id", "mode", "minutes"]].to_csv(paths["reachability"], index=False, encoding="utf-8")
+    return {k: str(p) for k, p in paths.items() if k != "summary"}
+
+
+def write_summary(out_dir: Path, summary: dict[str, object]) -> Path:
+    """Write ``summary.json`` (UTF-8, human-readable)."""
+    path = out_dir / CONTRACT_FILES["summary"]
+    path.write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    return path
+
+
+def _geojson(frame: gpd.GeoDataFrame, path: Path) -> None:
+    frame = gpd.GeoDataFrame(frame, geometry="geometry").to_crs(4326)
+    path.unlink(missing_ok=True)
+    frame.to_file(path, driver="GeoJSON", engine="pyogrio")

@@ -1,0 +1,144 @@
+"""Schools from OSM (nodes, campus ways and multipolygons) and from a user's CSV list."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from mapgen.config import Settings
+from mapgen.errors import InputFileError
+
+SCHOOL_COLUMNS = ["school_id", "name", "name_en", "source", "osm_id"]
+_CSV_ALIASES = {
+    "name": ("name", "名称", "学校", "学校名称"),
+    "lon": ("lon", "lng", "longitude", "经度", "x"),
+    "lat": ("lat", "latitude", "纬度", "y"),
+    "school_id": ("school_id", "id", "编号"),
+}
+
+
+def schools_from_osm(features: gpd.GeoDataFrame, settings: Settings) -> gpd.GeoDataFrame:
+    """Select the schools pupils attend from OSM features.
+
+    ``amenity=school`` (and ``amenity=kindergarten`` when enabled) as nodes,
+    ways or multipolygons; universities and colleges are other amenities and so
+    never selected; names matching ``settings.exclude_school_names`` (party
+    schools, teacher training, driving schools) are dropped; a school node lying
+    inside a school campus is the same school and is dropped too.
+
+    Parameters
+    ----------
+    features
+        Tagged OSM features in WGS-84.
+    settings
+        Which kinds of school to keep.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        :data:`SCHOOL_COLUMNS`, ``geometry`` (a point on the school) and
+        ``footprint`` (the campus polygon, or the point).
+    """
+    kinds = {"school", "kindergarten"} if settings.include_kindergartens else {"school"}
+    if "amenity" not in features:
+        return _empty()
+    chosen = features[features["amenity"].isin(kinds)].copy()
+    names = _column(chosen, "name")
+    patterns = [*settings.exclude_school_names, *([] if settings.include_kindergartens else settings.kindergarten_names)]
+    if patterns:
+        chosen = chosen[~names.str.contains(re.compile("|".join(patterns)), na=False)]
+    # a school mapped twice, as a node inside its own campus
+    campuses = chosen[chosen.geom_type.isin(["Polygon", "MultiPolygon"])]
+    points = chosen[chosen.geom_type == "Point"]
+    if len(campuses) and len(points):
+        inside = shapely.STRtree(campuses.geometry.values).query(points.geometry.values, predicate="within")
+        chosen = chosen.drop(index=points.index[inside[0]])
+    chosen = chosen.sort_values(["element", "osm_id"])
+    frame = pd.DataFrame({
+        "school_id": [f"osm-{e[0]}{i}" for e, i in zip(chosen["element"], chosen["osm_id"])],
+        "name": [
+            n if isinstance(n, str) and n.strip() else f"未命名学校 unnamed school ({e} {i})"
+            for n, e, i in zip(_column(chosen, "name"), chosen["element"], chosen["osm_id"])
+        ],
+        "name_en": _column(chosen, "name:en").fillna("").values,
+        "source": "OpenStreetMap",
+        "osm_id": [f"{e}/{i}" for e, i in zip(chosen["element"], chosen["osm_id"])],
+        "footprint": chosen.geometry.values,
+    })
+    return _with_points(frame, features.crs)
+
+
+def schools_from_csv(path: str | Path, review: list[dict[str, object]]) -> gpd.GeoDataFrame:
+    """Read a user's school list (columns name, lon, lat; Chinese headers accepted).
+
+    Rows that cannot be used are appended to `review` with file, row and
+    reason; the good rows are returned.
+
+    Parameters
+    ----------
+    path
+        UTF-8 (optionally with BOM) CSV file with WGS-84 coordinates.
+    review
+        List that collects rejected rows.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Same columns as :func:`schools_from_osm`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: school list not found")
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        header = {h.strip().lower(): h for h in (reader.fieldnames or [])}
+        column = {k: next((header[a] for a in aliases if a in header), None) for k, aliases in _CSV_ALIASES.items()}
+        missing = [k for k in ("name", "lon", "lat") if column[k] is None]
+        if missing:
+            raise InputFileError(f"{path}: school list lacks column(s) {', '.join(missing)} (header: {reader.fieldnames})")
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            name = (row.get(column["name"]) or "").strip()  # type: ignore[arg-type]
+            try:
+                lon, lat = float(row[column["lon"]]), float(row[column["lat"]])  # type: ignore[index]
+            except (TypeError, ValueError):
+                review.append({"file": str(path), "row": line, "column": "lon/lat", "reason": "coordinates missing or not numbers", "name": name})
+                continue
+            reason = "name missing" if not name else _bad_lonlat(lon, lat)
+            if reason:
+                review.append({"file": str(path), "row": line, "column": "name" if not name else "lon/lat", "reason": reason, "name": name})
+                continue
+            given = (row.get(column["school_id"]) or "").strip() if column["school_id"] else ""
+            rows.append({
+                "school_id": "csv-" + (re.sub(r"[^0-9A-Za-z_-]", "_", given) if given else str(line)),
+                "name": name, "name_en": "", "source": path.name, "osm_id": "",
+                "footprint": shapely.Point(lon, lat),
+            })
+    return _with_points(pd.DataFrame(rows, columns=[*SCHOOL_COLUMNS, "footprint"]), "EPSG:4326")
+
+
+def _bad_lonlat(lon: float, lat: float) -> str:
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        if -90 <= lon <= 90 and -180 <= lat <= 180:
+            return "lat/lon swapped? longitude and latitude out of range in this order"
+        return "coordinates out of range"
+    return ""
+
+
+def _column(frame: pd.DataFrame, key: str) -> pd.Series:
+    return frame[key] if key in frame else pd.Series(pd.NA, index=frame.index, dtype="object")
+
+
+def _with_points(frame: pd.DataFrame, crs: object) -> gpd.GeoDataFrame:
+    footprint = gpd.GeoSeries(frame["footprint"], crs=crs)
+    points = footprint.representative_point() if len(frame) else footprint
+    return gpd.GeoDataFrame(frame.assign(footprint=footprint), geometry=points, crs=crs)
+
+
+def _empty() -> gpd.GeoDataFrame:
+    return _with_points(pd.DataFrame(columns=[*SCHOOL_COLUMNS, "footprint"]), "EPSG:4326")
