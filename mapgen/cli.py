@@ -72,6 +72,43 @@ def build(
     )
 
 
+region_app = typer.Typer(
+    help="Region builds: every area (county, district) of a region in one run, on Dask.", no_args_is_help=True
+)
+app.add_typer(region_app, name="region")
+
+
+@region_app.command("build")
+def region_build(
+    region: Annotated[Path, typer.Argument(help="Region configuration TOML (see docs/region.md).")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (created); one sub-folder per area.")],
+    scheduler: Annotated[Optional[str], typer.Option(
+        "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 [default: a local cluster]."
+    )] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", min=1, help="Worker processes of the local cluster [default: one per CPU]."
+    )] = None,
+    walk_kmh: Annotated[Optional[float], typer.Option("--walk-kmh", help="Walking speed, km/h (all areas).")] = None,
+    bike_kmh: Annotated[Optional[float], typer.Option("--bike-kmh", help="Cycling speed, km/h (all areas).")] = None,
+    minutes: Annotated[Optional[float], typer.Option("--minutes", help="Time limit, minutes (all areas).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Build every area of REGION into --out/<area>, skipping unchanged areas, then the region map and venue lists."""
+    from mapgen.config import load_region
+    from mapgen.region import build_region, region_progress_line
+
+    if scheduler is not None and workers is not None:
+        raise ConfigError("--workers sizes the local cluster; it cannot be used with --scheduler")
+    config = load_region(region, walk_kmh=walk_kmh, bike_kmh=bike_kmh, minutes=minutes)
+    summary = build_region(config, out, scheduler=scheduler, workers=workers, quiet=quiet)
+    colour = "red" if summary["failed"] else "green"
+    console.print(
+        f"[{colour}]done[/{colour}] {region_progress_line(summary)}. Open {Path(out) / 'index.html'}", highlight=False
+    )
+    if summary["failed"]:
+        raise SystemExit(1)
+
+
 def main() -> None:
     """Entry point: run the CLI, turning user errors into one clear line and exit code 2."""
     try:

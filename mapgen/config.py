@@ -159,3 +159,151 @@ def _validated(raw: dict[str, object], overrides: dict[str, object], source: str
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{source}: invalid configuration: {problems}") from exc
+
+
+class AreaConfig(CityConfig):
+    """One area (county, district) of a region: a city configuration plus the part of its OSM source it owns.
+
+    Areas that share one OSM extract and own neighbouring ``bbox`` parts of it are routed on
+    buffered cuts of that extract, so a school near a border sees the venues across it.
+    """
+
+    bbox: tuple[float, float, float, float] | None = Field(
+        None,
+        description="west, south, east, north of the part of the OSM source this area owns (its schools); "
+        "streets and venues within the buffer around it are still used. Default: the whole extract.",
+    )
+    grid: tuple[int, int] = Field(
+        (1, 1), description="Split the area into columns × rows tiles, each routed on its own buffered cut."
+    )
+
+    @field_validator("bbox")
+    @classmethod
+    def _area_bbox_ordered(
+        cls, v: tuple[float, float, float, float] | None
+    ) -> tuple[float, float, float, float] | None:
+        if v is not None and not (v[0] < v[2] and v[1] < v[3]):
+            raise ValueError("bbox must be [west, south, east, north] with west < east, south < north")
+        return v
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_positive(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if min(v) < 1:
+            raise ValueError("grid must be [columns, rows], both at least 1")
+        return v
+
+    @property
+    def tiled(self) -> bool:
+        """Whether the area is routed on buffered cuts (a bbox or more than one tile)."""
+        return self.bbox is not None or self.grid != (1, 1)
+
+
+class RegionConfig(_Model):
+    """A region (league, city, province): several areas built in one run, each with its own outputs."""
+
+    name: str = Field(description="Short name used in titles and file names.")
+    title: str | None = Field(None, description="Display title of the region index map.")
+    areas: list[AreaConfig] = Field(min_length=1, description="The areas (counties, districts) to build.")
+    buffer_margin_m: float = Field(
+        1000.0, ge=0,
+        description="Metres added to the cut buffer beyond the farthest trip (speed × minutes + snapping distances).",
+    )
+    tiles: TileProvider = TileProvider()
+
+    @field_validator("areas")
+    @classmethod
+    def _unique_names(cls, v: list[AreaConfig]) -> list[AreaConfig]:
+        names = [a.name for a in v]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"area names must be unique (twice: {', '.join(twice)})")
+        return v
+
+    @property
+    def display_title(self) -> str:
+        """Title for the region index map."""
+        return self.title or self.name
+
+    def buffer_m(self, area: AreaConfig) -> float:
+        """Buffer (metres) around an area's own part: no trip from a school inside can leave it.
+
+        The farthest trip is the faster mode for the whole limit; the access legs of the place
+        snapped to a street (``max_snap_m``) and of campus entrances (``access_buffer_m``) and
+        :attr:`buffer_margin_m` are added.
+        """
+        s = area.settings
+        trip = max(s.walk_kmh, s.bike_kmh) * 1000.0 / 60.0 * s.minutes
+        return trip + s.max_snap_m + s.access_buffer_m + self.buffer_margin_m
+
+
+_AREA_PATH_KEYS = ("osm", "schools_csv", "categories")
+_REGION_DEFAULT_KEYS = ("osm", "download_bbox", "categories", "settings", "tiles", "schools_csv_mode")
+
+
+def load_region(path: str | Path, **overrides: object) -> RegionConfig:
+    """Load a region configuration from TOML.
+
+    Top-level ``osm``, ``download_bbox``, ``categories``, ``[settings]`` and ``[tiles]``
+    are defaults for every ``[[areas]]`` entry; an area may start from a city file
+    (``city = "heidelberg.toml"``) and override its keys. Relative paths are resolved
+    against the file that contains them.
+
+    Parameters
+    ----------
+    path
+        The region TOML file.
+    **overrides
+        Settings fields (e.g. ``walk_kmh=5``) that replace every area's values.
+
+    Returns
+    -------
+    RegionConfig
+    """
+    path = Path(path)
+    raw = _read_toml(path, "region configuration")
+    base = path.resolve().parent
+    _resolve_paths(raw, base)
+    defaults = {k: raw.pop(k) for k in _REGION_DEFAULT_KEYS if k in raw}
+    areas = []
+    for i, area in enumerate(raw.get("areas", []) or []):
+        if not isinstance(area, dict):
+            raise ConfigError(f"{path}: areas[{i}] must be a table")
+        area = dict(area)
+        _resolve_paths(area, base)
+        merged: dict[str, object] = {**defaults}
+        if "city" in area:
+            city_file = (base / str(area.pop("city"))).resolve()
+            city_raw = _read_toml(city_file, "city configuration")
+            _resolve_paths(city_raw, city_file.parent)
+            city_raw.setdefault("name", city_file.stem)
+            merged.update(city_raw)
+        merged.update(area)
+        settings = {**dict(defaults.get("settings", {}) or {}), **dict(merged.get("settings", {}) or {})}  # type: ignore[call-overload]
+        settings.update({k: v for k, v in overrides.items() if v is not None})
+        merged["settings"] = settings
+        areas.append(merged)
+    raw["areas"] = areas
+    if "tiles" in defaults:
+        raw["tiles"] = defaults["tiles"]
+    raw.setdefault("name", path.stem)
+    try:
+        return RegionConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: invalid region configuration: {problems}") from exc
+
+
+def _read_toml(path: Path, what: str) -> dict[str, object]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: {what} file not found")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def _resolve_paths(raw: dict[str, object], base: Path) -> None:
+    for key in _AREA_PATH_KEYS:
+        if key in raw and not Path(str(raw[key])).is_absolute():
+            raw[key] = str((base / str(raw[key])).resolve())

@@ -25,3 +25,7 @@ class NoSchoolsError(MapgenError, ValueError):
 
 class DownloadError(MapgenError, RuntimeError):
     """Exception for a failed download of OSM data (offline, blocked, server error)."""
+
+
+class RegionError(MapgenError, RuntimeError):
+    """Exception for a region build that cannot run (e.g. its Dask scheduler cannot be reached)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -10,14 +12,14 @@ import pandas as pd
 
 from mapgen import _osm
 from mapgen._progress import say, stage
-from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig
+from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig, Mode, Settings
 from mapgen.errors import ConfigError, NoSchoolsError
-from mapgen.network import street_graph
+from mapgen.network import StreetGraph, street_graph
 from mapgen.publish import write_contract, write_maps
 from mapgen.publish.files import write_summary
 from mapgen.reach import schools_reach
 from mapgen.schools import schools_from_csv, schools_from_osm
-from mapgen.venues import load_taxonomy, venues_from_osm
+from mapgen.venues import Taxonomy, load_taxonomy, venues_from_osm
 
 REVIEW_FILE = "review.csv"
 
@@ -44,6 +46,133 @@ def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) 
     )
     with stage("Downloading with osmnx", quiet=quiet):
         return _osm.download_extract(city.download_bbox, feature_keys), True
+
+
+def select_schools(features: gpd.GeoDataFrame, city: CityConfig, review: list[dict[str, object]]) -> gpd.GeoDataFrame:
+    """Schools of a city: OSM schools in `features`, plus or instead of the city's CSV list.
+
+    Parameters
+    ----------
+    features
+        Tagged OSM features (WGS-84).
+    city
+        The city configuration (school settings, ``schools_csv``, ``schools_csv_mode``).
+    review
+        List collecting rejected CSV rows.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        :data:`~mapgen.schools.SCHOOL_COLUMNS`, ``geometry``, ``footprint`` and ``from_osm`` (bool).
+    """
+    osm_schools = schools_from_osm(features, city.settings).assign(from_osm=True)
+    schools = osm_schools
+    if city.schools_csv is not None:
+        listed = schools_from_csv(city.schools_csv, review).assign(from_osm=False)
+        schools = listed if city.schools_csv_mode == "replace" else pd.concat([osm_schools, listed], ignore_index=True)
+    return gpd.GeoDataFrame(schools, geometry="geometry", crs=4326)
+
+
+@dataclass
+class ModesReach:
+    """Walk and bike results of one build: pairs, isochrones and per-mode counts and timings."""
+
+    pairs: pd.DataFrame
+    isochrones: gpd.GeoDataFrame
+    network: dict[str, dict[str, object]]
+    reach: dict[str, dict[str, object]]
+    seconds: dict[str, float]
+
+
+def reach_by_mode(
+    extract: _osm.OsmExtract,
+    schools: gpd.GeoDataFrame,
+    venues: gpd.GeoDataFrame,
+    settings: Settings,
+    review: list[dict[str, object]],
+    quiet: bool = False,
+    graph_builder: Callable[[_osm.OsmExtract, Mode, Settings], StreetGraph] = street_graph,
+) -> ModesReach:
+    """Build the walk and bike graphs and route from every school to every venue.
+
+    Parameters
+    ----------
+    extract
+        The OSM extract the graphs are built from.
+    schools, venues
+        Places with ``school_id`` / ``venue_id`` and ``footprint``.
+    settings
+        Speeds, limit and snapping.
+    review
+        List collecting schools that are not on a network.
+    quiet
+        No progress output.
+    graph_builder
+        Function building a mode's graph (default :func:`mapgen.network.street_graph`).
+
+    Returns
+    -------
+    ModesReach
+    """
+    all_pairs, all_iso, network, reach_counts, seconds = [], [], {}, {}, {}
+    for mode in MODES:
+        t0 = time.perf_counter()
+        with stage(f"Building {mode} network", quiet=quiet):
+            graph = graph_builder(extract, mode, settings)
+        with stage(f"Routing {mode} from schools", total=len(schools), quiet=quiet) as advance:
+            reach = schools_reach(graph, schools, venues, settings, progress=advance)
+        network[mode] = {"nodes": graph.n_nodes, "edges": len(graph.edge_u), "speed_kmh": graph.speed_kmh}
+        reach_counts[mode] = {
+            "pairs": len(reach.pairs),
+            "schools_reaching_a_venue": int(reach.pairs["school_id"].nunique()),
+            "isochrones": len(reach.isochrones),
+            "schools_not_on_network": reach.unattached_schools,
+            "venues_not_on_network": len(reach.unattached_venues),
+        }
+        for school_id in reach.unattached_schools:
+            review.append({"file": extract.source, "row": school_id, "column": "geometry",
+                           "reason": f"school farther than {settings.max_snap_m:g} m from any {mode} street"})
+        all_pairs.append(reach.pairs)
+        all_iso.append(reach.isochrones)
+        seconds[mode] = time.perf_counter() - t0
+    return ModesReach(
+        pairs=pd.concat(all_pairs, ignore_index=True),
+        isochrones=gpd.GeoDataFrame(pd.concat(all_iso, ignore_index=True), geometry="geometry", crs=4326),
+        network=network,
+        reach=reach_counts,
+        seconds=seconds,
+    )
+
+
+def publish_city(
+    out: Path,
+    city: CityConfig,
+    schools: gpd.GeoDataFrame,
+    venues: gpd.GeoDataFrame,
+    isochrones: gpd.GeoDataFrame,
+    pairs: pd.DataFrame,
+    taxonomy: Taxonomy,
+    review: list[dict[str, object]],
+    quiet: bool = False,
+) -> dict[str, str]:
+    """Write the contract files, the maps and ``review.csv`` (removed when nothing was rejected).
+
+    Returns
+    -------
+    dict
+        Output name → path.
+    """
+    outputs = write_contract(out, schools, venues, isochrones, pairs)
+    with stage("Writing maps", total=len(schools), quiet=quiet) as advance:
+        write_maps(out, city, schools, venues, isochrones, pairs, taxonomy, progress=advance)
+    outputs.update({"index": str(out / "index.html"), "school_pages": str(out / "schools")})
+    review_path = out / REVIEW_FILE
+    if review:
+        pd.DataFrame(review).to_csv(review_path, index=False, encoding="utf-8")
+        outputs["review"] = str(review_path)
+    else:
+        review_path.unlink(missing_ok=True)
+    return outputs
 
 
 def build_city(
@@ -81,75 +210,55 @@ def build_city(
     timings["read"] = time.perf_counter() - started
 
     review: list[dict[str, object]] = []
-    osm_schools = schools_from_osm(extract.features, city.settings)
-    schools = osm_schools
-    if city.schools_csv is not None:
-        listed = schools_from_csv(city.schools_csv, review)
-        schools = listed if city.schools_csv_mode == "replace" else pd.concat([osm_schools, listed], ignore_index=True)
+    schools = select_schools(extract.features, city, review)
     if schools.empty:
         raise NoSchoolsError(
-            f"{extract.source}: no schools found (amenity=school{', kindergarten' if city.settings.include_kindergartens else ''}); "
+            f"{extract.source}: no schools found "
+            f"(amenity=school{', kindergarten' if city.settings.include_kindergartens else ''}); "
             "add a school list with schools_csv in the city file"
         )
-    schools = gpd.GeoDataFrame(schools, geometry="geometry", crs=4326)
     venues = venues_from_osm(extract.features, taxonomy)
+    reached = reach_by_mode(extract, schools, venues, city.settings, review, quiet)
+    timings.update(reached.seconds)
 
-    all_pairs, all_iso, network, reach_counts = [], [], {}, {}
-    for mode in MODES:
-        t0 = time.perf_counter()
-        with stage(f"Building {mode} network", quiet=quiet):
-            graph = street_graph(extract, mode, city.settings)
-        with stage(f"Routing {mode} from schools", total=len(schools), quiet=quiet) as advance:
-            reach = schools_reach(graph, schools, venues, city.settings, progress=advance)
-        network[mode] = {"nodes": graph.n_nodes, "edges": len(graph.edge_u), "speed_kmh": graph.speed_kmh}
-        reach_counts[mode] = {
-            "pairs": len(reach.pairs),
-            "schools_reaching_a_venue": int(reach.pairs["school_id"].nunique()),
-            "isochrones": len(reach.isochrones),
-            "schools_not_on_network": reach.unattached_schools,
-            "venues_not_on_network": len(reach.unattached_venues),
-        }
-        for school_id in reach.unattached_schools:
-            review.append({"file": extract.source, "row": school_id, "column": "geometry",
-                           "reason": f"school farther than {city.settings.max_snap_m:g} m from any {mode} street"})
-        all_pairs.append(reach.pairs)
-        all_iso.append(reach.isochrones)
-        timings[mode] = time.perf_counter() - t0
-
-    pairs = pd.concat(all_pairs, ignore_index=True)
-    isochrones = gpd.GeoDataFrame(pd.concat(all_iso, ignore_index=True), geometry="geometry", crs=4326)
     t0 = time.perf_counter()
-    outputs = write_contract(out, schools, venues, isochrones, pairs)
-    with stage("Writing maps", total=len(schools), quiet=quiet) as advance:
-        write_maps(out, city, schools, venues, isochrones, pairs, taxonomy, progress=advance)
-    outputs.update({"index": str(out / "index.html"), "school_pages": str(out / "schools")})
-    review_path = out / REVIEW_FILE
-    if review:
-        pd.DataFrame(review).to_csv(review_path, index=False, encoding="utf-8")
-        outputs["review"] = str(review_path)
-    else:
-        review_path.unlink(missing_ok=True)
+    outputs = publish_city(out, city, schools, venues, reached.isochrones, reached.pairs, taxonomy, review, quiet)
     timings["publish"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
+    summary = city_summary(city, extract.source, downloaded, schools, venues, reached, review, outputs, timings)
+    write_summary(out, summary)
+    return summary
 
-    summary: dict[str, object] = {
+
+def city_summary(
+    city: CityConfig,
+    source: str,
+    downloaded: bool,
+    schools: gpd.GeoDataFrame,
+    venues: gpd.GeoDataFrame,
+    reached: ModesReach,
+    review: list[dict[str, object]],
+    outputs: dict[str, str],
+    timings: dict[str, float],
+) -> dict[str, object]:
+    """Return the ``summary.json`` content of a build (see docs/output-contract.md)."""
+    n_osm = int(schools["from_osm"].sum())
+    return {
         "city": city.name,
         "title": city.display_title,
-        "source": {"osm": extract.source, "downloaded_with_osmnx": downloaded},
+        "source": {"osm": source, "downloaded_with_osmnx": downloaded},
         "attribution": OSM_ATTRIBUTION,
         "settings": city.settings.model_dump(),
         "counts": {
             "schools": len(schools),
-            "schools_from_osm": len(osm_schools),
-            "schools_from_csv": len(schools) - len(osm_schools) if city.schools_csv_mode == "add" else len(schools),
+            "schools_from_osm": n_osm,
+            "schools_from_csv": len(schools) - n_osm,
             "venues": len(venues),
             "venues_by_category": {k: int(n) for k, n in venues["category"].value_counts().items()},
             "rejected_rows": len(review),
         },
-        "network": network,
-        "reach": reach_counts,
+        "network": reached.network,
+        "reach": reached.reach,
         "outputs": outputs,
         "seconds": {k: round(v, 2) for k, v in timings.items()},
     }
-    write_summary(out, summary)
-    return summary

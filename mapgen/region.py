@@ -1,0 +1,708 @@
+"""Region builds: every area of a region routed on buffered network cuts, in parallel on Dask, then merged."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from html import escape
+from pathlib import Path
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from rich.markup import escape as rich_escape
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+
+from mapgen import _osm
+from mapgen._progress import say, stage
+from mapgen.config import MODES, OSM_ATTRIBUTION, AreaConfig, CityConfig, Mode, RegionConfig, Settings
+from mapgen.errors import NoSchoolsError, RegionError
+from mapgen.network import StreetGraph, street_graph
+from mapgen.pipeline import ModesReach, city_summary, load_extract, publish_city, reach_by_mode, select_schools
+from mapgen.publish._assets import copy_assets
+from mapgen.publish.files import write_summary
+from mapgen.publish.maps import SCHOOL_COLOR, _base_map, _display_shift, _dot, _finish
+from mapgen.venues import VENUE_COLUMNS, load_taxonomy, venues_from_osm
+
+BBox = tuple[float, float, float, float]
+MANIFEST_FILE = "manifest.json"
+PARTS_DIR = "parts"
+REGION_SUMMARY = "region.json"
+VENUE_DIRECTORY = "venues.csv"
+_M_PER_DEG = 111_320.0
+_ORDER = ["_k0", "_k1", "_k2"]  # sort keys that restore the order of an unpartitioned build's school list
+_ELEMENT_RANK = {"node": 0, "relation": 1, "way": 2}  # alphabetical, as schools_from_osm sorts
+_PACKAGE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Part:
+    """One routing task: tile `index` (row-major over ``area.grid``) of an area, written to `out_dir`."""
+
+    area: AreaConfig
+    index: int
+    buffer_m: float
+    out_dir: Path
+
+
+# --------------------------------------------------------------------------- geometry of tiles and cuts
+
+
+def tile_bbox(extent: BBox, grid: tuple[int, int], index: int) -> BBox:
+    """Return tile `index` (row-major, from the south-west) of `extent` split into ``grid`` = (columns, rows).
+
+    Parameters
+    ----------
+    extent
+        (west, south, east, north) of the area, degrees.
+    grid
+        Number of columns and rows.
+    index
+        Tile number, ``0 .. columns × rows - 1``.
+
+    Returns
+    -------
+    tuple
+        (west, south, east, north) of the tile.
+    """
+    nx, ny = grid
+    col, row = index % nx, index // nx
+    west, south, east, north = extent
+    dx, dy = (east - west) / nx, (north - south) / ny
+    return west + col * dx, south + row * dy, west + (col + 1) * dx, south + (row + 1) * dy
+
+
+def tile_of(points: gpd.GeoSeries, extent: BBox, grid: tuple[int, int], clamp: bool) -> np.ndarray:
+    """Tile number of every point (half-open cells, so each point lies in exactly one tile).
+
+    Parameters
+    ----------
+    points
+        WGS-84 points.
+    extent, grid
+        As in :func:`tile_bbox`.
+    clamp
+        True: points outside `extent` go to the nearest edge tile (the area owns its whole
+        extract); False: they get -1 (they belong to another area).
+
+    Returns
+    -------
+    numpy.ndarray
+        int tile numbers.
+    """
+    nx, ny = grid
+    west, south, east, north = extent
+    x, y = points.x.to_numpy(), points.y.to_numpy()
+    col = np.floor((x - west) / (east - west) * nx).astype(int)
+    row = np.floor((y - south) / (north - south) * ny).astype(int)
+    inside = (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
+    tile = np.clip(row, 0, ny - 1) * nx + np.clip(col, 0, nx - 1)
+    return tile if clamp else np.where(inside, tile, -1)
+
+
+def expand_bbox(bbox: BBox, metres: float) -> BBox:
+    """Grow `bbox` by at least `metres` on every side (degrees of longitude taken at the pole-ward edge)."""
+    west, south, east, north = bbox
+    dlat = metres / _M_PER_DEG
+    dlon = metres / (_M_PER_DEG * max(np.cos(np.radians(max(abs(south), abs(north)) + dlat)), 1e-6))
+    return west - dlon, south - dlat, east + dlon, north + dlat
+
+
+def extent_of(points: gpd.GeoSeries) -> BBox:
+    """Extent tiled when an area has no bbox: the box of its schools, so tiles share the routing work.
+
+    Venues and schools of the extract beyond it belong to the nearest edge tile.
+    """
+    west, south, east, north = (float(v) for v in points.total_bounds)
+    flat = west == east or south == north
+    return expand_bbox((west, south, east, north), 1.0) if flat else (west, south, east, north)
+
+
+def _union(*boxes: BBox) -> BBox:
+    arr = np.array(boxes, dtype=float)
+    return float(arr[:, 0].min()), float(arr[:, 1].min()), float(arr[:, 2].max()), float(arr[:, 3].max())
+
+
+def cut_graph(extract: _osm.OsmExtract, mode: Mode, settings: Settings, bbox: BBox) -> StreetGraph:
+    """Street graph of a cut, dropping small islands only when the cut cannot have made them small.
+
+    :func:`~mapgen.network.street_graph` drops street islands smaller than
+    ``settings.min_component_nodes``. A cut can split a large network into small
+    pieces; each such piece has a node outside `bbox` (it was joined to the rest
+    by ways lying wholly outside). Such "open" pieces are kept, so a cut never
+    drops what the whole extract keeps; closed small islands are complete and
+    dropped exactly as in an unpartitioned build.
+
+    Parameters
+    ----------
+    extract
+        The cut: ways and features touching `bbox` (:func:`mapgen._osm.clip_extract`).
+    mode
+        ``"walk"`` or ``"bike"``.
+    settings
+        Speeds and the island size.
+    bbox
+        The box the cut was made with.
+
+    Returns
+    -------
+    StreetGraph
+    """
+    everything = settings.model_copy(update={"min_component_nodes": 1})
+    graph = street_graph(extract, mode, everything)
+    _, labels = connected_components(
+        csr_matrix((np.ones(len(graph.edge_u)), (graph.edge_u, graph.edge_v)), shape=(graph.n_nodes,) * 2),
+        directed=True, connection="weak",
+    )
+    sizes = np.bincount(labels)
+    west, south, east, north = bbox
+    lon, lat = graph.node_lonlat[:, 0], graph.node_lonlat[:, 1]
+    outside = (lon < west) | (lon > east) | (lat < south) | (lat > north)
+    keep = sizes >= settings.min_component_nodes
+    keep[labels[outside]] = True
+    if not keep.any():
+        keep[np.argmax(sizes)] = True
+    if keep.all():
+        return graph
+    kept_nodes = graph.node_osmid[keep[labels]]
+    first = np.fromiter((w.node_ids[0] for w in extract.highways), dtype=np.int64, count=len(extract.highways))
+    ways = [w for w, k in zip(extract.highways, np.isin(first, kept_nodes), strict=True) if k]
+    return street_graph(_osm.OsmExtract(extract.source, ways, extract.features), mode, everything)
+
+
+# --------------------------------------------------------------------------- worker tasks
+
+
+def build_part(part: Part) -> dict[str, object]:
+    """Route one tile of an area on its buffered cut and write its tables as GeoParquet (runs on a worker).
+
+    The worker reads the OSM source itself. Schools are those whose point lies in
+    the tile; the graph and venues come from the tile (plus the school campuses)
+    grown by ``part.buffer_m``, farther than any trip from those schools can go.
+
+    Parameters
+    ----------
+    part
+        Area, tile number, buffer and output folder.
+
+    Returns
+    -------
+    dict
+        Counts, timings and the review rows of the tile (the tables are on disk).
+    """
+    started = time.perf_counter()
+    area = part.area
+    taxonomy = load_taxonomy(area.categories)
+    extract, downloaded = load_extract(area, set(taxonomy.tag_keys) | {"amenity"}, quiet=True)
+    review: list[dict[str, object]] = []
+    csv_review: list[dict[str, object]] = []
+    info: dict[str, object] = {"index": part.index, "source": extract.source, "downloaded": downloaded}
+    if not area.tiled:
+        schools = _with_order(select_schools(extract.features, area, csv_review))
+        venues = venues_from_osm(extract.features, taxonomy)
+        own_venues = venues
+        cut, builder = extract, street_graph
+    else:
+        every_school = _with_order(select_schools(extract.features, area, csv_review))
+        if every_school.empty:
+            raise NoSchoolsError(f"{extract.source}: no schools found in area {area.name}; "
+                                 "add a school list with schools_csv")
+        extent = area.bbox or extent_of(every_school.geometry)
+        core = tile_bbox(extent, area.grid, part.index)
+        clamp = area.bbox is None
+        schools = every_school[tile_of(every_school.geometry, extent, area.grid, clamp) == part.index]
+        reach_box = expand_bbox(_union(core, *([tuple(schools.footprint.total_bounds)] if len(schools) else [])),
+                                part.buffer_m)
+        venues = venues_from_osm(_osm.clip_extract(extract, reach_box).features, taxonomy)
+        own_venues = venues[tile_of(venues.geometry, extent, area.grid, clamp) == part.index]
+        graph_box = _union(reach_box, *([tuple(venues.footprint.total_bounds)] if len(venues) else []))
+        cut, builder = _osm.clip_extract(extract, graph_box), partial(cut_graph, bbox=graph_box)
+        info.update({"core": core, "graph_bbox": graph_box})
+    if part.index == 0:
+        review.extend(csv_review)
+    if len(schools):
+        reached = reach_by_mode(cut, schools, venues, area.settings, review, quiet=True, graph_builder=builder)
+    else:
+        reached = _no_reach()
+    used = venues[venues["venue_id"].isin(reached.pairs["venue_id"]) | venues["venue_id"].isin(own_venues["venue_id"])]
+    out = part.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    schools.drop(columns="footprint").to_parquet(out / "schools.parquet")
+    used.drop(columns="footprint").to_parquet(out / "venues.parquet")
+    reached.pairs.to_parquet(out / "pairs.parquet")
+    reached.isochrones.to_parquet(out / "isochrones.parquet")
+    info.update({
+        "schools": len(schools), "venues": len(own_venues), "network": reached.network, "reach": reached.reach,
+        "review": review, "seconds": {**{k: round(v, 2) for k, v in reached.seconds.items()},
+                                      "total": round(time.perf_counter() - started, 2)},
+    })
+    return info
+
+
+def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object], *parts: dict[str, object]) -> dict:
+    """Merge an area's tiles into its outputs (contract files, maps, summary, manifest); runs on a worker.
+
+    Parameters
+    ----------
+    area
+        The area.
+    area_dir
+        Its output folder; the tiles' GeoParquet tables are in ``parts/<tile>/``.
+    fingerprint
+        Input hashes, written to ``manifest.json`` so an unchanged area is skipped next time.
+    *parts
+        The results of :func:`build_part` for every tile.
+
+    Returns
+    -------
+    dict
+        The area's ``summary.json`` content.
+    """
+    started = time.perf_counter()
+    dirs = [area_dir / PARTS_DIR / str(p["index"]) for p in parts]
+    schools = _concat([gpd.read_parquet(d / "schools.parquet") for d in dirs]).sort_values(_ORDER, ignore_index=True)
+    if schools.empty:
+        raise NoSchoolsError(f"{parts[0]['source']}: no schools found in area {area.name}; "
+                             "add a school list with schools_csv")
+    venues = _concat([gpd.read_parquet(d / "venues.parquet") for d in dirs]).drop_duplicates("venue_id")
+    pairs = pd.concat([pd.read_parquet(d / "pairs.parquet") for d in dirs], ignore_index=True)
+    pairs = pd.concat([
+        pairs[pairs["mode"] == mode].sort_values(["school_id", "minutes", "venue_id"], ignore_index=True)
+        for mode in MODES
+    ], ignore_index=True)
+    isochrones = _concat([gpd.read_parquet(d / "isochrones.parquet") for d in dirs])
+    position = pd.Series(np.arange(len(schools)), index=schools["school_id"])
+    isochrones = isochrones.assign(
+        _mode=isochrones["mode"].map({m: i for i, m in enumerate(MODES)}), _school=isochrones["school_id"].map(position)
+    ).sort_values(["_mode", "_school", "minutes"], ignore_index=True).drop(columns=["_mode", "_school"])
+    review = [row for p in parts for row in p["review"]]  # type: ignore[attr-defined]
+    taxonomy = load_taxonomy(area.categories)
+    t0 = time.perf_counter()
+    outputs = publish_city(area_dir, area, schools, venues, isochrones, pairs, taxonomy, review, quiet=True)
+    reached = ModesReach(pairs, isochrones, _sum_network(parts), _merged_reach(parts, pairs, isochrones), {})
+    seconds = {
+        "tiles_sum": round(sum(float(p["seconds"]["total"]) for p in parts), 2),  # type: ignore[index]
+        "publish": time.perf_counter() - t0, "merge": time.perf_counter() - started,
+    }
+    summary = city_summary(area, str(parts[0]["source"]), bool(parts[0]["downloaded"]), schools, venues, reached,
+                           review, outputs, seconds)
+    summary["partition"] = {
+        "grid": list(area.grid), "bbox": area.bbox, "buffer_m": round(float(fingerprint["buffer_m"]), 1),  # type: ignore[arg-type]
+        "tiles": [{k: p[k] for k in ("index", "schools", "venues", "network", "seconds") if k in p}
+                  | {k: p[k] for k in ("core", "graph_bbox") if k in p} for p in parts],
+    }
+    summary["bounds"] = _union(tuple(schools.total_bounds), tuple(venues.total_bounds)) if len(venues) else \
+        tuple(schools.total_bounds)
+    write_summary(area_dir, summary)
+    _write_manifest(area_dir, fingerprint, "built")
+    return summary
+
+
+def _with_order(schools: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Add sort keys that restore the school order of an unpartitioned build (OSM by element and id, then CSV)."""
+    ids = schools["osm_id"].astype(object).astype(str).str.split("/")
+    osm = schools["from_osm"].to_numpy(bool)
+    number = pd.to_numeric(ids.str[-1], errors="coerce").fillna(0).astype("int64").to_numpy()
+    return schools.assign(
+        _k0=np.where(osm, 0, 1),
+        _k1=[_ELEMENT_RANK.get(e, 3) if o else 0 for e, o in zip(ids.str[0], osm, strict=True)],
+        _k2=np.where(osm, number, np.cumsum(~osm) - 1),
+    )
+
+
+def _no_reach() -> ModesReach:
+    return ModesReach(
+        pairs=pd.DataFrame({"school_id": [], "venue_id": [], "mode": [], "minutes": []}).astype(
+            {"school_id": object, "venue_id": object, "mode": object, "minutes": float}),
+        isochrones=gpd.GeoDataFrame({"school_id": [], "mode": [], "minutes": []}, geometry=[], crs=4326),
+        network={}, reach={}, seconds={},
+    )
+
+
+def _concat(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=4326)
+
+
+def _sum_network(parts: tuple[dict[str, object], ...]) -> dict[str, dict[str, object]]:
+    """Nodes and edges routed over, summed over tiles (the buffers overlap, so more than the area has)."""
+    out: dict[str, dict[str, object]] = {}
+    for mode in MODES:
+        nets = [p["network"][mode] for p in parts if mode in p["network"]]  # type: ignore[operator,index]
+        out[mode] = {"nodes": sum(n["nodes"] for n in nets), "edges": sum(n["edges"] for n in nets),
+                     "speed_kmh": nets[0]["speed_kmh"] if nets else None, "tiles_with_schools": len(nets)}
+    return out
+
+
+def _merged_reach(parts: tuple[dict[str, object], ...], pairs: pd.DataFrame, iso: gpd.GeoDataFrame) -> dict:
+    out = {}
+    for mode in MODES:
+        mine = pairs[pairs["mode"] == mode]
+        reach = [p["reach"][mode] for p in parts if mode in p["reach"]]  # type: ignore[operator,index]
+        out[mode] = {
+            "pairs": len(mine),
+            "schools_reaching_a_venue": int(mine["school_id"].nunique()),
+            "isochrones": int((iso["mode"] == mode).sum()),
+            "schools_not_on_network": [s for r in reach for s in r["schools_not_on_network"]],
+            "venues_not_on_network": sum(r["venues_not_on_network"] for r in reach),
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- skipping unchanged areas
+
+
+def area_fingerprint(region: RegionConfig, area: AreaConfig) -> dict[str, object]:
+    """Hashes of everything an area's outputs depend on: its configuration, input files and mapgen's code.
+
+    Parameters
+    ----------
+    region, area
+        The region and one of its areas.
+
+    Returns
+    -------
+    dict
+        ``config``, ``files`` (path → sha256), ``code``, ``buffer_m`` and their combined ``digest``.
+    """
+    files = {str(p): _sha256(p) for p in (area.osm, area.schools_csv, area.categories) if p is not None and p.exists()}
+    code = hashlib.sha256()
+    for path in sorted(_PACKAGE.rglob("*.py")):
+        code.update(path.read_bytes())
+    fp: dict[str, object] = {
+        "config": area.model_dump(mode="json"), "files": files, "code": code.hexdigest(),
+        "buffer_m": region.buffer_m(area),
+    }
+    fp["digest"] = hashlib.sha256(json.dumps(fp, sort_keys=True, default=str).encode()).hexdigest()
+    return fp
+
+
+def is_unchanged(area_dir: Path, fingerprint: dict[str, object]) -> bool:
+    """Whether `area_dir` holds a complete build made from exactly these inputs."""
+    path = area_dir / MANIFEST_FILE
+    if not path.is_file():
+        return False
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    return manifest.get("status") == "built" and manifest.get("digest") == fingerprint["digest"] and \
+        (area_dir / "summary.json").is_file()
+
+
+def _write_manifest(area_dir: Path, fingerprint: dict[str, object], status: str, error: str = "") -> None:
+    manifest = {**fingerprint, "status": status, "error": error, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    (area_dir / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str),
+                                          encoding="utf-8")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- the driver
+
+
+@contextmanager
+def dask_client(scheduler: str | None = None, workers: int | None = None) -> Iterator[object]:
+    """A ``dask.distributed.Client``: on an existing scheduler, or on a local cluster sized to the machine.
+
+    Parameters
+    ----------
+    scheduler
+        Address of a running scheduler (``tcp://host:8786``); None starts a ``LocalCluster``.
+    workers
+        Worker processes of the local cluster (default: one per CPU, one thread each).
+
+    Yields
+    ------
+    dask.distributed.Client
+    """
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="30s")
+        except (OSError, TimeoutError) as exc:
+            raise RegionError(f"{scheduler}: cannot reach the Dask scheduler ({exc}); is `dask scheduler` running "
+                              "there and the port open?") from exc
+        with client:
+            yield client
+        return
+    n = workers or os.cpu_count() or 1
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+def build_region(
+    region: RegionConfig,
+    out_dir: str | Path,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    client: object | None = None,
+    quiet: bool = False,
+) -> dict[str, object]:
+    """Build every area of a region on Dask and write the region outputs.
+
+    Each area (or tile of an area) is a task that reads its own OSM source on a
+    worker; each area's tiles are merged by one more task into the usual
+    output contract in ``OUT/<area>/``. Areas whose inputs did not change since
+    their last successful build (``manifest.json``) are skipped; a failed area
+    is reported with its error and the others complete. Then ``OUT/index.html``
+    (all areas), ``OUT/venues.csv`` and ``OUT/venues/<area>.csv`` (the venue
+    directory) and ``OUT/region.json`` are written.
+
+    Parameters
+    ----------
+    region
+        The region configuration.
+    out_dir
+        Output folder (created); must be on storage the workers share.
+    scheduler
+        Address of a running Dask scheduler; default a local cluster.
+    workers
+        Worker processes of the local cluster (default: one per CPU).
+    client
+        An existing ``dask.distributed.Client`` to use instead (tests, notebooks).
+    quiet
+        No progress output.
+
+    Returns
+    -------
+    dict
+        The region summary (also written to ``region.json``).
+    """
+    started = time.perf_counter()
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    status: dict[str, dict[str, object]] = {}
+    todo = []
+    for area in region.areas:
+        fp = area_fingerprint(region, area)
+        if is_unchanged(out / area.name, fp):
+            status[area.name] = {"status": "skipped", "reason": "inputs unchanged since the last build"}
+            say(f"[dim]{area.name}: unchanged, skipped[/dim]", quiet)
+        else:
+            todo.append((area, fp))
+    if todo:
+        with (_use(client) if client is not None else dask_client(scheduler, workers)) as dask:
+            status.update(_run_areas(dask, region, todo, out, quiet))
+    summary = _region_outputs(region, out, status)
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    (out / REGION_SUMMARY).write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    return summary
+
+
+@contextmanager
+def _use(client: object) -> Iterator[object]:
+    yield client
+
+
+def _run_areas(client, region: RegionConfig, todo: list, out: Path, quiet: bool) -> dict[str, dict[str, object]]:  # type: ignore[no-untyped-def]
+    from dask.distributed import as_completed
+
+    merges, area_of = [], {}
+    n_parts = 0
+    for area, fp in todo:
+        area_dir = out / area.name
+        area_dir.mkdir(parents=True, exist_ok=True)
+        (area_dir / MANIFEST_FILE).unlink(missing_ok=True)
+        n = area.grid[0] * area.grid[1]
+        parts = [
+            client.submit(build_part, Part(area, i, region.buffer_m(area), area_dir / PARTS_DIR / str(i)),
+                          key=f"tile-{area.name}-{i}-{fp['digest'][:12]}", pure=False)
+            for i in range(n)
+        ]
+        merge = client.submit(merge_area, area, area_dir, fp, *parts, key=f"area-{area.name}-{fp['digest'][:12]}",
+                              pure=False)
+        merges.append(merge)
+        area_of[merge.key] = (area, fp)
+        n_parts += n
+    say(f"Building {len(todo)} area(s), {n_parts} tile(s) on Dask ({_describe(client)})", quiet)
+    status: dict[str, dict[str, object]] = {}
+    with stage("Areas", total=len(merges), quiet=quiet) as advance:
+        for future in as_completed(merges):
+            area, fp = area_of[future.key]
+            try:
+                summary = future.result()
+            except Exception as exc:  # any failure of one area is reported; the others go on
+                error = f"{type(exc).__name__}: {exc}"
+                _write_manifest(out / area.name, fp, "failed", error)
+                status[area.name] = {"status": "failed", "error": error,
+                                     "traceback": "".join(traceback.format_exception(exc))[-4000:]}
+                say(f"[red]{area.name}: failed[/red] — {rich_escape(error)}", quiet)
+            else:
+                counts, reach = summary["counts"], summary["reach"]
+                status[area.name] = {"status": "built", "seconds": summary["seconds"]}
+                say(f"[green]{area.name}[/green]: {counts['schools']} schools, {counts['venues']} venues, "
+                    f"pairs walk {reach['walk']['pairs']} / bike {reach['bike']['pairs']}, "
+                    f"{len(summary['partition']['tiles'])} tile(s)", quiet)
+            advance(1)
+    return status
+
+
+def _describe(client) -> str:  # type: ignore[no-untyped-def]
+    info = client.scheduler_info()
+    workers = info.get("workers", {})
+    threads = sum(w.get("nthreads", 1) for w in workers.values())
+    return f"scheduler {info.get('address', '?')}, {len(workers)} worker(s), {threads} thread(s)"
+
+
+# --------------------------------------------------------------------------- region outputs
+
+
+def _region_outputs(region: RegionConfig, out: Path, status: dict[str, dict[str, object]]) -> dict[str, object]:
+    """Write the venue directory and the region index map from the areas built or kept."""
+    areas = []
+    for area in region.areas:
+        entry = {"name": area.name, "title": area.display_title, **status[area.name]}
+        summary_path = out / area.name / "summary.json"
+        if entry["status"] != "failed" and summary_path.is_file():
+            summary = json.loads(summary_path.read_text(encoding="utf-8"))
+            entry.update({"counts": summary["counts"], "reach": {m: summary["reach"][m]["pairs"] for m in MODES},
+                          "bounds": summary.get("bounds"), "index": f"{area.name}/index.html"})
+        areas.append(entry)
+    ok = [a for a in areas if "counts" in a]
+    directory = write_venue_directory(out, [a["name"] for a in ok])
+    index = write_region_map(out, region, ok)
+    return {
+        "region": region.name, "title": region.display_title, "attribution": OSM_ATTRIBUTION,
+        "areas": areas,
+        "built": sum(a["status"] == "built" for a in areas), "skipped": sum(a["status"] == "skipped" for a in areas),
+        "failed": [a["name"] for a in areas if a["status"] == "failed"],
+        "outputs": {"index": str(index), "venue_directory": str(directory), "areas": str(out)},
+        "site_database": "not built: the site database step (mapgen/publish/sitedb.py, issue 6) is not on main yet",
+    }
+
+
+def write_venue_directory(out: Path, area_names: list[str]) -> Path:
+    """Write one venue list per area (``venues/<area>.csv``) and the merged list (``venues.csv``).
+
+    Each row is a venue with its position and how many of the area's schools reach
+    it within the limit on foot and by bike; the merged list has one row per venue
+    with every area that lists it.
+
+    Parameters
+    ----------
+    out
+        The region output folder holding one built folder per area.
+    area_names
+        Areas to include.
+
+    Returns
+    -------
+    pathlib.Path
+        The merged ``venues.csv``.
+    """
+    (out / "venues").mkdir(exist_ok=True)
+    lists = []
+    for name in area_names:
+        venues = gpd.read_file(out / name / "venues.geojson", engine="pyogrio")
+        pairs = pd.read_csv(out / name / "reachability.csv", dtype={"school_id": str, "venue_id": str})
+        counts = pairs.groupby(["venue_id", "mode"])["school_id"].nunique().unstack("mode")
+        table = pd.DataFrame(venues[VENUE_COLUMNS]).fillna("").assign(
+            lon=venues.geometry.x.round(6), lat=venues.geometry.y.round(6))
+        for mode in MODES:
+            reached = counts[mode] if mode in counts else pd.Series(dtype=int)
+            table[f"schools_{mode}"] = table["venue_id"].map(reached).fillna(0).astype(int)
+        table.insert(0, "area", name)
+        table.to_csv(out / "venues" / f"{name}.csv", index=False, encoding="utf-8")
+        lists.append(table)
+    merged = pd.concat(lists, ignore_index=True) if lists else pd.DataFrame(columns=["area", *VENUE_COLUMNS])
+    if len(merged):
+        areas = merged.groupby("venue_id", sort=False)["area"].agg(";".join)
+        sums = merged.groupby("venue_id", sort=False)[[f"schools_{m}" for m in MODES]].sum()
+        merged = merged.drop_duplicates("venue_id").set_index("venue_id")
+        merged["area"] = areas
+        merged[sums.columns] = sums
+        merged = merged.reset_index()[["area", *VENUE_COLUMNS, "lon", "lat", *sums.columns]]
+    path = out / VENUE_DIRECTORY
+    merged.to_csv(path, index=False, encoding="utf-8")
+    return path
+
+
+def write_region_map(out: Path, region: RegionConfig, areas: list[dict[str, object]]) -> Path:
+    """Write ``index.html``: every area's outline with its counts and a link to its map, and all schools.
+
+    Parameters
+    ----------
+    out
+        The region output folder (``lib/`` with Leaflet is copied there).
+    region
+        The region (title, base-map tiles).
+    areas
+        Area entries with ``name``, ``title``, ``counts``, ``reach``, ``bounds``.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    copy_assets(out)
+    page = CityConfig(name=region.name, title=region.display_title, tiles=region.tiles)
+    taxonomy = load_taxonomy(region.areas[0].categories)
+    shift = _display_shift(region.tiles)
+    outlines = gpd.GeoDataFrame(
+        [{"name": a["name"], "geometry": shapely.box(*a["bounds"])} for a in areas if a.get("bounds")],  # type: ignore[misc]
+        geometry="geometry", crs=4326,
+    ) if areas else gpd.GeoDataFrame({"name": []}, geometry=[], crs=4326)
+    schools = [gpd.read_file(out / str(a["name"]) / "schools.geojson", engine="pyogrio").assign(area=a["name"])
+               for a in areas]
+    all_schools = shift(_concat(schools)) if schools else gpd.GeoDataFrame(geometry=[], crs=4326)
+    outlines = shift(outlines)
+    fmap = _base_map(page, pd.concat([outlines.geometry, all_schools.geometry]) if len(outlines) else
+                     gpd.GeoSeries([shapely.box(-180, -60, 180, 75)]), prefix="")
+    area_layer = folium.FeatureGroup(name=escape(f"地区 Areas ({len(areas)})"))
+    by_name = {a["name"]: a for a in areas}
+    for row in outlines.itertuples():
+        a = by_name[row.name]
+        counts, reach = a["counts"], a["reach"]
+        popup = (
+            f"<b>{escape(str(a['title']))}</b><br>学校 schools {counts['schools']} · 场馆 venues {counts['venues']}"  # type: ignore[index]
+            f"<br>{region.areas[0].settings.minutes:g} 分钟可达 pairs: 步行 walk {reach['walk']} · "  # type: ignore[index]
+            f"骑行 bike {reach['bike']}<br>"  # type: ignore[index]
+            f'<a href="{escape(str(a["name"]))}/index.html">打开地区地图 Open area map</a> · '
+            f'<a href="venues/{escape(str(a["name"]))}.csv">场馆名录 Venue list (CSV)</a>'
+        )
+        folium.GeoJson(
+            shapely.to_geojson(row.geometry), name=escape(str(a["title"])),
+            style_function=lambda _: {"color": "#444", "weight": 2, "fillOpacity": 0.05},
+            popup=folium.Popup(popup, max_width=320, parse_html=False), tooltip=escape(str(a["title"])),
+        ).add_to(area_layer)
+    area_layer.add_to(fmap)
+    school_layer = folium.FeatureGroup(name=escape(f"学校 Schools ({len(all_schools)})"))
+    for s in all_schools.itertuples():
+        href = f"{escape(str(s.area))}/schools/{escape(str(s.school_id))}.html"
+        link = f'<a href="{href}">打开学校地图 Open school map</a>'
+        _dot(s.geometry, SCHOOL_COLOR, 5, f"<b>{escape(str(s.name))}</b><br>{link}", str(s.name)).add_to(school_layer)
+    school_layer.add_to(fmap)
+    links = '<a href="venues.csv">全部场馆名录 Region venue directory (CSV)</a>'
+    _finish(fmap, page, taxonomy, f"{region.display_title} — 区域总览 region overview", links)
+    path = out / "index.html"
+    fmap.save(str(path))
+    return path
+
+
+def region_progress_line(summary: dict[str, object]) -> str:
+    """One-line end-of-run summary of :func:`build_region`."""
+    failed = summary["failed"]
+    return (f"{summary['title']}: {summary['built']} area(s) built, {summary['skipped']} unchanged and skipped, "
+            f"{len(failed)} failed{' (' + ', '.join(failed) + ')' if failed else ''}; "  # type: ignore[arg-type]
+            f"{summary['seconds']:.1f} s")
+
+
+__all__ = [
+    "Part", "area_fingerprint", "build_part", "build_region", "cut_graph", "dask_client", "expand_bbox",
+    "extent_of", "is_unchanged", "merge_area", "region_progress_line", "tile_bbox", "tile_of",
+    "write_region_map", "write_venue_directory",
+]

@@ -1,0 +1,219 @@
+"""Region builds on Dask: several extracts in one command, exact tiling, re-running only what changed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from conftest import CITIES, OSM, shared_file
+from typer.testing import CliRunner
+
+from mapgen.cli import app
+from mapgen.config import AreaConfig, RegionConfig, Settings, load_region
+from mapgen.errors import ConfigError
+from mapgen.region import build_region, cut_graph, expand_bbox, tile_bbox, tile_of
+
+SMALL_CITIES = ("shenzhen-longgang", "nanjing-xinjiekou", "beijing-haidian", "monaco")
+
+
+@pytest.fixture(scope="session")
+def dask_client() -> Iterator[object]:
+    """One small Dask cluster for the session: two single-thread workers in this process."""
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+def _region_file(folder: Path, body: str) -> Path:
+    path = folder / "region.toml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def test_region_of_four_extracts_builds_in_one_command(tmp_path: Path, shenzhen_build: Path) -> None:
+    for name in SMALL_CITIES:
+        shared_file("osm", f"{name}.osm" if name != "monaco" else "monaco.osm.pbf")
+    region = _region_file(tmp_path, 'name = "league"\ntitle = "联赛 League"\n' + "".join(
+        f'[[areas]]\ncity = "{CITIES / name}.toml"\n' for name in SMALL_CITIES
+    ))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["region", "build", str(region), "--out", str(out), "--workers", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "region.json").read_text(encoding="utf-8"))
+    assert summary["built"] == 4 and summary["failed"] == [] and summary["skipped"] == 0
+    for name in SMALL_CITIES:
+        area = json.loads((out / name / "summary.json").read_text(encoding="utf-8"))
+        assert area["counts"]["schools"] > 0 and area["reach"]["bike"]["pairs"] >= area["reach"]["walk"]["pairs"] > 0
+        assert (out / name / "index.html").is_file() and (out / name / MANIFEST).is_file()
+        assert len(list((out / name / "schools").glob("*.html"))) == area["counts"]["schools"]
+    # an area built on the cluster is the city built alone, pair for pair
+    assert (out / "shenzhen-longgang" / "reachability.csv").read_bytes() == \
+        (shenzhen_build / "reachability.csv").read_bytes()
+    # venue directory: one list per area and the merged list
+    merged = pd.read_csv(out / "venues.csv")
+    per_area = {n: pd.read_csv(out / "venues" / f"{n}.csv") for n in SMALL_CITIES}
+    for name, table in per_area.items():
+        assert len(table) == json.loads((out / name / "summary.json").read_text())["counts"]["venues"]
+        pairs = pd.read_csv(out / name / "reachability.csv")
+        walk_reached = pairs[pairs["mode"] == "walk"].groupby("venue_id")["school_id"].nunique()
+        assert table.set_index("venue_id")["schools_walk"].loc[walk_reached.index].tolist() == walk_reached.tolist()
+    assert len(merged) == merged["venue_id"].nunique() == sum(len(t) for t in per_area.values())
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert all(f"{name}/index.html" in index for name in SMALL_CITIES)
+    assert "© OpenStreetMap contributors" in index and "unpkg.com" not in index and "cdn.jsdelivr" not in index
+    assert (out / "lib" / "leaflet" / "leaflet.js").is_file()
+
+
+MANIFEST = "manifest.json"
+
+
+@pytest.mark.slow
+def test_heidelberg_tiled_2x2_is_exactly_the_untiled_build(tmp_path: Path, heidelberg_build: Path, dask_client) -> None:
+    osm = shared_file("osm", "heidelberg.osm.pbf")
+    region = RegionConfig(name="hd", areas=[AreaConfig(name="heidelberg", osm=osm, grid=(2, 2))])
+    summary = build_region(region, tmp_path, client=dask_client, quiet=True)
+    assert summary["failed"] == []
+    area = json.loads((tmp_path / "heidelberg" / "summary.json").read_text(encoding="utf-8"))
+    tiles = area["partition"]["tiles"]
+    assert len(tiles) == 4 and sum(t["schools"] > 0 for t in tiles) >= 3
+    assert area["partition"]["buffer_m"] == pytest.approx(3000 + 300 + 25 + 1000)
+
+    tiled = (tmp_path / "heidelberg" / "reachability.csv").read_bytes()
+    whole = (heidelberg_build / "reachability.csv").read_bytes()
+    assert tiled == whole  # same pairs, same minutes, same order
+    assert len(pd.read_csv(heidelberg_build / "reachability.csv")) > 2000
+
+    def areas(folder: Path) -> pd.Series:
+        iso = gpd.read_file(folder / "isochrones.geojson").to_crs(32632)
+        return iso.set_index(["school_id", "mode", "minutes"]).geometry
+
+    a, b = areas(tmp_path / "heidelberg"), areas(heidelberg_build)
+    assert sorted(a.index) == sorted(b.index) and len(a) == 40
+    b = b.loc[a.index]
+    diff = shapely.symmetric_difference(a.values, b.values)
+    rel = shapely.area(diff) / shapely.area(b.values)
+    assert rel.max() < 0.01, f"isochrone area differs by {rel.max():.3%}"
+
+    schools = gpd.read_file(tmp_path / "heidelberg" / "schools.geojson")
+    assert schools["school_id"].tolist() == gpd.read_file(heidelberg_build / "schools.geojson")["school_id"].tolist()
+
+
+@pytest.mark.slow
+def test_cut_keeps_every_street_piece_the_whole_extract_keeps() -> None:
+    """A cut splits big networks into small pieces near its edge; those must not be dropped as islands."""
+    from mapgen import _osm
+    from mapgen.config import DEFAULT_CATEGORIES
+    from mapgen.network import street_graph
+    from mapgen.venues import load_taxonomy
+
+    extract = _osm.read_osm(shared_file("osm", "heidelberg.osm.pbf"), load_taxonomy(DEFAULT_CATEGORIES).tag_keys)
+    settings = Settings()
+    whole = street_graph(extract, "walk", settings)
+    box = expand_bbox((8.64, 49.38, 8.70, 49.42), 2000)  # old town and Bergheim, cut 2 km around
+    cut = _osm.clip_extract(extract, box)
+
+    def inside(graph) -> set[int]:  # type: ignore[no-untyped-def]
+        lon, lat = graph.node_lonlat.T
+        ok = (lon >= box[0]) & (lon <= box[2]) & (lat >= box[1]) & (lat <= box[3])
+        return set(graph.node_osmid[ok].tolist())
+
+    expected = inside(whole)
+    naive = inside(street_graph(cut, "walk", settings))
+    kept = inside(cut_graph(cut, "walk", settings, box))
+    assert len(expected - naive) > 0  # the naive island rule loses real streets at the cut's edge ...
+    assert expected - kept == set()  # ... the cut rule loses none
+    assert len(kept - expected) < 0.001 * len(expected)  # and keeps few true islands (only ones leaving the box)
+
+
+def test_changing_one_catalogue_rebuilds_only_that_area_and_a_failed_area_does_not_stop_the_rest(
+    tmp_path: Path, dask_client
+) -> None:
+    shared_file("osm", "monaco.osm.pbf")
+    shared_file("osm", "nanjing-xinjiekou.osm")
+    catalogue = tmp_path / "monaco-categories.toml"
+    shutil.copy(CITIES / "categories.toml", catalogue)
+    region_file = _region_file(tmp_path, f"""
+name = "two"
+[[areas]]
+city = "{CITIES / 'monaco.toml'}"
+categories = "{catalogue}"
+[[areas]]
+city = "{CITIES / 'nanjing-xinjiekou.toml'}"
+grid = [2, 1]
+[[areas]]
+name = "nowhere"
+osm = "{tmp_path / 'missing.osm.pbf'}"
+""")
+    out = tmp_path / "out"
+    first = build_region(load_region(region_file), out, client=dask_client, quiet=True)
+    status = {a["name"]: a["status"] for a in first["areas"]}
+    assert status == {"monaco": "built", "nanjing-xinjiekou": "built", "nowhere": "failed"}
+    failed = next(a for a in first["areas"] if a["name"] == "nowhere")
+    assert "missing.osm.pbf" in failed["error"] and "no download_bbox" in failed["error"]
+    assert json.loads((out / "nowhere" / MANIFEST).read_text())["status"] == "failed"
+    monaco_venues = json.loads((out / "monaco" / "summary.json").read_text())["counts"]["venues"]
+    nanjing_mtime = (out / "nanjing-xinjiekou" / "reachability.csv").stat().st_mtime_ns
+
+    second = build_region(load_region(region_file), out, client=dask_client, quiet=True)
+    assert {a["name"]: a["status"] for a in second["areas"]} == {
+        "monaco": "skipped", "nanjing-xinjiekou": "skipped", "nowhere": "failed"}  # a failed area is retried
+
+    text = catalogue.read_text(encoding="utf-8")
+    start = text.index("[categories.sports]")
+    end = text.index("[categories.", start + 1)
+    catalogue.write_text(text[:start] + text[end:], encoding="utf-8")  # Monaco without sports grounds
+    third = build_region(load_region(region_file), out, client=dask_client, quiet=True)
+    assert {a["name"]: a["status"] for a in third["areas"]} == {
+        "monaco": "built", "nanjing-xinjiekou": "skipped", "nowhere": "failed"}
+    monaco = json.loads((out / "monaco" / "summary.json").read_text())
+    assert "sports" not in monaco["counts"]["venues_by_category"] and monaco["counts"]["venues"] < monaco_venues
+    assert (out / "nanjing-xinjiekou" / "reachability.csv").stat().st_mtime_ns == nanjing_mtime
+    directory = pd.read_csv(out / "venues.csv")
+    assert set(directory["area"]) == {"monaco", "nanjing-xinjiekou"}
+    assert (directory["area"] == "monaco").sum() == monaco["counts"]["venues"]
+
+
+def test_tiles_own_every_point_once() -> None:
+    extent = (8.0, 49.0, 9.0, 50.0)
+    lon, lat = [8.0, 8.5, 8.999, 9.0, 7.5, 8.25], [49.0, 49.5, 49.999, 50.0, 49.2, 50.4]
+    points = gpd.GeoSeries(gpd.points_from_xy(lon, lat))
+    assert tile_of(points, extent, (2, 2), clamp=True).tolist() == [0, 3, 3, 3, 0, 2]
+    assert tile_of(points, extent, (2, 2), clamp=False).tolist() == [0, 3, 3, -1, -1, -1]
+    assert tile_bbox(extent, (2, 2), 3) == (8.5, 49.5, 9.0, 50.0)
+    grown = expand_bbox(extent, 4325)
+    assert grown[1] == pytest.approx(49.0 - 4325 / 111_320) and 8.0 - grown[0] > 4325 / 111_320
+
+
+def test_region_config_inherits_defaults_and_rejects_bad_areas(tmp_path: Path) -> None:
+    region = load_region(_region_file(tmp_path, f"""
+name = "r"
+osm = "{OSM / 'heidelberg.osm.pbf'}"
+[settings]
+bike_kmh = 15
+[[areas]]
+name = "west"
+bbox = [8.57, 49.35, 8.69, 49.46]
+[[areas]]
+city = "{CITIES / 'monaco.toml'}"
+[areas.settings]
+minutes = 10
+"""), walk_kmh=5)
+    west, monaco = region.areas
+    assert west.osm == OSM / "heidelberg.osm.pbf" and west.settings.bike_kmh == 15 and west.settings.walk_kmh == 5
+    assert monaco.osm is not None and monaco.osm.name == "monaco.osm.pbf" and monaco.settings.minutes == 10
+    assert region.buffer_m(west) == pytest.approx(15 * 1000 / 60 * 15 + 300 + 25 + 1000)
+    assert west.tiled and not monaco.tiled
+    with pytest.raises(ConfigError, match="area names must be unique"):
+        load_region(_region_file(tmp_path, '[[areas]]\nname = "a"\nosm = "x.osm"\n[[areas]]\nname = "a"\n'))
+    with pytest.raises(ConfigError, match="grid"):
+        load_region(_region_file(tmp_path, '[[areas]]\nname = "a"\ngrid = [0, 2]\n'))
+    assert np.isfinite(region.buffer_m(monaco))
