@@ -266,7 +266,8 @@ def load_region(path: str | Path, **overrides: object) -> RegionConfig:
     _resolve_paths(raw, base)
     defaults = {k: raw.pop(k) for k in _REGION_DEFAULT_KEYS if k in raw}
     areas = []
-    for i, area in enumerate(raw.get("areas", []) or []):
+    listed: list[object] = raw.get("areas", []) or []  # type: ignore[assignment]
+    for i, area in enumerate(listed):
         if not isinstance(area, dict):
             raise ConfigError(f"{path}: areas[{i}] must be a table")
         area = dict(area)

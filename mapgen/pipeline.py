@@ -114,7 +114,10 @@ def reach_by_mode(
     -------
     ModesReach
     """
-    all_pairs, all_iso, network, reach_counts, seconds = [], [], {}, {}, {}
+    all_pairs, all_iso = [], []
+    network: dict[str, dict[str, object]] = {}
+    reach_counts: dict[str, dict[str, object]] = {}
+    seconds: dict[str, float] = {}
     for mode in MODES:
         t0 = time.perf_counter()
         with stage(f"Building {mode} network", quiet=quiet):

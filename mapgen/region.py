@@ -8,7 +8,7 @@ import os
 import time
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from html import escape
@@ -290,8 +290,8 @@ def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object],
     t0 = time.perf_counter()
     outputs = publish_city(area_dir, area, schools, venues, isochrones, pairs, taxonomy, review, quiet=True)
     reached = ModesReach(pairs, isochrones, _sum_network(parts), _merged_reach(parts, pairs, isochrones), {})
-    seconds = {
-        "tiles_sum": round(sum(float(p["seconds"]["total"]) for p in parts), 2),  # type: ignore[index]
+    seconds: dict[str, float] = {
+        "tiles_sum": round(sum(float(p["seconds"]["total"]) for p in parts), 2),  # type: ignore[index,misc]
         "publish": time.perf_counter() - t0, "merge": time.perf_counter() - started,
     }
     summary = city_summary(area, str(parts[0]["source"]), bool(parts[0]["downloaded"]), schools, venues, reached,
@@ -496,17 +496,12 @@ def build_region(
         else:
             todo.append((area, fp))
     if todo:
-        with (_use(client) if client is not None else dask_client(scheduler, workers)) as dask:
+        with (nullcontext(client) if client is not None else dask_client(scheduler, workers)) as dask:
             status.update(_run_areas(dask, region, todo, out, quiet))
     summary = _region_outputs(region, out, status)
     summary["seconds"] = round(time.perf_counter() - started, 2)
     (out / REGION_SUMMARY).write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     return summary
-
-
-@contextmanager
-def _use(client: object) -> Iterator[object]:
-    yield client
 
 
 def _run_areas(client, region: RegionConfig, todo: list, out: Path, quiet: bool) -> dict[str, dict[str, object]]:  # type: ignore[no-untyped-def]
@@ -574,7 +569,7 @@ def _region_outputs(region: RegionConfig, out: Path, status: dict[str, dict[str,
                           "bounds": summary.get("bounds"), "index": f"{area.name}/index.html"})
         areas.append(entry)
     ok = [a for a in areas if "counts" in a]
-    directory = write_venue_directory(out, [a["name"] for a in ok])
+    directory = write_venue_directory(out, [str(a["name"]) for a in ok])
     index = write_region_map(out, region, ok)
     return {
         "region": region.name, "title": region.display_title, "attribution": OSM_ATTRIBUTION,
@@ -649,7 +644,7 @@ def write_region_map(out: Path, region: RegionConfig, areas: list[dict[str, obje
     pathlib.Path
     """
     copy_assets(out)
-    page = CityConfig(name=region.name, title=region.display_title, tiles=region.tiles)
+    page = CityConfig.model_validate({"name": region.name, "title": region.display_title, "tiles": region.tiles})
     taxonomy = load_taxonomy(region.areas[0].categories)
     shift = _display_shift(region.tiles)
     outlines = gpd.GeoDataFrame(
@@ -674,11 +669,13 @@ def write_region_map(out: Path, region: RegionConfig, areas: list[dict[str, obje
             f'<a href="{escape(str(a["name"]))}/index.html">打开地区地图 Open area map</a> · '
             f'<a href="venues/{escape(str(a["name"]))}.csv">场馆名录 Venue list (CSV)</a>'
         )
-        folium.GeoJson(
+        outline = folium.GeoJson(
             shapely.to_geojson(row.geometry), name=escape(str(a["title"])),
             style_function=lambda _: {"color": "#444", "weight": 2, "fillOpacity": 0.05},
-            popup=folium.Popup(popup, max_width=320, parse_html=False), tooltip=escape(str(a["title"])),
-        ).add_to(area_layer)
+            tooltip=escape(str(a["title"])),
+        )
+        folium.Popup(popup, max_width=320, parse_html=False).add_to(outline)
+        outline.add_to(area_layer)
     area_layer.add_to(fmap)
     school_layer = folium.FeatureGroup(name=escape(f"学校 Schools ({len(all_schools)})"))
     for s in all_schools.itertuples():

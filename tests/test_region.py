@@ -217,3 +217,32 @@ minutes = 10
     with pytest.raises(ConfigError, match="grid"):
         load_region(_region_file(tmp_path, '[[areas]]\nname = "a"\ngrid = [0, 2]\n'))
     assert np.isfinite(region.buffer_m(monaco))
+
+
+@pytest.mark.slow
+def test_neighbouring_areas_of_one_extract_see_venues_across_the_border(
+    tmp_path: Path, heidelberg_build: Path, dask_client
+) -> None:
+    region = load_region(CITIES / "region-heidelberg.toml")
+    west_box = region.areas[0].bbox
+    assert west_box is not None
+    summary = build_region(region, tmp_path, client=dask_client, quiet=True)
+    assert summary["built"] == 2 and summary["failed"] == []
+    west, east = (pd.read_csv(tmp_path / name / "reachability.csv") for name in ("west", "east"))
+    # the areas own disjoint schools; together they are the whole build's schools inside the two boxes
+    assert set(west["school_id"]).isdisjoint(east["school_id"])
+    schools = gpd.read_file(heidelberg_build / "schools.geojson")
+    x, y = schools.geometry.x, schools.geometry.y
+    inside = schools[(x >= 8.57) & (x < 8.80) & (y >= 49.35) & (y < 49.46)]["school_id"]
+    whole = pd.read_csv(heidelberg_build / "reachability.csv")
+    whole = whole[whole["school_id"].isin(inside)]
+    key = ["school_id", "venue_id", "mode", "minutes"]
+    together = pd.concat([west, east]).sort_values(key, ignore_index=True)
+    assert len(together) > 2000
+    pd.testing.assert_frame_equal(together, whole.sort_values(key, ignore_index=True))
+    # west schools reach venues east of the border, exactly as in the whole build
+    venues = gpd.read_file(heidelberg_build / "venues.geojson").set_index("venue_id")
+    across = venues.loc[west["venue_id"]].geometry.x.to_numpy() >= west_box[2]
+    assert across.sum() >= 20
+    west_list = pd.read_csv(tmp_path / "venues" / "west.csv")
+    assert set(west["venue_id"]) <= set(west_list["venue_id"])  # the directory lists the venues its schools reach
