@@ -74,6 +74,41 @@ class TileProvider(_Model):
     )
 
 
+class PlanningSettings(_Model):
+    """Settings of the planner notebooks (coverage audit, siting of study stations): ``[planning]`` in the city TOML."""
+
+    hex_resolution: int = Field(
+        9, ge=6, le=11, description="H3 resolution of the residential demand grid (9: hexagons ~350 m across)."
+    )
+    residential_buildings: tuple[str, ...] = Field(
+        ("residential", "apartments", "house", "detached", "semidetached_house", "terrace", "dormitory", "bungalow"),
+        description="building=* values that count as homes.",
+    )
+    residential_landuse: tuple[str, ...] = Field(("residential",), description="landuse=* values that count as homes.")
+    residential_streets: tuple[str, ...] = Field(
+        ("residential", "living_street"),
+        description="highway=* values of streets lined with homes (the demand proxy where buildings are not mapped).",
+    )
+    min_street_m: float = Field(
+        100.0, ge=0, description="A hexagon is residential by its streets alone from this length of residential street."
+    )
+    nearest_limit_minutes: float = Field(
+        60.0, gt=0, le=240, description="Search bound for the nearest venue of each category from every school."
+    )
+    study_categories: tuple[str, ...] = Field(
+        ("study", "library"), description="Venue categories where pupils can already study (demand they cover is met)."
+    )
+    candidate_amenities: tuple[str, ...] = Field(
+        ("community_centre", "social_centre", "library", "school", "townhall", "arts_centre", "social_facility",
+         "youth_centre", "university", "college"),
+        description="amenity=* values of candidate sites for new community study stations.",
+    )
+    candidate_buildings: tuple[str, ...] = Field(
+        ("public", "civic", "government", "community_centre"),
+        description="building=* values of other public buildings that are candidate sites.",
+    )
+
+
 class CityConfig(_Model):
     """One city (district) to build: where its data is and how to route in it."""
 
@@ -88,6 +123,7 @@ class CityConfig(_Model):
     categories: Path = Field(DEFAULT_CATEGORIES, description="Venue category taxonomy (TOML).")
     settings: Settings = Settings()
     tiles: TileProvider = TileProvider()
+    planning: PlanningSettings = PlanningSettings()
 
     @field_validator("download_bbox")
     @classmethod
