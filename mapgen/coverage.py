@@ -621,3 +621,76 @@ def alliance_matrix(pairs: pd.DataFrame, schools: pd.DataFrame, mode: str, minut
     names = schools.set_index("school_id")["name"].reindex(incidence.index)
     shared = incidence.to_numpy() @ incidence.to_numpy().T
     return pd.DataFrame(shared, index=names.values, columns=names.values)
+
+
+def lacking(
+    nearest: pd.DataFrame, categories: tuple[str, ...] | list[str], minutes: float, mode: str = "walk"
+) -> pd.Series:
+    """Origins with no venue of any of `categories` within `minutes` by `mode` (e.g. no place to study).
+
+    Parameters
+    ----------
+    nearest
+        Minutes with (mode, category) columns.
+    categories
+        Category keys that meet the need (e.g. ``[planning] study_categories``).
+    minutes
+        The time limit.
+    mode
+        ``walk`` or ``bike``.
+
+    Returns
+    -------
+    pandas.Series
+        Boolean, indexed like `nearest`.
+    """
+    columns = [(mode, c) for c in categories if (mode, c) in nearest.columns]
+    return (nearest[columns] > minutes).all(axis=1) if columns else pd.Series(True, index=nearest.index)
+
+
+def describe_picks(picks: pd.DataFrame, sites: pd.DataFrame) -> pd.DataFrame:
+    """Join greedy picks (site column indices) with the sites' ids, names and kinds.
+
+    Parameters
+    ----------
+    picks
+        From :func:`greedy_max_coverage`.
+    sites
+        The candidate sites the coverage matrix columns refer to, in the same order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``pick``, ``site_id``, ``name``, ``kind``, ``gain``, ``covered``.
+    """
+    chosen = sites.iloc[picks["site"].to_numpy()][["site_id", "name", "kind"]].reset_index(drop=True)
+    steps = picks.reset_index(drop=True)
+    return pd.concat([steps[["pick"]], chosen, steps[["gain", "covered"]]], axis=1)
+
+
+def compare_with_optimum(cover: np.ndarray, k_max: int, weights: np.ndarray | None = None) -> pd.DataFrame:
+    """Greedy against the exact optimum for k = 1 … `k_max` sites.
+
+    Parameters
+    ----------
+    cover
+        Boolean (n_demand × n_sites).
+    k_max
+        Largest number of sites.
+    weights
+        Weight of each demand point (default 1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``k``; ``greedy``, ``optimum`` (weight covered), ``ratio`` (greedy / optimum, 1 when both are 0),
+        ``optimal_sites`` (column indices).
+    """
+    greedy = greedy_max_coverage(cover, k_max, weights)
+    rows = []
+    for k in range(1, k_max + 1):
+        best = optimal_max_coverage(cover, k, weights)
+        got = float(greedy["covered"].iloc[min(k, len(greedy)) - 1]) if len(greedy) else 0.0
+        rows.append({"k": k, "greedy": got, "optimum": best.covered,
+                     "ratio": got / best.covered if best.covered else 1.0, "optimal_sites": best.sites})
+    return pd.DataFrame(rows).set_index("k")
