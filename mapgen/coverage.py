@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -549,14 +550,17 @@ def optimal_max_coverage(
     cover = np.asarray(cover, dtype=bool)
     weights = np.ones(cover.shape[0]) if weights is None else np.asarray(weights, dtype=float)
     problem = pulp.LpProblem("max_coverage", pulp.LpMaximize)
-    x = [pulp.LpVariable(f"x{j}", cat=pulp.LpBinary) for j in range(cover.shape[1])]
+    x = [problem.add_variable(f"x{j}", cat=pulp.LpBinary) for j in range(cover.shape[1])]
     coverable = np.flatnonzero(cover.any(axis=1))
-    y = {i: pulp.LpVariable(f"y{i}", lowBound=0, upBound=1) for i in coverable}
+    y = {i: problem.add_variable(f"y{i}", lowBound=0, upBound=1) for i in coverable}
     problem += pulp.lpSum(weights[i] * y[i] for i in coverable)
     problem += pulp.lpSum(x) <= k
     for i in coverable:
         problem += y[i] <= pulp.lpSum(x[j] for j in np.flatnonzero(cover[i]))
-    status = problem.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit))
+    with warnings.catch_warnings():
+        # PuLP 3 warns that its bundled CBC goes away in PuLP 4; pyproject pins pulp<4 to keep it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        status = problem.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit))
     if pulp.LpStatus[status] != "Optimal":
         raise SolverError(f"maximum coverage with k={k}: solver ended with status {pulp.LpStatus[status]}")
     chosen = [j for j, var in enumerate(x) if (var.value() or 0) > 0.5]
