@@ -17,7 +17,7 @@ import shapely
 
 from mapgen._osm import OsmExtract
 from mapgen._progress import stage
-from mapgen.config import MODES, CityConfig, PlanningSettings, Settings
+from mapgen.config import MODES, CityConfig, Mode, PlanningSettings, Settings
 from mapgen.errors import InputFileError, SolverError
 from mapgen.network import StreetGraph, street_graph
 from mapgen.publish.files import CONTRACT_FILES
@@ -41,7 +41,7 @@ class PlanningInputs:
     venues: gpd.GeoDataFrame  # contract columns, point geometry, ``footprint`` (outline) column
     pairs: pd.DataFrame  # reachability.csv
     extract: OsmExtract  # features include buildings, landuse and amenities
-    graphs: dict[str, StreetGraph]
+    graphs: dict[Mode, StreetGraph]
 
 
 def ensure_build(city: CityConfig, out_dir: str | Path, quiet: bool = True) -> Path:
@@ -94,7 +94,10 @@ def load_inputs(build_dir: str | Path, city: CityConfig, quiet: bool = True) -> 
     summary_path = build / CONTRACT_FILES["summary"]
     if not summary_path.is_file():
         raise InputFileError(f"{summary_path}: not found; is {build} the output folder of `mapgen build`?")
-    settings = Settings.model_validate(json.loads(summary_path.read_text(encoding="utf-8"))["settings"])
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    if summary.get("city") != city.name:
+        raise InputFileError(f"{summary_path}: a build of {summary.get('city')!r}, not of {city.name!r}")
+    settings = Settings.model_validate(summary["settings"])
     taxonomy = load_taxonomy(city.categories)
     extract, _ = load_extract(city, set(taxonomy.tag_keys) | PLANNING_KEYS, quiet)
     schools = gpd.read_file(build / CONTRACT_FILES["schools"], engine="pyogrio")
@@ -102,7 +105,7 @@ def load_inputs(build_dir: str | Path, city: CityConfig, quiet: bool = True) -> 
     schools["footprint"] = restore_footprints(schools, extract.features)
     venues["footprint"] = restore_footprints(venues, extract.features)
     pairs = pd.read_csv(build / CONTRACT_FILES["reachability"], dtype={"school_id": str, "venue_id": str})
-    graphs = {}
+    graphs: dict[Mode, StreetGraph] = {}
     for mode in MODES:
         with stage(f"Building {mode} network", quiet=quiet):
             graphs[mode] = street_graph(extract, mode, settings)

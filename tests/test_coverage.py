@@ -15,6 +15,7 @@ import shapely
 
 from mapgen import coverage as cv
 from mapgen.config import city_from_osm, load_city
+from mapgen.errors import ConfigError
 from mapgen.publish import planning as views
 from mapgen.reach import to_metric
 from tests.conftest import CITIES, ROOT, chromium_path, shared_file
@@ -291,3 +292,14 @@ def test_notebooks_are_committed_without_outputs_and_take_a_city() -> None:
         assert all(not c["outputs"] and c["execution_count"] is None for c in code), path.name
         params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(params) == 1 and "MAPGEN_CITY" in "".join(params[0]["source"]), path.name
+
+
+def test_planning_settings_load_from_the_city_file(tmp_path: Path) -> None:
+    osm = shared_file("osm", "heidelberg.osm.pbf")
+    path = tmp_path / "city.toml"
+    path.write_text(f'name = "hd"\nosm = "{osm}"\n[planning]\nhex_resolution = 8\nstudy_categories = ["study"]\n')
+    city = load_city(path)
+    assert city.planning.hex_resolution == 8 and city.planning.study_categories == ("study",)
+    path.write_text(f'name = "hd"\nosm = "{osm}"\n[planning]\nhex_resolution = 3\n')
+    with pytest.raises(ConfigError, match="planning.hex_resolution"):
+        load_city(path)
