@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from matplotlib.figure import Figure
 
 from mapgen.config import CityConfig
 from mapgen.publish._assets import copy_assets
-from mapgen.publish.maps import SCHOOL_COLOR, _base_map, _display_shift, _finish
+from mapgen.publish.maps import SCHOOL_COLOR, _base_map, _display_shift, _finish, escape
 from mapgen.venues import Taxonomy
 
 PLANNING_DIR = "planning"
@@ -234,11 +233,6 @@ def access_curves(nearest: pd.DataFrame, minutes: float, taxonomy: Taxonomy) -> 
     fig.supxlabel("minutes")
     fig.supylabel("% reaching the category")
     return fig
-
-
-def escape(text: object) -> str:
-    """HTML-escape data for a tooltip; folium puts tooltips in JavaScript template literals, so `, $ and \\ too."""
-    return html.escape(str(text), quote=True).replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
 
 
 def _dot(point: object, color: str, radius: int, label_html: str) -> folium.CircleMarker:
