@@ -6,12 +6,13 @@ GCJ-02. The forward formulas are the published ones; the inverse GCJ-02 → WGS-
 is solved by fixed-point iteration to better than 1e-7° (about 1 cm). Outside
 mainland China GCJ-02 equals WGS-84.
 
-Accuracy (checked in tests/test_coords.py): the GCJ-02 formulas reproduce published
-reference pairs to < 0.1 m; WGS-84 → GCJ-02 → WGS-84 and BD-09 → GCJ-02 → BD-09 round trips
-return within 0.01 m (GCJ) and 1 m (BD-09, whose inverse is the usual closed-form
-approximation). The datum formulas are exact for the obfuscation itself; what remains between a
-converted catalogue point and an OSM twin (tens of metres) is where each source put its point
-on the building, not the conversion. pyproj has no GCJ-02/BD-09 (they are not geodetic datums),
+Accuracy (checked in tests/test_coords.py): the formulas reproduce published reference
+pairs (eviltransform for GCJ-02, wandergis/coordtransform for BD-09) to < 1 cm; over 20,000
+random points in China, WGS-84 → GCJ-02 → WGS-84 returns within 1e-8 m and GCJ-02 → BD-09 →
+GCJ-02 within 0.21 m (BD-09's inverse is the usual closed-form approximation). The offsets
+themselves are ~520 m (GCJ-02) and ~1,200 m (BD-09) in median. What remains between a
+converted catalogue point and its OSM twin (19 m median for Shanghai's heritage list) is where
+each source put its point on the building, not the conversion. pyproj has no GCJ-02/BD-09 (they are not geodetic datums),
 hence this module.
 """
 
