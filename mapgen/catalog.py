@@ -414,10 +414,11 @@ def _check_area(data, columns, lon, lat, has_xy, area, settings, reject) -> None
     reject(pd.Series(swapped, index=data.index), col,
            "latitude and longitude are swapped (swapped back they fall inside the city area)")
     west, south, east, north = shapely.bounds(zone)
-    reason = pd.Series([f"outside the city area ({x_:.5f}, {y_:.5f} is more than {settings.area_buffer_m:g} m "
+    where = np.flatnonzero(outside)
+    reason = pd.Series([f"outside the city area ({x[i]:.5f}, {y[i]:.5f} is more than {settings.area_buffer_m:g} m "
                         f"beyond the mapped area {west:.3f},{south:.3f},{east:.3f},{north:.3f}: sea, or another place)"
-                        for x_, y_ in zip(x, y, strict=True)], index=data.index)
-    reject(pd.Series(outside, index=data.index), col, reason)
+                        for i in where], index=data.index[where])
+    reject(pd.Series(outside, index=data.index), col, reason.reindex(data.index, fill_value=""))
 
 
 def _categories(data, columns, spec, taxonomy, reject) -> pd.Series:  # noqa: ANN001
@@ -462,10 +463,14 @@ def _duplicates(data, located, keys, alive, settings, columns, reject) -> None: 
         xy = np.c_[located.loc[idx, "lon"] * 111_320 * np.cos(np.radians(lat0)), located.loc[idx, "lat"] * 110_574]
         pairs = cKDTree(xy).query_pairs(settings.duplicate_m, output_type="ndarray")
         key = keys.loc[idx].to_numpy()
-        address = data.loc[idx, "address"].map(normalise_text).to_numpy()
         if len(pairs):
             a, b = pairs.min(axis=1), pairs.max(axis=1)
-            same = (key[a] == key[b]) & ((address[a] == address[b]) | (address[a] == "") | (address[b] == ""))
+            named = key[a] == key[b]
+            a, b = a[named], b[named]
+            address = data.loc[idx, "address"].to_numpy()
+            addr_a = np.array([normalise_text(v) for v in address[a]], dtype=object)
+            addr_b = np.array([normalise_text(v) for v in address[b]], dtype=object)
+            same = (addr_a == addr_b) | (addr_a == "") | (addr_b == "")
             first: dict[int, int] = {}
             for i, j in sorted(zip(a[same].tolist(), b[same].tolist(), strict=True)):
                 first.setdefault(j, first.get(i, i))

@@ -12,8 +12,8 @@ random points in China, WGS-84 → GCJ-02 → WGS-84 returns within 1e-8 m and G
 GCJ-02 within 0.21 m (BD-09's inverse is the usual closed-form approximation). The offsets
 themselves are ~520 m (GCJ-02) and ~1,200 m (BD-09) in median. What remains between a
 converted catalogue point and its OSM twin (19 m median for Shanghai's heritage list) is where
-each source put its point on the building, not the conversion. pyproj has no GCJ-02/BD-09 (they are not geodetic datums),
-hence this module.
+each source put its point on the building, not the conversion. pyproj has no GCJ-02/BD-09
+(they are not geodetic datums), hence this module.
 """
 
 from __future__ import annotations

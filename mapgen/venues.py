@@ -125,12 +125,17 @@ def hours_flags(opening_hours: pd.Series, settings: Settings) -> pd.DataFrame:
         ``hours_parsed`` (bool: the text was understood; false keeps it verbatim, flagged),
         ``open_after_school`` and ``open_weekend`` (nullable booleans: missing when unknown).
     """
-    parsed = [parse_hours(t) if isinstance(t, str) and t.strip() else None for t in opening_hours]
     window = settings.after_school_start, settings.after_school_end
+    texts = opening_hours.where(opening_hours.map(lambda t: isinstance(t, str)), "").astype(str)
+    flags = {}
+    for text in texts.unique():  # lists repeat the same few texts
+        parsed = parse_hours(text) if text.strip() else None
+        flags[text] = (parsed is not None, open_after_school(parsed, *window), open_weekend(parsed))
+    rows = [flags[t] for t in texts]
     return pd.DataFrame({
-        "hours_parsed": [p is not None for p in parsed],
-        "open_after_school": pd.array([open_after_school(p, *window) for p in parsed], dtype="boolean"),
-        "open_weekend": pd.array([open_weekend(p) for p in parsed], dtype="boolean"),
+        "hours_parsed": [r[0] for r in rows],
+        "open_after_school": pd.array([r[1] for r in rows], dtype="boolean"),
+        "open_weekend": pd.array([r[2] for r in rows], dtype="boolean"),
     }, index=opening_hours.index)
 
 

@@ -313,3 +313,22 @@ def test_catalogue_in_city_file_is_merged_in_build(tmp_path):
     assert review.loc[review["file"] == "nanjing-list.csv", "reason"].str.startswith("outside the city area").all()
     museum = venues.set_index("name").loc[museums["name"].iloc[0]]
     assert museum["opening_hours"].startswith("周二至周日") and museum["open_weekend"] == 1
+
+
+def test_docs_name_every_venue_field_cli_option_and_template_column():
+    import typer.main
+
+    from mapgen.catalog import FIELD_ALIASES, map_columns
+    from mapgen.config import PROJECT_ROOT
+    from mapgen.venues import VENUE_COLUMNS
+
+    contract = (PROJECT_ROOT / "docs" / "output-contract.md").read_text(encoding="utf-8")
+    assert [c for c in VENUE_COLUMNS if f"`{c}`" not in contract] == []
+    readme = (PROJECT_ROOT / "data" / "venues" / "README.md").read_text(encoding="utf-8")
+    command = typer.main.get_command(app).commands["catalog"].commands["import"]  # type: ignore[attr-defined]
+    options = [o for p in command.params for o in p.opts if o.startswith("--")]
+    assert len(options) == 12 and [o for o in options if f"`{o}" not in readme] == []
+    template = read_table(PROJECT_ROOT / "data" / "venues" / "catalogue-template.csv")
+    assert template.encoding == "utf-8-sig" and template.rows.empty
+    mapped = map_columns(template, {})
+    assert set(mapped) == set(FIELD_ALIASES) - {"name_en", "fee"}  # every field but the alternatives
