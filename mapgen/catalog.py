@@ -8,6 +8,7 @@ import io
 import json
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from scipy.spatial import cKDTree
 
 from mapgen._progress import say, stage
 from mapgen.config import CatalogueConfig, CatalogueSettings, CityConfig, Settings
-from mapgen.coords import convert, datum_offsets, distance_m
+from mapgen.coords import Datum, convert, datum_offsets, distance_m
 from mapgen.dedup import merge_venues
 from mapgen.errors import InputFileError
 from mapgen.geocode import (
@@ -215,7 +216,7 @@ def _cell(value: object) -> str:
         value, dict | list) else str(value)
 
 
-def _headers(raw: list[object]) -> list[str]:
+def _headers(raw: Sequence[object]) -> list[str]:
     headers, seen = [], set()
     for i, h in enumerate(raw):
         name = unicodedata.normalize("NFKC", str(h or "")).strip().lstrip("\ufeff") or f"column {i + 1}"
@@ -519,7 +520,7 @@ def _flag(value: str, yes: str, no: str) -> str:
     return yes if folded in _YES else no if folded in _NO else value
 
 
-def check_datum(names: pd.Series, lon: np.ndarray, lat: np.ndarray, declared: str,
+def check_datum(names: pd.Series, lon: np.ndarray, lat: np.ndarray, declared: Datum,
                 gazetteer: Gazetteer | None, settings: CatalogueSettings) -> dict[str, object]:
     """Compare the catalogue's coordinates with same-named gazetteer places, for each datum.
 
@@ -548,7 +549,7 @@ def check_datum(names: pd.Series, lon: np.ndarray, lat: np.ndarray, declared: st
     offsets = datum_offsets(lon[rows], lat[rows], ref[:, 0], ref[:, 1])
     best = min(offsets, key=offsets.get)  # type: ignore[arg-type]
     report.update(median_m={k: round(v, 1) for k, v in offsets.items()}, best=best)
-    if best != declared and offsets[declared] > 100 and offsets[best] < offsets[declared] / 3:  # type: ignore[index]
+    if best != declared and offsets[declared] > 100 and offsets[best] < offsets[declared] / 3:
         report["warning"] = (
             f"coordinates look like {best}, not {declared}: median distance to {len(hits)} same-named places "
             f"{offsets[declared]:.0f} m as {declared}, {offsets[best]:.0f} m as {best}; import with --crs {best}"

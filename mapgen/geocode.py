@@ -509,8 +509,7 @@ class OnlineLookup:
         value = self.cache[key]
         if value is None:
             return None
-        datum = "gcj02" if self.config.provider == "amap" else "wgs84"
-        lon, lat = convert(value[0], value[1], datum, "wgs84")
+        lon, lat = convert(value[0], value[1], "gcj02" if self.config.provider == "amap" else "wgs84", "wgs84")
         return float(lon), float(lat)
 
     def _nominatim(self, text: str) -> tuple[float, float] | None:
