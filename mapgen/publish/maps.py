@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
-from html import escape
 from pathlib import Path
 
 import folium
@@ -128,7 +128,7 @@ def _school_page(out_dir, city, school, venues_by_id, mine, isochrones, taxonomy
         if members.empty:
             continue
         layer = folium.FeatureGroup(name=escape(f"{category.zh} {category.en} ({len(members)})"))
-        for venue_id, v in members.iterrows():
+        for _, v in members.iterrows():
             times = " · ".join(
                 f"{MODE_STYLE[m]['label']} {v[m]:.0f} 分钟 min" for m in ("walk", "bike") if m in v and pd.notna(v[m])
             )
@@ -188,6 +188,15 @@ def _venue_popup(v: object, extra: str = "") -> str:
         lines.append("收费 Fee: " + escape(str(get("fee", ""))))
     lines.append("来源 Source: " + escape(str(get("source", ""))))
     return "<br>".join(lines)
+
+
+def escape(text: object) -> str:
+    """HTML-escape data for a popup, tooltip or label.
+
+    folium places popup HTML inside a JavaScript template literal, so backticks,
+    ``${`` and backslashes are escaped as entities too.
+    """
+    return html.escape(str(text), quote=True).replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
 
 
 def _display_shift(tiles: TileProvider) -> Callable[[gpd.GeoDataFrame], gpd.GeoDataFrame]:
