@@ -21,7 +21,7 @@ demo: $(STAMP)
 	@echo "Open $(OUT)/index.html in a browser (works offline; only the base-map tiles need internet)."
 
 lint: $(STAMP)
-	$(BIN)/ruff check mapgen webapp tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/nbstripout --verify notebooks/*.ipynb
 
 typecheck: $(STAMP)
