@@ -29,3 +29,7 @@ class DownloadError(MapgenError, RuntimeError):
 
 class RegionError(MapgenError, RuntimeError):
     """Exception for a region build that cannot run (e.g. its Dask scheduler cannot be reached)."""
+
+
+class SolverError(MapgenError, RuntimeError):
+    """Exception for an optimisation (siting) problem the solver could not solve to optimality."""

@@ -12,8 +12,9 @@ import pandas as pd
 
 from mapgen import _osm
 from mapgen._progress import say, stage
+from mapgen.catalog import add_catalogues
 from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig, Mode, Settings
-from mapgen.errors import ConfigError, NoSchoolsError
+from mapgen.errors import ConfigError, InputFileError, NoSchoolsError
 from mapgen.network import StreetGraph, street_graph
 from mapgen.publish import write_contract, write_maps
 from mapgen.publish.files import write_summary
@@ -36,8 +37,9 @@ def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) 
         with stage(f"Reading {city.osm.name}", quiet=quiet):
             return _osm.read_osm(city.osm, feature_keys), False
     if city.download_bbox is None:
-        where = f"{city.osm}" if city.osm else "no `osm` file configured"
-        raise ConfigError(f"{city.name}: OSM extract not found ({where}) and no download_bbox to download it from")
+        if city.osm is None:
+            raise ConfigError(f"{city.name}: no `osm` extract and no `download_bbox` configured")
+        raise InputFileError(f"{city.osm}: OSM file not found, and no download_bbox to download the area instead")
     say(
         f"[yellow]OSM extract {city.osm} not found (is ../shared/data beside the project?). "
         f"Downloading the same area, bbox {list(city.download_bbox)}, from OpenStreetMap's Overpass API "
@@ -46,6 +48,32 @@ def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) 
     )
     with stage("Downloading with osmnx", quiet=quiet):
         return _osm.download_extract(city.download_bbox, feature_keys), True
+
+
+def feature_keys(city: CityConfig, taxonomy: Taxonomy) -> set[str]:
+    """OSM tag keys a build reads as features: the taxonomy's, schools', and named places when geocoding catalogues."""
+    gazetteer_keys = {"name", "addr:housenumber"} if city.catalogues else set()  # named places to geocode with
+    return set(taxonomy.tag_keys) | {"amenity"} | gazetteer_keys
+
+
+def select_venues(
+    extract: _osm.OsmExtract,
+    city: CityConfig,
+    taxonomy: Taxonomy,
+    review: list[dict[str, object]],
+    quiet: bool = False,
+) -> tuple[gpd.GeoDataFrame, dict[str, object]]:
+    """Venues of a city: OSM features classified by the taxonomy, merged with the city's catalogues.
+
+    Returns
+    -------
+    tuple
+        The venues and, per catalogue, its import summary (empty without catalogues).
+    """
+    venues = venues_from_osm(extract.features, taxonomy, city.settings)
+    if not city.catalogues:
+        return venues, {}
+    return add_catalogues(city, extract.features, extract.bounds, taxonomy, venues, review, quiet)
 
 
 def select_schools(features: gpd.GeoDataFrame, city: CityConfig, review: list[dict[str, object]]) -> gpd.GeoDataFrame:
@@ -207,7 +235,7 @@ def build_city(
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     taxonomy = load_taxonomy(city.categories)
-    extract, downloaded = load_extract(city, set(taxonomy.tag_keys) | {"amenity"}, quiet)
+    extract, downloaded = load_extract(city, feature_keys(city, taxonomy), quiet)
     if bbox is not None:
         extract = _osm.clip_extract(extract, bbox)
     timings["read"] = time.perf_counter() - started
@@ -220,7 +248,7 @@ def build_city(
             f"(amenity=school{', kindergarten' if city.settings.include_kindergartens else ''}); "
             "add a school list with schools_csv in the city file"
         )
-    venues = venues_from_osm(extract.features, taxonomy)
+    venues, catalogues = select_venues(extract, city, taxonomy, review, quiet)
     reached = reach_by_mode(extract, schools, venues, city.settings, review, quiet)
     timings.update(reached.seconds)
 
@@ -228,7 +256,8 @@ def build_city(
     outputs = publish_city(out, city, schools, venues, reached.isochrones, reached.pairs, taxonomy, review, quiet)
     timings["publish"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
-    summary = city_summary(city, extract.source, downloaded, schools, venues, reached, review, outputs, timings)
+    summary = city_summary(city, extract.source, downloaded, schools, venues, catalogues, reached, review, outputs,
+                           timings)
     write_summary(out, summary)
     return summary
 
@@ -239,6 +268,7 @@ def city_summary(
     downloaded: bool,
     schools: gpd.GeoDataFrame,
     venues: gpd.GeoDataFrame,
+    catalogues: dict[str, object],
     reached: ModesReach,
     review: list[dict[str, object]],
     outputs: dict[str, str],
@@ -260,6 +290,7 @@ def city_summary(
             "venues_by_category": {k: int(n) for k, n in venues["category"].value_counts().items()},
             "rejected_rows": len(review),
         },
+        "catalogues": catalogues,
         "network": reached.network,
         "reach": reached.reach,
         "outputs": outputs,

@@ -28,11 +28,20 @@ from mapgen._progress import say, stage
 from mapgen.config import MODES, OSM_ATTRIBUTION, AreaConfig, CityConfig, Mode, RegionConfig, Settings
 from mapgen.errors import NoSchoolsError, RegionError
 from mapgen.network import StreetGraph, street_graph
-from mapgen.pipeline import ModesReach, city_summary, load_extract, publish_city, reach_by_mode, select_schools
+from mapgen.pipeline import (
+    ModesReach,
+    city_summary,
+    feature_keys,
+    load_extract,
+    publish_city,
+    reach_by_mode,
+    select_schools,
+    select_venues,
+)
 from mapgen.publish._assets import copy_assets
 from mapgen.publish.files import write_summary
 from mapgen.publish.maps import SCHOOL_COLOR, _base_map, _display_shift, _dot, _finish
-from mapgen.venues import VENUE_COLUMNS, load_taxonomy, venues_from_osm
+from mapgen.venues import VENUE_COLUMNS, load_taxonomy
 
 BBox = tuple[float, float, float, float]
 MANIFEST_FILE = "manifest.json"
@@ -203,17 +212,17 @@ def build_part(part: Part) -> dict[str, object]:
     started = time.perf_counter()
     area = part.area
     taxonomy = load_taxonomy(area.categories)
-    extract, downloaded = load_extract(area, set(taxonomy.tag_keys) | {"amenity"}, quiet=True)
+    extract, downloaded = load_extract(area, feature_keys(area, taxonomy), quiet=True)
     review: list[dict[str, object]] = []
-    csv_review: list[dict[str, object]] = []
+    once: list[dict[str, object]] = []  # rejected rows of the school list and catalogues: reported by tile 0 only
     info: dict[str, object] = {"index": part.index, "source": extract.source, "downloaded": downloaded}
+    # schools and venues (with catalogues, geocoded on the whole extract) exactly as an unpartitioned build has them
+    every_school = _with_order(select_schools(extract.features, area, once))
+    every_venue, info["catalogues"] = select_venues(extract, area, taxonomy, once, quiet=True)
     if not area.tiled:
-        schools = _with_order(select_schools(extract.features, area, csv_review))
-        venues = venues_from_osm(extract.features, taxonomy)
-        own_venues = venues
+        schools, venues, own_venues = every_school, every_venue, every_venue
         cut, builder = extract, street_graph
     else:
-        every_school = _with_order(select_schools(extract.features, area, csv_review))
         if every_school.empty:
             raise NoSchoolsError(f"{extract.source}: no schools found in area {area.name}; "
                                  "add a school list with schools_csv")
@@ -223,13 +232,13 @@ def build_part(part: Part) -> dict[str, object]:
         schools = every_school[tile_of(every_school.geometry, extent, area.grid, clamp) == part.index]
         reach_box = expand_bbox(_union(core, *([tuple(schools.footprint.total_bounds)] if len(schools) else [])),
                                 part.buffer_m)
-        venues = venues_from_osm(_osm.clip_extract(extract, reach_box).features, taxonomy)
-        own_venues = venues[tile_of(venues.geometry, extent, area.grid, clamp) == part.index]
+        venues = every_venue[every_venue["footprint"].intersects(shapely.box(*reach_box))]
+        own_venues = every_venue[tile_of(every_venue.geometry, extent, area.grid, clamp) == part.index]
         graph_box = _union(reach_box, *([tuple(venues.footprint.total_bounds)] if len(venues) else []))
         cut, builder = _osm.clip_extract(extract, graph_box), partial(cut_graph, bbox=graph_box)
         info.update({"core": core, "graph_bbox": graph_box})
     if part.index == 0:
-        review.extend(csv_review)
+        review.extend(once)
     if len(schools):
         reached = reach_by_mode(cut, schools, venues, area.settings, review, quiet=True, graph_builder=builder)
     else:
@@ -294,8 +303,8 @@ def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object],
         "tiles_sum": round(sum(float(p["seconds"]["total"]) for p in parts), 2),  # type: ignore[index,misc]
         "publish": time.perf_counter() - t0, "merge": time.perf_counter() - started,
     }
-    summary = city_summary(area, str(parts[0]["source"]), bool(parts[0]["downloaded"]), schools, venues, reached,
-                           review, outputs, seconds)
+    summary = city_summary(area, str(parts[0]["source"]), bool(parts[0]["downloaded"]), schools, venues,
+                           parts[0]["catalogues"], reached, review, outputs, seconds)  # type: ignore[arg-type]
     summary["partition"] = {
         "grid": list(area.grid), "bbox": area.bbox, "buffer_m": round(float(fingerprint["buffer_m"]), 1),  # type: ignore[arg-type]
         "tiles": [{k: p[k] for k in ("index", "schools", "venues", "network", "seconds") if k in p}
@@ -374,7 +383,8 @@ def area_fingerprint(region: RegionConfig, area: AreaConfig) -> dict[str, object
     dict
         ``config``, ``files`` (path → sha256), ``code``, ``buffer_m`` and their combined ``digest``.
     """
-    files = {str(p): _sha256(p) for p in (area.osm, area.schools_csv, area.categories) if p is not None and p.exists()}
+    inputs = [area.osm, area.schools_csv, area.categories, *(p for c in area.catalogues for p in (c.file, *c.gazetteers))]
+    files = {str(p): _sha256(p) for p in inputs if p is not None and p.exists()}
     code = hashlib.sha256()
     for path in sorted(_PACKAGE.rglob("*.py")):
         code.update(path.read_bytes())
