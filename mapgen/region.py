@@ -616,7 +616,7 @@ def write_venue_directory(out: Path, area_names: list[str]) -> Path:
         venues = gpd.read_file(out / name / "venues.geojson", engine="pyogrio")
         pairs = pd.read_csv(out / name / "reachability.csv", dtype={"school_id": str, "venue_id": str})
         counts = pairs.groupby(["venue_id", "mode"])["school_id"].nunique().unstack("mode")
-        table = pd.DataFrame(venues[VENUE_COLUMNS]).fillna("").assign(
+        table = pd.DataFrame(venues[VENUE_COLUMNS]).astype(object).fillna("").assign(
             lon=venues.geometry.x.round(6), lat=venues.geometry.y.round(6))
         for mode in MODES:
             reached = counts[mode] if mode in counts else pd.Series(dtype=int)

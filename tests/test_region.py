@@ -141,6 +141,9 @@ def test_changing_one_catalogue_rebuilds_only_that_area_and_a_failed_area_does_n
     shared_file("osm", "nanjing-xinjiekou.osm")
     catalogue = tmp_path / "monaco-categories.toml"
     shutil.copy(CITIES / "categories.toml", catalogue)
+    study_rooms = tmp_path / "nanjing-study-rooms.csv"
+    header, room = "名称,经度,纬度,类别,开放时间\n", "新街口社区自习室,118.7784,32.0416,社区自习室,周一至周五 16:00-20:00\n"
+    study_rooms.write_text(header + room, encoding="utf-8")
     region_file = _region_file(tmp_path, f"""
 name = "two"
 [[areas]]
@@ -149,6 +152,7 @@ categories = "{catalogue}"
 [[areas]]
 city = "{CITIES / 'nanjing-xinjiekou.toml'}"
 grid = [2, 1]
+catalogues = [{{ file = "{study_rooms.name}" }}]
 [[areas]]
 name = "nowhere"
 osm = "{tmp_path / 'missing.osm.pbf'}"
@@ -161,6 +165,8 @@ osm = "{tmp_path / 'missing.osm.pbf'}"
     assert "missing.osm.pbf" in failed["error"] and "no download_bbox" in failed["error"]
     assert json.loads((out / "nowhere" / MANIFEST).read_text())["status"] == "failed"
     monaco_venues = json.loads((out / "monaco" / "summary.json").read_text())["counts"]["venues"]
+    nanjing = json.loads((out / "nanjing-xinjiekou" / "summary.json").read_text())
+    assert nanjing["catalogues"]["nanjing-study-rooms"]["venues"] == 1
     nanjing_mtime = (out / "nanjing-xinjiekou" / "reachability.csv").stat().st_mtime_ns
 
     second = build_region(load_region(region_file), out, client=dask_client, quiet=True)
@@ -177,9 +183,22 @@ osm = "{tmp_path / 'missing.osm.pbf'}"
     monaco = json.loads((out / "monaco" / "summary.json").read_text())
     assert "sports" not in monaco["counts"]["venues_by_category"] and monaco["counts"]["venues"] < monaco_venues
     assert (out / "nanjing-xinjiekou" / "reachability.csv").stat().st_mtime_ns == nanjing_mtime
+    monaco_mtime = (out / "monaco" / "reachability.csv").stat().st_mtime_ns
+
+    # one more study room in Nanjing's catalogue: only Nanjing is routed again
+    study_rooms.write_text(header + room + "汉中门社区自习室,118.7650,32.0400,社区自习室,周六 9:00-17:00\n", encoding="utf-8")
+    fourth = build_region(load_region(region_file), out, client=dask_client, quiet=True)
+    assert {a["name"]: a["status"] for a in fourth["areas"]} == {
+        "monaco": "skipped", "nanjing-xinjiekou": "built", "nowhere": "failed"}
+    assert (out / "monaco" / "reachability.csv").stat().st_mtime_ns == monaco_mtime
+    rebuilt = json.loads((out / "nanjing-xinjiekou" / "summary.json").read_text())
+    assert rebuilt["catalogues"]["nanjing-study-rooms"]["venues"] == 2
+    assert rebuilt["counts"]["venues"] == nanjing["counts"]["venues"] + 1
     directory = pd.read_csv(out / "venues.csv")
     assert set(directory["area"]) == {"monaco", "nanjing-xinjiekou"}
     assert (directory["area"] == "monaco").sum() == monaco["counts"]["venues"]
+    rooms = directory[directory["name"].str.endswith("社区自习室")]
+    assert len(rooms) == 2 and (rooms["schools_walk"] > 0).all()  # listed, and reached by Nanjing's schools
 
 
 def test_tiles_own_every_point_once() -> None:
