@@ -15,6 +15,7 @@ from mapgen.errors import ConfigError, NoSchoolsError
 from mapgen.network import street_graph
 from mapgen.publish import write_contract, write_maps
 from mapgen.publish.files import write_summary
+from mapgen.publish.sitedb import write_site_db
 from mapgen.reach import schools_reach
 from mapgen.schools import schools_from_csv, schools_from_osm
 from mapgen.venues import load_taxonomy, venues_from_osm
@@ -138,6 +139,7 @@ def build_city(
         "source": {"osm": extract.source, "downloaded_with_osmnx": downloaded},
         "attribution": OSM_ATTRIBUTION,
         "settings": city.settings.model_dump(),
+        "tiles": city.tiles.model_dump(),
         "counts": {
             "schools": len(schools),
             "schools_from_osm": len(osm_schools),
@@ -151,5 +153,8 @@ def build_city(
         "outputs": outputs,
         "seconds": {k: round(v, 2) for k, v in timings.items()},
     }
+    write_summary(out, summary)
+    with stage("Writing site.db", quiet=quiet):  # reads the contract files just written
+        outputs["site_db"] = write_site_db(out)["path"]
     write_summary(out, summary)
     return summary

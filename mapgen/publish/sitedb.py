@@ -7,6 +7,7 @@ import os
 import sqlite3
 import unicodedata
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import geopandas as gpd
 import pandas as pd
@@ -14,7 +15,7 @@ import shapely
 
 from mapgen.config import OSM_ATTRIBUTION, Settings, TileProvider
 from mapgen.coords import wgs84_to_gcj02
-from mapgen.errors import InputFileError
+from mapgen.errors import ConfigError, InputFileError
 from mapgen.hours import open_after_school, open_weekend, parse_hours
 from mapgen.publish.files import CONTRACT_FILES
 
@@ -103,6 +104,8 @@ def write_site_db(
         ``hours_unreadable``.
     """
     data = Path(data_dir)
+    if timezone is not None:
+        _check_timezone(timezone)
     path = Path(db_path) if db_path is not None else data / SITE_DB
     summary = _read_summary(data / CONTRACT_FILES["summary"])
     schools = _read_points(data / CONTRACT_FILES["schools"], "school_id")
@@ -311,6 +314,13 @@ def _timezone(schools: gpd.GeoDataFrame, venues: gpd.GeoDataFrame) -> str:
     if points.empty:
         return "UTC"
     return TimezoneFinder().timezone_at(lng=float(points.x.mean()), lat=float(points.y.mean())) or "UTC"
+
+
+def _check_timezone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"timezone {name!r}: not an IANA time zone (e.g. Asia/Shanghai, Europe/Berlin)") from exc
 
 
 def _insert(con: sqlite3.Connection, table: str, rows: list[dict[str, object]]) -> None:
