@@ -33,12 +33,13 @@
   map.attributionControl.addAttribution(escapeHtml(data.attribution));
 
   var overlays = {};
+  var shown = [];
   var bounds = L.latLngBounds([]);
   ["bike", "walk"].forEach(function (mode) {  // bike first: the smaller walk circle stays on top
     var shape = data.isochrones[mode];
     if (!shape) { return; }
     var layer = L.geoJSON(shape, { style: { color: modeColours[mode], weight: 2, fillOpacity: 0.12, className: "mg-iso mg-iso-" + mode } });
-    layer.addTo(map);
+    shown.push(layer);
     overlays[escapeHtml(data.layers[mode] || mode)] = layer;
     bounds.extend(layer.getBounds());
   });
@@ -58,18 +59,21 @@
     bounds.extend(marker.getLatLng());
   });
   Object.keys(groups).forEach(function (key) {
-    groups[key].addTo(map);
+    shown.push(groups[key]);
     overlays[escapeHtml((data.layers && data.layers[key]) || key)] = groups[key];
   });
 
   if (data.school) {
     var school = L.circleMarker([data.school.lat, data.school.lon], {
       radius: 9, weight: 3, color: "#08519c", fillColor: "#ffffff", fillOpacity: 1, className: "mg-school"
-    }).bindTooltip(textLines([data.school.name])).addTo(map);
+    }).bindTooltip(textLines([data.school.name]));
+    shown.push(school);
     bounds.extend(school.getLatLng());
   }
+  // the view must exist before vector layers are added
+  if (bounds.isValid()) { map.fitBounds(bounds, { padding: [16, 16], maxZoom: 17 }); } else { map.setView([0, 0], 2); }
+  shown.forEach(function (layer) { layer.addTo(map); });
   if (Object.keys(overlays).length > 1) { L.control.layers(null, overlays, { collapsed: false }).addTo(map); }
   L.control.scale().addTo(map);
-  if (bounds.isValid()) { map.fitBounds(bounds, { padding: [16, 16], maxZoom: 17 }); } else { map.setView([0, 0], 2); }
   window.mapgenMap = { map: map, overlays: overlays };
 })();
