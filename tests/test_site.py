@@ -163,7 +163,7 @@ def test_free_and_district_filters(client) -> None:  # type: ignore[no-untyped-d
 @pytest.mark.parametrize("query", [
     "page=0", "page=-1", "page=abc", "page=99999999999", "max_minutes=abc", "max_minutes=0", "max_minutes=16",
     "max_minutes=nan", "mode=car", "open=sometimes", "category=zzz", "school=nope", "free=maybe", "q=" + "x" * 201,
-    "q=%00", "district=%01",
+    "mode=", "page=", "max_minutes=", "free=", "open=", "category=", "school=",
 ])
 def test_invalid_parameters_answer_400_json(client, query: str) -> None:  # type: ignore[no-untyped-def]
     response = client.get(f"/api/venues?{query}")
@@ -171,7 +171,10 @@ def test_invalid_parameters_answer_400_json(client, query: str) -> None:  # type
     body = response.get_json()
     assert body["status"] == 400 and body["message"] and "Traceback" not in response.text
     page = client.get(f"/search?{query}")
-    assert page.status_code == 400 and "Traceback" not in page.text and 'id="error-message"' in page.text
+    if query.endswith("="):  # the HTML form sends empty fields: they mean "not set"
+        assert page.status_code == 200
+    else:
+        assert page.status_code == 400 and "Traceback" not in page.text and 'id="error-message"' in page.text
 
 
 def test_unknown_ids_answer_404(client) -> None:  # type: ignore[no-untyped-def]

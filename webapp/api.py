@@ -10,6 +10,7 @@ from webapp.openapi import openapi_document
 from webapp.search import (
     BadQueryError,
     VenueQuery,
+    printable,
     school_json,
     school_venues,
     search_schools,
@@ -42,8 +43,9 @@ def venue(venue_id: str) -> ResponseReturnValue:
 def schools() -> ResponseReturnValue:
     """Schools (optionally those whose name contains every word of ``q``) with their reach counts."""
     q = request.args.get("q", "")
-    if len(q) > 200 or any(ord(c) < 32 for c in q):
-        raise BadQueryError("q: at most 200 printable characters")
+    if len(q) > 200:
+        raise BadQueryError("q: at most 200 characters")
+    q = printable(q)
     info = site()
     return jsonify({"schools": search_schools(db(), q, info), "minutes": info.minutes,
                     "categories": info.categories, "districts": info.districts})

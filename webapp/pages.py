@@ -62,7 +62,8 @@ def home() -> ResponseReturnValue:
 def results() -> ResponseReturnValue:
     """Search results with filters and pagination."""
     info = site()
-    query = VenueQuery.parse(request.args.to_dict(), info)
+    filled = {k: v for k, v in request.args.items() if v != "" and k != "lang"}  # a form sends empty fields
+    query = VenueQuery.parse(filled, info)
     page = search_venues(db(), query, info, current_app.config["MAPGEN_CLOCK"]())
     return render_template("results.html", info=info, query=query, page=page, cat_class=_category_class(info))
 

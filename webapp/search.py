@@ -32,25 +32,26 @@ class VenueQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
 
     q: str = Field("", max_length=200, description="Words to find in names, addresses and categories.")
-    category: str = Field("", max_length=64, description="Category key (see /api/schools meta or the home page).")
+    category: str | None = Field(None, max_length=64, description="Category key (see /api/schools).")
     district: str = Field("", max_length=100, description="District, as in the venue data.")
     free: bool = Field(False, description="Only venues known to be free.")
-    school: str = Field("", max_length=100, description="school_id: only venues this school reaches.")
+    school: str | None = Field(None, max_length=100, description="school_id: only venues this school reaches.")
     mode: Literal["walk", "bike"] = Field("walk", description="Travel mode for `school`.")
     max_minutes: float | None = Field(None, gt=0, le=1440, description="Time limit for `school`, minutes.")
-    open: Literal["", "now", "after_school", "weekend"] = Field("", description="Opening-hours filter.")
+    open: Literal["now", "after_school", "weekend"] | None = Field(None, description="Opening-hours filter.")
     page: int = Field(1, ge=1, le=MAX_PAGE, description="Result page, 20 per page.")
 
-    @field_validator("q", "category", "district", "school")
+    @field_validator("q", "district")
     @classmethod
     def _printable(cls, v: str) -> str:
-        if any(ord(c) < 32 for c in v):
-            raise ValueError("control characters are not allowed")
-        return v
+        return printable(v)
 
     @classmethod
     def parse(cls, args: dict[str, str], info: SiteInfo) -> VenueQuery:
         """Validate query-string arguments against the model and the site's data.
+
+        An empty value is an error where the model wants a number, boolean or one of a
+        list (the HTML form leaves empty fields out before it gets here).
 
         Raises
         ------
@@ -58,12 +59,12 @@ class VenueQuery(BaseModel):
             With a message naming the parameter and the reason.
         """
         try:
-            query = cls.model_validate({k: v for k, v in args.items() if v != ""})
+            query = cls.model_validate(args)
         except ValidationError as exc:
             raise BadQueryError(_message(exc)) from None
-        if query.category and query.category not in {c["key"] for c in info.categories}:
+        if query.category is not None and query.category not in {c["key"] for c in info.categories}:
             raise BadQueryError(f"category: unknown category {query.category!r}")
-        if query.school and query.school not in {s["school_id"] for s in info.schools}:
+        if query.school is not None and query.school not in {s["school_id"] for s in info.schools}:
             raise BadQueryError(f"school: unknown school_id {query.school!r}")
         if query.max_minutes is not None and query.max_minutes > info.minutes:
             raise BadQueryError(f"max_minutes: at most {info.minutes:g} (the build's limit)")
@@ -245,6 +246,11 @@ def school_detail(con: sqlite3.Connection, school_id: str) -> dict[str, object] 
     iso = {r["mode"]: r["geojson"] for r in con.execute(
         "SELECT mode, geojson FROM isochrones WHERE school = ?", (row["id"],))}
     return {**dict(row), "isochrones": iso}
+
+
+def printable(text: str) -> str:
+    """Return `text` with control characters (NUL, escapes…) turned into spaces: they never match anything."""
+    return "".join(" " if ord(c) < 32 or 127 <= ord(c) < 160 else c for c in text)
 
 
 def _like_escape(term: str) -> str:
