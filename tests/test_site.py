@@ -209,7 +209,9 @@ def test_pages_render_in_chinese_and_english(client, site_data: Path) -> None:  
     school_id = "osm-w238458950"
     page = client.get(f"/school/{school_id}")
     data = json.loads(re.search(r'id="map-data">(.*?)</script>', page.text, re.S).group(1))
-    assert set(data["isochrones"]) == {"walk", "bike"} and data["isochrones"]["walk"]["type"] == "Polygon"
+    shapes = client.get(data["isochrones_url"]).get_json()
+    assert [f["properties"]["mode"] for f in shapes["features"]] == ["walk", "bike"]
+    assert shapes["features"][0]["geometry"]["type"] == "Polygon"
     reached = client.get(f"/api/schools/{school_id}/venues").get_json()["venues"]
     assert len(data["venues"]) == len(reached)
     assert f'href="/files/schools/{school_id}.html"' in page.text  # the build's static map exists

@@ -13,7 +13,8 @@ from webapp import create_app
 
 pytestmark = pytest.mark.slow
 EXAMPLES = 100  # per operation and generation mode: about 600 requests in all
-PATHS = ["/api/venues", "/api/venues/{venue_id}", "/api/schools", "/api/schools/{school_id}/venues"]
+PATHS = ["/api/venues", "/api/venues/{venue_id}", "/api/schools", "/api/schools/{school_id}/venues",
+         "/api/schools/{school_id}/isochrones"]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from mapgen.errors import InputFileError
 from mapgen.publish.sitedb import SCHEMA_VERSION
-from webapp.db import close_db, connect
+from webapp.db import connect
 from webapp.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from webapp.search import BadQueryError
 
@@ -74,7 +74,6 @@ def create_app(db_path: str | Path, clock: Callable[[], datetime] | None = None)
 
     app.register_blueprint(pages)
     app.register_blueprint(api)
-    app.teardown_appcontext(close_db)
 
     @app.before_request
     def _language() -> None:

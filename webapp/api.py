@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from webapp.db import db, site
@@ -10,6 +10,7 @@ from webapp.openapi import openapi_document
 from webapp.search import (
     BadQueryError,
     VenueQuery,
+    isochrones_geojson,
     printable,
     school_json,
     school_venues,
@@ -59,6 +60,15 @@ def school_reach(school_id: str) -> ResponseReturnValue:
     if school is None:
         abort(404, f"unknown school_id {school_id!r}")
     return jsonify({"school": school_json(school), "minutes": info.minutes, "venues": school_venues(db(), school_id)})
+
+
+@api.get("/schools/<school_id>/isochrones")
+def school_isochrones(school_id: str) -> ResponseReturnValue:
+    """The school's walk and bike isochrones, a GeoJSON FeatureCollection (WGS-84, or the tiles' datum)."""
+    text = isochrones_geojson(db(), school_id)
+    if text is None:
+        abort(404, f"unknown school_id {school_id!r}")
+    return Response(text, mimetype="application/geo+json")
 
 
 @api.get("/openapi.json")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import current_app, g
+from flask import current_app
+
+_local = threading.local()  # server threads keep their connection: opening one costs more than a query
 
 
 @dataclass(frozen=True)
@@ -39,17 +42,15 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def db() -> sqlite3.Connection:
-    """Return this request's read-only connection (opened on first use, closed at teardown)."""
-    if "db" not in g:
-        g.db = connect(current_app.config["MAPGEN_DB"])
-    return g.db
-
-
-def close_db(_exc: BaseException | None = None) -> None:
-    """Close the request's connection, if one was opened."""
-    con = g.pop("db", None)
-    if con is not None:
-        con.close()
+    """Return this thread's read-only connection, reopened when ``site.db`` was replaced by a new publish."""
+    path: Path = current_app.config["MAPGEN_DB"]
+    stamp = os.stat(path).st_mtime_ns
+    cached = getattr(_local, "con", None)
+    if cached is None or cached[0] != (path, stamp):
+        if cached is not None:
+            cached[1].close()
+        _local.con = ((path, stamp), connect(path))
+    return _local.con[1]
 
 
 def site() -> SiteInfo:

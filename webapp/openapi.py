@@ -99,6 +99,14 @@ def openapi_document(info: SiteInfo, server: str) -> dict[str, object]:
                     "venues": {"type": "array", "items": {"allOf": [{"$ref": "#/components/schemas/Venue"}, {
                         "type": "object", "properties": {"walk": _NULL_NUMBER, "bike": _NULL_NUMBER}}]}}}},
                     "reachable venues"), "404": errors["404"]}}},
+            "/api/schools/{school_id}/isochrones": {"get": {
+                "operationId": "schoolIsochrones", "summary": "The school's walk and bike isochrones",
+                "parameters": [param("school_id", _TEXT, "School identifier (e.g. osm-w123).", "path")],
+                "responses": {"200": {"description": "GeoJSON FeatureCollection, one feature per mode", "content": {
+                    "application/geo+json": {"schema": {"type": "object", "required": ["type", "features"],
+                                                        "properties": {"type": {"const": "FeatureCollection"},
+                                                                       "features": {"type": "array"}}}}}},
+                              "404": errors["404"]}}},
             "/api/openapi.json": {"get": {"operationId": "openapi", "summary": "This document",
                                           "responses": {"200": ok({"type": "object"}, "OpenAPI 3.1")}}},
         },

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -79,7 +78,7 @@ def venue(venue_id: str) -> ResponseReturnValue:
     for day, start, end in found["opening"]:  # type: ignore[union-attr]
         by_day[day].append(f"{clock(start)}–{clock(end)}")
     cat_class = _category_class(info)
-    map_data = {**_tiles(info), "venues": [_marker(found, cat_class)], "school": None, "isochrones": {}, "layers": {}}
+    map_data = {**_tiles(info), "venues": [_marker(found, cat_class)], "school": None, "layers": {}}
     return render_template("venue.html", info=info, v=found, by_day=by_day, map_data=map_data, cat_class=cat_class)
 
 
@@ -98,7 +97,7 @@ def school(school_id: str) -> ResponseReturnValue:
     map_data = {
         **_tiles(info),
         "school": {"lon": found["map_lon"], "lat": found["map_lat"], "name": _label(found)},
-        "isochrones": {m: json.loads(text) for m, text in found["isochrones"].items()},
+        "isochrones_url": url_for("api.school_isochrones", school_id=school_id),
         "venues": [_marker(v, cat_class) for v in venues],
         "layers": {
             **{m: f"{translate(m, lang)} {info.minutes:g} {translate('minutes', lang)}" for m in ("walk", "bike")},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from datetime import datetime
@@ -237,15 +238,29 @@ def venue_detail(con: sqlite3.Connection, venue_id: str) -> dict[str, object] | 
 
 
 def school_detail(con: sqlite3.Connection, school_id: str) -> dict[str, object] | None:
-    """Return a school with its isochrones (GeoJSON text per mode), or None if unknown."""
+    """Return a school's row, or None if unknown."""
     row = con.execute(
         "SELECT id, school_id, name, name_en, source, osm_id, lon, lat, map_lon, map_lat FROM schools"
         " WHERE school_id = ?", (school_id,)).fetchone()
+    return None if row is None else dict(row)
+
+
+def isochrones_geojson(con: sqlite3.Connection, school_id: str) -> str | None:
+    """Return a school's walk/bike isochrones as a GeoJSON FeatureCollection text (None if the school is unknown).
+
+    The geometries are stored as GeoJSON text by ``mapgen publish`` (numbers only) and
+    are joined without being parsed again.
+    """
+    row = con.execute("SELECT id FROM schools WHERE school_id = ?", (school_id,)).fetchone()
     if row is None:
         return None
-    iso = {r["mode"]: r["geojson"] for r in con.execute(
-        "SELECT mode, geojson FROM isochrones WHERE school = ?", (row["id"],))}
-    return {**dict(row), "isochrones": iso}
+    features = [
+        '{"type":"Feature","properties":' + json.dumps({"mode": r["mode"], "minutes": r["minutes"]})
+        + ',"geometry":' + r["geojson"] + "}"
+        for r in con.execute("SELECT mode, minutes, geojson FROM isochrones WHERE school = ? ORDER BY mode DESC",
+                             (row["id"],))
+    ]
+    return '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}"
 
 
 def printable(text: str) -> str:
