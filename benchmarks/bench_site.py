@@ -195,7 +195,8 @@ def main() -> None:
             wait_ready(base, server)
             mix = workload(db_path, args.requests, args.seed)
             with sqlite3.connect(db_path) as con:
-                sizes = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("venues", "schools", "reach")}
+                sizes = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                         for t in ("venues", "schools", "reach")}
             asyncio.run(run_load(base, mix[: args.clients * 2], args.clients))  # warm-up: workers, caches
             started = time.perf_counter()
             baseline_rows = asyncio.run(run_load(

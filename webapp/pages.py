@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 import xstatic.pkg.leaflet as xs_leaflet
 from flask import Blueprint, abort, current_app, g, render_template, request, send_from_directory, url_for
@@ -26,20 +27,24 @@ def _helpers() -> dict[str, object]:
         args.update({k: str(v) for k, v in changes.items()})
         return url_for(request.endpoint or "pages.home", **(request.view_args or {}), **args)
 
+    lang = g.get("lang", "zh")
+    root = request.script_root
     return {
-        "t": lambda key, **kw: translate(key, g.get("lang", "zh"), **kw),
-        "lang": g.get("lang", "zh"),
+        "t": lambda key, **kw: translate(key, lang, **kw),
+        "lang": lang,
         "here": here,
+        "venue_url": lambda venue_id: f"{root}/venue/{quote(str(venue_id), safe='')}",
+        "school_url": lambda school_id: f"{root}/school/{quote(str(school_id), safe='')}",
         "clock": clock,
-        "label": _label,
-        "weekdays": WEEKDAYS[g.get("lang", "zh")],
+        "label": lambda row, field="name": _label(row, field, lang),
+        "weekdays": WEEKDAYS[lang],
         "minutes_fmt": lambda m: "" if m is None else f"{m:.0f}",
     }
 
 
-def _label(row: dict[str, object], field: str = "name") -> str:
+def _label(row: dict[str, object], field: str = "name", lang: str | None = None) -> str:
     """The English form of a name or category in English when there is one, the Chinese form otherwise."""
-    if g.get("lang") == "en":
+    if (lang or g.get("lang")) == "en":
         english = row.get(f"{field}_en") or row.get("en")
         if english:
             return str(english)
@@ -137,5 +142,5 @@ def _marker(v: dict[str, object], cat_class: dict[str, str]) -> dict[str, object
         "id": v["venue_id"], "name": _label(v), "category": v["category"], "category_label": _label(v, "category"),
         "cls": cat_class.get(str(v["category"]), "cat-0"), "lon": v["map_lon"], "lat": v["map_lat"],
         "walk": v.get("walk"), "bike": v.get("bike"), "hours": v["opening_hours"],
-        "url": url_for("pages.venue", venue_id=v["venue_id"]),
+        "url": f"{request.script_root}/venue/{quote(str(v['venue_id']), safe='')}",
     }
