@@ -99,19 +99,30 @@ def workload(db_path: Path, n: int, seed: int) -> list[tuple[str, str]]:
     return out
 
 
-async def run_load(base: str, requests: list[tuple[str, str]], clients: int) -> list[tuple[str, float, int]]:
-    """Send every request with `clients` concurrent keep-alive connections; return (kind, seconds, status)."""
-    queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-    for item in requests:
-        queue.put_nowait(item)
+async def run_load(
+    base: str, requests: list[tuple[str, str]], clients: int, rate: float | None = None
+) -> list[tuple[str, float, int]]:
+    """Send every request with `clients` concurrent keep-alive connections; return (kind, seconds, status).
+
+    Without `rate`, each client sends its next request as soon as the last one is answered
+    (closed loop: latency includes queueing at the server's full throughput). With `rate`
+    (requests per second), request j is due at ``j / rate`` and its latency counts from then,
+    so time spent waiting for a free client is included (no coordinated omission).
+    """
+    queue: asyncio.Queue[tuple[float | None, str, str]] = asyncio.Queue()
+    t0 = time.perf_counter() + 0.05
+    for j, (kind, url) in enumerate(requests):
+        queue.put_nowait((None if rate is None else t0 + j / rate, kind, url))
     results: list[tuple[str, float, int]] = []
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients), timeout=timeout) as session:
 
         async def client() -> None:
             while not queue.empty():
-                kind, url = queue.get_nowait()
-                started = time.perf_counter()
+                due, kind, url = queue.get_nowait()
+                if due is not None:
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                started = time.perf_counter() if due is None else due
                 try:
                     async with session.get(base + url) as response:
                         await response.read()
@@ -174,6 +185,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50, help="concurrent connections")
     parser.add_argument("--requests", type=int, default=4000, help="requests of the mixed workload")
     parser.add_argument("--baseline-requests", type=int, default=2000, help="requests of the static-file baseline")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="open loop: requests per second (default: closed loop, as fast as answered)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker (gthread)")
     parser.add_argument("--seed", type=int, default=7)
@@ -200,10 +213,10 @@ def main() -> None:
             asyncio.run(run_load(base, mix[: args.clients * 2], args.clients))  # warm-up: workers, caches
             started = time.perf_counter()
             baseline_rows = asyncio.run(run_load(
-                base, [("static", "/static/site.css")] * args.baseline_requests, args.clients))
+                base, [("static", "/static/site.css")] * args.baseline_requests, args.clients, args.rate))
             baseline_wall = time.perf_counter() - started
             started = time.perf_counter()
-            rows = asyncio.run(run_load(base, mix, args.clients))
+            rows = asyncio.run(run_load(base, mix, args.clients, args.rate))
             wall = time.perf_counter() - started
         finally:
             server.terminate()
@@ -213,7 +226,8 @@ def main() -> None:
     baseline = summarise(baseline_rows, baseline_wall)["all"]
     ratio = table["all"]["p95_ms"] / baseline["p95_ms"]
     print(f"\nsite.db: {sizes['venues']} venues, {sizes['schools']} schools, {sizes['reach']} school-venue pairs")
-    print(f"{args.requests} requests, {args.clients} concurrent clients, gunicorn {args.workers} workers x "
+    pace = "as fast as answered" if args.rate is None else f"open loop at {args.rate:g} req/s"
+    print(f"{args.requests} requests, {args.clients} concurrent clients ({pace}), gunicorn {args.workers} workers x "
           f"{args.threads} threads, {os.cpu_count()} CPUs (client on the same machine)")
     print(f"{'kind':<10}{'requests':>9}{'errors':>8}{'4xx':>6}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     for kind, row in [*table.items(), ("static*", baseline)]:
@@ -223,7 +237,7 @@ def main() -> None:
           f"(goal <= {GOAL_P95_MS:g} ms: {'met' if table['all']['p95_ms'] <= GOAL_P95_MS else 'NOT met'}); "
           f"p95 / static-file p95 = {ratio:.2f}  (*baseline: same load on /static/site.css)")
     result = {
-        "workload": {"requests": args.requests, "clients": args.clients, "seed": args.seed,
+        "workload": {"requests": args.requests, "clients": args.clients, "rate": args.rate, "seed": args.seed,
                      "gunicorn": {"workers": args.workers, "threads": args.threads, "worker_class": "gthread"}},
         "data": str(data) if args.data else (args.city or args.osm),
         "results": table, "baseline_static": baseline, "p95_ratio_to_static": round(ratio, 2),
