@@ -137,8 +137,8 @@ def search_venues(con: sqlite3.Connection, query: VenueQuery, info: SiteInfo, no
         where.append("v.free = 1")
     if query.open == "now":
         where.append(
-            "EXISTS (SELECT 1 FROM opening o WHERE o.venue = v.id AND o.weekday = :weekday"
-            " AND o.open_min <= :minute AND o.close_min > :minute)"
+            "v.id IN (SELECT venue FROM opening WHERE weekday = :weekday"
+            " AND open_min <= :minute AND close_min > :minute)"
         )
         params.update(weekday=now.weekday(), minute=now.hour * 60 + now.minute)
     elif query.open == "after_school":
@@ -211,10 +211,11 @@ def school_venues(con: sqlite3.Connection, school_id: str) -> list[dict[str, obj
     """
     rows = con.execute(
         f"SELECT {VENUE_COLUMNS},"
-        " (SELECT minutes FROM reach WHERE school = s.id AND venue = v.id AND mode = 'walk') AS walk,"
-        " (SELECT minutes FROM reach WHERE school = s.id AND venue = v.id AND mode = 'bike') AS bike"
-        " FROM schools s JOIN venues v ON v.id IN (SELECT venue FROM reach WHERE school = s.id)"
-        " WHERE s.school_id = ? ORDER BY min(coalesce(walk, 1e9), coalesce(bike, 1e9)), v.name_norm",
+        " max(CASE WHEN r.mode = 'walk' THEN r.minutes END) AS walk,"
+        " max(CASE WHEN r.mode = 'bike' THEN r.minutes END) AS bike"
+        " FROM reach r JOIN venues v ON v.id = r.venue"
+        " WHERE r.school = (SELECT id FROM schools WHERE school_id = ?)"
+        " GROUP BY v.id ORDER BY min(r.minutes), v.name_norm",
         (school_id,),
     ).fetchall()
     return [{**venue_json(r), "walk": r["walk"], "bike": r["bike"]} for r in rows]
