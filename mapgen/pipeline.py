@@ -155,6 +155,6 @@ def build_city(
     }
     write_summary(out, summary)
     with stage("Writing site.db", quiet=quiet):  # reads the contract files just written
-        outputs["site_db"] = write_site_db(out)["path"]
+        outputs["site_db"] = str(write_site_db(out)["path"])
     write_summary(out, summary)
     return summary

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from webapp.db import SiteInfo
 from webapp.search import MAX_PAGE, PAGE_SIZE
 
@@ -44,7 +46,7 @@ def openapi_document(info: SiteInfo, server: str) -> dict[str, object]:
     errors = {code: {"description": text, "content": error_body}
               for code, text in (("400", "invalid parameter"), ("404", "unknown identifier"))}
 
-    def param(name: str, schema: dict[str, object], description: str, where: str = "query") -> dict[str, object]:
+    def param(name: str, schema: Mapping[str, object], description: str, where: str = "query") -> dict[str, object]:
         return {"name": name, "in": where, "required": where == "path", "schema": schema, "description": description}
 
     venue_params = [

@@ -25,7 +25,7 @@ def _helpers() -> dict[str, object]:
     def here(**changes: object) -> str:
         args = request.args.to_dict()
         args.update({k: str(v) for k, v in changes.items()})
-        return url_for(request.endpoint or "pages.home", **(request.view_args or {}), **args)
+        return url_for(request.endpoint or "pages.home", **(request.view_args or {}), **args)  # type: ignore[arg-type]
 
     lang = g.get("lang", "zh")
     root = request.script_root
@@ -80,7 +80,7 @@ def venue(venue_id: str) -> ResponseReturnValue:
     if found is None:
         abort(404, "unknown venue")
     by_day: list[list[str]] = [[] for _ in range(7)]
-    for day, start, end in found["opening"]:  # type: ignore[union-attr]
+    for day, start, end in found["opening"]:  # type: ignore[attr-defined]
         by_day[day].append(f"{clock(start)}–{clock(end)}")
     cat_class = _category_class(info)
     map_data = {**_tiles(info), "venues": [_marker(found, cat_class)], "school": None, "layers": {}}
@@ -99,15 +99,15 @@ def school(school_id: str) -> ResponseReturnValue:
     groups = [(c, [v for v in venues if v["category"] == c["key"]]) for c in info.categories]
     groups = [(c, members) for c, members in groups if members]
     lang = g.get("lang", "zh")
-    map_data = {
+    layers: dict[str, str] = {
+        m: f"{translate(m, lang)} {info.minutes:g} {translate('minutes', lang)}" for m in ("walk", "bike")}
+    layers.update({str(c["key"]): f"{_label(c)} ({len(members)})" for c, members in groups})
+    map_data: dict[str, object] = {
         **_tiles(info),
         "school": {"lon": found["map_lon"], "lat": found["map_lat"], "name": _label(found)},
         "isochrones_url": url_for("api.school_isochrones", school_id=school_id),
         "venues": [_marker(v, cat_class) for v in venues],
-        "layers": {
-            **{m: f"{translate(m, lang)} {info.minutes:g} {translate('minutes', lang)}" for m in ("walk", "bike")},
-            **{c["key"]: f"{_label(c)} ({len(members)})" for c, members in groups},
-        },
+        "layers": layers,
         "minutes_label": translate("minutes", lang),
         "mode_labels": {m: translate(m, lang) for m in ("walk", "bike")},
     }

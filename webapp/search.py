@@ -104,7 +104,10 @@ def search_venues(con: sqlite3.Connection, query: VenueQuery, info: SiteInfo, no
     now
         Local time of the city, for ``open=now``.
     """
-    joins, where, params, order = [], [], {}, []
+    joins: list[str] = []
+    where: list[str] = []
+    order: list[str] = []
+    params: dict[str, object] = {}
     terms = normalise(query.q).split()
     long_terms = [t for t in terms if len(t) >= TRIGRAM]
     if long_terms:

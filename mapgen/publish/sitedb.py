@@ -117,8 +117,8 @@ def write_site_db(
 
     venue_rows, openings, parsed, unreadable = _venue_rows(venues, settings, tiles)
     school_rows = _school_rows(schools, tiles)
-    school_ids = {r["school_id"]: i for i, r in enumerate(school_rows, start=1)}
-    venue_ids = {r["venue_id"]: i for i, r in enumerate(venue_rows, start=1)}
+    school_ids = {str(r["school_id"]): i for i, r in enumerate(school_rows, start=1)}
+    venue_ids = {str(r["venue_id"]): i for i, r in enumerate(venue_rows, start=1)}
     pairs = pairs[pairs["school_id"].isin(school_ids) & pairs["venue_id"].isin(venue_ids)]
     pairs = pairs.groupby(["school_id", "venue_id", "mode"], as_index=False)["minutes"].min()
     meta = {
@@ -240,7 +240,9 @@ def _display_xy(frame: gpd.GeoDataFrame, tiles: TileProvider) -> tuple[list[floa
 def _venue_rows(
     venues: gpd.GeoDataFrame, settings: Settings, tiles: TileProvider
 ) -> tuple[list[dict[str, object]], list[tuple[str, int, int, int]], int, int]:
-    rows, openings, parsed, unreadable = [], [], 0, 0
+    rows: list[dict[str, object]] = []
+    openings: list[tuple[str, int, int, int]] = []
+    parsed = unreadable = 0
     map_lon, map_lat = _display_xy(venues, tiles)
     for i, (_, v) in enumerate(venues.iterrows()):
         text = {c: _text(v, c) for c in (
