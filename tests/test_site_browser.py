@@ -100,6 +100,10 @@ def test_search_filter_and_school_map(page, base_url: str, site_data: Path) -> N
     page.locator(".leaflet-control-layers-overlays label", has_text="体育场地").locator("input").uncheck()
     assert page.locator("path.mg-venue").count() == reached - sports and sports > 0
     assert "© OpenStreetMap contributors" in page.locator(".leaflet-control-attribution").inner_text()
+    # the build's own static map (folium) opens from the school page, served by the site
+    page.click("#static-map")
+    page.wait_for_selector("path.leaflet-interactive")
+    assert page.locator("path.leaflet-interactive").count() >= reached
     assert page.watch.errors == [] and page.watch.dialogs == []
     assert page.watch.outside <= {"tile.openstreetmap.org"}  # no CDN: only base tiles leave the site
 
