@@ -109,13 +109,7 @@ def search_venues(con: sqlite3.Connection, query: VenueQuery, info: SiteInfo, no
     order: list[str] = []
     params: dict[str, object] = {}
     terms = normalise(query.q).split()
-    long_terms = [t for t in terms if len(t) >= TRIGRAM]
-    if long_terms:
-        joins.append("JOIN venues_fts ON venues_fts.rowid = v.id AND venues_fts MATCH :fts")
-        params["fts"] = " AND ".join('"' + t.replace('"', '""') + '"' for t in long_terms)
-    for i, term in enumerate(t for t in terms if len(t) < TRIGRAM):
-        where.append(f"v.search LIKE :like{i} ESCAPE '\\'")
-        params[f"like{i}"] = "%" + _like_escape(term) + "%"
+    ranked = _text_match(terms, "venues", "v", joins, where, params)
     if terms:
         params["exact"] = " ".join(terms)
         params["prefix"] = _like_escape(" ".join(terms)) + "%"
@@ -128,7 +122,7 @@ def search_venues(con: sqlite3.Connection, query: VenueQuery, info: SiteInfo, no
         )
         params.update(mode=query.mode, max=query.max_minutes or info.minutes, school=query.school)
         order.append("r.minutes")
-    if long_terms:
+    if ranked:
         order.append("venues_fts.rank")
     if query.category:
         where.append("v.category = :category")
@@ -176,11 +170,12 @@ def search_schools(con: sqlite3.Connection, q: str, info: SiteInfo) -> list[dict
     terms = normalise(q).split()
     if not terms:
         return [school_json(s) for s in info.schools]
-    where, params = [], {}
-    for i, term in enumerate(terms):
-        where.append(f"search LIKE :t{i} ESCAPE '\\'")
-        params[f"t{i}"] = "%" + _like_escape(term) + "%"
-    found = {r[0] for r in con.execute(f"SELECT school_id FROM schools WHERE {' AND '.join(where)}", params)}
+    joins: list[str] = []
+    where: list[str] = []
+    params: dict[str, object] = {}
+    _text_match(terms, "schools", "s", joins, where, params)
+    sql = f"SELECT s.school_id FROM schools s {' '.join(joins)} {'WHERE ' + ' AND '.join(where) if where else ''}"
+    found = {r[0] for r in con.execute(sql, params)}
     return [school_json(s) for s in info.schools if s["school_id"] in found]
 
 
@@ -265,6 +260,25 @@ def isochrones_geojson(con: sqlite3.Connection, school_id: str) -> str | None:
                              (row["id"],))
     ]
     return '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}"
+
+
+def _text_match(
+    terms: list[str], table: str, alias: str, joins: list[str], where: list[str], params: dict[str, object]
+) -> bool:
+    """Add the clauses that make every word match `table`'s folded ``search`` text; return whether FTS5 is used.
+
+    Words of 3+ characters go to the FTS5 trigram index (``<table>_fts``, one MATCH of quoted
+    phrases joined by AND); shorter words, which a trigram index cannot answer, use LIKE.
+    `table` and `alias` are names of ours, never user text.
+    """
+    long_terms = [t for t in terms if len(t) >= TRIGRAM]
+    if long_terms:
+        joins.append(f"JOIN {table}_fts ON {table}_fts.rowid = {alias}.id AND {table}_fts MATCH :fts")
+        params["fts"] = " AND ".join('"' + t.replace('"', '""') + '"' for t in long_terms)
+    for i, term in enumerate(t for t in terms if len(t) < TRIGRAM):
+        where.append(f"{alias}.search LIKE :like{i} ESCAPE '\\'")
+        params[f"like{i}"] = "%" + _like_escape(term) + "%"
+    return bool(long_terms)
 
 
 def printable(text: str) -> str:
