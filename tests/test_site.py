@@ -195,7 +195,7 @@ def test_school_api_lists_reached_venues_with_both_times(client, pairs: pd.DataF
         assert s["venues_walk"] == (mine["mode"] == "walk").sum() and s["venues_bike"] == (mine["mode"] == "bike").sum()
     found = client.get("/api/schools?q=龙岗").get_json()["schools"]
     assert {s["name"] for s in found} == {"龙岗外国语学校", "华南师范大学附属龙岗大运学校"}
-    trigram = client.get("/api/schools?q=外国语 school").get_json()["schools"]  # FTS5 word + 2-letter-free English
+    trigram = client.get("/api/schools?q=外国语 school").get_json()["schools"]  # both words through FTS5
     assert [s["name"] for s in trigram] == ["龙岗外国语学校"]
 
 
