@@ -10,6 +10,7 @@ import pandas as pd
 
 from mapgen import _osm
 from mapgen._progress import say, stage
+from mapgen.catalog import add_catalogues
 from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig
 from mapgen.errors import ConfigError, InputFileError, NoSchoolsError
 from mapgen.network import street_graph
@@ -77,7 +78,8 @@ def build_city(
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     taxonomy = load_taxonomy(city.categories)
-    extract, downloaded = load_extract(city, set(taxonomy.tag_keys) | {"amenity"}, quiet)
+    gazetteer_keys = {"name", "addr:housenumber"} if city.catalogues else set()  # named places to geocode with
+    extract, downloaded = load_extract(city, set(taxonomy.tag_keys) | {"amenity"} | gazetteer_keys, quiet)
     if bbox is not None:
         extract = _osm.clip_extract(extract, bbox)
     timings["read"] = time.perf_counter() - started
@@ -94,7 +96,10 @@ def build_city(
             "add a school list with schools_csv in the city file"
         )
     schools = gpd.GeoDataFrame(schools, geometry="geometry", crs=4326)
-    venues = venues_from_osm(extract.features, taxonomy)
+    venues = venues_from_osm(extract.features, taxonomy, city.settings)
+    catalogues: dict[str, object] = {}
+    if city.catalogues:
+        venues, catalogues = add_catalogues(city, extract.features, extract.bounds, taxonomy, venues, review, quiet)
 
     all_pairs, all_iso, network, reach_counts = [], [], {}, {}
     for mode in MODES:
@@ -149,6 +154,7 @@ def build_city(
             "venues_by_category": {k: int(n) for k, n in venues["category"].value_counts().items()},
             "rejected_rows": len(review),
         },
+        "catalogues": catalogues,
         "network": network,
         "reach": reach_counts,
         "outputs": outputs,
