@@ -28,10 +28,9 @@ SUNDAY_10 = datetime(2026, 11, 29, 10, 0, tzinfo=SHANGHAI)
 
 @pytest.fixture(scope="module")
 def venues(site_data: Path) -> pd.DataFrame:
-    frame = gpd.read_file(site_data / "venues.geojson").fillna("")
-    for column in ("district", "address"):
-        if column not in frame:
-            frame[column] = ""
+    frame = gpd.read_file(site_data / "venues.geojson")
+    for column in ("name", "name_en", "address", "district", "category_zh", "category_en", "opening_hours"):
+        frame[column] = frame[column].astype(object).fillna("") if column in frame else ""
     frame["search"] = [
         "\n".join(normalise(r[c]) for c in ("name", "name_en", "address", "district", "category_zh", "category_en"))
         for _, r in frame.iterrows()
