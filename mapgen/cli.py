@@ -108,6 +108,39 @@ def region_build(
     if summary["failed"]:
         raise SystemExit(1)
 
+@app.command()
+def publish(
+    data: Annotated[Path, typer.Option("--data", help="A build's output folder (mapgen build --out).")],
+    db: Annotated[Optional[Path], typer.Option("--db", help="Database file to write (default: DATA/site.db).")] = None,
+    timezone: Annotated[Optional[str], typer.Option(
+        "--timezone", help="IANA time zone for 'open now', e.g. Asia/Shanghai (default: looked up from the map).",
+    )] = None,
+) -> None:
+    """Write site.db (search database of the web site) from a build's contract files."""
+    from mapgen.publish.sitedb import write_site_db
+
+    written = write_site_db(data, db, timezone=timezone)
+    console.print(
+        f"[green]done[/green] {written['path']}: {written['venues']} venues, {written['schools']} schools, "
+        f"{written['pairs']} school–venue pairs; opening hours read for {written['hours_parsed']} venues "
+        f"({written['hours_unreadable']} unreadable). Serve it with: mapgen serve --data {data}",
+        highlight=False,
+    )
+
+
+@app.command()
+def serve(
+    data: Annotated[Path, typer.Option("--data", help="Folder with site.db (a build's output folder).")],
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)] = 5000,
+) -> None:
+    """Run the search site on site.db (read-only); for production run it under gunicorn (see README)."""
+    from webapp import create_app
+
+    application = create_app(data / "site.db")
+    console.print(f"Serving {data / 'site.db'} on http://{host}:{port}/ (Ctrl+C stops)", highlight=False)
+    application.run(host=host, port=port, threaded=True)
+
 
 catalog_app = typer.Typer(help="Venue catalogues: import lists, check them row by row, geocode, compare versions.",
                           no_args_is_help=True)

@@ -18,6 +18,7 @@ from mapgen.errors import ConfigError, InputFileError, NoSchoolsError
 from mapgen.network import StreetGraph, street_graph
 from mapgen.publish import write_contract, write_maps
 from mapgen.publish.files import write_summary
+from mapgen.publish.sitedb import write_site_db
 from mapgen.reach import schools_reach
 from mapgen.schools import schools_from_csv, schools_from_osm
 from mapgen.venues import Taxonomy, load_taxonomy, venues_from_osm
@@ -259,6 +260,9 @@ def build_city(
     summary = city_summary(city, extract.source, downloaded, schools, venues, catalogues, reached, review, outputs,
                            timings)
     write_summary(out, summary)
+    with stage("Writing site.db", quiet=quiet):  # reads the contract files just written
+        outputs["site_db"] = str(write_site_db(out)["path"])
+    write_summary(out, summary)
     return summary
 
 
@@ -282,6 +286,7 @@ def city_summary(
         "source": {"osm": source, "downloaded_with_osmnx": downloaded},
         "attribution": OSM_ATTRIBUTION,
         "settings": city.settings.model_dump(),
+        "tiles": city.tiles.model_dump(),
         "counts": {
             "schools": len(schools),
             "schools_from_osm": n_osm,

@@ -39,8 +39,9 @@ from mapgen.pipeline import (
     select_venues,
 )
 from mapgen.publish._assets import copy_assets
-from mapgen.publish.files import write_summary
+from mapgen.publish.files import write_contract, write_summary
 from mapgen.publish.maps import SCHOOL_COLOR, _base_map, _display_shift, _dot, _finish
+from mapgen.publish.sitedb import write_site_db
 from mapgen.venues import VENUE_COLUMNS, load_taxonomy
 
 BBox = tuple[float, float, float, float]
@@ -313,6 +314,8 @@ def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object],
     summary["bounds"] = _union(tuple(schools.total_bounds), tuple(venues.total_bounds)) if len(venues) else \
         tuple(schools.total_bounds)
     write_summary(area_dir, summary)
+    outputs["site_db"] = str(write_site_db(area_dir)["path"])  # reads the contract files just written
+    write_summary(area_dir, summary)
     _write_manifest(area_dir, fingerprint, "built")
     return summary
 
@@ -581,14 +584,52 @@ def _region_outputs(region: RegionConfig, out: Path, status: dict[str, dict[str,
     ok = [a for a in areas if "counts" in a]
     directory = write_venue_directory(out, [str(a["name"]) for a in ok])
     index = write_region_map(out, region, ok)
+    site = write_region_site_db(out, region, [str(a["name"]) for a in ok]) if ok else None
     return {
         "region": region.name, "title": region.display_title, "attribution": OSM_ATTRIBUTION,
         "areas": areas,
         "built": sum(a["status"] == "built" for a in areas), "skipped": sum(a["status"] == "skipped" for a in areas),
         "failed": [a["name"] for a in areas if a["status"] == "failed"],
-        "outputs": {"index": str(index), "venue_directory": str(directory), "areas": str(out)},
-        "site_database": "not built: the site database step (mapgen/publish/sitedb.py, issue 6) is not on main yet",
+        "outputs": {"index": str(index), "venue_directory": str(directory), "areas": str(out),
+                    "site_db": str(site["path"]) if site else None},
+        "site_database": {k: v for k, v in (site or {}).items() if k != "path"},
     }
+
+
+def write_region_site_db(out: Path, region: RegionConfig, area_names: list[str]) -> dict[str, object]:
+    """Write ``site.db`` for the whole region from the areas' contract files.
+
+    The areas' tables are merged (a venue listed by two areas once) into the
+    contract files of ``OUT/site/``, from which the search site's database is
+    written as for one city. "Open now" uses one time zone, that of the schools.
+
+    Parameters
+    ----------
+    out
+        The region output folder.
+    region
+        The region (title, tiles).
+    area_names
+        Areas built or kept.
+
+    Returns
+    -------
+    dict
+        What :func:`mapgen.publish.sitedb.write_site_db` returns (path and counts).
+    """
+    def merged(file: str, unique: str | None = None) -> gpd.GeoDataFrame:
+        frame = _concat([gpd.read_file(out / name / file, engine="pyogrio") for name in area_names])
+        return frame.drop_duplicates(unique, ignore_index=True) if unique else frame
+
+    folder = out / "site"
+    pairs = pd.concat([pd.read_csv(out / name / "reachability.csv", dtype={"school_id": str, "venue_id": str})
+                       for name in area_names], ignore_index=True)
+    write_contract(folder, merged("schools.geojson", "school_id"), merged("venues.geojson", "venue_id"),
+                   merged("isochrones.geojson"), pairs)
+    first = json.loads((out / area_names[0] / "summary.json").read_text(encoding="utf-8"))
+    write_summary(folder, {"city": region.name, "title": region.display_title, "attribution": OSM_ATTRIBUTION,
+                           "settings": first["settings"], "tiles": region.tiles.model_dump(), "areas": area_names})
+    return write_site_db(folder, out / "site.db")
 
 
 def write_venue_directory(out: Path, area_names: list[str]) -> Path:

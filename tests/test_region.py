@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,6 +72,15 @@ def test_region_of_four_extracts_builds_in_one_command(tmp_path: Path, shenzhen_
     assert all(f"{name}/index.html" in index for name in SMALL_CITIES)
     assert "© OpenStreetMap contributors" in index and "unpkg.com" not in index and "cdn.jsdelivr" not in index
     assert (out / "lib" / "leaflet" / "leaflet.js").is_file()
+    # the search site's database covers the whole region (and every area has its own)
+    site = summary["site_database"]
+    areas = [json.loads((out / n / "summary.json").read_text(encoding="utf-8")) for n in SMALL_CITIES]
+    assert site["schools"] == sum(a["counts"]["schools"] for a in areas)
+    assert site["venues"] == len(merged)
+    assert site["pairs"] == sum(a["reach"][m]["pairs"] for a in areas for m in ("walk", "bike"))
+    with sqlite3.connect(out / "site.db") as con:
+        assert con.execute("select count(*) from schools").fetchone()[0] == site["schools"]
+    assert all((out / n / "site.db").is_file() for n in SMALL_CITIES)
 
 
 MANIFEST = "manifest.json"
