@@ -6,9 +6,10 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mapgen.errors import ConfigError
+from mapgen.hours import minutes_of_day
 
 Mode = Literal["walk", "bike"]
 MODES: tuple[Mode, ...] = ("walk", "bike")
@@ -55,6 +56,23 @@ class Settings(_Model):
             "(party schools, teacher training, vocational colleges, driving schools)."
         ),
     )
+
+    after_school_start: str = Field(
+        "16:00", description="Start (HH:MM) of the after-school window behind the open_after_school flag."
+    )
+    after_school_end: str = Field(
+        "18:00", description="End (HH:MM) of the after-school window: a venue must be open all of it on a weekday."
+    )
+
+    @model_validator(mode="after")
+    def _after_school_window(self) -> Settings:
+        try:
+            start, end = minutes_of_day(self.after_school_start), minutes_of_day(self.after_school_end)
+        except ValueError as exc:
+            raise ValueError(f"after_school_start/after_school_end: {exc}") from exc
+        if start >= end:
+            raise ValueError("after_school_start must be earlier than after_school_end")
+        return self
 
     def speed_kmh(self, mode: Mode) -> float:
         """Return the travel speed of `mode` in km/h."""
