@@ -25,3 +25,7 @@ class NoSchoolsError(MapgenError, ValueError):
 
 class DownloadError(MapgenError, RuntimeError):
     """Exception for a failed download of OSM data (offline, blocked, server error)."""
+
+
+class FontError(MapgenError, RuntimeError):
+    """Exception for a missing font: the PDF sheets need one with Chinese glyphs (fonts-noto-cjk)."""
