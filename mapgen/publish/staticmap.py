@@ -104,7 +104,7 @@ def school_map_png(
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     buffer = io.BytesIO()  # opaque RGB, quickly compressed: the PDF renderer re-encodes it anyway
-    Image.fromarray(np.asarray(canvas.buffer_rgba())[:, :, :3]).save(buffer, format="png", compress_level=1)
+    Image.fromarray(np.asarray(canvas.buffer_rgba())[:, :, :3]).save(buffer, format="jpeg", quality=92)
     return buffer.getvalue()
 
 
