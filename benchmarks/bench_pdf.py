@@ -39,7 +39,7 @@ def main() -> None:
     from mapgen.config import city_from_osm
     from mapgen.pipeline import build_city
     from mapgen.publish.pdf import cjk_font_family, load_build, render_sheet, sheet_table
-    from mapgen.publish.staticmap import school_map_png
+    from mapgen.publish.staticmap import school_map_jpeg
 
     data = args.data
     if data is None:
@@ -66,7 +66,7 @@ def main() -> None:
         school = build.schools.set_index("school_id").loc[row["school_id"]]
         table = sheet_table(build, row["school_id"])
         markers = table.assign(color=table["category"].map(colors))[["number", "lon", "lat", "color", "section"]]
-        _, _, row["map_cpu_s"] = _timed(lambda school=school, markers=markers, sid=row["school_id"]: school_map_png(
+        _, _, row["map_cpu_s"] = _timed(lambda school=school, markers=markers, sid=row["school_id"]: school_map_jpeg(
             build.basemap, school.geometry, build.isochrones[build.isochrones["school_id"] == sid], markers,
             build.settings.main_roads,
         ))

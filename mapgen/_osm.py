@@ -245,5 +245,5 @@ def data_date(path: str | Path) -> str | None:
     if stamp:
         return stamp[:10]
     kinds = osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION
-    latest = max((obj.timestamp for obj in osmium.FileProcessor(path, kinds)), default=None)
+    latest = max((obj.timestamp for obj in osmium.FileProcessor(path, kinds)), default=None)  # type: ignore[union-attr]
     return None if latest is None or latest.year < 2000 else latest.date().isoformat()

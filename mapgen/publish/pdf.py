@@ -21,7 +21,7 @@ from mapgen.errors import ConfigError, FontError, InputFileError
 from mapgen.hours import open_after_school
 from mapgen.publish.files import CONTRACT_FILES
 from mapgen.publish.maps import MODE_STYLE
-from mapgen.publish.staticmap import AREA_STYLE, MAIN_ROAD_COLOR, school_map_png
+from mapgen.publish.staticmap import AREA_STYLE, MAIN_ROAD_COLOR, school_map_jpeg
 from mapgen.routes import ROUTE_COLUMNS
 
 SHEET_INPUTS = {"routes": "routes.csv", "basemap": "basemap.parquet"}
@@ -233,10 +233,10 @@ def render_sheet(build: Build, school_id: str, font_family: str) -> bytes:
 
     school = build.schools.set_index("school_id").loc[school_id]
     table = sheet_table(build, school_id)
-    categories = build.summary["categories"]
-    colors = {c["key"]: c["color"] for c in categories}  # type: ignore[attr-defined]
+    categories: list[dict[str, str]] = build.summary["categories"]  # type: ignore[assignment]
+    colors = {c["key"]: c["color"] for c in categories}
     markers = table.assign(color=table["category"].map(colors).fillna("#555555"))
-    png = school_map_png(
+    jpeg = school_map_jpeg(
         build.basemap, school.geometry, build.isochrones[build.isochrones["school_id"] == school_id],
         markers[["number", "lon", "lat", "color", "section"]], build.settings.main_roads,
     )
@@ -248,17 +248,17 @@ def render_sheet(build: Build, school_id: str, font_family: str) -> bytes:
         title=build.summary.get("title", ""),
         data_date=build.summary["source"].get("data_date") or "未知 unknown",  # type: ignore[attr-defined]
         settings=build.settings,
-        map_png=base64.b64encode(png).decode("ascii"),
+        map_jpeg=base64.b64encode(jpeg).decode("ascii"),
         modes=MODE_STYLE,
         main_road_color=MAIN_ROAD_COLOR,
         areas=AREA_STYLE,
-        used_categories=[c for c in categories if c["key"] in set(table["category"])],  # type: ignore[index]
+        used_categories=[c for c in categories if c["key"] in set(table["category"])],
         sections=[
             ("walk", f"步行 {limit} 分钟内 Within {limit} min on foot", _rows(table[table["section"] == "walk"])),
             ("bike", f"仅骑行可达（{limit} 分钟内） Only by bike within {limit} min",
              _rows(table[table["section"] == "bike"])),
         ],
-        overview=_overview(table, categories),  # type: ignore[arg-type]
+        overview=_overview(table, categories),
     )
     return HTML(string=html).write_pdf()
 

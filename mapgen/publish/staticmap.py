@@ -39,7 +39,7 @@ _SCALE_STEPS_M = (50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000)
 _GEOD = pyproj.Geod(ellps="WGS84")
 
 
-def school_map_png(
+def school_map_jpeg(
     basemap: gpd.GeoDataFrame,
     school: shapely.Point,
     isochrones: gpd.GeoDataFrame,
@@ -68,12 +68,12 @@ def school_map_png(
     size_mm
         Width and height of the picture in millimetres.
     dpi
-        Resolution of the PNG.
+        Resolution of the image.
 
     Returns
     -------
     bytes
-        The PNG image.
+        The JPEG image (quality 92: the PDF renderer embeds it as is, where a PNG would be re-encoded).
     """
     width_mm, height_mm = size_mm
     west, south, east, north = _extent(school, isochrones, markers, width_mm / height_mm)
