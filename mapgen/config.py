@@ -39,7 +39,7 @@ class Settings(_Model):
         25.0, ge=0, description="Street nodes within this distance of a campus or park outline are its entrances."
     )
     isochrone_buffer_m: float = Field(
-        35.0, gt=0, description="Half-width of the band drawn around every reached street segment."
+        25.0, gt=0, description="Half-width of the band drawn around every reached street segment."
     )
     min_component_nodes: int = Field(
         50, ge=1, description="Street islands smaller than this (clipped fragments, closed campuses) are dropped."

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import connected_components
 
-from mapgen._osm import HighwayWay, OsmExtract
+from mapgen._osm import OsmExtract
 from mapgen.config import Mode, Settings
 from mapgen.errors import EmptyNetworkError
 

@@ -13,7 +13,7 @@ from mapgen import _osm
 from mapgen._progress import say, stage
 from mapgen.basemap import BASEMAP_KEYS, basemap_layers
 from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig
-from mapgen.errors import ConfigError, NoSchoolsError
+from mapgen.errors import ConfigError, InputFileError, NoSchoolsError
 from mapgen.network import street_graph
 from mapgen.publish import write_contract, write_maps
 from mapgen.publish.files import write_summary
@@ -41,8 +41,9 @@ def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) 
         with stage(f"Reading {city.osm.name}", quiet=quiet):
             return _osm.read_osm(city.osm, feature_keys), False
     if city.download_bbox is None:
-        where = f"{city.osm}" if city.osm else "no `osm` file configured"
-        raise ConfigError(f"{city.name}: OSM extract not found ({where}) and no download_bbox to download it from")
+        if city.osm is None:
+            raise ConfigError(f"{city.name}: no `osm` extract and no `download_bbox` configured")
+        raise InputFileError(f"{city.osm}: OSM file not found, and no download_bbox to download the area instead")
     say(
         f"[yellow]OSM extract {city.osm} not found (is ../shared/data beside the project?). "
         f"Downloading the same area, bbox {list(city.download_bbox)}, from OpenStreetMap's Overpass API "
