@@ -13,6 +13,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
+from mapgen.errors import InputFileError
 from mapgen.publish.pdf import load_build, safety_note, sheet_table
 from mapgen.publish.staticmap import scale_bar_metres
 
@@ -155,3 +156,16 @@ def test_missing_cjk_font_stops_with_a_clear_message(shenzhen_build, tmp_path) -
     )
     assert done.returncode == 2
     assert "no font with Chinese glyphs" in done.stderr and "fonts-noto-cjk" in done.stderr
+
+
+def test_unknown_school_and_incomplete_folder_are_clear_errors(shenzhen_build, tmp_path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mapgen.cli", "pdf", "--data", str(shenzhen_build), "--school", "osm-w1", "-q"],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 2
+    assert "schools.geojson: no school with school_id osm-w1" in done.stderr
+    folder = tmp_path / "old-build"
+    shutil.copytree(shenzhen_build, folder, ignore=shutil.ignore_patterns("routes.csv"))
+    with pytest.raises(InputFileError, match=r"routes\.csv: not found; write the folder with `mapgen build`"):
+        load_build(folder)

@@ -287,7 +287,7 @@ def write_sheets(
     font = cjk_font_family()
     known = list(build.schools["school_id"])
     wanted = list(school_ids) if school_ids else known
-    unknown = [s for s in wanted if s not in set(known)]
+    unknown = sorted(set(wanted) - set(known))
     if unknown:
         raise ConfigError(
             f"{build.folder / CONTRACT_FILES['schools']}: no school with school_id {', '.join(unknown)}"
