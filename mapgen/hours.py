@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
-from opening_hours import OpeningHours, ParserError, State
+from opening_hours import OpeningHours, ParserError, State  # type: ignore[attr-defined]
 
 #: The week a schedule is read from (Monday). Expressions with seasons or dates
 #: (``Apr-Oct``, ``2025 Dec 24``) are taken as they are in this ordinary school week.

@@ -12,6 +12,7 @@ import pandas as pd
 from mapgen import _osm
 from mapgen._progress import say, stage
 from mapgen.basemap import BASEMAP_KEYS, basemap_layers
+from mapgen.catalog import add_catalogues
 from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig
 from mapgen.errors import ConfigError, InputFileError, NoSchoolsError
 from mapgen.network import street_graph
@@ -83,7 +84,8 @@ def build_city(
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     taxonomy = load_taxonomy(city.categories)
-    extract, downloaded = load_extract(city, set(taxonomy.tag_keys) | {"amenity"} | BASEMAP_KEYS, quiet)
+    gazetteer_keys = {"name", "addr:housenumber"} if city.catalogues else set()  # named places to geocode with
+    extract, downloaded = load_extract(city, set(taxonomy.tag_keys) | {"amenity"} | gazetteer_keys | BASEMAP_KEYS, quiet)
     data_date = date.today().isoformat() if downloaded else _osm.data_date(city.osm)  # type: ignore[arg-type]
     if bbox is not None:
         extract = _osm.clip_extract(extract, bbox)
@@ -101,7 +103,10 @@ def build_city(
             "add a school list with schools_csv in the city file"
         )
     schools = gpd.GeoDataFrame(schools, geometry="geometry", crs=4326)
-    venues = venues_from_osm(extract.features, taxonomy)
+    venues = venues_from_osm(extract.features, taxonomy, city.settings)
+    catalogues: dict[str, object] = {}
+    if city.catalogues:
+        venues, catalogues = add_catalogues(city, extract.features, extract.bounds, taxonomy, venues, review, quiet)
 
     all_pairs, all_iso, all_routes, network, reach_counts = [], [], [], {}, {}
     for mode in MODES:
@@ -162,6 +167,7 @@ def build_city(
             "rejected_rows": len(review),
         },
         "categories": [{"key": c.key, "zh": c.zh, "en": c.en, "color": c.color} for c in taxonomy.categories],
+        "catalogues": catalogues,
         "network": network,
         "reach": reach_counts,
         "outputs": outputs,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 import typer.main
 
@@ -41,7 +43,7 @@ def test_every_city_setting_is_documented() -> None:
         for field in model.model_fields:
             if field in ("settings", "tiles"):
                 continue
-            assert f"`{prefix}{field}`" in config_doc or f"{field}`" in config_doc, f"{prefix}{field} undocumented"
+            assert re.search(rf"`[^`\n]*\b{field}\b[^`\n]*`", config_doc), f"{prefix}{field} undocumented"
 
 
 def test_every_contract_column_is_documented() -> None:
