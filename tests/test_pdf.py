@@ -120,9 +120,11 @@ def test_sheet_table_is_numbered_by_walking_time_with_bike_only_venues_after(she
     assert walk["walk"].is_monotonic_increasing and bike["bike"].is_monotonic_increasing
     assert bike["walk"].isna().all() and walk.index.max() < bike.index.min()
     routes = pd.read_csv(shenzhen_build / "routes.csv").set_index(["school_id", "venue_id", "mode"])
+    flags = gpd.read_file(shenzhen_build / "venues.geojson").set_index("venue_id")["open_after_school"]
     for row in table.itertuples():
         route = routes.loc[("osm-w533650676", row.venue_id, row.section)]
         assert (row.main_road_m, row.main_road_crossings) == (route["main_road_m"], route["main_road_crossings"])
+        assert row.after_school == (None if pd.isna(flags[row.venue_id]) else bool(flags[row.venue_id]))
 
 
 def test_safety_note_and_scale_bar_figures() -> None:
@@ -169,3 +171,17 @@ def test_unknown_school_and_incomplete_folder_are_clear_errors(shenzhen_build, t
     shutil.copytree(shenzhen_build, folder, ignore=shutil.ignore_patterns("routes.csv"))
     with pytest.raises(InputFileError, match=r"routes\.csv: not found; write the folder with `mapgen build`"):
         load_build(folder)
+
+
+@pytest.mark.slow
+def test_heidelberg_sheets_show_opening_hours_and_the_after_school_flag(heidelberg_build) -> None:
+    venues = gpd.read_file(heidelberg_build / "venues.geojson")
+    open_late = venues[venues["open_after_school"].eq(True)].set_index("venue_id")
+    pairs = pd.read_csv(heidelberg_build / "reachability.csv")
+    pairs = pairs[pairs["venue_id"].isin(open_late.index)]
+    assert len(open_late) >= 10 and len(pairs) > 0
+    school_id, venue_id = pairs.iloc[0][["school_id", "venue_id"]]
+    text = _squeezed(_text(heidelberg_build / "schools" / f"{school_id}.pdf"))
+    assert _squeezed(open_late.loc[venue_id, "opening_hours"]) in text and "是yes" in text
+    schools = gpd.read_file(heidelberg_build / "schools.geojson")
+    assert len(list((heidelberg_build / "schools").glob("*.pdf"))) == len(schools) == 20

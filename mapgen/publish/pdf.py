@@ -18,7 +18,6 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from mapgen.config import OSM_ATTRIBUTION, Settings
 from mapgen.errors import ConfigError, FontError, InputFileError
-from mapgen.hours import open_after_school
 from mapgen.publish.files import CONTRACT_FILES
 from mapgen.publish.maps import MODE_STYLE
 from mapgen.publish.staticmap import AREA_STYLE, MAIN_ROAD_COLOR, school_map_jpeg
@@ -100,12 +99,15 @@ def load_build(data_dir: str | Path) -> Build:
             raise InputFileError(f"{paths['summary']}: no `{key}` entry; rebuild the folder with `mapgen build`")
     pairs = pd.read_csv(paths["reachability"], dtype={"school_id": str, "venue_id": str})
     routes = pd.read_csv(paths["routes"], dtype={"school_id": str, "venue_id": str})
+    venues = gpd.read_file(paths["venues"], engine="pyogrio")
+    text = venues.select_dtypes(["object", "string"]).columns
+    venues[text] = venues[text].fillna("")
     return Build(
         folder=folder,
         summary=summary,
         settings=Settings.model_validate(summary["settings"]),
         schools=gpd.read_file(paths["schools"], engine="pyogrio"),
-        venues=gpd.read_file(paths["venues"], engine="pyogrio").fillna("").set_index("venue_id"),
+        venues=venues.set_index("venue_id"),
         isochrones=gpd.read_file(paths["isochrones"], engine="pyogrio"),
         times=pairs.pivot_table(index=["school_id", "venue_id"], columns="mode", values="minutes", aggfunc="min")
         .reindex(columns=["walk", "bike"]),
@@ -149,7 +151,8 @@ def sheet_table(build: Build, school_id: str) -> pd.DataFrame:
 
     Venues reached on foot come first, by walking time (``section`` = ``walk``);
     then those reached only by bike, by cycling time (``bike``). The safety
-    columns describe the walking route, or the cycling route for bike-only venues.
+    columns describe the walking route, or the cycling route for bike-only venues;
+    ``after_school`` is the build's ``open_after_school`` flag.
 
     Parameters
     ----------
@@ -178,10 +181,8 @@ def sheet_table(build: Build, school_id: str) -> pd.DataFrame:
     ))
     rows["main_road_m"] = routes["main_road_m"].to_numpy()
     rows["main_road_crossings"] = routes["main_road_crossings"].to_numpy()
-    rows["after_school"] = [
-        open_after_school(h or None, build.settings.after_school_start, build.settings.after_school_end)
-        for h in rows["opening_hours"]
-    ]
+    # the build's flag (venues.geojson; GeoJSON readers give booleans or 1.0/0.0), empty when the hours are unknown
+    rows["after_school"] = [None if v == "" or pd.isna(v) else bool(v) for v in rows["open_after_school"]]
     points = gpd.GeoSeries(rows["geometry"], crs=4326)
     rows["lon"], rows["lat"] = points.x.to_numpy(), points.y.to_numpy()
     rows.insert(0, "number", range(1, len(rows) + 1))
@@ -326,7 +327,7 @@ def _rows(table: pd.DataFrame) -> list[dict[str, object]]:
             "walk": _minutes(r.walk), "bike": _minutes(r.bike),
             "hours": r.opening_hours, "after_school": _AFTER_SCHOOL[r.after_school],
             "fee": _FEE.get(str(r.fee).strip().lower(), str(r.fee) or "?"),
-            "safety": safety_note(r.main_road_m, r.main_road_crossings),
+            "safety": " · ".join(filter(None, [safety_note(r.main_road_m, r.main_road_crossings), r.safety])),
         }
         for r in table.itertuples()
     ]
