@@ -27,5 +27,9 @@ class DownloadError(MapgenError, RuntimeError):
     """Exception for a failed download of OSM data (offline, blocked, server error)."""
 
 
+class FontError(MapgenError, RuntimeError):
+    """Exception for a missing font: the PDF sheets need one with Chinese glyphs (fonts-noto-cjk)."""
+
+
 class SolverError(MapgenError, RuntimeError):
     """Exception for an optimisation (siting) problem the solver could not solve to optimality."""

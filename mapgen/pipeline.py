@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import date
 from pathlib import Path
 
 import geopandas as gpd
@@ -10,18 +11,24 @@ import pandas as pd
 
 from mapgen import _osm
 from mapgen._progress import say, stage
+from mapgen.basemap import BASEMAP_KEYS, basemap_layers
 from mapgen.catalog import add_catalogues
 from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig
 from mapgen.errors import ConfigError, InputFileError, NoSchoolsError
 from mapgen.network import street_graph
 from mapgen.publish import write_contract, write_maps
 from mapgen.publish.files import write_summary
+from mapgen.publish.pdf import load_build, write_sheet_inputs, write_sheets
 from mapgen.publish.sitedb import write_site_db
 from mapgen.reach import schools_reach
+from mapgen.routes import routes_summary
 from mapgen.schools import schools_from_csv, schools_from_osm
 from mapgen.venues import load_taxonomy, venues_from_osm
 
 REVIEW_FILE = "review.csv"
+# Margin around the schools' bike circles kept in basemap.parquet, as a share of their extent
+# (a sheet's map widens one circle to the A4 picture's aspect ratio).
+BASEMAP_MARGIN = 0.3
 
 
 def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) -> tuple[_osm.OsmExtract, bool]:
@@ -79,7 +86,8 @@ def build_city(
     timings: dict[str, float] = {}
     taxonomy = load_taxonomy(city.categories)
     gazetteer_keys = {"name", "addr:housenumber"} if city.catalogues else set()  # named places to geocode with
-    extract, downloaded = load_extract(city, set(taxonomy.tag_keys) | {"amenity"} | gazetteer_keys, quiet)
+    extract, downloaded = load_extract(city, set(taxonomy.tag_keys) | {"amenity"} | gazetteer_keys | BASEMAP_KEYS, quiet)
+    data_date = date.today().isoformat() if downloaded else _osm.data_date(city.osm)  # type: ignore[arg-type]
     if bbox is not None:
         extract = _osm.clip_extract(extract, bbox)
     timings["read"] = time.perf_counter() - started
@@ -101,13 +109,15 @@ def build_city(
     if city.catalogues:
         venues, catalogues = add_catalogues(city, extract.features, extract.bounds, taxonomy, venues, review, quiet)
 
-    all_pairs, all_iso, network, reach_counts = [], [], {}, {}
+    all_pairs, all_iso, all_routes, network, reach_counts = [], [], [], {}, {}
     for mode in MODES:
         t0 = time.perf_counter()
         with stage(f"Building {mode} network", quiet=quiet):
             graph = street_graph(extract, mode, city.settings)
         with stage(f"Routing {mode} from schools", total=len(schools), quiet=quiet) as advance:
             reach = schools_reach(graph, schools, venues, city.settings, progress=advance)
+        with stage(f"Checking {mode} routes for main roads", total=len(schools), quiet=quiet) as advance:
+            all_routes.append(routes_summary(graph, schools, venues, city.settings, progress=advance))
         network[mode] = {"nodes": graph.n_nodes, "edges": len(graph.edge_u), "speed_kmh": graph.speed_kmh}
         reach_counts[mode] = {
             "pairs": len(reach.pairs),
@@ -127,6 +137,10 @@ def build_city(
     isochrones = gpd.GeoDataFrame(pd.concat(all_iso, ignore_index=True), geometry="geometry", crs=4326)
     t0 = time.perf_counter()
     outputs = write_contract(out, schools, venues, isochrones, pairs)
+    west, south, east, north = isochrones[isochrones["mode"] == "bike"].total_bounds
+    pad = BASEMAP_MARGIN * max(east - west, north - south)
+    basemap = basemap_layers(extract, (west - pad, south - pad, east + pad, north + pad))
+    outputs.update(write_sheet_inputs(out, pd.concat(all_routes, ignore_index=True), basemap))
     with stage("Writing maps", total=len(schools), quiet=quiet) as advance:
         write_maps(out, city, schools, venues, isochrones, pairs, taxonomy, progress=advance)
     outputs.update({"index": str(out / "index.html"), "school_pages": str(out / "schools")})
@@ -142,7 +156,7 @@ def build_city(
     summary: dict[str, object] = {
         "city": city.name,
         "title": city.display_title,
-        "source": {"osm": extract.source, "downloaded_with_osmnx": downloaded},
+        "source": {"osm": extract.source, "downloaded_with_osmnx": downloaded, "data_date": data_date},
         "attribution": OSM_ATTRIBUTION,
         "settings": city.settings.model_dump(),
         "tiles": city.tiles.model_dump(),
@@ -154,12 +168,21 @@ def build_city(
             "venues_by_category": {k: int(n) for k, n in venues["category"].value_counts().items()},
             "rejected_rows": len(review),
         },
+        "categories": [{"key": c.key, "zh": c.zh, "en": c.en, "color": c.color} for c in taxonomy.categories],
         "catalogues": catalogues,
         "network": network,
         "reach": reach_counts,
         "outputs": outputs,
         "seconds": {k: round(v, 2) for k, v in timings.items()},
     }
+    write_summary(out, summary)  # the sheets read it
+    t0 = time.perf_counter()
+    with stage("Writing PDF sheets", total=len(schools), quiet=quiet) as advance:
+        write_sheets(load_build(out), progress=advance)
+    outputs["pdf_sheets"] = str(out / "schools")
+    timings["pdf"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - started
+    summary["seconds"] = {k: round(v, 2) for k, v in timings.items()}
     write_summary(out, summary)
     with stage("Writing site.db", quiet=quiet):  # reads the contract files just written
         outputs["site_db"] = str(write_site_db(out)["path"])
