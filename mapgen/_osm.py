@@ -229,3 +229,29 @@ def download_extract(bbox: tuple[float, float, float, float], feature_keys: Coll
 
 def _first(value: object) -> object:
     return value[0] if isinstance(value, list) else value
+
+
+def data_date(path: str | Path) -> str | None:
+    """Return the date of an OSM extract (``YYYY-MM-DD``), or None when the file carries none.
+
+    The file header's replication timestamp is used when present (PBF files cut
+    with osmium or osmconvert); otherwise the latest edit of any object in it
+    (XML from the OSM API or Overpass).
+
+    Parameters
+    ----------
+    path
+        An ``.osm`` or ``.osm.pbf`` extract.
+
+    Returns
+    -------
+    str or None
+    """
+    path = str(path)
+    header = osmium.io.Reader(path, osmium.osm.osm_entity_bits.NOTHING).header()
+    stamp = header.get("osmosis_replication_timestamp") or header.get("timestamp")
+    if stamp:
+        return stamp[:10]
+    kinds = osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION
+    latest = max((obj.timestamp for obj in osmium.FileProcessor(path, kinds)), default=None)  # type: ignore[union-attr]
+    return None if latest is None or latest.year < 2000 else latest.date().isoformat()

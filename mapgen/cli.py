@@ -129,6 +129,32 @@ def publish(
 
 
 @app.command()
+def pdf(
+    data: Annotated[Path, typer.Option("--data", help="A folder written by `mapgen build` (only its files are read).")],
+    school: Annotated[
+        Optional[list[str]], typer.Option("--school", help="Only this school_id (repeatable) [default: every school].")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Write the PDF outing sheet schools/<school_id>.pdf of every school in a build folder."""
+    import time
+
+    from mapgen._progress import stage
+    from mapgen.publish.pdf import load_build, write_sheets
+
+    started = time.perf_counter()
+    build = load_build(data)
+    with stage("Writing PDF sheets", total=len(school) if school else len(build.schools), quiet=quiet) as advance:
+        written = write_sheets(build, school, progress=advance)
+    seconds = time.perf_counter() - started
+    console.print(
+        f"[green]done[/green] {len(written)} PDF sheets in {seconds:.1f} s "
+        f"({seconds / max(len(written), 1):.2f} s each) in {Path(data) / 'schools'}",
+        highlight=False,
+    )
+
+
+@app.command()
 def serve(
     data: Annotated[Path, typer.Option("--data", help="Folder with site.db (a build's output folder).")],
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",

@@ -63,6 +63,10 @@ class Settings(_Model):
     after_school_end: str = Field(
         "18:00", description="End (HH:MM) of the after-school window: a venue must be open all of it on a weekday."
     )
+    main_roads: tuple[str, ...] = Field(
+        ("trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link"),
+        description="highway=* classes that the route safety notes (routes.csv, PDF sheets) count as main roads.",
+    )
 
     @model_validator(mode="after")
     def _after_school_window(self) -> Settings:

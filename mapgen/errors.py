@@ -29,6 +29,8 @@ class DownloadError(MapgenError, RuntimeError):
 
 class RegionError(MapgenError, RuntimeError):
     """Exception for a region build that cannot run (e.g. its Dask scheduler cannot be reached)."""
+class FontError(MapgenError, RuntimeError):
+    """Exception for a missing font: the PDF sheets need one with Chinese glyphs (fonts-noto-cjk)."""
 
 
 class SolverError(MapgenError, RuntimeError):

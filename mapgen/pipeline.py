@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import geopandas as gpd
@@ -12,18 +13,24 @@ import pandas as pd
 
 from mapgen import _osm
 from mapgen._progress import say, stage
+from mapgen.basemap import BASEMAP_KEYS, basemap_layers
 from mapgen.catalog import add_catalogues
 from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig, Mode, Settings
 from mapgen.errors import ConfigError, InputFileError, NoSchoolsError
 from mapgen.network import StreetGraph, street_graph
 from mapgen.publish import write_contract, write_maps
 from mapgen.publish.files import write_summary
+from mapgen.publish.pdf import load_build, write_sheet_inputs, write_sheets
 from mapgen.publish.sitedb import write_site_db
 from mapgen.reach import schools_reach
+from mapgen.routes import routes_summary
 from mapgen.schools import schools_from_csv, schools_from_osm
 from mapgen.venues import Taxonomy, load_taxonomy, venues_from_osm
 
 REVIEW_FILE = "review.csv"
+# Margin around the schools' bike circles kept in basemap.parquet, as a share of their extent
+# (a sheet's map widens one circle to the A4 picture's aspect ratio).
+BASEMAP_MARGIN = 0.3
 
 
 def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) -> tuple[_osm.OsmExtract, bool]:
@@ -54,7 +61,7 @@ def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) 
 def feature_keys(city: CityConfig, taxonomy: Taxonomy) -> set[str]:
     """OSM tag keys a build reads as features: the taxonomy's, schools', and named places when geocoding catalogues."""
     gazetteer_keys = {"name", "addr:housenumber"} if city.catalogues else set()  # named places to geocode with
-    return set(taxonomy.tag_keys) | {"amenity"} | gazetteer_keys
+    return set(taxonomy.tag_keys) | {"amenity"} | gazetteer_keys | BASEMAP_KEYS
 
 
 def select_venues(
@@ -108,6 +115,7 @@ class ModesReach:
 
     pairs: pd.DataFrame
     isochrones: gpd.GeoDataFrame
+    routes: pd.DataFrame  # main-road summary of every school → venue route (mapgen.routes)
     network: dict[str, dict[str, object]]
     reach: dict[str, dict[str, object]]
     seconds: dict[str, float]
@@ -143,7 +151,7 @@ def reach_by_mode(
     -------
     ModesReach
     """
-    all_pairs, all_iso = [], []
+    all_pairs, all_iso, all_routes = [], [], []
     network: dict[str, dict[str, object]] = {}
     reach_counts: dict[str, dict[str, object]] = {}
     seconds: dict[str, float] = {}
@@ -153,6 +161,8 @@ def reach_by_mode(
             graph = graph_builder(extract, mode, settings)
         with stage(f"Routing {mode} from schools", total=len(schools), quiet=quiet) as advance:
             reach = schools_reach(graph, schools, venues, settings, progress=advance)
+        with stage(f"Checking {mode} routes for main roads", total=len(schools), quiet=quiet) as advance:
+            all_routes.append(routes_summary(graph, schools, venues, settings, progress=advance))
         network[mode] = {"nodes": graph.n_nodes, "edges": len(graph.edge_u), "speed_kmh": graph.speed_kmh}
         reach_counts[mode] = {
             "pairs": len(reach.pairs),
@@ -170,6 +180,7 @@ def reach_by_mode(
     return ModesReach(
         pairs=pd.concat(all_pairs, ignore_index=True),
         isochrones=gpd.GeoDataFrame(pd.concat(all_iso, ignore_index=True), geometry="geometry", crs=4326),
+        routes=pd.concat(all_routes, ignore_index=True),
         network=network,
         reach=reach_counts,
         seconds=seconds,
@@ -181,20 +192,22 @@ def publish_city(
     city: CityConfig,
     schools: gpd.GeoDataFrame,
     venues: gpd.GeoDataFrame,
-    isochrones: gpd.GeoDataFrame,
-    pairs: pd.DataFrame,
+    reached: ModesReach,
+    basemap: gpd.GeoDataFrame,
     taxonomy: Taxonomy,
     review: list[dict[str, object]],
     quiet: bool = False,
 ) -> dict[str, str]:
-    """Write the contract files, the maps and ``review.csv`` (removed when nothing was rejected).
+    """Write the contract files, the PDF sheets' inputs, the maps and ``review.csv`` (removed when empty).
 
     Returns
     -------
     dict
         Output name → path.
     """
+    isochrones, pairs = reached.isochrones, reached.pairs
     outputs = write_contract(out, schools, venues, isochrones, pairs)
+    outputs.update(write_sheet_inputs(out, reached.routes, basemap))
     with stage("Writing maps", total=len(schools), quiet=quiet) as advance:
         write_maps(out, city, schools, venues, isochrones, pairs, taxonomy, progress=advance)
     outputs.update({"index": str(out / "index.html"), "school_pages": str(out / "schools")})
@@ -237,6 +250,7 @@ def build_city(
     timings: dict[str, float] = {}
     taxonomy = load_taxonomy(city.categories)
     extract, downloaded = load_extract(city, feature_keys(city, taxonomy), quiet)
+    data_date = date.today().isoformat() if downloaded else _osm.data_date(city.osm)  # type: ignore[arg-type]
     if bbox is not None:
         extract = _osm.clip_extract(extract, bbox)
     timings["read"] = time.perf_counter() - started
@@ -254,11 +268,39 @@ def build_city(
     timings.update(reached.seconds)
 
     t0 = time.perf_counter()
-    outputs = publish_city(out, city, schools, venues, reached.isochrones, reached.pairs, taxonomy, review, quiet)
+    basemap = sheet_basemap(extract, reached.isochrones)
+    outputs = publish_city(out, city, schools, venues, reached, basemap, taxonomy, review, quiet)
     timings["publish"] = time.perf_counter() - t0
+    summary = city_summary(city, extract.source, downloaded, data_date, schools, venues, catalogues, reached, taxonomy,
+                           review, outputs, timings)
+    finish_build(out, summary, timings, started, len(schools), quiet)
+    return summary
+
+
+def sheet_basemap(extract: _osm.OsmExtract, isochrones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Base-map layers of the PDF sheets: the extract around the schools' bike circles (plus a margin)."""
+    west, south, east, north = isochrones[isochrones["mode"] == "bike"].total_bounds
+    pad = BASEMAP_MARGIN * max(east - west, north - south)
+    return basemap_layers(extract, (west - pad, south - pad, east + pad, north + pad))
+
+
+def finish_build(
+    out: Path, summary: dict[str, object], timings: dict[str, float], started: float, n_schools: int, quiet: bool
+) -> None:
+    """Write ``summary.json``, the PDF sheets (they read it) and ``site.db``; record their timings."""
+    outputs: dict[str, str] = summary["outputs"]  # type: ignore[assignment]
+    write_summary(out, summary)  # the sheets read it
+    t0 = time.perf_counter()
+    with stage("Writing PDF sheets", total=n_schools, quiet=quiet) as advance:
+        write_sheets(load_build(out), progress=advance)
+    outputs["pdf_sheets"] = str(out / "schools")
+    timings["pdf"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
-    summary = city_summary(city, extract.source, downloaded, schools, venues, catalogues, reached, review, outputs,
-                           timings)
+    summary["seconds"] = {k: round(v, 2) for k, v in timings.items()}
+    write_summary(out, summary)
+    with stage("Writing site.db", quiet=quiet):  # reads the contract files just written
+        outputs["site_db"] = str(write_site_db(out)["path"])
+    write_summary(out, summary)
     write_summary(out, summary)
     with stage("Writing site.db", quiet=quiet):  # reads the contract files just written
         outputs["site_db"] = str(write_site_db(out)["path"])
@@ -270,10 +312,12 @@ def city_summary(
     city: CityConfig,
     source: str,
     downloaded: bool,
+    data_date: str | None,
     schools: gpd.GeoDataFrame,
     venues: gpd.GeoDataFrame,
     catalogues: dict[str, object],
     reached: ModesReach,
+    taxonomy: Taxonomy,
     review: list[dict[str, object]],
     outputs: dict[str, str],
     timings: dict[str, float],
@@ -283,7 +327,7 @@ def city_summary(
     return {
         "city": city.name,
         "title": city.display_title,
-        "source": {"osm": source, "downloaded_with_osmnx": downloaded},
+        "source": {"osm": source, "downloaded_with_osmnx": downloaded, "data_date": data_date},
         "attribution": OSM_ATTRIBUTION,
         "settings": city.settings.model_dump(),
         "tiles": city.tiles.model_dump(),
@@ -295,6 +339,7 @@ def city_summary(
             "venues_by_category": {k: int(n) for k, n in venues["category"].value_counts().items()},
             "rejected_rows": len(review),
         },
+        "categories": [{"key": c.key, "zh": c.zh, "en": c.en, "color": c.color} for c in taxonomy.categories],
         "catalogues": catalogues,
         "network": reached.network,
         "reach": reached.reach,

@@ -10,6 +10,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
 from html import escape
 from pathlib import Path
@@ -24,6 +25,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from mapgen import _osm
+from mapgen._osm import data_date
 from mapgen._progress import say, stage
 from mapgen.config import MODES, OSM_ATTRIBUTION, AreaConfig, CityConfig, Mode, RegionConfig, Settings
 from mapgen.errors import NoSchoolsError, RegionError
@@ -32,16 +34,19 @@ from mapgen.pipeline import (
     ModesReach,
     city_summary,
     feature_keys,
+    finish_build,
     load_extract,
     publish_city,
     reach_by_mode,
     select_schools,
     select_venues,
+    sheet_basemap,
 )
 from mapgen.publish._assets import copy_assets
 from mapgen.publish.files import write_contract, write_summary
 from mapgen.publish.maps import SCHOOL_COLOR, _base_map, _display_shift, _dot, _finish
 from mapgen.publish.sitedb import write_site_db
+from mapgen.routes import ROUTE_COLUMNS
 from mapgen.venues import VENUE_COLUMNS, load_taxonomy
 
 BBox = tuple[float, float, float, float]
@@ -251,6 +256,10 @@ def build_part(part: Part) -> dict[str, object]:
     used.drop(columns="footprint").to_parquet(out / "venues.parquet")
     reached.pairs.to_parquet(out / "pairs.parquet")
     reached.isochrones.to_parquet(out / "isochrones.parquet")
+    reached.routes.to_parquet(out / "routes.parquet")
+    if len(schools):
+        sheet_basemap(extract, reached.isochrones).to_parquet(out / "basemap.parquet")
+    info["data_date"] = date.today().isoformat() if downloaded else data_date(area.osm)  # type: ignore[arg-type]
     info.update({
         "schools": len(schools), "venues": len(own_venues), "network": reached.network, "reach": reached.reach,
         "review": review, "seconds": {**{k: round(v, 2) for k, v in reached.seconds.items()},
@@ -295,17 +304,23 @@ def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object],
     isochrones = isochrones.assign(
         _mode=isochrones["mode"].map({m: i for i, m in enumerate(MODES)}), _school=isochrones["school_id"].map(position)
     ).sort_values(["_mode", "_school", "minutes"], ignore_index=True).drop(columns=["_mode", "_school"])
+    routes = pd.concat([pd.read_parquet(d / "routes.parquet") for d in dirs], ignore_index=True)
+    layers = [gpd.read_parquet(d / "basemap.parquet") for d in dirs if (d / "basemap.parquet").is_file()]
+    basemap = _concat(layers)  # tiles' base maps overlap: keep every feature once
+    basemap = basemap[~pd.DataFrame(basemap.drop(columns="geometry")).assign(
+        _wkb=basemap.geometry.to_wkb()).duplicated()]
     review = [row for p in parts for row in p["review"]]  # type: ignore[attr-defined]
     taxonomy = load_taxonomy(area.categories)
     t0 = time.perf_counter()
-    outputs = publish_city(area_dir, area, schools, venues, isochrones, pairs, taxonomy, review, quiet=True)
-    reached = ModesReach(pairs, isochrones, _sum_network(parts), _merged_reach(parts, pairs, isochrones), {})
+    reached = ModesReach(pairs, isochrones, routes, _sum_network(parts), _merged_reach(parts, pairs, isochrones), {})
+    outputs = publish_city(area_dir, area, schools, venues, reached, basemap, taxonomy, review, quiet=True)
     seconds: dict[str, float] = {
         "tiles_sum": round(sum(float(p["seconds"]["total"]) for p in parts), 2),  # type: ignore[index,misc]
         "publish": time.perf_counter() - t0, "merge": time.perf_counter() - started,
     }
-    summary = city_summary(area, str(parts[0]["source"]), bool(parts[0]["downloaded"]), schools, venues,
-                           parts[0]["catalogues"], reached, review, outputs, seconds)  # type: ignore[arg-type]
+    summary = city_summary(area, str(parts[0]["source"]), bool(parts[0]["downloaded"]), parts[0]["data_date"],  # type: ignore[arg-type]
+                           schools, venues, parts[0]["catalogues"], reached, taxonomy, review, outputs,  # type: ignore[arg-type]
+                           seconds)
     summary["partition"] = {
         "grid": list(area.grid), "bbox": area.bbox, "buffer_m": round(float(fingerprint["buffer_m"]), 1),  # type: ignore[arg-type]
         "tiles": [{k: p[k] for k in ("index", "schools", "venues", "network", "seconds") if k in p}
@@ -313,9 +328,7 @@ def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object],
     }
     summary["bounds"] = _union(tuple(schools.total_bounds), tuple(venues.total_bounds)) if len(venues) else \
         tuple(schools.total_bounds)
-    write_summary(area_dir, summary)
-    outputs["site_db"] = str(write_site_db(area_dir)["path"])  # reads the contract files just written
-    write_summary(area_dir, summary)
+    finish_build(area_dir, summary, seconds, started, len(schools), quiet=True)
     _write_manifest(area_dir, fingerprint, "built")
     return summary
 
@@ -337,6 +350,7 @@ def _no_reach() -> ModesReach:
         pairs=pd.DataFrame({"school_id": [], "venue_id": [], "mode": [], "minutes": []}).astype(
             {"school_id": object, "venue_id": object, "mode": object, "minutes": float}),
         isochrones=gpd.GeoDataFrame({"school_id": [], "mode": [], "minutes": []}, geometry=[], crs=4326),
+        routes=pd.DataFrame(columns=ROUTE_COLUMNS),
         network={}, reach={}, seconds={},
     )
 

@@ -113,6 +113,13 @@ def test_heidelberg_tiled_2x2_is_exactly_the_untiled_build(tmp_path: Path, heide
     rel = shapely.area(diff) / shapely.area(b.values)
     assert rel.max() < 0.01, f"isochrone area differs by {rel.max():.3%}"
 
+    # the PDF sheets' route summaries cover the same pairs with the same minutes
+    key = ["school_id", "venue_id", "mode", "minutes"]
+    routes = [pd.read_csv(d / "routes.csv").sort_values(key, ignore_index=True)[key]
+              for d in (tmp_path / "heidelberg", heidelberg_build)]
+    pd.testing.assert_frame_equal(*routes)
+    assert len(list((tmp_path / "heidelberg" / "schools").glob("*.pdf"))) == 20
+
     schools = gpd.read_file(tmp_path / "heidelberg" / "schools.geojson")
     assert schools["school_id"].tolist() == gpd.read_file(heidelberg_build / "schools.geojson")["school_id"].tolist()
 

@@ -225,14 +225,16 @@ def test_pages_render_in_chinese_and_english(client, site_data: Path) -> None:  
 def test_pdf_sheet_is_linked_and_served_when_present(client, site_data: Path) -> None:  # type: ignore[no-untyped-def]
     school_id = "osm-w356776832"
     pdf = site_data / "schools" / f"{school_id}.pdf"
-    assert 'id="pdf"' not in client.get(f"/school/{school_id}").text
-    pdf.write_bytes(b"%PDF-1.4\n%%EOF\n")  # stands in for the outing sheet another stage writes
+    sheet = pdf.read_bytes()  # the build wrote the outing sheet
+    assert sheet.startswith(b"%PDF")
+    pdf.unlink()
     try:
-        assert f'href="/files/schools/{school_id}.pdf"' in client.get(f"/school/{school_id}").text
-        served = client.get(f"/files/schools/{school_id}.pdf")
-        assert served.status_code == 200 and served.mimetype == "application/pdf"
+        assert 'id="pdf"' not in client.get(f"/school/{school_id}").text
     finally:
-        pdf.unlink()
+        pdf.write_bytes(sheet)
+    assert f'href="/files/schools/{school_id}.pdf"' in client.get(f"/school/{school_id}").text
+    served = client.get(f"/files/schools/{school_id}.pdf")
+    assert served.status_code == 200 and served.mimetype == "application/pdf" and served.data == sheet
 
 
 def test_hostile_venue_stays_inert_on_every_page_and_in_the_api(client) -> None:  # type: ignore[no-untyped-def]

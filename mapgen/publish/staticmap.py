@@ -1,0 +1,217 @@
+"""Static school maps drawn offline with matplotlib from the build's own base map (no tile server)."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Collection
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection, PathCollection, PolyCollection
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.path import Path as MplPath
+from PIL import Image
+
+from mapgen.config import OSM_ATTRIBUTION
+from mapgen.publish.maps import MODE_STYLE, SCHOOL_COLOR
+
+BACKGROUND = "#f5f2ec"
+AREA_STYLE = {"park": "#d4e9c9", "water": "#a9d3e6", "building": "#dcd3ca"}
+WATER_LINE = "#7fb8d6"
+MAIN_ROAD_COLOR = "#e8590c"
+MOTORWAY_COLOR = "#8f2d24"
+# highway classes → (colour, line width in points); classes not listed are drawn as paths
+_STREET_STYLE = {
+    "motorway": (MOTORWAY_COLOR, 2.4), "motorway_link": (MOTORWAY_COLOR, 1.4),
+    "tertiary": ("#7d7d7d", 1.1), "tertiary_link": ("#7d7d7d", 0.9),
+    "unclassified": ("#8f8f8f", 0.8), "residential": ("#8f8f8f", 0.8), "living_street": ("#8f8f8f", 0.7),
+    "road": ("#8f8f8f", 0.7), "service": ("#ababab", 0.5),
+}
+_PATH_STYLE = ("#b4b4b4", 0.35)
+_MAIN_ROAD_WIDTH = 2.0
+_SCALE_STEPS_M = (50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000)
+_GEOD = pyproj.Geod(ellps="WGS84")
+
+
+def school_map_jpeg(
+    basemap: gpd.GeoDataFrame,
+    school: shapely.Point,
+    isochrones: gpd.GeoDataFrame,
+    markers: pd.DataFrame,
+    main_roads: Collection[str],
+    size_mm: tuple[float, float] = (186.0, 118.0),
+    dpi: int = 200,
+) -> bytes:
+    """Draw one school's map: base map, walk and bike circles, numbered venues, scale bar, north arrow.
+
+    The map is in longitude/latitude stretched by ``1 / cos(latitude)`` (a
+    local equirectangular view, north up, true to scale within a district).
+
+    Parameters
+    ----------
+    basemap
+        ``layer``, ``kind``, geometry (WGS-84), as in ``basemap.parquet``.
+    school
+        The school (WGS-84 point).
+    isochrones
+        The school's ``mode``/geometry rows (WGS-84).
+    markers
+        ``number``, ``lon``, ``lat``, ``color`` and ``section`` (``walk`` or ``bike``) of the numbered venues.
+    main_roads
+        ``highway`` classes drawn as main roads (those the safety notes count).
+    size_mm
+        Width and height of the picture in millimetres.
+    dpi
+        Resolution of the image.
+
+    Returns
+    -------
+    bytes
+        The JPEG image (quality 92: the PDF renderer embeds it as is, where a PNG would be re-encoded).
+    """
+    width_mm, height_mm = size_mm
+    west, south, east, north = _extent(school, isochrones, markers, width_mm / height_mm)
+    fig = Figure(figsize=(width_mm / 25.4, height_mm / 25.4), dpi=dpi, facecolor=BACKGROUND)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    ax.set_xlim(west, east)
+    ax.set_ylim(south, north)
+    visible = basemap.iloc[basemap.sindex.query(shapely.box(west, south, east, north))]
+    _draw_base(ax, visible, frozenset(main_roads))
+    for mode in ("bike", "walk"):  # the smaller walk circle on top
+        shapes = isochrones[isochrones["mode"] == mode].geometry.values
+        if len(shapes):
+            color = MODE_STYLE[mode]["color"]
+            ax.add_collection(PathCollection(
+                [_polygon_path(shapely.union_all(shapes))],
+                facecolors=[to_rgba(color, 0.10 if mode == "bike" else 0.16)],
+                edgecolors=color, linewidths=0.8, zorder=5,
+            ), autolim=False)
+    _draw_markers(ax, markers)
+    ax.scatter([school.x], [school.y], s=260, marker="*", c=SCHOOL_COLOR, edgecolors="white", linewidths=1.0, zorder=9)
+    _scale_bar(ax, west, south, east, north)
+    ax.annotate("N", xy=(0.965, 0.965), xytext=(0.965, 0.86), xycoords="axes fraction", ha="center", va="center",
+                fontsize=9, fontweight="bold", zorder=12,
+                arrowprops={"arrowstyle": "-|>", "color": "black", "linewidth": 1.4, "mutation_scale": 14})
+    ax.text(0.995, 0.006, OSM_ATTRIBUTION, transform=ax.transAxes, ha="right", va="bottom", fontsize=6.5, zorder=12,
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    buffer = io.BytesIO()  # opaque RGB, quickly compressed: the PDF renderer re-encodes it anyway
+    Image.fromarray(np.asarray(canvas.buffer_rgba())[:, :, :3]).save(buffer, format="jpeg", quality=92)
+    return buffer.getvalue()
+
+
+def scale_bar_metres(west: float, east: float, latitude: float) -> int:
+    """Return a round scale-bar length of about a fifth of the map width (metres).
+
+    Parameters
+    ----------
+    west, east
+        Longitudes of the map's edges.
+    latitude
+        Latitude of the map's centre.
+
+    Returns
+    -------
+    int
+    """
+    _, _, width_m = _GEOD.inv(west, latitude, east, latitude)
+    return max((s for s in _SCALE_STEPS_M if s <= width_m / 5), default=_SCALE_STEPS_M[0])
+
+
+def _extent(
+    school: shapely.Point, isochrones: gpd.GeoDataFrame, markers: pd.DataFrame, aspect: float
+) -> tuple[float, float, float, float]:
+    """Bounds holding the circles, the school and its venues, widened to the picture's aspect ratio."""
+    points = np.vstack([[school.x, school.y], markers[["lon", "lat"]].to_numpy(dtype=float).reshape(-1, 2)])
+    xs, ys = [points[:, 0]], [points[:, 1]]
+    if len(isochrones):
+        w, s, e, n = isochrones.total_bounds
+        xs.append(np.array([w, e]))
+        ys.append(np.array([s, n]))
+    west, east = float(min(map(np.min, xs))), float(max(map(np.max, xs)))
+    south, north = float(min(map(np.min, ys))), float(max(map(np.max, ys)))
+    k = math.cos(math.radians((south + north) / 2))
+    half_w = max((east - west) * k, 1e-3) / 2 * 1.06
+    half_h = max(north - south, 1e-3) / 2 * 1.06
+    half_w, half_h = max(half_w, half_h * aspect), max(half_h, half_w / aspect)
+    cx, cy = (west + east) / 2, (south + north) / 2
+    return cx - half_w / k, cy - half_h, cx + half_w / k, cy + half_h
+
+
+def _draw_base(ax: object, layers: gpd.GeoDataFrame, main_roads: frozenset[str]) -> None:
+    for layer, color in AREA_STYLE.items():
+        polygons = layers.geometry.values[(layers["layer"] == layer).to_numpy()]
+        rings = _rings(polygons)
+        if rings:
+            ax.add_collection(PolyCollection(rings, facecolors=color, edgecolors="none", zorder=1), autolim=False)  # type: ignore[attr-defined]
+    water_lines = layers[(layers["layer"] == "water") & layers.geom_type.isin(["LineString", "MultiLineString"])]
+    _lines(ax, water_lines.geometry.values, WATER_LINE, 1.0, zorder=2)
+    streets = layers[layers["layer"] == "street"]
+    kind = streets["kind"].to_numpy()
+    styled = set(_STREET_STYLE) | main_roads
+    _lines(ax, streets.geometry.values[~np.isin(kind, list(styled))], *_PATH_STYLE, zorder=2)
+    for name, (color, width) in _STREET_STYLE.items():
+        if name not in main_roads:
+            _lines(ax, streets.geometry.values[kind == name], color, width, zorder=3)
+    _lines(ax, streets.geometry.values[np.isin(kind, list(main_roads))], MAIN_ROAD_COLOR, _MAIN_ROAD_WIDTH, zorder=4)
+
+
+def _lines(ax: object, geoms: np.ndarray, color: str, width: float, zorder: int) -> None:
+    if not len(geoms):
+        return
+    coords, index = shapely.get_coordinates(shapely.get_parts(geoms), return_index=True)
+    segments = np.split(coords, np.flatnonzero(np.diff(index)) + 1)
+    ax.add_collection(LineCollection(segments, colors=color, linewidths=width, zorder=zorder,  # type: ignore[attr-defined]
+                                     capstyle="round", joinstyle="round"), autolim=False)
+
+
+def _rings(polygons: np.ndarray) -> list[np.ndarray]:
+    parts = shapely.get_parts(polygons)
+    parts = parts[shapely.get_type_id(parts) == 3]
+    return [shapely.get_coordinates(r) for r in shapely.get_exterior_ring(parts)]
+
+
+def _polygon_path(geom: shapely.Geometry) -> MplPath:
+    """A compound path of a (multi)polygon with holes (exteriors counter-clockwise, holes clockwise)."""
+    paths = []
+    for part in shapely.get_parts(geom):
+        if shapely.get_type_id(part) != 3:
+            continue
+        part = shapely.geometry.polygon.orient(part, 1.0)
+        for ring in (part.exterior, *part.interiors):
+            paths.append(MplPath(np.asarray(ring.coords), closed=True))
+    return MplPath.make_compound_path(*paths) if paths else MplPath(np.zeros((0, 2)))
+
+
+def _draw_markers(ax: object, markers: pd.DataFrame) -> None:
+    for section, size, font in (("bike", 70, 4.6), ("walk", 105, 5.6)):
+        rows = markers[markers["section"] == section]
+        if rows.empty:
+            continue
+        ax.scatter(rows["lon"], rows["lat"], s=size, c=list(rows["color"]), edgecolors="white",  # type: ignore[attr-defined]
+                   linewidths=0.7, zorder=10 if section == "walk" else 8)
+        for r in rows.itertuples():
+            ax.text(r.lon, r.lat, str(r.number), ha="center", va="center", color="white",  # type: ignore[attr-defined]
+                    fontsize=font if r.number < 100 else font * 0.8, fontweight="bold",
+                    zorder=11 if section == "walk" else 9)
+
+
+def _scale_bar(ax: object, west: float, south: float, east: float, north: float) -> None:
+    latitude = south + 0.05 * (north - south)
+    metres = scale_bar_metres(west, east, latitude)
+    x0 = west + 0.03 * (east - west)
+    x1, _, _ = _GEOD.fwd(x0, latitude, 90, metres)
+    tick = 0.012 * (north - south)
+    ax.plot([x0, x0, x1, x1], [latitude + tick, latitude, latitude, latitude + tick],  # type: ignore[attr-defined]
+            color="black", linewidth=1.6, zorder=12, solid_capstyle="butt")
+    label = f"{metres // 1000} km" if metres >= 1000 and metres % 1000 == 0 else f"{metres} m"
+    ax.text((x0 + x1) / 2, latitude + 1.6 * tick, label, ha="center", va="bottom", fontsize=7, zorder=12,  # type: ignore[attr-defined]
+            bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1.0})

@@ -1,0 +1,187 @@
+"""PDF outing sheets of the Shenzhen Longgang build: real CJK text, embedded fonts, escaping, offline map inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+
+from mapgen.errors import InputFileError
+from mapgen.publish.pdf import load_build, safety_note, sheet_table
+from mapgen.publish.staticmap import scale_bar_metres
+
+MARKUP = "<b>x</b><script>alert(1)</script>"
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} missing: .ci/run must install Debian's poppler-utils")
+        pytest.skip(f"{name} not installed (apt-get install poppler-utils)")
+    return path  # type: ignore[return-value]
+
+
+def _text(pdf) -> str:  # type: ignore[no-untyped-def]
+    return subprocess.run([_tool("pdftotext"), str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def _squeezed(text: str) -> str:
+    """Text without white space: table cells may wrap a long name over lines."""
+    return re.sub(r"\s+", "", text)
+
+
+def _nearest_names(build_dir, school_id: str) -> set[str]:  # type: ignore[no-untyped-def]
+    """Names of the nearest venue of each category, from the contract files (walking first, then cycling)."""
+    pairs = pd.read_csv(build_dir / "reachability.csv")
+    venues = gpd.read_file(build_dir / "venues.geojson")[["venue_id", "name", "category"]]
+    mine = pairs[pairs["school_id"] == school_id].pivot_table(index="venue_id", columns="mode", values="minutes")
+    mine = mine.reindex(columns=["walk", "bike"]).join(venues.set_index("venue_id"))
+    names = set()
+    for _, rows in mine.groupby("category"):
+        by = "walk" if rows["walk"].notna().any() else "bike"
+        names |= set(rows.loc[rows[by] == rows[by].min(), "name"])
+    return names
+
+
+def test_build_writes_one_pdf_per_school(shenzhen_build) -> None:
+    schools = gpd.read_file(shenzhen_build / "schools.geojson")
+    sheets = sorted((shenzhen_build / "schools").glob("*.pdf"))
+    assert sorted(p.stem for p in sheets) == sorted(schools["school_id"]) and len(sheets) == 3
+    summary = json.loads((shenzhen_build / "summary.json").read_text(encoding="utf-8"))
+    assert summary["source"]["data_date"] == "2019-11-03"  # latest edit in the 2019 extract
+    assert summary["seconds"]["pdf"] > 0
+
+
+def test_sheet_text_holds_the_chinese_school_name_and_its_nearest_venues(shenzhen_build) -> None:
+    schools = gpd.read_file(shenzhen_build / "schools.geojson")
+    checked = 0
+    for school in schools.itertuples():
+        text = _text(shenzhen_build / "schools" / f"{school.school_id}.pdf")
+        page_one = _squeezed(text.split("\f")[0])
+        assert _squeezed(school.name) in page_one
+        assert "数据日期" in page_one and "2019-11-03" in page_one and "©OpenStreetMapcontributors" in page_one
+        nearest = _nearest_names(shenzhen_build, school.school_id)
+        assert nearest
+        for name in nearest:
+            assert _squeezed(name) in _squeezed(text), (school.name, name)
+            checked += 1
+    assert "深圳世界大学生运动会体育中心" in _squeezed(_text(shenzhen_build / "schools" / "osm-w533650676.pdf"))
+    assert checked >= 9  # three schools, three or more categories each
+
+
+def test_pdffonts_lists_an_embedded_cjk_font(shenzhen_build) -> None:
+    listing = subprocess.run(
+        [_tool("pdffonts"), str(shenzhen_build / "schools" / "osm-w533650676.pdf")],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rows = [line.split() for line in listing.splitlines()[2:]]
+    cjk = [r for r in rows if "CJK" in r[0]]
+    assert cjk, listing
+    # columns: name, type…, encoding, emb, sub, uni, object, id — emb is the 5th from the end
+    assert all(r[-5] == "yes" for r in rows), listing
+
+
+def test_markup_in_a_venue_name_prints_as_literal_text(shenzhen_build, tmp_path) -> None:
+    folder = tmp_path / "build"
+    shutil.copytree(shenzhen_build, folder)
+    school_id = "osm-w533650676"
+    walk = pd.read_csv(folder / "reachability.csv").query("school_id == @school_id and mode == 'walk'")
+    venue_id = walk.sort_values("minutes")["venue_id"].iloc[0]
+    venues = gpd.read_file(folder / "venues.geojson")
+    venues.loc[venues["venue_id"] == venue_id, "name"] = MARKUP
+    (folder / "venues.geojson").unlink()
+    venues.to_file(folder / "venues.geojson", driver="GeoJSON")
+    (folder / "schools" / f"{school_id}.pdf").unlink()
+    done = subprocess.run(
+        [sys.executable, "-m", "mapgen.cli", "pdf", "--data", str(folder), "--school", school_id, "-q"],
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    text = _text(folder / "schools" / f"{school_id}.pdf")
+    assert MARKUP in text
+    assert sorted(p.name for p in (folder / "schools").glob("*.pdf")) == ["osm-w238458950.pdf", "osm-w356776832.pdf",
+                                                                          f"{school_id}.pdf"]
+
+
+def test_sheet_table_is_numbered_by_walking_time_with_bike_only_venues_after(shenzhen_build) -> None:
+    build = load_build(shenzhen_build)
+    table = sheet_table(build, "osm-w533650676")
+    walk, bike = table[table["section"] == "walk"], table[table["section"] == "bike"]
+    assert (len(walk), len(bike)) == (9, 22)
+    assert list(table["number"]) == list(range(1, 32))
+    assert walk["walk"].is_monotonic_increasing and bike["bike"].is_monotonic_increasing
+    assert bike["walk"].isna().all() and walk.index.max() < bike.index.min()
+    routes = pd.read_csv(shenzhen_build / "routes.csv").set_index(["school_id", "venue_id", "mode"])
+    flags = gpd.read_file(shenzhen_build / "venues.geojson").set_index("venue_id")["open_after_school"]
+    for row in table.itertuples():
+        route = routes.loc[("osm-w533650676", row.venue_id, row.section)]
+        assert (row.main_road_m, row.main_road_crossings) == (route["main_road_m"], route["main_road_crossings"])
+        assert row.after_school == (None if pd.isna(flags[row.venue_id]) else bool(flags[row.venue_id]))
+
+
+def test_safety_note_and_scale_bar_figures() -> None:
+    assert safety_note(0.0, 0) == "无主路 no main roads"
+    assert safety_note(347.0, 2) == "过主路 2 次 crosses 2× · 沿主路 350 m along"
+    assert safety_note(float("nan"), 0) == "?"
+    # 0.05° of longitude at 22.7° N is 5.14 km: a fifth of it rounds down to 1 km
+    assert scale_bar_metres(114.18, 114.23, 22.7) == 1000
+    assert scale_bar_metres(8.66, 8.70, 49.41) == 500  # 2.9 km wide
+
+
+def test_basemap_parquet_is_wgs84_streets_parks_water_around_every_school(shenzhen_build) -> None:
+    basemap = gpd.read_parquet(shenzhen_build / "basemap.parquet")
+    assert basemap.crs.to_epsg() == 4326
+    counts = basemap["layer"].value_counts()
+    assert (counts["street"], counts["park"], counts["water"], counts["building"]) == (514, 66, 9, 132)
+    assert {"primary", "trunk", "residential", "footway"} <= set(basemap.loc[basemap["layer"] == "street", "kind"])
+    west, south, east, north = basemap.total_bounds
+    bike = gpd.read_file(shenzhen_build / "isochrones.geojson").query("mode == 'bike'")
+    w, s, e, n = bike.total_bounds
+    assert west <= w and south <= s and east >= e and north >= n
+
+
+def test_missing_cjk_font_stops_with_a_clear_message(shenzhen_build, tmp_path) -> None:
+    conf = tmp_path / "fonts.conf"  # a fontconfig setup that knows no font at all
+    conf.write_text('<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd"><fontconfig>'
+                    f"<cachedir>{tmp_path}</cachedir></fontconfig>", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "mapgen.cli", "pdf", "--data", str(shenzhen_build), "-q"],
+        capture_output=True, text=True, env={**os.environ, "FONTCONFIG_FILE": str(conf), "COLUMNS": "200"},
+    )
+    assert done.returncode == 2
+    assert "no font with Chinese glyphs" in done.stderr and "fonts-noto-cjk" in done.stderr
+
+
+def test_unknown_school_and_incomplete_folder_are_clear_errors(shenzhen_build, tmp_path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mapgen.cli", "pdf", "--data", str(shenzhen_build), "--school", "osm-w1", "-q"],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 2
+    assert "schools.geojson: no school with school_id osm-w1" in done.stderr
+    folder = tmp_path / "old-build"
+    shutil.copytree(shenzhen_build, folder, ignore=shutil.ignore_patterns("routes.csv"))
+    with pytest.raises(InputFileError, match=r"routes\.csv: not found; write the folder with `mapgen build`"):
+        load_build(folder)
+
+
+@pytest.mark.slow
+def test_heidelberg_sheets_show_opening_hours_and_the_after_school_flag(heidelberg_build) -> None:
+    venues = gpd.read_file(heidelberg_build / "venues.geojson")
+    open_late = venues[venues["open_after_school"].eq(True)].set_index("venue_id")
+    pairs = pd.read_csv(heidelberg_build / "reachability.csv")
+    pairs = pairs[pairs["venue_id"].isin(open_late.index)]
+    assert len(open_late) >= 10 and len(pairs) > 0
+    school_id, venue_id = pairs.iloc[0][["school_id", "venue_id"]]
+    text = _squeezed(_text(heidelberg_build / "schools" / f"{school_id}.pdf"))
+    assert _squeezed(open_late.loc[venue_id, "opening_hours"]) in text and "是yes" in text
+    schools = gpd.read_file(heidelberg_build / "schools.geojson")
+    assert len(list((heidelberg_build / "schools").glob("*.pdf"))) == len(schools) == 20
