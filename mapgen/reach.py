@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
+import scipy.sparse as sp
 import shapely
 from scipy import ndimage
 from scipy.sparse.csgraph import dijkstra
@@ -179,13 +180,9 @@ def reach_blocks(
     """
     n = graph.n_nodes
     radius = limit * graph.speed_kmh * 1000.0 / 60.0 + 1.0
-    tail, head = (graph.edge_v, graph.edge_u) if reverse else (graph.edge_u, graph.edge_v)
-    matrix = edges_matrix(
-        np.concatenate([tail, n + origins.place]),
-        np.concatenate([head, origins.node]),
-        np.concatenate([graph.edge_minutes, origins.minutes]),
-        n + n_origins,
-    )
+    streets = graph.matrix.T.tocsr() if reverse else graph.matrix
+    size = max(n, n_origins)
+    links = edges_matrix(origins.place, origins.node, origins.minutes, size)[:n_origins, :n]
     xy = graph.node_xy
     link_xy = xy[origins.node]
     lo = np.full((n_origins, 2), np.inf)
@@ -204,10 +201,15 @@ def reach_blocks(
         west, south = lo[group].min(axis=0) - radius
         east, north = hi[group].max(axis=0) + radius
         nodes = np.flatnonzero((xy[:, 0] >= west) & (xy[:, 0] <= east) & (xy[:, 1] >= south) & (xy[:, 1] <= north))
-        sub = matrix[np.concatenate([nodes, n + group])][:, np.concatenate([nodes, n + group])]
+        k = len(group)
+        # local graph: the streets in reach, then one row per origin (origins only send)
+        sub = sp.bmat([
+            [streets[nodes][:, nodes], sp.csr_matrix((len(nodes), k))],
+            [links[group][:, nodes], sp.csr_matrix((k, k))],
+        ], format="csr")
         chunk = max(1, _BLOCK_BYTES // (8 * sub.shape[0]))
-        for start in range(0, len(group), chunk):
-            rows = np.arange(start, min(start + chunk, len(group)))
+        for start in range(0, k, chunk):
+            rows = np.arange(start, min(start + chunk, k))
             minutes = dijkstra(sub, directed=True, indices=len(nodes) + rows, limit=limit)
             yield ReachBlock(ids=group[rows], nodes=nodes, minutes=minutes[:, : len(nodes)])
 
