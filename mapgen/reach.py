@@ -335,37 +335,83 @@ def reached_polygon(
     cell_m: float | None = None,
 ) -> shapely.Geometry:
     """:func:`isochrone_polygon` from reached nodes only (node indices and their minutes)."""
+    return reached_polygons(graph, nodes, minutes, [limit], buffer_m, origin, cell_m)[0]
+
+
+def reached_polygons(
+    graph: StreetGraph,
+    nodes: np.ndarray,
+    minutes: np.ndarray,
+    bands: Sequence[float],
+    buffer_m: float,
+    origin: shapely.Geometry | None = None,
+    cell_m: float | None = None,
+) -> list[shapely.Geometry]:
+    """Nested isochrone polygons, one per band, from reached nodes (see :func:`isochrone_polygon`).
+
+    All bands are traced on one grid aligned to multiples of the cell size, and
+    every band rasterises the segments of the smaller bands too, so each
+    polygon contains the smaller ones.
+
+    Parameters
+    ----------
+    graph
+        The street graph.
+    nodes, minutes
+        Reached node indices and their minutes (searched to at least the largest band).
+    bands
+        Time limits in minutes.
+    buffer_m
+        Half-width of the band drawn around reached segments.
+    origin
+        The origin's own footprint (metric CRS), included in every polygon.
+    cell_m
+        Grid cell size (default ``buffer_m / 3.5``).
+
+    Returns
+    -------
+    list of shapely.Geometry
+        Polygons in the order of sorted `bands` (metric CRS; empty where nothing is reached).
+    """
     cell = cell_m or buffer_m / 3.5
-    a, b = reached_segments(graph, nodes, minutes, limit)
-    steps = np.maximum(np.ceil(np.hypot(*(b - a).T) / (cell / 2)), 1).astype(np.int64)
-    seg = np.repeat(np.arange(len(a)), steps + 1)
-    t = (np.arange(len(seg)) - np.repeat(np.cumsum(steps + 1) - steps - 1, steps + 1)) / steps[seg]
-    points = [a[seg] + t[:, None] * (b[seg] - a[seg]), graph.node_xy[nodes[minutes <= limit]]]
     area = origin is not None and shapely.get_dimensions(origin) == 2
+    samples = []
     if origin is not None and not shapely.is_empty(origin):
         outline = shapely.boundary(origin) if area else origin
-        points.append(shapely.get_coordinates(shapely.segmentize(outline, cell / 2)))
-    xy = np.concatenate(points)
+        samples.append(shapely.get_coordinates(shapely.segmentize(outline, cell / 2)))
+    polygons = []
+    for band in sorted(bands):
+        a, b = reached_segments(graph, nodes, minutes, band)
+        steps = np.maximum(np.ceil(np.hypot(*(b - a).T) / (cell / 2)), 1).astype(np.int64)
+        seg = np.repeat(np.arange(len(a)), steps + 1)
+        t = (np.arange(len(seg)) - np.repeat(np.cumsum(steps + 1) - steps - 1, steps + 1)) / steps[seg]
+        samples += [a[seg] + t[:, None] * (b[seg] - a[seg]), graph.node_xy[nodes[minutes <= band]]]
+        polygons.append(_trace(np.concatenate(samples), cell, buffer_m, origin if area else None))
+    return polygons
+
+
+def _trace(xy: np.ndarray, cell: float, buffer_m: float, area: shapely.Geometry | None) -> shapely.Geometry:
+    """Outline of the points `xy` (and the `area`) widened by `buffer_m`, traced on a grid of `cell`."""
     if not len(xy):
         return shapely.Polygon()
     pad = buffer_m + 2 * cell
-    x0, y0 = xy.min(axis=0) - pad
+    x0, y0 = np.floor((xy.min(axis=0) - pad) / cell) * cell  # aligned: bands share one lattice
     shape = np.ceil((xy.max(axis=0) + pad - (x0, y0)) / cell).astype(int) + 1
     grid = np.zeros((shape[1], shape[0]), dtype=bool)
     ix, iy = ((xy - (x0, y0)) / cell).astype(np.int64).T
     grid[iy, ix] = True
     cx = x0 + (np.arange(shape[0]) + 0.5) * cell
     cy = y0 + (np.arange(shape[1]) + 0.5) * cell
-    if area:
+    if area is not None:
         gx, gy = np.meshgrid(cx, cy)
-        grid |= shapely.contains_xy(origin, gx, gy)
+        grid |= shapely.contains_xy(area, gx, gy)
     distance = ndimage.distance_transform_edt(~grid, sampling=cell)
-    points_, rings, polygons = contourpy.contour_generator(
+    points, rings, outers = contourpy.contour_generator(
         cx, cy, distance, fill_type=contourpy.FillType.ChunkCombinedOffsetOffset, chunk_size=0
     ).filled(-1.0, buffer_m)
-    if points_[0] is None:
+    if points[0] is None:
         return shapely.Polygon()
-    parts = shapely.from_ragged_array(shapely.GeometryType.POLYGON, points_[0], (rings[0], polygons[0]))
+    parts = shapely.from_ragged_array(shapely.GeometryType.POLYGON, points[0], (rings[0], outers[0]))
     traced = parts[0] if len(parts) == 1 else shapely.MultiPolygon(list(parts))
     simple = shapely.simplify(traced, cell / 4, preserve_topology=False)
     if shapely.is_valid(simple):
@@ -467,11 +513,10 @@ def schools_reach(
             }))
             for row, i in enumerate(block.ids if isochrones else []):
                 nodes, minutes = block.reached(row)
-                for band in bands:
-                    poly = reached_polygon(graph, nodes, minutes, band, settings.isochrone_buffer_m,
-                                           school_fp[i], settings.isochrone_cell_m)
-                    iso_rows.append({"row": i, "school_id": school_ids[i], "mode": graph.mode, "minutes": band,
-                                     "geometry": poly})
+                polys = reached_polygons(graph, nodes, minutes, bands, settings.isochrone_buffer_m,
+                                         school_fp[i], settings.isochrone_cell_m)
+                iso_rows += [{"row": i, "school_id": school_ids[i], "mode": graph.mode, "minutes": band,
+                              "geometry": poly} for band, poly in zip(bands, polys, strict=True)]
         empty = pd.DataFrame(columns=["school_id", "venue_id", "mode", "minutes"])
         return pd.concat(pair_parts, ignore_index=True) if pair_parts else empty, iso_rows
 
