@@ -405,7 +405,15 @@ def _trace(xy: np.ndarray, cell: float, buffer_m: float, area: shapely.Geometry 
     if area is not None:
         gx, gy = np.meshgrid(cx, cy)
         grid |= shapely.contains_xy(area, gx, gy)
-    distance = ndimage.distance_transform_edt(~grid, sampling=cell)
+    # exact Euclidean distance (in cells) to the nearest marked cell, from the feature transform;
+    # int32/float32 arithmetic instead of ndimage's float64 passes over index arrays
+    near_y, near_x = ndimage.distance_transform_edt(~grid, return_distances=False, return_indices=True)
+    near_y -= np.arange(shape[1], dtype=near_y.dtype)[:, None]
+    near_x -= np.arange(shape[0], dtype=near_x.dtype)[None, :]
+    near_y *= near_y
+    near_x *= near_x
+    near_y += near_x
+    distance = np.sqrt(near_y, dtype=np.float32) * np.float32(cell)
     points, rings, outers = contourpy.contour_generator(
         cx, cy, distance, fill_type=contourpy.FillType.ChunkCombinedOffsetOffset, chunk_size=0
     ).filled(-1.0, buffer_m)
@@ -548,8 +556,10 @@ def origin_parts(graph: StreetGraph, origins: Attachment, ids: np.ndarray, size:
     """Split origin indices into parts of about `size` neighbours (sorted along a Z-order curve of 1 km cells)."""
     first = np.full(int(origins.place.max(initial=-1)) + 1, -1)
     first[origins.place[::-1]] = origins.node[::-1]
+    if not len(ids):
+        return []
     cell = np.floor(graph.node_xy[first[ids]] / 1000.0).astype(np.int64)
-    cell -= cell.min(axis=0, initial=0)
+    cell -= cell.min(axis=0)
     key = np.zeros(len(ids), dtype=np.int64)
     for bit in range(16):  # interleave bits: neighbours in space stay neighbours in the list
         key |= ((cell[:, 0] >> bit) & 1) << (2 * bit) | ((cell[:, 1] >> bit) & 1) << (2 * bit + 1)
