@@ -7,7 +7,7 @@ import json
 import os
 import pickle
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -37,7 +37,7 @@ def file_digest(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def cached(kind: str, key: dict[str, object], build: Callable[[], T], settings: Settings) -> T:
+def cached(kind: str, key: Mapping[str, object], build: Callable[[], T], settings: Settings) -> T:
     """Return the object cached under (`kind`, `key`), or `build` it and cache it.
 
     Parameters
@@ -62,8 +62,8 @@ def cached(kind: str, key: dict[str, object], build: Callable[[], T], settings: 
     path = cache_folder(settings) / f"{kind}-{name[:24]}.pickle"
     if path.is_file():
         try:
-            with open(path, "rb") as f:
-                return pickle.load(f)  # noqa: S301 - our own cache folder
+            with open(path, "rb") as stored:
+                return pickle.load(stored)  # noqa: S301 - our own cache folder
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
             path.unlink(missing_ok=True)  # stale or truncated: rebuild
     value = build()

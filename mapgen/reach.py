@@ -414,7 +414,7 @@ def _trace(xy: np.ndarray, cell: float, buffer_m: float, area: shapely.Geometry 
     near_x *= near_x
     near_y += near_x
     distance = np.sqrt(near_y, dtype=np.float32) * np.float32(cell)
-    points, rings, outers = contourpy.contour_generator(
+    points, rings, outers = contourpy.contour_generator(  # type: ignore[misc]
         cx, cy, distance, fill_type=contourpy.FillType.ChunkCombinedOffsetOffset, chunk_size=0
     ).filled(-1.0, buffer_m)
     if points[0] is None:
