@@ -375,41 +375,47 @@ def reached_polygons(
     """
     cell = cell_m or buffer_m / 3.5
     area = origin is not None and shapely.get_dimensions(origin) == 2
-    samples = []
+    xs: list[np.ndarray] = []  # sample coordinates, kept as 1-D x and y arrays (fast reductions)
+    ys: list[np.ndarray] = []
     if origin is not None and not shapely.is_empty(origin):
-        outline = shapely.boundary(origin) if area else origin
-        samples.append(shapely.get_coordinates(shapely.segmentize(outline, cell / 2)))
+        outline = shapely.get_coordinates(shapely.segmentize(shapely.boundary(origin) if area else origin, cell / 2))
+        xs.append(outline[:, 0])
+        ys.append(outline[:, 1])
     polygons = []
     for band in sorted(bands):
         a, b = reached_segments(graph, nodes, minutes, band)
-        steps = np.maximum(np.ceil(np.hypot(*(b - a).T) / (cell / 2)), 1).astype(np.int64)
+        dx, dy = b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]
+        steps = np.maximum(np.ceil(np.hypot(dx, dy) / (cell / 2)), 1).astype(np.int64)
         seg = np.repeat(np.arange(len(a)), steps + 1)
         t = (np.arange(len(seg)) - np.repeat(np.cumsum(steps + 1) - steps - 1, steps + 1)) / steps[seg]
-        samples += [a[seg] + t[:, None] * (b[seg] - a[seg]), graph.node_xy[nodes[minutes <= band]]]
-        polygons.append(_trace(np.concatenate(samples), cell, buffer_m, origin if area else None))
+        ends = graph.node_xy[nodes[minutes <= band]]
+        xs += [a[seg, 0] + t * dx[seg], ends[:, 0]]
+        ys += [a[seg, 1] + t * dy[seg], ends[:, 1]]
+        polygons.append(_trace(np.concatenate(xs), np.concatenate(ys), cell, buffer_m, origin if area else None))
     return polygons
 
 
-def _trace(xy: np.ndarray, cell: float, buffer_m: float, area: shapely.Geometry | None) -> shapely.Geometry:
-    """Outline of the points `xy` (and the `area`) widened by `buffer_m`, traced on a grid of `cell`."""
-    if not len(xy):
+def _trace(
+    x: np.ndarray, y: np.ndarray, cell: float, buffer_m: float, area: shapely.Geometry | None
+) -> shapely.Geometry:
+    """Outline of the points (`x`, `y`) and the `area` widened by `buffer_m`, traced on a grid of `cell`."""
+    if not len(x):
         return shapely.Polygon()
     pad = buffer_m + 2 * cell
-    x0, y0 = np.floor((xy.min(axis=0) - pad) / cell) * cell  # aligned: bands share one lattice
-    shape = np.ceil((xy.max(axis=0) + pad - (x0, y0)) / cell).astype(int) + 1
-    grid = np.zeros((shape[1], shape[0]), dtype=bool)
-    ix, iy = ((xy - (x0, y0)) / cell).astype(np.int64).T
-    grid[iy, ix] = True
-    cx = x0 + (np.arange(shape[0]) + 0.5) * cell
-    cy = y0 + (np.arange(shape[1]) + 0.5) * cell
+    x0, y0 = np.floor((x.min() - pad) / cell) * cell, np.floor((y.min() - pad) / cell) * cell  # one lattice
+    nx, ny = int(np.ceil((x.max() + pad - x0) / cell)) + 1, int(np.ceil((y.max() + pad - y0) / cell)) + 1
+    grid = np.zeros((ny, nx), dtype=bool)
+    grid[((y - y0) / cell).astype(np.int64), ((x - x0) / cell).astype(np.int64)] = True
+    cx = x0 + (np.arange(nx) + 0.5) * cell
+    cy = y0 + (np.arange(ny) + 0.5) * cell
     if area is not None:
         gx, gy = np.meshgrid(cx, cy)
         grid |= shapely.contains_xy(area, gx, gy)
     # exact Euclidean distance (in cells) to the nearest marked cell, from the feature transform;
     # int32/float32 arithmetic instead of ndimage's float64 passes over index arrays
     near_y, near_x = ndimage.distance_transform_edt(~grid, return_distances=False, return_indices=True)
-    near_y -= np.arange(shape[1], dtype=near_y.dtype)[:, None]
-    near_x -= np.arange(shape[0], dtype=near_x.dtype)[None, :]
+    near_y -= np.arange(ny, dtype=near_y.dtype)[:, None]
+    near_x -= np.arange(nx, dtype=near_x.dtype)[None, :]
     near_y *= near_y
     near_x *= near_x
     near_y += near_x
