@@ -111,6 +111,9 @@ ModeOption = Annotated[TravelMode, typer.Option("--mode", help="Travel mode: wal
 OsmOption = Annotated[Path, typer.Option("--osm", help="OSM extract (.osm or .osm.pbf); parsed once, then cached.")]
 PointsOption = Annotated[Path, typer.Option("--points", help="CSV of points with columns id,lon,lat (WGS-84).")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")]
+WorkersOption = Annotated[
+    int, typer.Option("--workers", min=0, help="Processes for routing and polygons (0: one per CPU core).")
+]
 
 
 @app.command()
@@ -122,6 +125,7 @@ def isochrones(
     minutes: Annotated[str, typer.Option("--minutes", help="Bands in minutes, comma-separated.")] = "5,10,15",
     walk_kmh: Annotated[Optional[float], typer.Option("--walk-kmh", help="Walking speed, km/h (default 4).")] = None,
     bike_kmh: Annotated[Optional[float], typer.Option("--bike-kmh", help="Cycling speed, km/h (default 12).")] = None,
+    workers: WorkersOption = 1,
     quiet: QuietOption = False,
 ) -> None:
     """Isochrone polygons (one per band, nested) around every point of --points."""
@@ -129,7 +133,7 @@ def isochrones(
     from mapgen.planner import load_graph, point_isochrones, read_points
 
     bands = _minutes_list(minutes)
-    settings = city_from_osm(osm, walk_kmh=walk_kmh, bike_kmh=bike_kmh).settings
+    settings = city_from_osm(osm, walk_kmh=walk_kmh, bike_kmh=bike_kmh, reach_workers=workers).settings
     review: list[dict[str, object]] = []
     places = read_points(points, review)
     with stage(f"Loading the {mode.value} network", quiet=quiet):
@@ -162,13 +166,14 @@ def matrix(
     ] = 30,
     walk_kmh: Annotated[Optional[float], typer.Option("--walk-kmh", help="Walking speed, km/h (default 4).")] = None,
     bike_kmh: Annotated[Optional[float], typer.Option("--bike-kmh", help="Cycling speed, km/h (default 12).")] = None,
+    workers: WorkersOption = 1,
     quiet: QuietOption = False,
 ) -> None:
     """Exact travel minutes from every point to every target within --max-minutes."""
     from mapgen._progress import stage
     from mapgen.planner import load_graph, read_points, read_targets, travel_matrix
 
-    settings = city_from_osm(osm, walk_kmh=walk_kmh, bike_kmh=bike_kmh).settings
+    settings = city_from_osm(osm, walk_kmh=walk_kmh, bike_kmh=bike_kmh, reach_workers=workers).settings
     review: list[dict[str, object]] = []
     places = read_points(points, review)
     goals = read_targets(targets)

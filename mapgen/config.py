@@ -44,7 +44,7 @@ class Settings(_Model):
         None, gt=0, description="Grid cell on which isochrone outlines are traced (default: a 3.5th of the band)."
     )
     reach_workers: int = Field(
-        0, ge=0, description="Processes for routing and isochrones; 0 = one per CPU core for 64+ origins, else 1."
+        1, ge=0, description="Processes for routing and isochrones (parts of 64 schools); 0 = one per CPU core."
     )
     graph_cache: bool = Field(True, description="Keep parsed extracts and street graphs in cache_dir for later runs.")
     cache_dir: Path | None = Field(

@@ -485,9 +485,9 @@ def schools_reach(
 ) -> Reach:
     """Travel minutes from every school to every venue within the limit, and isochrones.
 
-    Schools are routed in spatially grouped blocks (:func:`reach_blocks`); with
-    ``settings.reach_workers`` (or, when 0, for 64+ schools) the blocks are
-    shared out to one forked process per CPU core.
+    Schools are routed in parts of about 64 neighbours (:func:`reach_blocks`);
+    with ``settings.reach_workers`` above 1 (0: one per CPU core) the parts are
+    shared out to forked processes.
 
     Parameters
     ----------
@@ -539,7 +539,7 @@ def schools_reach(
         progress(len(schools) - len(linked))
     pair_parts, iso_rows = [], []
     parts = origin_parts(graph, origins, linked)
-    for ids, (pairs_part, rows) in run_parts(work, parts, _workers(settings, len(linked))):
+    for ids, (pairs_part, rows) in run_parts(work, parts, _workers(settings)):
         pair_parts.append(pairs_part)
         iso_rows.extend(rows)
         if callable(progress):
@@ -600,13 +600,11 @@ def run_parts(
         _TASK.pop()
 
 
-def _workers(settings: Settings, n_origins: int) -> int:
-    """Number of processes for `n_origins`: the setting, or one per core for 64+ origins (never in a daemon)."""
+def _workers(settings: Settings) -> int:
+    """Number of processes: ``settings.reach_workers`` (0: one per CPU core); 1 inside a daemon process."""
     if multiprocessing.current_process().daemon or sys.platform == "win32":
         return 1
-    if settings.reach_workers:
-        return settings.reach_workers
-    return min(os.cpu_count() or 1, 4) if n_origins >= 64 else 1
+    return settings.reach_workers or os.cpu_count() or 1
 
 
 def to_metric(geoms: gpd.GeoSeries, crs: pyproj.CRS) -> np.ndarray:
