@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 CITY   ?= data/venues/shenzhen-longgang.toml
 OUT    ?= out/shenzhen-longgang
 
-.PHONY: install demo test lint typecheck clean
+.PHONY: install demo test notebooks lint typecheck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,13 +21,25 @@ demo: $(STAMP)
 	@echo "Open $(OUT)/index.html in a browser (works offline; only the base-map tiles need internet)."
 
 lint: $(STAMP)
-	$(BIN)/ruff check mapgen webapp tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/nbstripout --verify notebooks/*.ipynb
 
 typecheck: $(STAMP)
 	$(BIN)/mypy mapgen
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory notebooks
+
+# The planner notebooks run top to bottom (nbmake) on each of these cities; each city is built once
+# into a temporary folder that both notebooks read.
+NOTEBOOK_CITIES ?= shenzhen-longgang heidelberg
+notebooks: $(STAMP)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && for city in $(NOTEBOOK_CITIES); do \
+	  echo "notebooks on $$city"; \
+	  MAPGEN_CITY=$$city MAPGEN_BUILD=$$tmp/$$city $(BIN)/python -m pytest -p no:cacheprovider \
+	    --nbmake --nbmake-timeout=600 notebooks || exit 1; \
+	done
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache

@@ -12,7 +12,7 @@ import osmium
 import pandas as pd
 import shapely
 
-from mapgen.errors import InputFileError
+from mapgen.errors import EmptyNetworkError, InputFileError
 
 OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.bz2", ".osm.gz", ".o5m")
 
@@ -142,6 +142,8 @@ def clip_extract(extract: OsmExtract, bbox: tuple[float, float, float, float]) -
         w for w in extract.highways
         if ((w.lonlat[:, 0] >= west) & (w.lonlat[:, 0] <= east) & (w.lonlat[:, 1] >= south) & (w.lonlat[:, 1] <= north)).any()
     ]
+    if not ways:
+        raise EmptyNetworkError(f"{extract.source}: no streets in bbox {west},{south},{east},{north}")
     features = extract.features[extract.features.intersects(box)] if len(extract.features) else extract.features
     return OsmExtract(source=f"{extract.source} (bbox {west},{south},{east},{north})", highways=ways, features=features)
 
@@ -171,20 +173,22 @@ def extract_from_osmnx(graph: object, features: gpd.GeoDataFrame, source: str) -
     OsmExtract
     """
     nodes = graph.nodes  # type: ignore[attr-defined]
-    edges = {(u, v): data for u, v, data in graph.edges(data=True)}  # type: ignore[attr-defined]
+    # Keyed by way too: osmnx's XML reader also turns landuse outlines into (parallel) edges.
+    edges = {
+        (u, v, _first(data["osmid"])): data
+        for u, v, data in graph.edges(data=True)  # type: ignore[attr-defined]
+        if isinstance(data.get("highway"), str)
+    }
     highways = []
-    for (u, v), data in edges.items():
-        two_way = (v, u) in edges
+    for (u, v, way_id), data in edges.items():
+        two_way = (v, u, way_id) in edges
         if two_way and u > v:
             continue  # the pair is emitted once, from its smaller node id
         tags = {k: str(data[k]) for k in WAY_TAGS if k in data and not isinstance(data[k], list)}
         tags.pop("oneway", None)
         if not two_way:
             tags["oneway"] = "yes"
-        if "highway" not in tags:
-            continue
         lonlat = np.array([[nodes[u]["x"], nodes[u]["y"]], [nodes[v]["x"], nodes[v]["y"]]])
-        way_id = data["osmid"][0] if isinstance(data["osmid"], list) else data["osmid"]
         highways.append(HighwayWay(int(way_id), tags, np.array([u, v], dtype=np.int64), lonlat))
     frame = features.reset_index().rename(columns={"id": "osm_id"})
     if "element" not in frame and "element_type" in frame:
@@ -221,3 +225,7 @@ def download_extract(bbox: tuple[float, float, float, float], feature_keys: Coll
             "check the internet connection, or give an extract file with --osm"
         ) from exc
     return extract_from_osmnx(graph, features, source=f"Overpass API via osmnx, bbox {bbox}")
+
+
+def _first(value: object) -> object:
+    return value[0] if isinstance(value, list) else value

@@ -194,6 +194,102 @@ def matrix(
     )
 
 
+@app.command()
+def publish(
+    data: Annotated[Path, typer.Option("--data", help="A build's output folder (mapgen build --out).")],
+    db: Annotated[Optional[Path], typer.Option("--db", help="Database file to write (default: DATA/site.db).")] = None,
+    timezone: Annotated[Optional[str], typer.Option(
+        "--timezone", help="IANA time zone for 'open now', e.g. Asia/Shanghai (default: looked up from the map).",
+    )] = None,
+) -> None:
+    """Write site.db (search database of the web site) from a build's contract files."""
+    from mapgen.publish.sitedb import write_site_db
+
+    written = write_site_db(data, db, timezone=timezone)
+    console.print(
+        f"[green]done[/green] {written['path']}: {written['venues']} venues, {written['schools']} schools, "
+        f"{written['pairs']} school–venue pairs; opening hours read for {written['hours_parsed']} venues "
+        f"({written['hours_unreadable']} unreadable). Serve it with: mapgen serve --data {data}",
+        highlight=False,
+    )
+
+
+@app.command()
+def serve(
+    data: Annotated[Path, typer.Option("--data", help="Folder with site.db (a build's output folder).")],
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)] = 5000,
+) -> None:
+    """Run the search site on site.db (read-only); for production run it under gunicorn (see README)."""
+    from webapp import create_app
+
+    application = create_app(data / "site.db")
+    console.print(f"Serving {data / 'site.db'} on http://{host}:{port}/ (Ctrl+C stops)", highlight=False)
+    application.run(host=host, port=port, threaded=True)
+
+
+catalog_app = typer.Typer(help="Venue catalogues: import lists, check them row by row, geocode, compare versions.",
+                          no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.command("import")
+def catalog_import(
+    file: Annotated[Path, typer.Argument(help="Catalogue: .csv (UTF-8/BOM/GBK), .xlsx, .json or .geojson.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder: venues.geojson, review.csv, changes.csv.")],
+    crs: Annotated[str, typer.Option("--crs", help="Datum of the file's coordinates: wgs84, gcj02 or bd09.")] = "wgs84",
+    gazetteer: Annotated[Optional[list[Path]], typer.Option(
+        "--gazetteer", help="GeoJSON of named places to geocode rows without coordinates (repeatable).")] = None,
+    category: Annotated[Optional[str], typer.Option(
+        "--category", help="Category key (or label) of rows without a category column.")] = None,
+    district: Annotated[Optional[str], typer.Option(
+        "--district", help="District of every row, when the file has no district column.")] = None,
+    column: Annotated[Optional[list[str]], typer.Option(
+        "--column", help="FIELD=HEADER: the file's header for a field, e.g. --column opening_hours=T_TIME.")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Short name in venue ids [default: file name].")] = None,
+    bbox: Annotated[Optional[str], typer.Option(
+        "--bbox", help="City area west,south,east,north: rows outside are rejected [default: gazetteer area].")] = None,
+    previous: Annotated[Optional[Path], typer.Option(
+        "--previous", help="venues.geojson of an earlier import: changes.csv [default: OUT/venues.geojson].")] = None,
+    min_confidence: Annotated[Optional[float], typer.Option(
+        "--min-confidence", help="Geocoded rows below this go to review.csv [default 0.85].")] = None,
+    categories: Annotated[Optional[Path], typer.Option("--categories", help="Category taxonomy TOML.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Import one venue catalogue: every row becomes a venue or a review row with its reason."""
+    import shapely
+
+    from mapgen.catalog import import_catalogue, write_import
+    from mapgen.config import DEFAULT_CATEGORIES, CatalogueConfig, CatalogueSettings
+    from mapgen.geocode import build_gazetteer, merge_gazetteers, read_gazetteer
+    from mapgen.venues import load_taxonomy
+
+    pairs = [c.split("=", 1) for c in column or []]
+    if any(len(p) != 2 for p in pairs):
+        raise ConfigError("--column expects FIELD=HEADER, e.g. --column name=场馆名称")
+    try:
+        spec = CatalogueConfig(file=file, name=name, crs=crs, category=category, district=district,  # type: ignore[arg-type]
+                               columns=dict(pairs))
+        settings = CatalogueSettings(**({"min_confidence": min_confidence} if min_confidence is not None else {}))
+    except ValueError as exc:
+        raise ConfigError(f"{file}: {exc}") from exc
+    gaz = merge_gazetteers(build_gazetteer(read_gazetteer(p), settings) for p in gazetteer or [])
+    area = shapely.box(*_bbox(bbox)) if bbox else gaz.area  # type: ignore[misc]
+    result = import_catalogue(spec, load_taxonomy(categories or DEFAULT_CATEGORIES), settings,
+                              gazetteer=gaz if len(gaz) else None, area=area)
+    paths = write_import(result, out, previous if previous is not None else Path(out) / "venues.geojson", settings)
+    c = result.counts
+    if "warning" in result.datum:
+        console.print(f"[yellow]warning:[/yellow] {result.datum['warning']}", highlight=False)
+    if not quiet:
+        console.print(
+            f"[green]done[/green] {file.name}: {c['rows']} rows → {c['venues']} venues ({c['geocoded']} geocoded), "
+            f"{c['rejected']} to review; {c['hours_unparsed']} opening-hours texts kept verbatim (unparsed). "
+            f"Wrote {', '.join(paths.values())}",
+            highlight=False,
+        )
+
+
 def main() -> None:
     """Entry point: run the CLI, turning user errors into one clear line and exit code 2."""
     try:

@@ -6,9 +6,10 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mapgen.errors import ConfigError
+from mapgen.hours import minutes_of_day
 
 Mode = Literal["walk", "bike"]
 MODES: tuple[Mode, ...] = ("walk", "bike")
@@ -38,10 +39,10 @@ class Settings(_Model):
         25.0, ge=0, description="Street nodes within this distance of a campus or park outline are its entrances."
     )
     isochrone_buffer_m: float = Field(
-        35.0, gt=0, description="Half-width of the band drawn around every reached street segment."
+        25.0, gt=0, description="Half-width of the band drawn around every reached street segment."
     )
     isochrone_cell_m: float | None = Field(
-        None, gt=0, description="Grid cell on which isochrone outlines are traced (default: a 3.5th of the band)."
+        None, gt=0, description="Grid cell on which isochrone outlines are traced (default: the band / 2.5)."
     )
     reach_workers: int = Field(
         1, ge=0, description="Processes for routing and isochrones (parts of 64 schools); 0 = one per CPU core."
@@ -66,6 +67,23 @@ class Settings(_Model):
         ),
     )
 
+    after_school_start: str = Field(
+        "16:00", description="Start (HH:MM) of the after-school window behind the open_after_school flag."
+    )
+    after_school_end: str = Field(
+        "18:00", description="End (HH:MM) of the after-school window: a venue must be open all of it on a weekday."
+    )
+
+    @model_validator(mode="after")
+    def _after_school_window(self) -> Settings:
+        try:
+            start, end = minutes_of_day(self.after_school_start), minutes_of_day(self.after_school_end)
+        except ValueError as exc:
+            raise ValueError(f"after_school_start/after_school_end: {exc}") from exc
+        if start >= end:
+            raise ValueError("after_school_start must be earlier than after_school_end")
+        return self
+
     def speed_kmh(self, mode: Mode) -> float:
         """Return the travel speed of `mode` in km/h."""
         return self.walk_kmh if mode == "walk" else self.bike_kmh
@@ -84,6 +102,114 @@ class TileProvider(_Model):
     )
 
 
+class PlanningSettings(_Model):
+    """Settings of the planner notebooks (coverage audit, siting of study stations): ``[planning]`` in the city TOML."""
+
+    hex_resolution: int = Field(
+        9, ge=6, le=11, description="H3 resolution of the residential demand grid (9: hexagons ~350 m across)."
+    )
+    residential_buildings: tuple[str, ...] = Field(
+        ("residential", "apartments", "house", "detached", "semidetached_house", "terrace", "dormitory", "bungalow"),
+        description="building=* values that count as homes.",
+    )
+    residential_landuse: tuple[str, ...] = Field(("residential",), description="landuse=* values that count as homes.")
+    residential_streets: tuple[str, ...] = Field(
+        ("residential", "living_street"),
+        description="highway=* values of streets lined with homes (the demand proxy where buildings are not mapped).",
+    )
+    min_street_m: float = Field(
+        100.0, ge=0, description="A hexagon is residential by its streets alone from this length of residential street."
+    )
+    nearest_limit_minutes: float = Field(
+        60.0, gt=0, le=240, description="Search bound for the nearest venue of each category from every school."
+    )
+    study_categories: tuple[str, ...] = Field(
+        ("study", "library"), description="Venue categories where pupils can already study (demand they cover is met)."
+    )
+    candidate_amenities: tuple[str, ...] = Field(
+        ("community_centre", "social_centre", "library", "school", "townhall", "arts_centre", "social_facility",
+         "youth_centre", "university", "college"),
+        description="amenity=* values of candidate sites for new community study stations.",
+    )
+    candidate_buildings: tuple[str, ...] = Field(
+        ("public", "civic", "government", "community_centre"),
+        description="building=* values of other public buildings that are candidate sites.",
+    )
+
+
+class OnlineGeocoder(_Model):
+    """An online geocoder asked only for rows the offline gazetteer cannot place (off unless configured)."""
+
+    provider: Literal["nominatim", "amap"] = Field(
+        description="nominatim (OpenStreetMap, WGS-84) or amap (AMap web API, GCJ-02, converted to WGS-84)."
+    )
+    user_agent: str = Field("mapgen", description="User-Agent sent to Nominatim (its usage policy requires one).")
+    api_key_env: str | None = Field(None, description="Environment variable holding the API key (AMap).")
+    min_delay_s: float = Field(1.0, ge=0, description="At least this many seconds between two requests.")
+    cache: Path = Field(Path(".mapgen-geocode-cache.json"), description="On-disk cache of answers (JSON).")
+
+
+class CatalogueSettings(_Model):
+    """How catalogue rows are checked, geocoded, merged with OSM and compared with a previous version."""
+
+    min_confidence: float = Field(
+        0.85, gt=0, le=1, description="Geocoded rows below this confidence go to review.csv, never to a guess."
+    )
+    area_buffer_m: float = Field(
+        2000.0, ge=0, description="Rows farther than this outside the mapped area (streets or gazetteer) are rejected."
+    )
+    duplicate_m: float = Field(50.0, ge=0, description="Rows with the same name this close are duplicates.")
+    merge_m: float = Field(
+        150.0, ge=0, description="A catalogue venue this close to an OSM venue with a similar name is the same venue."
+    )
+    merge_min_score: float = Field(0.85, gt=0, le=1, description="Name similarity needed to merge two venues.")
+    moved_m: float = Field(50.0, ge=0, description="changes.csv reports a venue as moved beyond this distance.")
+    place_prefixes: tuple[str, ...] = Field(
+        ("中国", "上海", "北京", "天津", "重庆", "深圳", "广州", "南京", "杭州"),
+        description="Place names stripped from the start of names (besides any ...省/市/区/县).",
+    )
+    noise_suffixes: tuple[str, ...] = Field(
+        ("旅游景区", "风景名胜区", "风景区", "旅游区", "景区", "景点"),
+        description="Name endings that carry no identity (removed before matching).",
+    )
+    kind_suffixes: tuple[str, ...] = Field(
+        ("博物馆", "纪念馆", "美术馆", "艺术馆", "图书馆", "科技馆", "科普馆", "展示馆", "展览馆", "陈列馆",
+         "文化馆", "体育馆", "体育场", "体育中心", "游泳馆", "少年宫", "公园", "乐园", "植物园", "动物园",
+         "广场", "馆", "园", "museum", "gallery", "library", "park"),
+        description="Venue-kind endings: a name is matched on the part before them (its distinctive part).",
+    )
+    branch_words: tuple[str, ...] = Field(
+        ("分馆", "分院", "分部", "分店", "分中心", "分园", "东馆", "西馆", "南馆", "北馆", "新馆", "旧馆", "旧址",
+         "校区", "检票口", "售票处", "入口", "出口", "停车场"),
+        description="Words that make a different place of a name (a branch, an old site, a gate): never ignored.",
+    )
+    district_aliases: dict[str, str] = Field(
+        {"卢湾": "黄浦", "南市": "黄浦", "闸北": "静安", "南汇": "浦东", "川沙": "浦东",
+         "宣武": "西城", "崇文": "东城"},
+        description="Old district names → current ones (compared without 区/县/新区).",
+    )
+    online: OnlineGeocoder | None = Field(None, description="Optional online geocoder for rows left unplaced.")
+
+
+class CatalogueConfig(_Model):
+    """One venue list (CSV, XLSX, JSON or GeoJSON) imported into a build."""
+
+    file: Path = Field(description="The catalogue file; relative to the city TOML.")
+    name: str | None = Field(None, description="Short name used in venue ids and sources [default: file stem].")
+    crs: Literal["wgs84", "gcj02", "bd09"] = Field("wgs84", description="Datum of the file's coordinates.")
+    category: str | None = Field(None, description="Category key for rows without a category column.")
+    district: str | None = Field(None, description="District of every row, when the file has no district column.")
+    columns: dict[str, str] = Field(
+        {}, description="Field → header of this file, e.g. {name = \"NAME\", opening_hours = \"T_TIME\"}."
+    )
+    gazetteers: tuple[Path, ...] = Field((), description="Extra GeoJSON gazetteers for geocoding this file.")
+
+    @property
+    def label(self) -> str:
+        """Name used in venue ids, sources and review rows."""
+        return self.name or self.file.name.split(".")[0]
+
+
 class CityConfig(_Model):
     """One city (district) to build: where its data is and how to route in it."""
 
@@ -98,6 +224,9 @@ class CityConfig(_Model):
     categories: Path = Field(DEFAULT_CATEGORIES, description="Venue category taxonomy (TOML).")
     settings: Settings = Settings()
     tiles: TileProvider = TileProvider()
+    planning: PlanningSettings = PlanningSettings()
+    catalogues: tuple[CatalogueConfig, ...] = Field((), description="Venue lists merged with the OSM venues.")
+    catalogue: CatalogueSettings = CatalogueSettings()
 
     @field_validator("download_bbox")
     @classmethod
@@ -137,8 +266,19 @@ def load_city(path: str | Path, **overrides: object) -> CityConfig:
     for key in ("osm", "schools_csv", "categories"):
         if key in raw:
             raw[key] = str((base / raw[key]).resolve()) if not Path(raw[key]).is_absolute() else raw[key]
+    for entry in raw.get("catalogues", []) or []:
+        if isinstance(entry, dict):
+            for key in ("file", "gazetteers"):
+                if key in entry:
+                    value = entry[key]
+                    entry[key] = [_resolve(base, v) for v in value] if isinstance(value, list) else _resolve(
+                        base, value)
     raw.setdefault("name", path.stem)
     return _validated(raw, overrides, source=str(path))
+
+
+def _resolve(base: Path, value: object) -> object:
+    return str(base / value) if isinstance(value, str) and not Path(value).is_absolute() else value
 
 
 def city_from_osm(osm: str | Path, **overrides: object) -> CityConfig:

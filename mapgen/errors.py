@@ -25,3 +25,7 @@ class NoSchoolsError(MapgenError, ValueError):
 
 class DownloadError(MapgenError, RuntimeError):
     """Exception for a failed download of OSM data (offline, blocked, server error)."""
+
+
+class SolverError(MapgenError, RuntimeError):
+    """Exception for an optimisation (siting) problem the solver could not solve to optimality."""

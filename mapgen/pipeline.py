@@ -12,11 +12,13 @@ import pandas as pd
 from mapgen import _osm
 from mapgen._progress import say, stage
 from mapgen.cache import cached, file_digest
+from mapgen.catalog import add_catalogues
 from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig
-from mapgen.errors import ConfigError, NoSchoolsError
+from mapgen.errors import ConfigError, InputFileError, NoSchoolsError
 from mapgen.network import street_graph
 from mapgen.publish import write_contract, write_maps
 from mapgen.publish.files import write_summary
+from mapgen.publish.sitedb import write_site_db
 from mapgen.reach import schools_reach
 from mapgen.schools import schools_from_csv, schools_from_osm
 from mapgen.venues import load_taxonomy, venues_from_osm
@@ -39,8 +41,9 @@ def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) 
             extract = cached("extract", key, lambda: _osm.read_osm(osm, feature_keys), city.settings)
             return dataclasses.replace(extract, source=str(osm)), False
     if city.download_bbox is None:
-        where = f"{city.osm}" if city.osm else "no `osm` file configured"
-        raise ConfigError(f"{city.name}: OSM extract not found ({where}) and no download_bbox to download it from")
+        if city.osm is None:
+            raise ConfigError(f"{city.name}: no `osm` extract and no `download_bbox` configured")
+        raise InputFileError(f"{city.osm}: OSM file not found, and no download_bbox to download the area instead")
     say(
         f"[yellow]OSM extract {city.osm} not found (is ../shared/data beside the project?). "
         f"Downloading the same area, bbox {list(city.download_bbox)}, from OpenStreetMap's Overpass API "
@@ -80,7 +83,8 @@ def build_city(
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     taxonomy = load_taxonomy(city.categories)
-    extract, downloaded = load_extract(city, set(taxonomy.tag_keys) | {"amenity"}, quiet)
+    gazetteer_keys = {"name", "addr:housenumber"} if city.catalogues else set()  # named places to geocode with
+    extract, downloaded = load_extract(city, set(taxonomy.tag_keys) | {"amenity"} | gazetteer_keys, quiet)
     if bbox is not None:
         extract = _osm.clip_extract(extract, bbox)
     timings["read"] = time.perf_counter() - started
@@ -97,7 +101,10 @@ def build_city(
             "add a school list with schools_csv in the city file"
         )
     schools = gpd.GeoDataFrame(schools, geometry="geometry", crs=4326)
-    venues = venues_from_osm(extract.features, taxonomy)
+    venues = venues_from_osm(extract.features, taxonomy, city.settings)
+    catalogues: dict[str, object] = {}
+    if city.catalogues:
+        venues, catalogues = add_catalogues(city, extract.features, extract.bounds, taxonomy, venues, review, quiet)
 
     graph_key = None if downloaded or city.osm is None else f"{file_digest(city.osm)} bbox={bbox}"
     all_pairs, all_iso, network, reach_counts = [], [], {}, {}
@@ -144,6 +151,7 @@ def build_city(
         "source": {"osm": extract.source, "downloaded_with_osmnx": downloaded},
         "attribution": OSM_ATTRIBUTION,
         "settings": city.settings.model_dump(),
+        "tiles": city.tiles.model_dump(),
         "counts": {
             "schools": len(schools),
             "schools_from_osm": len(osm_schools),
@@ -152,10 +160,14 @@ def build_city(
             "venues_by_category": {k: int(n) for k, n in venues["category"].value_counts().items()},
             "rejected_rows": len(review),
         },
+        "catalogues": catalogues,
         "network": network,
         "reach": reach_counts,
         "outputs": outputs,
         "seconds": {k: round(v, 2) for k, v in timings.items()},
     }
+    write_summary(out, summary)
+    with stage("Writing site.db", quiet=quiet):  # reads the contract files just written
+        outputs["site_db"] = str(write_site_db(out)["path"])
     write_summary(out, summary)
     return summary

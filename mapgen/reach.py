@@ -313,8 +313,8 @@ def isochrone_polygon(
     origin
         The origin's own footprint (metric CRS), included in the polygon.
     cell_m
-        Grid cell size (default ``buffer_m / 3.5``, 10 m for the default 35 m band; not a
-        divisor of `buffer_m` whose square is an integer, so the contour never runs through grid points).
+        Grid cell size (default ``buffer_m / 2.5``, 10 m for the default 25 m band: ``buffer_m / cell``
+        has no integer square, so the contour never runs through grid points).
 
     Returns
     -------
@@ -366,14 +366,14 @@ def reached_polygons(
     origin
         The origin's own footprint (metric CRS), included in every polygon.
     cell_m
-        Grid cell size (default ``buffer_m / 3.5``).
+        Grid cell size (default ``buffer_m / 2.5``).
 
     Returns
     -------
     list of shapely.Geometry
         Polygons in the order of sorted `bands` (metric CRS; empty where nothing is reached).
     """
-    cell = cell_m or buffer_m / 3.5
+    cell = cell_m or buffer_m / 2.5
     area = origin is not None and shapely.get_dimensions(origin) == 2
     xs: list[np.ndarray] = []  # sample coordinates, kept as 1-D x and y arrays (fast reductions)
     ys: list[np.ndarray] = []

@@ -10,11 +10,15 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from mapgen.config import Settings
 from mapgen.errors import ConfigError
+from mapgen.hours import open_after_school, open_weekend, parse_hours
 
 VENUE_COLUMNS = [
     "venue_id", "name", "name_en", "category", "category_zh", "category_en", "opening_hours",
     "fee", "access", "source", "osm_id",
+    "address", "district", "phone", "safety", "website",
+    "hours_parsed", "open_after_school", "open_weekend", "location_method", "location_confidence", "sources",
 ]
 _CLOSED = frozenset({"private", "no"})
 
@@ -105,7 +109,39 @@ def _value_matches(value: str | None, want: object) -> bool:
     return value == want
 
 
-def venues_from_osm(features: gpd.GeoDataFrame, taxonomy: Taxonomy) -> gpd.GeoDataFrame:
+def hours_flags(opening_hours: pd.Series, settings: Settings) -> pd.DataFrame:
+    """Read opening-hours texts into the contract's flags.
+
+    Parameters
+    ----------
+    opening_hours
+        Texts as found (OSM syntax or Chinese); empty when unknown.
+    settings
+        The after-school window (``after_school_start``/``after_school_end``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``hours_parsed`` (bool: the text was understood; false keeps it verbatim, flagged),
+        ``open_after_school`` and ``open_weekend`` (nullable booleans: missing when unknown).
+    """
+    window = settings.after_school_start, settings.after_school_end
+    texts = opening_hours.where(opening_hours.map(lambda t: isinstance(t, str)), "").astype(str)
+    flags = {}
+    for text in texts.unique():  # lists repeat the same few texts
+        parsed = parse_hours(text) if text.strip() else None
+        flags[text] = (parsed is not None, open_after_school(parsed, *window), open_weekend(parsed))
+    rows = [flags[t] for t in texts]
+    return pd.DataFrame({
+        "hours_parsed": [r[0] for r in rows],
+        "open_after_school": pd.array([r[1] for r in rows], dtype="boolean"),
+        "open_weekend": pd.array([r[2] for r in rows], dtype="boolean"),
+    }, index=opening_hours.index)
+
+
+def venues_from_osm(
+    features: gpd.GeoDataFrame, taxonomy: Taxonomy, settings: Settings | None = None
+) -> gpd.GeoDataFrame:
     """Classify OSM features into venues.
 
     Parameters
@@ -114,6 +150,8 @@ def venues_from_osm(features: gpd.GeoDataFrame, taxonomy: Taxonomy) -> gpd.GeoDa
         Tagged OSM features (``element``, ``osm_id``, tag columns, geometry) in WGS-84.
     taxonomy
         The category taxonomy.
+    settings
+        The after-school window of the hours flags (default 16:00–18:00).
 
     Returns
     -------
@@ -142,9 +180,19 @@ def venues_from_osm(features: gpd.GeoDataFrame, taxonomy: Taxonomy) -> gpd.GeoDa
             "access": tags.get("access", ""),
             "source": "OpenStreetMap",
             "osm_id": f"{element}/{rec['osm_id']}",
+            "address": " ".join(tags[k] for k in ("addr:street", "addr:housenumber") if tags.get(k)),
+            "district": tags.get("addr:district", ""),
+            "phone": tags.get("phone") or tags.get("contact:phone", ""),
+            "safety": "",
+            "website": tags.get("website") or tags.get("contact:website", ""),
+            "location_method": "osm",
+            "location_confidence": 1.0,
+            "sources": f"OpenStreetMap {element}/{rec['osm_id']}",
             "footprint": rec["geometry"],
         })
     frame = pd.DataFrame(rows, columns=[*VENUE_COLUMNS, "footprint"])
+    flags = hours_flags(frame["opening_hours"], settings or Settings())
+    frame[flags.columns] = flags
     footprint = gpd.GeoSeries(frame["footprint"], crs=features.crs)
     points = footprint.representative_point() if len(frame) else footprint
     return gpd.GeoDataFrame(frame.assign(footprint=footprint), geometry=points, crs=features.crs)

@@ -59,3 +59,43 @@ def chromium_path() -> str:
         pytest.fail("chromium not installed: .ci/run must install Debian's chromium")
     pytest.skip("chromium not installed (apt-get install chromium); browser tests need it")
     raise AssertionError  # unreachable
+
+
+XSS_NAME = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="session")
+def site_data(shenzhen_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the Shenzhen build with one hostile venue added, published to ``site.db``.
+
+    The venue is named ``<img src=x onerror=alert(1)>``, has a script tag as address,
+    real opening hours, ``fee=no``, a district, and is reached by the first school
+    (walk 5 min, bike 2 min): it then shows up on every kind of page.
+    """
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    from mapgen.publish.sitedb import write_site_db
+
+    out = tmp_path_factory.mktemp("site")
+    shutil.copytree(shenzhen_build, out, dirs_exist_ok=True)
+    venues = gpd.read_file(out / "venues.geojson")
+    schools = gpd.read_file(out / "schools.geojson")
+    school = schools.iloc[0]
+    hostile = {
+        "venue_id": "test-xss", "name": XSS_NAME, "name_en": "<b>bold</b>", "category": "library",
+        "category_zh": "图书馆", "category_en": "Libraries", "opening_hours": "Mo-Fr 08:00-20:00; Sa 09:00-12:00",
+        "fee": "no", "access": "", "source": "test <script>alert(3)</script>", "osm_id": "",
+        "district": "龙岗区", "address": "<script>alert(2)</script>",
+        "geometry": shapely.Point(school.geometry.x + 0.001, school.geometry.y),
+    }
+    venues = pd.concat([venues, gpd.GeoDataFrame([hostile], crs=4326)], ignore_index=True)
+    (out / "venues.geojson").unlink()
+    venues.to_file(out / "venues.geojson", driver="GeoJSON", engine="pyogrio")
+    pairs = pd.read_csv(out / "reachability.csv", dtype=str)
+    extra = pd.DataFrame({"school_id": [school.school_id] * 2, "venue_id": ["test-xss"] * 2,
+                          "mode": ["walk", "bike"], "minutes": ["5.00", "2.00"]})
+    pd.concat([pairs, extra]).to_csv(out / "reachability.csv", index=False)
+    write_site_db(out)
+    return out

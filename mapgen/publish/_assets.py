@@ -5,13 +5,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import xstatic.pkg.jquery as xs_jquery
 import xstatic.pkg.leaflet as xs_leaflet
 import xstatic.pkg.leaflet_markercluster as xs_cluster
 
 LIB_DIR = "lib"
 
 # (folium resource name, file under lib/)
-JS = [("leaflet", "leaflet/leaflet.js"), ("markerclusterjs", "markercluster/leaflet.markercluster.js")]
+# folium's popups need jQuery; it comes from its XStatic package like Leaflet.
+JS = [("jquery", "jquery/jquery.min.js"), ("leaflet", "leaflet/leaflet.js"), ("markerclusterjs", "markercluster/leaflet.markercluster.js")]
 CSS = [
     ("leaflet_css", "leaflet/leaflet.css"),
     ("markerclustercss", "markercluster/MarkerCluster.css"),
@@ -20,7 +22,7 @@ CSS = [
 
 
 def copy_assets(out_dir: Path) -> Path:
-    """Copy Leaflet and Leaflet.markercluster (from their XStatic packages) into ``out_dir/lib``.
+    """Copy jQuery, Leaflet and Leaflet.markercluster (from their XStatic packages) into ``out_dir/lib``.
 
     Parameters
     ----------
@@ -33,9 +35,9 @@ def copy_assets(out_dir: Path) -> Path:
         The ``lib`` folder.
     """
     lib = out_dir / LIB_DIR
-    for package, name in ((xs_leaflet, "leaflet"), (xs_cluster, "markercluster")):
+    for package, name in ((xs_jquery, "jquery"), (xs_leaflet, "leaflet"), (xs_cluster, "markercluster")):
         target = lib / name
-        shutil.copytree(package.BASE_DIR, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.map", "*.esm.js"))
+        shutil.copytree(package.BASE_DIR, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.map", "*.esm.js", "*slim*"))
     return lib
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
-from html import escape
 from pathlib import Path
 
 import folium
@@ -62,7 +62,7 @@ def write_maps(
     schools, venues, isochrones = (shift(f) for f in (schools, venues, isochrones))
     minutes = f"{city.settings.minutes:g}"
     reached = pairs.pivot_table(index=["school_id", "venue_id"], columns="mode", values="minutes", aggfunc="min")
-    pages = [_index_page(out_dir, city, schools, venues, reached, taxonomy, minutes)]
+    pages = [_index_page(out_dir, city, schools, venues, isochrones, reached, taxonomy, minutes)]
     (out_dir / "schools").mkdir(exist_ok=True)
     venues_by_id = venues.set_index("venue_id")
     for school in schools.itertuples():
@@ -76,8 +76,9 @@ def write_maps(
     return pages
 
 
-def _index_page(out_dir, city, schools, venues, reached, taxonomy, minutes) -> Path:  # type: ignore[no-untyped-def]
-    fmap = _base_map(city, pd.concat([schools.geometry, venues.geometry]), prefix="")
+def _index_page(out_dir, city, schools, venues, isochrones, reached, taxonomy, minutes) -> Path:  # type: ignore[no-untyped-def]
+    # open on the schools' circles: extracts often hold venues far beyond the district
+    fmap = _base_map(city, pd.concat([schools.geometry, isochrones.geometry]), prefix="")
     counts = reached.groupby(level=0).count() if len(reached) else pd.DataFrame()
     school_layer = folium.FeatureGroup(name=escape(f"学校 Schools ({len(schools)})"))
     for s in schools.itertuples():
@@ -115,7 +116,7 @@ def _school_page(out_dir, city, school, venues_by_id, mine, isochrones, taxonomy
         folium.GeoJson(
             shapely.to_geojson(shapely.union_all(shapes.geometry.values)),
             name=escape(f"{style['label']} {minutes} 分钟 min"),
-            style_function=lambda _, c=style["color"]: {"color": c, "weight": 2, "fillColor": c, "fillOpacity": 0.12},
+            style_function=lambda _, c=style["color"]: {"color": c, "weight": 1.5, "fillColor": c, "fillOpacity": 0.15},
         ).add_to(fmap)
     folium.Marker(
         [school.geometry.y, school.geometry.x],
@@ -128,7 +129,7 @@ def _school_page(out_dir, city, school, venues_by_id, mine, isochrones, taxonomy
         if members.empty:
             continue
         layer = folium.FeatureGroup(name=escape(f"{category.zh} {category.en} ({len(members)})"))
-        for venue_id, v in members.iterrows():
+        for _, v in members.iterrows():
             times = " · ".join(
                 f"{MODE_STYLE[m]['label']} {v[m]:.0f} 分钟 min" for m in ("walk", "bike") if m in v and pd.notna(v[m])
             )
@@ -188,6 +189,15 @@ def _venue_popup(v: object, extra: str = "") -> str:
         lines.append("收费 Fee: " + escape(str(get("fee", ""))))
     lines.append("来源 Source: " + escape(str(get("source", ""))))
     return "<br>".join(lines)
+
+
+def escape(text: object) -> str:
+    """HTML-escape data for a popup, tooltip or label.
+
+    folium places popup HTML inside a JavaScript template literal, so backticks,
+    ``${`` and backslashes are escaped as entities too.
+    """
+    return html.escape(str(text), quote=True).replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
 
 
 def _display_shift(tiles: TileProvider) -> Callable[[gpd.GeoDataFrame], gpd.GeoDataFrame]:

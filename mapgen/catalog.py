@@ -1,0 +1,695 @@
+"""Import venue catalogues (CSV, XLSX, JSON, GeoJSON): map columns, check every row, locate, read hours."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from charset_normalizer import from_bytes
+from scipy.spatial import cKDTree
+
+from mapgen._progress import say, stage
+from mapgen.config import CatalogueConfig, CatalogueSettings, CityConfig, Settings
+from mapgen.coords import Datum, convert, datum_offsets, distance_m
+from mapgen.dedup import merge_venues
+from mapgen.errors import InputFileError
+from mapgen.geocode import (
+    Gazetteer,
+    OnlineLookup,
+    build_gazetteer,
+    geocode,
+    merge_gazetteers,
+    name_key,
+    normalise_text,
+    read_gazetteer,
+)
+from mapgen.venues import VENUE_COLUMNS, Taxonomy, hours_flags
+
+#: Field → header aliases (compared case-insensitively, full-width folded). A catalogue's
+#: ``columns`` table names its own headers on top of these.
+FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("id", "编号", "序号", "code", "venue_id", "场馆编号"),
+    "name": ("name", "名称", "场馆名称", "场所名称", "名字", "单位名称", "venue", "title", "标题"),
+    "name_en": ("name_en", "name:en", "英文名", "英文名称", "english name"),
+    "address": ("address", "地址", "详细地址", "场馆地址", "addr", "所在地址"),
+    "district": ("district", "区", "区县", "所属区", "所在区", "行政区", "county", "dname"),
+    "lon": ("lon", "lng", "long", "longitude", "经度", "x"),
+    "lat": ("lat", "latitude", "纬度", "y"),
+    "opening_hours": ("opening_hours", "开放时间", "营业时间", "开放时段", "hours", "opening hours"),
+    "category": ("category", "类别", "类型", "分类", "场馆类型"),
+    "free": ("free", "是否免费", "免费"),
+    "fee": ("fee", "收费", "是否收费", "门票"),
+    "phone": ("phone", "电话", "联系电话", "tel", "telephone"),
+    "safety": ("safety", "安全提示", "注意事项", "安全须知"),
+    "website": ("website", "网址", "url", "网站"),
+}
+REVIEW_COLUMNS = ["file", "row", "column", "reason", "name"]
+_MARKUP = re.compile(r"<\s*/?\s*[a-z!][^>]*>|javascript\s*:|\bon[a-z]+\s*=", re.IGNORECASE)
+_YES = frozenset({"是", "有", "免费", "yes", "y", "true", "1", "free", "✓", "√"})
+_NO = frozenset({"否", "无", "收费", "不免费", "no", "n", "false", "0", "×"})
+_LIST_KEYS = ("rows", "data", "items", "records", "venues", "list", "result", "results")
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A catalogue file as read: its headers and one row of strings per record, numbered as a person counts them."""
+
+    path: Path
+    headers: list[str]
+    rows: pd.DataFrame  # one column per header, plus _row (line / record number), _lon, _lat (GeoJSON geometry)
+    encoding: str = ""
+
+
+@dataclass
+class CatalogueImport:
+    """What importing one catalogue produced."""
+
+    venues: gpd.GeoDataFrame
+    review: pd.DataFrame
+    counts: dict[str, int] = field(default_factory=dict)
+    datum: dict[str, object] = field(default_factory=dict)
+
+
+def read_table(path: str | Path) -> RawTable:
+    """Read a catalogue file into rows of strings.
+
+    CSV (UTF-8, UTF-8 with BOM, GBK/GB18030 or Big5: detected with charset-normalizer;
+    delimiter sniffed), XLSX (first sheet, openpyxl), JSON (a list of objects or an object
+    holding one) and GeoJSON (properties; point coordinates — a point on other geometries —
+    in ``_lon``/``_lat``).
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    RawTable
+        ``_row`` is the spreadsheet line (header = line 1) for CSV/XLSX and the record
+        number (1-based) for JSON/GeoJSON.
+
+    Raises
+    ------
+    InputFileError
+        Missing, empty, undecodable or unsupported file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: catalogue file not found")
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        return _read_xlsx(path)
+    if suffix in (".json", ".geojson"):
+        return _read_json(path)
+    if suffix in (".csv", ".txt", ".tsv"):
+        return _read_csv(path)
+    raise InputFileError(f"{path}: unsupported catalogue format {suffix!r} (use .csv, .xlsx, .json or .geojson)")
+
+
+def _decode(path: Path, data: bytes) -> tuple[str, str]:
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    best = from_bytes(data, cp_isolation=["gb18030", "big5", "utf_16", "cp1252"]).best()
+    if best is None:
+        raise InputFileError(f"{path}: cannot tell the text encoding (save it as UTF-8)")
+    encoding = "gb18030" if best.encoding in ("gbk", "gb2312") else best.encoding
+    return data.decode(encoding, errors="replace"), encoding
+
+
+def _read_csv(path: Path) -> RawTable:
+    text, encoding = _decode(path, path.read_bytes())
+    if not text.strip():
+        raise InputFileError(f"{path}: empty catalogue")
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    records = list(csv.reader(io.StringIO(text), dialect))
+    headers = _headers(records[0])
+    rows = [(line, rec) for line, rec in enumerate(records[1:], start=2)]
+    return RawTable(path, headers, _frame(headers, rows), encoding)
+
+
+def _read_xlsx(path: Path) -> RawTable:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises zipfile/KeyError/... for a broken file
+        raise InputFileError(f"{path}: not a readable XLSX workbook ({exc})") from exc
+    sheet = book.worksheets[0]
+    values = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    book.close()
+    if not values:
+        raise InputFileError(f"{path}: empty workbook")
+    headers = _headers(values[0])
+    return RawTable(path, headers, _frame(headers, list(enumerate(values[1:], start=2))), "xlsx")
+
+
+def _read_json(path: Path) -> RawTable:
+    try:
+        data = json.loads(_decode(path, path.read_bytes())[0])
+    except json.JSONDecodeError as exc:
+        raise InputFileError(f"{path}: not valid JSON ({exc})") from exc
+    if isinstance(data, dict) and data.get("type") == "FeatureCollection":
+        return _read_features(path, data.get("features") or [])
+    if isinstance(data, dict):
+        lists = [data[k] for k in _LIST_KEYS if isinstance(data.get(k), list)]
+        lists += [v for v in data.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
+        data = lists[0] if lists else None
+    if not isinstance(data, list):
+        raise InputFileError(f"{path}: expected a list of objects, or an object holding one (e.g. under \"rows\")")
+    headers = _headers(list(dict.fromkeys(k for rec in data if isinstance(rec, dict) for k in rec)))
+    rows = [(i, [_cell(rec.get(h)) for h in headers] if isinstance(rec, dict) else [])
+            for i, rec in enumerate(data, start=1)]
+    return RawTable(path, headers, _frame(headers, rows), "json")
+
+
+def _read_features(path: Path, features: list[object]) -> RawTable:
+    props = [f.get("properties") or {} if isinstance(f, dict) else {} for f in features]
+    headers = _headers(list(dict.fromkeys(k for p in props for k in p)))
+    rows, lon, lat = [], [], []
+    for i, (feature, p) in enumerate(zip(features, props, strict=True), start=1):
+        rows.append((i, [_cell(p.get(h)) for h in headers]))
+        x, y = _point(feature.get("geometry") if isinstance(feature, dict) else None)
+        lon.append(x)
+        lat.append(y)
+    frame = _frame(headers, rows)
+    return RawTable(path, headers, frame.assign(_lon=lon, _lat=lat), "geojson")
+
+
+def _point(geometry: object) -> tuple[str, str]:
+    if not isinstance(geometry, dict):
+        return "", ""
+    if geometry.get("type") == "Point":
+        coords = geometry.get("coordinates") or []
+        return (_cell(coords[0]), _cell(coords[1])) if len(coords) >= 2 else ("", "")
+    try:
+        point = shapely.geometry.shape(geometry).representative_point()
+    except Exception:  # any malformed geometry: the row is reported as lacking coordinates
+        return "", ""
+    return repr(point.x), repr(point.y)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) > 1e6:
+        return str(int(value))
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False) if isinstance(
+        value, dict | list) else str(value)
+
+
+def _headers(raw: Sequence[object]) -> list[str]:
+    headers, seen = [], set()
+    for i, h in enumerate(raw):
+        name = unicodedata.normalize("NFKC", str(h or "")).strip().lstrip("\ufeff") or f"column {i + 1}"
+        while name in seen:
+            name += "'"
+        seen.add(name)
+        headers.append(name)
+    return headers
+
+
+def _frame(headers: list[str], rows: list[tuple[int, list[str]]]) -> pd.DataFrame:
+    width = len(headers)
+    cells = [list(rec[:width]) + [""] * (width - len(rec)) for _, rec in rows]
+    frame = pd.DataFrame(cells, columns=headers, dtype=object).fillna("")
+    frame.insert(0, "_row", [line for line, _ in rows])
+    frame["_extra"] = [len(rec) > width and any(str(c).strip() for c in rec[width:]) for _, rec in rows]
+    return frame
+
+
+def map_columns(table: RawTable, overrides: dict[str, str]) -> dict[str, str]:
+    """Find each field's header: the catalogue's own ``columns`` first, then :data:`FIELD_ALIASES`.
+
+    Returns
+    -------
+    dict
+        Field → header, for the fields found.
+
+    Raises
+    ------
+    InputFileError
+        A configured header is not in the file, or the file has no name column.
+    """
+    folded = {h.casefold(): h for h in table.headers}
+    mapping: dict[str, str] = {}
+    for key, header in overrides.items():
+        if key not in FIELD_ALIASES:
+            raise InputFileError(f"{table.path}: unknown field {key!r} in columns (fields: {', '.join(FIELD_ALIASES)})")
+        found = folded.get(unicodedata.normalize("NFKC", header).strip().casefold())
+        if found is None:
+            raise InputFileError(f"{table.path}: column {header!r} (for {key}) not in the header {table.headers}")
+        mapping[key] = found
+    for key, aliases in FIELD_ALIASES.items():
+        if key not in mapping:
+            found = next((folded[a.casefold()] for a in aliases if a.casefold() in folded), None)
+            if found is not None and found not in mapping.values():
+                mapping[key] = found
+    if "name" not in mapping:
+        raise InputFileError(
+            f"{table.path}: no name column (looked for {', '.join(FIELD_ALIASES['name'])}; header: {table.headers}); "
+            "name it in the catalogue's columns, e.g. columns = {{name = \"场馆\"}}"
+        )
+    return mapping
+
+
+def import_catalogue(
+    spec: CatalogueConfig,
+    taxonomy: Taxonomy,
+    settings: CatalogueSettings,
+    *,
+    gazetteer: Gazetteer | None = None,
+    area: shapely.Geometry | None = None,
+    hours: Settings | None = None,
+) -> CatalogueImport:
+    """Import one catalogue: every row ends as a venue or as a review row with its reason.
+
+    Parameters
+    ----------
+    spec
+        The file, its datum, default category/district and column names.
+    taxonomy
+        Categories a row may name (by key, Chinese or English label).
+    settings
+        Thresholds (geocoding confidence, duplicates, area buffer).
+    gazetteer
+        Places to geocode rows without coordinates against; without it such rows go to review.
+    area
+        The city's mapped area (WGS-84); rows farther outside than ``settings.area_buffer_m`` are rejected.
+    hours
+        Settings with the after-school window (default window 16:00–18:00).
+
+    Returns
+    -------
+    CatalogueImport
+        Venues (``VENUE_COLUMNS``, ``footprint``, point geometry, WGS-84), review rows
+        (``file``, ``row``, ``column``, ``reason``, ``name``), counts and the datum check.
+    """
+    table = read_table(spec.file)
+    columns = map_columns(table, spec.columns)
+    rows = table.rows
+    data = pd.DataFrame({"_row": rows["_row"]})
+    for key in FIELD_ALIASES:
+        data[key] = rows[columns[key]].astype(str).str.strip() if key in columns else ""
+    if "_lon" in rows and "lon" not in columns:
+        data["lon"], data["lat"] = rows["_lon"], rows["_lat"]
+        columns["lon"], columns["lat"] = "geometry", "geometry"
+    if spec.district and "district" not in columns:
+        data["district"] = spec.district
+    review: list[dict[str, object]] = []
+    bad = pd.Series(False, index=data.index)
+
+    def reject(mask: pd.Series, column: str, reasons: pd.Series | str) -> None:
+        mask = mask & ~bad
+        if not mask.any():
+            return
+        texts = reasons[mask] if isinstance(reasons, pd.Series) else pd.Series(reasons, index=data.index[mask])
+        for i, reason in texts.items():
+            review.append({"file": table.path.name, "row": int(data.at[i, "_row"]), "column": column,
+                           "reason": reason, "name": data.at[i, "name"]})
+        bad.loc[mask] = True
+
+    text_fields = [k for k in FIELD_ALIASES if k in columns]
+    reject(data[text_fields].eq("").all(axis=1) & ~rows["_extra"], "", "empty row")
+    reject(rows["_extra"], "", "more cells than header columns (a stray delimiter?)")
+    reject(data["name"].eq(""), columns["name"], "missing name")
+    reject(data["name"].str.contains(_MARKUP), columns["name"], "name contains HTML/script markup")
+    lon, lat = _coordinates(data, columns, reject)
+    lon, lat = convert(lon, lat, spec.crs, "wgs84")
+    has_xy = ~np.isnan(lon) & ~bad.values
+    _check_area(data, columns, lon, lat, has_xy, area, settings, reject)
+    category = _categories(data, columns, spec, taxonomy, reject)
+
+    # place the rows without coordinates
+    located = pd.DataFrame({"lon": lon, "lat": lat, "confidence": np.where(np.isnan(lon), 0.0, 1.0),
+                            "method": np.where(np.isnan(lon), "", "catalogue"), "match_id": ""}, index=data.index)
+    todo = ~bad & located["lon"].isna()
+    if todo.any():
+        if gazetteer is None or not len(gazetteer):
+            reject(todo, "lon/lat", "no coordinates, and no gazetteer to geocode the name/address with")
+        else:
+            lookup = OnlineLookup(settings.online) if settings.online is not None else None
+            found = geocode(data.loc[todo, ["name", "address", "district"]], gazetteer, settings, online=lookup)
+            unplaced = found["lon"].isna()
+            where = "/".join(columns[k] for k in ("name", "address") if k in columns)
+            reject(todo & unplaced.reindex(data.index, fill_value=False), where,
+                   found["reason"].reindex(data.index).fillna(""))
+            placed = found[~unplaced]
+            located.loc[placed.index, ["lon", "lat", "confidence", "method", "match_id"]] = placed[
+                ["lon", "lat", "confidence", "method", "match_id"]].values
+            if area is not None and len(placed):
+                inside = shapely.contains_xy(_buffered(area, settings.area_buffer_m), placed["lon"], placed["lat"])
+                reject(pd.Series(~inside, index=placed.index).reindex(data.index, fill_value=False), "address",
+                       "geocoded outside the city area")
+    keys = data["name"].map(lambda n: name_key(n, settings))
+    _duplicates(data, located, keys, ~bad, settings, columns, reject)
+
+    good = data[~bad]
+    venues = _venues(spec, good, located.loc[good.index], category.loc[good.index], keys.loc[good.index],
+                     taxonomy, hours or Settings())
+    review_frame = pd.DataFrame(review, columns=REVIEW_COLUMNS).sort_values("row", kind="stable", ignore_index=True)
+    counts = {"rows": len(data), "venues": len(venues), "rejected": len(review_frame),
+              "geocoded": int(venues["location_method"].isin(["name", "address", "name+address", "online"]).sum()),
+              "hours_unparsed": int((venues["opening_hours"].ne("") & ~venues["hours_parsed"].astype(bool)).sum())}
+    datum = check_datum(data.loc[~np.isnan(lon), "name"], np.asarray(data["lon"].map(_number), dtype=float),
+                        np.asarray(data["lat"].map(_number), dtype=float), spec.crs, gazetteer, settings)
+    return CatalogueImport(venues, review_frame, counts, datum)
+
+
+def _number(text: str) -> float:
+    value = unicodedata.normalize("NFKC", text).strip().rstrip("°").strip()
+    try:
+        return float(value) if value else np.nan
+    except ValueError:
+        return np.nan
+
+
+def _coordinates(data: pd.DataFrame, columns: dict[str, str], reject) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    lon = data["lon"].map(_number).astype(float)
+    lat = data["lat"].map(_number).astype(float)
+    col = f"{columns.get('lon', 'lon')}/{columns.get('lat', 'lat')}"
+    given_lon, given_lat = data["lon"].ne(""), data["lat"].ne("")
+    reject(given_lon & lon.isna(), columns.get("lon", "lon"), "longitude is not a number: " + data["lon"].map(repr))
+    reject(given_lat & lat.isna(), columns.get("lat", "lat"), "latitude is not a number: " + data["lat"].map(repr))
+    reject(given_lon ^ given_lat, col, "only one of longitude/latitude given")
+    reject((lon == 0) & (lat == 0), col, "coordinates 0, 0 (a missing value written as zero)")
+    swapped_range = (lat.abs() > 90) & (lon.abs() <= 90)
+    reject(swapped_range, col, "latitude out of range: latitude and longitude are swapped")
+    reject((lat.abs() > 90) | (lon.abs() > 180), col, "coordinates out of range")
+    ok = lon.notna() & lat.notna()
+    return np.where(ok, lon, np.nan), np.where(ok, lat, np.nan)
+
+
+def _buffered(area: shapely.Geometry, metres: float) -> shapely.Geometry:
+    series = gpd.GeoSeries([area], crs=4326)
+    utm = series.estimate_utm_crs()
+    return series.to_crs(utm).buffer(metres).to_crs(4326).iloc[0]
+
+
+def _check_area(data, columns, lon, lat, has_xy, area, settings, reject) -> None:  # noqa: ANN001
+    if area is None or not has_xy.any():
+        return
+    zone = _buffered(area, settings.area_buffer_m)
+    x, y = np.nan_to_num(lon), np.nan_to_num(lat)
+    outside = has_xy & ~shapely.contains_xy(zone, x, y)
+    swapped = outside & shapely.contains_xy(zone, y, x)
+    col = f"{columns.get('lon', 'lon')}/{columns.get('lat', 'lat')}"
+    reject(pd.Series(swapped, index=data.index), col,
+           "latitude and longitude are swapped (swapped back they fall inside the city area)")
+    west, south, east, north = shapely.bounds(zone)
+    where = np.flatnonzero(outside)
+    reason = pd.Series([f"outside the city area ({x[i]:.5f}, {y[i]:.5f} is more than {settings.area_buffer_m:g} m "
+                        f"beyond the mapped area {west:.3f},{south:.3f},{east:.3f},{north:.3f}: sea, or another place)"
+                        for i in where], index=data.index[where])
+    reject(pd.Series(outside, index=data.index), col, reason.reindex(data.index, fill_value=""))
+
+
+def _categories(data, columns, spec, taxonomy, reject) -> pd.Series:  # noqa: ANN001
+    labels: dict[str, str] = {}
+    for c in taxonomy.categories:
+        for label in (c.key, c.zh, c.en):
+            labels[label.casefold()] = c.key
+
+    def lookup(value: str) -> str | None:
+        value = unicodedata.normalize("NFKC", value).strip().casefold()
+        if value in labels:
+            return labels[value]
+        hits = {c.key for c in taxonomy.categories if value and (value in c.zh.casefold() or value in c.en.casefold())}
+        return hits.pop() if len(hits) == 1 else None
+
+    if spec.category is not None and lookup(spec.category) is None:
+        raise InputFileError(f"{spec.file}: unknown category {spec.category!r} "
+                             f"(one of {', '.join(c.key for c in taxonomy.categories)})")
+    default = lookup(spec.category) if spec.category else None
+    given = data["category"].map(lambda v: lookup(v) if v else default)
+    column = columns.get("category", "category")
+    reject(data["category"].ne("") & given.isna(), column,
+           "unknown category " + data["category"].map(repr) + f" (one of {', '.join(labels)})")
+    reject(given.isna(), column, "no category (add a category column or give --category)")
+    return given
+
+
+def _duplicates(data, located, keys, alive, settings, columns, reject) -> None:  # noqa: ANN001
+    """Reject later rows repeating an earlier one: same id, or same name and address within ``duplicate_m``."""
+    dup = pd.Series(False, index=data.index)
+    reason = pd.Series("", index=data.index)
+    if "id" in columns:
+        ids = data.loc[alive & data["id"].ne(""), "id"]
+        first_row = data.loc[ids.index, "_row"].groupby(ids.values).transform("first")
+        again = ids.duplicated()
+        dup[again[again].index] = True
+        reason[again[again].index] = [f"duplicate id {v!r} (also row {r})" for v, r in
+                                      zip(ids[again], first_row[again], strict=True)]
+    idx = data.index[alive & ~dup & located["lon"].notna()]
+    if len(idx) >= 2:
+        lat0 = float(np.nanmean(located.loc[idx, "lat"]))
+        xy = np.c_[located.loc[idx, "lon"] * 111_320 * np.cos(np.radians(lat0)), located.loc[idx, "lat"] * 110_574]
+        pairs = cKDTree(xy).query_pairs(settings.duplicate_m, output_type="ndarray")
+        key = keys.loc[idx].to_numpy()
+        if len(pairs):
+            a, b = pairs.min(axis=1), pairs.max(axis=1)
+            named = key[a] == key[b]
+            a, b = a[named], b[named]
+            address = data.loc[idx, "address"].to_numpy()
+            addr_a = np.array([normalise_text(v) for v in address[a]], dtype=object)
+            addr_b = np.array([normalise_text(v) for v in address[b]], dtype=object)
+            same = (addr_a == addr_b) | (addr_a == "") | (addr_b == "")
+            first: dict[int, int] = {}
+            for i, j in sorted(zip(a[same].tolist(), b[same].tolist(), strict=True)):
+                first.setdefault(j, first.get(i, i))
+            for j, i in first.items():
+                dup[idx[j]] = True
+                reason[idx[j]] = (f"duplicate of row {data.at[idx[i], '_row']} "
+                                  f"(same name and address within {settings.duplicate_m:g} m)")
+    reject(dup, columns["name"], reason)
+
+
+def _venues(spec, good, located, category, keys, taxonomy, hours) -> gpd.GeoDataFrame:  # noqa: ANN001
+    label = spec.label
+    ids = good["id"] if good["id"].ne("").all() and good["id"].is_unique else (
+        keys + "|" + good["district"]).map(lambda k: hashlib.sha1(k.encode()).hexdigest()[:10])
+    fee = np.where(good["fee"].ne(""), good["fee"].map(lambda v: _flag(v, "yes", "no")),
+                   good["free"].map(lambda v: _flag(v, "no", "yes")))
+    frame = pd.DataFrame({
+        "venue_id": f"{label}-" + ids.astype(str),
+        "name": good["name"],
+        "name_en": good["name_en"],
+        "category": category,
+        "category_zh": category.map(lambda k: taxonomy[k].zh),
+        "category_en": category.map(lambda k: taxonomy[k].en),
+        "opening_hours": good["opening_hours"],
+        "fee": fee,
+        "access": "",
+        "source": str(spec.file.name),
+        "osm_id": located["match_id"].where(located["match_id"].astype(str).str.contains("/"), ""),
+        "address": good["address"],
+        "district": good["district"],
+        "phone": good["phone"],
+        "safety": good["safety"],
+        "website": good["website"],
+        "location_method": located["method"],
+        "location_confidence": located["confidence"].astype(float),
+        "sources": spec.file.name + "#" + good["_row"].astype(str),
+    }, index=good.index)
+    frame = frame.join(hours_flags(good["opening_hours"], hours))
+    points = gpd.points_from_xy(located["lon"].astype(float), located["lat"].astype(float), crs=4326)
+    frame = frame[VENUE_COLUMNS].reset_index(drop=True)
+    return gpd.GeoDataFrame(frame.assign(footprint=points), geometry=points, crs=4326)
+
+
+def _flag(value: str, yes: str, no: str) -> str:
+    folded = unicodedata.normalize("NFKC", value).strip().casefold()
+    return yes if folded in _YES else no if folded in _NO else value
+
+
+def check_datum(names: pd.Series, lon: np.ndarray, lat: np.ndarray, declared: Datum,
+                gazetteer: Gazetteer | None, settings: CatalogueSettings) -> dict[str, object]:
+    """Compare the catalogue's coordinates with same-named gazetteer places, for each datum.
+
+    A catalogue in the wrong datum is visible as a consistent offset: the median distance to
+    its OSM twins is several hundred metres as declared and a few tens after the right conversion.
+
+    Returns
+    -------
+    dict
+        ``twins`` (rows whose name matches exactly one gazetteer place), ``median_m`` per datum,
+        ``declared``, ``best`` and a ``warning`` text when another datum fits much better.
+    """
+    report: dict[str, object] = {"declared": declared, "twins": 0}
+    if gazetteer is None or not len(gazetteer) or names.empty:
+        return report
+    entries = gazetteer.entries
+    unique = entries.drop_duplicates("feature_id").groupby("key").filter(lambda g: len(g) == 1)
+    where = dict(zip(unique["key"], zip(unique["lon"], unique["lat"], strict=True), strict=True))
+    keys = names.map(lambda n: name_key(n, settings))
+    hits = [(i, where[k]) for i, k in keys.items() if k in where and not np.isnan(lon[i])]
+    report["twins"] = len(hits)
+    if len(hits) < 5:
+        return report
+    rows = [i for i, _ in hits]
+    ref = np.array([p for _, p in hits])
+    offsets = datum_offsets(lon[rows], lat[rows], ref[:, 0], ref[:, 1])
+    best = min(offsets, key=offsets.get)  # type: ignore[arg-type]
+    report.update(median_m={k: round(v, 1) for k, v in offsets.items()}, best=best)
+    if best != declared and offsets[declared] > 100 and offsets[best] < offsets[declared] / 3:
+        report["warning"] = (
+            f"coordinates look like {best}, not {declared}: median distance to {len(hits)} same-named places "
+            f"{offsets[declared]:.0f} m as {declared}, {offsets[best]:.0f} m as {best}; import with --crs {best}"
+        )
+    return report
+
+
+def diff_venues(old: pd.DataFrame, new: pd.DataFrame, moved_m: float) -> pd.DataFrame:
+    """Compare two imports of the same list: added, removed, moved and changed venues.
+
+    Parameters
+    ----------
+    old, new
+        Venue tables (``venue_id``, ``name``, fields, geometry), e.g. two ``venues.geojson``.
+    moved_m
+        A venue whose point moved farther than this is reported as moved.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``change`` (added/removed/moved/changed), ``venue_id``, ``name``, ``field``, ``old``, ``new``.
+    """
+    fields = ["name", "category", "address", "opening_hours", "fee", "phone", "safety", "website", "district"]
+    old_i, new_i = old.set_index("venue_id"), new.set_index("venue_id")
+    rows: list[dict[str, object]] = []
+    for vid in new_i.index.difference(old_i.index, sort=False):
+        rows.append({"change": "added", "venue_id": vid, "name": new_i.at[vid, "name"]})
+    for vid in old_i.index.difference(new_i.index, sort=False):
+        rows.append({"change": "removed", "venue_id": vid, "name": old_i.at[vid, "name"]})
+    both = new_i.index.intersection(old_i.index, sort=False)
+    if len(both):
+        a, b = old_i.loc[both, "geometry"], new_i.loc[both, "geometry"]
+        moved = distance_m(shapely.get_x(a.values), shapely.get_y(a.values), shapely.get_x(b.values),
+                           shapely.get_y(b.values))
+        for vid, metres, pa, pb in zip(both, moved, a.values, b.values, strict=True):
+            if metres > moved_m:
+                rows.append({"change": "moved", "venue_id": vid, "name": new_i.at[vid, "name"], "field": "geometry",
+                             "old": f"{pa.x:.6f},{pa.y:.6f}", "new": f"{pb.x:.6f},{pb.y:.6f}",
+                             "distance_m": round(float(metres), 1)})
+        for f in fields:
+            if f not in old_i or f not in new_i:
+                continue
+            before = old_i.loc[both, f].fillna("").astype(str)
+            after = new_i.loc[both, f].fillna("").astype(str)
+            for vid in both[(before != after).to_numpy()]:
+                rows.append({"change": "changed", "venue_id": vid, "name": new_i.at[vid, "name"], "field": f,
+                             "old": before[vid], "new": after[vid]})
+    columns = ["change", "venue_id", "name", "field", "old", "new", "distance_m"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def add_catalogues(
+    city: CityConfig,
+    features: gpd.GeoDataFrame,
+    streets_bounds: tuple[float, float, float, float],
+    taxonomy: Taxonomy,
+    venues: gpd.GeoDataFrame,
+    review: list[dict[str, object]],
+    quiet: bool = False,
+) -> tuple[gpd.GeoDataFrame, dict[str, object]]:
+    """Import the city's ``[[catalogues]]`` and merge them with the OSM venues (the build's catalogue step).
+
+    Parameters
+    ----------
+    city
+        The city configuration (catalogues, their settings, the after-school window).
+    features
+        The extract's OSM features: the offline gazetteer.
+    streets_bounds
+        West, south, east, north of the street network: with the gazetteer, the city area.
+    taxonomy
+        Category taxonomy.
+    venues
+        Venues so far (from OSM).
+    review
+        Rejected rows are appended here.
+    quiet
+        No messages.
+
+    Returns
+    -------
+    tuple
+        All venues, and per catalogue its counts, merges and datum check (for ``summary.json``).
+    """
+    settings = city.catalogue
+    osm = build_gazetteer(features, settings)
+    area = shapely.union_all([shapely.box(*streets_bounds), *([osm.area] if osm.area is not None else [])])
+    summary: dict[str, object] = {}
+    for spec in city.catalogues:
+        with stage(f"Importing catalogue {spec.file.name}", quiet=quiet):
+            extra = [build_gazetteer(read_gazetteer(p), settings) for p in spec.gazetteers]
+            result = import_catalogue(spec, taxonomy, settings, gazetteer=merge_gazetteers([osm, *extra]),
+                                      area=area, hours=city.settings)
+            venues, merges = merge_venues(venues, result.venues, settings, city.settings)
+        review.extend(result.review.to_dict("records"))
+        summary[spec.label] = {**result.counts, "merged_with_osm": len(merges), "datum": result.datum}
+        say(f"{spec.file.name}: {result.counts['venues']} venues ({result.counts['geocoded']} geocoded, "
+            f"{len(merges)} merged with OSM venues), {result.counts['rejected']} rows to review", quiet)
+        if "warning" in result.datum:
+            say(f"[yellow]{spec.file.name}: {result.datum['warning']}[/yellow]", quiet)
+    return venues, summary
+
+
+def write_import(result: CatalogueImport, out_dir: str | Path, previous: str | Path | None,
+                 settings: CatalogueSettings) -> dict[str, str]:
+    """Write an import: ``venues.geojson``, ``review.csv`` (when rows were rejected), ``changes.csv``.
+
+    Parameters
+    ----------
+    result
+        What :func:`import_catalogue` produced.
+    out_dir
+        Output folder (created).
+    previous
+        The ``venues.geojson`` of an earlier import of the same list; ``changes.csv`` lists
+        what was added, removed, moved or changed since. Read before being overwritten, so it
+        may be ``out_dir/venues.geojson`` itself.
+    settings
+        ``moved_m`` for the diff.
+
+    Returns
+    -------
+    dict
+        Output name → path.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    old = gpd.read_file(previous, engine="pyogrio") if previous is not None and Path(previous).is_file() else None
+    paths = {"venues": out / "venues.geojson", "review": out / "review.csv", "changes": out / "changes.csv"}
+    frame = result.venues.drop(columns="footprint")
+    paths["venues"].unlink(missing_ok=True)
+    frame.to_file(paths["venues"], driver="GeoJSON", engine="pyogrio")
+    if len(result.review):
+        result.review.to_csv(paths["review"], index=False, encoding="utf-8")
+    else:
+        paths["review"].unlink(missing_ok=True)
+        del paths["review"]
+    if old is not None:
+        diff_venues(old, frame, settings.moved_m).to_csv(paths["changes"], index=False, encoding="utf-8")
+    else:
+        paths["changes"].unlink(missing_ok=True)
+        del paths["changes"]
+    return {k: str(v) for k, v in paths.items()}

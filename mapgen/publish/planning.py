@@ -1,0 +1,252 @@
+"""Planner views: offline Leaflet maps of coverage gaps and sited study stations, and access charts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from mapgen.config import CityConfig
+from mapgen.publish._assets import copy_assets
+from mapgen.publish.maps import SCHOOL_COLOR, _base_map, _display_shift, _finish, escape
+from mapgen.venues import Taxonomy
+
+PLANNING_DIR = "planning"
+_RAMP = ["#1a9850", "#91cf60", "#d9ef8b", "#fee08b", "#fc8d59", "#d73027"]  # few gaps → many gaps
+
+
+def save_map(fmap: folium.Map, build_dir: str | Path, name: str) -> Path:
+    """Write a planner map to ``<build_dir>/planning/<name>``, beside the build's local Leaflet (``lib/``).
+
+    Parameters
+    ----------
+    fmap
+        A map from :func:`gap_map` or :func:`siting_map` (its assets point at ``../lib``).
+    build_dir
+        Output folder of the build.
+    name
+        File name, e.g. ``coverage_gaps.html``.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    build = Path(build_dir)
+    copy_assets(build)
+    path = build / PLANNING_DIR / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmap.save(str(path))
+    return path
+
+
+def gap_map(
+    city: CityConfig,
+    schools: gpd.GeoDataFrame,
+    nearest: pd.DataFrame,
+    minutes: float,
+    taxonomy: Taxonomy,
+    cells: gpd.GeoDataFrame | None = None,
+    cells_reached: pd.Series | None = None,
+) -> folium.Map:
+    """Map of the categories each school lacks within `minutes`, and optionally the residential hexagons.
+
+    Schools are coloured by the number of categories they lack on foot; their
+    tooltip lists what is missing on foot and by bike with the nearest time. One
+    toggleable layer per category shows the schools lacking it on foot.
+
+    Parameters
+    ----------
+    city
+        City configuration (title, tiles).
+    schools
+        ``school_id``, ``name``, point geometry (WGS-84).
+    nearest
+        Minutes to the nearest venue, index ``school_id``, columns (mode, category).
+    minutes
+        The time limit.
+    taxonomy
+        Category labels and colours.
+    cells, cells_reached
+        Residential hexagons and, per cell, how many categories it reaches on foot within `minutes`.
+
+    Returns
+    -------
+    folium.Map
+    """
+    shift = _display_shift(city.tiles)
+    schools = shift(schools)
+    fmap = _base_map(city, schools.geometry if cells is None else cells.geometry, prefix="../")
+    if cells is not None and cells_reached is not None:
+        hexes = shift(gpd.GeoDataFrame({"reached": cells_reached.reindex(cells.index).to_numpy()},
+                                       geometry=cells.geometry.values, crs=4326))
+        top = max(int(hexes["reached"].max()), 1)
+        folium.GeoJson(
+            json.loads(hexes.to_json()),
+            name=escape(f"住宅网格 Residential hexagons: categories within {minutes:g} min walk"),
+            style_function=lambda f, top=top: {
+                "color": "#555", "weight": 0.5, "fillOpacity": 0.45,
+                "fillColor": _ramp(1 - f["properties"]["reached"] / top),
+            },
+            tooltip=folium.GeoJsonTooltip(["reached"], aliases=["categories within reach"]),
+        ).add_to(fmap)
+    lacking = nearest > minutes
+    n_walk = lacking["walk"].sum(axis=1)
+    labels = {c.key: f"{c.zh} {c.en}" for c in taxonomy.categories}
+    layer = folium.FeatureGroup(name=escape(f"学校 Schools ({len(schools)}): colour = categories lacking on foot"))
+    by_category = {
+        c.key: folium.FeatureGroup(name=escape(f"缺 lacking {labels[c.key]} ({int(lacking['walk'][c.key].sum())})"),
+                                   show=False)
+        for c in taxonomy.categories
+    }
+    for s in schools.itertuples():
+        lines = [f"<b>{escape(s.name)}</b>"]
+        for mode in ("walk", "bike"):
+            missing = [
+                f"{escape(labels[c])} ({_minutes_text(nearest.at[s.school_id, (mode, c)])})"
+                for c in lacking[mode].columns if lacking.at[s.school_id, (mode, c)]
+            ]
+            lines.append(f"{mode} — lacking {len(missing)}: " + ("; ".join(missing) or "none"))
+        popup = "<br>".join(lines)
+        count = int(n_walk[s.school_id])
+        _dot(s.geometry, _ramp(count / max(len(labels), 1)), 8, popup).add_to(layer)
+        for c, group in by_category.items():
+            if lacking.at[s.school_id, ("walk", c)]:
+                _dot(s.geometry, taxonomy[c].color, 6, popup).add_to(group)
+    layer.add_to(fmap)
+    for group in by_category.values():
+        group.add_to(fmap)
+    _finish(fmap, city, taxonomy, f"{city.display_title} — {minutes:g} 分钟缺口 {minutes:g}-minute gaps")
+    return fmap
+
+
+def siting_map(
+    city: CityConfig,
+    sites: gpd.GeoDataFrame,
+    picks: pd.DataFrame,
+    taxonomy: Taxonomy,
+    cells: gpd.GeoDataFrame | None = None,
+    cells_state: pd.Series | None = None,
+    schools: gpd.GeoDataFrame | None = None,
+) -> folium.Map:
+    """Map of the candidate sites, the sites picked (numbered, with their gain) and the demand they cover.
+
+    Parameters
+    ----------
+    city
+        City configuration (title, tiles).
+    sites
+        Candidate sites (``site_id``, ``name``, ``kind``, point geometry).
+    picks
+        Picks with ``pick``, ``site_id``, ``gain`` (see :func:`mapgen.coverage.describe_picks`).
+    taxonomy
+        For the legend.
+    cells, cells_state
+        Residential hexagons and, per cell, ``covered`` (already near a study place),
+        ``new`` (covered by the picks) or ``open`` (still uncovered).
+    schools
+        Schools to draw for orientation.
+
+    Returns
+    -------
+    folium.Map
+    """
+    shift = _display_shift(city.tiles)
+    sites = shift(sites)
+    fmap = _base_map(city, sites.geometry if cells is None else cells.geometry, prefix="../")
+    if cells is not None and cells_state is not None:
+        colors = {"covered": "#3182bd", "new": "#31a354", "open": "#de2d26"}
+        hexes = shift(gpd.GeoDataFrame({"state": cells_state.reindex(cells.index).to_numpy()},
+                                       geometry=cells.geometry.values, crs=4326))
+        folium.GeoJson(
+            json.loads(hexes.to_json()),
+            name=escape("住宅网格 Residential hexagons (blue: study place near; green: newly covered; red: open)"),
+            style_function=lambda f: {"color": "#555", "weight": 0.5, "fillOpacity": 0.4,
+                                      "fillColor": colors[f["properties"]["state"]]},
+            tooltip=folium.GeoJsonTooltip(["state"], aliases=["demand"]),
+        ).add_to(fmap)
+    if schools is not None:
+        layer = folium.FeatureGroup(name=escape(f"学校 Schools ({len(schools)})"))
+        for s in shift(schools).itertuples():
+            _dot(s.geometry, SCHOOL_COLOR, 5, f"<b>{escape(s.name)}</b>").add_to(layer)
+        layer.add_to(fmap)
+    layer = folium.FeatureGroup(name=escape(f"候选点 Candidate sites ({len(sites)})"))
+    for s in sites.itertuples():
+        _dot(s.geometry, "#777777", 4, f"<b>{escape(s.name)}</b><br>{escape(s.kind)}").add_to(layer)
+    layer.add_to(fmap)
+    chosen = folium.FeatureGroup(name=escape(f"选址 Picked sites ({len(picks)})"))
+    located = picks.merge(sites[["site_id", "geometry"]], on="site_id")
+    for p in located.itertuples():
+        label = (f"<b>{int(p.pick)}. {escape(str(p.name))}</b><br>{escape(str(p.kind))}<br>"
+                 f"newly covered: {p.gain:g}")
+        folium.Marker(
+            [p.geometry.y, p.geometry.x],
+            icon=folium.DivIcon(html=(
+                '<div style="background:#e6ab02;color:#000;border:2px solid #000;border-radius:50%;width:22px;'
+                f'height:22px;text-align:center;font:bold 12px/18px sans-serif">{int(p.pick)}</div>'
+            )),
+            tooltip=folium.Tooltip(label),
+        ).add_to(chosen)
+    chosen.add_to(fmap)
+    _finish(fmap, city, taxonomy, f"{city.display_title} — 社区自习室选址 Siting community study stations")
+    return fmap
+
+
+def access_curves(nearest: pd.DataFrame, minutes: float, taxonomy: Taxonomy) -> Figure:
+    """One chart per category: share of origins reaching it within t minutes, walking and cycling.
+
+    Parameters
+    ----------
+    nearest
+        Minutes with (mode, category) columns (``inf`` beyond the search bound), e.g. residential hexagons.
+    minutes
+        The time limit (the right end of the x axis, marked).
+    taxonomy
+        Category labels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    categories = list(nearest.columns.unique("category"))
+    cols = 4
+    rows = -(-len(categories) // cols)
+    fig = Figure(figsize=(3.2 * cols, 2.6 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
+    t = np.linspace(0, minutes, 61)
+    styles = {"walk": "#2171b5", "bike": "#cb181d"}
+    for ax, category in zip(axes, categories, strict=False):
+        for mode in nearest.columns.unique("mode"):
+            values = nearest[(mode, category)].to_numpy()
+            share = (values[None, :] <= t[:, None]).mean(axis=1) * 100
+            ax.plot(t, share, color=styles.get(mode), label=f"{mode} {share[-1]:.0f}%")
+        ax.set_title(taxonomy[category].en, fontsize=9)
+        ax.set_ylim(0, 100)
+        ax.legend(fontsize=7, loc="upper left")
+        ax.grid(alpha=0.3)
+    for ax in axes[len(categories):]:
+        ax.set_visible(False)
+    fig.supxlabel("minutes")
+    fig.supylabel("% reaching the category")
+    return fig
+
+
+def _dot(point: object, color: str, radius: int, label_html: str) -> folium.CircleMarker:
+    """A circle marker whose details show on hover (tooltips need no jQuery, unlike folium popups)."""
+    return folium.CircleMarker(
+        [point.y, point.x], radius=radius, color=color, weight=2, fill=True, fill_color=color,  # type: ignore[attr-defined]
+        fill_opacity=0.85, tooltip=folium.Tooltip(label_html),
+    )
+
+
+def _ramp(x: float) -> str:
+    """Colour for x in [0, 1]: green (0) to red (1)."""
+    return _RAMP[int(round(min(max(x, 0.0), 1.0) * (len(_RAMP) - 1)))]
+
+
+def _minutes_text(value: float) -> str:
+    return f"{value:.0f} min" if np.isfinite(value) else "none within the search bound"

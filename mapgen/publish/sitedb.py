@@ -1,0 +1,335 @@
+"""Write ``site.db``, the search site's SQLite database (venues, schools, reach, isochrones, FTS5)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import unicodedata
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from mapgen.config import OSM_ATTRIBUTION, Settings, TileProvider
+from mapgen.coords import wgs84_to_gcj02
+from mapgen.errors import ConfigError, InputFileError
+from mapgen.hours import open_after_school, open_weekend, parse_hours
+from mapgen.publish.files import CONTRACT_FILES
+
+SITE_DB = "site.db"
+SCHEMA_VERSION = "1"
+#: Optional venue columns (from catalogues); missing ones are stored empty.
+OPTIONAL_VENUE_COLUMNS = ("district", "address", "free")
+_FREE_WORDS = frozenset({"no", "free", "免费", "0", "false", "否"})
+_TRUE_WORDS = frozenset({"1", "true", "yes", "是", "y"})
+_ISOCHRONE_TOLERANCE_DEG = 1e-5  # ~1 m: fewer vertices in the pages, no visible change
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE categories (key TEXT PRIMARY KEY, zh TEXT NOT NULL, en TEXT NOT NULL, n INTEGER NOT NULL,
+                         position INTEGER NOT NULL);
+CREATE TABLE schools (
+  id INTEGER PRIMARY KEY, school_id TEXT UNIQUE NOT NULL, name TEXT NOT NULL, name_en TEXT NOT NULL,
+  source TEXT NOT NULL, osm_id TEXT NOT NULL, lon REAL NOT NULL, lat REAL NOT NULL,
+  map_lon REAL NOT NULL, map_lat REAL NOT NULL, name_norm TEXT NOT NULL, search TEXT NOT NULL);
+CREATE TABLE venues (
+  id INTEGER PRIMARY KEY, venue_id TEXT UNIQUE NOT NULL, name TEXT NOT NULL, name_en TEXT NOT NULL,
+  category TEXT NOT NULL, category_zh TEXT NOT NULL, category_en TEXT NOT NULL, opening_hours TEXT NOT NULL,
+  fee TEXT NOT NULL, access TEXT NOT NULL, source TEXT NOT NULL, osm_id TEXT NOT NULL,
+  district TEXT NOT NULL, address TEXT NOT NULL, free INTEGER, hours_known INTEGER NOT NULL,
+  after_school INTEGER, weekend INTEGER, lon REAL NOT NULL, lat REAL NOT NULL,
+  map_lon REAL NOT NULL, map_lat REAL NOT NULL, name_norm TEXT NOT NULL, address_norm TEXT NOT NULL,
+  search TEXT NOT NULL);
+CREATE INDEX venues_category ON venues(category);
+CREATE INDEX venues_district ON venues(district);
+CREATE TABLE opening (venue INTEGER NOT NULL REFERENCES venues(id), weekday INTEGER NOT NULL,
+                      open_min INTEGER NOT NULL, close_min INTEGER NOT NULL);
+CREATE INDEX opening_when ON opening(weekday, open_min, close_min, venue);
+CREATE INDEX opening_venue ON opening(venue);
+CREATE TABLE reach (school INTEGER NOT NULL REFERENCES schools(id), venue INTEGER NOT NULL REFERENCES venues(id),
+                    mode TEXT NOT NULL, minutes REAL NOT NULL, PRIMARY KEY (school, mode, venue)) WITHOUT ROWID;
+CREATE INDEX reach_venue ON reach(venue, mode);
+CREATE TABLE isochrones (school INTEGER NOT NULL REFERENCES schools(id), mode TEXT NOT NULL,
+                         minutes REAL NOT NULL, geojson TEXT NOT NULL, PRIMARY KEY (school, mode));
+CREATE VIRTUAL TABLE venues_fts USING fts5(search, content='venues', content_rowid='id', tokenize='trigram');
+CREATE VIRTUAL TABLE schools_fts USING fts5(search, content='schools', content_rowid='id', tokenize='trigram');
+"""
+
+
+def normalise(text: object) -> str:
+    """Return text folded for search: NFKC (full-width → half-width), case-folded, single spaces.
+
+    Parameters
+    ----------
+    text
+        Any value; None and NaN give ``""``.
+
+    Returns
+    -------
+    str
+    """
+    if text is None or (isinstance(text, float) and pd.isna(text)):
+        return ""
+    return " ".join(unicodedata.normalize("NFKC", str(text)).casefold().split())
+
+
+def write_site_db(
+    data_dir: str | Path, db_path: str | Path | None = None, timezone: str | None = None
+) -> dict[str, object]:
+    """Write the search site's database from a build's contract files.
+
+    Reads only ``schools.geojson``, ``venues.geojson``, ``isochrones.geojson``,
+    ``reachability.csv`` and ``summary.json``. Opening hours are parsed once here
+    (:func:`mapgen.hours.parse_hours`) and stored as weekly intervals, so "open now"
+    is a SQL query at request time. The file is written beside and then moved
+    into place, so a running site never sees half a database.
+
+    Parameters
+    ----------
+    data_dir
+        The build's output folder.
+    db_path
+        Where to write; default ``data_dir/site.db``.
+    timezone
+        IANA time zone of the city (for "open now"); default: looked up from the
+        schools' position with timezonefinder.
+
+    Returns
+    -------
+    dict
+        ``path`` and counts: ``schools``, ``venues``, ``pairs``, ``isochrones``, ``hours_parsed``,
+        ``hours_unreadable``.
+    """
+    data = Path(data_dir)
+    if timezone is not None:
+        _check_timezone(timezone)
+    path = Path(db_path) if db_path is not None else data / SITE_DB
+    summary = _read_summary(data / CONTRACT_FILES["summary"])
+    schools = _read_points(data / CONTRACT_FILES["schools"], "school_id")
+    venues = _read_points(data / CONTRACT_FILES["venues"], "venue_id")
+    isochrones = _read_geojson(data / CONTRACT_FILES["isochrones"])
+    pairs = _read_pairs(data / CONTRACT_FILES["reachability"])
+    tiles = TileProvider.model_validate(summary.get("tiles") or {})
+    settings = Settings.model_validate(summary.get("settings") or {})
+
+    venue_rows, openings, parsed, unreadable = _venue_rows(venues, settings, tiles)
+    school_rows = _school_rows(schools, tiles)
+    school_ids = {str(r["school_id"]): i for i, r in enumerate(school_rows, start=1)}
+    venue_ids = {str(r["venue_id"]): i for i, r in enumerate(venue_rows, start=1)}
+    pairs = pairs[pairs["school_id"].isin(school_ids) & pairs["venue_id"].isin(venue_ids)]
+    pairs = pairs.groupby(["school_id", "venue_id", "mode"], as_index=False)["minutes"].min()
+    meta = {
+        "schema_version": SCHEMA_VERSION,
+        "city": str(summary.get("city", data.name)),
+        "title": str(summary.get("title", summary.get("city", data.name))),
+        "attribution": OSM_ATTRIBUTION,
+        "minutes": f"{settings.minutes:g}",
+        "walk_kmh": f"{settings.walk_kmh:g}",
+        "bike_kmh": f"{settings.bike_kmh:g}",
+        "after_school": f"{settings.after_school_start}-{settings.after_school_end}",
+        "timezone": timezone or _timezone(schools, venues),
+        "tiles_url": tiles.url,
+        "tiles_attribution": tiles.attribution,
+        "tiles_name": tiles.name,
+    }
+
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    with sqlite3.connect(tmp) as con:
+        con.executescript(SCHEMA)
+        con.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+        con.executemany("INSERT INTO categories VALUES (?, ?, ?, ?, ?)", _category_rows(venues))
+        _insert(con, "schools", [{"id": i, **r} for i, r in enumerate(school_rows, start=1)])
+        _insert(con, "venues", [{"id": i, **r} for i, r in enumerate(venue_rows, start=1)])
+        con.executemany(
+            "INSERT INTO opening VALUES (?, ?, ?, ?)",
+            ((venue_ids[v], day, start, end) for v, day, start, end in openings),
+        )
+        con.executemany(
+            "INSERT INTO reach VALUES (?, ?, ?, ?)",
+            ((school_ids[s], venue_ids[v], m, round(float(t), 2)) for s, v, m, t in pairs.itertuples(index=False)),
+        )
+        iso_rows = _isochrone_rows(isochrones, school_ids, tiles)
+        con.executemany("INSERT INTO isochrones VALUES (?, ?, ?, ?)", iso_rows)
+        con.execute("INSERT INTO venues_fts(venues_fts) VALUES ('rebuild')")
+        con.execute("INSERT INTO schools_fts(schools_fts) VALUES ('rebuild')")
+        con.execute("ANALYZE")
+    con.close()
+    os.replace(tmp, path)
+    return {
+        "path": str(path), "schools": len(school_rows), "venues": len(venue_rows), "pairs": len(pairs),
+        "isochrones": len(iso_rows), "hours_parsed": parsed, "hours_unreadable": unreadable,
+    }
+
+
+def free_flag(free: object, fee: object) -> int | None:
+    """Return 1 (free), 0 (paid) or None (unknown) from a catalogue ``free`` value or the OSM ``fee`` tag.
+
+    Parameters
+    ----------
+    free
+        A catalogue's ``free`` column (yes/no/true/1/是…), used when not empty.
+    fee
+        OSM ``fee`` (``no`` means free; ``yes`` or an amount means paid).
+    """
+    value = normalise(free)
+    if value:
+        return 1 if value in _TRUE_WORDS else 0 if value in _FREE_WORDS else None
+    fee_value = normalise(fee)
+    if not fee_value:
+        return None
+    return 1 if fee_value in _FREE_WORDS else 0
+
+
+def _read_summary(path: Path) -> dict[str, object]:
+    if not path.is_file():
+        raise InputFileError(f"{path}: not found; run `mapgen build` into this folder first")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"{path}: not valid JSON: {exc}") from exc
+
+
+def _read_geojson(path: Path) -> gpd.GeoDataFrame:
+    if not path.is_file():
+        raise InputFileError(f"{path}: not found; run `mapgen build` into this folder first")
+    try:
+        return gpd.read_file(path, engine="pyogrio").to_crs(4326)
+    except Exception as exc:  # pyogrio raises several kinds for unreadable files
+        raise InputFileError(f"{path}: not a readable GeoJSON file: {exc}") from exc
+
+
+def _read_points(path: Path, id_column: str) -> gpd.GeoDataFrame:
+    frame = _read_geojson(path)
+    if id_column not in frame.columns:
+        raise InputFileError(f"{path}: column {id_column!r} missing")
+    frame[id_column] = frame[id_column].astype(str)
+    dup = frame[id_column].duplicated()
+    if dup.any():
+        row = int(dup.to_numpy().nonzero()[0][0]) + 1
+        raise InputFileError(f"{path}: feature {row}: duplicate {id_column} {frame[id_column][dup].iloc[0]!r}")
+    points = frame.geometry.representative_point()
+    return frame.set_geometry(points)
+
+
+def _read_pairs(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputFileError(f"{path}: not found; run `mapgen build` into this folder first")
+    pairs = pd.read_csv(path, dtype={"school_id": str, "venue_id": str, "mode": str}, encoding="utf-8")
+    missing = {"school_id", "venue_id", "mode", "minutes"} - set(pairs.columns)
+    if missing:
+        raise InputFileError(f"{path}: columns missing: {', '.join(sorted(missing))}")
+    return pairs[["school_id", "venue_id", "mode", "minutes"]]
+
+
+def _text(row: pd.Series, column: str) -> str:
+    value = row.get(column, "")
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+def _display_xy(frame: gpd.GeoDataFrame, tiles: TileProvider) -> tuple[list[float], list[float]]:
+    lon, lat = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
+    if tiles.datum == "gcj02" and len(frame):
+        lon, lat = wgs84_to_gcj02(lon, lat)
+    return [float(x) for x in lon], [float(y) for y in lat]
+
+
+def _venue_rows(
+    venues: gpd.GeoDataFrame, settings: Settings, tiles: TileProvider
+) -> tuple[list[dict[str, object]], list[tuple[str, int, int, int]], int, int]:
+    rows: list[dict[str, object]] = []
+    openings: list[tuple[str, int, int, int]] = []
+    parsed = unreadable = 0
+    map_lon, map_lat = _display_xy(venues, tiles)
+    for i, (_, v) in enumerate(venues.iterrows()):
+        text = {c: _text(v, c) for c in (
+            "venue_id", "name", "name_en", "category", "category_zh", "category_en", "opening_hours", "fee",
+            "access", "source", "osm_id", "district", "address",
+        )}
+        schedule = parse_hours(text["opening_hours"]) if text["opening_hours"] else None
+        if schedule is not None:
+            parsed += 1
+            openings.extend((text["venue_id"], day, start, end) for day, start, end in schedule.intervals())
+        elif text["opening_hours"]:
+            unreadable += 1
+        after = open_after_school(schedule, settings.after_school_start, settings.after_school_end)
+        weekend = open_weekend(schedule)
+        rows.append({
+            **text,
+            "free": free_flag(v.get("free"), text["fee"]),
+            "hours_known": int(schedule is not None),
+            "after_school": None if after is None else int(after),
+            "weekend": None if weekend is None else int(weekend),
+            "lon": float(v.geometry.x), "lat": float(v.geometry.y),
+            "map_lon": map_lon[i], "map_lat": map_lat[i],
+            "name_norm": normalise(text["name"]),
+            "address_norm": normalise(text["address"]),
+            "search": "\n".join(normalise(text[c]) for c in (
+                "name", "name_en", "address", "district", "category_zh", "category_en") if text[c]),
+        })
+    return rows, openings, parsed, unreadable
+
+
+def _school_rows(schools: gpd.GeoDataFrame, tiles: TileProvider) -> list[dict[str, object]]:
+    map_lon, map_lat = _display_xy(schools, tiles)
+    rows = []
+    for i, (_, s) in enumerate(schools.iterrows()):
+        text = {c: _text(s, c) for c in ("school_id", "name", "name_en", "source", "osm_id")}
+        rows.append({
+            **text, "lon": float(s.geometry.x), "lat": float(s.geometry.y),
+            "map_lon": map_lon[i], "map_lat": map_lat[i], "name_norm": normalise(text["name"]),
+            "search": "\n".join(normalise(text[c]) for c in ("name", "name_en") if text[c]),
+        })
+    return rows
+
+
+def _category_rows(venues: gpd.GeoDataFrame) -> list[tuple[str, str, str, int, int]]:
+    if venues.empty:
+        return []
+    labels = venues.groupby("category", sort=False).agg(
+        zh=("category_zh", "first"), en=("category_en", "first"), n=("venue_id", "size"))
+    return [(str(k), str(r.zh), str(r.en), int(r.n), i) for i, (k, r) in enumerate(labels.iterrows())]
+
+
+def _isochrone_rows(
+    isochrones: gpd.GeoDataFrame, school_ids: dict[str, int], tiles: TileProvider
+) -> list[tuple[int, str, float, str]]:
+    rows = []
+    for (school_id, mode), group in isochrones.groupby(["school_id", "mode"]):
+        if school_id not in school_ids:
+            continue
+        shape = shapely.simplify(shapely.union_all(group.geometry.values), _ISOCHRONE_TOLERANCE_DEG)
+        if tiles.datum == "gcj02":
+            shape = shapely.transform(shape, lambda xy: pd.DataFrame(
+                dict(zip(("x", "y"), wgs84_to_gcj02(xy[:, 0], xy[:, 1]), strict=True))).to_numpy())
+        rows.append((school_ids[school_id], str(mode), float(group["minutes"].max()), shapely.to_geojson(shape)))
+    return rows
+
+
+def _timezone(schools: gpd.GeoDataFrame, venues: gpd.GeoDataFrame) -> str:
+    from timezonefinder import TimezoneFinder
+
+    points = pd.concat([schools.geometry, venues.geometry])
+    if points.empty:
+        return "UTC"
+    return TimezoneFinder().timezone_at(lng=float(points.x.mean()), lat=float(points.y.mean())) or "UTC"
+
+
+def _check_timezone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"timezone {name!r}: not an IANA time zone (e.g. Asia/Shanghai, Europe/Berlin)") from exc
+
+
+def _insert(con: sqlite3.Connection, table: str, rows: list[dict[str, object]]) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    con.executemany(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",  # names are ours
+        ([r[c] for c in columns] for r in rows),
+    )

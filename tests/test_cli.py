@@ -1,0 +1,78 @@
+"""The command line: builds, a closing summary, and one clear line for every kind of bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import CITIES, OSM, shared_file
+
+
+def _mapgen(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mapgen.cli", *args], capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def test_build_with_city_file_prints_progress_and_summary(tmp_path) -> None:
+    shared_file("osm", "shenzhen-longgang.osm")
+    run = _mapgen("build", "--city", str(CITIES / "shenzhen-longgang.toml"), "--out", str(tmp_path), "--minutes", "10")
+    assert run.returncode == 0, run.stderr
+    assert "Routing walk from schools" in run.stderr  # progress
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("done") or "rejected rows" in run.stderr
+    assert "3 schools" in run.stderr and "0 rejected rows" in run.stderr
+    assert (tmp_path / "index.html").is_file()
+    assert '"minutes": 10.0' in (tmp_path / "summary.json").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--osm", "nowhere/missing.osm.pbf"], "OSM file not found"),
+        (["--osm", "README.md"], "not an OSM extract"),
+        (["--osm", str(OSM / "shenzhen-longgang.osm"), "--bbox", "114.1887,22.6797,114.1927,22.6837"], "no schools found"),
+        (["--osm", str(OSM / "shenzhen-longgang.osm"), "--bbox", "120,10,120.01,10.01"], "no streets in bbox"),
+        (["--osm", str(OSM / "shenzhen-longgang.osm"), "--walk-kmh", "-3"], "walk_kmh"),
+        (["--city", "data/venues/no-such-city.toml"], "city configuration file not found"),
+        ([], "exactly one of --city"),
+    ],
+)
+def test_bad_input_is_one_clear_line_not_a_traceback(tmp_path, args: list[str], message: str) -> None:
+    shared_file("osm", "shenzhen-longgang.osm")
+    run = _mapgen("build", "--out", str(tmp_path / "out"), *args)
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    assert message in run.stderr
+    assert "error:" in run.stderr
+
+
+def test_not_osm_content_names_the_file(tmp_path) -> None:
+    fake = tmp_path / "city.osm"
+    fake.write_text("<html>not osm</html>", encoding="utf-8")
+    run = _mapgen("build", "--osm", str(fake), "--out", str(tmp_path / "out"))
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "city.osm" in run.stderr
+
+
+def test_missing_extract_without_download_area_says_what_to_do(tmp_path) -> None:
+    city = tmp_path / "city.toml"
+    city.write_text('name = "x"\nosm = "absent.osm"\n', encoding="utf-8")
+    run = _mapgen("build", "--city", str(city), "--out", str(tmp_path / "out"))
+    assert run.returncode == 2
+    assert "not found" in run.stderr and "download_bbox" in run.stderr
+
+
+def test_missing_extract_falls_back_to_osmnx_download_and_says_so(tmp_path) -> None:
+    """Offline (CI) the download fails, but the fallback path runs and explains itself."""
+    city = tmp_path / "city.toml"
+    city.write_text(
+        'name = "x"\nosm = "absent.osm"\ndownload_bbox = [114.1862, 22.6732, 114.2318, 22.7019]\n', encoding="utf-8"
+    )
+    run = _mapgen("build", "--city", str(city), "--out", str(tmp_path / "out"))
+    assert "Downloading the same area" in run.stderr and "osmnx" in run.stderr
+    if run.returncode != 0:  # no internet here: a clear error, not a traceback
+        assert run.returncode == 2 and "Traceback" not in run.stderr
+        assert "downloading OSM data" in run.stderr

@@ -1,0 +1,52 @@
+"""The docs stay honest: every CLI option, city setting and contract column is documented."""
+
+from __future__ import annotations
+
+import re
+
+import click
+import typer.main
+
+from mapgen.cli import app
+from mapgen.config import CityConfig, Settings, TileProvider
+from mapgen.schools import SCHOOL_COLUMNS
+from mapgen.venues import VENUE_COLUMNS
+from tests.conftest import ROOT
+
+DOCS = "\n".join(p.read_text(encoding="utf-8") for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
+
+
+def _commands(group: click.Group, prefix: str = ""):
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _commands(command, f"{prefix}{name} ")
+        else:
+            yield f"{prefix}{name}", command
+
+
+def test_every_cli_option_has_help_and_is_documented() -> None:
+    root = typer.main.get_command(app)
+    missing = []
+    for name, command in _commands(root):
+        assert f"mapgen {name}" in DOCS, f"command `mapgen {name}` is not in README/docs"
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"mapgen {name} {param.opts[0]} has no help text"
+                if not any(opt in DOCS for opt in param.opts):
+                    missing.append(f"mapgen {name} {param.opts[0]}")
+    assert missing == []
+
+
+def test_every_city_setting_is_documented() -> None:
+    config_doc = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    for model, prefix in ((CityConfig, ""), (Settings, "[settings] "), (TileProvider, "[tiles] ")):
+        for field in model.model_fields:
+            if field in ("settings", "tiles"):
+                continue
+            assert re.search(rf"`[^`\n]*\b{field}\b[^`\n]*`", config_doc), f"{prefix}{field} undocumented"
+
+
+def test_every_contract_column_is_documented() -> None:
+    contract = (ROOT / "docs" / "output-contract.md").read_text(encoding="utf-8")
+    for column in [*SCHOOL_COLUMNS, *VENUE_COLUMNS, "mode", "minutes"]:
+        assert f"`{column}`" in contract, column

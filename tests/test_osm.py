@@ -1,0 +1,71 @@
+"""Reading real OSM extracts (XML and PBF) and the osmnx download path."""
+
+from __future__ import annotations
+
+import pytest
+
+from mapgen._osm import clip_extract, extract_from_osmnx, read_osm
+from mapgen.errors import EmptyNetworkError, InputFileError
+from tests.conftest import shared_file
+
+
+def test_xml_extract_gives_streets_and_school_campuses() -> None:
+    extract = read_osm(shared_file("osm", "shenzhen-longgang.osm"), {"amenity", "leisure"})
+    schools = extract.features[extract.features["amenity"] == "school"]
+    assert len(extract.highways) > 400
+    assert "龙岗外国语学校" in set(schools["name"])
+    assert set(schools.geom_type) == {"Polygon"}  # campuses are closed ways, read as areas
+
+
+def test_pbf_extract_is_read_with_the_same_function() -> None:
+    extract = read_osm(shared_file("osm", "heidelberg.osm.pbf"), {"amenity"})
+    schools = extract.features[extract.features["amenity"] == "school"]
+    assert len(extract.highways) > 20_000
+    assert {"Helmholtz-Gymnasium", "Kurfürst-Friedrich-Gymnasium"} <= set(schools["name"])
+
+
+def test_missing_file_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(InputFileError, match="not found"):
+        read_osm(tmp_path / "nowhere.osm.pbf", {"amenity"})
+
+
+def test_wrong_suffix_is_refused(tmp_path) -> None:
+    path = tmp_path / "venues.csv"
+    path.write_text("name,lon,lat\n")
+    with pytest.raises(InputFileError, match="not an OSM extract"):
+        read_osm(path, {"amenity"})
+
+
+def test_garbage_with_osm_suffix_is_a_clear_error(tmp_path) -> None:
+    path = tmp_path / "broken.osm"
+    path.write_text("this is not XML at all")
+    with pytest.raises(InputFileError, match="broken.osm"):
+        read_osm(path, {"amenity"})
+
+
+def test_bbox_without_streets_is_an_empty_network_error() -> None:
+    extract = read_osm(shared_file("osm", "shenzhen-longgang.osm"), {"amenity"})
+    with pytest.raises(EmptyNetworkError, match="no streets"):
+        clip_extract(extract, (0.0, 0.0, 0.01, 0.01))
+
+
+def test_osmnx_graph_converts_to_the_same_streets_and_schools() -> None:
+    """The download fallback feeds osmnx output into the pipeline; check it on a real file via osmnx's reader."""
+    import osmnx as ox
+
+    from mapgen._osm import WAY_TAGS
+    from mapgen.config import Settings
+    from mapgen.network import street_graph
+
+    path = shared_file("osm", "shenzhen-longgang.osm")
+    ox.settings.useful_tags_way = sorted(set(ox.settings.useful_tags_way) | set(WAY_TAGS))
+    graph = ox.graph_from_xml(path, simplify=False, retain_all=True)
+    features = ox.features_from_xml(path, tags={"amenity": True})
+    via_osmnx = extract_from_osmnx(graph, features, "osmnx")
+    direct = read_osm(path, {"amenity"})
+    for mode in ("walk", "bike"):
+        a, b = street_graph(via_osmnx, mode, Settings()), street_graph(direct, mode, Settings())
+        assert set(a.node_osmid) == set(b.node_osmid)
+        assert a.edge_length_m.sum() == pytest.approx(b.edge_length_m.sum(), rel=1e-6)
+    names = set(via_osmnx.features.loc[via_osmnx.features["amenity"] == "school", "name"])
+    assert "龙岗外国语学校" in names

@@ -1,0 +1,287 @@
+"""Search site on the real Shenzhen Longgang build: site.db contents, search, filters, pages, API, safety."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from conftest import XSS_NAME
+from typer.testing import CliRunner
+
+from mapgen.cli import app as cli_app
+from mapgen.hours import is_open, open_after_school, open_weekend
+from mapgen.publish.sitedb import normalise
+from webapp import create_app
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
+SATURDAY_10 = datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)
+SUNDAY_10 = datetime(2026, 11, 29, 10, 0, tzinfo=SHANGHAI)
+
+
+@pytest.fixture(scope="module")
+def venues(site_data: Path) -> pd.DataFrame:
+    frame = gpd.read_file(site_data / "venues.geojson")
+    for column in ("name", "name_en", "address", "district", "category_zh", "category_en", "opening_hours"):
+        frame[column] = frame[column].astype(object).fillna("") if column in frame else ""
+    frame["search"] = [
+        "\n".join(normalise(r[c]) for c in ("name", "name_en", "address", "district", "category_zh", "category_en"))
+        for _, r in frame.iterrows()
+    ]
+    return frame
+
+
+@pytest.fixture(scope="module")
+def pairs(site_data: Path) -> pd.DataFrame:
+    return pd.read_csv(site_data / "reachability.csv", dtype={"school_id": str, "venue_id": str})
+
+
+@pytest.fixture(scope="module")
+def client(site_data: Path):  # type: ignore[no-untyped-def]
+    app = create_app(site_data / "site.db", clock=lambda: MONDAY_10)
+    return app.test_client()
+
+
+def _all_pages(client, url: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    first = client.get(url).get_json()
+    results = list(first["results"])
+    for page in range(2, first["pages"] + 1):
+        results += client.get(f"{url}&page={page}").get_json()["results"]
+    assert len(results) == first["total"]
+    return results
+
+
+def test_site_db_holds_every_contract_row(site_data: Path, venues: pd.DataFrame, pairs: pd.DataFrame) -> None:
+    con = sqlite3.connect(site_data / "site.db")
+    assert con.execute("SELECT count(*) FROM venues").fetchone()[0] == len(venues) == 32
+    assert con.execute("SELECT count(*) FROM schools").fetchone()[0] == 3
+    assert con.execute("SELECT count(*) FROM reach").fetchone()[0] == len(pairs)
+    assert con.execute("SELECT count(*) FROM isochrones").fetchone()[0] == 6
+    sql = con.execute("SELECT sql FROM sqlite_master WHERE name = 'venues_fts'").fetchone()[0]
+    assert "trigram" in sql
+    meta = dict(con.execute("SELECT key, value FROM meta"))
+    assert meta["timezone"] == "Asia/Shanghai" and meta["minutes"] == "15"
+    # the hostile venue's hours became weekly intervals: Mo-Fr 8-20 and Sa 9-12
+    rows = con.execute("SELECT weekday, open_min, close_min FROM opening o JOIN venues v ON v.id = o.venue "
+                       "WHERE v.venue_id = 'test-xss' ORDER BY weekday").fetchall()
+    assert rows == [(d, 480, 1200) for d in range(5)] + [(5, 540, 720)]
+
+
+def test_build_writes_site_db_as_last_step(shenzhen_build: Path) -> None:
+    summary = json.loads((shenzhen_build / "summary.json").read_text(encoding="utf-8"))
+    assert summary["outputs"]["site_db"] == str(shenzhen_build / "site.db")
+    assert summary["tiles"]["url"].startswith("https://")
+    con = sqlite3.connect(shenzhen_build / "site.db")
+    assert con.execute("SELECT count(*) FROM venues").fetchone()[0] == summary["counts"]["venues"]
+
+
+@pytest.mark.parametrize("q", ["图书馆", "体育场", "大运中心"])
+def test_trigram_search_finds_every_venue_containing_the_words(client, venues: pd.DataFrame, q: str) -> None:  # type: ignore[no-untyped-def]
+    expected = set(venues.loc[venues["search"].str.contains(q, regex=False), "venue_id"])
+    found = {v["venue_id"] for v in _all_pages(client, f"/api/venues?q={q}")}
+    assert found == expected and len(expected) >= 3
+
+
+@pytest.mark.parametrize("q", ["体育", "馆", "园"])
+def test_one_or_two_characters_fall_back_to_substring_match(client, venues: pd.DataFrame, q: str) -> None:  # type: ignore[no-untyped-def]
+    expected = set(venues.loc[venues["search"].str.contains(q, regex=False), "venue_id"])
+    found = {v["venue_id"] for v in _all_pages(client, f"/api/venues?q={q}")}
+    assert found == expected and len(expected) >= 4
+
+
+def test_several_words_must_all_match(client, venues: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    mask = venues["search"].str.contains("大运", regex=False) & venues["search"].str.contains("体育馆", regex=False)
+    found = {v["venue_id"] for v in _all_pages(client, "/api/venues?q=大运 体育馆")}
+    assert found == set(venues.loc[mask, "venue_id"]) == {"osm-w219058187"}
+
+
+def test_exact_name_comes_first(client) -> None:  # type: ignore[no-untyped-def]
+    results = client.get("/api/venues?q=图书馆").get_json()["results"]
+    # three venues are named exactly 图书馆 (and others contain it): the exact ones lead
+    exact = [r["name"] for r in results[:2]]
+    assert exact == ["图书馆", "图书馆"]
+    assert client.get("/api/venues?q=大运中心体育馆").get_json()["results"][0]["name"] == "大运中心体育馆"
+
+
+def test_full_width_and_case_are_folded(client) -> None:  # type: ignore[no-untyped-def]
+    full = {v["venue_id"] for v in client.get("/api/venues?q=（LIBRARY）").get_json()["results"]}
+    assert full == {"osm-n5178272557"}  # named 图书馆（library）
+    english = {v["venue_id"] for v in _all_pages(client, "/api/venues?q=universiade")}
+    assert len(english) == 4
+
+
+def test_category_filter_and_pagination(client, venues: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    sports = set(venues.loc[venues["category"] == "sports", "venue_id"])
+    first = client.get("/api/venues?category=sports").get_json()
+    assert first["total"] == len(sports) == 22 and first["pages"] == 2 and len(first["results"]) == 20
+    every = _all_pages(client, "/api/venues?category=sports")
+    assert [v["venue_id"] for v in every] == list(dict.fromkeys(v["venue_id"] for v in every))  # no duplicates
+    assert {v["venue_id"] for v in every} == sports
+
+
+@pytest.mark.parametrize("mode", ["walk", "bike"])
+@pytest.mark.parametrize("limit", [5, 10, 15])
+def test_school_filter_matches_reachability(client, pairs: pd.DataFrame, mode: str, limit: int) -> None:  # type: ignore[no-untyped-def]
+    for school_id in pairs["school_id"].unique():
+        mine = pairs[(pairs["school_id"] == school_id) & (pairs["mode"] == mode) & (pairs["minutes"] <= limit)]
+        got = _all_pages(client, f"/api/venues?school={school_id}&mode={mode}&max_minutes={limit}")
+        assert {v["venue_id"] for v in got} == set(mine["venue_id"])
+        times = [v["minutes"] for v in got]
+        assert times == sorted(times)
+        assert dict(zip(mine["venue_id"], mine["minutes"], strict=True)) == {v["venue_id"]: v["minutes"] for v in got}
+
+
+def test_open_filters_agree_with_the_hours_module(site_data: Path, venues: pd.DataFrame) -> None:
+    for when in (MONDAY_10, SATURDAY_10, SUNDAY_10, datetime(2026, 11, 23, 19, 59, tzinfo=SHANGHAI)):
+        client = create_app(site_data / "site.db", clock=lambda when=when: when).test_client()
+        expected = {v for v, h in zip(venues["venue_id"], venues["opening_hours"], strict=True) if is_open(h, when)}
+        found = {v["venue_id"] for v in _all_pages(client, "/api/venues?open=now")}
+        assert found == expected
+    assert "test-xss" in expected  # Monday 19:59 is inside Mo-Fr 08:00-20:00
+    client = create_app(site_data / "site.db").test_client()
+    for flag, check in (("after_school", open_after_school), ("weekend", open_weekend)):
+        expected = {v for v, h in zip(venues["venue_id"], venues["opening_hours"], strict=True) if check(h)}
+        assert {v["venue_id"] for v in _all_pages(client, f"/api/venues?open={flag}")} == expected == {"test-xss"}
+
+
+def test_free_and_district_filters(client) -> None:  # type: ignore[no-untyped-def]
+    free = client.get("/api/venues?free=true").get_json()
+    assert [v["venue_id"] for v in free["results"]] == ["test-xss"] and free["results"][0]["free"] is True
+    assert client.get("/api/venues?district=龙岗区").get_json()["total"] == 1
+    assert client.get("/api/venues?district=福田区").get_json()["total"] == 0
+    assert client.get("/api/schools").get_json()["districts"] == ["龙岗区"]
+
+
+@pytest.mark.parametrize("query", [
+    "page=0", "page=-1", "page=abc", "page=99999999999", "max_minutes=abc", "max_minutes=0", "max_minutes=16",
+    "max_minutes=nan", "mode=car", "open=sometimes", "category=zzz", "school=nope", "free=maybe", "q=" + "x" * 201,
+    "mode=", "page=", "max_minutes=", "free=", "open=", "category=", "school=",
+])
+def test_invalid_parameters_answer_400_json(client, query: str) -> None:  # type: ignore[no-untyped-def]
+    response = client.get(f"/api/venues?{query}")
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["status"] == 400 and body["message"] and "Traceback" not in response.text
+    page = client.get(f"/search?{query}")
+    if query.endswith("="):  # the HTML form sends empty fields: they mean "not set"
+        assert page.status_code == 200
+    else:
+        assert page.status_code == 400 and "Traceback" not in page.text and 'id="error-message"' in page.text
+
+
+def test_unknown_ids_answer_404(client) -> None:  # type: ignore[no-untyped-def]
+    for url in ("/api/schools/nope/venues", "/api/venues/nope", "/api/nothing"):
+        response = client.get(url)
+        assert response.status_code == 404 and response.get_json()["status"] == 404
+    for url in ("/venue/nope", "/school/nope", "/files/summary.json", "/files/../site.db", "/files/site.db"):
+        assert client.get(url).status_code == 404
+
+
+def test_school_api_lists_reached_venues_with_both_times(client, pairs: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    schools = client.get("/api/schools").get_json()["schools"]
+    assert len(schools) == 3
+    for s in schools:
+        mine = pairs[pairs["school_id"] == s["school_id"]]
+        body = client.get(f"/api/schools/{s['school_id']}/venues").get_json()
+        assert {v["venue_id"] for v in body["venues"]} == set(mine["venue_id"])
+        assert s["venues_walk"] == (mine["mode"] == "walk").sum() and s["venues_bike"] == (mine["mode"] == "bike").sum()
+    found = client.get("/api/schools?q=龙岗").get_json()["schools"]
+    assert {s["name"] for s in found} == {"龙岗外国语学校", "华南师范大学附属龙岗大运学校"}
+    trigram = client.get("/api/schools?q=外国语 school").get_json()["schools"]  # both words through FTS5
+    assert [s["name"] for s in trigram] == ["龙岗外国语学校"]
+
+
+def test_pages_render_in_chinese_and_english(client, site_data: Path) -> None:  # type: ignore[no-untyped-def]
+    home = client.get("/")
+    assert home.status_code == 200 and "搜索" in home.text and "© OpenStreetMap contributors" in home.text
+    english = client.get("/?lang=en")
+    assert "Search" in english.text and "lang=en" in english.headers["Set-Cookie"]
+    assert "Search" in client.get("/search?q=图书馆").text  # the cookie keeps English
+    client.get("/?lang=zh")
+    results = client.get("/search?q=图书馆&category=library")
+    assert results.status_code == 200 and results.text.count('class="venue"') == 5
+    school_id = "osm-w238458950"
+    page = client.get(f"/school/{school_id}")
+    data = json.loads(re.search(r'id="map-data">(.*?)</script>', page.text, re.S).group(1))
+    shapes = client.get(data["isochrones_url"]).get_json()
+    assert [f["properties"]["mode"] for f in shapes["features"]] == ["walk", "bike"]
+    assert shapes["features"][0]["geometry"]["type"] == "Polygon"
+    reached = client.get(f"/api/schools/{school_id}/venues").get_json()["venues"]
+    assert len(data["venues"]) == len(reached)
+    assert f'href="/files/schools/{school_id}.html"' in page.text  # the build's static map exists
+    assert (site_data / "schools" / f"{school_id}.html").is_file()
+    assert client.get(f"/files/schools/{school_id}.html").status_code == 200
+    venue = client.get("/venue/osm-w219058187")
+    assert "大运中心体育馆" in venue.text and 'id="reached-by"' in venue.text
+
+
+def test_pdf_sheet_is_linked_and_served_when_present(client, site_data: Path) -> None:  # type: ignore[no-untyped-def]
+    school_id = "osm-w356776832"
+    pdf = site_data / "schools" / f"{school_id}.pdf"
+    assert 'id="pdf"' not in client.get(f"/school/{school_id}").text
+    pdf.write_bytes(b"%PDF-1.4\n%%EOF\n")  # stands in for the outing sheet another stage writes
+    try:
+        assert f'href="/files/schools/{school_id}.pdf"' in client.get(f"/school/{school_id}").text
+        served = client.get(f"/files/schools/{school_id}.pdf")
+        assert served.status_code == 200 and served.mimetype == "application/pdf"
+    finally:
+        pdf.unlink()
+
+
+def test_hostile_venue_stays_inert_on_every_page_and_in_the_api(client) -> None:  # type: ignore[no-untyped-def]
+    escaped = "&lt;img src=x onerror=alert(1)&gt;"
+    urls = ["/search?q=img", "/search?category=library", "/search?free=1", "/venue/test-xss",
+            "/school/osm-w238458950", "/search?q=img&lang=en", "/venue/test-xss?lang=en"]
+    for url in urls:
+        text = client.get(url).text
+        assert "<img" not in text and "<script>alert" not in text and "<b>bold" not in text, url
+    assert escaped in client.get("/venue/test-xss").text
+    for url in ["/api/venues?q=img", "/api/venues/test-xss", "/api/schools/osm-w238458950/venues"]:
+        response = client.get(url)
+        assert response.mimetype == "application/json" and response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "<" not in response.text and ">" not in response.text, url
+    assert client.get("/api/venues/test-xss").get_json()["name"] == XSS_NAME  # data intact, only encoded
+
+
+def test_security_headers_and_no_cdn(client) -> None:  # type: ignore[no-untyped-def]
+    for url in ("/", "/search?q=图书馆", "/school/osm-w238458950", "/venue/test-xss", "/api/schools"):
+        response = client.get(url)
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+        assert response.headers["X-Frame-Options"] == "DENY"
+        sources = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', response.text)
+        assert all(s.startswith("/") for s in sources), sources
+    assert "Leaflet 1.9" in client.get("/lib/leaflet/leaflet.js").text
+
+
+def test_database_is_opened_read_only(site_data: Path) -> None:
+    app = create_app(site_data / "site.db")
+    from webapp.db import db
+
+    with app.app_context():
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            db().execute("DELETE FROM venues")
+
+
+def test_openapi_document_lists_the_parameters(client) -> None:  # type: ignore[no-untyped-def]
+    doc = client.get("/api/openapi.json").get_json()
+    params = {p["name"]: p for p in doc["paths"]["/api/venues"]["get"]["parameters"]}
+    assert set(params) == {"q", "category", "district", "free", "school", "mode", "max_minutes", "open", "page"}
+    assert params["category"]["schema"]["enum"] == ["library", "sports", "park"]
+    assert params["max_minutes"]["schema"]["maximum"] == 15
+
+
+def test_cli_publish_reports_counts(site_data: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli_app, ["publish", "--data", str(site_data), "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "32 venues, 3 schools, 107 school–venue pairs" in output and "opening hours read for 1 venues" in output
+    bad = CliRunner().invoke(cli_app, ["publish", "--data", str(tmp_path / "missing")])
+    assert bad.exit_code != 0 and "summary.json: not found" in str(bad.exception)

@@ -1,0 +1,136 @@
+"""The search site in real headless Chromium (Debian's, via Playwright): search, filter, school map, hostile data."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pandas as pd
+import pytest
+from conftest import chromium_path
+from werkzeug.serving import make_server
+
+from webapp import create_app
+
+pytestmark = pytest.mark.slow
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SCHOOL = "osm-w238458950"  # 龙岗外国语学校: the hostile test venue is next to it
+
+
+@pytest.fixture(scope="module")
+def base_url(site_data: Path) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, create_app(site_data / "site.db"), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Watch:
+    """Everything a page did that it should not: script errors, CSP violations, dialogs, outside requests."""
+
+    def __init__(self, page, base_url: str) -> None:  # type: ignore[no-untyped-def]
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.outside: set[str] = set()
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("console", lambda msg: self.errors.append(msg.text)
+                if msg.type == "error" and "Content Security Policy" in msg.text else None)
+        page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+
+        def outside(route) -> None:  # type: ignore[no-untyped-def]
+            self.outside.add(urlsplit(route.request.url).netloc)
+            route.abort()  # offline: base tiles may not load; the test checks markers and layers
+
+        page.route(re.compile(rf"^(?!{re.escape(base_url)}).*"), outside)
+
+
+@pytest.fixture()
+def page(browser, base_url: str):  # type: ignore[no-untyped-def]
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.watch = Watch(page, base_url)
+    yield page
+    context.close()
+
+
+def test_search_filter_and_school_map(page, base_url: str, site_data: Path) -> None:  # type: ignore[no-untyped-def]
+    pairs = pd.read_csv(site_data / "reachability.csv", dtype=str)
+    page.goto(base_url + "/")
+    page.fill("#q", "图书馆")
+    page.press("#q", "Enter")
+    page.wait_for_url(re.compile(r"/search\?q="))
+    # 4 OSM libraries + the test venue (category 图书馆), all matched by the trigram index
+    assert page.locator("li.venue").count() == 5
+    assert page.locator("#count b").inner_text() == "5"
+
+    page.select_option("#f-category", "sports")  # filters.js submits on change
+    page.wait_for_url(re.compile(r"category=sports"))
+    assert page.locator("li.venue").count() == 0 and page.locator(".empty").is_visible()
+    page.select_option("#f-category", "library")
+    page.wait_for_url(re.compile(r"category=library"))
+    assert page.locator("li.venue").count() == 5
+
+    page.goto(base_url + "/")
+    page.click(f'a[href="/school/{SCHOOL}"]')
+    page.wait_for_selector("path.mg-venue")
+    reached = pairs.loc[pairs["school_id"] == SCHOOL, "venue_id"].nunique()
+    assert page.locator("path.mg-venue").count() == reached == 29  # walk or bike, test venue included
+    assert page.locator("path.mg-school").count() == 1
+    assert page.locator("path.mg-iso-walk").count() == 1 and page.locator("path.mg-iso-bike").count() == 1
+    labels = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+    assert len(labels) == 2 + 3 and any("步行 15 分钟" in t for t in labels)
+    # switching off the sports layer removes its markers from the map
+    sports = page.locator("path.mg-venue-sports").count()
+    page.locator(".leaflet-control-layers-overlays label", has_text="体育场地").locator("input").uncheck()
+    assert page.locator("path.mg-venue").count() == reached - sports and sports > 0
+    assert "© OpenStreetMap contributors" in page.locator(".leaflet-control-attribution").inner_text()
+    # the build's own static map (folium) opens from the school page, served by the site
+    page.click("#static-map")
+    page.wait_for_selector("path.leaflet-interactive")
+    assert page.locator("path.leaflet-interactive").count() >= reached
+    assert page.watch.errors == [] and page.watch.dialogs == []
+    assert page.watch.outside <= {"tile.openstreetmap.org"}  # no CDN: only base tiles leave the site
+
+
+def test_hostile_venue_never_runs(page, base_url: str) -> None:  # type: ignore[no-untyped-def]
+    for url in ("/search?q=img", "/search?category=library&lang=en", "/venue/test-xss", f"/school/{SCHOOL}",
+                "/api/venues/test-xss", "/venue/test-xss?lang=zh"):
+        page.goto(base_url + url)
+        assert page.evaluate("document.querySelectorAll('img[src=\"x\"], script:not([src]):not([type])').length") == 0
+    page.goto(base_url + "/venue/test-xss")
+    assert page.locator("#venue-name").inner_text() == "<img src=x onerror=alert(1)>"
+    page.locator("path.mg-venue").click()
+    popup = page.locator(".leaflet-popup-content")
+    assert "<img src=x onerror=alert(1)>" in popup.inner_text()
+    assert popup.locator("img").count() == 0
+    page.goto(base_url + f"/school/{SCHOOL}")
+    page.locator("path.mg-venue-library").last.hover()
+    assert page.evaluate("document.querySelectorAll('img[src=\"x\"]').length") == 0
+    assert page.watch.dialogs == [] and page.watch.errors == []
+
+
+def test_pages_fit_a_phone_screen(browser, base_url: str) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    Watch(page, base_url)
+    for url in ("/", "/search?q=体育", f"/school/{SCHOOL}", "/venue/osm-w219058187"):
+        page.goto(base_url + url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375, url
+    assert page.locator("#map").bounding_box()["width"] <= 375
+    context.close()

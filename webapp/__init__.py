@@ -1,0 +1,146 @@
+"""The search site: a Flask app that only reads ``site.db`` written by ``mapgen publish``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from flask import Flask, Response, g, jsonify, make_response, render_template, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import HTTPException
+
+from mapgen.errors import InputFileError
+from mapgen.publish.sitedb import SCHEMA_VERSION
+from webapp.db import connect
+from webapp.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from webapp.search import BadQueryError
+
+log = logging.getLogger(__name__)
+LANG_COOKIE = "lang"
+
+
+class _HtmlSafeJSON(DefaultJSONProvider):
+    """JSON with readable Chinese, and ``<``, ``>``, ``&``, ``'`` escaped so no response can be read as markup."""
+
+    ensure_ascii = False
+    sort_keys = False
+
+    def dumps(self, obj: object, **kwargs: object) -> str:
+        text = super().dumps(obj, **kwargs)
+        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
+
+
+def create_app(db_path: str | Path, clock: Callable[[], datetime] | None = None) -> Flask:
+    """Create the site for one ``site.db``.
+
+    Parameters
+    ----------
+    db_path
+        The database written by ``mapgen publish`` (opened read-only, SQLite ``mode=ro``).
+        Static maps and PDFs next to it (``schools/<id>.html``, ``schools/<id>.pdf``) are linked and served.
+    clock
+        Returns the current time for "open now" (default: now, in the city's time zone from ``site.db``).
+
+    Returns
+    -------
+    flask.Flask
+    """
+    path = Path(db_path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: not found; write it with `mapgen publish --data DIR`")
+    with connect(path) as con:
+        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+    con.close()
+    if meta.get("schema_version") != SCHEMA_VERSION:
+        raise InputFileError(f"{path}: written by another mapgen version; run `mapgen publish` again")
+    zone = ZoneInfo(meta.get("timezone") or "UTC")
+
+    app = Flask(__name__)
+    app.config.update(
+        MAPGEN_DB=path, MAPGEN_DATA=path.parent, MAPGEN_CLOCK=clock or (lambda: datetime.now(zone)),
+        SEND_FILE_MAX_AGE_DEFAULT=3600, MAX_CONTENT_LENGTH=0,
+    )
+    app.json = _HtmlSafeJSON(app)
+    app.jinja_env.autoescape = True
+    app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True
+    csp = _content_security_policy(meta.get("tiles_url", ""))
+
+    from webapp.api import api
+    from webapp.pages import pages
+
+    app.register_blueprint(pages)
+    app.register_blueprint(api)
+
+    @app.before_request
+    def _language() -> None:
+        asked = request.args.get("lang", "")
+        g.lang = asked if asked in LANGUAGES else request.cookies.get(LANG_COOKIE, DEFAULT_LANGUAGE)
+        if g.lang not in LANGUAGES:
+            g.lang = DEFAULT_LANGUAGE
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        if request.args.get("lang") in LANGUAGES:
+            response.set_cookie(LANG_COOKIE, request.args["lang"], max_age=365 * 86400, samesite="Lax", httponly=True)
+        built_page = request.path.startswith("/files/") and response.mimetype == "text/html"
+        response.headers.setdefault("Content-Security-Policy", csp[built_page])
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+        response.headers["Permissions-Policy"] = "geolocation=(), camera=(), microphone=()"
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.vary.add("Cookie")
+        return response
+
+    @app.errorhandler(BadQueryError)
+    def _bad_query(exc: BadQueryError) -> Response:
+        return _error(400, "Bad Request", str(exc))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        response = _error(exc.code or 500, exc.name, exc.description or exc.name)
+        extra = dict(exc.get_headers())
+        for key in ("Allow", "Retry-After"):
+            if key in extra:
+                response.headers[key] = extra[key]
+        return response
+
+    @app.errorhandler(Exception)
+    def _server_error(exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.path)
+        return _error(500, "Internal Server Error", "the server could not answer this request")
+
+    return app
+
+
+def _error(code: int, name: str, message: str) -> Response:
+    """Answer an error as JSON under /api/, as a page elsewhere; never with a traceback."""
+    if request.path.startswith("/api/"):
+        response = jsonify(error=name, message=message, status=code)
+    else:
+        response = make_response(render_template("error.html", code=code, name=name, message=message))
+    response.status_code = code
+    return response
+
+
+def _content_security_policy(tiles_url: str) -> dict[bool, str]:
+    """Return the CSP of the site's pages (False) and of the built static maps under /files/ (True).
+
+    Scripts and styles come only from the site itself; images also from the tile server.
+    The static maps written by ``mapgen build`` (folium) need their inline scripts.
+    """
+    parts = urlsplit(tiles_url.replace("{s}", "*"))
+    tiles = f"{parts.scheme}://{parts.netloc.replace('{', '').replace('}', '')}" if parts.netloc else ""
+    common = (f"default-src 'self'; img-src 'self' data: {tiles}; connect-src 'self'; font-src 'self'; "
+              "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+    return {
+        False: f"{common}; script-src 'self'; style-src 'self'",
+        True: f"{common}; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'",
+    }
+
+
+__all__ = ["create_app"]

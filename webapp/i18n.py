@@ -1,0 +1,82 @@
+"""The site's two languages: Chinese (default) and English, chosen by ``?lang=`` and remembered in a cookie."""
+
+from __future__ import annotations
+
+LANGUAGES = ("zh", "en")
+DEFAULT_LANGUAGE = "zh"
+WEEKDAYS = {"zh": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"),
+            "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
+
+# key: (Chinese, English)
+STRINGS: dict[str, tuple[str, str]] = {
+    "site": ("学生 15 分钟活动圈", "15-minute activity circles"),
+    "search": ("搜索", "Search"),
+    "search_placeholder": ("搜索场馆：名称、地址、类别，如 图书馆", "Search venues: name, address, category"),
+    "schools": ("学校", "Schools"),
+    "categories": ("场馆类别", "Venue categories"),
+    "category": ("类别", "Category"),
+    "all": ("全部", "All"),
+    "district": ("区", "District"),
+    "free_only": ("仅免费", "Free only"),
+    "open": ("开放", "Open"),
+    "open_any": ("不限", "Any time"),
+    "open_now": ("现在开放", "Open now"),
+    "open_after_school": ("放学后开放", "Open after school"),
+    "open_weekend": ("周末开放", "Open at weekends"),
+    "near_school": ("学校附近", "Near school"),
+    "any_school": ("不限学校", "Any school"),
+    "mode": ("方式", "Mode"),
+    "walk": ("步行", "Walk"),
+    "bike": ("骑行", "Bike"),
+    "within": ("分钟以内", "minutes at most"),
+    "minutes": ("分钟", "min"),
+    "apply": ("筛选", "Filter"),
+    "results": ("个结果", "results"),
+    "no_results": ("没有找到符合条件的场馆。", "No venue matches."),
+    "page": ("第 {page} / {pages} 页", "Page {page} of {pages}"),
+    "prev": ("上一页", "Previous"),
+    "next": ("下一页", "Next"),
+    "hours": ("开放时间", "Opening hours"),
+    "hours_unknown": ("未知", "unknown"),
+    "hours_unread": ("（无法自动识别）", "(could not be read automatically)"),
+    "fee": ("收费", "Fee"),
+    "free": ("免费", "Free"),
+    "paid": ("收费", "Paid"),
+    "address": ("地址", "Address"),
+    "source": ("来源", "Source"),
+    "reached_by": ("可到达的学校", "Schools that reach it"),
+    "not_reached": ("没有学校在时限内到达这里。", "No school reaches it within the limit."),
+    "school": ("学校", "School"),
+    "venues_within": ("{minutes} 分钟可达的场馆", "Venues within {minutes} minutes"),
+    "static_map": ("静态地图", "Static map"),
+    "pdf": ("PDF 活动单", "PDF outing sheet"),
+    "closed": ("休息", "closed"),
+    "not_found": ("页面不存在", "Page not found"),
+    "bad_request": ("请求参数有误", "Bad request"),
+    "server_error": ("服务器出错了", "Server error"),
+    "home": ("首页", "Home"),
+    "venue_count": ("个场馆", "venues"),
+    "map_note": ("底图需要联网；标记与范围离线也可显示。", "Base tiles need internet; markers draw offline"),
+}
+
+
+def translate(key: str, lang: str, **values: object) -> str:
+    """Return the text of `key` in `lang` (``zh`` or ``en``), with ``{name}`` fields filled from `values`.
+
+    Parameters
+    ----------
+    key
+        A key of :data:`STRINGS`.
+    lang
+        ``zh`` or ``en``.
+    **values
+        Values for the text's ``{fields}``.
+    """
+    zh, en = STRINGS[key]
+    text = en if lang == "en" else zh
+    return text.format(**values) if values else text
+
+
+def clock(minute: int) -> str:
+    """Return ``HH:MM`` for minutes after midnight (1440 is ``24:00``)."""
+    return f"{minute // 60:02d}:{minute % 60:02d}"

@@ -1,0 +1,146 @@
+"""HTML pages: home, search results with filters, venue and school pages, built static maps and PDFs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import quote
+
+import xstatic.pkg.leaflet as xs_leaflet
+from flask import Blueprint, abort, current_app, g, render_template, request, send_from_directory, url_for
+from flask.typing import ResponseReturnValue
+
+from webapp.db import db, site
+from webapp.i18n import WEEKDAYS, clock, translate
+from webapp.search import VenueQuery, school_detail, school_venues, search_venues, venue_detail
+
+pages = Blueprint("pages", __name__)
+#: Files of the build that the site serves under /files/ (static maps, PDF sheets, their Leaflet copy).
+BUILT_FILES = re.compile(r"(index\.html|schools/[A-Za-z0-9_.-]+\.(html|pdf)|lib/[A-Za-z0-9_./-]+\.(js|css|png|svg))")
+PALETTE_SIZE = 8  # site.css defines .cat-0 … .cat-7; site.js has the same colours
+
+
+@pages.app_context_processor
+def _helpers() -> dict[str, object]:
+    def here(**changes: object) -> str:
+        args = request.args.to_dict()
+        args.update({k: str(v) for k, v in changes.items()})
+        return url_for(request.endpoint or "pages.home", **(request.view_args or {}), **args)  # type: ignore[arg-type]
+
+    lang = g.get("lang", "zh")
+    root = request.script_root
+    return {
+        "t": lambda key, **kw: translate(key, lang, **kw),
+        "lang": lang,
+        "here": here,
+        "venue_url": lambda venue_id: f"{root}/venue/{quote(str(venue_id), safe='')}",
+        "school_url": lambda school_id: f"{root}/school/{quote(str(school_id), safe='')}",
+        "clock": clock,
+        "label": lambda row, field="name": _label(row, field, lang),
+        "weekdays": WEEKDAYS[lang],
+        "minutes_fmt": lambda m: "" if m is None else f"{m:.0f}",
+    }
+
+
+def _label(row: dict[str, object], field: str = "name", lang: str | None = None) -> str:
+    """The English form of a name or category in English when there is one, the Chinese form otherwise."""
+    if (lang or g.get("lang")) == "en":
+        english = row.get(f"{field}_en") or row.get("en")
+        if english:
+            return str(english)
+    return str(row.get(field) or row.get(f"{field}_zh") or row.get("zh") or "")
+
+
+def _category_class(info: object) -> dict[str, str]:
+    return {c["key"]: f"cat-{i % PALETTE_SIZE}" for i, c in enumerate(info.categories)}  # type: ignore[attr-defined]
+
+
+@pages.get("/")
+def home() -> ResponseReturnValue:
+    """Home: one search box, the categories and the schools."""
+    info = site()
+    return render_template("home.html", info=info, cat_class=_category_class(info))
+
+
+@pages.get("/search")
+def results() -> ResponseReturnValue:
+    """Search results with filters and pagination."""
+    info = site()
+    filled = {k: v for k, v in request.args.items() if v != "" and k != "lang"}  # a form sends empty fields
+    query = VenueQuery.parse(filled, info)
+    page = search_venues(db(), query, info, current_app.config["MAPGEN_CLOCK"]())
+    return render_template("results.html", info=info, query=query, page=page, cat_class=_category_class(info))
+
+
+@pages.get("/venue/<venue_id>")
+def venue(venue_id: str) -> ResponseReturnValue:
+    """A venue: details, weekly hours, small map, the schools that reach it and in how many minutes."""
+    info = site()
+    found = venue_detail(db(), venue_id)
+    if found is None:
+        abort(404, "unknown venue")
+    by_day: list[list[str]] = [[] for _ in range(7)]
+    for day, start, end in found["opening"]:  # type: ignore[attr-defined]
+        by_day[day].append(f"{clock(start)}–{clock(end)}")
+    cat_class = _category_class(info)
+    map_data = {**_tiles(info), "venues": [_marker(found, cat_class)], "school": None, "layers": {}}
+    return render_template("venue.html", info=info, v=found, by_day=by_day, map_data=map_data, cat_class=cat_class)
+
+
+@pages.get("/school/<school_id>")
+def school(school_id: str) -> ResponseReturnValue:
+    """A school: its map with walk/bike circles, its venues grouped by category and sorted by time."""
+    info = site()
+    found = school_detail(db(), school_id)
+    if found is None:
+        abort(404, "unknown school")
+    venues = school_venues(db(), school_id)
+    cat_class = _category_class(info)
+    groups = [(c, [v for v in venues if v["category"] == c["key"]]) for c in info.categories]
+    groups = [(c, members) for c, members in groups if members]
+    lang = g.get("lang", "zh")
+    layers: dict[str, str] = {
+        m: f"{translate(m, lang)} {info.minutes:g} {translate('minutes', lang)}" for m in ("walk", "bike")}
+    layers.update({str(c["key"]): f"{_label(c)} ({len(members)})" for c, members in groups})
+    map_data: dict[str, object] = {
+        **_tiles(info),
+        "school": {"lon": found["map_lon"], "lat": found["map_lat"], "name": _label(found)},
+        "isochrones_url": url_for("api.school_isochrones", school_id=school_id),
+        "venues": [_marker(v, cat_class) for v in venues],
+        "layers": layers,
+        "minutes_label": translate("minutes", lang),
+        "mode_labels": {m: translate(m, lang) for m in ("walk", "bike")},
+    }
+    data_dir: Path = current_app.config["MAPGEN_DATA"]
+    links = {kind: (data_dir / "schools" / f"{school_id}.{kind}").is_file() for kind in ("html", "pdf")}
+    return render_template("school.html", info=info, s=found, groups=groups, map_data=map_data, links=links,
+                           cat_class=cat_class)
+
+
+@pages.get("/files/<path:name>")
+def built_file(name: str) -> ResponseReturnValue:
+    """The build's static maps, PDF sheets and their Leaflet copy (nothing else of the data folder)."""
+    if not BUILT_FILES.fullmatch(name) or ".." in name:
+        abort(404)
+    return send_from_directory(current_app.config["MAPGEN_DATA"], name)
+
+
+@pages.get("/lib/leaflet/<path:name>")
+def leaflet(name: str) -> ResponseReturnValue:
+    """Leaflet's JS, CSS and images from the XStatic package (no CDN)."""
+    return send_from_directory(xs_leaflet.BASE_DIR, name)
+
+
+def _tiles(info: object) -> dict[str, object]:
+    meta = info.meta  # type: ignore[attr-defined]
+    return {"tiles": {"url": meta["tiles_url"], "attribution": meta["tiles_attribution"]},
+            "attribution": meta["attribution"]}
+
+
+def _marker(v: dict[str, object], cat_class: dict[str, str]) -> dict[str, object]:
+    return {
+        "id": v["venue_id"], "name": _label(v), "category": v["category"], "category_label": _label(v, "category"),
+        "cls": cat_class.get(str(v["category"]), "cat-0"), "lon": v["map_lon"], "lat": v["map_lat"],
+        "walk": v.get("walk"), "bike": v.get("bike"), "hours": v["opening_hours"],
+        "url": f"{request.script_root}/venue/{quote(str(v['venue_id']), safe='')}",
+    }
