@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -17,6 +18,8 @@ T = TypeVar("T")
 
 # Bump when the pickled structures (OsmExtract, StreetGraph) change shape.
 CACHE_FORMAT = 1
+# The code that shapes what is cached: an edit to it (e.g. a mode rule) makes new keys.
+_SHAPING_CODE = ("_osm.py", "network.py")
 
 
 def cache_folder(settings: Settings) -> Path:
@@ -35,6 +38,12 @@ def file_digest(path: str | Path) -> str:
         for block in iter(lambda: f.read(2**20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@functools.cache
+def _code_digest() -> str:
+    here = Path(__file__).parent
+    return "-".join(file_digest(here / name)[:12] for name in _SHAPING_CODE)
 
 
 def cached(kind: str, key: Mapping[str, object], build: Callable[[], T], settings: Settings) -> T:
@@ -58,7 +67,8 @@ def cached(kind: str, key: Mapping[str, object], build: Callable[[], T], setting
     """
     if not settings.graph_cache:
         return build()
-    name = hashlib.sha256(json.dumps({"format": CACHE_FORMAT, **key}, sort_keys=True, default=str).encode()).hexdigest()
+    full = {"format": CACHE_FORMAT, "code": _code_digest(), **key}
+    name = hashlib.sha256(json.dumps(full, sort_keys=True, default=str).encode()).hexdigest()
     path = cache_folder(settings) / f"{kind}-{name[:24]}.pickle"
     if path.is_file():
         try:
