@@ -178,11 +178,10 @@ def reach_blocks(
     ReachBlock
         Origins without a link are skipped.
     """
-    n = graph.n_nodes
     radius = limit * graph.speed_kmh * 1000.0 / 60.0 + 1.0
     streets = graph.matrix.T.tocsr() if reverse else graph.matrix
-    size = max(n, n_origins)
-    links = edges_matrix(origins.place, origins.node, origins.minutes, size)[:n_origins, :n]
+    by_place = np.argsort(origins.place, kind="stable")
+    link_start = np.searchsorted(origins.place[by_place], np.arange(n_origins + 1))
     xy = graph.node_xy
     link_xy = xy[origins.node]
     lo = np.full((n_origins, 2), np.inf)
@@ -200,12 +199,16 @@ def reach_blocks(
             continue
         west, south = lo[group].min(axis=0) - radius
         east, north = hi[group].max(axis=0) + radius
-        nodes = np.flatnonzero((xy[:, 0] >= west) & (xy[:, 0] <= east) & (xy[:, 1] >= south) & (xy[:, 1] <= north))
+        nodes = np.sort(graph.node_tree.query(shapely.box(west, south, east, north)))
         k = len(group)
+        mine = np.concatenate([by_place[link_start[i]:link_start[i + 1]] for i in group])
+        local = np.searchsorted(nodes, origins.node[mine])
+        row = np.repeat(np.arange(k), link_start[group + 1] - link_start[group])
         # local graph: the streets in reach, then one row per origin (origins only send)
         sub = sp.bmat([
             [streets[nodes][:, nodes], sp.csr_matrix((len(nodes), k))],
-            [links[group][:, nodes], sp.csr_matrix((k, k))],
+            [edges_matrix(row, local, origins.minutes[mine], max(k, len(nodes)))[:k, : len(nodes)],
+             sp.csr_matrix((k, k))],
         ], format="csr")
         chunk = max(1, _BLOCK_BYTES // (8 * sub.shape[0]))
         for start in range(0, k, chunk):
