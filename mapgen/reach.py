@@ -316,8 +316,7 @@ def isochrone_polygon(
     origin
         The origin's own footprint (metric CRS), included in the polygon.
     cell_m
-        Grid cell size (default ``buffer_m / 2.5``, 10 m for the default 25 m band: ``buffer_m / cell``
-        has no integer square, so the contour never runs through grid points).
+        Grid cell size (default ``buffer_m / 2.5``, 10 m for the default 25 m band).
 
     Returns
     -------
@@ -422,10 +421,16 @@ def _trace(
     near_y *= near_y
     near_x *= near_x
     near_y += near_x
-    distance = np.sqrt(near_y, dtype=np.float32) * np.float32(cell)
+    distance = np.sqrt(near_y, dtype=np.float32)
+    # marked cell centres lie up to half a cell beside the street: the contour is drawn half a
+    # cell closer, so the band is `buffer_m` wide on average, not `buffer_m` plus half a cell;
+    # a level whose square is an integer would run through grid points, so it is nudged
+    level = buffer_m / cell - 0.5
+    if abs(level**2 - round(level**2)) < 1e-3:
+        level += 0.01
     points, rings, outers = contourpy.contour_generator(  # type: ignore[misc]
         cx, cy, distance, fill_type=contourpy.FillType.ChunkCombinedOffsetOffset, chunk_size=0
-    ).filled(-1.0, buffer_m)
+    ).filled(-1.0, level)
     if points[0] is None:
         return shapely.Polygon()
     parts = shapely.from_ragged_array(shapely.GeometryType.POLYGON, points[0], (rings[0], outers[0]))
