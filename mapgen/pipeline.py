@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import date
 from pathlib import Path
@@ -12,6 +13,7 @@ import pandas as pd
 from mapgen import _osm
 from mapgen._progress import say, stage
 from mapgen.basemap import BASEMAP_KEYS, basemap_layers
+from mapgen.cache import cached, file_digest
 from mapgen.catalog import add_catalogues
 from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig
 from mapgen.errors import ConfigError, InputFileError, NoSchoolsError
@@ -40,8 +42,11 @@ def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) 
         The extract and whether it was downloaded.
     """
     if city.osm is not None and city.osm.exists():
-        with stage(f"Reading {city.osm.name}", quiet=quiet):
-            return _osm.read_osm(city.osm, feature_keys), False
+        osm = city.osm
+        with stage(f"Reading {osm.name}", quiet=quiet):
+            key = {"osm": file_digest(osm), "feature_keys": sorted(feature_keys), "way_tags": _osm.WAY_TAGS}
+            extract = cached("extract", key, lambda: _osm.read_osm(osm, feature_keys), city.settings)
+            return dataclasses.replace(extract, source=str(osm)), False
     if city.download_bbox is None:
         if city.osm is None:
             raise ConfigError(f"{city.name}: no `osm` extract and no `download_bbox` configured")
@@ -109,11 +114,12 @@ def build_city(
     if city.catalogues:
         venues, catalogues = add_catalogues(city, extract.features, extract.bounds, taxonomy, venues, review, quiet)
 
+    graph_key = None if downloaded or city.osm is None else f"{file_digest(city.osm)} bbox={bbox}"
     all_pairs, all_iso, all_routes, network, reach_counts = [], [], [], {}, {}
     for mode in MODES:
         t0 = time.perf_counter()
         with stage(f"Building {mode} network", quiet=quiet):
-            graph = street_graph(extract, mode, city.settings)
+            graph = street_graph(extract, mode, city.settings, cache_key=graph_key)
         with stage(f"Routing {mode} from schools", total=len(schools), quiet=quiet) as advance:
             reach = schools_reach(graph, schools, venues, city.settings, progress=advance)
         with stage(f"Checking {mode} routes for main roads", total=len(schools), quiet=quiet) as advance:
