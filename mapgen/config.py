@@ -41,6 +41,16 @@ class Settings(_Model):
     isochrone_buffer_m: float = Field(
         25.0, gt=0, description="Half-width of the band drawn around every reached street segment."
     )
+    isochrone_cell_m: float | None = Field(
+        None, gt=0, description="Grid cell on which isochrone outlines are traced (default: the band / 2.5)."
+    )
+    reach_workers: int = Field(
+        1, ge=0, description="Processes for routing and isochrones (parts of 64 schools); 0 = one per CPU core."
+    )
+    graph_cache: bool = Field(True, description="Keep parsed extracts and street graphs in cache_dir for later runs.")
+    cache_dir: Path | None = Field(
+        None, description="Cache folder (default: $MAPGEN_CACHE_DIR, else $XDG_CACHE_HOME/mapgen or ~/.cache/mapgen)."
+    )
     min_component_nodes: int = Field(
         50, ge=1, description="Street islands smaller than this (clipped fragments, closed campuses) are dropped."
     )

@@ -131,7 +131,8 @@ class StreetGraph:
         g.add_edges_from(
             (int(u), int(v), {"minutes": float(t), "length": float(length)})
             for u, v, t, length in zip(
-                self.edge_u[order], self.edge_v[order], self.edge_minutes[order], self.edge_length_m[order]
+                self.edge_u[order], self.edge_v[order], self.edge_minutes[order], self.edge_length_m[order],
+                strict=True,
             )
         )
         return g
@@ -160,7 +161,7 @@ def edges_matrix(u: np.ndarray, v: np.ndarray, weight: np.ndarray, size: int) ->
     return sp.csr_matrix((weight[first], (u[first], v[first])), shape=(size, size))
 
 
-def street_graph(extract: OsmExtract, mode: Mode, settings: Settings) -> StreetGraph:
+def street_graph(extract: OsmExtract, mode: Mode, settings: Settings, cache_key: str | None = None) -> StreetGraph:
     """Build the street graph of one travel mode.
 
     Parameters
@@ -170,12 +171,22 @@ def street_graph(extract: OsmExtract, mode: Mode, settings: Settings) -> StreetG
     mode
         ``"walk"`` or ``"bike"``: selects the access and one-way rules and the speed.
     settings
-        Speeds and the minimum size of a street island to keep.
+        Speeds, the minimum size of a street island to keep, and the graph cache.
+    cache_key
+        Identity of the extract (e.g. its file digest and bbox): when given, the
+        graph is kept in the on-disk cache (:func:`mapgen.cache.cached`) under it,
+        the mode and the settings that shape the graph.
 
     Returns
     -------
     StreetGraph
     """
+    if cache_key is not None:
+        from mapgen.cache import cached
+
+        key = {"extract": cache_key, "mode": mode, "speed_kmh": settings.speed_kmh(mode),
+               "min_component_nodes": settings.min_component_nodes}
+        return cached("graph", key, lambda: street_graph(extract, mode, settings), settings)
     us: list[np.ndarray] = []
     vs: list[np.ndarray] = []
     highway_of: list[tuple[str, int, int]] = []  # (highway, way id, edge count) per chunk

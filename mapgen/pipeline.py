@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -14,6 +16,7 @@ import pandas as pd
 from mapgen import _osm
 from mapgen._progress import say, stage
 from mapgen.basemap import BASEMAP_KEYS, basemap_layers
+from mapgen.cache import cached, file_digest
 from mapgen.catalog import add_catalogues
 from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig, Mode, Settings
 from mapgen.errors import ConfigError, InputFileError, NoSchoolsError
@@ -42,8 +45,11 @@ def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) 
         The extract and whether it was downloaded.
     """
     if city.osm is not None and city.osm.exists():
-        with stage(f"Reading {city.osm.name}", quiet=quiet):
-            return _osm.read_osm(city.osm, feature_keys), False
+        osm = city.osm
+        with stage(f"Reading {osm.name}", quiet=quiet):
+            key = {"osm": file_digest(osm), "feature_keys": sorted(feature_keys), "way_tags": _osm.WAY_TAGS}
+            extract = cached("extract", key, lambda: _osm.read_osm(osm, feature_keys), city.settings)
+            return dataclasses.replace(extract, source=str(osm)), False
     if city.download_bbox is None:
         if city.osm is None:
             raise ConfigError(f"{city.name}: no `osm` extract and no `download_bbox` configured")
@@ -264,7 +270,9 @@ def build_city(
             "add a school list with schools_csv in the city file"
         )
     venues, catalogues = select_venues(extract, city, taxonomy, review, quiet)
-    reached = reach_by_mode(extract, schools, venues, city.settings, review, quiet)
+    graph_key = None if downloaded or city.osm is None else f"{file_digest(city.osm)} bbox={bbox}"
+    reached = reach_by_mode(extract, schools, venues, city.settings, review, quiet,
+                            graph_builder=partial(street_graph, cache_key=graph_key))
     timings.update(reached.seconds)
 
     t0 = time.perf_counter()

@@ -1,0 +1,282 @@
+"""Reach core: exact batch routing against networkx, one-way streets, snapping, polygons, cache and planner CLI."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from conftest import CITIES, shared_file
+from typer.testing import CliRunner
+
+from mapgen import _osm, pipeline
+from mapgen.cli import app
+from mapgen.config import Settings, load_city
+from mapgen.network import street_graph
+from mapgen.planner import load_graph
+from mapgen.reach import (
+    Attachment,
+    attach,
+    isochrone_quality,
+    reach_blocks,
+    reached_polygons,
+    schools_reach,
+    to_metric,
+)
+from mapgen.venues import load_taxonomy, venues_from_osm
+
+SETTINGS = Settings()
+_EXTRACTS: dict[str, _osm.OsmExtract] = {}
+_GRAPHS: dict[tuple[str, str], object] = {}
+FILES = {"shenzhen": ("osm", "shenzhen-longgang.osm"), "heidelberg": ("osm", "heidelberg.osm.pbf")}
+
+
+def extract(city: str) -> _osm.OsmExtract:
+    if city not in _EXTRACTS:
+        taxonomy = load_taxonomy(CITIES / "categories.toml")
+        _EXTRACTS[city] = _osm.read_osm(shared_file(*FILES[city]), set(taxonomy.tag_keys) | {"amenity"})
+    return _EXTRACTS[city]
+
+
+def graph_of(city: str, mode: str):
+    if (city, mode) not in _GRAPHS:
+        _GRAPHS[city, mode] = street_graph(extract(city), mode, SETTINGS)
+    return _GRAPHS[city, mode]
+
+
+def node_origins(nodes: np.ndarray) -> Attachment:
+    k = len(nodes)
+    return Attachment(place=np.arange(k), node=nodes.astype(np.int64), minutes=np.full(k, 1e-9), snap_m=np.zeros(k))
+
+
+def nx_minutes(g: nx.DiGraph, links: Attachment, place: int, limit: float) -> dict[int, float]:
+    """networkx Dijkstra from a virtual node joined by the place's links."""
+    mine = links.place == place
+    g.add_node("origin")
+    for node, minutes in zip(links.node[mine], links.minutes[mine], strict=True):
+        if not g.has_edge("origin", int(node)) or g["origin"][int(node)]["minutes"] > minutes:
+            g.add_edge("origin", int(node), minutes=float(minutes))
+    try:
+        found = nx.single_source_dijkstra_path_length(g, "origin", cutoff=limit, weight="minutes")
+    finally:
+        g.remove_node("origin")
+    found.pop("origin")
+    return found
+
+
+def minutes_between(graph, sources: np.ndarray, dests: np.ndarray, limit: float) -> np.ndarray:
+    """Minutes from node ``sources[i]`` to node ``dests[i]`` (``inf`` beyond `limit`)."""
+    out = np.full(len(sources), np.inf)
+    for block in reach_blocks(graph, node_origins(sources), len(sources), limit):
+        for row, i in enumerate(block.ids):
+            out[i] = block.node_minutes(row, graph.n_nodes)[dests[i]] - 1e-9  # less the virtual leg
+    return out
+
+
+def random_points(graph, rng: np.random.Generator, k: int, jitter_m: float = 60.0) -> np.ndarray:
+    """Points near random street nodes (metric CRS), so they snap onto edges with an access leg."""
+    xy = graph.node_xy[rng.choice(graph.n_nodes, k, replace=False)] + rng.uniform(-jitter_m, jitter_m, (k, 2))
+    return shapely.points(xy)
+
+
+@pytest.mark.parametrize(
+    ("city", "mode"),
+    [("shenzhen", "walk"), ("shenzhen", "bike"),
+     pytest.param("heidelberg", "walk", marks=pytest.mark.slow),
+     pytest.param("heidelberg", "bike", marks=pytest.mark.slow)],
+)
+def test_batch_minutes_equal_networkx_dijkstra(city: str, mode: str) -> None:
+    graph = graph_of(city, mode)
+    rng = np.random.default_rng(7)
+    points = random_points(graph, rng, 6)
+    origins = attach(graph, points, leaving=True, settings=SETTINGS)
+    venues = venues_from_osm(extract(city).features, load_taxonomy(CITIES / "categories.toml"))
+    targets = attach(graph, to_metric(venues["footprint"], graph.crs), leaving=False, settings=SETTINGS)
+    g = graph.to_networkx()
+    checked_nodes = checked_venues = 0
+    for block in reach_blocks(graph, origins, len(points), SETTINGS.minutes):
+        venue_min = block.target_minutes(targets, len(venues))
+        for row, place in enumerate(block.ids):
+            expected = nx_minutes(g, origins, place, SETTINGS.minutes)
+            nodes, minutes = block.reached(row)
+            assert sorted(expected) == nodes.tolist()
+            np.testing.assert_allclose(minutes, [expected[int(v)] for v in nodes], rtol=1e-12, atol=1e-12)
+            best = np.full(len(venues), np.inf)
+            for node, place_v, leg in zip(targets.node, targets.place, targets.minutes, strict=True):
+                if int(node) in expected:
+                    best[place_v] = min(best[place_v], expected[int(node)] + leg)
+            np.testing.assert_allclose(venue_min[row], best, rtol=1e-12, atol=1e-12)
+            checked_nodes += len(nodes)
+            checked_venues += int(np.isfinite(best).sum())
+    assert checked_nodes > 1000 and checked_venues > 5
+
+
+def test_reverse_query_uses_the_transpose() -> None:
+    graph = graph_of("shenzhen", "bike")
+    points = random_points(graph, np.random.default_rng(3), 4)
+    venues = attach(graph, points, leaving=False, settings=SETTINGS)
+    rev = graph.to_networkx().reverse(copy=True)
+    total = 0
+    for block in reach_blocks(graph, venues, len(points), 10.0, reverse=True):
+        for row, place in enumerate(block.ids):
+            expected = nx_minutes(rev, venues, place, 10.0)
+            nodes, minutes = block.reached(row)
+            assert sorted(expected) == nodes.tolist()
+            np.testing.assert_allclose(minutes, [expected[int(v)] for v in nodes], rtol=1e-12)
+            total += len(nodes)
+    # the reversed answer is the forward one: minutes from a reached node to the place, by bike
+    forward = next(reach_blocks(graph, node_origins(nodes[:1]), 1, 10.0))
+    leg = forward.target_minutes(venues, len(points))[0, place]
+    assert leg == pytest.approx(minutes[0] + 1e-9, rel=1e-12)  # + the virtual leg of a node origin
+    assert total > 500
+
+
+@pytest.mark.slow
+def test_bike_respects_oneway() -> None:
+    bike, walk = graph_of("heidelberg", "bike"), graph_of("heidelberg", "walk")
+    m = bike.matrix
+    one_way = np.flatnonzero(np.asarray(m[bike.edge_v, bike.edge_u]).ravel() == 0)
+    assert len(one_way) > 500  # Heidelberg has many one-way streets
+    on_foot_too = np.isin(bike.node_osmid[bike.edge_u[one_way]], walk.node_osmid) & np.isin(
+        bike.node_osmid[bike.edge_v[one_way]], walk.node_osmid)
+    sample = np.random.default_rng(1).choice(one_way[on_foot_too], 40, replace=False)
+    u, v = bike.edge_u[sample], bike.edge_v[sample]
+    edge_min = bike.edge_minutes[sample]
+    forward = minutes_between(bike, u, v, 30.0)
+    backward = minutes_between(bike, v, u, 30.0)
+    assert np.all(forward <= edge_min + 2e-9)
+    assert np.all(backward > edge_min * 1.01)  # a detour (or unreachable), never the edge backwards
+    # on foot the same ways are two-way
+    w_index = {int(o): i for i, o in enumerate(walk.node_osmid)}
+    wu = np.array([w_index[int(bike.node_osmid[x])] for x in u])
+    wv = np.array([w_index[int(bike.node_osmid[x])] for x in v])
+    walk_back = minutes_between(walk, wv, wu, 30.0)
+    assert np.all(walk_back <= bike.edge_length_m[sample] / (SETTINGS.walk_kmh * 1000 / 60) + 2e-9)
+
+
+def test_points_beyond_max_snap_are_reported_not_snapped() -> None:
+    graph = graph_of("shenzhen", "walk")
+    rng = np.random.default_rng(5)
+    west, south = graph.node_xy.min(axis=0)
+    east, north = graph.node_xy.max(axis=0)
+    candidates = shapely.points(rng.uniform((west, south), (east, north), (400, 2)))
+    dist = shapely.distance(candidates, graph.edge_lines[graph.edge_tree.nearest(candidates)])
+    point = candidates[np.flatnonzero((dist > 60) & (dist < 250))[0]]
+    d = float(dist[np.flatnonzero((dist > 60) & (dist < 250))[0]])
+    near = attach(graph, np.array([point]), leaving=True, settings=Settings(max_snap_m=d + 1))
+    assert near.snap_m[0] == pytest.approx(d)
+    m_per_min = SETTINGS.walk_kmh * 1000 / 60
+    assert near.minutes.min() >= d / m_per_min  # the access leg is paid
+    far = attach(graph, np.array([point]), leaving=True, settings=Settings(max_snap_m=d - 1))
+    assert not far.attached[0] and len(far.place) == 0
+    lonlat = gpd.GeoSeries([point], crs=graph.crs).to_crs(4326)
+    schools = gpd.GeoDataFrame({"school_id": ["p"], "footprint": lonlat}, geometry="footprint", crs=4326)
+    no_venues = gpd.GeoDataFrame({"venue_id": [], "footprint": gpd.GeoSeries([], crs=4326)}, geometry="footprint")
+    assert schools_reach(graph, schools, no_venues, Settings(max_snap_m=d - 1)).unattached_schools == ["p"]
+    assert schools_reach(graph, schools, no_venues, Settings(max_snap_m=d + 1)).unattached_schools == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("mode", "k"), [("walk", 30), ("bike", 10)])
+def test_isochrone_polygons_are_honest_and_nested(mode: str, k: int) -> None:
+    graph = graph_of("heidelberg", mode)
+    limit, nodes = 15.0, np.random.default_rng(11).choice(graph.n_nodes, k, replace=False)
+    reached = inside = over = total_inside = 0
+    for block in reach_blocks(graph, node_origins(nodes), k, 1.1 * limit):
+        for row in range(len(block.ids)):
+            full = block.node_minutes(row, graph.n_nodes)
+            got, minutes = block.reached(row)
+            polys = reached_polygons(graph, got, minutes, (5, 10, 15), SETTINGS.isochrone_buffer_m)
+            assert all(shapely.is_valid(p) for p in polys)
+            for small, big in zip(polys, polys[1:], strict=False):  # nested, to the 2 x 2.5 m simplification
+                assert shapely.area(shapely.difference(small, shapely.buffer(big, 5.0, quad_segs=2))) < 1.0
+            covered, _ = isochrone_quality(graph, full, polys[-1], limit)
+            assert covered >= 0.99
+            mask = shapely.contains_xy(polys[-1], *graph.node_xy.T)
+            reached += int((full <= limit).sum())
+            inside += int(mask[full <= limit].sum())
+            total_inside += int(mask.sum())
+            over += int((full[mask] > 1.1 * limit).sum())
+    assert inside / reached >= 0.99
+    assert over / total_inside <= 0.02
+
+
+def test_two_processes_give_the_same_reach() -> None:
+    graph = graph_of("shenzhen", "walk")
+    points = gpd.GeoSeries(random_points(graph, np.random.default_rng(2), 80), crs=graph.crs).to_crs(4326)
+    schools = gpd.GeoDataFrame({"school_id": [f"p{i}" for i in range(80)], "footprint": points},
+                               geometry="footprint", crs=4326)
+    venues = venues_from_osm(extract("shenzhen").features, load_taxonomy(CITIES / "categories.toml"))
+    one = schools_reach(graph, schools, venues, Settings(reach_workers=1))
+    two = schools_reach(graph, schools, venues, Settings(reach_workers=2))
+    pd.testing.assert_frame_equal(one.pairs, two.pairs)
+    assert len(one.pairs) > 100
+    assert list(one.isochrones["school_id"]) == list(two.isochrones["school_id"])
+    assert all(shapely.equals_exact(one.isochrones.geometry, two.isochrones.geometry, 1e-9))
+
+
+def test_second_load_skips_parsing(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(cache_dir=tmp_path)
+    osm = shared_file("osm", "shenzhen-longgang.osm")
+    first = load_graph(osm, "bike", settings)
+    city = load_city(CITIES / "shenzhen-longgang.toml", cache_dir=str(tmp_path))
+    extract_first, _ = pipeline.load_extract(city, {"amenity", "leisure"}, quiet=True)
+
+    def no_parsing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(_osm, "read_osm", no_parsing)
+    again = load_graph(osm, "bike", settings)
+    np.testing.assert_array_equal(first.edge_u, again.edge_u)
+    np.testing.assert_array_equal(first.edge_minutes, again.edge_minutes)
+    extract_again, _ = pipeline.load_extract(city, {"amenity", "leisure"}, quiet=True)
+    assert len(extract_again.features) == len(extract_first.features) > 0
+    faster = load_graph(osm, "bike", Settings(cache_dir=tmp_path, bike_kmh=15))  # other settings: other graph
+    assert faster.speed_kmh == 15
+    np.testing.assert_allclose(faster.edge_minutes * 15, first.edge_minutes * 12)
+    assert len(list(tmp_path.glob("graph-*.pickle"))) == 2
+
+
+def test_planner_cli_isochrones_and_matrix(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAPGEN_CACHE_DIR", str(tmp_path / "cache"))
+    osm = shared_file("osm", "shenzhen-longgang.osm")
+    graph = graph_of("shenzhen", "walk")
+    venues = venues_from_osm(extract("shenzhen").features, load_taxonomy(CITIES / "categories.toml"))
+    near = venues["footprint"].representative_point().iloc[[0, 4]]
+    lonlat = np.column_stack([near.x, near.y]) + 0.001  # ~100 m from two venues
+    (tmp_path / "points.csv").write_text(
+        "id,lon,lat\n"
+        f"a,{lonlat[0, 0]},{lonlat[0, 1]}\n"
+        f"b,{lonlat[1, 0]},{lonlat[1, 1]}\n"
+        "c,not-a-number,22.7\n"
+        "far,114.0,22.5\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    out = tmp_path / "iso.geojson"
+    res = runner.invoke(app, ["isochrones", "--osm", str(osm), "--points", str(tmp_path / "points.csv"),
+                              "--mode", "walk", "--minutes", "5,10,15", "--out", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    iso = gpd.read_file(out)
+    assert sorted(zip(iso["id"], iso["minutes"], strict=True)) == [(p, m) for p in "ab" for m in (5, 10, 15)]
+    areas = iso.to_crs(graph.crs).set_index(["id", "minutes"]).area
+    assert areas["a", 5] < areas["a", 10] < areas["a", 15]
+    review = pd.read_csv(tmp_path / "iso.review.csv")
+    assert list(review["reason"]) == ["coordinates missing or not numbers",
+                                      "farther than 300 m from any street of the mode"]
+
+    venues[["venue_id", "footprint"]].set_geometry("footprint").to_file(tmp_path / "venues.geojson")
+    times = tmp_path / "times.csv"
+    res = runner.invoke(app, ["matrix", "--osm", str(osm), "--points", str(tmp_path / "points.csv"),
+                              "--targets", str(tmp_path / "venues.geojson"), "--mode", "bike",
+                              "--max-minutes", "12", "--out", str(times), "-q"])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(times, dtype={"point_id": str, "target_id": str})
+    assert list(table.columns) == ["point_id", "target_id", "minutes"]
+    assert len(table) > 20 and table["minutes"].max() <= 12
+    assert set(table["point_id"]) <= {"a", "b"} and set(table["target_id"]) <= set(venues["venue_id"])
+    assert json.loads(out.read_text())["type"] == "FeatureCollection"
