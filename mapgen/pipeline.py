@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from functools import partial
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
