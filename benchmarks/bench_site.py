@@ -264,7 +264,7 @@ def main() -> None:
     result = {
         "workload": {"requests": args.requests, "clients": args.clients, "rate": args.rate, "seed": args.seed,
                      "gunicorn": {"workers": args.workers, "threads": args.threads, "worker_class": "gthread"}},
-        "data": str(data) if args.data else (args.city or args.osm),
+        "data": Path(str(data) if args.data else (args.city or args.osm)).name,  # no machine paths in results
         "results": table, "sequential_in_process": service, "baseline_static": baseline,
         "p95_ratio_to_static": round(ratio, 2),
         "goal": {"p95_ms": GOAL_P95_MS, "errors": 0,
