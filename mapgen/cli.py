@@ -152,6 +152,21 @@ WorkersOption = Annotated[
 ]
 
 
+def _planner_inputs(  # type: ignore[no-untyped-def]
+    osm: Path, points: Path, mode, walk_kmh: Optional[float], bike_kmh: Optional[float], workers: int, quiet: bool
+):
+    """Settings, rejected-row list, points and street graph shared by the planner commands."""
+    from mapgen._progress import stage
+    from mapgen.planner import load_graph, read_points
+
+    settings = city_from_osm(osm, walk_kmh=walk_kmh, bike_kmh=bike_kmh, reach_workers=workers).settings
+    review: list[dict[str, object]] = []
+    places = read_points(points, review)
+    with stage(f"Loading the {mode.value} network", quiet=quiet):
+        graph = load_graph(osm, mode.value, settings)
+    return settings, review, places, graph
+
+
 @app.command()
 def isochrones(
     osm: OsmOption,
@@ -166,14 +181,10 @@ def isochrones(
 ) -> None:
     """Isochrone polygons (one per band, nested) around every point of --points."""
     from mapgen._progress import stage
-    from mapgen.planner import load_graph, point_isochrones, read_points
+    from mapgen.planner import point_isochrones
 
     bands = _minutes_list(minutes)
-    settings = city_from_osm(osm, walk_kmh=walk_kmh, bike_kmh=bike_kmh, reach_workers=workers).settings
-    review: list[dict[str, object]] = []
-    places = read_points(points, review)
-    with stage(f"Loading the {mode.value} network", quiet=quiet):
-        graph = load_graph(osm, mode.value, settings)  # type: ignore[arg-type]
+    settings, review, places, graph = _planner_inputs(osm, points, mode, walk_kmh, bike_kmh, workers, quiet)
     with stage(f"Isochrones for {len(places)} points", quiet=quiet):
         reach = point_isochrones(graph, places, bands, settings)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -207,14 +218,10 @@ def matrix(
 ) -> None:
     """Exact travel minutes from every point to every target within --max-minutes."""
     from mapgen._progress import stage
-    from mapgen.planner import load_graph, read_points, read_targets, travel_matrix
+    from mapgen.planner import read_targets, travel_matrix
 
-    settings = city_from_osm(osm, walk_kmh=walk_kmh, bike_kmh=bike_kmh, reach_workers=workers).settings
-    review: list[dict[str, object]] = []
-    places = read_points(points, review)
+    settings, review, places, graph = _planner_inputs(osm, points, mode, walk_kmh, bike_kmh, workers, quiet)
     goals = read_targets(targets)
-    with stage(f"Loading the {mode.value} network", quiet=quiet):
-        graph = load_graph(osm, mode.value, settings)  # type: ignore[arg-type]
     with stage(f"Routing {len(places)} points to {len(goals)} targets", quiet=quiet):
         reach = travel_matrix(graph, places, goals, max_minutes, settings)
     out.parent.mkdir(parents=True, exist_ok=True)
