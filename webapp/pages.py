@@ -10,6 +10,7 @@ import xstatic.pkg.leaflet as xs_leaflet
 from flask import Blueprint, abort, current_app, g, render_template, request, send_from_directory, url_for
 from flask.typing import ResponseReturnValue
 
+from webapp.cache import cacheable
 from webapp.db import db, site
 from webapp.i18n import WEEKDAYS, clock, translate
 from webapp.search import VenueQuery, school_detail, school_venues, search_venues, venue_detail
@@ -56,6 +57,7 @@ def _category_class(info: object) -> dict[str, str]:
 
 
 @pages.get("/")
+@cacheable
 def home() -> ResponseReturnValue:
     """Home: one search box, the categories and the schools."""
     info = site()
@@ -63,6 +65,7 @@ def home() -> ResponseReturnValue:
 
 
 @pages.get("/search")
+@cacheable
 def results() -> ResponseReturnValue:
     """Search results with filters and pagination."""
     info = site()
@@ -73,6 +76,7 @@ def results() -> ResponseReturnValue:
 
 
 @pages.get("/venue/<venue_id>")
+@cacheable
 def venue(venue_id: str) -> ResponseReturnValue:
     """A venue: details, weekly hours, small map, the schools that reach it and in how many minutes."""
     info = site()
@@ -88,6 +92,7 @@ def venue(venue_id: str) -> ResponseReturnValue:
 
 
 @pages.get("/school/<school_id>")
+@cacheable
 def school(school_id: str) -> ResponseReturnValue:
     """A school: its map with walk/bike circles, its venues grouped by category and sorted by time."""
     info = site()
