@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, g, jsonify, make_response, render_template, request
 from flask.json.provider import DefaultJSONProvider
+from flask.templating import Environment
 from werkzeug.exceptions import HTTPException
 
 from mapgen.errors import InputFileError
@@ -34,6 +35,23 @@ class _HtmlSafeJSON(DefaultJSONProvider):
     def dumps(self, obj: object, **kwargs: object) -> str:
         text = super().dumps(obj, **kwargs)
         return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
+
+
+class _DictFirstEnvironment(Environment):
+    """Jinja environment that reads ``row.name`` of a dict as ``row["name"]`` first.
+
+    Jinja tries the attribute first and falls back to the item on ``AttributeError``; the
+    site's rows are dicts, and that exception on every field made rendering half as fast.
+    """
+
+    def getattr(self, obj: object, attribute: str) -> object:
+        if type(obj) is dict and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
+class _SiteFlask(Flask):
+    jinja_environment = _DictFirstEnvironment
 
 
 def create_app(
@@ -66,7 +84,7 @@ def create_app(
         raise InputFileError(f"{path}: written by another mapgen version; run `mapgen publish` again")
     zone = ZoneInfo(meta.get("timezone") or "UTC")
 
-    app = Flask(__name__)
+    app = _SiteFlask(__name__)
     now = clock or (lambda: datetime.now(zone))
     app.config.update(
         MAPGEN_DB=path, MAPGEN_DATA=path.parent, MAPGEN_CLOCK=now, SEND_FILE_MAX_AGE_DEFAULT=3600, MAX_CONTENT_LENGTH=0,
