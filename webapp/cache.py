@@ -91,7 +91,7 @@ class ResponseCache:
         if environ.get("REQUEST_METHOD") != "GET":
             return self.app(environ, start_response)
         key = self._key(environ)
-        stamp = tuple(os.stat(p).st_mtime_ns if p.exists() else 0 for p in self.watched)
+        stamp = tuple(_mtime(p) for p in self.watched)
         with self._lock:
             if stamp != self._stamp:  # a new publish replaced site.db, or the build's files changed
                 self._entries.clear()
@@ -151,3 +151,10 @@ class ResponseCache:
             while self._size > self.max_bytes:
                 _, dropped = self._entries.popitem(last=False)
                 self._size -= len(dropped[2])
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return 0
