@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -38,12 +39,12 @@ def _bbox(value: Optional[str]) -> Optional[tuple[float, float, float, float]]:
     return west, south, east, north
 
 
-def _city(city: Optional[Path], osm: Optional[Path], overrides: dict[str, object]) -> CityConfig:
-    if (city is None) == (osm is None):
-        raise ConfigError("give exactly one of --city (a city TOML) or --osm (an extract)")
-    if city is not None:
+def _city(city: Optional[Path], osm: Optional[Path], overrides: Mapping[str, object]) -> CityConfig:
+    if city is not None and osm is None:
         return load_city(city, **overrides)
-    return city_from_osm(osm, **overrides)  # type: ignore[arg-type]
+    if osm is not None and city is None:
+        return city_from_osm(osm, **overrides)
+    raise ConfigError("give exactly one of --city (a city TOML) or --osm (an extract)")
 
 
 @app.command()
@@ -339,7 +340,7 @@ def catalog_import(
     try:
         spec = CatalogueConfig(file=file, name=name, crs=crs, category=category, district=district,  # type: ignore[arg-type]
                                columns=dict(pairs))
-        settings = CatalogueSettings(**({"min_confidence": min_confidence} if min_confidence is not None else {}))
+        settings = CatalogueSettings() if min_confidence is None else CatalogueSettings(min_confidence=min_confidence)
     except ValueError as exc:
         raise ConfigError(f"{file}: {exc}") from exc
     gaz = merge_gazetteers(build_gazetteer(read_gazetteer(p), settings) for p in gazetteer or [])
