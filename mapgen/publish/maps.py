@@ -158,8 +158,10 @@ def _finish(fmap: folium.Map, city: CityConfig, taxonomy: Taxonomy, title: str, 
         f'<div><span style="background:{c.color}" class="mg-swatch"></span>{escape(c.zh)} {escape(c.en)}</div>'
         for c in taxonomy.categories
     )
-    fmap.get_root().header.add_child(folium.Element(f"<title>{escape(title)}</title>"))
-    fmap.get_root().html.add_child(folium.Element(
+    root = fmap.get_root()
+    assert isinstance(root, folium.Figure)  # a folium.Map is created inside a Figure (the HTML page)
+    root.header.add_child(folium.Element(f"<title>{escape(title)}</title>"))
+    root.html.add_child(folium.Element(
         '<style>.mg-legend{position:fixed;bottom:24px;left:10px;z-index:1000;background:#fff;padding:6px 8px;'
         'font:12px/1.4 sans-serif;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.4);max-width:60vw}'
         '.mg-swatch{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:4px}</style>'
