@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from mapgen._progress import console
-from mapgen.config import CityConfig, city_from_osm, load_city
+from mapgen.config import CityConfig, Settings, city_from_osm, load_city
 from mapgen.errors import ConfigError, MapgenError
+
+if TYPE_CHECKING:  # imported where used, to keep `mapgen --help` fast
+    import geopandas as gpd
+
+    from mapgen.network import StreetGraph
 
 app = typer.Typer(
     name="mapgen",
@@ -64,7 +69,7 @@ def build(
 
     overrides = {"walk_kmh": walk_kmh, "bike_kmh": bike_kmh, "minutes": minutes, "include_kindergartens": kindergartens}
     summary = build_city(_city(city, osm, overrides), out, bbox=_bbox(bbox), quiet=quiet)
-    counts, reach, secs = summary["counts"], summary["reach"], summary["seconds"]  # type: ignore[index]
+    counts, reach, secs = summary["counts"], summary["reach"], summary["seconds"]
     console.print(
         f"[green]done[/green] {summary['title']}: {counts['schools']} schools, {counts['venues']} venues; "  # type: ignore[index]
         f"pairs within {summary['settings']['minutes']:g} min: walk {reach['walk']['pairs']}, "  # type: ignore[index]
@@ -153,9 +158,10 @@ WorkersOption = Annotated[
 ]
 
 
-def _planner_inputs(  # type: ignore[no-untyped-def]
-    osm: Path, points: Path, mode, walk_kmh: Optional[float], bike_kmh: Optional[float], workers: int, quiet: bool
-):
+def _planner_inputs(
+    osm: Path, points: Path, mode: TravelMode, walk_kmh: Optional[float], bike_kmh: Optional[float], workers: int,
+    quiet: bool,
+) -> tuple[Settings, list[dict[str, object]], gpd.GeoDataFrame, StreetGraph]:
     """Settings, rejected-row list, points and street graph shared by the planner commands."""
     from mapgen._progress import stage
     from mapgen.planner import load_graph, read_points

@@ -103,9 +103,9 @@ def schools_from_csv(path: str | Path, review: list[dict[str, object]]) -> gpd.G
             raise InputFileError(f"{path}: school list lacks column(s) {', '.join(missing)} (header: {reader.fieldnames})")
         rows = []
         for line, row in enumerate(reader, start=2):
-            name = (row.get(column["name"]) or "").strip()  # type: ignore[arg-type]
+            name = (row.get(column["name"]) or "").strip()
             try:
-                lon, lat = float(row[column["lon"]]), float(row[column["lat"]])  # type: ignore[index]
+                lon, lat = float(row[column["lon"]]), float(row[column["lat"]])
             except (TypeError, ValueError):
                 review.append({"file": str(path), "row": line, "column": "lon/lat", "reason": "coordinates missing or not numbers", "name": name})
                 continue
