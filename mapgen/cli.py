@@ -127,7 +127,8 @@ def _minutes_list(value: str) -> list[float]:
 
 def _write_review(
     out: Path, review: list[dict[str, object]], unattached: list[str], points: Path, max_snap_m: float
-) -> Path | None:
+) -> str:
+    """Write the points not used beside `out` (``<stem>.review.csv``); return the closing note on them ("" if none)."""
     from mapgen.planner import REVIEW_COLUMNS
 
     rows = review + [{"file": str(points), "row": f"id {pid}", "column": "lon/lat",
@@ -135,11 +136,11 @@ def _write_review(
     path = out.with_name(out.stem + ".review.csv")
     if not rows:
         path.unlink(missing_ok=True)
-        return None
+        return ""
     import pandas as pd
 
     pd.DataFrame(rows, columns=REVIEW_COLUMNS).to_csv(path, index=False, encoding="utf-8")
-    return path
+    return f"; {len(rows)} rows not used, see {path}"
 
 
 class TravelMode(StrEnum):
@@ -196,12 +197,11 @@ def isochrones(
         reach = point_isochrones(graph, places, bands, settings)
     out.parent.mkdir(parents=True, exist_ok=True)
     reach.isochrones.rename(columns={"school_id": "id"}).to_file(out, driver="GeoJSON")
-    reviewed = _write_review(out, review, reach.unattached_schools, points, settings.max_snap_m)
+    not_used = _write_review(out, review, reach.unattached_schools, points, settings.max_snap_m)
     console.print(
         f"[green]done[/green] {len(reach.isochrones)} {mode.value} isochrones "
         f"({', '.join(f'{b:g}' for b in bands)} min) "
-        f"for {len(places) - len(reach.unattached_schools)} points -> {out}"
-        + (f"; {len(review) + len(reach.unattached_schools)} rows not used, see {reviewed}" if reviewed else ""),
+        f"for {len(places) - len(reach.unattached_schools)} points -> {out}{not_used}",
         highlight=False,
     )
 
@@ -234,12 +234,11 @@ def matrix(
     out.parent.mkdir(parents=True, exist_ok=True)
     table = reach.pairs.rename(columns={"school_id": "point_id", "venue_id": "target_id"})
     table[["point_id", "target_id", "minutes"]].to_csv(out, index=False, encoding="utf-8")
-    reviewed = _write_review(out, review, reach.unattached_schools, points, settings.max_snap_m)
+    not_used = _write_review(out, review, reach.unattached_schools, points, settings.max_snap_m)
     console.print(
         f"[green]done[/green] {len(table)} {mode.value} pairs within {max_minutes:g} min "
         f"({len(places)} points × {len(goals)} targets; "
-        f"{len(reach.unattached_venues)} targets off the network) -> {out}"
-        + (f"; {len(review) + len(reach.unattached_schools)} rows not used, see {reviewed}" if reviewed else ""),
+        f"{len(reach.unattached_venues)} targets off the network) -> {out}{not_used}",
         highlight=False,
     )
 
