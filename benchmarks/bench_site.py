@@ -101,8 +101,8 @@ def workload(db_path: Path, n: int, seed: int) -> list[tuple[str, str]]:
 
 async def run_load(
     base: str, requests: list[tuple[str, str]], clients: int, rate: float | None = None
-) -> list[tuple[str, float, int]]:
-    """Send every request with `clients` concurrent keep-alive connections; return (kind, seconds, status).
+) -> list[tuple[str, float, int, bool]]:
+    """Send every request with `clients` concurrent keep-alive connections; return (kind, seconds, status, cache hit).
 
     Without `rate`, each client sends its next request as soon as the last one is answered
     (closed loop: latency includes queueing at the server's full throughput). With `rate`
@@ -113,7 +113,7 @@ async def run_load(
     t0 = time.perf_counter() + 0.05
     for j, (kind, url) in enumerate(requests):
         queue.put_nowait((None if rate is None else t0 + j / rate, kind, url))
-    results: list[tuple[str, float, int]] = []
+    results: list[tuple[str, float, int, bool]] = []
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients), timeout=timeout) as session:
 
@@ -126,25 +126,26 @@ async def run_load(
                 try:
                     async with session.get(base + url) as response:
                         await response.read()
-                        status = response.status
+                        status, hit = response.status, response.headers.get("X-Cache") == "HIT"
                 except (TimeoutError, aiohttp.ClientError):
-                    status = 0
-                results.append((kind, time.perf_counter() - started, status))
+                    status, hit = 0, False
+                results.append((kind, time.perf_counter() - started, status, hit))
 
         await asyncio.gather(*(client() for _ in range(clients)))
     return results
 
 
-def summarise(rows: list[tuple[str, float, int]], wall: float) -> dict[str, dict[str, float]]:
-    """Percentiles (ms), errors (status 0 or >= 500; 4xx counted apart) and throughput per kind and overall."""
+def summarise(rows: list[tuple[str, float, int, bool]], wall: float) -> dict[str, dict[str, float]]:
+    """Percentiles (ms), errors (status 0 or >= 500; 4xx counted apart), cache hits and throughput per kind and overall."""
     table = {}
-    for kind in sorted({k for k, _, _ in rows}) + ["all"]:
-        mine = [(t, s) for k, t, s in rows if kind in ("all", k)]
-        ms = np.array([t for t, _ in mine]) * 1000
+    for kind in sorted({k for k, _, _, _ in rows}) + ["all"]:
+        mine = [(t, s, h) for k, t, s, h in rows if kind in ("all", k)]
+        ms = np.array([t for t, _, _ in mine]) * 1000
         table[kind] = {
             "requests": len(mine),
-            "errors": sum(1 for _, s in mine if s == 0 or s >= 500),
-            "client_errors_4xx": sum(1 for _, s in mine if 400 <= s < 500),
+            "errors": sum(1 for _, s, _ in mine if s == 0 or s >= 500),
+            "client_errors_4xx": sum(1 for _, s, _ in mine if 400 <= s < 500),
+            "cache_hits": sum(1 for _, _, h in mine if h),
             "p50_ms": round(float(np.percentile(ms, 50)), 2),
             "p95_ms": round(float(np.percentile(ms, 95)), 2),
             "p99_ms": round(float(np.percentile(ms, 99)), 2),
@@ -211,6 +212,8 @@ def main() -> None:
                         help="open loop: requests per second (default: closed loop, as fast as answered)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker (gthread)")
+    parser.add_argument("--cache-mb", type=float, default=None,
+                        help="the app's answer cache per worker, MB (default: the app's default; 0: off)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_site.json")
     args = parser.parse_args()
@@ -223,7 +226,8 @@ def main() -> None:
         gunicorn = [
             str(Path(sys.executable).with_name("gunicorn")), "--bind", f"127.0.0.1:{port}",
             "--workers", str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
-            "--log-level", "warning", f"webapp:create_app({str(db_path)!r})",
+            "--log-level", "warning",
+            f"webapp:create_app({str(db_path)!r}{'' if args.cache_mb is None else f', cache_mb={args.cache_mb}'})",
         ]
         server = subprocess.Popen(gunicorn, cwd=ROOT)
         try:
@@ -252,10 +256,11 @@ def main() -> None:
     pace = "as fast as answered" if args.rate is None else f"open loop at {args.rate:g} req/s"
     print(f"{args.requests} requests, {args.clients} concurrent clients ({pace}), gunicorn {args.workers} workers x "
           f"{args.threads} threads, {os.cpu_count()} CPUs (client on the same machine)")
-    print(f"{'kind':<10}{'requests':>9}{'errors':>8}{'4xx':>6}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    print(f"{'kind':<10}{'requests':>9}{'errors':>8}{'4xx':>6}{'hits':>6}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+          f"{'max ms':>9}")
     for kind, row in [*table.items(), ("static*", baseline)]:
-        print(f"{kind:<10}{row['requests']:>9}{row['errors']:>8}{row['client_errors_4xx']:>6}{row['p50_ms']:>9}"
-              f"{row['p95_ms']:>9}{row['p99_ms']:>9}{row['max_ms']:>9}")
+        print(f"{kind:<10}{row['requests']:>9}{row['errors']:>8}{row['client_errors_4xx']:>6}{row['cache_hits']:>6}"
+              f"{row['p50_ms']:>9}{row['p95_ms']:>9}{row['p99_ms']:>9}{row['max_ms']:>9}")
     print(f"throughput {table['all']['req_per_s']} req/s; p95 {table['all']['p95_ms']} ms "
           f"(goal <= {GOAL_P95_MS:g} ms: {'met' if table['all']['p95_ms'] <= GOAL_P95_MS else 'NOT met'}); "
           f"p95 / static-file p95 = {ratio:.2f}  (*baseline: same load on /static/site.css)")
@@ -263,7 +268,8 @@ def main() -> None:
               f"CPU {service['cpu_ms_per_request']} ms per request; load average {os.getloadavg()[0]:.1f}")
     result = {
         "workload": {"requests": args.requests, "clients": args.clients, "rate": args.rate, "seed": args.seed,
-                     "gunicorn": {"workers": args.workers, "threads": args.threads, "worker_class": "gthread"}},
+                     "gunicorn": {"workers": args.workers, "threads": args.threads, "worker_class": "gthread"},
+                     "cache_mb": args.cache_mb},
         "data": Path(str(data) if args.data else (args.city or args.osm)).name,  # no machine paths in results
         "results": table, "sequential_in_process": service, "baseline_static": baseline,
         "p95_ratio_to_static": round(ratio, 2),

@@ -294,11 +294,13 @@ def serve(
     data: Annotated[Path, typer.Option("--data", help="Folder with site.db (a build's output folder).")],
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)] = 5000,
+    cache_mb: Annotated[Optional[float], typer.Option(
+        "--cache-mb", help="In-memory cache of whole answers, MB per process; 0: none [default: 64].", min=0)] = None,
 ) -> None:
     """Run the search site on site.db (read-only); for production run it under gunicorn (see README)."""
     from webapp import create_app
 
-    application = create_app(data / "site.db")
+    application = create_app(data / "site.db", **({} if cache_mb is None else {"cache_mb": cache_mb}))
     console.print(f"Serving {data / 'site.db'} on http://{host}:{port}/ (Ctrl+C stops)", highlight=False)
     application.run(host=host, port=port, threaded=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from webapp.cache import cacheable
 from webapp.db import db, site
 from webapp.openapi import openapi_document
 from webapp.search import (
@@ -23,6 +24,7 @@ api = Blueprint("api", __name__, url_prefix="/api")
 
 
 @api.get("/venues")
+@cacheable
 def venues() -> ResponseReturnValue:
     """Search venues; see the OpenAPI document for the parameters."""
     info = site()
@@ -32,6 +34,7 @@ def venues() -> ResponseReturnValue:
 
 
 @api.get("/venues/<venue_id>")
+@cacheable
 def venue(venue_id: str) -> ResponseReturnValue:
     """One venue with its weekly opening intervals and the schools that reach it."""
     found = venue_detail(db(), venue_id)
@@ -41,6 +44,7 @@ def venue(venue_id: str) -> ResponseReturnValue:
 
 
 @api.get("/schools")
+@cacheable
 def schools() -> ResponseReturnValue:
     """Schools (optionally those whose name contains every word of ``q``) with their reach counts."""
     q = request.args.get("q", "")
@@ -53,6 +57,7 @@ def schools() -> ResponseReturnValue:
 
 
 @api.get("/schools/<school_id>/venues")
+@cacheable
 def school_reach(school_id: str) -> ResponseReturnValue:
     """Every venue one school reaches, with walk and bike minutes, sorted by time."""
     info = site()
@@ -63,6 +68,7 @@ def school_reach(school_id: str) -> ResponseReturnValue:
 
 
 @api.get("/schools/<school_id>/isochrones")
+@cacheable
 def school_isochrones(school_id: str) -> ResponseReturnValue:
     """The school's walk and bike isochrones, a GeoJSON FeatureCollection (WGS-84, or the tiles' datum)."""
     text = isochrones_geojson(db(), school_id)

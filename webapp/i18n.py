@@ -60,6 +60,22 @@ STRINGS: dict[str, tuple[str, str]] = {
 }
 
 
+def choose_language(asked: str | None, remembered: str | None) -> str:
+    """Return the page language: `asked` (``?lang=``) if it is one, else `remembered` (the cookie), else Chinese.
+
+    Parameters
+    ----------
+    asked
+        The ``lang`` query parameter, if any.
+    remembered
+        The language cookie, if any.
+    """
+    for lang in (asked, remembered):
+        if lang in LANGUAGES:
+            return lang
+    return DEFAULT_LANGUAGE
+
+
 def translate(key: str, lang: str, **values: object) -> str:
     """Return the text of `key` in `lang` (``zh`` or ``en``), with ``{name}`` fields filled from `values`.
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import xstatic.pkg.leaflet as xs_leaflet
 from flask import Blueprint, abort, current_app, g, render_template, request, send_from_directory, url_for
 from flask.typing import ResponseReturnValue
 
+from webapp.cache import cacheable
 from webapp.db import db, site
 from webapp.i18n import WEEKDAYS, clock, translate
 from webapp.search import VenueQuery, school_detail, school_venues, search_venues, venue_detail
@@ -20,12 +22,18 @@ BUILT_FILES = re.compile(r"(index\.html|schools/[A-Za-z0-9_.-]+\.(html|pdf)|lib/
 PALETTE_SIZE = 8  # site.css defines .cat-0 … .cat-7; site.js has the same colours
 
 
+@functools.lru_cache(maxsize=1024)
+def _link(script_root: str, endpoint: str, values: tuple[tuple[str, str], ...]) -> str:
+    return url_for(endpoint, **dict(values))  # url_for is slow and a page calls it often with the same arguments
+
+
 @pages.app_context_processor
 def _helpers() -> dict[str, object]:
     def here(**changes: object) -> str:
+        """This page's URL with some query parameters changed (language switch, pager)."""
         args = request.args.to_dict()
         args.update({k: str(v) for k, v in changes.items()})
-        return url_for(request.endpoint or "pages.home", **(request.view_args or {}), **args)  # type: ignore[arg-type]
+        return f"{request.script_root}{quote(request.path)}?{urlencode(args)}"
 
     lang = g.get("lang", "zh")
     root = request.script_root
@@ -33,13 +41,19 @@ def _helpers() -> dict[str, object]:
         "t": lambda key, **kw: translate(key, lang, **kw),
         "lang": lang,
         "here": here,
+        "link": lambda endpoint, **values: _link(root, endpoint, tuple(sorted(values.items()))),
         "venue_url": lambda venue_id: f"{root}/venue/{quote(str(venue_id), safe='')}",
         "school_url": lambda school_id: f"{root}/school/{quote(str(school_id), safe='')}",
         "clock": clock,
         "label": lambda row, field="name": _label(row, field, lang),
         "weekdays": WEEKDAYS[lang],
-        "minutes_fmt": lambda m: "" if m is None else f"{m:.0f}",
     }
+
+
+@pages.app_template_filter("minutes")
+def _minutes(m: float | None) -> str:
+    """Whole minutes for display (a filter, cheaper in loops than a context function)."""
+    return "" if m is None else f"{m:.0f}"
 
 
 def _label(row: dict[str, object], field: str = "name", lang: str | None = None) -> str:
@@ -56,6 +70,7 @@ def _category_class(info: object) -> dict[str, str]:
 
 
 @pages.get("/")
+@cacheable
 def home() -> ResponseReturnValue:
     """Home: one search box, the categories and the schools."""
     info = site()
@@ -63,16 +78,20 @@ def home() -> ResponseReturnValue:
 
 
 @pages.get("/search")
+@cacheable
 def results() -> ResponseReturnValue:
     """Search results with filters and pagination."""
     info = site()
     filled = {k: v for k, v in request.args.items() if v != "" and k != "lang"}  # a form sends empty fields
     query = VenueQuery.parse(filled, info)
     page = search_venues(db(), query, info, current_app.config["MAPGEN_CLOCK"]())
-    return render_template("results.html", info=info, query=query, page=page, cat_class=_category_class(info))
+    cat_class = _category_class(info)
+    rows = [(v, _shown(v, cat_class)) for v in page.results]
+    return render_template("results.html", info=info, query=query, page=page, rows=rows, cat_class=cat_class)
 
 
 @pages.get("/venue/<venue_id>")
+@cacheable
 def venue(venue_id: str) -> ResponseReturnValue:
     """A venue: details, weekly hours, small map, the schools that reach it and in how many minutes."""
     info = site()
@@ -83,20 +102,21 @@ def venue(venue_id: str) -> ResponseReturnValue:
     for day, start, end in found["opening"]:  # type: ignore[attr-defined]
         by_day[day].append(f"{clock(start)}–{clock(end)}")
     cat_class = _category_class(info)
-    map_data = {**_tiles(info), "venues": [_marker(found, cat_class)], "school": None, "layers": {}}
+    map_data = {**_tiles(info), "venues": [_marker(found, _shown(found, cat_class))], "school": None, "layers": {}}
     return render_template("venue.html", info=info, v=found, by_day=by_day, map_data=map_data, cat_class=cat_class)
 
 
 @pages.get("/school/<school_id>")
+@cacheable
 def school(school_id: str) -> ResponseReturnValue:
     """A school: its map with walk/bike circles, its venues grouped by category and sorted by time."""
     info = site()
     found = school_detail(db(), school_id)
     if found is None:
         abort(404, "unknown school")
-    venues = school_venues(db(), school_id)
     cat_class = _category_class(info)
-    groups = [(c, [v for v in venues if v["category"] == c["key"]]) for c in info.categories]
+    venues = [(v, _shown(v, cat_class)) for v in school_venues(db(), school_id)]
+    groups = [(c, [(v, shown) for v, shown in venues if v["category"] == c["key"]]) for c in info.categories]
     groups = [(c, members) for c, members in groups if members]
     lang = g.get("lang", "zh")
     layers: dict[str, str] = {
@@ -106,7 +126,7 @@ def school(school_id: str) -> ResponseReturnValue:
         **_tiles(info),
         "school": {"lon": found["map_lon"], "lat": found["map_lat"], "name": _label(found)},
         "isochrones_url": url_for("api.school_isochrones", school_id=school_id),
-        "venues": [_marker(v, cat_class) for v in venues],
+        "venues": [_marker(v, shown) for v, shown in venues],
         "layers": layers,
         "minutes_label": translate("minutes", lang),
         "mode_labels": {m: translate(m, lang) for m in ("walk", "bike")},
@@ -137,10 +157,17 @@ def _tiles(info: object) -> dict[str, object]:
             "attribution": meta["attribution"]}
 
 
-def _marker(v: dict[str, object], cat_class: dict[str, str]) -> dict[str, object]:
+def _shown(v: dict[str, object], cat_class: dict[str, str]) -> dict[str, str]:
+    """What lists and maps show of a venue: name and category in the page's language, colour class, page URL."""
     return {
-        "id": v["venue_id"], "name": _label(v), "category": v["category"], "category_label": _label(v, "category"),
-        "cls": cat_class.get(str(v["category"]), "cat-0"), "lon": v["map_lon"], "lat": v["map_lat"],
-        "walk": v.get("walk"), "bike": v.get("bike"), "hours": v["opening_hours"],
+        "label": _label(v), "category_label": _label(v, "category"), "cls": cat_class.get(str(v["category"]), "cat-0"),
         "url": f"{request.script_root}/venue/{quote(str(v['venue_id']), safe='')}",
+    }
+
+
+def _marker(v: dict[str, object], shown: dict[str, str]) -> dict[str, object]:
+    return {
+        "id": v["venue_id"], "name": shown["label"], "category": v["category"],
+        "category_label": shown["category_label"], "cls": shown["cls"], "lon": v["map_lon"], "lat": v["map_lat"],
+        "walk": v.get("walk"), "bike": v.get("bike"), "hours": v["opening_hours"], "url": shown["url"],
     }
