@@ -298,9 +298,9 @@ def serve(
         "--cache-mb", help="In-memory cache of whole answers, MB per process; 0: none [default: 64].", min=0)] = None,
 ) -> None:
     """Run the search site on site.db (read-only); for production run it under gunicorn (see README)."""
-    from webapp import create_app
+    from webapp import DEFAULT_CACHE_MB, create_app
 
-    application = create_app(data / "site.db", **({} if cache_mb is None else {"cache_mb": cache_mb}))
+    application = create_app(data / "site.db", cache_mb=DEFAULT_CACHE_MB if cache_mb is None else cache_mb)
     console.print(f"Serving {data / 'site.db'} on http://{host}:{port}/ (Ctrl+C stops)", highlight=False)
     application.run(host=host, port=port, threaded=True)
 
