@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -13,6 +14,9 @@ import pandas as pd
 import shapely
 
 from mapgen.errors import EmptyNetworkError, InputFileError
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.bz2", ".osm.gz", ".o5m")
 
@@ -46,7 +50,8 @@ class OsmExtract:
     def bounds(self) -> tuple[float, float, float, float]:
         """(west, south, east, north) of the street nodes."""
         coords = np.vstack([w.lonlat for w in self.highways]) if self.highways else np.zeros((1, 2))
-        return (*coords.min(axis=0), *coords.max(axis=0))  # type: ignore[return-value]
+        (west, south), (east, north) = coords.min(axis=0), coords.max(axis=0)
+        return float(west), float(south), float(east), float(north)
 
 
 def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
@@ -77,10 +82,10 @@ def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
     try:
         processor = osmium.FileProcessor(str(path)).with_locations().with_areas()
         for obj in processor:
-            if obj.is_node():
+            if isinstance(obj, osmium.osm.Node):
                 if keys.intersection(t.k for t in obj.tags) and obj.location.valid():
                     records[("node", obj.id)] = _record("node", obj.id, obj.tags, wkb.create_point(obj))
-            elif obj.is_way():
+            elif isinstance(obj, osmium.osm.Way):
                 if "highway" in obj.tags:
                     highways.extend(_highway_runs(obj))
                 if keys.intersection(t.k for t in obj.tags) and not obj.is_closed():
@@ -88,7 +93,7 @@ def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
                         records[("way", obj.id)] = _record("way", obj.id, obj.tags, wkb.create_linestring(obj))
                     except RuntimeError:  # fewer than two located nodes
                         pass
-            elif obj.is_area() and keys.intersection(t.k for t in obj.tags):
+            elif isinstance(obj, osmium.osm.Area) and keys.intersection(t.k for t in obj.tags):
                 element = "way" if obj.from_way() else "relation"
                 try:
                     geom = wkb.create_multipolygon(obj)
@@ -148,7 +153,7 @@ def clip_extract(extract: OsmExtract, bbox: tuple[float, float, float, float]) -
     return OsmExtract(source=f"{extract.source} (bbox {west},{south},{east},{north})", highways=ways, features=features)
 
 
-def extract_from_osmnx(graph: object, features: gpd.GeoDataFrame, source: str) -> OsmExtract:
+def extract_from_osmnx(graph: nx.MultiDiGraph, features: gpd.GeoDataFrame, source: str) -> OsmExtract:
     """Turn an unsimplified osmnx graph and osmnx features into an :class:`OsmExtract`.
 
     This is how data downloaded with osmnx (when no extract file is at hand)
@@ -172,11 +177,11 @@ def extract_from_osmnx(graph: object, features: gpd.GeoDataFrame, source: str) -
     -------
     OsmExtract
     """
-    nodes = graph.nodes  # type: ignore[attr-defined]
+    nodes = graph.nodes
     # Keyed by way too: osmnx's XML reader also turns landuse outlines into (parallel) edges.
     edges = {
         (u, v, _first(data["osmid"])): data
-        for u, v, data in graph.edges(data=True)  # type: ignore[attr-defined]
+        for u, v, data in graph.edges(data=True)
         if isinstance(data.get("highway"), str)
     }
     highways = []
@@ -227,8 +232,9 @@ def download_extract(bbox: tuple[float, float, float, float], feature_keys: Coll
     return extract_from_osmnx(graph, features, source=f"Overpass API via osmnx, bbox {bbox}")
 
 
-def _first(value: object) -> object:
-    return value[0] if isinstance(value, list) else value
+def _first(osmid: int | list[int]) -> int:
+    """Return the way id of an osmnx edge (a list of ids when osmnx merged ways)."""
+    return osmid[0] if isinstance(osmid, list) else osmid
 
 
 def data_date(path: str | Path) -> str | None:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from mapgen._progress import console
-from mapgen.config import CityConfig, city_from_osm, load_city
+from mapgen.config import CityConfig, Settings, city_from_osm, load_city
 from mapgen.errors import ConfigError, MapgenError
+
+if TYPE_CHECKING:  # imported where used, to keep `mapgen --help` fast
+    import geopandas as gpd
+
+    from mapgen.network import StreetGraph
 
 app = typer.Typer(
     name="mapgen",
@@ -38,12 +44,12 @@ def _bbox(value: Optional[str]) -> Optional[tuple[float, float, float, float]]:
     return west, south, east, north
 
 
-def _city(city: Optional[Path], osm: Optional[Path], overrides: dict[str, object]) -> CityConfig:
-    if (city is None) == (osm is None):
-        raise ConfigError("give exactly one of --city (a city TOML) or --osm (an extract)")
-    if city is not None:
+def _city(city: Optional[Path], osm: Optional[Path], overrides: Mapping[str, object]) -> CityConfig:
+    if city is not None and osm is None:
         return load_city(city, **overrides)
-    return city_from_osm(osm, **overrides)  # type: ignore[arg-type]
+    if osm is not None and city is None:
+        return city_from_osm(osm, **overrides)
+    raise ConfigError("give exactly one of --city (a city TOML) or --osm (an extract)")
 
 
 @app.command()
@@ -63,7 +69,7 @@ def build(
 
     overrides = {"walk_kmh": walk_kmh, "bike_kmh": bike_kmh, "minutes": minutes, "include_kindergartens": kindergartens}
     summary = build_city(_city(city, osm, overrides), out, bbox=_bbox(bbox), quiet=quiet)
-    counts, reach, secs = summary["counts"], summary["reach"], summary["seconds"]  # type: ignore[index]
+    counts, reach, secs = summary["counts"], summary["reach"], summary["seconds"]
     console.print(
         f"[green]done[/green] {summary['title']}: {counts['schools']} schools, {counts['venues']} venues; "  # type: ignore[index]
         f"pairs within {summary['settings']['minutes']:g} min: walk {reach['walk']['pairs']}, "  # type: ignore[index]
@@ -121,7 +127,8 @@ def _minutes_list(value: str) -> list[float]:
 
 def _write_review(
     out: Path, review: list[dict[str, object]], unattached: list[str], points: Path, max_snap_m: float
-) -> Path | None:
+) -> str:
+    """Write the points not used beside `out` (``<stem>.review.csv``); return the closing note on them ("" if none)."""
     from mapgen.planner import REVIEW_COLUMNS
 
     rows = review + [{"file": str(points), "row": f"id {pid}", "column": "lon/lat",
@@ -129,11 +136,11 @@ def _write_review(
     path = out.with_name(out.stem + ".review.csv")
     if not rows:
         path.unlink(missing_ok=True)
-        return None
+        return ""
     import pandas as pd
 
     pd.DataFrame(rows, columns=REVIEW_COLUMNS).to_csv(path, index=False, encoding="utf-8")
-    return path
+    return f"; {len(rows)} rows not used, see {path}"
 
 
 class TravelMode(StrEnum):
@@ -152,9 +159,10 @@ WorkersOption = Annotated[
 ]
 
 
-def _planner_inputs(  # type: ignore[no-untyped-def]
-    osm: Path, points: Path, mode, walk_kmh: Optional[float], bike_kmh: Optional[float], workers: int, quiet: bool
-):
+def _planner_inputs(
+    osm: Path, points: Path, mode: TravelMode, walk_kmh: Optional[float], bike_kmh: Optional[float], workers: int,
+    quiet: bool,
+) -> tuple[Settings, list[dict[str, object]], gpd.GeoDataFrame, StreetGraph]:
     """Settings, rejected-row list, points and street graph shared by the planner commands."""
     from mapgen._progress import stage
     from mapgen.planner import load_graph, read_points
@@ -189,12 +197,11 @@ def isochrones(
         reach = point_isochrones(graph, places, bands, settings)
     out.parent.mkdir(parents=True, exist_ok=True)
     reach.isochrones.rename(columns={"school_id": "id"}).to_file(out, driver="GeoJSON")
-    reviewed = _write_review(out, review, reach.unattached_schools, points, settings.max_snap_m)
+    not_used = _write_review(out, review, reach.unattached_schools, points, settings.max_snap_m)
     console.print(
         f"[green]done[/green] {len(reach.isochrones)} {mode.value} isochrones "
         f"({', '.join(f'{b:g}' for b in bands)} min) "
-        f"for {len(places) - len(reach.unattached_schools)} points -> {out}"
-        + (f"; {len(review) + len(reach.unattached_schools)} rows not used, see {reviewed}" if reviewed else ""),
+        f"for {len(places) - len(reach.unattached_schools)} points -> {out}{not_used}",
         highlight=False,
     )
 
@@ -227,12 +234,11 @@ def matrix(
     out.parent.mkdir(parents=True, exist_ok=True)
     table = reach.pairs.rename(columns={"school_id": "point_id", "venue_id": "target_id"})
     table[["point_id", "target_id", "minutes"]].to_csv(out, index=False, encoding="utf-8")
-    reviewed = _write_review(out, review, reach.unattached_schools, points, settings.max_snap_m)
+    not_used = _write_review(out, review, reach.unattached_schools, points, settings.max_snap_m)
     console.print(
         f"[green]done[/green] {len(table)} {mode.value} pairs within {max_minutes:g} min "
         f"({len(places)} points × {len(goals)} targets; "
-        f"{len(reach.unattached_venues)} targets off the network) -> {out}"
-        + (f"; {len(review) + len(reach.unattached_schools)} rows not used, see {reviewed}" if reviewed else ""),
+        f"{len(reach.unattached_venues)} targets off the network) -> {out}{not_used}",
         highlight=False,
     )
 
@@ -292,9 +298,9 @@ def serve(
         "--cache-mb", help="In-memory cache of whole answers, MB per process; 0: none [default: 64].", min=0)] = None,
 ) -> None:
     """Run the search site on site.db (read-only); for production run it under gunicorn (see README)."""
-    from webapp import create_app
+    from webapp import DEFAULT_CACHE_MB, create_app
 
-    application = create_app(data / "site.db", **({} if cache_mb is None else {"cache_mb": cache_mb}))
+    application = create_app(data / "site.db", cache_mb=DEFAULT_CACHE_MB if cache_mb is None else cache_mb)
     console.print(f"Serving {data / 'site.db'} on http://{host}:{port}/ (Ctrl+C stops)", highlight=False)
     application.run(host=host, port=port, threaded=True)
 
@@ -341,7 +347,7 @@ def catalog_import(
     try:
         spec = CatalogueConfig(file=file, name=name, crs=crs, category=category, district=district,  # type: ignore[arg-type]
                                columns=dict(pairs))
-        settings = CatalogueSettings(**({"min_confidence": min_confidence} if min_confidence is not None else {}))
+        settings = CatalogueSettings() if min_confidence is None else CatalogueSettings(min_confidence=min_confidence)
     except ValueError as exc:
         raise ConfigError(f"{file}: {exc}") from exc
     gaz = merge_gazetteers(build_gazetteer(read_gazetteer(p), settings) for p in gazetteer or [])

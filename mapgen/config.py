@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mapgen.errors import ConfigError
 from mapgen.hours import minutes_of_day
@@ -17,6 +27,16 @@ MODES: tuple[Mode, ...] = ("walk", "bike")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CATEGORIES = PROJECT_ROOT / "data" / "venues" / "categories.toml"
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
+
+
+def _bbox_in_order(v: tuple[float, float, float, float], info: ValidationInfo) -> tuple[float, float, float, float]:
+    if not (v[0] < v[2] and v[1] < v[3]):
+        raise ValueError(f"{info.field_name} must be [west, south, east, north] with west < east, south < north")
+    return v
+
+
+BBox = Annotated[tuple[float, float, float, float], AfterValidator(_bbox_in_order)]
+"""west, south, east, north in WGS-84 degrees, checked to be in that order."""
 
 
 class _Model(BaseModel):
@@ -220,7 +240,7 @@ class CityConfig(_Model):
     name: str = Field(description="Short name used in titles and file names.")
     title: str | None = Field(None, description="Display title (e.g. Chinese district name).")
     osm: Path | None = Field(None, description="OSM extract (.osm XML or .osm.pbf); relative to the TOML file.")
-    download_bbox: tuple[float, float, float, float] | None = Field(
+    download_bbox: BBox | None = Field(
         None, description="west, south, east, north: downloaded with osmnx when the `osm` file is absent."
     )
     schools_csv: Path | None = Field(None, description="CSV of schools (name, lon, lat) to add or use instead.")
@@ -231,13 +251,6 @@ class CityConfig(_Model):
     planning: PlanningSettings = PlanningSettings()
     catalogues: tuple[CatalogueConfig, ...] = Field((), description="Venue lists merged with the OSM venues.")
     catalogue: CatalogueSettings = CatalogueSettings()
-
-    @field_validator("download_bbox")
-    @classmethod
-    def _bbox_ordered(cls, v: tuple[float, float, float, float] | None) -> tuple[float, float, float, float] | None:
-        if v is not None and not (v[0] < v[2] and v[1] < v[3]):
-            raise ValueError("download_bbox must be [west, south, east, north] with west < east, south < north")
-        return v
 
     @property
     def display_title(self) -> str:
@@ -260,10 +273,7 @@ def load_city(path: str | Path, **overrides: object) -> CityConfig:
     CityConfig
     """
     path = Path(path)
-    raw = _read_toml(path, "city configuration")
-    _resolve_paths(raw, path.resolve().parent)
-    raw.setdefault("name", path.stem)
-    return _validated(raw, overrides, source=str(path))
+    return _validated(_city_table(path), overrides, source=str(path))
 
 
 def _resolve(base: Path, value: object) -> object:
@@ -289,15 +299,12 @@ def city_from_osm(osm: str | Path, **overrides: object) -> CityConfig:
     return _validated({"name": name, "osm": str(osm)}, overrides, source=str(osm))
 
 
-def _validated(raw: dict[str, object], overrides: dict[str, object], source: str) -> CityConfig:
-    settings = dict(raw.get("settings", {}) or {})  # type: ignore[call-overload]
-    settings.update({k: v for k, v in overrides.items() if v is not None})
-    raw = {**raw, "settings": settings}
+def _validated(raw: dict[str, object], overrides: Mapping[str, object], source: str) -> CityConfig:
+    raw = {**raw, "settings": _merged_settings([raw.get("settings")], overrides)}
     try:
         return CityConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{source}: invalid configuration: {problems}") from exc
+        raise ConfigError(f"{source}: invalid configuration: {_problems(exc)}") from exc
 
 
 class AreaConfig(CityConfig):
@@ -307,7 +314,7 @@ class AreaConfig(CityConfig):
     buffered cuts of that extract, so a school near a border sees the venues across it.
     """
 
-    bbox: tuple[float, float, float, float] | None = Field(
+    bbox: BBox | None = Field(
         None,
         description="west, south, east, north of the part of the OSM source this area owns (its schools); "
         "streets and venues within the buffer around it are still used. Default: the whole extract.",
@@ -315,15 +322,6 @@ class AreaConfig(CityConfig):
     grid: tuple[int, int] = Field(
         (1, 1), description="Split the area into columns × rows tiles, each routed on its own buffered cut."
     )
-
-    @field_validator("bbox")
-    @classmethod
-    def _area_bbox_ordered(
-        cls, v: tuple[float, float, float, float] | None
-    ) -> tuple[float, float, float, float] | None:
-        if v is not None and not (v[0] < v[2] and v[1] < v[3]):
-            raise ValueError("bbox must be [west, south, east, north] with west < east, south < north")
-        return v
 
     @field_validator("grid")
     @classmethod
@@ -407,7 +405,9 @@ def load_region(path: str | Path, **overrides: object) -> RegionConfig:
     _resolve_paths(raw, base)
     defaults = {k: raw.pop(k) for k in _REGION_DEFAULT_KEYS if k in raw}
     areas = []
-    listed: list[object] = raw.get("areas", []) or []  # type: ignore[assignment]
+    listed = raw.get("areas") or []
+    if not isinstance(listed, list):
+        raise ConfigError(f"{path}: areas must be an array of tables ([[areas]])")
     for i, area in enumerate(listed):
         if not isinstance(area, dict):
             raise ConfigError(f"{path}: areas[{i}] must be a table")
@@ -415,15 +415,9 @@ def load_region(path: str | Path, **overrides: object) -> RegionConfig:
         _resolve_paths(area, base)
         merged: dict[str, object] = {**defaults}
         if "city" in area:
-            city_file = (base / str(area.pop("city"))).resolve()
-            city_raw = _read_toml(city_file, "city configuration")
-            _resolve_paths(city_raw, city_file.parent)
-            city_raw.setdefault("name", city_file.stem)
-            merged.update(city_raw)
+            merged.update(_city_table((base / str(area.pop("city"))).resolve()))
         merged.update(area)
-        settings = {**dict(defaults.get("settings", {}) or {}), **dict(merged.get("settings", {}) or {})}  # type: ignore[call-overload]
-        settings.update({k: v for k, v in overrides.items() if v is not None})
-        merged["settings"] = settings
+        merged["settings"] = _merged_settings([defaults.get("settings"), merged.get("settings")], overrides)
         areas.append(merged)
     raw["areas"] = areas
     if "tiles" in defaults:
@@ -432,8 +426,7 @@ def load_region(path: str | Path, **overrides: object) -> RegionConfig:
     try:
         return RegionConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path}: invalid region configuration: {problems}") from exc
+        raise ConfigError(f"{path}: invalid region configuration: {_problems(exc)}") from exc
 
 
 def _read_toml(path: Path, what: str) -> dict[str, object]:
@@ -445,12 +438,42 @@ def _read_toml(path: Path, what: str) -> dict[str, object]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
 
+def _city_table(path: Path) -> dict[str, object]:
+    """Read a city TOML: its file paths made absolute against its folder, its name defaulting to the file stem."""
+    raw = _read_toml(path, "city configuration")
+    _resolve_paths(raw, path.resolve().parent)
+    raw.setdefault("name", path.stem)
+    return raw
+
+
+def _merged_settings(tables: Iterable[object], overrides: Mapping[str, object]) -> object:
+    """``[settings]`` tables merged (later ones win, absent ones are None), the given (not None) overrides on top.
+
+    A value that is not a table is returned as it is, so validation reports it.
+    """
+    merged: dict[str, object] = {}
+    for table in tables:
+        if table is None:
+            continue
+        if not isinstance(table, Mapping):
+            return table
+        merged.update(table)
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return merged
+
+
+def _problems(exc: ValidationError) -> str:
+    """Each validation error as ``field.path: message``, joined by ``; ``."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
 def _resolve_paths(raw: dict[str, object], base: Path) -> None:
     """Make the file paths of a city (or area) table absolute, relative to `base`."""
     for key in _AREA_PATH_KEYS:
         if key in raw and not Path(str(raw[key])).is_absolute():
             raw[key] = str((base / str(raw[key])).resolve())
-    for entry in raw.get("catalogues", []) or []:  # type: ignore[attr-defined]
+    catalogues = raw.get("catalogues")
+    for entry in catalogues if isinstance(catalogues, list) else []:
         if isinstance(entry, dict):
             for key in ("file", "gazetteers"):
                 if key in entry:

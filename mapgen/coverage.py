@@ -257,8 +257,12 @@ def school_nearest(inputs: PlanningInputs, limit: float | None = None) -> pd.Dat
         Index ``school_id``; columns (mode, category); ``inf`` beyond `limit`.
     """
     limit = inputs.city.planning.nearest_limit_minutes if limit is None else limit
+    return _nearest_by_mode(inputs, inputs.schools.set_index("school_id")["footprint"], limit)
+
+
+def _nearest_by_mode(inputs: PlanningInputs, origins: gpd.GeoSeries, limit: float) -> pd.DataFrame:
+    """:func:`nearest_by_category` for every mode of the build: columns (mode, category)."""
     categories = [c.key for c in inputs.taxonomy.categories]
-    origins = inputs.schools.set_index("school_id")["footprint"]
     return pd.concat(
         {mode: nearest_by_category(graph, origins, inputs.venues, categories, inputs.settings, limit)
          for mode, graph in inputs.graphs.items()},
@@ -361,13 +365,7 @@ def cells_nearest(inputs: PlanningInputs, cells: gpd.GeoDataFrame) -> pd.DataFra
     pandas.DataFrame
         Index ``cell``; columns (mode, category).
     """
-    categories = [c.key for c in inputs.taxonomy.categories]
-    return pd.concat(
-        {mode: nearest_by_category(graph, cells["centre"], inputs.venues, categories, inputs.settings,
-                                   inputs.settings.minutes)
-         for mode, graph in inputs.graphs.items()},
-        axis=1, names=["mode", "category"],
-    )
+    return _nearest_by_mode(inputs, cells["centre"], inputs.settings.minutes)
 
 
 def reach_share(nearest: pd.DataFrame, minutes: float) -> pd.DataFrame:

@@ -309,11 +309,6 @@ def finish_build(
     with stage("Writing site.db", quiet=quiet):  # reads the contract files just written
         outputs["site_db"] = str(write_site_db(out)["path"])
     write_summary(out, summary)
-    write_summary(out, summary)
-    with stage("Writing site.db", quiet=quiet):  # reads the contract files just written
-        outputs["site_db"] = str(write_site_db(out)["path"])
-    write_summary(out, summary)
-    return summary
 
 
 def city_summary(

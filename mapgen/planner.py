@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,9 +17,10 @@ from mapgen.config import Mode, Settings
 from mapgen.errors import InputFileError
 from mapgen.network import StreetGraph, street_graph
 from mapgen.reach import Reach, schools_reach
-from mapgen.schools import _bad_lonlat
+from mapgen.schools import _bad_lonlat, read_csv_points
 
 REVIEW_COLUMNS = ["file", "row", "column", "reason"]
+_POINT_COLUMNS = {"id": ("id",), "lon": ("lon",), "lat": ("lat",)}
 
 
 def load_graph(osm: str | Path, mode: Mode, settings: Settings) -> StreetGraph:
@@ -64,32 +64,18 @@ def read_points(path: str | Path, review: list[dict[str, object]]) -> gpd.GeoDat
         ``school_id`` (the point id, as :func:`mapgen.reach.schools_reach` expects) and ``footprint`` points.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"{path}: points file not found")
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        header = {h.strip().lower(): h for h in (reader.fieldnames or [])}
-        missing = [k for k in ("id", "lon", "lat") if k not in header]
-        if missing:
-            raise InputFileError(f"{path}: lacks column(s) {', '.join(missing)} (header: {reader.fieldnames})")
-        ids, points, seen = [], [], set()
-        for line, row in enumerate(reader, start=2):
-            point_id = (row.get(header["id"]) or "").strip()
-            try:
-                lon, lat = float(row[header["lon"]]), float(row[header["lat"]])
-            except (TypeError, ValueError):
-                review.append({"file": str(path), "row": line, "column": "lon/lat",
-                               "reason": "coordinates missing or not numbers"})
-                continue
-            reason = "id missing" if not point_id else (
-                f"id {point_id!r} repeated" if point_id in seen else _bad_lonlat(lon, lat))
-            if reason:
-                review.append({"file": str(path), "row": line, "column": "lon/lat" if point_id else "id",
-                               "reason": reason})
-                continue
-            seen.add(point_id)
-            ids.append(point_id)
-            points.append(shapely.Point(lon, lat))
+    ids, points, seen = [], [], set()
+    for line, fields, lon, lat in read_csv_points(path, _POINT_COLUMNS, tuple(_POINT_COLUMNS), "points file", review):
+        point_id = fields["id"]
+        reason = "id missing" if not point_id else (
+            f"id {point_id!r} repeated" if point_id in seen else _bad_lonlat(lon, lat))
+        if reason:
+            review.append({"file": str(path), "row": line, "column": "lon/lat" if point_id else "id",
+                           "reason": reason})
+            continue
+        seen.add(point_id)
+        ids.append(point_id)
+        points.append(shapely.Point(lon, lat))
     if not ids:
         raise InputFileError(f"{path}: no usable points (see the review file)")
     return gpd.GeoDataFrame({"school_id": ids, "footprint": gpd.GeoSeries(points, crs=4326)},

@@ -14,6 +14,7 @@ from datetime import date
 from functools import partial
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import folium
 import geopandas as gpd
@@ -48,6 +49,9 @@ from mapgen.publish.maps import SCHOOL_COLOR, _base_map, _display_shift, _dot, _
 from mapgen.publish.sitedb import write_site_db
 from mapgen.routes import ROUTE_COLUMNS
 from mapgen.venues import VENUE_COLUMNS, load_taxonomy
+
+if TYPE_CHECKING:
+    from dask.distributed import Client
 
 BBox = tuple[float, float, float, float]
 MANIFEST_FILE = "manifest.json"
@@ -441,7 +445,7 @@ def _sha256(path: Path) -> str:
 
 
 @contextmanager
-def dask_client(scheduler: str | None = None, workers: int | None = None) -> Iterator[object]:
+def dask_client(scheduler: str | None = None, workers: int | None = None) -> Iterator[Client]:
     """A ``dask.distributed.Client``: on an existing scheduler, or on a local cluster sized to the machine.
 
     Parameters
@@ -477,7 +481,7 @@ def build_region(
     out_dir: str | Path,
     scheduler: str | None = None,
     workers: int | None = None,
-    client: object | None = None,
+    client: Client | None = None,
     quiet: bool = False,
 ) -> dict[str, object]:
     """Build every area of a region on Dask and write the region outputs.
@@ -531,7 +535,9 @@ def build_region(
     return summary
 
 
-def _run_areas(client, region: RegionConfig, todo: list, out: Path, quiet: bool) -> dict[str, dict[str, object]]:  # type: ignore[no-untyped-def]
+def _run_areas(
+    client: Client, region: RegionConfig, todo: list, out: Path, quiet: bool
+) -> dict[str, dict[str, object]]:
     from dask.distributed import as_completed
 
     merges, area_of = [], {}
@@ -574,7 +580,7 @@ def _run_areas(client, region: RegionConfig, todo: list, out: Path, quiet: bool)
     return status
 
 
-def _describe(client) -> str:  # type: ignore[no-untyped-def]
+def _describe(client: Client) -> str:
     info = client.scheduler_info()
     workers = info.get("workers", {})
     threads = sum(w.get("nthreads", 1) for w in workers.values())

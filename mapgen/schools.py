@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -92,34 +93,82 @@ def schools_from_csv(path: str | Path, review: list[dict[str, object]]) -> gpd.G
         Same columns as :func:`schools_from_osm`.
     """
     path = Path(path)
+    rows = []
+    for line, fields, lon, lat in read_csv_points(path, _CSV_ALIASES, ("name", "lon", "lat"), "school list", review,
+                                                  review_field="name"):
+        name = fields["name"]
+        reason = "name missing" if not name else _bad_lonlat(lon, lat)
+        if reason:
+            review.append({"file": str(path), "row": line, "column": "name" if not name else "lon/lat", "reason": reason, "name": name})
+            continue
+        given = fields["school_id"]
+        rows.append({
+            "school_id": "csv-" + (re.sub(r"[^0-9A-Za-z_-]", "_", given) if given else str(line)),
+            "name": name, "name_en": "", "source": path.name, "osm_id": "",
+            "footprint": shapely.Point(lon, lat),
+        })
+    return _with_points(pd.DataFrame(rows, columns=[*SCHOOL_COLUMNS, "footprint"]), "EPSG:4326")
+
+
+def read_csv_points(
+    path: Path,
+    aliases: Mapping[str, Sequence[str]],
+    required: Sequence[str],
+    what: str,
+    review: list[dict[str, object]],
+    review_field: str | None = None,
+) -> Iterator[tuple[int, dict[str, str], float, float]]:
+    """Rows of a UTF-8 CSV of points (a BOM is allowed) whose ``lon`` and ``lat`` are numbers.
+
+    Rows whose coordinates are missing or not numbers go to `review` (file, row,
+    column, reason); checking the rest is the caller's.
+
+    Parameters
+    ----------
+    path
+        The CSV file.
+    aliases
+        Field → header names it may have (lower case; headers are compared stripped and lower-cased),
+        ``lon`` and ``lat`` among them.
+    required
+        Fields whose column must be present.
+    what
+        What the file is, for error messages (``school list``).
+    review
+        Collects rejected rows.
+    review_field
+        A field whose value is added to every review row.
+
+    Yields
+    ------
+    tuple of (int, dict, float, float)
+        Line in the file (the header is line 1); every field but lon/lat, stripped (``""`` when empty or
+        its column is absent); lon; lat.
+
+    Raises
+    ------
+    InputFileError
+        When the file is missing or lacks a `required` column.
+    """
     if not path.is_file():
-        raise InputFileError(f"{path}: school list not found")
+        raise InputFileError(f"{path}: {what} not found")
     with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
         header = {h.strip().lower(): h for h in (reader.fieldnames or [])}
-        column = {k: next((header[a] for a in aliases if a in header), None) for k, aliases in _CSV_ALIASES.items()}
-        missing = [k for k in ("name", "lon", "lat") if column[k] is None]
+        column = {k: next((header[a] for a in names if a in header), None) for k, names in aliases.items()}
+        missing = [k for k in required if column[k] is None]
         if missing:
-            raise InputFileError(f"{path}: school list lacks column(s) {', '.join(missing)} (header: {reader.fieldnames})")
-        rows = []
+            raise InputFileError(f"{path}: {what} lacks column(s) {', '.join(missing)} (header: {reader.fieldnames})")
         for line, row in enumerate(reader, start=2):
-            name = (row.get(column["name"]) or "").strip()  # type: ignore[arg-type]
+            fields = {k: (row.get(c) or "").strip() if c else "" for k, c in column.items() if k not in ("lon", "lat")}
             try:
-                lon, lat = float(row[column["lon"]]), float(row[column["lat"]])  # type: ignore[index]
+                lon, lat = float(row[column["lon"]]), float(row[column["lat"]])
             except (TypeError, ValueError):
-                review.append({"file": str(path), "row": line, "column": "lon/lat", "reason": "coordinates missing or not numbers", "name": name})
+                review.append({"file": str(path), "row": line, "column": "lon/lat",
+                               "reason": "coordinates missing or not numbers",
+                               **({review_field: fields[review_field]} if review_field else {})})
                 continue
-            reason = "name missing" if not name else _bad_lonlat(lon, lat)
-            if reason:
-                review.append({"file": str(path), "row": line, "column": "name" if not name else "lon/lat", "reason": reason, "name": name})
-                continue
-            given = (row.get(column["school_id"]) or "").strip() if column["school_id"] else ""
-            rows.append({
-                "school_id": "csv-" + (re.sub(r"[^0-9A-Za-z_-]", "_", given) if given else str(line)),
-                "name": name, "name_en": "", "source": path.name, "osm_id": "",
-                "footprint": shapely.Point(lon, lat),
-            })
-    return _with_points(pd.DataFrame(rows, columns=[*SCHOOL_COLUMNS, "footprint"]), "EPSG:4326")
+            yield line, fields, lon, lat
 
 
 def _bad_lonlat(lon: float, lat: float) -> str:

@@ -268,6 +268,7 @@ def test_planner_cli_isochrones_and_matrix(tmp_path, monkeypatch: pytest.MonkeyP
     review = pd.read_csv(tmp_path / "iso.review.csv")
     assert list(review["reason"]) == ["coordinates missing or not numbers",
                                       "farther than 300 m from any street of the mode"]
+    assert res.output.rstrip().endswith(f"-> {out}; 2 rows not used, see {tmp_path / 'iso.review.csv'}")
 
     venues[["venue_id", "footprint"]].set_geometry("footprint").to_file(tmp_path / "venues.geojson")
     times = tmp_path / "times.csv"
@@ -280,3 +281,5 @@ def test_planner_cli_isochrones_and_matrix(tmp_path, monkeypatch: pytest.MonkeyP
     assert len(table) > 20 and table["minutes"].max() <= 12
     assert set(table["point_id"]) <= {"a", "b"} and set(table["target_id"]) <= set(venues["venue_id"])
     assert json.loads(out.read_text())["type"] == "FeatureCollection"
+    assert len(pd.read_csv(tmp_path / "times.review.csv")) == 2
+    assert res.output.rstrip().endswith(f"-> {times}; 2 rows not used, see {tmp_path / 'times.review.csv'}")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import folium
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 from folium.plugins import MarkerCluster
@@ -76,7 +78,16 @@ def write_maps(
     return pages
 
 
-def _index_page(out_dir, city, schools, venues, isochrones, reached, taxonomy, minutes) -> Path:  # type: ignore[no-untyped-def]
+def _index_page(
+    out_dir: Path,
+    city: CityConfig,
+    schools: gpd.GeoDataFrame,
+    venues: gpd.GeoDataFrame,
+    isochrones: gpd.GeoDataFrame,
+    reached: pd.DataFrame,
+    taxonomy: Taxonomy,
+    minutes: str,
+) -> Path:
     # open on the schools' circles: extracts often hold venues far beyond the district
     fmap = _base_map(city, pd.concat([schools.geometry, isochrones.geometry]), prefix="")
     counts = reached.groupby(level=0).count() if len(reached) else pd.DataFrame()
@@ -106,7 +117,16 @@ def _index_page(out_dir, city, schools, venues, isochrones, reached, taxonomy, m
     return path
 
 
-def _school_page(out_dir, city, school, venues_by_id, mine, isochrones, taxonomy, minutes) -> Path:  # type: ignore[no-untyped-def]
+def _school_page(
+    out_dir: Path,
+    city: CityConfig,
+    school: Any,  # a row of schools.itertuples()
+    venues_by_id: gpd.GeoDataFrame,
+    mine: pd.DataFrame,
+    isochrones: gpd.GeoDataFrame,
+    taxonomy: Taxonomy,
+    minutes: str,
+) -> Path:
     fmap = _base_map(city, pd.concat([gpd.GeoSeries([school.geometry], crs=4326), isochrones.geometry]), prefix="../")
     for mode in ("bike", "walk"):  # bike first so the smaller walk circle stays clickable on top
         shapes = isochrones[isochrones["mode"] == mode]
@@ -158,8 +178,10 @@ def _finish(fmap: folium.Map, city: CityConfig, taxonomy: Taxonomy, title: str, 
         f'<div><span style="background:{c.color}" class="mg-swatch"></span>{escape(c.zh)} {escape(c.en)}</div>'
         for c in taxonomy.categories
     )
-    fmap.get_root().header.add_child(folium.Element(f"<title>{escape(title)}</title>"))
-    fmap.get_root().html.add_child(folium.Element(
+    root = fmap.get_root()
+    assert isinstance(root, folium.Figure)  # a folium.Map is created inside a Figure (the HTML page)
+    root.header.add_child(folium.Element(f"<title>{escape(title)}</title>"))
+    root.html.add_child(folium.Element(
         '<style>.mg-legend{position:fixed;bottom:24px;left:10px;z-index:1000;background:#fff;padding:6px 8px;'
         'font:12px/1.4 sans-serif;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.4);max-width:60vw}'
         '.mg-swatch{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:4px}</style>'
@@ -206,7 +228,7 @@ def _display_shift(tiles: TileProvider) -> Callable[[gpd.GeoDataFrame], gpd.GeoD
         return lambda frame: frame
 
     def shift(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-        def move(xy):  # type: ignore[no-untyped-def]
+        def move(xy: np.ndarray) -> np.ndarray:
             lon, lat = wgs84_to_gcj02(xy[:, 0], xy[:, 1])
             return pd.DataFrame({"x": lon, "y": lat}).to_numpy()
 

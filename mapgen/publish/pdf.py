@@ -14,7 +14,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
 from mapgen.config import OSM_ATTRIBUTION, Settings
 from mapgen.errors import ConfigError, FontError, InputFileError
@@ -306,7 +306,7 @@ def write_sheets(
 
 
 @functools.cache
-def _template():  # type: ignore[no-untyped-def]
+def _template() -> Template:
     env = Environment(
         loader=PackageLoader("mapgen.publish", "templates"), autoescape=True, undefined=StrictUndefined,
         trim_blocks=True, lstrip_blocks=True,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from matplotlib.figure import Figure
 
 from mapgen.config import CityConfig
@@ -82,17 +85,10 @@ def gap_map(
     schools = shift(schools)
     fmap = _base_map(city, schools.geometry if cells is None else cells.geometry, prefix="../")
     if cells is not None and cells_reached is not None:
-        hexes = shift(gpd.GeoDataFrame({"reached": cells_reached.reindex(cells.index).to_numpy()},
-                                       geometry=cells.geometry.values, crs=4326))
-        top = max(int(hexes["reached"].max()), 1)
-        folium.GeoJson(
-            json.loads(hexes.to_json()),
-            name=escape(f"住宅网格 Residential hexagons: categories within {minutes:g} min walk"),
-            style_function=lambda f, top=top: {
-                "color": "#555", "weight": 0.5, "fillOpacity": 0.45,
-                "fillColor": _ramp(1 - f["properties"]["reached"] / top),
-            },
-            tooltip=folium.GeoJsonTooltip(["reached"], aliases=["categories within reach"]),
+        top = max(int(cells_reached.reindex(cells.index).max()), 1)
+        _hexagon_layer(
+            cells, cells_reached, "reached", "categories within reach", lambda n: _ramp(1 - n / top), 0.45, shift,
+            name=f"住宅网格 Residential hexagons: categories within {minutes:g} min walk",
         ).add_to(fmap)
     lacking = nearest > minutes
     n_walk = lacking["walk"].sum(axis=1)
@@ -160,14 +156,9 @@ def siting_map(
     fmap = _base_map(city, sites.geometry if cells is None else cells.geometry, prefix="../")
     if cells is not None and cells_state is not None:
         colors = {"covered": "#3182bd", "new": "#31a354", "open": "#de2d26"}
-        hexes = shift(gpd.GeoDataFrame({"state": cells_state.reindex(cells.index).to_numpy()},
-                                       geometry=cells.geometry.values, crs=4326))
-        folium.GeoJson(
-            json.loads(hexes.to_json()),
-            name=escape("住宅网格 Residential hexagons (blue: study place near; green: newly covered; red: open)"),
-            style_function=lambda f: {"color": "#555", "weight": 0.5, "fillOpacity": 0.4,
-                                      "fillColor": colors[f["properties"]["state"]]},
-            tooltip=folium.GeoJsonTooltip(["state"], aliases=["demand"]),
+        _hexagon_layer(
+            cells, cells_state, "state", "demand", colors.__getitem__, 0.4, shift,
+            name="住宅网格 Residential hexagons (blue: study place near; green: newly covered; red: open)",
         ).add_to(fmap)
     if schools is not None:
         layer = folium.FeatureGroup(name=escape(f"学校 Schools ({len(schools)})"))
@@ -235,10 +226,56 @@ def access_curves(nearest: pd.DataFrame, minutes: float, taxonomy: Taxonomy) -> 
     return fig
 
 
-def _dot(point: object, color: str, radius: int, label_html: str) -> folium.CircleMarker:
+def _hexagon_layer(
+    cells: gpd.GeoDataFrame,
+    values: pd.Series,
+    column: str,
+    alias: str,
+    fill: Callable[[Any], str],
+    opacity: float,
+    shift: Callable[[gpd.GeoDataFrame], gpd.GeoDataFrame],
+    name: str,
+) -> folium.GeoJson:
+    """Residential hexagons filled by one value per cell, with the value as tooltip.
+
+    Parameters
+    ----------
+    cells
+        Hexagons (WGS-84).
+    values
+        One value per cell, indexed like `cells`.
+    column
+        Property name of the value in the layer.
+    alias
+        Tooltip label of the value.
+    fill
+        Fill colour of a value.
+    opacity
+        Fill opacity.
+    shift
+        Moves the hexagons into the tiles' datum (:func:`mapgen.publish.maps._display_shift`).
+    name
+        Layer name (escaped here).
+
+    Returns
+    -------
+    folium.GeoJson
+    """
+    hexes = shift(gpd.GeoDataFrame({column: values.reindex(cells.index).to_numpy()},
+                                   geometry=cells.geometry.values, crs=4326))
+    return folium.GeoJson(
+        json.loads(hexes.to_json()),
+        name=escape(name),
+        style_function=lambda f: {"color": "#555", "weight": 0.5, "fillOpacity": opacity,
+                                  "fillColor": fill(f["properties"][column])},
+        tooltip=folium.GeoJsonTooltip([column], aliases=[alias]),
+    )
+
+
+def _dot(point: shapely.Point, color: str, radius: int, label_html: str) -> folium.CircleMarker:
     """A circle marker whose details show on hover (tooltips need no jQuery, unlike folium popups)."""
     return folium.CircleMarker(
-        [point.y, point.x], radius=radius, color=color, weight=2, fill=True, fill_color=color,  # type: ignore[attr-defined]
+        [point.y, point.x], radius=radius, color=color, weight=2, fill=True, fill_color=color,
         fill_opacity=0.85, tooltip=folium.Tooltip(label_html),
     )
 
