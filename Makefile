@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/nbstripout --verify notebooks/*.ipynb
 
 typecheck: $(STAMP)
-	$(BIN)/mypy mapgen
+	$(BIN)/mypy mapgen webapp
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest

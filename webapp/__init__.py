@@ -91,8 +91,8 @@ def create_app(
     )
     if cache_mb < 0:
         raise ValueError(f"cache_mb must be 0 or more, not {cache_mb}")
-    app.wsgi_app = ResponseCache(
-        app.wsgi_app, [path, path.parent / "schools"], int(cache_mb * 1e6), now, LANG_COOKIE)  # type: ignore[method-assign]
+    app.wsgi_app = ResponseCache(  # type: ignore[method-assign]  # Flask's documented way to add middleware
+        app.wsgi_app, [path, path.parent / "schools"], int(cache_mb * 1e6), now, LANG_COOKIE)
     app.json = _HtmlSafeJSON(app)
     app.jinja_env.autoescape = True
     app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import xstatic.pkg.leaflet as xs_leaflet
@@ -24,7 +25,8 @@ PALETTE_SIZE = 8  # site.css defines .cat-0 … .cat-7; site.js has the same col
 
 @functools.lru_cache(maxsize=1024)
 def _link(script_root: str, endpoint: str, values: tuple[tuple[str, str], ...]) -> str:
-    return url_for(endpoint, **dict(values))  # url_for is slow and a page calls it often with the same arguments
+    arguments: dict[str, Any] = dict(values)
+    return url_for(endpoint, **arguments)  # url_for is slow and a page calls it often with the same arguments
 
 
 @pages.app_context_processor
