@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from mapgen.cli import app as cli_app
 from mapgen.hours import is_open, open_after_school, open_weekend
-from mapgen.publish.sitedb import normalise
+from mapgen.sitetext import normalise
 from webapp import create_app
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -15,7 +15,7 @@ from flask.templating import Environment
 from werkzeug.exceptions import HTTPException
 
 from mapgen.errors import InputFileError
-from mapgen.publish.sitedb import SCHEMA_VERSION
+from mapgen.sitetext import SCHEMA_VERSION
 from webapp.cache import ResponseCache
 from webapp.db import connect
 from webapp.i18n import LANGUAGES, choose_language

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -88,7 +89,8 @@ def results() -> ResponseReturnValue:
     query = VenueQuery.parse(filled, info)
     page = search_venues(db(), query, info, current_app.config["MAPGEN_CLOCK"]())
     cat_class = _category_class(info)
-    rows = [(v, _shown(v, cat_class)) for v in page.results]
+    show = _venue_display(cat_class)
+    rows = [(v, show(v)) for v in page.results]
     return render_template("results.html", info=info, query=query, page=page, rows=rows, cat_class=cat_class)
 
 
@@ -104,7 +106,7 @@ def venue(venue_id: str) -> ResponseReturnValue:
     for day, start, end in found["opening"]:  # type: ignore[attr-defined]
         by_day[day].append(f"{clock(start)}–{clock(end)}")
     cat_class = _category_class(info)
-    map_data = {**_tiles(info), "venues": [_marker(found, _shown(found, cat_class))], "school": None, "layers": {}}
+    map_data = {**_tiles(info), "venues": [_marker(found, _venue_display(cat_class)(found))], "school": None, "layers": {}}
     return render_template("venue.html", info=info, v=found, by_day=by_day, map_data=map_data, cat_class=cat_class)
 
 
@@ -117,7 +119,8 @@ def school(school_id: str) -> ResponseReturnValue:
     if found is None:
         abort(404, "unknown school")
     cat_class = _category_class(info)
-    venues = [(v, _shown(v, cat_class)) for v in school_venues(db(), school_id)]
+    show = _venue_display(cat_class)
+    venues = [(v, show(v)) for v in school_venues(db(), school_id)]
     groups = [(c, [(v, shown) for v, shown in venues if v["category"] == c["key"]]) for c in info.categories]
     groups = [(c, members) for c, members in groups if members]
     lang = g.get("lang", "zh")
@@ -159,12 +162,20 @@ def _tiles(info: object) -> dict[str, object]:
             "attribution": meta["attribution"]}
 
 
-def _shown(v: dict[str, object], cat_class: dict[str, str]) -> dict[str, str]:
-    """What lists and maps show of a venue: name and category in the page's language, colour class, page URL."""
-    return {
-        "label": _label(v), "category_label": _label(v, "category"), "cls": cat_class.get(str(v["category"]), "cat-0"),
-        "url": f"{request.script_root}/venue/{quote(str(v['venue_id']), safe='')}",
-    }
+def _venue_display(cat_class: dict[str, str]) -> Callable[[dict[str, object]], dict[str, str]]:
+    """Return what lists and maps show of a venue: name and category in the page's language, colour class, URL.
+
+    The language and script root are read once per page, not once per venue (request-local lookups are slow).
+    """
+    lang, root = g.get("lang", "zh"), request.script_root
+
+    def show(v: dict[str, object]) -> dict[str, str]:
+        return {
+            "label": _label(v, "name", lang), "category_label": _label(v, "category", lang),
+            "cls": cat_class.get(str(v["category"]), "cat-0"), "url": f"{root}/venue/{quote(str(v['venue_id']), safe='')}",
+        }
+
+    return show
 
 
 def _marker(v: dict[str, object], shown: dict[str, str]) -> dict[str, object]:

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mapgen.publish.sitedb import normalise
+from mapgen.sitetext import normalise
 from webapp.db import SiteInfo
 
 PAGE_SIZE = 20

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import unicodedata
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,9 +17,9 @@ from mapgen.coords import wgs84_to_gcj02
 from mapgen.errors import ConfigError, InputFileError
 from mapgen.hours import open_after_school, open_weekend, parse_hours
 from mapgen.publish.files import CONTRACT_FILES
+from mapgen.sitetext import SCHEMA_VERSION, normalise
 
 SITE_DB = "site.db"
-SCHEMA_VERSION = "1"
 #: Optional venue columns (from catalogues); missing ones are stored empty.
 OPTIONAL_VENUE_COLUMNS = ("district", "address", "free")
 _FREE_WORDS = frozenset({"no", "free", "免费", "0", "false", "否"})
@@ -57,23 +56,6 @@ CREATE TABLE isochrones (school INTEGER NOT NULL REFERENCES schools(id), mode TE
 CREATE VIRTUAL TABLE venues_fts USING fts5(search, content='venues', content_rowid='id', tokenize='trigram');
 CREATE VIRTUAL TABLE schools_fts USING fts5(search, content='schools', content_rowid='id', tokenize='trigram');
 """
-
-
-def normalise(text: object) -> str:
-    """Return text folded for search: NFKC (full-width → half-width), case-folded, single spaces.
-
-    Parameters
-    ----------
-    text
-        Any value; None and NaN give ``""``.
-
-    Returns
-    -------
-    str
-    """
-    if text is None or (isinstance(text, float) and pd.isna(text)):
-        return ""
-    return " ".join(unicodedata.normalize("NFKC", str(text)).casefold().split())
 
 
 def write_site_db(
