@@ -24,7 +24,7 @@ BUILT_FILES = re.compile(r"(index\.html|schools/[A-Za-z0-9_.-]+\.(html|pdf)|lib/
 PALETTE_SIZE = 8  # site.css defines .cat-0 … .cat-7; site.js has the same colours
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=1024)  # every app has the same routes, so only the script root varies
 def _link(script_root: str, endpoint: str, values: tuple[tuple[str, str], ...]) -> str:
     arguments: dict[str, Any] = dict(values)
     return url_for(endpoint, **arguments)  # url_for is slow and a page calls it often with the same arguments
@@ -45,7 +45,6 @@ def _helpers() -> dict[str, object]:
         "lang": lang,
         "here": here,
         "link": lambda endpoint, **values: _link(root, endpoint, tuple(sorted(values.items()))),
-        "venue_url": lambda venue_id: f"{root}/venue/{quote(str(venue_id), safe='')}",
         "school_url": lambda school_id: f"{root}/school/{quote(str(school_id), safe='')}",
         "clock": clock,
         "label": lambda row, field="name": _label(row, field, lang),
