@@ -238,7 +238,8 @@ def main() -> None:
             with sqlite3.connect(db_path) as con:
                 sizes = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                          for t in ("venues", "schools", "reach")}
-            asyncio.run(run_load(base, mix[: args.clients * 2], args.clients))  # warm-up: workers, caches
+            # warm-up (workers, imports, connections) on other requests than the measured ones
+            asyncio.run(run_load(base, workload(db_path, args.clients * 2, args.seed + 1), args.clients))
             started = time.perf_counter()
             baseline_rows = asyncio.run(run_load(
                 base, [("static", "/static/site.css")] * args.baseline_requests, args.clients, args.rate))
