@@ -212,7 +212,7 @@ def main() -> None:
                         help="open loop: requests per second (default: closed loop, as fast as answered)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4,
-                        help="threads per gunicorn worker (gthread; more threads fight over the GIL: 8 gave a worse p95)")
+                        help="threads per gunicorn worker (gthread; more threads fight over the GIL: 8 gave a worse p95 and p99)")
     parser.add_argument("--cache-mb", type=float, default=None,
                         help="the app's answer cache per worker, MB (default: the app's default; 0: off)")
     parser.add_argument("--seed", type=int, default=7)
