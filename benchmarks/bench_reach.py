@@ -28,7 +28,7 @@ import numpy as np
 import shapely
 
 from mapgen import _osm
-from mapgen.config import MODES, Settings
+from mapgen.config import DEFAULT_CATEGORIES, MODES, Settings
 from mapgen.network import street_graph
 from mapgen.planner import load_graph
 from mapgen.reach import (
@@ -101,7 +101,7 @@ def main() -> None:
     }
 
     t0 = time.perf_counter()
-    taxonomy = load_taxonomy(ROOT / "data" / "venues" / "categories.toml")
+    taxonomy = load_taxonomy(DEFAULT_CATEGORIES)
     extract = _osm.read_osm(OSM, set(taxonomy.tag_keys) | {"amenity"})
     parse_s = time.perf_counter() - t0
     venues = venues_from_osm(extract.features, taxonomy)

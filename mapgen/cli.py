@@ -27,8 +27,19 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from mapgen import __version__
+
+        typer.echo(f"mapgen {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main() -> None:
+def _main(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
     """15-minute activity circles: which venues each school's pupils reach on foot or by bike."""
 
 
@@ -62,13 +73,27 @@ def build(
     bike_kmh: Annotated[Optional[float], typer.Option("--bike-kmh", help="Cycling speed, km/h [default 12].")] = None,
     minutes: Annotated[Optional[float], typer.Option("--minutes", help="Travel-time limit, minutes [default 15].")] = None,
     kindergartens: Annotated[Optional[bool], typer.Option("--kindergartens/--no-kindergartens", help="Count kindergartens as schools [default no].")] = None,
+    categories: Annotated[Optional[Path], typer.Option(
+        "--categories", help="Your own category taxonomy TOML [default: the city file's, else the packaged one].")] = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Fail (exit 2) when an optional output (e.g. the PDF sheets) had to be skipped.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Build schools, venues, walk/bike circles and maps for one city into --out."""
+    from mapgen.errors import IncompleteBuildError
     from mapgen.pipeline import build_city
 
     overrides = {"walk_kmh": walk_kmh, "bike_kmh": bike_kmh, "minutes": minutes, "include_kindergartens": kindergartens}
-    summary = build_city(_city(city, osm, overrides), out, bbox=_bbox(bbox), quiet=quiet)
+    config = _city(city, osm, overrides)
+    if categories is not None:
+        config = config.model_copy(update={"categories": categories})
+    summary = build_city(config, out, bbox=_bbox(bbox), quiet=quiet)
+    skipped: list[dict[str, str]] = summary.get("skipped", [])  # type: ignore[assignment]
+    if strict and skipped:
+        raise IncompleteBuildError(
+            f"{out}: --strict and {len(skipped)} output(s) skipped: "
+            + "; ".join(f"{s['output']} ({s['reason']})" for s in skipped)
+        )
     counts, reach, secs = summary["counts"], summary["reach"], summary["seconds"]
     console.print(
         f"[green]done[/green] {summary['title']}: {counts['schools']} schools, {counts['venues']} venues; "  # type: ignore[index]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable, Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -25,7 +26,8 @@ Mode = Literal["walk", "bike"]
 MODES: tuple[Mode, ...] = ("walk", "bike")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CATEGORIES = PROJECT_ROOT / "data" / "venues" / "categories.toml"
+# The default taxonomy ships inside the package (also in an installed wheel), located through importlib.resources.
+DEFAULT_CATEGORIES = Path(str(resources.files("mapgen") / "data" / "categories.toml"))
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 
 

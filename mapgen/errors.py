@@ -29,8 +29,18 @@ class DownloadError(MapgenError, RuntimeError):
 
 class RegionError(MapgenError, RuntimeError):
     """Exception for a region build that cannot run (e.g. its Dask scheduler cannot be reached)."""
-class FontError(MapgenError, RuntimeError):
+
+
+class SystemPackageError(MapgenError, RuntimeError):
+    """Exception for a missing system (Debian) package that an optional output needs; the message names it."""
+
+
+class FontError(SystemPackageError):
     """Exception for a missing font: the PDF sheets need one with Chinese glyphs (fonts-noto-cjk)."""
+
+
+class IncompleteBuildError(MapgenError, RuntimeError):
+    """Exception for a ``--strict`` build that had to skip an optional output (listed in ``summary.json``)."""
 
 
 class SolverError(MapgenError, RuntimeError):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,14 +14,15 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+from rich.markup import escape
 
 from mapgen import _osm
-from mapgen._progress import say, stage
+from mapgen._progress import console, say, stage
 from mapgen.basemap import BASEMAP_KEYS, basemap_layers
 from mapgen.cache import cached, file_digest
 from mapgen.catalog import add_catalogues
 from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig, Mode, Settings
-from mapgen.errors import ConfigError, InputFileError, NoSchoolsError
+from mapgen.errors import ConfigError, InputFileError, NoSchoolsError, SystemPackageError
 from mapgen.network import StreetGraph, street_graph
 from mapgen.publish import write_contract, write_maps
 from mapgen.publish.files import write_summary
@@ -295,20 +298,63 @@ def sheet_basemap(extract: _osm.OsmExtract, isochrones: gpd.GeoDataFrame) -> gpd
 def finish_build(
     out: Path, summary: dict[str, object], timings: dict[str, float], started: float, n_schools: int, quiet: bool
 ) -> None:
-    """Write ``summary.json``, the PDF sheets (they read it) and ``site.db``; record their timings."""
+    """Write ``summary.json``, the PDF sheets (they read it) and ``site.db``; record their timings.
+
+    An optional output (PDF sheets, ``site.db``) that a missing system package keeps from
+    being written is skipped with one warning line and listed in ``summary["skipped"]``;
+    everything else is still written.
+    """
     outputs: dict[str, str] = summary["outputs"]  # type: ignore[assignment]
+    skipped: list[dict[str, str]] = []
+    summary["skipped"] = skipped
     write_summary(out, summary)  # the sheets read it
+
+    def sheets() -> None:
+        with stage("Writing PDF sheets", total=n_schools, quiet=quiet) as advance:
+            write_sheets(load_build(out), progress=advance)
+        outputs["pdf_sheets"] = str(out / "schools")
+
+    def site_db() -> None:
+        check_fts5()
+        with stage("Writing site.db", quiet=quiet):  # reads the contract files just written
+            outputs["site_db"] = str(write_site_db(out)["path"])
+
     t0 = time.perf_counter()
-    with stage("Writing PDF sheets", total=n_schools, quiet=quiet) as advance:
-        write_sheets(load_build(out), progress=advance)
-    outputs["pdf_sheets"] = str(out / "schools")
+    _optional_output("pdf_sheets", sheets, f"mapgen pdf --data {out}", skipped)
     timings["pdf"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
     summary["seconds"] = {k: round(v, 2) for k, v in timings.items()}
     write_summary(out, summary)
-    with stage("Writing site.db", quiet=quiet):  # reads the contract files just written
-        outputs["site_db"] = str(write_site_db(out)["path"])
+    _optional_output("site_db", site_db, f"mapgen publish --data {out}", skipped)
     write_summary(out, summary)
+
+
+def _optional_output(name: str, write: Callable[[], None], rerun: str, skipped: list[dict[str, str]]) -> None:
+    """Run `write`; when a system package is missing, record `name` in `skipped` and warn in one line."""
+    try:
+        write()
+    except SystemPackageError as exc:
+        skipped.append({"output": name, "reason": str(exc)})
+        console.print(f"[yellow]warning:[/yellow] {name} skipped: {escape(str(exc))}; then run `{escape(rerun)}`",
+                      highlight=False)
+
+
+def check_fts5() -> None:
+    """Check that Python's SQLite has the FTS5 full-text module that ``site.db`` needs.
+
+    Raises
+    ------
+    SystemPackageError
+        When it has not.
+    """
+    with contextlib.closing(sqlite3.connect(":memory:")) as con:
+        try:
+            con.execute("CREATE VIRTUAL TABLE t USING fts5(x)")
+        except sqlite3.OperationalError as exc:
+            raise SystemPackageError(
+                f"this Python's SQLite has no FTS5 module ({exc}); use a Python built with a full SQLite "
+                "(Debian python3, python.org and conda builds have it)"
+            ) from exc
 
 
 def city_summary(

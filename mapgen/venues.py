@@ -66,7 +66,7 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
     Parameters
     ----------
     path
-        ``data/venues/categories.toml`` or a city's own taxonomy.
+        ``mapgen/data/categories.toml`` (:data:`mapgen.config.DEFAULT_CATEGORIES`) or a city's own taxonomy.
 
     Returns
     -------

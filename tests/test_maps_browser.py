@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from mapgen.config import load_city
+from mapgen.config import DEFAULT_CATEGORIES, load_city
 from mapgen.publish import write_maps
 from mapgen.venues import load_taxonomy
 from tests.conftest import CITIES, chromium_path
@@ -95,7 +95,7 @@ def test_markup_in_names_stays_inert_text(browser, shenzhen_build, tmp_path) -> 
     venues.loc[venues["venue_id"] == reached, ["name", "opening_hours"]] = [EVIL, "<script>alert(2)</script>"]
     schools["footprint"], venues["footprint"] = schools.geometry, venues.geometry
     write_maps(out, load_city(CITIES / "shenzhen-longgang.toml"), schools, venues, iso, pairs,
-               load_taxonomy(CITIES / "categories.toml"))
+               load_taxonomy(DEFAULT_CATEGORIES))
     for page_path in (out / "index.html", out / "schools" / f"{schools.loc[0, 'school_id']}.html"):
         html = page_path.read_text(encoding="utf-8")
         assert EVIL not in html and "<script>alert(2)" not in html

@@ -8,18 +8,18 @@ import pytest
 import shapely
 
 from mapgen._osm import read_osm
-from mapgen.config import Settings
+from mapgen.config import DEFAULT_CATEGORIES, Settings
 from mapgen.network import street_graph
 from mapgen.reach import attach, schools_reach, to_metric
 from mapgen.schools import schools_from_osm
 from mapgen.venues import load_taxonomy, venues_from_osm
-from tests.conftest import CITIES, shared_file
+from tests.conftest import shared_file
 
 SETTINGS = Settings()
 
 
 def _city(name: str):
-    taxonomy = load_taxonomy(CITIES / "categories.toml")
+    taxonomy = load_taxonomy(DEFAULT_CATEGORIES)
     extract = read_osm(shared_file("osm", name), set(taxonomy.tag_keys) | {"amenity"})
     schools = schools_from_osm(extract.features, SETTINGS)
     venues = venues_from_osm(extract.features, taxonomy)

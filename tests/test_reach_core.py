@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from mapgen import _osm, pipeline
 from mapgen.cli import app
-from mapgen.config import Settings, load_city
+from mapgen.config import DEFAULT_CATEGORIES, Settings, load_city
 from mapgen.network import street_graph
 from mapgen.planner import load_graph
 from mapgen.reach import (
@@ -37,7 +37,7 @@ FILES = {"shenzhen": ("osm", "shenzhen-longgang.osm"), "heidelberg": ("osm", "he
 
 def extract(city: str) -> _osm.OsmExtract:
     if city not in _EXTRACTS:
-        taxonomy = load_taxonomy(CITIES / "categories.toml")
+        taxonomy = load_taxonomy(DEFAULT_CATEGORIES)
         _EXTRACTS[city] = _osm.read_osm(shared_file(*FILES[city]), set(taxonomy.tag_keys) | {"amenity"})
     return _EXTRACTS[city]
 
@@ -94,7 +94,7 @@ def test_batch_minutes_equal_networkx_dijkstra(city: str, mode: str) -> None:
     rng = np.random.default_rng(7)
     points = random_points(graph, rng, 6)
     origins = attach(graph, points, leaving=True, settings=SETTINGS)
-    venues = venues_from_osm(extract(city).features, load_taxonomy(CITIES / "categories.toml"))
+    venues = venues_from_osm(extract(city).features, load_taxonomy(DEFAULT_CATEGORIES))
     targets = attach(graph, to_metric(venues["footprint"], graph.crs), leaving=False, settings=SETTINGS)
     g = graph.to_networkx()
     checked_nodes = checked_venues = 0
@@ -210,7 +210,7 @@ def test_two_processes_give_the_same_reach() -> None:
     points = gpd.GeoSeries(random_points(graph, np.random.default_rng(2), 80), crs=graph.crs).to_crs(4326)
     schools = gpd.GeoDataFrame({"school_id": [f"p{i}" for i in range(80)], "footprint": points},
                                geometry="footprint", crs=4326)
-    venues = venues_from_osm(extract("shenzhen").features, load_taxonomy(CITIES / "categories.toml"))
+    venues = venues_from_osm(extract("shenzhen").features, load_taxonomy(DEFAULT_CATEGORIES))
     one = schools_reach(graph, schools, venues, Settings(reach_workers=1))
     two = schools_reach(graph, schools, venues, Settings(reach_workers=2))
     pd.testing.assert_frame_equal(one.pairs, two.pairs)
@@ -245,7 +245,7 @@ def test_planner_cli_isochrones_and_matrix(tmp_path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("MAPGEN_CACHE_DIR", str(tmp_path / "cache"))
     osm = shared_file("osm", "shenzhen-longgang.osm")
     graph = graph_of("shenzhen", "walk")
-    venues = venues_from_osm(extract("shenzhen").features, load_taxonomy(CITIES / "categories.toml"))
+    venues = venues_from_osm(extract("shenzhen").features, load_taxonomy(DEFAULT_CATEGORIES))
     near = venues["footprint"].representative_point().iloc[[0, 4]]
     lonlat = np.column_stack([near.x, near.y]) + 0.001  # ~100 m from two venues
     (tmp_path / "points.csv").write_text(

@@ -17,7 +17,7 @@ from conftest import CITIES, OSM, shared_file
 from typer.testing import CliRunner
 
 from mapgen.cli import app
-from mapgen.config import AreaConfig, RegionConfig, Settings, load_region
+from mapgen.config import DEFAULT_CATEGORIES, AreaConfig, RegionConfig, Settings, load_region
 from mapgen.errors import ConfigError
 from mapgen.region import build_region, cut_graph, expand_bbox, tile_bbox, tile_of
 
@@ -128,7 +128,6 @@ def test_heidelberg_tiled_2x2_is_exactly_the_untiled_build(tmp_path: Path, heide
 def test_cut_keeps_every_street_piece_the_whole_extract_keeps() -> None:
     """A cut splits big networks into small pieces near its edge; those must not be dropped as islands."""
     from mapgen import _osm
-    from mapgen.config import DEFAULT_CATEGORIES
     from mapgen.network import street_graph
     from mapgen.venues import load_taxonomy
 
@@ -157,7 +156,7 @@ def test_changing_one_catalogue_rebuilds_only_that_area_and_a_failed_area_does_n
     shared_file("osm", "monaco.osm.pbf")
     shared_file("osm", "nanjing-xinjiekou.osm")
     catalogue = tmp_path / "monaco-categories.toml"
-    shutil.copy(CITIES / "categories.toml", catalogue)
+    shutil.copy(DEFAULT_CATEGORIES, catalogue)
     study_rooms = tmp_path / "nanjing-study-rooms.csv"
     header, room = "名称,经度,纬度,类别,开放时间\n", "新街口社区自习室,118.7784,32.0416,社区自习室,周一至周五 16:00-20:00\n"
     study_rooms.write_text(header + room, encoding="utf-8")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from mapgen._osm import read_osm
-from mapgen.config import Settings
+from mapgen.config import DEFAULT_CATEGORIES, Settings
 from mapgen.schools import schools_from_csv, schools_from_osm
 from mapgen.venues import load_taxonomy, venues_from_osm
-from tests.conftest import CITIES, shared_file
+from tests.conftest import shared_file
 
-TAXONOMY = load_taxonomy(CITIES / "categories.toml")
+TAXONOMY = load_taxonomy(DEFAULT_CATEGORIES)
 
 
 def _features(name: str):

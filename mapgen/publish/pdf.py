@@ -17,7 +17,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
 from mapgen.config import OSM_ATTRIBUTION, Settings
-from mapgen.errors import ConfigError, FontError, InputFileError
+from mapgen.errors import ConfigError, FontError, InputFileError, SystemPackageError
 from mapgen.publish.files import CONTRACT_FILES
 from mapgen.publish.maps import MODE_STYLE
 from mapgen.publish.staticmap import AREA_STYLE, MAIN_ROAD_COLOR, school_map_jpeg
@@ -144,6 +144,22 @@ def cjk_font_family() -> str:
         "no font with Chinese glyphs installed (fontconfig lists none for lang=zh), so the PDF sheets would "
         "print boxes instead of Chinese names; install one, e.g. `apt-get install fonts-noto-cjk`"
     )
+
+
+def check_pango() -> None:
+    """Check that WeasyPrint can load pango (Debian ``libpango-1.0-0``, ``libpangoft2-1.0-0``).
+
+    Raises
+    ------
+    SystemPackageError
+        When the libraries cannot be loaded.
+    """
+    try:
+        import weasyprint  # noqa: F401  # loads pango through cffi
+    except OSError as exc:
+        raise SystemPackageError(
+            f"WeasyPrint cannot load pango ({exc}); install Debian packages libpango-1.0-0 and libpangoft2-1.0-0"
+        ) from exc
 
 
 def sheet_table(build: Build, school_id: str) -> pd.DataFrame:
@@ -286,6 +302,7 @@ def write_sheets(
         The sheets written.
     """
     font = cjk_font_family()
+    check_pango()
     known = list(build.schools["school_id"])
     wanted = list(school_ids) if school_ids else known
     unknown = sorted(set(wanted) - set(known))
