@@ -1,14 +1,19 @@
 # Two commands on a fresh clone: `make demo` and `make test` (both create .venv when needed).
+# Both first run scripts/system-packages.sh (Debian packages: installed as root, else one `sudo apt-get` line
+# is printed and the run goes on; MAPGEN_SKIP_SYSTEM=1 skips the installing).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CITY   ?= data/venues/shenzhen-longgang.toml
 OUT    ?= out/shenzhen-longgang
+SYSTEM := scripts/system-packages.sh
+# Installs use the versions the suite was last run with (pip freeze of a working venv).
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
-.PHONY: install demo test notebooks lint typecheck clean
+.PHONY: install demo test test-fast notebooks lint typecheck wheel-check clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
@@ -17,6 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
+	$(SYSTEM) pdf
 	$(BIN)/mapgen build --city $(CITY) --out $(OUT)
 	@echo "Open $(OUT)/index.html in a browser (works offline; only the base-map tiles need internet)."
 
@@ -28,18 +34,27 @@ typecheck: $(STAMP)
 	$(BIN)/mypy mapgen webapp
 
 test: $(STAMP) lint typecheck
+	$(SYSTEM) test
 	$(BIN)/python -m pytest
 	$(MAKE) --no-print-directory notebooks
 
+# The edit loop: unit and small real-extract tests (no browser, no Heidelberg builds, no notebooks).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
+
 # The planner notebooks run top to bottom (nbmake) on each of these cities; each city is built once
-# into a temporary folder that both notebooks read.
+# into a temporary folder that both notebooks read (with a cache folder of its own, not ~/.cache).
 NOTEBOOK_CITIES ?= shenzhen-longgang heidelberg
 notebooks: $(STAMP)
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && for city in $(NOTEBOOK_CITIES); do \
 	  echo "notebooks on $$city"; \
-	  MAPGEN_CITY=$$city MAPGEN_BUILD=$$tmp/$$city $(BIN)/python -m pytest -p no:cacheprovider \
-	    --nbmake --nbmake-timeout=600 notebooks || exit 1; \
+	  MAPGEN_CACHE_DIR=$$tmp/cache MAPGEN_CITY=$$city MAPGEN_BUILD=$$tmp/$$city $(BIN)/python -m pytest \
+	    -p no:cacheprovider --nbmake --nbmake-timeout=600 notebooks || exit 1; \
 	done
+
+# The wheel, installed into a clean venv, builds Monaco from a temporary folder and serves a search.
+wheel-check:
+	scripts/wheel-check.sh
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache

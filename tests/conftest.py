@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,59 @@ SHARED = ROOT.parent / "shared" / "data"
 OSM = SHARED / "osm"
 VENUES = SHARED / "venues"
 CITIES = ROOT / "data" / "venues"
+
+
+# Markers of the fast tier (`make test-fast` deselects them): a test that needs the Heidelberg build is slow.
+SLOW_FIXTURES = frozenset({"heidelberg_build"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a large build (:data:`SLOW_FIXTURES`) as ``slow``."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test, and every ``mapgen`` a test starts, caches in a session folder, never in ``~/.cache``."""
+    folder = tmp_path_factory.mktemp("mapgen-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MAPGEN_CACHE_DIR", str(folder))
+        yield folder
+
+
+def _local(address: object) -> bool:
+    host = address[0] if isinstance(address, tuple) else address
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:  # a host name other than localhost
+        return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_internet() -> Iterator[None]:
+    """No test reaches the internet: a connection to anything but this machine fails at once, naming itself."""
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def check(sock: socket.socket, address: object) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _local(address):
+            raise ConnectionRefusedError(f"tests must not reach the internet (connect to {address!r})")
+
+    def connect(sock: socket.socket, address: object) -> None:
+        check(sock, address)
+        real_connect(sock, address)  # type: ignore[arg-type]
+
+    def connect_ex(sock: socket.socket, address: object) -> int:
+        check(sock, address)
+        return real_connect_ex(sock, address)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", connect)
+        patch.setattr(socket.socket, "connect_ex", connect_ex)
+        yield
 
 
 def shared_file(*parts: str) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -65,14 +66,66 @@ def test_missing_extract_without_download_area_says_what_to_do(tmp_path) -> None
     assert "not found" in run.stderr and "download_bbox" in run.stderr
 
 
-def test_missing_extract_falls_back_to_osmnx_download_and_says_so(tmp_path) -> None:
-    """Offline (CI) the download fails, but the fallback path runs and explains itself."""
+def _absent_extract_city(tmp_path) -> Path:
+    """A city file whose extract is absent, with Shenzhen Longgang's download_bbox."""
     city = tmp_path / "city.toml"
     city.write_text(
         'name = "x"\nosm = "absent.osm"\ndownload_bbox = [114.1862, 22.6732, 114.2318, 22.7019]\n', encoding="utf-8"
     )
-    run = _mapgen("build", "--city", str(city), "--out", str(tmp_path / "out"))
-    assert "Downloading the same area" in run.stderr and "osmnx" in run.stderr
-    if run.returncode != 0:  # no internet here: a clear error, not a traceback
-        assert run.returncode == 2 and "Traceback" not in run.stderr
-        assert "downloading OSM data" in run.stderr
+    return city
+
+
+def test_missing_extract_falls_back_to_osmnx_download_and_says_so(tmp_path, monkeypatch, capsys, shenzhen_build) -> None:
+    """The download fallback with stand-ins for osmnx's two Overpass calls that answer from the real extract."""
+    import json
+
+    import osmnx as ox
+
+    from mapgen.config import load_city
+    from mapgen.pipeline import build_city
+
+    path = shared_file("osm", "shenzhen-longgang.osm")
+    asked: list[tuple[str, object]] = []
+
+    def graph_from_bbox(bbox, **kwargs):
+        asked.append(("graph", bbox))
+        assert kwargs == {"custom_filter": '["highway"]', "simplify": False, "retain_all": True}
+        return ox.graph_from_xml(path, simplify=False, retain_all=True)
+
+    def features_from_bbox(bbox, tags):
+        asked.append(("features", bbox))
+        return ox.features_from_xml(path, tags=tags)
+
+    monkeypatch.setattr(ox, "graph_from_bbox", graph_from_bbox)
+    monkeypatch.setattr(ox, "features_from_bbox", features_from_bbox)
+    summary = build_city(load_city(_absent_extract_city(tmp_path)), tmp_path / "out")
+    err = capsys.readouterr().err
+    assert "absent.osm not found" in err and "Downloading the same area" in err and "osmnx" in err
+    bbox = (114.1862, 22.6732, 114.2318, 22.7019)
+    assert asked == [("graph", bbox), ("features", bbox)]
+    assert summary["source"]["downloaded_with_osmnx"] is True  # type: ignore[index]
+    assert summary["source"]["osm"] == f"Overpass API via osmnx, bbox {bbox}"  # type: ignore[index]
+    from_file = json.loads((shenzhen_build / "summary.json").read_text(encoding="utf-8"))
+    assert summary["counts"]["schools"] == from_file["counts"]["schools"] == 3  # type: ignore[index]
+    assert summary["reach"]["walk"]["pairs"] == from_file["reach"]["walk"]["pairs"]  # type: ignore[index]
+    assert (tmp_path / "out" / "site.db").is_file() and (tmp_path / "out" / "index.html").is_file()
+
+
+def test_failed_download_is_one_clear_line(tmp_path, monkeypatch, capsys) -> None:
+    """Offline, osmnx's call fails: exit 2 with one line naming the bbox and what to do, no traceback."""
+    import osmnx as ox
+
+    from mapgen import cli
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Max retries exceeded with url: /api/interpreter (network is unreachable)")
+
+    monkeypatch.setattr(ox, "graph_from_bbox", offline)
+    city = _absent_extract_city(tmp_path)
+    monkeypatch.setattr("sys.argv", ["mapgen", "build", "--city", str(city), "--out", str(tmp_path / "out"), "-q"])
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: downloading OSM data for bbox (114.1862, 22.6732, 114.2318, 22.7019) with osmnx failed" in err
+    assert "ConnectionError" in err and "give an extract file with --osm" in err and "Traceback" not in err

@@ -14,6 +14,8 @@ from mapgen.publish import write_maps
 from mapgen.venues import load_taxonomy
 from tests.conftest import CITIES, chromium_path
 
+pytestmark = pytest.mark.browser
+
 EVIL = "<img src=x onerror=alert(1)>"
 TEMPLATE_BREAKOUT = "`)[0];alert(3);var x=$(`${alert(4)}\\u"  # folium puts popups in JS template literals
 

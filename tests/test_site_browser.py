@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 
 from webapp import create_app
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCHOOL = "osm-w238458950"  # 龙岗外国语学校: the hostile test venue is next to it
 
