@@ -9,14 +9,14 @@ CITY   ?= data/venues/shenzhen-longgang.toml
 OUT    ?= out/shenzhen-longgang
 SYSTEM := scripts/system-packages.sh
 # Installs use the versions the suite was last run with (pip freeze of a working venv).
-export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+CONSTRAINTS := -c constraints.txt
 
 .PHONY: install demo test test-fast notebooks lint typecheck wheel-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) -e ".[test]"
 	touch $(STAMP)
 
 install: $(STAMP)
