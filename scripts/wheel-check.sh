@@ -14,7 +14,10 @@ cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
 echo "wheel-check: building the wheel"
-"$python" -m pip wheel --quiet --no-deps --wheel-dir "$tmp/dist" "$root"
+mkdir "$tmp/src"  # a copy of the working tree, so the build leaves nothing in it
+tar -C "$root" --exclude=./.git --exclude=./.venv --exclude=./out --exclude=./build --exclude='*.egg-info' -cf - . \
+  | tar -C "$tmp/src" -xf -
+"$python" -m pip wheel --quiet --no-deps --wheel-dir "$tmp/dist" "$tmp/src"
 wheel="$(ls "$tmp"/dist/mapgen-*.whl)"
 echo "wheel-check: $(basename "$wheel"): $("$python" -m zipfile -l "$wheel" | grep -cE 'categories.toml|templates/|static/') data files"
 
