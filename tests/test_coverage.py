@@ -50,7 +50,7 @@ def _category_minima(inputs: cv.PlanningInputs) -> pd.Series:
     return pairs.groupby(["school_id", "mode", "category"])["minutes"].min()
 
 
-@pytest.mark.parametrize("city", ["shenzhen", "heidelberg"])
+@pytest.mark.parametrize("city", ["shenzhen", pytest.param("heidelberg", marks=pytest.mark.slow)])
 def test_nearest_per_category_equals_the_builds_reachability(city: str, request: pytest.FixtureRequest) -> None:
     inputs = request.getfixturevalue(city)
     nearest = cv.school_nearest(inputs)
