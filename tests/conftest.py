@@ -43,9 +43,10 @@ def _local(address: object) -> bool:
     if host in ("localhost", ""):
         return True
     try:
-        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+        ip = ipaddress.ip_address(str(host).split("%")[0])
     except ValueError:  # a host name other than localhost
         return False
+    return ip.is_loopback or ip.is_unspecified  # 0.0.0.0 / :: reach this machine too
 
 
 @pytest.fixture(scope="session", autouse=True)
