@@ -18,8 +18,9 @@ VENUES = SHARED / "venues"
 CITIES = ROOT / "data" / "venues"
 
 
-# Markers of the fast tier (`make test-fast` deselects them): a test that needs the Heidelberg build is slow.
-SLOW_FIXTURES = frozenset({"heidelberg_build"})
+# Markers of the fast tier (`make test-fast` deselects them): a test that needs the Heidelberg build or
+# runs region builds on a Dask cluster is slow.
+SLOW_FIXTURES = frozenset({"heidelberg_build", "dask_client"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

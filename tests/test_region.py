@@ -40,6 +40,7 @@ def _region_file(folder: Path, body: str) -> Path:
     return path
 
 
+@pytest.mark.slow  # four builds on a local Dask cluster
 def test_region_of_four_extracts_builds_in_one_command(tmp_path: Path, shenzhen_build: Path) -> None:
     for name in SMALL_CITIES:
         shared_file("osm", f"{name}.osm" if name != "monaco" else "monaco.osm.pbf")
