@@ -54,10 +54,17 @@ def test_build_without_cjk_font_keeps_everything_but_the_sheets(tmp_path: Path) 
     assert summary["counts"]["schools"] == 13
     assert len(list((out / "schools").glob("*.html"))) == 13 and not list((out / "schools").glob("*.pdf"))
 
-    strict = _build(tmp_path / "strict", env, "-q", "--strict", "--minutes", "5")
+    own = tmp_path / "museums.toml"  # a user's own taxonomy: museums only
+    own.write_text('[categories.museum]\nzh = "博物馆"\nen = "Museums"\nrules = [{ tourism = "museum" }]\n',
+                   encoding="utf-8")
+    strict = _build(tmp_path / "strict", env, "-q", "--strict", "--minutes", "5", "--categories", str(own))
     assert strict.returncode == 2 and "Traceback" not in strict.stderr
     assert "error:" in strict.stderr and "--strict and 1 output(s) skipped: pdf_sheets (no font" in strict.stderr
+    kept = json.loads((tmp_path / "strict" / "summary.json").read_text(encoding="utf-8"))
     assert (tmp_path / "strict" / "site.db").is_file()  # the work is kept, the run fails
+    assert list(kept["counts"]["venues_by_category"]) == ["museum"] and [c["key"] for c in kept["categories"]] == [
+        "museum"]
+    assert kept["counts"]["venues"] > 0
 
 
 def test_a_build_with_fonts_records_nothing_skipped(shenzhen_build: Path) -> None:
