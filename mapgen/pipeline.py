@@ -26,7 +26,7 @@ from mapgen.errors import ConfigError, InputFileError, NoSchoolsError, SystemPac
 from mapgen.network import StreetGraph, street_graph
 from mapgen.publish import write_contract, write_maps
 from mapgen.publish.files import write_summary
-from mapgen.publish.pdf import load_build, write_sheet_inputs, write_sheets
+from mapgen.publish.pdf import check_pango, cjk_font_family, load_build, write_sheet_inputs, write_sheets
 from mapgen.publish.sitedb import write_site_db
 from mapgen.reach import schools_reach
 from mapgen.routes import routes_summary
@@ -310,6 +310,8 @@ def finish_build(
     write_summary(out, summary)  # the sheets read it
 
     def sheets() -> None:
+        cjk_font_family()  # before the progress bar, so a missing package shows only as the warning line
+        check_pango()
         with stage("Writing PDF sheets", total=n_schools, quiet=quiet) as advance:
             write_sheets(load_build(out), progress=advance)
         outputs["pdf_sheets"] = str(out / "schools")
