@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import os
 import shutil
@@ -18,15 +19,32 @@ VENUES = SHARED / "venues"
 CITIES = ROOT / "data" / "venues"
 
 
-# Markers of the fast tier (`make test-fast` deselects them): a test that needs the Heidelberg build or
-# runs region builds on a Dask cluster is slow.
+# Markers of the fast tier (`make test-fast` deselects them): a test that needs the Heidelberg build, runs
+# region builds on a Dask cluster, or reads the large extract (as a parameter or in its body) is slow.
 SLOW_FIXTURES = frozenset({"heidelberg_build", "dask_client"})
+LARGE_EXTRACTS = ("heidelberg.osm.pbf",)
+
+
+def _reads_large_extract(item: pytest.Item) -> bool:
+    """Whether the test or one of its fixtures names a large extract (parameters and source code)."""
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params if callspec else {}
+    texts = [str(v) for v in params.values()]
+    fixtures = getattr(item, "_fixtureinfo", None)
+    # a parametrized fixture's parameter (above) says which extract it reads, not its source listing them all
+    defs = [d for name, ds in fixtures.name2fixturedefs.items() if name not in params for d in ds] if fixtures else []
+    for function in [getattr(item, "function", None), *(d.func for d in defs)]:
+        try:
+            texts.append(inspect.getsource(function))  # type: ignore[arg-type]
+        except (OSError, TypeError):
+            pass
+    return any(name in text for name in LARGE_EXTRACTS for text in texts)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that uses a large build (:data:`SLOW_FIXTURES`) as ``slow``."""
+    """Mark every test that uses a large build (:data:`SLOW_FIXTURES`) or extract as ``slow``."""
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or _reads_large_extract(item):
             item.add_marker(pytest.mark.slow)
 
 
