@@ -48,7 +48,8 @@ def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) 
         osm = city.osm
         with stage(f"Reading {osm.name}", quiet=quiet):
             key = {"osm": file_digest(osm), "feature_keys": sorted(feature_keys), "way_tags": _osm.WAY_TAGS}
-            extract = cached("extract", key, lambda: _osm.read_osm(osm, feature_keys), city.settings)
+            extract = cached("extract", key, lambda: _osm.read_osm(osm, feature_keys), city.settings,
+                             _osm.extract_arrays, _osm.extract_from_arrays)
             return dataclasses.replace(extract, source=str(osm)), False
     if city.download_bbox is None:
         if city.osm is None:
