@@ -182,7 +182,13 @@ class CatalogueSettings(_Model):
     area_buffer_m: float = Field(
         2000.0, ge=0, description="Rows farther than this outside the mapped area (streets or gazetteer) are rejected."
     )
-    duplicate_m: float = Field(50.0, ge=0, description="Rows with the same name this close are duplicates.")
+    duplicate_m: float = Field(50.0, ge=0, le=10_000, description="Rows with the same name this close are duplicates.")
+    max_name_chars: int = Field(
+        200, ge=10, le=10_000, description="Rows whose name (or English name) is longer than this go to review."
+    )
+    max_text_chars: int = Field(
+        2000, ge=10, le=100_000, description="Rows with a longer address, opening hours or other text go to review."
+    )
     merge_m: float = Field(
         150.0, ge=0, description="A catalogue venue this close to an OSM venue with a similar name is the same venue."
     )
