@@ -413,10 +413,11 @@ def _import_rows(spec: CatalogueConfig, table: RawTable, columns: dict[str, str]
         mask = mask & ~bad
         if not mask.any():
             return
-        texts = reasons[mask] if isinstance(reasons, pd.Series) else pd.Series(reasons, index=data.index[mask])
-        for i, reason in texts.items():
-            review.append({"file": table.path.name, "row": int(data.at[i, "_row"]), "column": column,
-                           "reason": reason, "name": _clip(data.at[i, "name"], settings.max_name_chars)})
+        texts = reasons[mask].tolist() if isinstance(reasons, pd.Series) else [reasons] * int(mask.sum())
+        for row, reason, name in zip(data.loc[mask, "_row"].tolist(), texts, data.loc[mask, "name"].tolist(),
+                                     strict=True):
+            review.append({"file": table.path.name, "row": int(row), "column": column,
+                           "reason": reason, "name": _clip(name, settings.max_name_chars)})
         bad.loc[mask] = True
 
     text_fields = [k for k in FIELD_ALIASES if k in columns]
@@ -482,9 +483,12 @@ def _check_text(data, columns, fields, settings, reject) -> None:  # noqa: ANN00
             reject(control, columns[key], "contains the control character " + found.reindex(data.index, fill_value="")
                    + f" in {key} (NUL bytes and the like are not text; fix the file)")
         limit = settings.max_name_chars if key in ("name", "name_en") else settings.max_text_chars
-        long = values.str.len() > limit
-        reject(long, columns[key], values.str.len().map(
-            lambda n, k=key, m=limit: f"{k} is {n:,} characters long (limit {m:,}; see max_name_chars/max_text_chars)"))
+        length = values.str.len()
+        long = length > limit
+        if long.any():
+            reject(long, columns[key], length[long].map(
+                lambda n, k=key, m=limit: f"{k} is {n:,} characters long (limit {m:,}; see max_name_chars/max_text_chars)"
+            ).reindex(data.index, fill_value=""))
 
 
 def _number(text: str) -> float:
@@ -576,10 +580,12 @@ def _duplicates(data, located, keys, alive, settings, columns, reject) -> None: 
         lat0 = float(np.nanmean(located.loc[idx, "lat"]))
         xy = np.c_[located.loc[idx, "lon"] * 111_320 * np.cos(np.radians(lat0)), located.loc[idx, "lat"] * 110_574]
         addresses = [normalise_text(v) for v in data.loc[idx, "address"]]
-        for j, i in _repeats(xy, keys.loc[idx].tolist(), addresses, settings.duplicate_m).items():
-            dup[idx[j]] = True
-            reason[idx[j]] = (f"duplicate of row {data.at[idx[i], '_row']} "
-                              f"(same name and address within {settings.duplicate_m:g} m)")
+        repeats = _repeats(xy, keys.loc[idx].tolist(), addresses, settings.duplicate_m)
+        if repeats:
+            later, first = idx[list(repeats)], idx[list(repeats.values())]
+            dup[later] = True
+            reason[later] = [f"duplicate of row {r} (same name and address within {settings.duplicate_m:g} m)"
+                             for r in data.loc[first, "_row"].tolist()]
     reject(dup, columns["name"], reason)
 
 
