@@ -241,7 +241,7 @@ def _cell(value: object) -> str:
 
 def _headers(raw: Sequence[object]) -> list[str]:
     """Header names, stripped; a repeated one gets ``'``, then `` (3)``, `` (4)``… (linear in the header's length)."""
-    headers, seen, repeats = [], set(), {}
+    headers, seen, repeats = [], set(), dict[str, int]()
     for i, h in enumerate(raw):
         base = unicodedata.normalize("NFKC", str(h or "")).strip().lstrip("\ufeff") or f"column {i + 1}"
         name = base
@@ -470,16 +470,16 @@ def _import_rows(spec: CatalogueConfig, table: RawTable, columns: dict[str, str]
 
 
 #: C0 control characters and DEL; tab, line feed and carriage return are allowed in text.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _check_text(data, columns, fields, settings, reject) -> None:  # noqa: ANN001
     """Reject rows with control characters (NUL…) in any field, or names and other texts over their length limit."""
     for key in fields:
         values = data[key]
-        control = values.str.contains(_CONTROL)
+        control = values.str.contains(CONTROL_CHARS)
         if control.any():
-            found = values[control].map(lambda v: f"U+{ord(_CONTROL.search(v).group()):04X}")  # type: ignore[union-attr]
+            found = values[control].map(lambda v: f"U+{ord(CONTROL_CHARS.search(v).group()):04X}")  # type: ignore[union-attr]
             reject(control, columns[key], "contains the control character " + found.reindex(data.index, fill_value="")
                    + f" in {key} (NUL bytes and the like are not text; fix the file)")
         limit = settings.max_name_chars if key in ("name", "name_en") else settings.max_text_chars

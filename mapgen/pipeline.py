@@ -14,6 +14,7 @@ import geopandas as gpd
 import pandas as pd
 
 from mapgen import _osm
+from mapgen._atomic import staged_folder
 from mapgen._progress import say, stage
 from mapgen.basemap import BASEMAP_KEYS, basemap_layers
 from mapgen.cache import cached, file_digest
@@ -111,7 +112,7 @@ def select_schools(features: gpd.GeoDataFrame, city: CityConfig, review: list[di
     osm_schools = schools_from_osm(features, city.settings).assign(from_osm=True)
     schools = osm_schools
     if city.schools_csv is not None:
-        listed = schools_from_csv(city.schools_csv, review).assign(from_osm=False)
+        listed = schools_from_csv(city.schools_csv, review, city.catalogue).assign(from_osm=False)
         schools = listed if city.schools_csv_mode == "replace" else pd.concat([osm_schools, listed], ignore_index=True)
     return gpd.GeoDataFrame(schools, geometry="geometry", crs=4326)
 
@@ -240,7 +241,9 @@ def build_city(
     city
         The city configuration.
     out_dir
-        Output folder (created).
+        Output folder (created). The build writes a sibling folder and swaps it in when
+        complete (:func:`mapgen._atomic.staged_folder`): a killed build leaves the previous
+        output as it was.
     bbox
         Optional (west, south, east, north) to build only part of the extract.
     quiet
@@ -251,9 +254,19 @@ def build_city(
     dict
         The build summary (also written to ``summary.json``).
     """
+    with staged_folder(out_dir, "summary.json") as work:
+        summary = _build_into(city, work, bbox, quiet)
+        outputs: dict[str, str] = summary["outputs"]  # type: ignore[assignment]
+        summary["outputs"] = {k: v.replace(str(work), str(Path(out_dir)), 1) for k, v in outputs.items()}
+        write_summary(work, summary)
+    return summary
+
+
+def _build_into(
+    city: CityConfig, out: Path, bbox: tuple[float, float, float, float] | None, quiet: bool
+) -> dict[str, object]:
+    """Build every output of `city` into the (staging) folder `out`; return the summary."""
     started = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     taxonomy = load_taxonomy(city.categories)
     extract, downloaded = load_extract(city, feature_keys(city, taxonomy), quiet)
