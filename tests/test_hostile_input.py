@@ -436,3 +436,35 @@ def test_ids_with_a_slash_and_repeated_words(site_data: Path, tmp_path: Path) ->
     assert client.get("/search?q=" + "图书馆+" * 50).status_code == 200
     many = " ".join(f"词{i}{i}" for i in range(MAX_TERMS + 1))
     assert client.get("/api/venues", query_string={"q": many}).status_code == 400
+
+
+def test_a_build_with_hostile_catalogue_and_school_list_completes(tmp_path: Path) -> None:
+    """``[[catalogues]]`` with malformed features and a school list with a repeated id: the build ends, rows in review."""
+    from mapgen import _osm
+    from mapgen.config import load_city
+    from mapgen.pipeline import build_city
+
+    osm = OSM / "shenzhen-longgang.osm"
+    features = _osm.read_osm(osm, {"leisure", "amenity"}).features
+    named = features[features["name"].notna() & features["leisure"].notna()].head(8)
+    points = named.geometry.representative_point()
+    good = [{"type": "Feature", "properties": {"name": n, "category": "sports"},
+             "geometry": {"type": "Point", "coordinates": [p.x, p.y]}} for n, p in zip(named["name"], points, strict=True)]
+    bad = [{"type": "Feature", "properties": {"name": "五号", "category": "sports"}, "geometry": {"type": "Point", "coordinates": 5}},
+           {"type": "Feature", "properties": ["name"], "geometry": good[0]["geometry"]},
+           {"type": "Feature", "properties": {"name": "空\x00字节", "category": "sports"}, "geometry": good[1]["geometry"]}]
+    (tmp_path / "list.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": good + bad}), encoding="utf-8")
+    _schools_csv(tmp_path / "schools.csv", [["s0", "重复编号学校", points.iloc[0].x, points.iloc[0].y]])
+    city = tmp_path / "city.toml"
+    city.write_text(f'name = "sz"\nosm = "{osm}"\nschools_csv = "schools.csv"\n\n'
+                    '[[catalogues]]\nfile = "list.geojson"\n', encoding="utf-8")
+    summary = build_city(load_city(city), tmp_path / "out", quiet=True)
+    counts = summary["catalogues"]["list"]
+    assert counts["rows"] == 11 and counts["venues"] == 8 and counts["rejected"] == 3
+    review = pd.read_csv(tmp_path / "out" / "review.csv")
+    reasons = review["reason"].tolist()
+    assert sum(r.startswith("malformed feature") for r in reasons) == 2
+    assert any(r.startswith("contains the control character U+0000") for r in reasons)
+    assert any(r.startswith("school_id 's0' repeated") for r in reasons)
+    with sqlite3.connect(tmp_path / "out" / "site.db") as con:  # the step that crashed on a repeated id
+        assert con.execute("SELECT count(*) FROM schools").fetchone()[0] == summary["counts"]["schools"]  # type: ignore[index]
