@@ -239,9 +239,13 @@ def _cell(value: object) -> str:
         value, dict | list) else str(value)
 
 
+#: Columns a RawTable adds to the file's own (a header of that name is renamed, never overwritten).
+_INTERNAL_COLUMNS = ("_row", "_extra", "_invalid", "_lon", "_lat")
+
+
 def _headers(raw: Sequence[object]) -> list[str]:
     """Header names, stripped; a repeated one gets ``'``, then `` (3)``, `` (4)``… (linear in the header's length)."""
-    headers, seen, repeats = [], set(), dict[str, int]()
+    headers, seen, repeats = [], set(_INTERNAL_COLUMNS), dict[str, int]()  # a header "_row" becomes "_row'"
     for i, h in enumerate(raw):
         base = unicodedata.normalize("NFKC", str(h or "")).strip().lstrip("\ufeff") or f"column {i + 1}"
         name = base

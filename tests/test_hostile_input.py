@@ -115,6 +115,8 @@ def test_fifteen_thousand_identical_headers_are_made_unique_in_linear_time(tmp_p
     table = read_table(path)
     assert len(set(table.headers)) == len(table.headers) == 15_005
     assert table.headers[5:8] == ["x", "x'", "x (3)"]
+    assert read_table(_write_csv(tmp_path / "internal.csv", [*HEADER, "_row", "_invalid"], _rows(culture[:2]))
+                      ).headers[-2:] == ["_row'", "_invalid'"]  # never the reader's own columns
     result = import_catalogue(CatalogueConfig(file=path), TAXONOMY, SETTINGS)
     assert result.counts["venues"] == 5
     print(f"15,005 headers read and imported in {time.process_time() - started:.1f} s of CPU")
