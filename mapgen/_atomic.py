@@ -67,7 +67,7 @@ def staged_folder(out: str | Path, built_marker: str) -> Iterator[Path]:
     InputFileError
         `out` is a file, a folder of other files, or its parent folder cannot be written.
     """
-    out = Path(out)
+    out = Path(os.path.abspath(out))  # "." and "a/.." have a name and a parent once absolute
     _check_target(out, built_marker)
     parent = out.parent
     try:
