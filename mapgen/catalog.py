@@ -170,6 +170,8 @@ def _read_json(path: Path) -> RawTable:
         data = json.loads(_decode(path, path.read_bytes())[0])
     except json.JSONDecodeError as exc:
         raise InputFileError(f"{path}: not valid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise InputFileError(f"{path}: JSON nested too deeply to be a catalogue") from exc
     if isinstance(data, dict) and data.get("type") == "FeatureCollection":
         return _read_features(path, data.get("features") or [])
     if isinstance(data, dict):

@@ -154,6 +154,12 @@ def test_malformed_geojson_features_become_review_rows(tmp_path: Path, culture: 
     assert result.counts["venues"] == 14
 
 
+def test_json_nested_too_deeply_is_one_error_line(tmp_path: Path) -> None:
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    _one_error_line(_mapgen("catalog", "import", str(tmp_path / "deep.json"), "--out", str(tmp_path / "o")),
+                    "nested too deeply")
+
+
 def test_an_unexpected_error_in_one_row_is_a_review_row(tmp_path: Path, culture: list[dict],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """A step that fails on one row's value (a bug no check foresaw) costs that row, not the import."""
