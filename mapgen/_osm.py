@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import json
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +14,7 @@ import osmium
 import pandas as pd
 import shapely
 
+from mapgen.cache import array_text, text_array
 from mapgen.errors import EmptyNetworkError, InputFileError
 
 if TYPE_CHECKING:
@@ -261,3 +263,61 @@ def data_date(path: str | Path) -> str | None:
     kinds = osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION
     latest = max((obj.timestamp for obj in osmium.FileProcessor(path, kinds)), default=None)  # type: ignore[union-attr]
     return None if latest is None or latest.year < 2000 else latest.date().isoformat()
+
+
+def extract_arrays(extract: OsmExtract) -> dict[str, np.ndarray]:
+    """Return `extract` as plain arrays for the cache (:func:`extract_from_arrays` reads them back).
+
+    Ways become concatenated node ids and coordinates with offsets, tags JSON; features
+    become WKB geometries with offsets and their other columns as JSON.
+    """
+    ways = extract.highways
+    sizes = np.array([len(w.node_ids) for w in ways], dtype=np.int64)
+    features = extract.features
+    wkb = shapely.to_wkb(np.asarray(features.geometry.values, dtype=object)) if len(features) else []
+    columns = [c for c in features.columns if c != features.geometry.name]
+    table = {}  # column -> (rows with a value, values): most tags are missing on most features
+    for c in columns:
+        given = features[c].notna().to_numpy()
+        table[c] = [np.flatnonzero(given).tolist(), features[c][given].tolist()]
+    return {
+        "source": text_array(extract.source),
+        "way_id": np.array([w.way_id for w in ways], dtype=np.int64),
+        "way_offsets": np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+        "node_ids": np.concatenate([w.node_ids for w in ways]).astype(np.int64) if ways else np.zeros(0, np.int64),
+        "lonlat": np.concatenate([w.lonlat for w in ways]).astype(np.float64) if ways else np.zeros((0, 2)),
+        "way_tags": text_array(json.dumps([w.tags for w in ways], ensure_ascii=False)),
+        "feature_wkb": np.frombuffer(b"".join(wkb), dtype=np.uint8),
+        "feature_offsets": np.concatenate([[0], np.cumsum([len(g) for g in wkb])]).astype(np.int64),
+        "feature_columns": text_array(json.dumps({"rows": len(features), "order": list(features.columns), "data": table}, ensure_ascii=False)),
+    }
+
+
+def extract_from_arrays(arrays: Mapping[str, np.ndarray]) -> OsmExtract:
+    """Rebuild an :class:`OsmExtract` from :func:`extract_arrays`; raises ``ValueError`` on inconsistent arrays."""
+    offsets, node_ids, lonlat = arrays["way_offsets"], arrays["node_ids"], arrays["lonlat"]
+    tags = json.loads(array_text(arrays["way_tags"]))
+    way_ids = arrays["way_id"]
+    if not (len(offsets) == len(way_ids) + 1 == len(tags) + 1 and offsets[-1] == len(node_ids) == len(lonlat)
+            and lonlat.ndim == 2 and np.all(np.diff(offsets) >= 2)):
+        raise ValueError("street way arrays do not fit together")
+    highways = [HighwayWay(int(w), {str(k): str(v) for k, v in t.items()}, node_ids[a:b], lonlat[a:b])
+                for w, t, a, b in zip(way_ids, tags, offsets[:-1], offsets[1:], strict=True)]
+    blob, cuts = arrays["feature_wkb"].tobytes(), arrays["feature_offsets"]
+    geoms = shapely.from_wkb([blob[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)])
+    table = json.loads(array_text(arrays["feature_columns"]))
+    if table["rows"] != len(geoms):
+        raise ValueError("feature arrays do not fit together")
+    frame = pd.DataFrame({c: _dense(rows, values, len(geoms)) for c, (rows, values) in table["data"].items()},
+                         index=pd.RangeIndex(len(geoms)))
+    if not len(frame):
+        features = _features_frame([])
+    else:
+        features = gpd.GeoDataFrame(frame.assign(geometry=list(geoms)), geometry="geometry", crs="EPSG:4326")
+        features = features[table["order"]]
+    return OsmExtract(source=array_text(arrays["source"]), highways=highways, features=features)
+
+
+def _dense(rows: list[int], values: list[object], n: int) -> pd.Series:
+    """A feature column from its given cells (NaN elsewhere, as :func:`read_osm` leaves them)."""
+    return pd.Series(values, index=pd.Index(rows, dtype=np.int64)).reindex(pd.RangeIndex(n))

@@ -1,25 +1,38 @@
-"""On-disk cache of parsed OSM extracts and street graphs, keyed by the input file's hash and the settings."""
+"""On-disk cache of parsed OSM extracts and street graphs: checksummed numpy arrays, keyed by input hash and settings."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import os
-import pickle
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
+from rich.markup import escape
+
+from mapgen._progress import console
 from mapgen.config import Settings
 
 T = TypeVar("T")
+Arrays = dict[str, np.ndarray]
 
-# Bump when the pickled structures (OsmExtract, StreetGraph) change shape.
-CACHE_FORMAT = 1
+# Bump when the stored arrays (of OsmExtract, StreetGraph) change shape.
+CACHE_FORMAT = 2
+#: File suffix of a cache entry: a magic line, the SHA-256 of the rest, then an ``.npz`` archive (no pickles).
+CACHE_SUFFIX = ".mapgen-cache"
+_MAGIC = b"MAPGEN-CACHE-2\n"
+_DIGEST = 32
 # The code that shapes what is cached: an edit to it (e.g. a mode rule) makes new keys.
 _SHAPING_CODE = ("_osm.py", "network.py")
+
+
+class CorruptCacheError(ValueError):
+    """Exception for a cache file whose bytes are not what was written (flipped, truncated, forged)."""
 
 
 def cache_folder(settings: Settings) -> Path:
@@ -46,8 +59,66 @@ def _code_digest() -> str:
     return "-".join(file_digest(here / name)[:12] for name in _SHAPING_CODE)
 
 
-def cached(kind: str, key: Mapping[str, object], build: Callable[[], T], settings: Settings) -> T:
+def dump_arrays(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """Return `arrays` as cache-file bytes: magic line, SHA-256 of the archive, ``.npz`` archive.
+
+    Raises
+    ------
+    ValueError
+        An array holds Python objects (they would need pickle, which the cache never uses).
+    """
+    buffer = io.BytesIO()
+    for name, array in arrays.items():
+        if array.dtype.hasobject:
+            raise ValueError(f"cache array {name!r} holds Python objects")
+    np.savez(buffer, allow_pickle=False, **arrays)
+    payload = buffer.getvalue()
+    return _MAGIC + hashlib.sha256(payload).digest() + payload
+
+
+def load_arrays(data: bytes) -> Arrays:
+    """Read cache-file bytes written by :func:`dump_arrays`, checking the checksum before anything is parsed.
+
+    Raises
+    ------
+    CorruptCacheError
+        Wrong magic line, checksum mismatch (flipped or missing bytes) or an archive that is not plain arrays.
+    """
+    if not data.startswith(_MAGIC):
+        raise CorruptCacheError("not a mapgen cache file")
+    digest, payload = data[len(_MAGIC):len(_MAGIC) + _DIGEST], data[len(_MAGIC) + _DIGEST:]
+    if hashlib.sha256(payload).digest() != digest:
+        raise CorruptCacheError("checksum mismatch (flipped or missing bytes)")
+    try:
+        with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except (ValueError, OSError, KeyError, EOFError) as exc:  # pickled objects are refused as ValueError
+        raise CorruptCacheError(f"not an archive of plain arrays ({exc})") from exc
+
+
+def text_array(text: str) -> np.ndarray:
+    """Return `text` as a uint8 array (UTF-8), for storing JSON in a cache file."""
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+
+def array_text(array: np.ndarray) -> str:
+    """Return the text stored by :func:`text_array`."""
+    return np.asarray(array, dtype=np.uint8).tobytes().decode("utf-8")
+
+
+def cached(
+    kind: str,
+    key: Mapping[str, object],
+    build: Callable[[], T],
+    settings: Settings,
+    encode: Callable[[T], Mapping[str, np.ndarray]],
+    decode: Callable[[Arrays], T],
+) -> T:
     """Return the object cached under (`kind`, `key`), or `build` it and cache it.
+
+    Cache files hold plain numpy arrays (no pickles, so a forged file cannot run code)
+    behind a SHA-256 checksum verified before the arrays are read; a file that fails the
+    check or cannot be decoded is discarded with one warning line and the object rebuilt.
 
     Parameters
     ----------
@@ -60,6 +131,9 @@ def cached(kind: str, key: Mapping[str, object], build: Callable[[], T], setting
         Makes the object when it is not cached.
     settings
         ``graph_cache`` (off: always build) and ``cache_dir``.
+    encode, decode
+        Turn the object into named arrays and back (e.g. :func:`mapgen.network.graph_arrays`,
+        :func:`mapgen.network.graph_from_arrays`); `decode` raises on arrays it cannot use.
 
     Returns
     -------
@@ -69,18 +143,21 @@ def cached(kind: str, key: Mapping[str, object], build: Callable[[], T], setting
         return build()
     full = {"format": CACHE_FORMAT, "code": _code_digest(), **key}
     name = hashlib.sha256(json.dumps(full, sort_keys=True, default=str).encode()).hexdigest()
-    path = cache_folder(settings) / f"{kind}-{name[:24]}.pickle"
+    path = cache_folder(settings) / f"{kind}-{name[:24]}{CACHE_SUFFIX}"
     if path.is_file():
         try:
-            with open(path, "rb") as stored:
-                return pickle.load(stored)  # noqa: S301 - our own cache folder
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-            path.unlink(missing_ok=True)  # stale or truncated: rebuild
+            return decode(load_arrays(path.read_bytes()))
+        except OSError:
+            pass  # unreadable (permissions): rebuild, and try to replace it below
+        except Exception as exc:  # noqa: BLE001 - any failure to decode means the file is bad
+            console.print(f"[yellow]warning:[/yellow] cache file {escape(str(path))} is damaged "
+                          f"({escape(str(exc))}); discarded, rebuilding", highlight=False)
+            path.unlink(missing_ok=True)
     value = build()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as f:
-            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.write(dump_arrays(encode(value)))
         os.replace(f.name, path)  # atomic: concurrent builds never read half a file
     except OSError:
         pass  # a read-only or full disk only costs the next run its speed-up

@@ -8,8 +8,10 @@ import io
 import json
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,13 +19,12 @@ import numpy as np
 import pandas as pd
 import shapely
 from charset_normalizer import from_bytes
-from scipy.spatial import cKDTree
 
 from mapgen._progress import say, stage
 from mapgen.config import CatalogueConfig, CatalogueSettings, CityConfig, Settings
 from mapgen.coords import Datum, convert, datum_offsets, distance_m
 from mapgen.dedup import merge_venues
-from mapgen.errors import InputFileError
+from mapgen.errors import InputFileError, MapgenError
 from mapgen.geocode import (
     Gazetteer,
     OnlineLookup,
@@ -79,6 +80,7 @@ class CatalogueImport:
     review: pd.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
     datum: dict[str, object] = field(default_factory=dict)
+    source: Path | None = None  # the catalogue file (write_import never overwrites it)
 
 
 def read_table(path: str | Path) -> RawTable:
@@ -140,7 +142,8 @@ def _read_csv(path: Path) -> RawTable:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel
-    records = list(csv.reader(io.StringIO(text), dialect))
+    with wide_csv_fields():
+        records = list(csv.reader(io.StringIO(text), dialect))
     headers = _headers(records[0])
     rows = [(line, rec) for line, rec in enumerate(records[1:], start=2)]
     return RawTable(path, headers, _frame(headers, rows), encoding)
@@ -167,6 +170,8 @@ def _read_json(path: Path) -> RawTable:
         data = json.loads(_decode(path, path.read_bytes())[0])
     except json.JSONDecodeError as exc:
         raise InputFileError(f"{path}: not valid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise InputFileError(f"{path}: JSON nested too deeply to be a catalogue") from exc
     if isinstance(data, dict) and data.get("type") == "FeatureCollection":
         return _read_features(path, data.get("features") or [])
     if isinstance(data, dict):
@@ -178,33 +183,53 @@ def _read_json(path: Path) -> RawTable:
     headers = _headers(list(dict.fromkeys(k for rec in data if isinstance(rec, dict) for k in rec)))
     rows = [(i, [_cell(rec.get(h)) for h in headers] if isinstance(rec, dict) else [])
             for i, rec in enumerate(data, start=1)]
-    return RawTable(path, headers, _frame(headers, rows), "json")
+    invalid = ["" if isinstance(rec, dict) else f"not an object (a JSON {type(rec).__name__})" for rec in data]
+    return RawTable(path, headers, _frame(headers, rows, invalid), "json")
 
 
-def _read_features(path: Path, features: list[object]) -> RawTable:
-    props = [f.get("properties") or {} if isinstance(f, dict) else {} for f in features]
-    headers = _headers(list(dict.fromkeys(k for p in props for k in p)))
-    rows, lon, lat = [], [], []
+def _read_features(path: Path, features: object) -> RawTable:
+    if not isinstance(features, list):
+        raise InputFileError(f"{path}: \"features\" is not a list of GeoJSON features")
+    props = [f.get("properties") if isinstance(f, dict) else None for f in features]
+    headers = _headers(list(dict.fromkeys(k for p in props if isinstance(p, dict) for k in p)))
+    rows, lon, lat, invalid = [], [], [], []
     for i, (feature, p) in enumerate(zip(features, props, strict=True), start=1):
-        rows.append((i, [_cell(p.get(h)) for h in headers]))
-        x, y = _point(feature.get("geometry") if isinstance(feature, dict) else None)
+        problem = _feature_problem(feature, p)
+        rows.append((i, [_cell(p.get(h)) for h in headers] if isinstance(p, dict) else []))
+        x, y, bad_geometry = _point(feature.get("geometry") if isinstance(feature, dict) else None)
+        invalid.append(problem or bad_geometry)
         lon.append(x)
         lat.append(y)
-    frame = _frame(headers, rows)
+    frame = _frame(headers, rows, invalid)
     return RawTable(path, headers, frame.assign(_lon=lon, _lat=lat), "geojson")
 
 
-def _point(geometry: object) -> tuple[str, str]:
+def _feature_problem(feature: object, properties: object) -> str:
+    """Why a GeoJSON feature cannot be read ("" when it can)."""
+    if not isinstance(feature, dict):
+        return f"not a GeoJSON feature object (a JSON {type(feature).__name__})"
+    if properties is not None and not isinstance(properties, dict):
+        return f"malformed feature: properties is a JSON {type(properties).__name__}, not an object"
+    return ""
+
+
+def _point(geometry: object) -> tuple[str, str, str]:
+    """Longitude and latitude text of a GeoJSON geometry (a point on lines and areas), and what is wrong with it."""
+    if geometry is None:
+        return "", "", ""
     if not isinstance(geometry, dict):
-        return "", ""
+        return "", "", f"malformed feature: geometry is a JSON {type(geometry).__name__}, not an object"
+    coords = geometry.get("coordinates")
     if geometry.get("type") == "Point":
-        coords = geometry.get("coordinates") or []
-        return (_cell(coords[0]), _cell(coords[1])) if len(coords) >= 2 else ("", "")
+        if not (isinstance(coords, list) and len(coords) >= 2 and all(
+                isinstance(c, int | float) and not isinstance(c, bool) for c in coords[:2])):
+            return "", "", f"malformed feature: Point coordinates {_cell(coords)[:80]!r} are not [lon, lat] numbers"
+        return _cell(coords[0]), _cell(coords[1]), ""
     try:
         point = shapely.geometry.shape(geometry).representative_point()
-    except Exception:  # any malformed geometry: the row is reported as lacking coordinates
-        return "", ""
-    return repr(point.x), repr(point.y)
+    except Exception:  # noqa: BLE001 - shapely raises many kinds for malformed geometries
+        return "", "", f"malformed feature: {str(geometry.get('type'))[:40]!r} geometry cannot be read"
+    return repr(point.x), repr(point.y), ""
 
 
 def _cell(value: object) -> str:
@@ -216,24 +241,46 @@ def _cell(value: object) -> str:
         value, dict | list) else str(value)
 
 
+#: Columns a RawTable adds to the file's own (a header of that name is renamed, never overwritten).
+_INTERNAL_COLUMNS = ("_row", "_extra", "_invalid", "_lon", "_lat")
+
+
 def _headers(raw: Sequence[object]) -> list[str]:
-    headers, seen = [], set()
+    """Header names, stripped; a repeated one gets ``'``, then `` (3)``, `` (4)``… (linear in the header's length)."""
+    headers, seen, repeats = [], set(_INTERNAL_COLUMNS), dict[str, int]()  # a header "_row" becomes "_row'"
     for i, h in enumerate(raw):
-        name = unicodedata.normalize("NFKC", str(h or "")).strip().lstrip("\ufeff") or f"column {i + 1}"
+        base = unicodedata.normalize("NFKC", str(h or "")).strip().lstrip("\ufeff") or f"column {i + 1}"
+        name = base
         while name in seen:
-            name += "'"
+            repeats[base] = repeats.get(base, 1) + 1
+            name = base + "'" if repeats[base] == 2 else f"{base} ({repeats[base]})"
         seen.add(name)
         headers.append(name)
     return headers
 
 
-def _frame(headers: list[str], rows: list[tuple[int, list[str]]]) -> pd.DataFrame:
+def _frame(headers: list[str], rows: list[tuple[int, list[str]]], invalid: Sequence[str] = ()) -> pd.DataFrame:
     width = len(headers)
     cells = [list(rec[:width]) + [""] * (width - len(rec)) for _, rec in rows]
     frame = pd.DataFrame(cells, columns=headers, dtype=object).fillna("")
     frame.insert(0, "_row", [line for line, _ in rows])
     frame["_extra"] = [len(rec) > width and any(str(c).strip() for c in rec[width:]) for _, rec in rows]
+    frame["_invalid"] = list(invalid) if invalid else ""
     return frame
+
+
+@contextmanager
+def wide_csv_fields() -> Iterator[None]:
+    """Let Python's csv module read fields of any length (its default stops at 131,072 characters).
+
+    Over-long values are then rejected row by row (:data:`~mapgen.config.CatalogueSettings.max_name_chars`
+    and ``max_text_chars``) instead of ending the whole import.
+    """
+    previous = csv.field_size_limit(2**31 - 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
 
 
 def map_columns(table: RawTable, overrides: dict[str, str]) -> dict[str, str]:
@@ -302,10 +349,61 @@ def import_catalogue(
     CatalogueImport
         Venues (``VENUE_COLUMNS``, ``footprint``, point geometry, WGS-84), review rows
         (``file``, ``row``, ``column``, ``reason``, ``name``), counts and the datum check.
+        A row that makes a step fail unexpectedly (a bug, or input no check foresaw) becomes a
+        review row with the error; the other rows are imported.
     """
     table = read_table(spec.file)
     columns = map_columns(table, spec.columns)
-    rows = table.rows
+    run = partial(_import_rows, spec, table, columns, taxonomy, settings, gazetteer, area, hours or Settings())
+    try:
+        return run(table.rows)
+    except MapgenError:
+        raise
+    except Exception:  # noqa: BLE001 - find the rows behind it; they go to review, the rest imports
+        failed = _failing_rows(run, table.rows)
+    rest = table.rows[~table.rows["_row"].isin(failed)]
+    try:
+        result = run(rest) if len(rest) else run(table.rows.iloc[:0])
+    except MapgenError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - no single row is to blame: report it as one line
+        raise InputFileError(f"{spec.file}: import failed ({type(exc).__name__}: {exc})") from exc
+    names = table.rows.set_index("_row")[columns["name"]]
+    extra = pd.DataFrame([{"file": table.path.name, "row": int(row), "column": "",
+                           "reason": f"unexpected error while checking this row ({reason}); the other rows were imported",
+                           "name": _clip(str(names.get(row, "")), settings.max_name_chars)}
+                          for row, reason in failed.items()], columns=REVIEW_COLUMNS)
+    result.review = pd.concat([result.review, extra], ignore_index=True).sort_values(
+        "row", kind="stable", ignore_index=True)
+    result.counts.update(rows=len(table.rows), rejected=len(result.review))
+    return result
+
+
+def _failing_rows(run: Callable[[pd.DataFrame], CatalogueImport], rows: pd.DataFrame) -> dict[int, str]:
+    """Rows (by ``_row``) on which `run` fails, with the error, found by halving: a few runs per bad row."""
+    try:
+        run(rows)
+        return {}
+    except MapgenError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - what is being looked for
+        if len(rows) == 1:
+            return {int(rows["_row"].iloc[0]): f"{type(exc).__name__}: {str(exc)[:200]}"}
+    half = len(rows) // 2
+    return {**_failing_rows(run, rows.iloc[:half]), **_failing_rows(run, rows.iloc[half:])}
+
+
+def _clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters (with an ellipsis), for review rows of over-long values."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _import_rows(spec: CatalogueConfig, table: RawTable, columns: dict[str, str], taxonomy: Taxonomy,
+                 settings: CatalogueSettings, gazetteer: Gazetteer | None, area: shapely.Geometry | None,
+                 hours: Settings, rows: pd.DataFrame) -> CatalogueImport:
+    """Check, locate and convert `rows` of `table` (all of them, or a part while looking for a failing row)."""
+    columns = dict(columns)
+    rows = rows.reset_index(drop=True)
     data = pd.DataFrame({"_row": rows["_row"]})
     for key in FIELD_ALIASES:
         data[key] = rows[columns[key]].astype(str).str.strip() if key in columns else ""
@@ -321,16 +419,19 @@ def import_catalogue(
         mask = mask & ~bad
         if not mask.any():
             return
-        texts = reasons[mask] if isinstance(reasons, pd.Series) else pd.Series(reasons, index=data.index[mask])
-        for i, reason in texts.items():
-            review.append({"file": table.path.name, "row": int(data.at[i, "_row"]), "column": column,
-                           "reason": reason, "name": data.at[i, "name"]})
+        texts = reasons[mask].tolist() if isinstance(reasons, pd.Series) else [reasons] * int(mask.sum())
+        for row, reason, name in zip(data.loc[mask, "_row"].tolist(), texts, data.loc[mask, "name"].tolist(),
+                                     strict=True):
+            review.append({"file": table.path.name, "row": int(row), "column": column,
+                           "reason": reason, "name": _clip(name, settings.max_name_chars)})
         bad.loc[mask] = True
 
     text_fields = [k for k in FIELD_ALIASES if k in columns]
+    reject(rows["_invalid"].ne(""), "", rows["_invalid"])
     reject(data[text_fields].eq("").all(axis=1) & ~rows["_extra"], "", "empty row")
     reject(rows["_extra"], "", "more cells than header columns (a stray delimiter?)")
     reject(data["name"].eq(""), columns["name"], "missing name")
+    _check_text(data, columns, text_fields, settings, reject)
     reject(data["name"].str.contains(_MARKUP), columns["name"], "name contains HTML/script markup")
     lon, lat = _coordinates(data, columns, reject)
     lon, lat = convert(lon, lat, spec.crs, "wgs84")
@@ -371,7 +472,29 @@ def import_catalogue(
               "hours_unparsed": int((venues["opening_hours"].ne("") & ~venues["hours_parsed"].astype(bool)).sum())}
     datum = check_datum(data.loc[~np.isnan(lon), "name"], np.asarray(data["lon"].map(_number), dtype=float),
                         np.asarray(data["lat"].map(_number), dtype=float), spec.crs, gazetteer, settings)
-    return CatalogueImport(venues, review_frame, counts, datum)
+    return CatalogueImport(venues, review_frame, counts, datum, source=table.path)
+
+
+#: C0 control characters and DEL; tab, line feed and carriage return are allowed in text.
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _check_text(data, columns, fields, settings, reject) -> None:  # noqa: ANN001
+    """Reject rows with control characters (NUL…) in any field, or names and other texts over their length limit."""
+    for key in fields:
+        values = data[key]
+        control = values.str.contains(CONTROL_CHARS)
+        if control.any():
+            found = values[control].map(lambda v: f"U+{ord(CONTROL_CHARS.search(v).group()):04X}")  # type: ignore[union-attr]
+            reject(control, columns[key], "contains the control character " + found.reindex(data.index, fill_value="")
+                   + f" in {key} (NUL bytes and the like are not text; fix the file)")
+        limit = settings.max_name_chars if key in ("name", "name_en") else settings.max_text_chars
+        length = values.str.len()
+        long = length > limit
+        if long.any():
+            reject(long, columns[key], length[long].map(
+                lambda n, k=key, m=limit: f"{k} is {n:,} characters long (limit {m:,}; see max_name_chars/max_text_chars)"
+            ).reindex(data.index, fill_value=""))
 
 
 def _number(text: str) -> float:
@@ -462,30 +585,67 @@ def _duplicates(data, located, keys, alive, settings, columns, reject) -> None: 
     if len(idx) >= 2:
         lat0 = float(np.nanmean(located.loc[idx, "lat"]))
         xy = np.c_[located.loc[idx, "lon"] * 111_320 * np.cos(np.radians(lat0)), located.loc[idx, "lat"] * 110_574]
-        pairs = cKDTree(xy).query_pairs(settings.duplicate_m, output_type="ndarray")
-        key = keys.loc[idx].to_numpy()
-        if len(pairs):
-            a, b = pairs.min(axis=1), pairs.max(axis=1)
-            named = key[a] == key[b]
-            a, b = a[named], b[named]
-            address = data.loc[idx, "address"].to_numpy()
-            addr_a = np.array([normalise_text(v) for v in address[a]], dtype=object)
-            addr_b = np.array([normalise_text(v) for v in address[b]], dtype=object)
-            same = (addr_a == addr_b) | (addr_a == "") | (addr_b == "")
-            first: dict[int, int] = {}
-            for i, j in sorted(zip(a[same].tolist(), b[same].tolist(), strict=True)):
-                first.setdefault(j, first.get(i, i))
-            for j, i in first.items():
-                dup[idx[j]] = True
-                reason[idx[j]] = (f"duplicate of row {data.at[idx[i], '_row']} "
-                                  f"(same name and address within {settings.duplicate_m:g} m)")
+        addresses = [normalise_text(v) for v in data.loc[idx, "address"]]
+        repeats = _repeats(xy, keys.loc[idx].tolist(), addresses, settings.duplicate_m)
+        if repeats:
+            later, first = idx[list(repeats)], idx[list(repeats.values())]
+            dup[later] = True
+            reason[later] = [f"duplicate of row {r} (same name and address within {settings.duplicate_m:g} m)"
+                             for r in data.loc[first, "_row"].tolist()]
     reject(dup, columns["name"], reason)
+
+
+def _repeats(xy: np.ndarray, keys: list[str], addresses: list[str], metres: float) -> dict[int, int]:
+    """Rows repeating an earlier kept row (same name key, same or blank address, within `metres`): row → that row.
+
+    Kept rows sit in a grid of `metres` cells per name key (and per address), so each row is
+    compared only with kept rows of its name in the nine cells around it: linear in the rows,
+    however many share one spot, never a matrix of pairs.
+    """
+    cell = max(metres, 1.0)
+    kept: dict[tuple[str, str | None, int, int], list[int]] = {}
+    repeats: dict[int, int] = {}
+    for j, ((x, y), key, address) in enumerate(zip(xy.tolist(), keys, addresses, strict=True)):
+        cx, cy = int(x // cell), int(y // cell)
+        groups: list[str | None] = [None] if address == "" else [address, ""]  # None: kept rows of any address
+        match = None
+        for group in groups:
+            for dx in (-1, 0, 1):
+                for dy in (-1, 0, 1):
+                    for i in kept.get((key, group, cx + dx, cy + dy), ()):  # ascending: the first hit is the earliest
+                        if match is not None and i >= match:
+                            break
+                        if np.hypot(xy[i, 0] - x, xy[i, 1] - y) <= metres:
+                            match = i
+                            break
+        if match is not None:
+            repeats[j] = match
+            continue
+        for group in (address, None):
+            kept.setdefault((key, group, cx, cy), []).append(j)
+    return repeats
+
+
+def _venue_ids(good: pd.DataFrame, keys: pd.Series) -> pd.Series:
+    """Row ids: the catalogue's own id, else a hash of the name (and district) that no other row's edit changes.
+
+    Two rows without an id and the same name and district are told apart by their address,
+    then by ``-2``, ``-3``… in file order.
+    """
+    def digest(text: str) -> str:
+        return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+    given = good["id"].ne("")
+    ids = good["id"].where(given, (keys + "|" + good["district"]).map(digest))
+    clash = ~given & ids.duplicated(keep=False)
+    ids[clash] = (keys + "|" + good["district"] + "|" + good["address"].map(normalise_text))[clash].map(digest)
+    again = ids.groupby(ids).cumcount()
+    return ids.where(again.eq(0), ids + "-" + (again + 1).astype(str))
 
 
 def _venues(spec, good, located, category, keys, taxonomy, hours) -> gpd.GeoDataFrame:  # noqa: ANN001
     label = spec.label
-    ids = good["id"] if good["id"].ne("").all() and good["id"].is_unique else (
-        keys + "|" + good["district"]).map(lambda k: hashlib.sha1(k.encode()).hexdigest()[:10])
+    ids = _venue_ids(good, keys)
     fee = np.where(good["fee"].ne(""), good["fee"].map(lambda v: _flag(v, "yes", "no")),
                    good["free"].map(lambda v: _flag(v, "no", "yes")))
     frame = pd.DataFrame({
@@ -676,9 +836,19 @@ def write_import(result: CatalogueImport, out_dir: str | Path, previous: str | P
         Output name → path.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    old = gpd.read_file(previous, engine="pyogrio") if previous is not None and Path(previous).is_file() else None
+    if out.exists() and not out.is_dir():
+        raise InputFileError(f"{out}: --out is a file, not a folder")
     paths = {"venues": out / "venues.geojson", "review": out / "review.csv", "changes": out / "changes.csv"}
+    if result.source is not None and result.source.exists():
+        for target in paths.values():
+            if target.exists() and target.samefile(result.source):
+                raise InputFileError(f"{result.source}: the import would overwrite its own source file "
+                                     f"({target.name} in {out}); choose another --out folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputFileError(f"{out}: cannot create the output folder ({exc.strerror})") from exc
+    old = gpd.read_file(previous, engine="pyogrio") if previous is not None and Path(previous).is_file() else None
     frame = result.venues.drop(columns="footprint")
     paths["venues"].unlink(missing_ok=True)
     frame.to_file(paths["venues"], driver="GeoJSON", engine="pyogrio")

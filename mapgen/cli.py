@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from mapgen._progress import console
 from mapgen.config import CityConfig, Settings, city_from_osm, load_city
@@ -398,6 +399,10 @@ def main() -> None:
         app()
     except MapgenError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise SystemExit(2) from None
+    except OSError as exc:  # a folder that cannot be written (read-only, full disk) while writing outputs
+        where = f"{exc.filename}: " if exc.filename else ""
+        console.print(f"[red]error:[/red] {escape(where + (exc.strerror or str(exc)))}", highlight=False)
         raise SystemExit(2) from None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -55,26 +56,26 @@ class Settings(_Model):
     bike_kmh: float = Field(12.0, gt=0, le=40, description="Cycling speed in km/h.")
     minutes: float = Field(15.0, gt=0, le=120, description="Travel-time limit of a circle, in minutes.")
     max_snap_m: float = Field(
-        300.0, gt=0, description="Schools/venues farther than this from any street are reported, not snapped."
+        300.0, gt=0, le=5000, description="Schools/venues farther than this from any street are reported, not snapped."
     )
     access_buffer_m: float = Field(
-        25.0, ge=0, description="Street nodes within this distance of a campus or park outline are its entrances."
+        25.0, ge=0, le=500, description="Street nodes within this distance of a campus or park outline are its entrances."
     )
     isochrone_buffer_m: float = Field(
-        25.0, gt=0, description="Half-width of the band drawn around every reached street segment."
+        25.0, ge=1, le=500, description="Half-width of the band drawn around every reached street segment."
     )
     isochrone_cell_m: float | None = Field(
-        None, gt=0, description="Grid cell on which isochrone outlines are traced (default: the band / 2.5)."
+        None, ge=1, le=200, description="Grid cell on which isochrone outlines are traced (default: the band / 2.5)."
     )
     reach_workers: int = Field(
-        1, ge=0, description="Processes for routing and isochrones (parts of 64 schools); 0 = one per CPU core."
+        1, ge=0, le=256, description="Processes for routing and isochrones (parts of 64 schools); 0 = one per CPU core."
     )
     graph_cache: bool = Field(True, description="Keep parsed extracts and street graphs in cache_dir for later runs.")
     cache_dir: Path | None = Field(
         None, description="Cache folder (default: $MAPGEN_CACHE_DIR, else $XDG_CACHE_HOME/mapgen or ~/.cache/mapgen)."
     )
     min_component_nodes: int = Field(
-        50, ge=1, description="Street islands smaller than this (clipped fragments, closed campuses) are dropped."
+        50, ge=1, le=1_000_000, description="Street islands smaller than this (clipped fragments, closed campuses) are dropped."
     )
     include_kindergartens: bool = Field(False, description="Treat amenity=kindergarten as schools too.")
     kindergarten_names: tuple[str, ...] = Field(
@@ -99,6 +100,16 @@ class Settings(_Model):
         ("trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link"),
         description="highway=* classes that the route safety notes (routes.csv, PDF sheets) count as main roads.",
     )
+
+    @field_validator("kindergarten_names", "exclude_school_names")
+    @classmethod
+    def _regular_expressions(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in v:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a valid regular expression ({exc})") from None
+        return v
 
     @model_validator(mode="after")
     def _after_school_window(self) -> Settings:
@@ -182,14 +193,20 @@ class CatalogueSettings(_Model):
         0.85, gt=0, le=1, description="Geocoded rows below this confidence go to review.csv, never to a guess."
     )
     area_buffer_m: float = Field(
-        2000.0, ge=0, description="Rows farther than this outside the mapped area (streets or gazetteer) are rejected."
+        2000.0, ge=0, le=100_000, description="Rows farther than this outside the mapped area (streets or gazetteer) are rejected."
     )
-    duplicate_m: float = Field(50.0, ge=0, description="Rows with the same name this close are duplicates.")
+    duplicate_m: float = Field(50.0, ge=0, le=10_000, description="Rows with the same name this close are duplicates.")
+    max_name_chars: int = Field(
+        200, ge=10, le=10_000, description="Rows whose name (or English name) is longer than this go to review."
+    )
+    max_text_chars: int = Field(
+        2000, ge=10, le=100_000, description="Rows with a longer address, opening hours or other text go to review."
+    )
     merge_m: float = Field(
-        150.0, ge=0, description="A catalogue venue this close to an OSM venue with a similar name is the same venue."
+        150.0, ge=0, le=10_000, description="A catalogue venue this close to an OSM venue with a similar name is the same venue."
     )
     merge_min_score: float = Field(0.85, gt=0, le=1, description="Name similarity needed to merge two venues.")
-    moved_m: float = Field(50.0, ge=0, description="changes.csv reports a venue as moved beyond this distance.")
+    moved_m: float = Field(50.0, ge=0, le=100_000, description="changes.csv reports a venue as moved beyond this distance.")
     place_prefixes: tuple[str, ...] = Field(
         ("中国", "上海", "北京", "天津", "重庆", "深圳", "广州", "南京", "杭州"),
         description="Place names stripped from the start of names (besides any ...省/市/区/县).",

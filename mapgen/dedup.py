@@ -13,6 +13,9 @@ from mapgen.venues import hours_flags
 
 #: Fields a merged venue takes from the other source when its own is empty.
 FILLED_FIELDS = ("name_en", "opening_hours", "fee", "address", "district", "phone", "safety", "website")
+#: Nearest venues whose names are compared with each extra venue (besides every one with the same name key):
+#: bounds the work when thousands of venues share one spot.
+MERGE_CANDIDATES = 64
 
 
 def merge_venues(
@@ -23,7 +26,8 @@ def merge_venues(
     Two venues are the same when the extra one was geocoded onto the base venue's OSM
     feature, or when they lie within ``settings.merge_m`` of each other and their names
     score at least ``settings.merge_min_score`` (:func:`mapgen.geocode.name_score`, which
-    keeps branches and lookalikes apart). The merged venue keeps the base venue's id,
+    keeps branches and lookalikes apart). Names are compared with the :data:`MERGE_CANDIDATES`
+    nearest base venues and every one with the same name key, never with all of a crowded spot. The merged venue keeps the base venue's id,
     category and geometry (an OSM outline gives better entrances), fills its empty fields
     from the extra venue and lists both in ``sources``.
 
@@ -56,13 +60,19 @@ def merge_venues(
     tree = cKDTree(metric(merged)) if len(merged) else None
     by_osm = {v: i for i, v in merged["osm_id"].items() if isinstance(v, str) and v}
     base_keys = merged["name"].map(lambda n: name_key(n, settings))
+    same_key: dict[str, list[int]] = {}
+    for j, k in enumerate(base_keys):
+        same_key.setdefault(k, []).append(j)
+    k_nearest = min(MERGE_CANDIDATES, len(merged))
     keep = []
     touched: set[object] = set()
     for (i, venue), xy in zip(extra.iterrows(), metric(extra), strict=True):
         key = name_key(venue["name"], settings)
         target, metres = by_osm.get(venue["osm_id"]) if venue["osm_id"] else None, 0.0
         if target is None and tree is not None:
-            near = tree.query_ball_point(xy, settings.merge_m)
+            metres_to, nearest = tree.query(xy, k=k_nearest, distance_upper_bound=settings.merge_m)
+            near = {int(j) for j in np.atleast_1d(nearest)[np.isfinite(np.atleast_1d(metres_to))]}
+            near.update(j for j in same_key.get(key, ()) if np.hypot(*(tree.data[j] - xy)) <= settings.merge_m)
             scored = [(name_score(key, base_keys.iloc[j], settings), j) for j in near]
             scored = [(s, j) for s, j in scored if s >= settings.merge_min_score]
             if scored:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -186,7 +187,8 @@ def street_graph(extract: OsmExtract, mode: Mode, settings: Settings, cache_key:
 
         key = {"extract": cache_key, "mode": mode, "speed_kmh": settings.speed_kmh(mode),
                "min_component_nodes": settings.min_component_nodes}
-        return cached("graph", key, lambda: street_graph(extract, mode, settings), settings)
+        return cached("graph", key, lambda: street_graph(extract, mode, settings), settings,
+                      graph_arrays, graph_from_arrays)
     us: list[np.ndarray] = []
     vs: list[np.ndarray] = []
     highway_of: list[tuple[str, int, int]] = []  # (highway, way id, edge count) per chunk
@@ -266,3 +268,38 @@ def _large_components(u: np.ndarray, v: np.ndarray, n: int, min_nodes: int) -> n
     sizes = np.bincount(labels)
     big = (sizes >= min_nodes) | (sizes == sizes.max())
     return big[labels]
+
+
+def graph_arrays(graph: StreetGraph) -> dict[str, np.ndarray]:
+    """Return `graph` as plain arrays for the cache (:func:`graph_from_arrays` reads them back)."""
+    return {
+        "mode": np.array(graph.mode), "speed_kmh": np.array(graph.speed_kmh, dtype=np.float64),
+        "crs": np.array(graph.crs.to_wkt()), "node_osmid": graph.node_osmid, "node_lonlat": graph.node_lonlat,
+        "node_xy": graph.node_xy, "edge_u": graph.edge_u, "edge_v": graph.edge_v,
+        "edge_length_m": graph.edge_length_m, "edge_highway": graph.edge_highway.astype(str),
+        "edge_way_id": graph.edge_way_id,
+    }
+
+
+def graph_from_arrays(arrays: Mapping[str, np.ndarray]) -> StreetGraph:
+    """Rebuild a :class:`StreetGraph` from :func:`graph_arrays`; raises ``ValueError`` on inconsistent arrays."""
+    mode = str(arrays["mode"])
+    n, m = len(arrays["node_osmid"]), len(arrays["edge_u"])
+    u, v = arrays["edge_u"].astype(np.int32), arrays["edge_v"].astype(np.int32)
+    sizes_ok = (arrays["node_lonlat"].shape == arrays["node_xy"].shape == (n, 2)
+                and all(len(arrays[k]) == m for k in ("edge_v", "edge_length_m", "edge_highway", "edge_way_id")))
+    if mode not in ("walk", "bike") or not sizes_ok or (m and not (0 <= min(u.min(), v.min()) and max(u.max(), v.max()) < n)):
+        raise ValueError("street graph arrays do not fit together")
+    return StreetGraph(
+        mode=mode,  # type: ignore[arg-type]
+        speed_kmh=float(arrays["speed_kmh"]),
+        crs=pyproj.CRS.from_wkt(str(arrays["crs"])),
+        node_osmid=arrays["node_osmid"].astype(np.int64),
+        node_lonlat=arrays["node_lonlat"].astype(np.float64),
+        node_xy=arrays["node_xy"].astype(np.float64),
+        edge_u=u,
+        edge_v=v,
+        edge_length_m=arrays["edge_length_m"].astype(np.float64),
+        edge_highway=arrays["edge_highway"].astype(object),
+        edge_way_id=arrays["edge_way_id"].astype(np.int64),
+    )

@@ -17,6 +17,7 @@ import pandas as pd
 from rich.markup import escape
 
 from mapgen import _osm
+from mapgen._atomic import staged_folder
 from mapgen._progress import console, say, stage
 from mapgen.basemap import BASEMAP_KEYS, basemap_layers
 from mapgen.cache import cached, file_digest
@@ -51,7 +52,8 @@ def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) 
         osm = city.osm
         with stage(f"Reading {osm.name}", quiet=quiet):
             key = {"osm": file_digest(osm), "feature_keys": sorted(feature_keys), "way_tags": _osm.WAY_TAGS}
-            extract = cached("extract", key, lambda: _osm.read_osm(osm, feature_keys), city.settings)
+            extract = cached("extract", key, lambda: _osm.read_osm(osm, feature_keys), city.settings,
+                             _osm.extract_arrays, _osm.extract_from_arrays)
             return dataclasses.replace(extract, source=str(osm)), False
     if city.download_bbox is None:
         if city.osm is None:
@@ -113,7 +115,7 @@ def select_schools(features: gpd.GeoDataFrame, city: CityConfig, review: list[di
     osm_schools = schools_from_osm(features, city.settings).assign(from_osm=True)
     schools = osm_schools
     if city.schools_csv is not None:
-        listed = schools_from_csv(city.schools_csv, review).assign(from_osm=False)
+        listed = schools_from_csv(city.schools_csv, review, city.catalogue).assign(from_osm=False)
         schools = listed if city.schools_csv_mode == "replace" else pd.concat([osm_schools, listed], ignore_index=True)
     return gpd.GeoDataFrame(schools, geometry="geometry", crs=4326)
 
@@ -242,7 +244,9 @@ def build_city(
     city
         The city configuration.
     out_dir
-        Output folder (created).
+        Output folder (created). The build writes a sibling folder and swaps it in when
+        complete (:func:`mapgen._atomic.staged_folder`): a killed build leaves the previous
+        output as it was.
     bbox
         Optional (west, south, east, north) to build only part of the extract.
     quiet
@@ -253,9 +257,19 @@ def build_city(
     dict
         The build summary (also written to ``summary.json``).
     """
+    with staged_folder(out_dir, "summary.json") as work:
+        summary = _build_into(city, work, bbox, quiet)
+        outputs: dict[str, str] = summary["outputs"]  # type: ignore[assignment]
+        summary["outputs"] = {k: v.replace(str(work), str(Path(out_dir)), 1) for k, v in outputs.items()}
+        write_summary(work, summary)
+    return summary
+
+
+def _build_into(
+    city: CityConfig, out: Path, bbox: tuple[float, float, float, float] | None, quiet: bool
+) -> dict[str, object]:
+    """Build every output of `city` into the (staging) folder `out`; return the summary."""
     started = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     taxonomy = load_taxonomy(city.categories)
     extract, downloaded = load_extract(city, feature_keys(city, taxonomy), quiet)

@@ -44,7 +44,8 @@ def load_graph(osm: str | Path, mode: Mode, settings: Settings) -> StreetGraph:
         raise InputFileError(f"{osm}: OSM file not found")
     digest = file_digest(osm)
     key = {"osm": digest, "feature_keys": [], "way_tags": _osm.WAY_TAGS}
-    extract = cached("extract", key, lambda: _osm.read_osm(osm, ()), settings)
+    extract = cached("extract", key, lambda: _osm.read_osm(osm, ()), settings,
+                     _osm.extract_arrays, _osm.extract_from_arrays)
     return street_graph(dataclasses.replace(extract, source=str(osm)), mode, settings, cache_key=f"{digest} bbox=None")
 
 

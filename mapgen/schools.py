@@ -11,7 +11,8 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from mapgen.config import Settings
+from mapgen.catalog import CONTROL_CHARS, wide_csv_fields
+from mapgen.config import CatalogueSettings, Settings
 from mapgen.errors import InputFileError
 
 SCHOOL_COLUMNS = ["school_id", "name", "name_en", "source", "osm_id"]
@@ -74,11 +75,13 @@ def schools_from_osm(features: gpd.GeoDataFrame, settings: Settings) -> gpd.GeoD
     return _with_points(frame, features.crs)
 
 
-def schools_from_csv(path: str | Path, review: list[dict[str, object]]) -> gpd.GeoDataFrame:
+def schools_from_csv(
+    path: str | Path, review: list[dict[str, object]], limits: CatalogueSettings | None = None
+) -> gpd.GeoDataFrame:
     """Read a user's school list (columns name, lon, lat; Chinese headers accepted).
 
     Rows that cannot be used are appended to `review` with file, row and
-    reason; the good rows are returned.
+    reason (a repeated ``school_id`` among them); the good rows are returned.
 
     Parameters
     ----------
@@ -86,6 +89,8 @@ def schools_from_csv(path: str | Path, review: list[dict[str, object]]) -> gpd.G
         UTF-8 (optionally with BOM) CSV file with WGS-84 coordinates.
     review
         List that collects rejected rows.
+    limits
+        ``max_name_chars`` / ``max_text_chars`` of the ``[catalogue]`` settings (default: their defaults).
 
     Returns
     -------
@@ -94,16 +99,22 @@ def schools_from_csv(path: str | Path, review: list[dict[str, object]]) -> gpd.G
     """
     path = Path(path)
     rows = []
+    seen: dict[str, int] = {}
     for line, fields, lon, lat in read_csv_points(path, _CSV_ALIASES, ("name", "lon", "lat"), "school list", review,
-                                                  review_field="name"):
+                                                  review_field="name", limits=limits):
         name = fields["name"]
-        reason = "name missing" if not name else _bad_lonlat(lon, lat)
-        if reason:
-            review.append({"file": str(path), "row": line, "column": "name" if not name else "lon/lat", "reason": reason, "name": name})
-            continue
         given = fields["school_id"]
+        school_id = "csv-" + (re.sub(r"[^0-9A-Za-z_-]", "_", given) if given else str(line))
+        reason = "name missing" if not name else _bad_lonlat(lon, lat)
+        column = "name" if not name else "lon/lat"
+        if not reason and school_id in seen:
+            reason, column = f"school_id {given or school_id!r} repeated (also row {seen[school_id]})", "school_id"
+        if reason:
+            review.append({"file": str(path), "row": line, "column": column, "reason": reason, "name": name})
+            continue
+        seen[school_id] = line
         rows.append({
-            "school_id": "csv-" + (re.sub(r"[^0-9A-Za-z_-]", "_", given) if given else str(line)),
+            "school_id": school_id,
             "name": name, "name_en": "", "source": path.name, "osm_id": "",
             "footprint": shapely.Point(lon, lat),
         })
@@ -117,11 +128,14 @@ def read_csv_points(
     what: str,
     review: list[dict[str, object]],
     review_field: str | None = None,
+    limits: CatalogueSettings | None = None,
 ) -> Iterator[tuple[int, dict[str, str], float, float]]:
     """Rows of a UTF-8 CSV of points (a BOM is allowed) whose ``lon`` and ``lat`` are numbers.
 
-    Rows whose coordinates are missing or not numbers go to `review` (file, row,
-    column, reason); checking the rest is the caller's.
+    Rows whose coordinates are missing or not numbers, with control characters (NUL…),
+    with a name longer than ``max_name_chars`` or another field longer than ``max_text_chars``,
+    or on which reading fails unexpectedly go to `review` (file, row, column, reason);
+    checking the rest is the caller's. Fields of any length are read (no csv field limit).
 
     Parameters
     ----------
@@ -138,6 +152,8 @@ def read_csv_points(
         Collects rejected rows.
     review_field
         A field whose value is added to every review row.
+    limits
+        Length limits (default: :class:`~mapgen.config.CatalogueSettings` defaults).
 
     Yields
     ------
@@ -152,23 +168,49 @@ def read_csv_points(
     """
     if not path.is_file():
         raise InputFileError(f"{path}: {what} not found")
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        header = {h.strip().lower(): h for h in (reader.fieldnames or [])}
-        column = {k: next((header[a] for a in names if a in header), None) for k, names in aliases.items()}
-        missing = [k for k in required if column[k] is None]
-        if missing:
-            raise InputFileError(f"{path}: {what} lacks column(s) {', '.join(missing)} (header: {reader.fieldnames})")
-        for line, row in enumerate(reader, start=2):
-            fields = {k: (row.get(c) or "").strip() if c else "" for k, c in column.items() if k not in ("lon", "lat")}
-            try:
-                lon, lat = float(row[column["lon"]]), float(row[column["lat"]])
-            except (TypeError, ValueError):
-                review.append({"file": str(path), "row": line, "column": "lon/lat",
-                               "reason": "coordinates missing or not numbers",
-                               **({review_field: fields[review_field]} if review_field else {})})
-                continue
-            yield line, fields, lon, lat
+    limits = limits or CatalogueSettings()
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh, wide_csv_fields():
+            reader = csv.DictReader(fh)
+            header = {h.strip().lower(): h for h in (reader.fieldnames or [])}
+            column = {k: next((header[a] for a in names if a in header), None) for k, names in aliases.items()}
+            missing = [k for k in required if column[k] is None]
+            if missing:
+                raise InputFileError(
+                    f"{path}: {what} lacks column(s) {', '.join(missing)} (header: {reader.fieldnames})")
+            for line, row in enumerate(reader, start=2):
+                fields = {k: str(row.get(c) or "").strip() if c else "" for k, c in column.items()
+                          if k not in ("lon", "lat")}
+                note = {review_field: fields[review_field][:limits.max_name_chars]} if review_field else {}
+                try:
+                    problem = _field_problem(row, column, limits)
+                    lon, lat = (float(row[column["lon"]]), float(row[column["lat"]])) if not problem else (0.0, 0.0)
+                except (TypeError, ValueError):
+                    problem = ("lon/lat", "coordinates missing or not numbers")
+                except Exception as exc:  # noqa: BLE001 - one odd row never ends the list
+                    problem = ("", f"unexpected error while reading this row ({type(exc).__name__}: {exc})")
+                if problem:
+                    review.append({"file": str(path), "row": line, "column": problem[0], "reason": problem[1], **note})
+                    continue
+                yield line, fields, lon, lat
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise InputFileError(f"{path}: not a readable UTF-8 CSV {what} ({exc})") from exc
+
+
+def _field_problem(
+    row: Mapping[str | None, object], column: Mapping[str, str | None], limits: CatalogueSettings
+) -> tuple[str, str] | None:
+    """(column, reason) of the first field with control characters or over its length limit, else None."""
+    for key, header in column.items():
+        value = row.get(header) if header else None
+        if not isinstance(value, str):
+            continue
+        if CONTROL_CHARS.search(value):
+            return header, f"{key} contains control characters (NUL bytes and the like are not text)"  # type: ignore[return-value]
+        limit = limits.max_name_chars if key == "name" else limits.max_text_chars
+        if len(value) > limit:
+            return header, f"{key} is {len(value):,} characters long (limit {limit:,})"  # type: ignore[return-value]
+    return None
 
 
 def _bad_lonlat(lon: float, lat: float) -> str:

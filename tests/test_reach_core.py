@@ -238,7 +238,7 @@ def test_second_load_skips_parsing(tmp_path, monkeypatch: pytest.MonkeyPatch) ->
     faster = load_graph(osm, "bike", Settings(cache_dir=tmp_path, bike_kmh=15))  # other settings: other graph
     assert faster.speed_kmh == 15
     np.testing.assert_allclose(faster.edge_minutes * 15, first.edge_minutes * 12)
-    assert len(list(tmp_path.glob("graph-*.pickle"))) == 2
+    assert len(list(tmp_path.glob("graph-*.mapgen-cache"))) == 2
 
 
 def test_planner_cli_isochrones_and_matrix(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:

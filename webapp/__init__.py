@@ -74,7 +74,7 @@ def create_app(
     -------
     flask.Flask
     """
-    path = Path(db_path)
+    path = Path(db_path).absolute()  # send_from_directory reads a relative folder from the package, not the cwd
     if not path.is_file():
         raise InputFileError(f"{path}: not found; write it with `mapgen publish --data DIR`")
     with connect(path) as con:

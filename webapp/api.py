@@ -33,7 +33,7 @@ def venues() -> ResponseReturnValue:
     return jsonify(page.model_dump())
 
 
-@api.get("/venues/<venue_id>")
+@api.get("/venues/<path:venue_id>")  # catalogue ids may hold "/"
 @cacheable
 def venue(venue_id: str) -> ResponseReturnValue:
     """One venue with its weekly opening intervals and the schools that reach it."""

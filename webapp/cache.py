@@ -130,7 +130,8 @@ class ResponseCache:
 
     def _key(self, environ: WSGIEnvironment) -> tuple[str, ...]:
         query = environ.get("QUERY_STRING", "")
-        args = dict(reversed(parse_qsl(query))) if query else {}  # first value wins, as in request.args
+        # first value wins and blank values count, as in request.args (`?lang=&lang=en` is not English)
+        args = dict(reversed(parse_qsl(query, keep_blank_values=True))) if query else {}
         cookies = parse_cookie(environ.get("HTTP_COOKIE", "")) if "HTTP_COOKIE" in environ else {}
         lang = choose_language(args.get("lang"), cookies.get(self.cookie))
         minute = self.clock().strftime("%Y-%m-%dT%H:%M") if args.get("open") == "now" else ""

@@ -93,7 +93,7 @@ def results() -> ResponseReturnValue:
     return render_template("results.html", info=info, query=query, page=page, rows=rows, cat_class=cat_class)
 
 
-@pages.get("/venue/<venue_id>")
+@pages.get("/venue/<path:venue_id>")  # catalogue ids may hold "/"
 @cacheable
 def venue(venue_id: str) -> ResponseReturnValue:
     """A venue: details, weekly hours, small map, the schools that reach it and in how many minutes."""

@@ -16,6 +16,7 @@ from webapp.db import SiteInfo
 PAGE_SIZE = 20
 MAX_PAGE = 10_000
 TRIGRAM = 3  # FTS5 trigram needs 3 characters; shorter terms use LIKE on the normalised column
+MAX_TERMS = 8  # different words in one search: each is a clause, and no name needs more
 VENUE_COLUMNS = (
     "v.venue_id, v.name, v.name_en, v.category, v.category_zh, v.category_en, v.opening_hours, v.fee, v.access,"
     " v.free, v.district, v.address, v.source, v.osm_id, v.lon, v.lat, v.map_lon, v.map_lat, v.hours_known,"
@@ -108,7 +109,7 @@ def search_venues(con: sqlite3.Connection, query: VenueQuery, info: SiteInfo, no
     where: list[str] = []
     order: list[str] = []
     params: dict[str, object] = {}
-    terms = normalise(query.q).split()
+    terms = search_terms(query.q)
     ranked = _text_match(terms, "venues", "v", joins, where, params)
     if terms:
         params["exact"] = " ".join(terms)
@@ -167,7 +168,7 @@ def search_schools(con: sqlite3.Connection, q: str, info: SiteInfo) -> list[dict
     info
         Site metadata; its school list carries the walk/bike reach counts.
     """
-    terms = normalise(q).split()
+    terms = search_terms(q)
     if not terms:
         return [school_json(s) for s in info.schools]
     joins: list[str] = []
@@ -260,6 +261,20 @@ def isochrones_geojson(con: sqlite3.Connection, school_id: str) -> str | None:
                              (row["id"],))
     ]
     return '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}"
+
+
+def search_terms(q: str) -> list[str]:
+    """The different words of a search, folded, in order: a repeated word is one clause, not fifty.
+
+    Raises
+    ------
+    BadQueryError
+        More than :data:`MAX_TERMS` different words.
+    """
+    terms = list(dict.fromkeys(normalise(q).split()))
+    if len(terms) > MAX_TERMS:
+        raise BadQueryError(f"q: at most {MAX_TERMS} different words (got {len(terms)})")
+    return terms
 
 
 def _text_match(

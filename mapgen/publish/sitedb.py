@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -12,6 +12,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
+from mapgen._atomic import staged_file
 from mapgen.config import OSM_ATTRIBUTION, Settings, TileProvider
 from mapgen.coords import wgs84_to_gcj02
 from mapgen.errors import ConfigError, InputFileError
@@ -66,8 +67,9 @@ def write_site_db(
     Reads only ``schools.geojson``, ``venues.geojson``, ``isochrones.geojson``,
     ``reachability.csv`` and ``summary.json``. Opening hours are parsed once here
     (:func:`mapgen.hours.parse_hours`) and stored as weekly intervals, so "open now"
-    is a SQL query at request time. The file is written beside and then moved
-    into place, so a running site never sees half a database.
+    is a SQL query at request time. The file is written to a unique temporary file
+    beside it and then renamed into place, so a running site keeps serving the old database
+    until the new one is complete, and two publishes at once never collide.
 
     Parameters
     ----------
@@ -118,9 +120,7 @@ def write_site_db(
         "tiles_name": tiles.name,
     }
 
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    with sqlite3.connect(tmp) as con:
+    with staged_file(path) as tmp, closing(sqlite3.connect(tmp)) as con, con:
         con.executescript(SCHEMA)
         con.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
         con.executemany("INSERT INTO categories VALUES (?, ?, ?, ?, ?)", _category_rows(venues))
@@ -139,8 +139,6 @@ def write_site_db(
         con.execute("INSERT INTO venues_fts(venues_fts) VALUES ('rebuild')")
         con.execute("INSERT INTO schools_fts(schools_fts) VALUES ('rebuild')")
         con.execute("ANALYZE")
-    con.close()
-    os.replace(tmp, path)
     return {
         "path": str(path), "schools": len(school_rows), "venues": len(venue_rows), "pairs": len(pairs),
         "isochrones": len(iso_rows), "hours_parsed": parsed, "hours_unreadable": unreadable,
