@@ -1,8 +1,13 @@
-"""Leaflet maps (folium) that draw offline: an overview map and one page per school."""
+"""Leaflet maps (folium) that draw offline: an overview map and one page per school.
+
+folium writes the page skeleton (Leaflet, the base map, the view); every text from the data
+travels in a JSON block written after folium's Jinja rendering and is drawn by the page's
+own script (``lib/mapgen/map.js``) as DOM text, so no name is ever template source or markup.
+"""
 
 from __future__ import annotations
 
-import html
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,11 +17,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from folium.plugins import MarkerCluster
 
 from mapgen.config import OSM_ATTRIBUTION, CityConfig, TileProvider
 from mapgen.coords import wgs84_to_gcj02
-from mapgen.publish._assets import asset_links, copy_assets
+from mapgen.publish._assets import MAP_SCRIPT, asset_links, copy_assets
+from mapgen.textsafe import folium_text, html_text, json_script, url_path
 from mapgen.venues import Taxonomy
 
 SCHOOL_COLOR = "#08519c"
@@ -38,8 +43,8 @@ def write_maps(
 ) -> list[Path]:
     """Write ``index.html`` and ``schools/<school_id>.html`` with local Leaflet assets.
 
-    Every text that comes from the data is HTML-escaped before it reaches a
-    popup, tooltip or layer name.
+    Names, hours and every other text from the data go into the page as JSON data,
+    never into folium's templates (see :func:`save_page`).
 
     Parameters
     ----------
@@ -60,7 +65,7 @@ def write_maps(
         The pages written.
     """
     copy_assets(out_dir)
-    shift = _display_shift(city.tiles)
+    shift = display_shift(city.tiles)
     schools, venues, isochrones = (shift(f) for f in (schools, venues, isochrones))
     minutes = f"{city.settings.minutes:g}"
     reached = pairs.pivot_table(index=["school_id", "venue_id"], columns="mode", values="minutes", aggfunc="min")
@@ -89,32 +94,25 @@ def _index_page(
     minutes: str,
 ) -> Path:
     # open on the schools' circles: extracts often hold venues far beyond the district
-    fmap = _base_map(city, pd.concat([schools.geometry, isochrones.geometry]), prefix="")
+    fmap = base_map(city.tiles, pd.concat([schools.geometry, isochrones.geometry]), prefix="")
     counts = reached.groupby(level=0).count() if len(reached) else pd.DataFrame()
-    school_layer = folium.FeatureGroup(name=escape(f"学校 Schools ({len(schools)})"))
+    school_items = []
     for s in schools.itertuples():
         walk = int(counts.loc[s.school_id].get("walk", 0)) if s.school_id in counts.index else 0
         bike = int(counts.loc[s.school_id].get("bike", 0)) if s.school_id in counts.index else 0
-        popup = (
-            f"<b>{escape(s.name)}</b><br>{minutes} 分钟可达场馆 venues within {minutes} min: "
-            f"步行 walk {walk} · 骑行 bike {bike}<br>"
-            f'<a href="schools/{escape(s.school_id)}.html">打开学校地图 Open school map</a>'
-        )
-        _dot(s.geometry, SCHOOL_COLOR, 8, popup, s.name).add_to(school_layer)
-    school_layer.add_to(fmap)
+        school_items.append(point(s.geometry, SCHOOL_COLOR, 8, popup(
+            s.name, [f"{minutes} 分钟可达场馆 venues within {minutes} min: 步行 walk {walk} · 骑行 bike {bike}"],
+            [(url_path("schools", f"{s.school_id}.html"), "打开学校地图 Open school map")],
+        ), tooltip=s.name))
+    layers = [layer(f"学校 Schools ({len(schools)})", school_items)]
     for category in taxonomy.categories:
         members = venues[venues["category"] == category.key]
-        if members.empty:
-            continue
-        cluster = MarkerCluster(name=escape(f"{category.zh} {category.en} ({len(members)})"))
-        cluster.default_js, cluster.default_css = [], []  # served by the map's local assets
-        for v in members.itertuples():
-            _dot(v.geometry, category.color, 6, _venue_popup(v), v.name).add_to(cluster)
-        cluster.add_to(fmap)
-    _finish(fmap, city, taxonomy, f"{city.display_title} — 学生 {minutes} 分钟活动圈 {minutes}-minute activity circles")
-    path = out_dir / "index.html"
-    fmap.save(str(path))
-    return path
+        if not members.empty:
+            layers.append(layer(f"{category.zh} {category.en} ({len(members)})", [
+                point(v.geometry, category.color, 6, _venue_popup(v), tooltip=v.name) for v in members.itertuples()
+            ], cluster=True))
+    title = f"{city.display_title} — 学生 {minutes} 分钟活动圈 {minutes}-minute activity circles"
+    return save_page(fmap, page_data(title, layers, category_legend(taxonomy)), out_dir / "index.html", prefix="")
 
 
 def _school_page(
@@ -127,103 +125,168 @@ def _school_page(
     taxonomy: Taxonomy,
     minutes: str,
 ) -> Path:
-    fmap = _base_map(city, pd.concat([gpd.GeoSeries([school.geometry], crs=4326), isochrones.geometry]), prefix="../")
+    fmap = base_map(city.tiles, pd.concat([gpd.GeoSeries([school.geometry], crs=4326), isochrones.geometry]),
+                    prefix="../")
+    layers = []
     for mode in ("bike", "walk"):  # bike first so the smaller walk circle stays clickable on top
         shapes = isochrones[isochrones["mode"] == mode]
-        if shapes.empty:
-            continue
-        style = MODE_STYLE[mode]
-        folium.GeoJson(
-            shapely.to_geojson(shapely.union_all(shapes.geometry.values)),
-            name=escape(f"{style['label']} {minutes} 分钟 min"),
-            style_function=lambda _, c=style["color"]: {"color": c, "weight": 1.5, "fillColor": c, "fillOpacity": 0.15},
-        ).add_to(fmap)
-    folium.Marker(
-        [school.geometry.y, school.geometry.x],
-        popup=folium.Popup(f"<b>{escape(school.name)}</b>", parse_html=False),
-        tooltip=escape(school.name),
-    ).add_to(fmap)
+        if not shapes.empty:
+            style = MODE_STYLE[mode]
+            layers.append(layer(f"{style['label']} {minutes} 分钟 min", [
+                shape(shapely.union_all(shapes.geometry.values), style["color"]),
+            ]))
+    layers.append(layer(str(school.name), [marker(school.geometry, popup(school.name), tooltip=school.name)],
+                        in_control=False))
     rows = mine.join(venues_by_id, how="inner")
     for category in taxonomy.categories:
         members = rows[rows["category"] == category.key]
         if members.empty:
             continue
-        layer = folium.FeatureGroup(name=escape(f"{category.zh} {category.en} ({len(members)})"))
+        items = []
         for _, v in members.iterrows():
             times = " · ".join(
                 f"{MODE_STYLE[m]['label']} {v[m]:.0f} 分钟 min" for m in ("walk", "bike") if m in v and pd.notna(v[m])
             )
-            popup = _venue_popup(v, extra=times)
-            _dot(v.geometry, category.color, 7, popup, f"{v['name']} ({times})").add_to(layer)
-        layer.add_to(fmap)
-    back = '<a href="../index.html">← 全部学校 All schools</a>'
-    _finish(fmap, city, taxonomy, f"{school.name} — {minutes} 分钟活动圈 {minutes}-minute circles", back)
-    path = out_dir / "schools" / f"{school.school_id}.html"
-    fmap.save(str(path))
-    return path
+            items.append(point(v.geometry, category.color, 7, _venue_popup(v, extra=times),
+                               tooltip=f"{v['name']} ({times})"))
+        layers.append(layer(f"{category.zh} {category.en} ({len(members)})", items))
+    data = page_data(f"{school.name} — {minutes} 分钟活动圈 {minutes}-minute circles", layers,
+                     category_legend(taxonomy), links=[("../index.html", "← 全部学校 All schools")])
+    return save_page(fmap, data, out_dir / "schools" / f"{school.school_id}.html", prefix="../")
 
 
-def _base_map(city: CityConfig, geoms: gpd.GeoSeries, prefix: str) -> folium.Map:
+def base_map(tiles: TileProvider, geoms: gpd.GeoSeries, prefix: str) -> folium.Map:
+    """Return a folium map with local assets, the base-map tiles and the view fitted to `geoms`.
+
+    Parameters
+    ----------
+    tiles
+        The base-map tiles (name and attribution are escaped for folium's templates).
+    geoms
+        Geometries the view must show (WGS-84 or the tiles' datum).
+    prefix
+        Relative path from the page to the output folder (``""`` or ``"../"``).
+
+    Returns
+    -------
+    folium.Map
+    """
     fmap = folium.Map(tiles=None, control_scale=True)
     fmap.default_js, fmap.default_css = asset_links(prefix)
-    folium.TileLayer(tiles=city.tiles.url, attr=city.tiles.attribution, name=escape(city.tiles.name)).add_to(fmap)
+    # the attribution is HTML by design (a link); only template syntax is taken out of it
+    attribution = tiles.attribution.replace("{", "&#123;").replace("}", "&#125;")
+    folium.TileLayer(tiles=tiles.url, attr=attribution, name=folium_text(tiles.name)).add_to(fmap)
     west, south, east, north = gpd.GeoSeries(list(geoms)).total_bounds
     fmap.fit_bounds([[south, west], [north, east]])
     return fmap
 
 
-def _finish(fmap: folium.Map, city: CityConfig, taxonomy: Taxonomy, title: str, links: str = "") -> None:
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    legend = "".join(
-        f'<div><span style="background:{c.color}" class="mg-swatch"></span>{escape(c.zh)} {escape(c.en)}</div>'
-        for c in taxonomy.categories
-    )
+def popup(title: object, lines: list[str] | None = None, links: list[tuple[str, str]] | None = None) -> dict:
+    """Describe a popup for ``map.js``: a bold title, text lines and links (all shown as text).
+
+    Parameters
+    ----------
+    title
+        First line, in bold.
+    lines
+        Further lines.
+    links
+        ``(href, text)`` pairs; hrefs are relative URLs built with :func:`mapgen.textsafe.url_path`.
+
+    Returns
+    -------
+    dict
+    """
+    return {"title": str(title), "lines": [str(x) for x in lines or []],
+            "links": [{"href": href, "text": text} for href, text in links or []]}
+
+
+def point(geom: shapely.Point, color: str, radius: int, details: dict, tooltip: object = None) -> dict:
+    """Describe a circle marker for ``map.js`` with its popup (see :func:`popup`) and hover text."""
+    return {"lat": geom.y, "lon": geom.x, "color": color, "radius": radius, "popup": details,
+            "tooltip": None if tooltip is None else str(tooltip)}
+
+
+def marker(geom: shapely.Point, details: dict, tooltip: object = None) -> dict:
+    """Describe a pin (Leaflet's default marker) for ``map.js``."""
+    return {**point(geom, "", 0, details, tooltip), "pin": True}
+
+
+def shape(geom: shapely.Geometry, color: str, details: dict | None = None, tooltip: object = None,
+          fill_opacity: float = 0.15) -> dict:
+    """Describe an outline for ``map.js``: GeoJSON geometry, colour, optional popup and hover text."""
+    return {"geojson": json.loads(shapely.to_geojson(geom)), "color": color, "fill_opacity": fill_opacity,
+            "popup": details, "tooltip": None if tooltip is None else str(tooltip)}
+
+
+def layer(name: str, items: list[dict], cluster: bool = False, in_control: bool = True) -> dict:
+    """Describe an overlay for ``map.js``: its name in the layer list and its items (clustered or not)."""
+    return {"name": name, "items": items, "cluster": cluster, "in_control": in_control}
+
+
+def category_legend(taxonomy: Taxonomy) -> list[dict]:
+    """Legend entries (colour dot and label) of the taxonomy's categories."""
+    return [{"color": c.color, "text": f"{c.zh} {c.en}"} for c in taxonomy.categories]
+
+
+def page_data(title: str, layers: list[dict], legend: list[dict], links: list[tuple[str, str]] | None = None) -> dict:
+    """Assemble what ``map.js`` draws: title, layers, legend entries and links, with the OSM attribution."""
+    return {"title": title, "layers": layers, "legend": legend, "attribution": OSM_ATTRIBUTION,
+            "links": [{"href": href, "text": text} for href, text in links or []]}
+
+
+def save_page(fmap: folium.Map, data: dict, path: Path, prefix: str) -> Path:
+    """Write `fmap` with `data` drawn on it by ``lib/mapgen/map.js``.
+
+    folium renders the skeleton first (its Jinja templates never see `data`); then the
+    data is appended as a ``<script type="application/json">`` block encoded by
+    :func:`mapgen.textsafe.json_script`, which ``map.js`` parses and draws as DOM text.
+
+    Parameters
+    ----------
+    fmap
+        The map from :func:`base_map`.
+    data
+        From :func:`page_data`.
+    path
+        HTML file to write.
+    prefix
+        Relative path from the page to the output folder (``""`` or ``"../"``).
+
+    Returns
+    -------
+    pathlib.Path
+        `path`.
+    """
     root = fmap.get_root()
     assert isinstance(root, folium.Figure)  # a folium.Map is created inside a Figure (the HTML page)
-    root.header.add_child(folium.Element(f"<title>{escape(title)}</title>"))
-    root.html.add_child(folium.Element(
-        '<style>.mg-legend{position:fixed;bottom:24px;left:10px;z-index:1000;background:#fff;padding:6px 8px;'
-        'font:12px/1.4 sans-serif;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.4);max-width:60vw}'
-        '.mg-swatch{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:4px}</style>'
-        f'<div class="mg-legend" id="mg-legend"><b>{escape(title)}</b>{links and "<div>" + links + "</div>"}{legend}'
-        f'<div>{escape(OSM_ATTRIBUTION)}</div></div>'
-    ))
+    root.title = html_text(data["title"])  # a variable of the page template, rendered once, autoescaped here
+    page = root.render()
+    head, end, tail = page.rpartition("</html>")
+    block = (f'<script type="application/json" id="mg-data">{json_script({**data, "map": fmap.get_name()})}</script>\n'
+             f'<script src="{prefix}{MAP_SCRIPT}"></script>\n')
+    path.write_text(head + block + end + tail, encoding="utf-8")
+    return path
 
 
-def _dot(point: shapely.Point, color: str, radius: int, popup_html: str, tooltip: str) -> folium.CircleMarker:
-    return folium.CircleMarker(
-        [point.y, point.x], radius=radius, color=color, weight=2, fill=True, fill_color=color, fill_opacity=0.8,
-        popup=folium.Popup(popup_html, max_width=320, parse_html=False), tooltip=escape(str(tooltip)),
-    )
+def _venue_popup(v: object, extra: str = "") -> dict:
+    def get(key: str, default: object = "") -> object:
+        value = v.get(key, default) if isinstance(v, pd.Series) else getattr(v, key, default)
+        return "" if value is None or (isinstance(value, float) and np.isnan(value)) else value
 
-
-def _venue_popup(v: object, extra: str = "") -> str:
-    get = v.get if isinstance(v, pd.Series) else lambda k, d="": getattr(v, k, d)  # noqa: E731
-    lines = [
-        f"<b>{escape(str(get('name', '')))}</b>",
-        escape(f"{get('category_zh', '')} {get('category_en', '')}"),
-    ]
+    lines = [f"{get('category_zh', '')} {get('category_en', '')}"]
     if extra:
-        lines.append(escape(extra))
+        lines.append(extra)
     if get("opening_hours", ""):
-        lines.append("开放时间 Hours: " + escape(str(get("opening_hours", ""))))
+        lines.append(f"开放时间 Hours: {get('opening_hours', '')}")
     if get("fee", ""):
-        lines.append("收费 Fee: " + escape(str(get("fee", ""))))
-    lines.append("来源 Source: " + escape(str(get("source", ""))))
-    return "<br>".join(lines)
+        lines.append(f"收费 Fee: {get('fee', '')}")
+    lines.append(f"来源 Source: {get('source', '')}")
+    return popup(get("name", ""), lines)
 
 
-def escape(text: object) -> str:
-    """HTML-escape data for a popup, tooltip or label.
-
-    folium places popup HTML inside a JavaScript template literal, so backticks,
-    ``${`` and backslashes are escaped as entities too.
-    """
-    return html.escape(str(text), quote=True).replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
-
-
-def _display_shift(tiles: TileProvider) -> Callable[[gpd.GeoDataFrame], gpd.GeoDataFrame]:
-    """Move drawn geometries into the tiles' datum (GCJ-02 tiles need shifted overlays)."""
+def display_shift(tiles: TileProvider) -> Callable[[gpd.GeoDataFrame], gpd.GeoDataFrame]:
+    """Return a function moving drawn geometries into the tiles' datum (GCJ-02 tiles need shifted overlays)."""
     if tiles.datum == "wgs84":
         return lambda frame: frame
 
@@ -235,3 +298,4 @@ def _display_shift(tiles: TileProvider) -> Callable[[gpd.GeoDataFrame], gpd.GeoD
         return frame.set_geometry(shapely.transform(frame.geometry.values, move))
 
     return shift
+
