@@ -216,7 +216,7 @@ def publish_city(
     outputs = write_contract(out, schools, venues, isochrones, pairs)
     outputs.update(write_sheet_inputs(out, reached.routes, basemap))
     with stage("Writing maps", total=len(schools), quiet=quiet) as advance:
-        write_maps(out, city, schools, venues, isochrones, pairs, taxonomy, progress=advance)
+        write_maps(out, city, schools, venues, isochrones, pairs, taxonomy, progress=advance, routes=reached.routes)
     outputs.update({"index": str(out / "index.html"), "school_pages": str(out / "schools")})
     review_path = out / REVIEW_FILE
     if review:

@@ -27,6 +27,7 @@ from mapgen._osm import data_date
 from mapgen._progress import say, stage
 from mapgen.config import MODES, OSM_ATTRIBUTION, AreaConfig, Mode, RegionConfig, Settings
 from mapgen.errors import NoSchoolsError, RegionError
+from mapgen.look import SCHOOL_COLOR
 from mapgen.network import StreetGraph, street_graph
 from mapgen.pipeline import (
     ModesReach,
@@ -43,7 +44,6 @@ from mapgen.pipeline import (
 from mapgen.publish._assets import copy_assets
 from mapgen.publish.files import write_contract, write_summary
 from mapgen.publish.maps import (
-    SCHOOL_COLOR,
     base_map,
     category_legend,
     display_shift,

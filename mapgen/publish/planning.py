@@ -15,8 +15,9 @@ import shapely
 from matplotlib.figure import Figure
 
 from mapgen.config import OSM_ATTRIBUTION, CityConfig
+from mapgen.look import SCHOOL_COLOR
 from mapgen.publish._assets import copy_assets
-from mapgen.publish.maps import SCHOOL_COLOR, base_map, display_shift
+from mapgen.publish.maps import base_map, display_shift
 from mapgen.textsafe import folium_text as escape
 from mapgen.venues import Taxonomy
 
