@@ -77,13 +77,13 @@
   });
   L.control.layers(null, overlays, { collapsed: true }).addTo(map);
 
-  function show(entry) {  // fly to a school or venue and open its popup (out of its cluster if needed)
-    if (entry.group.zoomToShowLayer) {
-      entry.group.zoomToShowLayer(entry.drawn, function () { entry.drawn.openPopup(); });
-      return;
-    }
-    map.once("moveend", function () { entry.drawn.openPopup(); });
-    map.flyTo(entry.drawn.getLatLng(), Math.max(map.getZoom(), 16), { duration: 0.6 });
+  function show(entry) {  // fly to a school or venue and open its popup (also when it sits in a cluster)
+    var target = entry.drawn.getLatLng();
+    var zoom = Math.max(map.getZoom(), entry.group.getVisibleParent ? 18 : 16);
+    function open() { map.openPopup(entry.drawn.getPopup(), target); }
+    if (map.getCenter().distanceTo(target) < 1 && map.getZoom() === zoom) { open(); return; }
+    map.once("moveend", open);
+    map.flyTo(target, zoom, { duration: 0.6 });
   }
 
   if (found.length) {
