@@ -129,7 +129,8 @@ def _visit(browser, url: str) -> tuple[object, list[str], list[str], list[str]]:
     page.goto(url)
     page.wait_for_timeout(400)
     popups = []
-    for item in page.locator("path.leaflet-interactive, .leaflet-marker-icon").all()[:60]:
+    schools = page.locator(".leaflet-mg-schools-pane path.leaflet-interactive").all()
+    for item in schools + page.locator("path.leaflet-interactive, .leaflet-marker-icon").all()[:60]:
         item.dispatch_event("click")
         popups += page.locator(".leaflet-popup-content").all_inner_texts()
     scripts = page.evaluate("Array.from(document.scripts).filter(s => s.type !== 'application/json' && "
@@ -143,6 +144,10 @@ def test_maps_in_chromium_show_the_names_as_text_and_run_nothing(browser, hostil
     page, errors, dialogs, popups = _visit(browser, (out / "index.html").as_uri())
     assert errors == [] and dialogs == []
     assert any(p.startswith(SCHOOL_NAME) for p in popups)  # school dots: the name, not "49"
+    page.fill("#mg-search", "{{7*7}}")  # the search box finds the name as it is
+    page.locator(".mg-search li").first.click()
+    page.wait_for_selector(".leaflet-popup-content")
+    assert page.locator(".leaflet-popup-content").inner_text().startswith(SCHOOL_NAME) and dialogs == []
     page, errors, dialogs, popups = _visit(browser, (out / "schools" / f"{SCHOOL_ID}.html").as_uri())
     assert errors == [] and dialogs == []
     assert page.title().startswith(SCHOOL_NAME)

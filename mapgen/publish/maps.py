@@ -199,7 +199,7 @@ def _school_page(
     links = [(url_path(f"{school.school_id}.pdf"), text["pdf"]), ("/school/" + url_path(school.school_id), text["site"]),
              ("../index.html", text["all_schools"])]
     title = f"{school.name} — {text['circles'].format(m=minutes)}"
-    data = page_data(title, layers, legend + category_legend(taxonomy, text), links=links, text=text)
+    data = page_data(title, layers, legend + category_legend(taxonomy, text), text=text)  # links: in the list
     side = _venue_list(school, rows, taxonomy, minutes, text, notes, links)
     return save_page(fmap, data, out_dir / "schools" / f"{school.school_id}.html", prefix="../", side=side)
 

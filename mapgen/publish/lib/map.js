@@ -137,7 +137,7 @@
 
   var legend = L.control({ position: "bottomleft" });  // stacked above the scale bar, never over it
   legend.onAdd = function () {
-    var box = el("details", null, "mg-legend leaflet-bar");
+    var box = el("details", null, "mg-legend");
     box.id = "mg-legend";
     box.open = wide;
     box.appendChild(el("summary", text.legend));
