@@ -186,3 +186,15 @@ def test_school_page_lists_its_venues_and_links_its_pdf(browser, shenzhen_build,
     assert "步行 Walk 15 分钟 min" in legend and "骑行 Bike 15 分钟 min" in legend
     assert page.locator("#mg-legend .mg-line.mg-dash").count() == 1
     context.close()
+
+
+def test_hours_in_words_in_the_pages_language() -> None:
+    from mapgen.publish.maps import hours_words, page_text
+
+    zh, de = page_text("zh"), page_text("de")
+    # opening_hours of the Nanjing extract and T_TIME of the Shanghai bureau's feed, as they are written
+    assert hours_words("Tu-Su 00:00-24:00", zh) == "周二至周日 00:00–24:00"
+    assert hours_words("Mo-Fr 06:00-18:00", de) == "Mo–Fr 06:00–18:00"
+    assert hours_words("09:00~16:30", zh) == "周一至周日 09:00–16:30"
+    assert hours_words("24/7", zh) == "全天开放 open 24/7"
+    assert hours_words("", de) == "unbekannt" and hours_words("nach Vereinbarung", de) == "nach Vereinbarung"

@@ -108,7 +108,7 @@ def write_maps(
         The pages written.
     """
     copy_assets(out_dir)
-    text = {**TEXT.get(language, TEXT["en"]), "language": language}
+    text = page_text(language)
     shift = display_shift(city.tiles)
     schools, venues, isochrones = (shift(f) for f in (schools, venues, isochrones))
     minutes = f"{city.settings.minutes:g}"
@@ -336,16 +336,21 @@ def layer(name: str, items: list[dict], cluster: bool = False, in_control: bool 
     return {"name": name, "items": items, "cluster": cluster, "in_control": in_control}
 
 
+def page_text(language: str = "zh") -> dict:
+    """Return the page texts of `language` (:data:`TEXT`; English for a language it lacks), with ``language`` set."""
+    return {**TEXT.get(language, TEXT["en"]), "language": language if language in TEXT else "en"}
+
+
 def category_legend(taxonomy: Taxonomy, text: dict | None = None) -> list[dict]:
     """Legend entries (colour dot and label) of the taxonomy's categories, in the page's language."""
-    return [{"color": c.color, "text": _category(c, text or TEXT["zh"])} for c in taxonomy.categories]
+    return [{"color": c.color, "text": _category(c, text or page_text())} for c in taxonomy.categories]
 
 
 def page_data(title: str, layers: list[dict], legend: list[dict], links: list[tuple[str, str]] | None = None,
               text: dict | None = None) -> dict:
     """Assemble what ``map.js`` draws: title, layers, legend entries, links and page texts, with the OSM attribution."""
     return {"title": title, "layers": layers, "legend": legend, "attribution": OSM_ATTRIBUTION,
-            "links": [{"href": href, "text": label} for href, label in links or []], "text": text or TEXT["zh"]}
+            "links": [{"href": href, "text": label} for href, label in links or []], "text": text or page_text()}
 
 
 def save_page(fmap: folium.Map, data: dict, path: Path, prefix: str, side: str = "") -> Path:
