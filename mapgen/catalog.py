@@ -35,6 +35,7 @@ from mapgen.geocode import (
     normalise_text,
     read_gazetteer,
 )
+from mapgen.textsafe import console_text, write_person_csv
 from mapgen.venues import VENUE_COLUMNS, Taxonomy, hours_flags
 
 #: Field → header aliases (compared case-insensitively, full-width folded). A catalogue's
@@ -806,10 +807,10 @@ def add_catalogues(
             venues, merges = merge_venues(venues, result.venues, settings, city.settings)
         review.extend(result.review.to_dict("records"))
         summary[spec.label] = {**result.counts, "merged_with_osm": len(merges), "datum": result.datum}
-        say(f"{spec.file.name}: {result.counts['venues']} venues ({result.counts['geocoded']} geocoded, "
+        say(f"{console_text(spec.file.name)}: {result.counts['venues']} venues ({result.counts['geocoded']} geocoded, "
             f"{len(merges)} merged with OSM venues), {result.counts['rejected']} rows to review", quiet)
         if "warning" in result.datum:
-            say(f"[yellow]{spec.file.name}: {result.datum['warning']}[/yellow]", quiet)
+            say(f"[yellow]{console_text(spec.file.name)}: {console_text(result.datum['warning'])}[/yellow]", quiet)
     return venues, summary
 
 
@@ -853,12 +854,12 @@ def write_import(result: CatalogueImport, out_dir: str | Path, previous: str | P
     paths["venues"].unlink(missing_ok=True)
     frame.to_file(paths["venues"], driver="GeoJSON", engine="pyogrio")
     if len(result.review):
-        result.review.to_csv(paths["review"], index=False, encoding="utf-8")
+        write_person_csv(result.review, paths["review"])
     else:
         paths["review"].unlink(missing_ok=True)
         del paths["review"]
     if old is not None:
-        diff_venues(old, frame, settings.moved_m).to_csv(paths["changes"], index=False, encoding="utf-8")
+        write_person_csv(diff_venues(old, frame, settings.moved_m), paths["changes"])
     else:
         paths["changes"].unlink(missing_ok=True)
         del paths["changes"]

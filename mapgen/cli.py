@@ -13,6 +13,7 @@ from rich.markup import escape
 from mapgen._progress import console
 from mapgen.config import CityConfig, Settings, city_from_osm, load_city
 from mapgen.errors import ConfigError, MapgenError
+from mapgen.textsafe import console_text, write_person_csv
 
 if TYPE_CHECKING:  # imported where used, to keep `mapgen --help` fast
     import geopandas as gpd
@@ -97,10 +98,10 @@ def build(
         )
     counts, reach, secs = summary["counts"], summary["reach"], summary["seconds"]
     console.print(
-        f"[green]done[/green] {summary['title']}: {counts['schools']} schools, {counts['venues']} venues; "  # type: ignore[index]
+        f"[green]done[/green] {console_text(summary['title'])}: {counts['schools']} schools, {counts['venues']} venues; "  # type: ignore[index]
         f"pairs within {summary['settings']['minutes']:g} min: walk {reach['walk']['pairs']}, "  # type: ignore[index]
         f"bike {reach['bike']['pairs']}; {counts['rejected_rows']} rejected rows; "  # type: ignore[index]
-        f"{secs['total']:.1f} s. Open {Path(out) / 'index.html'}",  # type: ignore[index]
+        f"{secs['total']:.1f} s. Open {console_text(Path(out) / 'index.html')}",  # type: ignore[index]
         highlight=False,
     )
 
@@ -136,7 +137,8 @@ def region_build(
     summary = build_region(config, out, scheduler=scheduler, workers=workers, quiet=quiet)
     colour = "red" if summary["failed"] else "green"
     console.print(
-        f"[{colour}]done[/{colour}] {region_progress_line(summary)}. Open {Path(out) / 'index.html'}", highlight=False
+        f"[{colour}]done[/{colour}] {console_text(region_progress_line(summary))}. "
+        f"Open {console_text(Path(out) / 'index.html')}", highlight=False
     )
     if summary["failed"]:
         raise SystemExit(1)
@@ -165,8 +167,8 @@ def _write_review(
         return ""
     import pandas as pd
 
-    pd.DataFrame(rows, columns=REVIEW_COLUMNS).to_csv(path, index=False, encoding="utf-8")
-    return f"; {len(rows)} rows not used, see {path}"
+    write_person_csv(pd.DataFrame(rows, columns=REVIEW_COLUMNS), path)
+    return f"; {len(rows)} rows not used, see {console_text(path)}"
 
 
 class TravelMode(StrEnum):
@@ -227,7 +229,7 @@ def isochrones(
     console.print(
         f"[green]done[/green] {len(reach.isochrones)} {mode.value} isochrones "
         f"({', '.join(f'{b:g}' for b in bands)} min) "
-        f"for {len(places) - len(reach.unattached_schools)} points -> {out}{not_used}",
+        f"for {len(places) - len(reach.unattached_schools)} points -> {console_text(out)}{not_used}",
         highlight=False,
     )
 
@@ -259,12 +261,12 @@ def matrix(
         reach = travel_matrix(graph, places, goals, max_minutes, settings)
     out.parent.mkdir(parents=True, exist_ok=True)
     table = reach.pairs.rename(columns={"school_id": "point_id", "venue_id": "target_id"})
-    table[["point_id", "target_id", "minutes"]].to_csv(out, index=False, encoding="utf-8")
+    write_person_csv(table[["point_id", "target_id", "minutes"]], out)
     not_used = _write_review(out, review, reach.unattached_schools, points, settings.max_snap_m)
     console.print(
         f"[green]done[/green] {len(table)} {mode.value} pairs within {max_minutes:g} min "
         f"({len(places)} points × {len(goals)} targets; "
-        f"{len(reach.unattached_venues)} targets off the network) -> {out}{not_used}",
+        f"{len(reach.unattached_venues)} targets off the network) -> {console_text(out)}{not_used}",
         highlight=False,
     )
 
@@ -282,9 +284,9 @@ def publish(
 
     written = write_site_db(data, db, timezone=timezone)
     console.print(
-        f"[green]done[/green] {written['path']}: {written['venues']} venues, {written['schools']} schools, "
+        f"[green]done[/green] {console_text(written['path'])}: {written['venues']} venues, {written['schools']} schools, "
         f"{written['pairs']} school–venue pairs; opening hours read for {written['hours_parsed']} venues "
-        f"({written['hours_unreadable']} unreadable). Serve it with: mapgen serve --data {data}",
+        f"({written['hours_unreadable']} unreadable). Serve it with: mapgen serve --data {console_text(data)}",
         highlight=False,
     )
 
@@ -310,7 +312,7 @@ def pdf(
     seconds = time.perf_counter() - started
     console.print(
         f"[green]done[/green] {len(written)} PDF sheets in {seconds:.1f} s "
-        f"({seconds / max(len(written), 1):.2f} s each) in {Path(data) / 'schools'}",
+        f"({seconds / max(len(written), 1):.2f} s each) in {console_text(Path(data) / 'schools')}",
         highlight=False,
     )
 
@@ -327,7 +329,7 @@ def serve(
     from webapp import DEFAULT_CACHE_MB, create_app
 
     application = create_app(data / "site.db", cache_mb=DEFAULT_CACHE_MB if cache_mb is None else cache_mb)
-    console.print(f"Serving {data / 'site.db'} on http://{host}:{port}/ (Ctrl+C stops)", highlight=False)
+    console.print(f"Serving {console_text(data / 'site.db')} on http://{host}:{port}/ (Ctrl+C stops)", highlight=False)
     application.run(host=host, port=port, threaded=True)
 
 
@@ -383,12 +385,12 @@ def catalog_import(
     paths = write_import(result, out, previous if previous is not None else Path(out) / "venues.geojson", settings)
     c = result.counts
     if "warning" in result.datum:
-        console.print(f"[yellow]warning:[/yellow] {result.datum['warning']}", highlight=False)
+        console.print(f"[yellow]warning:[/yellow] {console_text(result.datum['warning'])}", highlight=False)
     if not quiet:
         console.print(
-            f"[green]done[/green] {file.name}: {c['rows']} rows → {c['venues']} venues ({c['geocoded']} geocoded), "
+            f"[green]done[/green] {console_text(file.name)}: {c['rows']} rows → {c['venues']} venues ({c['geocoded']} geocoded), "
             f"{c['rejected']} to review; {c['hours_unparsed']} opening-hours texts kept verbatim (unparsed). "
-            f"Wrote {', '.join(paths.values())}",
+            f"Wrote {console_text(', '.join(paths.values()))}",
             highlight=False,
         )
 
@@ -398,7 +400,7 @@ def main() -> None:
     try:
         app()
     except MapgenError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {console_text(exc)}", highlight=False)
         raise SystemExit(2) from None
     except OSError as exc:  # a folder that cannot be written (read-only, full disk) while writing outputs
         where = f"{exc.filename}: " if exc.filename else ""

@@ -32,6 +32,7 @@ from mapgen.publish.sitedb import write_site_db
 from mapgen.reach import schools_reach
 from mapgen.routes import routes_summary
 from mapgen.schools import schools_from_csv, schools_from_osm
+from mapgen.textsafe import console_text, write_person_csv
 from mapgen.venues import Taxonomy, load_taxonomy, venues_from_osm
 
 REVIEW_FILE = "review.csv"
@@ -60,7 +61,7 @@ def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) 
             raise ConfigError(f"{city.name}: no `osm` extract and no `download_bbox` configured")
         raise InputFileError(f"{city.osm}: OSM file not found, and no download_bbox to download the area instead")
     say(
-        f"[yellow]OSM extract {city.osm} not found (is ../shared/data beside the project?). "
+        f"[yellow]OSM extract {console_text(city.osm)} not found (is ../shared/data beside the project?). "
         f"Downloading the same area, bbox {list(city.download_bbox)}, from OpenStreetMap's Overpass API "
         "with osmnx; this needs internet access.[/yellow]",
         quiet,
@@ -220,11 +221,11 @@ def publish_city(
     outputs = write_contract(out, schools, venues, isochrones, pairs)
     outputs.update(write_sheet_inputs(out, reached.routes, basemap))
     with stage("Writing maps", total=len(schools), quiet=quiet) as advance:
-        write_maps(out, city, schools, venues, isochrones, pairs, taxonomy, progress=advance)
+        write_maps(out, city, schools, venues, isochrones, pairs, taxonomy, progress=advance, routes=reached.routes)
     outputs.update({"index": str(out / "index.html"), "school_pages": str(out / "schools")})
     review_path = out / REVIEW_FILE
     if review:
-        pd.DataFrame(review).to_csv(review_path, index=False, encoding="utf-8")
+        write_person_csv(pd.DataFrame(review), review_path)
         outputs["review"] = str(review_path)
     else:
         review_path.unlink(missing_ok=True)

@@ -12,24 +12,22 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
-from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from rich.markup import escape as rich_escape
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from mapgen import _osm
 from mapgen._osm import data_date
 from mapgen._progress import say, stage
-from mapgen.config import MODES, OSM_ATTRIBUTION, AreaConfig, CityConfig, Mode, RegionConfig, Settings
+from mapgen.config import MODES, OSM_ATTRIBUTION, AreaConfig, Mode, RegionConfig, Settings
 from mapgen.errors import NoSchoolsError, RegionError
+from mapgen.look import SCHOOL_COLOR
 from mapgen.network import StreetGraph, street_graph
 from mapgen.pipeline import (
     ModesReach,
@@ -45,9 +43,20 @@ from mapgen.pipeline import (
 )
 from mapgen.publish._assets import copy_assets
 from mapgen.publish.files import write_contract, write_summary
-from mapgen.publish.maps import SCHOOL_COLOR, _base_map, _display_shift, _dot, _finish
+from mapgen.publish.maps import (
+    base_map,
+    category_legend,
+    display_shift,
+    layer,
+    page_data,
+    point,
+    popup,
+    save_page,
+    shape,
+)
 from mapgen.publish.sitedb import write_site_db
 from mapgen.routes import ROUTE_COLUMNS
+from mapgen.textsafe import console_text, url_path, write_person_csv
 from mapgen.venues import VENUE_COLUMNS, load_taxonomy
 
 if TYPE_CHECKING:
@@ -523,7 +532,7 @@ def build_region(
         fp = area_fingerprint(region, area)
         if is_unchanged(out / area.name, fp):
             status[area.name] = {"status": "skipped", "reason": "inputs unchanged since the last build"}
-            say(f"[dim]{area.name}: unchanged, skipped[/dim]", quiet)
+            say(f"[dim]{console_text(area.name)}: unchanged, skipped[/dim]", quiet)
         else:
             todo.append((area, fp))
     if todo:
@@ -557,7 +566,7 @@ def _run_areas(
         merges.append(merge)
         area_of[merge.key] = (area, fp)
         n_parts += n
-    say(f"Building {len(todo)} area(s), {n_parts} tile(s) on Dask ({_describe(client)})", quiet)
+    say(f"Building {len(todo)} area(s), {n_parts} tile(s) on Dask ({console_text(_describe(client))})", quiet)
     status: dict[str, dict[str, object]] = {}
     with stage("Areas", total=len(merges), quiet=quiet) as advance:
         for future in as_completed(merges):
@@ -569,11 +578,11 @@ def _run_areas(
                 _write_manifest(out / area.name, fp, "failed", error)
                 status[area.name] = {"status": "failed", "error": error,
                                      "traceback": "".join(traceback.format_exception(exc))[-4000:]}
-                say(f"[red]{area.name}: failed[/red] — {rich_escape(error)}", quiet)
+                say(f"[red]{console_text(area.name)}: failed[/red] — {console_text(error)}", quiet)
             else:
                 counts, reach = summary["counts"], summary["reach"]
                 status[area.name] = {"status": "built", "seconds": summary["seconds"]}
-                say(f"[green]{area.name}[/green]: {counts['schools']} schools, {counts['venues']} venues, "
+                say(f"[green]{console_text(area.name)}[/green]: {counts['schools']} schools, {counts['venues']} venues, "
                     f"pairs walk {reach['walk']['pairs']} / bike {reach['bike']['pairs']}, "
                     f"{len(summary['partition']['tiles'])} tile(s)", quiet)
             advance(1)
@@ -683,7 +692,7 @@ def write_venue_directory(out: Path, area_names: list[str]) -> Path:
             reached = counts[mode] if mode in counts else pd.Series(dtype=int)
             table[f"schools_{mode}"] = table["venue_id"].map(reached).fillna(0).astype(int)
         table.insert(0, "area", name)
-        table.to_csv(out / "venues" / f"{name}.csv", index=False, encoding="utf-8")
+        write_person_csv(table, out / "venues" / f"{name}.csv")
         lists.append(table)
     merged = pd.concat(lists, ignore_index=True) if lists else pd.DataFrame(columns=["area", *VENUE_COLUMNS])
     if len(merged):
@@ -694,12 +703,13 @@ def write_venue_directory(out: Path, area_names: list[str]) -> Path:
         merged[sums.columns] = sums
         merged = merged.reset_index()[["area", *VENUE_COLUMNS, "lon", "lat", *sums.columns]]
     path = out / VENUE_DIRECTORY
-    merged.to_csv(path, index=False, encoding="utf-8")
-    return path
+    return write_person_csv(merged, path)
 
 
 def write_region_map(out: Path, region: RegionConfig, areas: list[dict[str, object]]) -> Path:
     """Write ``index.html``: every area's outline with its counts and a link to its map, and all schools.
+
+    Names and titles are page data drawn as text (see :func:`mapgen.publish.maps.save_page`).
 
     Parameters
     ----------
@@ -715,9 +725,8 @@ def write_region_map(out: Path, region: RegionConfig, areas: list[dict[str, obje
     pathlib.Path
     """
     copy_assets(out)
-    page = CityConfig.model_validate({"name": region.name, "title": region.display_title, "tiles": region.tiles})
     taxonomy = load_taxonomy(region.areas[0].categories)
-    shift = _display_shift(region.tiles)
+    shift = display_shift(region.tiles)
     outlines = gpd.GeoDataFrame(
         [{"name": a["name"], "geometry": shapely.box(*a["bounds"])} for a in areas if a.get("bounds")],  # type: ignore[misc]
         geometry="geometry", crs=4326,
@@ -726,39 +735,30 @@ def write_region_map(out: Path, region: RegionConfig, areas: list[dict[str, obje
                for a in areas]
     all_schools = shift(_concat(schools)) if schools else gpd.GeoDataFrame(geometry=[], crs=4326)
     outlines = shift(outlines)
-    fmap = _base_map(page, pd.concat([outlines.geometry, all_schools.geometry]) if len(outlines) else
-                     gpd.GeoSeries([shapely.box(-180, -60, 180, 75)]), prefix="")
-    area_layer = folium.FeatureGroup(name=escape(f"地区 Areas ({len(areas)})"))
+    fmap = base_map(region.tiles, pd.concat([outlines.geometry, all_schools.geometry]) if len(outlines) else
+                    gpd.GeoSeries([shapely.box(-180, -60, 180, 75)]), prefix="")
     by_name = {a["name"]: a for a in areas}
+    area_items = []
     for row in outlines.itertuples():
         a = by_name[row.name]
         counts, reach = a["counts"], a["reach"]
-        popup = (
-            f"<b>{escape(str(a['title']))}</b><br>学校 schools {counts['schools']} · 场馆 venues {counts['venues']}"  # type: ignore[index]
-            f"<br>{region.areas[0].settings.minutes:g} 分钟可达 pairs: 步行 walk {reach['walk']} · "  # type: ignore[index]
-            f"骑行 bike {reach['bike']}<br>"  # type: ignore[index]
-            f'<a href="{escape(str(a["name"]))}/index.html">打开地区地图 Open area map</a> · '
-            f'<a href="venues/{escape(str(a["name"]))}.csv">场馆名录 Venue list (CSV)</a>'
-        )
-        outline = folium.GeoJson(
-            shapely.to_geojson(row.geometry), name=escape(str(a["title"])),
-            style_function=lambda _: {"color": "#444", "weight": 2, "fillOpacity": 0.05},
-            tooltip=escape(str(a["title"])),
-        )
-        folium.Popup(popup, max_width=320, parse_html=False).add_to(outline)
-        outline.add_to(area_layer)
-    area_layer.add_to(fmap)
-    school_layer = folium.FeatureGroup(name=escape(f"学校 Schools ({len(all_schools)})"))
-    for s in all_schools.itertuples():
-        href = f"{escape(str(s.area))}/schools/{escape(str(s.school_id))}.html"
-        link = f'<a href="{href}">打开学校地图 Open school map</a>'
-        _dot(s.geometry, SCHOOL_COLOR, 5, f"<b>{escape(str(s.name))}</b><br>{link}", str(s.name)).add_to(school_layer)
-    school_layer.add_to(fmap)
-    links = '<a href="venues.csv">全部场馆名录 Region venue directory (CSV)</a>'
-    _finish(fmap, page, taxonomy, f"{region.display_title} — 区域总览 region overview", links)
-    path = out / "index.html"
-    fmap.save(str(path))
-    return path
+        details = popup(a["title"], [
+            f"学校 schools {counts['schools']} · 场馆 venues {counts['venues']}",  # type: ignore[index]
+            f"{region.areas[0].settings.minutes:g} 分钟可达 pairs: 步行 walk {reach['walk']} · "  # type: ignore[index]
+            f"骑行 bike {reach['bike']}",  # type: ignore[index]
+        ], [(url_path(a["name"], "index.html"), "打开地区地图 Open area map"),
+            (url_path("venues", f"{a['name']}.csv"), "场馆名录 Venue list (CSV)")])
+        area_items.append(shape(row.geometry, "#444", details, tooltip=a["title"], fill_opacity=0.05))
+    school_items = [
+        point(s.geometry, SCHOOL_COLOR, 5, popup(s.name, [], [
+            (url_path(s.area, "schools", f"{s.school_id}.html"), "打开学校地图 Open school map")]), tooltip=s.name)
+        for s in all_schools.itertuples()
+    ]
+    data = page_data(f"{region.display_title} — 区域总览 region overview",
+                     [layer(f"地区 Areas ({len(areas)})", area_items),
+                      layer(f"学校 Schools ({len(all_schools)})", school_items)],
+                     category_legend(taxonomy), links=[("venues.csv", "全部场馆名录 Region venue directory (CSV)")])
+    return save_page(fmap, data, out / "index.html", prefix="")
 
 
 def region_progress_line(summary: dict[str, object]) -> str:

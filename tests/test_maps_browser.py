@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 
 import geopandas as gpd
@@ -73,6 +74,7 @@ def test_school_page_shows_toggleable_walk_and_bike_circles(browser, shenzhen_bu
     assert walk.count() >= 1 and bike.count() >= 1
     assert page.locator(".leaflet-marker-icon").count() == 1  # the school
     assert page.locator("path.leaflet-interactive").count() > 2 + 5  # circles + reachable venues
+    page.locator(".leaflet-control-layers").hover()  # the list starts collapsed
     labels = page.locator(".leaflet-control-layers-overlays label")
     walk_label = labels.filter(has_text="步行")
     assert walk_label.count() == 1 and labels.filter(has_text="骑行").count() == 1
@@ -108,7 +110,93 @@ def test_markup_in_names_stays_inert_text(browser, shenzhen_build, tmp_path) -> 
         assert dialogs == [] and errors == []
         assert page.locator("img[src='x']").count() == 0
     index, _, dialogs = _open_offline(browser, out / "index.html")
-    for i, name in enumerate((EVIL, TEMPLATE_BREAKOUT)):  # the first two dots are these schools
-        index.locator("path.leaflet-interactive").nth(i).dispatch_event("click")
+    for name in (EVIL, TEMPLATE_BREAKOUT):  # found by the search box, opened, shown as text
+        index.fill("#mg-search", name[:12])
+        index.locator(".mg-search li").first.click()
         expect(index.locator(".leaflet-popup-content").filter(has_text=name)).to_have_count(1)  # text, not markup
     assert dialogs == []
+
+
+@pytest.mark.parametrize("size", [(390, 844), (1280, 800)], ids=["phone", "desktop"])
+def test_overview_search_finds_a_school_and_opens_it_layers_start_collapsed(browser, shenzhen_build, size) -> None:
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]}, is_mobile=size[0] < 500,
+                                  has_touch=size[0] < 500)
+    context.route("http*://**/*", lambda route: route.abort())
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto((shenzhen_build / "index.html").as_uri())
+    page.wait_for_selector("#mg-search")
+    assert "user-scalable=no" not in page.content()
+    # the layer list is folded into its button, the legend folds too (closed on a phone)
+    assert page.locator(".leaflet-control-layers-expanded").count() == 0
+    assert not page.locator(".leaflet-control-layers-list").is_visible()
+    assert page.locator("#mg-legend").evaluate("d => d.open") == (size[0] >= 900)
+    # the map fills the screen's height; schools are above the venue clusters
+    box = page.locator(".folium-map").bounding_box()
+    assert box["height"] == size[1]
+    assert page.locator(".leaflet-mg-schools-pane path.leaflet-interactive").count() == 3
+    z = page.evaluate("[getComputedStyle(document.querySelector('.leaflet-mg-schools-pane')).zIndex,"
+                      " getComputedStyle(document.querySelector('.leaflet-marker-pane')).zIndex]")
+    assert int(z[0]) > int(z[1])
+    # a partial name finds the school; picking it flies there and opens its popup
+    page.fill("#mg-search", "外国语")
+    results = page.locator(".mg-search li")
+    expect(results.first).to_contain_text("龙岗外国语学校")
+    results.first.click()
+    popup = page.locator(".leaflet-popup-content")
+    expect(popup).to_contain_text("龙岗外国语学校")
+    expect(popup.locator("a")).to_have_attribute("href", "schools/osm-w238458950.html")
+    assert page.evaluate("window[JSON.parse(document.getElementById('mg-data').textContent).map].getZoom()") >= 16
+    # a venue inside a cluster: the cluster opens and the venue's popup shows
+    page.fill("#mg-search", "图书馆")
+    page.locator(".mg-search li").first.click()
+    expect(page.locator(".leaflet-popup-content")).to_contain_text("图书馆")
+    # the school list beside the map on wide screens only
+    assert page.locator("#mg-side button").first.is_visible() == (size[0] >= 900)
+    assert errors == []
+    context.close()
+
+
+@pytest.mark.parametrize("size", [(390, 844), (1280, 800)], ids=["phone", "desktop"])
+def test_school_page_lists_its_venues_and_links_its_pdf(browser, shenzhen_build, size) -> None:
+    school = "osm-w238458950"
+    pairs = pd.read_csv(shenzhen_build / "reachability.csv", dtype=str)
+    mine = pairs[pairs["school_id"] == school]
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    context.route("http*://**/*", lambda route: route.abort())
+    page = context.new_page()
+    page.goto((shenzhen_build / "schools" / f"{school}.html").as_uri())
+    page.wait_for_selector(".leaflet-control-layers")
+    items = page.locator("ol.mg-venues > li")
+    assert items.count() == mine["venue_id"].nunique()
+    # by walking time, whole minutes rounded up as on the PDF; bike-only venues last
+    walk = mine[mine["mode"] == "walk"].astype({"minutes": float}).sort_values("minutes")
+    first = items.first.inner_text()
+    assert f"步行 Walk {math.ceil(walk['minutes'].iloc[0] - 1e-9)} 分钟 min" in first
+    assert "开放时间 Hours" in first and "放学后 After school" in first and "收费 Fee" in first
+    assert page.locator("ol.mg-venues > li.mg-bike-only").count() == mine["venue_id"].nunique() - len(walk)
+    assert page.locator("#mg-side a", has_text="PDF").get_attribute("href") == f"{school}.pdf"
+    assert (shenzhen_build / "schools" / f"{school}.pdf").is_file()
+    assert page.locator("#mg-side a", has_text="site").get_attribute("href") == f"/school/{school}"
+    # one popup, no hover tooltip repeating it; the legend says which outline is walk and which bike
+    assert page.locator(".leaflet-tooltip").count() == 0
+    page.locator(".leaflet-marker-icon").hover()
+    assert page.locator(".leaflet-tooltip").count() == 0
+    page.locator("#mg-legend summary").click() if size[0] < 900 else None
+    legend = page.locator("#mg-legend").inner_text()
+    assert "步行 Walk 15 分钟 min" in legend and "骑行 Bike 15 分钟 min" in legend
+    assert page.locator("#mg-legend .mg-line.mg-dash").count() == 1
+    context.close()
+
+
+def test_hours_in_words_in_the_pages_language() -> None:
+    from mapgen.publish.maps import hours_words, page_text
+
+    zh, de = page_text("zh"), page_text("de")
+    # opening_hours of the Nanjing extract and T_TIME of the Shanghai bureau's feed, as they are written
+    assert hours_words("Tu-Su 00:00-24:00", zh) == "周二至周日 00:00–24:00"
+    assert hours_words("Mo-Fr 06:00-18:00", de) == "Mo–Fr 06:00–18:00"
+    assert hours_words("09:00~16:30", zh) == "周一至周日 09:00–16:30"
+    assert hours_words("24/7", zh) == "全天开放 open 24/7"
+    assert hours_words("", de) == "unbekannt" and hours_words("nach Vereinbarung", de) == "nach Vereinbarung"

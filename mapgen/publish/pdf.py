@@ -18,8 +18,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
 from mapgen.config import OSM_ATTRIBUTION, Settings
 from mapgen.errors import ConfigError, FontError, InputFileError, SystemPackageError
+from mapgen.look import MODE_COLORS
 from mapgen.publish.files import CONTRACT_FILES
-from mapgen.publish.maps import MODE_STYLE
 from mapgen.publish.staticmap import AREA_STYLE, MAIN_ROAD_COLOR, school_map_jpeg
 from mapgen.routes import ROUTE_COLUMNS
 
@@ -266,7 +266,7 @@ def render_sheet(build: Build, school_id: str, font_family: str) -> bytes:
         data_date=build.summary["source"].get("data_date") or "未知 unknown",  # type: ignore[attr-defined]
         settings=build.settings,
         map_jpeg=base64.b64encode(jpeg).decode("ascii"),
-        modes=MODE_STYLE,
+        modes={mode: {"color": color} for mode, color in MODE_COLORS.items()},
         main_road_color=MAIN_ROAD_COLOR,
         areas=AREA_STYLE,
         used_categories=[c for c in categories if c["key"] in set(table["category"])],

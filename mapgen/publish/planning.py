@@ -14,9 +14,11 @@ import pandas as pd
 import shapely
 from matplotlib.figure import Figure
 
-from mapgen.config import CityConfig
+from mapgen.config import OSM_ATTRIBUTION, CityConfig
+from mapgen.look import SCHOOL_COLOR
 from mapgen.publish._assets import copy_assets
-from mapgen.publish.maps import SCHOOL_COLOR, _base_map, _display_shift, _finish, escape
+from mapgen.publish.maps import base_map, display_shift
+from mapgen.textsafe import folium_text as escape
 from mapgen.venues import Taxonomy
 
 PLANNING_DIR = "planning"
@@ -81,9 +83,9 @@ def gap_map(
     -------
     folium.Map
     """
-    shift = _display_shift(city.tiles)
+    shift = display_shift(city.tiles)
     schools = shift(schools)
-    fmap = _base_map(city, schools.geometry if cells is None else cells.geometry, prefix="../")
+    fmap = base_map(city.tiles, schools.geometry if cells is None else cells.geometry, prefix="../")
     if cells is not None and cells_reached is not None:
         top = max(int(cells_reached.reindex(cells.index).max()), 1)
         _hexagon_layer(
@@ -116,7 +118,7 @@ def gap_map(
     layer.add_to(fmap)
     for group in by_category.values():
         group.add_to(fmap)
-    _finish(fmap, city, taxonomy, f"{city.display_title} — {minutes:g} 分钟缺口 {minutes:g}-minute gaps")
+    _finish(fmap, taxonomy, f"{city.display_title} — {minutes:g} 分钟缺口 {minutes:g}-minute gaps")
     return fmap
 
 
@@ -151,9 +153,9 @@ def siting_map(
     -------
     folium.Map
     """
-    shift = _display_shift(city.tiles)
+    shift = display_shift(city.tiles)
     sites = shift(sites)
-    fmap = _base_map(city, sites.geometry if cells is None else cells.geometry, prefix="../")
+    fmap = base_map(city.tiles, sites.geometry if cells is None else cells.geometry, prefix="../")
     if cells is not None and cells_state is not None:
         colors = {"covered": "#3182bd", "new": "#31a354", "open": "#de2d26"}
         _hexagon_layer(
@@ -183,8 +185,24 @@ def siting_map(
             tooltip=folium.Tooltip(label),
         ).add_to(chosen)
     chosen.add_to(fmap)
-    _finish(fmap, city, taxonomy, f"{city.display_title} — 社区自习室选址 Siting community study stations")
+    _finish(fmap, taxonomy, f"{city.display_title} — 社区自习室选址 Siting community study stations")
     return fmap
+
+
+def _finish(fmap: folium.Map, taxonomy: Taxonomy, title: str) -> None:
+    """Add the layer list, the page title and a legend of the categories (all text escaped for folium)."""
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    legend = "".join(
+        f'<div><span style="background:{escape(c.color)}" class="mg-swatch"></span>{escape(c.zh)} {escape(c.en)}</div>'
+        for c in taxonomy.categories
+    )
+    root = fmap.get_root()
+    assert isinstance(root, folium.Figure)  # a folium.Map is created inside a Figure (the HTML page)
+    root.header.add_child(folium.Element(f"<title>{escape(title)}</title>"))
+    root.html.add_child(folium.Element(
+        '<div class="mg-legend" id="mg-legend" style="position:fixed;bottom:24px;left:10px;z-index:1000">'
+        f'<b>{escape(title)}</b>{legend}<div>{escape(OSM_ATTRIBUTION)}</div></div>'
+    ))
 
 
 def access_curves(nearest: pd.DataFrame, minutes: float, taxonomy: Taxonomy) -> Figure:
@@ -253,7 +271,7 @@ def _hexagon_layer(
     opacity
         Fill opacity.
     shift
-        Moves the hexagons into the tiles' datum (:func:`mapgen.publish.maps._display_shift`).
+        Moves the hexagons into the tiles' datum (:func:`mapgen.publish.maps.display_shift`).
     name
         Layer name (escaped here).
 

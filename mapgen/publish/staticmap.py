@@ -19,7 +19,7 @@ from matplotlib.path import Path as MplPath
 from PIL import Image
 
 from mapgen.config import OSM_ATTRIBUTION
-from mapgen.publish.maps import MODE_STYLE, SCHOOL_COLOR
+from mapgen.look import MODE_COLORS, SCHOOL_COLOR
 
 BACKGROUND = "#f5f2ec"
 AREA_STYLE = {"park": "#d4e9c9", "water": "#a9d3e6", "building": "#dcd3ca"}
@@ -87,7 +87,7 @@ def school_map_jpeg(
     for mode in ("bike", "walk"):  # the smaller walk circle on top
         shapes = isochrones[isochrones["mode"] == mode].geometry.values
         if len(shapes):
-            color = MODE_STYLE[mode]["color"]
+            color = MODE_COLORS[mode]
             ax.add_collection(PathCollection(
                 [_polygon_path(shapely.union_all(shapes))],
                 facecolors=[to_rgba(color, 0.10 if mode == "bike" else 0.16)],
