@@ -88,7 +88,7 @@ def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
         header = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING).header()
         processor = osmium.FileProcessor(str(path)).with_locations().with_areas()
         for obj in processor:
-            if not isinstance(obj, osmium.osm.Area) and obj.timestamp > newest:
+            if isinstance(obj, osmium.osm.OSMObject) and obj.timestamp > newest:
                 newest = obj.timestamp
             if isinstance(obj, osmium.osm.Node):
                 if keys.intersection(t.k for t in obj.tags) and obj.location.valid():

@@ -30,6 +30,7 @@ TRUTH_COLUMNS = ["facilities", "aliases", "search_terms", "public", "campus"]
 TRUTH_DEFAULTS: dict[str, object] = {"facilities": "", "aliases": "", "search_terms": "", "public": True, "campus": ""}
 _WORK_COLUMNS = ["named", "facility", "part", "parent", "names", "wikidata"]
 _NAME_KEYS = ("name", "name:zh", "name:en", "official_name")
+_CJK = re.compile(r"[\u3400-\u9fff]")
 # Details a kept venue takes from a merged one when it lacks them (with the columns read from them).
 _FILLED: dict[str, tuple[str, ...]] = {
     "opening_hours": ("hours_parsed", "open_after_school", "open_weekend"), "name_en": (), "fee": (),
@@ -139,7 +140,8 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
         raise ConfigError(f"{path}: category taxonomy not found") from exc
     except (tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"{path}: invalid category taxonomy ({exc!r})") from exc
-    for c in (*categories, *facilities):
+    tagged: tuple[Category | Facility, ...] = (*categories, *facilities)
+    for c in tagged:
         for rule in c.rules:
             for k, v in rule:
                 if isinstance(v, str) and v.startswith("~"):
@@ -241,7 +243,7 @@ def venues_from_osm(
             continue
         facility = taxonomy.facility(tags)
         element = str(rec["element"])
-        name = _display_name(tags)
+        name = _display_name(tags, language)
         rows.append({
             "venue_id": f"osm-{element[0]}{rec['osm_id']}",
             "name": name or (facility.word(language) if facility else category.en if language != "zh" else category.zh),
@@ -328,13 +330,13 @@ def settle_venues(
     from mapgen.naming import generated_names
 
     language = settings.language or "en"
-    venues, groups = _merge_same_places(venues, settings)
+    venues, groups = _merge_same_places(venues, settings, language)
     venues, gathered = _gather_facilities(venues, taxonomy, language)
     unnamed = ~venues["named"].astype(bool)
     words = venues.loc[unnamed, "name"]
     venues.loc[unnamed, "name"] = generated_names(venues[unnamed], words, features, highways, language, settings)
-    report = {
-        "same_place": sum(len(g["merged"]) for g in groups),  # type: ignore[arg-type]
+    report: dict[str, object] = {
+        "same_place": sum(len(g["merged"]) for g in groups),  # type: ignore[misc, arg-type]
         "same_place_groups": groups,
         "facilities_gathered": gathered,
         "named_from_tags": int(unnamed.sum()),
@@ -342,7 +344,9 @@ def settle_venues(
     return venues.drop(columns=_WORK_COLUMNS).reset_index(drop=True), report
 
 
-def _merge_same_places(venues: gpd.GeoDataFrame, settings: Settings) -> tuple[gpd.GeoDataFrame, list[dict[str, object]]]:
+def _merge_same_places(
+    venues: gpd.GeoDataFrame, settings: Settings, language: str
+) -> tuple[gpd.GeoDataFrame, list[dict[str, object]]]:
     if len(venues) < 2:
         return venues, []
     metric = venues["footprint"].to_crs(venues.estimate_utm_crs())
@@ -381,8 +385,10 @@ def _merge_same_places(venues: gpd.GeoDataFrame, settings: Settings) -> tuple[gp
                 if donor is not None:
                     for c in (column, *linked):
                         venues.at[keep, c] = venues.at[donor, c]
+        every = list(dict.fromkeys(venues.loc[[keep, *others], "name"]))
+        venues.at[keep, "name"] = _in_language(every, language)
         kept_names = {venues.at[keep, "name"], venues.at[keep, "name_en"]}
-        aliases = [n for n in dict.fromkeys(venues.loc[others, "name"]) if n not in kept_names]
+        aliases = [n for n in every if n not in kept_names]
         venues.at[keep, "aliases"] = "; ".join(filter(None, [venues.at[keep, "aliases"], *aliases]))
         venues.at[keep, "sources"] = "; ".join(venues.loc[[keep, *others], "sources"])
         venues.at[keep, "search_terms"] = _joined_words(venues.loc[[keep, *others], "search_terms"])
@@ -399,7 +405,7 @@ def _merge_same_places(venues: gpd.GeoDataFrame, settings: Settings) -> tuple[gp
 
 def _gather_facilities(venues: gpd.GeoDataFrame, taxonomy: Taxonomy, language: str) -> tuple[gpd.GeoDataFrame, int]:
     parents = venues[venues["parent"].astype(bool)]
-    parts = venues[venues["part"].astype(bool)]
+    parts = venues[venues["part"].astype(bool) | ~venues["named"].astype(bool)]
     if parents.empty or parts.empty:
         return venues, 0
     part_idx, parent_idx = shapely.STRtree(parents["footprint"].values).query(parts.geometry.values, predicate="within")
@@ -408,7 +414,9 @@ def _gather_facilities(venues: gpd.GeoDataFrame, taxonomy: Taxonomy, language: s
     hits = pd.DataFrame({
         "part": parts.index[part_idx], "parent": parents.index[parent_idx], "area": holder_area,
     })[(holder_area >= own) & (parts.index[part_idx] != parents.index[parent_idx])
-       & (parts["campus"].to_numpy()[part_idx] == parents["campus"].to_numpy()[parent_idx])]
+       & (parts["campus"].to_numpy()[part_idx] == parents["campus"].to_numpy()[parent_idx])
+       & (parts["part"].to_numpy()[part_idx]  # or an unnamed outline of the holder's own kind
+          | (parts["facility"].to_numpy()[part_idx] == parents["facility"].to_numpy()[parent_idx]))]
     hits = hits[~hits["parent"].isin(hits["part"])]  # a stadium inside a sports centre is one of its facilities
     hits = hits.sort_values("area").drop_duplicates("part")
     if hits.empty:
@@ -417,6 +425,7 @@ def _gather_facilities(venues: gpd.GeoDataFrame, taxonomy: Taxonomy, language: s
     by_key = {f.key: f for f in taxonomy.facilities}
     for holder, members in hits.groupby("parent"):
         rows = venues.loc[members["part"]]
+        rows = rows[rows["named"] | (rows["facility"] != venues.at[holder, "facility"])]
         labels = [n if named else by_key[f].word(language) if f in by_key else n
                   for n, named, f in zip(rows["name"], rows["named"], rows["facility"], strict=True)]
         counts = pd.Series(labels).value_counts(sort=False)
@@ -437,8 +446,13 @@ def _joined_words(texts: pd.Series) -> str:
     return " ".join(dict.fromkeys(" ".join(t for t in texts if isinstance(t, str)).split()))
 
 
-def _display_name(tags: dict[str, str]) -> str:
-    for key in ("name", "name:zh", "name:en", "official_name"):
-        if tags.get(key):
-            return tags[key].strip()
-    return ""
+def _display_name(tags: dict[str, str], language: str) -> str:
+    names = [tags[k].strip() for k in (f"name:{language}", *_NAME_KEYS) if tags.get(k, "").strip()]
+    return _in_language(names, language)
+
+
+def _in_language(names: Sequence[str], language: str) -> str:
+    """The first of `names` written in `language` (Chinese: with Chinese characters), else the first."""
+    if language == "zh":
+        return next((n for n in names if _CJK.search(n)), names[0] if names else "")
+    return names[0] if names else ""
