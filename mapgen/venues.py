@@ -302,9 +302,11 @@ def settle_venues(
        ``wikidata`` id within ``settings.same_place_m`` are one venue: the one whose category
        comes first in ``settings.category_priority`` is kept (then the largest), takes the
        largest outline and the missing details of the others; their names become ``aliases``.
-    2. Facilities (courts, pitches, playgrounds: ``part`` in the taxonomy's facility table)
-       inside a named venue whose ``leisure`` is in ``settings.facility_parents`` become
-       entries of its ``facilities`` column (``足球场; 网球场 ×3``) instead of venues.
+    2. Unnamed facilities (courts, pitches, playgrounds: ``part`` in the taxonomy's facility
+       table) inside a named venue whose ``leisure`` is in ``settings.facility_parents`` become
+       entries of its ``facilities`` column (``足球场; 网球场 ×3``) instead of venues; an unnamed
+       outline of the holder's own kind inside it is the holder itself. Facilities with a name of
+       their own stay venues.
     3. Unnamed venues are named by :func:`mapgen.naming.generated_names` in ``settings.language``.
 
     Parameters
@@ -405,7 +407,7 @@ def _merge_same_places(
 
 def _gather_facilities(venues: gpd.GeoDataFrame, taxonomy: Taxonomy, language: str) -> tuple[gpd.GeoDataFrame, int]:
     parents = venues[venues["parent"].astype(bool)]
-    parts = venues[venues["part"].astype(bool) | ~venues["named"].astype(bool)]
+    parts = venues[~venues["named"].astype(bool)]  # a facility with a name of its own stays a venue
     if parents.empty or parts.empty:
         return venues, 0
     part_idx, parent_idx = shapely.STRtree(parents["footprint"].values).query(parts.geometry.values, predicate="within")
@@ -413,11 +415,10 @@ def _gather_facilities(venues: gpd.GeoDataFrame, taxonomy: Taxonomy, language: s
     holder_area = shapely.area(parents["footprint"].values)[parent_idx]
     hits = pd.DataFrame({
         "part": parts.index[part_idx], "parent": parents.index[parent_idx], "area": holder_area,
-    })[(holder_area >= own) & (parts.index[part_idx] != parents.index[parent_idx])
+    })[(holder_area >= own)
        & (parts["campus"].to_numpy()[part_idx] == parents["campus"].to_numpy()[parent_idx])
        & (parts["part"].to_numpy()[part_idx]  # or an unnamed outline of the holder's own kind
           | (parts["facility"].to_numpy()[part_idx] == parents["facility"].to_numpy()[parent_idx]))]
-    hits = hits[~hits["parent"].isin(hits["part"])]  # a stadium inside a sports centre is one of its facilities
     hits = hits.sort_values("area").drop_duplicates("part")
     if hits.empty:
         return venues, 0
@@ -425,14 +426,12 @@ def _gather_facilities(venues: gpd.GeoDataFrame, taxonomy: Taxonomy, language: s
     by_key = {f.key: f for f in taxonomy.facilities}
     for holder, members in hits.groupby("parent"):
         rows = venues.loc[members["part"]]
-        rows = rows[rows["named"] | (rows["facility"] != venues.at[holder, "facility"])]
-        labels = [n if named else by_key[f].word(language) if f in by_key else n
-                  for n, named, f in zip(rows["name"], rows["named"], rows["facility"], strict=True)]
+        rows = rows[rows["facility"] != venues.at[holder, "facility"]]
+        labels = [by_key[f].word(language) if f in by_key else n for n, f in zip(rows["name"], rows["facility"], strict=True)]
         counts = pd.Series(labels).value_counts(sort=False)
         entries = [label if n == 1 else f"{label} ×{n}" for label, n in counts.items()]
         venues.at[holder, "facilities"] = "; ".join(filter(None, [venues.at[holder, "facilities"], *entries]))
-        venues.at[holder, "search_terms"] = _joined_words(
-            pd.concat([venues.loc[[holder], "search_terms"], rows["search_terms"], rows["name"].where(rows["named"], "")]))
+        venues.at[holder, "search_terms"] = _joined_words(pd.concat([venues.loc[[holder], "search_terms"], rows["search_terms"]]))
         venues.at[holder, "sources"] = "; ".join(venues.loc[[holder, *members["part"]], "sources"])
     return venues.drop(index=hits["part"]), len(hits)
 
