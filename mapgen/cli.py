@@ -62,12 +62,15 @@ def build(
     bike_kmh: Annotated[Optional[float], typer.Option("--bike-kmh", help="Cycling speed, km/h [default 12].")] = None,
     minutes: Annotated[Optional[float], typer.Option("--minutes", help="Travel-time limit, minutes [default 15].")] = None,
     kindergartens: Annotated[Optional[bool], typer.Option("--kindergartens/--no-kindergartens", help="Count kindergartens as schools [default no].")] = None,
+    only_inner_schools: Annotated[Optional[bool], typer.Option("--only-inner-schools/--all-schools", help="Leave out schools whose circles reach the edge of the data [default: all schools].")] = None,
+    language: Annotated[Optional[str], typer.Option("--language", help="zh, en or de: generated venue names, title, pages [default: zh in China, else en].")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Build schools, venues, walk/bike circles and maps for one city into --out."""
     from mapgen.pipeline import build_city
 
-    overrides = {"walk_kmh": walk_kmh, "bike_kmh": bike_kmh, "minutes": minutes, "include_kindergartens": kindergartens}
+    overrides = {"walk_kmh": walk_kmh, "bike_kmh": bike_kmh, "minutes": minutes, "include_kindergartens": kindergartens,
+                 "inner_schools_only": only_inner_schools, "language": language}
     summary = build_city(_city(city, osm, overrides), out, bbox=_bbox(bbox), quiet=quiet)
     counts, reach, secs = summary["counts"], summary["reach"], summary["seconds"]
     console.print(
