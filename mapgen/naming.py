@@ -24,6 +24,8 @@ PLACE_RANKS = ("city", "town", "municipality", "borough", "suburb", "quarter", "
 #: A name that is an OSM tag value (``park``, ``体育场地（basketball）``): what no venue may be called.
 RAW_TAG_NAME = re.compile(r"[（(][a-z_;: ]+[)）]|^[a-z_;:]+$")
 _CONTAINER_AMENITIES = ("school", "university", "college", "kindergarten")
+#: What an unnamed school is called, before its place.
+SCHOOL_WORDS = {"zh": "学校", "en": "School", "de": "Schule"}
 
 
 def city_language(features: gpd.GeoDataFrame, bounds: tuple[float, float, float, float], settings: Settings) -> Language:

@@ -22,7 +22,7 @@ from mapgen.catalog import add_catalogues
 from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig, Mode, Settings
 from mapgen.edge import data_area, reaches_data_edge
 from mapgen.errors import ConfigError, InputFileError, NoSchoolsError
-from mapgen.naming import city_language, place_title
+from mapgen.naming import SCHOOL_WORDS, city_language, generated_names, place_title
 from mapgen.network import StreetGraph, street_graph
 from mapgen.publish import write_contract, write_maps
 from mapgen.publish.files import write_summary
@@ -134,6 +134,19 @@ def select_schools(features: gpd.GeoDataFrame, city: CityConfig, review: list[di
         listed = schools_from_csv(city.schools_csv, review).assign(from_osm=False)
         schools = listed if city.schools_csv_mode == "replace" else pd.concat([osm_schools, listed], ignore_index=True)
     return gpd.GeoDataFrame(schools, geometry="geometry", crs=4326)
+
+
+def name_unnamed_schools(
+    schools: gpd.GeoDataFrame, extract: _osm.OsmExtract, settings: Settings
+) -> gpd.GeoDataFrame:
+    """Schools mapped without a name, named by place in the build's language (``珠江路旁学校``, ``School, Hauptstraße``)."""
+    unnamed = ~schools["named"].fillna(True).astype(bool) if "named" in schools else pd.Series(False, index=schools.index)
+    if not unnamed.any():
+        return schools
+    language = settings.language or "en"
+    word = pd.Series(SCHOOL_WORDS.get(language, SCHOOL_WORDS["en"]), index=schools.index[unnamed])
+    named = generated_names(schools[unnamed], word, extract.features, extract.highways, language, settings)
+    return schools.assign(name=schools["name"].where(~unnamed, named))
 
 
 @dataclass
@@ -289,7 +302,7 @@ def build_city(
     timings["read"] = time.perf_counter() - started
 
     review: list[dict[str, object]] = []
-    schools = select_schools(extract.features, city, review)
+    schools = name_unnamed_schools(select_schools(extract.features, city, review), extract, city.settings)
     if schools.empty:
         raise NoSchoolsError(
             f"{extract.source}: no schools found "

@@ -157,6 +157,9 @@ def _school_page(
             _dot(v.geometry, category.color, 7, popup, f"{v['name']} ({times})").add_to(layer)
         layer.add_to(fmap)
     back = '<a href="../index.html">← 全部学校 All schools</a>'
+    if "reaches_data_edge" in isochrones and isochrones["reaches_data_edge"].astype(bool).any():
+        back += ('<div id="mg-data-edge">出行圈已到达地图数据的边界，实际范围可能更大。'
+                 " The circles run into the edge of the map data: the real reach may be larger.</div>")
     _finish(fmap, city, taxonomy, f"{school.name} — {minutes} 分钟活动圈 {minutes}-minute circles", back)
     path = out_dir / "schools" / f"{school.school_id}.html"
     fmap.save(str(path))
