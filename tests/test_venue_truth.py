@@ -135,3 +135,37 @@ def test_one_place_one_venue(city_venues: tuple[str, gpd.GeoDataFrame, dict[str,
             footprints = gpd.GeoSeries(same["footprint"], crs=4326).to_crs(metric.crs).to_numpy()
             gaps = [shapely.distance(a, b) for i, a in enumerate(footprints) for b in footprints[i + 1:]]
             assert min(gaps) > 150, name
+
+
+@pytest.mark.parametrize(("city", "date"), [
+    ("nanjing-xinjiekou", None), ("beijing-haidian", "2026-03-22"), ("heidelberg", "2024-09-08"),
+    ("shenzhen-longgang", "2019-10-27"), ("monaco", "2016-03-05"),
+])
+def test_data_date_is_the_extracts_newest_timestamp(city: str, date: str | None) -> None:
+    config = load_city(CITIES / f"{city}.toml")
+    shared_file("osm", config.osm.name)  # type: ignore[union-attr]
+    extract, _ = load_extract(config, feature_keys(config, load_taxonomy(config.categories)), quiet=True)
+    assert extract.data_date == date
+
+
+@pytest.mark.parametrize("city", ["heidelberg", "monaco", "beijing-haidian"])
+def test_a_bare_extract_is_titled_by_its_main_place(city: str) -> None:
+    from mapgen.config import city_from_osm
+
+    config = load_city(CITIES / f"{city}.toml")
+    bare = city_from_osm(shared_file("osm", config.osm.name))  # type: ignore[union-attr]
+    extract, _ = load_extract(bare, feature_keys(bare, load_taxonomy(bare.categories)), quiet=True)
+    titled = with_language(bare, extract)
+    places = extract.features[extract.features["place"].isin(["city", "town", "suburb", "quarter"])]
+    assert titled.title is not None and titled.title != bare.name
+    assert titled.title in set(places["name"]) | set(places.get("name:zh", pd.Series(dtype=str)).dropna())
+    assert titled.settings.language == ("zh" if city == "beijing-haidian" else "en")
+
+
+def test_german_names_when_the_language_is_set() -> None:
+    city = load_city(CITIES / "heidelberg.toml", language="de")
+    taxonomy = load_taxonomy(city.categories)
+    extract, _ = load_extract(city, feature_keys(city, taxonomy), quiet=True)
+    venues, _ = select_venues(extract, city, taxonomy, [], quiet=True)
+    playgrounds = venues[venues["search_terms"].str.startswith("儿童游乐场")]
+    assert len(playgrounds) > 50 and playgrounds["name"].str.startswith("Spielplatz").mean() > 0.8
