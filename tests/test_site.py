@@ -29,18 +29,20 @@ SUNDAY_10 = datetime(2026, 11, 29, 10, 0, tzinfo=SHANGHAI)
 @pytest.fixture(scope="module")
 def venues(site_data: Path) -> pd.DataFrame:
     frame = gpd.read_file(site_data / "venues.geojson")
-    for column in ("name", "name_en", "address", "district", "category_zh", "category_en", "opening_hours"):
+    public = frame["public"].map(lambda v: str(v).strip().lower() not in ("false", "0"))
+    frame = frame[public].reset_index(drop=True)  # school grounds are not listed
+    words = ("name", "name_en", "aliases", "address", "district", "category_zh", "category_en", "facilities",
+             "search_terms")
+    for column in (*words, "opening_hours"):
         frame[column] = frame[column].astype(object).fillna("") if column in frame else ""
-    frame["search"] = [
-        "\n".join(normalise(r[c]) for c in ("name", "name_en", "address", "district", "category_zh", "category_en"))
-        for _, r in frame.iterrows()
-    ]
+    frame["search"] = ["\n".join(normalise(r[c]) for c in words) for _, r in frame.iterrows()]
     return frame
 
 
 @pytest.fixture(scope="module")
 def pairs(site_data: Path) -> pd.DataFrame:
-    return pd.read_csv(site_data / "reachability.csv", dtype={"school_id": str, "venue_id": str})
+    pairs = pd.read_csv(site_data / "reachability.csv", dtype={"school_id": str, "venue_id": str})
+    return pairs[pairs["on_campus"].astype(str).str.lower() != "true"]  # a school's own grounds are no outing
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def _all_pages(client, url: str) -> list[dict]:  # type: ignore[no-untyped-def]
 
 def test_site_db_holds_every_contract_row(site_data: Path, venues: pd.DataFrame, pairs: pd.DataFrame) -> None:
     con = sqlite3.connect(site_data / "site.db")
-    assert con.execute("SELECT count(*) FROM venues").fetchone()[0] == len(venues) == 32
+    assert con.execute("SELECT count(*) FROM venues").fetchone()[0] == len(venues) == 18
     assert con.execute("SELECT count(*) FROM schools").fetchone()[0] == 3
     assert con.execute("SELECT count(*) FROM reach").fetchone()[0] == len(pairs)
     assert con.execute("SELECT count(*) FROM isochrones").fetchone()[0] == 6
@@ -284,6 +286,6 @@ def test_cli_publish_reports_counts(site_data: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli_app, ["publish", "--data", str(site_data), "--db", str(tmp_path / "x.db")])
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
-    assert "32 venues, 3 schools, 107 school–venue pairs" in output and "opening hours read for 1 venues" in output
+    assert "18 venues, 3 schools, 65 school–venue pairs" in output and "opening hours read for 1 venues" in output
     bad = CliRunner().invoke(cli_app, ["publish", "--data", str(tmp_path / "missing")])
     assert bad.exit_code != 0 and "summary.json: not found" in str(bad.exception)

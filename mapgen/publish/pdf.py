@@ -99,7 +99,7 @@ def load_build(data_dir: str | Path) -> Build:
             raise InputFileError(f"{paths['summary']}: no `{key}` entry; rebuild the folder with `mapgen build`")
     pairs = pd.read_csv(paths["reachability"], dtype={"school_id": str, "venue_id": str})
     if "on_campus" in pairs:  # a school's own grounds are no outing, nor the nearest venue of a category
-        pairs = pairs[~pairs["on_campus"].astype(bool)]
+        pairs = pairs[pairs["on_campus"].astype(str).str.lower() != "true"]
     routes = pd.read_csv(paths["routes"], dtype={"school_id": str, "venue_id": str})
     venues = gpd.read_file(paths["venues"], engine="pyogrio")
     text = venues.select_dtypes(["object", "string"]).columns

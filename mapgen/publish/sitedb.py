@@ -105,7 +105,7 @@ def write_site_db(
     pairs = pairs[~pairs["on_campus"]]  # a school's own grounds are no outing
     own_venues = venues[venues["venue_id"].isin(campus_pairs["venue_id"])]
     if "public" in venues and not settings.include_non_public_venues:
-        venues = venues[venues["public"].fillna(True).astype(bool)]
+        venues = venues[venues["public"].map(lambda v: _flag(v, default=True)).astype(bool)]
 
     venue_rows, openings, parsed, unreadable = _venue_rows(venues, settings, tiles)
     school_rows = _school_rows(schools, tiles)
