@@ -417,6 +417,7 @@ def city_summary(
             "schools_from_osm": n_osm,
             "schools_from_csv": len(schools) - n_osm,
             "venues": len(venues),
+            "public_venues": int(venues["public"].fillna(True).astype(bool).sum()) if "public" in venues else len(venues),
             "venues_by_category": {k: int(n) for k, n in venues["category"].value_counts().items()},
             "rejected_rows": len(review),
         },

@@ -81,7 +81,7 @@ def test_build_writes_site_db_as_last_step(shenzhen_build: Path) -> None:
     assert summary["outputs"]["site_db"] == str(shenzhen_build / "site.db")
     assert summary["tiles"]["url"].startswith("https://")
     con = sqlite3.connect(shenzhen_build / "site.db")
-    assert con.execute("SELECT count(*) FROM venues").fetchone()[0] == summary["counts"]["venues"]
+    assert con.execute("SELECT count(*) FROM venues").fetchone()[0] == summary["counts"]["public_venues"] == 17
 
 
 @pytest.mark.parametrize("q", ["图书馆", "体育场", "大运中心"])
