@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ from mapgen.errors import EmptyNetworkError, InputFileError
 if TYPE_CHECKING:
     import networkx as nx
 
+_EPOCH = datetime.fromtimestamp(0, tz=UTC)
 OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.bz2", ".osm.gz", ".o5m")
 
 # The way tags the mode rules in network.py read; everything else is dropped to keep memory small.
@@ -47,6 +49,8 @@ class OsmExtract:
     source: str
     highways: list[HighwayWay]
     features: gpd.GeoDataFrame  # columns: element, osm_id, geometry, one column per tag key
+    box: tuple[float, float, float, float] | None = None  # the file's own bounds (west, south, east, north)
+    data_date: str | None = None  # YYYY-MM-DD: header timestamp, else the newest edit in the file
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
@@ -81,9 +85,13 @@ def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
     wkb = osmium.geom.WKBFactory()
     highways: list[HighwayWay] = []
     records: dict[tuple[str, int], dict[str, object]] = {}
+    newest = _EPOCH
     try:
+        header = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING).header()
         processor = osmium.FileProcessor(str(path)).with_locations().with_areas()
         for obj in processor:
+            if isinstance(obj, osmium.osm.OSMObject) and obj.timestamp > newest:
+                newest = obj.timestamp
             if isinstance(obj, osmium.osm.Node):
                 if keys.intersection(t.k for t in obj.tags) and obj.location.valid():
                     records[("node", obj.id)] = _record("node", obj.id, obj.tags, wkb.create_point(obj))
@@ -107,7 +115,20 @@ def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
     features = _features_frame(list(records.values()))
     if not highways and features.empty:
         raise InputFileError(f"{path}: contains no OSM ways or tagged features (is it an OSM extract?)")
-    return OsmExtract(source=str(path), highways=highways, features=features)
+    stamp = header.get("osmosis_replication_timestamp") or header.get("timestamp")
+    when = stamp[:10] if stamp else newest.date().isoformat() if newest.year >= 2000 else None
+    return OsmExtract(source=str(path), highways=highways, features=features, box=_header_box(header), data_date=when)
+
+
+def _header_box(header: osmium.io.Header) -> tuple[float, float, float, float] | None:
+    """The bounds a file declares, unless missing or the whole world."""
+    box = header.box()
+    if not box.valid():
+        return None
+    west, south, east, north = box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon, box.top_right.lat
+    if east - west >= 359 or north - south >= 179:
+        return None
+    return west, south, east, north
 
 
 def _record(element: str, osm_id: int, tags: osmium.osm.TagList, geom_wkb: str) -> dict[str, object]:
@@ -152,7 +173,11 @@ def clip_extract(extract: OsmExtract, bbox: tuple[float, float, float, float]) -
     if not ways:
         raise EmptyNetworkError(f"{extract.source}: no streets in bbox {west},{south},{east},{north}")
     features = extract.features[extract.features.intersects(box)] if len(extract.features) else extract.features
-    return OsmExtract(source=f"{extract.source} (bbox {west},{south},{east},{north})", highways=ways, features=features)
+    if extract.box is not None:
+        west, south = max(west, extract.box[0]), max(south, extract.box[1])
+        east, north = min(east, extract.box[2]), min(north, extract.box[3])
+    return OsmExtract(source=f"{extract.source} (bbox {bbox[0]},{bbox[1]},{bbox[2]},{bbox[3]})", highways=ways,
+                      features=features, box=(west, south, east, north), data_date=extract.data_date)
 
 
 def extract_from_osmnx(graph: nx.MultiDiGraph, features: gpd.GeoDataFrame, source: str) -> OsmExtract:

@@ -79,13 +79,16 @@ def build(
         "--categories", help="Your own category taxonomy TOML [default: the city file's, else the packaged one].")] = None,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Fail (exit 2) when an optional output (e.g. the PDF sheets) had to be skipped.")] = False,
+    only_inner_schools: Annotated[Optional[bool], typer.Option("--only-inner-schools/--all-schools", help="Leave out schools whose circles reach the edge of the data [default: all schools].")] = None,
+    language: Annotated[Optional[str], typer.Option("--language", help="zh, en or de: generated venue names, title, pages [default: zh in China, else en].")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Build schools, venues, walk/bike circles and maps for one city into --out."""
     from mapgen.errors import IncompleteBuildError
     from mapgen.pipeline import build_city
 
-    overrides = {"walk_kmh": walk_kmh, "bike_kmh": bike_kmh, "minutes": minutes, "include_kindergartens": kindergartens}
+    overrides = {"walk_kmh": walk_kmh, "bike_kmh": bike_kmh, "minutes": minutes, "include_kindergartens": kindergartens,
+                 "inner_schools_only": only_inner_schools, "language": language}
     config = _city(city, osm, overrides)
     if categories is not None:
         config = config.model_copy(update={"categories": categories})

@@ -24,6 +24,7 @@ from mapgen.errors import ConfigError
 from mapgen.hours import minutes_of_day
 
 Mode = Literal["walk", "bike"]
+Language = Literal["zh", "en", "de"]
 MODES: tuple[Mode, ...] = ("walk", "bike")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -110,6 +111,47 @@ class Settings(_Model):
             except re.error as exc:
                 raise ValueError(f"{pattern!r} is not a valid regular expression ({exc})") from None
         return v
+
+    language: Language | None = Field(
+        None,
+        description="Language of generated venue names, the title and the pages: zh, en or de "
+        "(default: zh for extracts in China, by addr:country or position; en otherwise).",
+    )
+    campus_amenities: tuple[str, ...] = Field(
+        ("school", "kindergarten"),
+        description="amenity=* areas that are school grounds: venues inside are that school's own (on campus).",
+    )
+    closed_access: tuple[str, ...] = Field(
+        ("private", "customers", "no"), description="access=* values of venues not open to the public."
+    )
+    include_non_public_venues: bool = Field(
+        False,
+        description="Also list venues on other schools' grounds or with closed access as outings "
+        "(venues.geojson marks them public = false).",
+    )
+    same_place_m: float = Field(
+        150.0, ge=0,
+        description="Venues sharing a name (name, name:zh, name:en) or wikidata this close are one venue.",
+    )
+    category_priority: tuple[str, ...] = Field(
+        ("science", "museum", "library", "culture", "heritage", "study", "sports", "park"),
+        description="Category kept when one place is mapped as several venues: the first listed wins.",
+    )
+    facility_parents: tuple[str, ...] = Field(
+        ("park", "sports_centre", "stadium", "recreation_ground"),
+        description="leisure=* of named venues whose small facilities (courts, pitches, playgrounds) are "
+        "listed as their facilities instead of venues of their own.",
+    )
+    name_street_m: float = Field(
+        300.0, ge=0, description="An unnamed venue outside any named place is named after the nearest street this close."
+    )
+    data_edge_m: float = Field(
+        100.0, ge=0,
+        description="An isochrone this close to the edge of the extract's street network reaches_data_edge.",
+    )
+    inner_schools_only: bool = Field(
+        False, description="Build only the schools none of whose circles reaches the edge of the data."
+    )
 
     @model_validator(mode="after")
     def _after_school_window(self) -> Settings:

@@ -102,9 +102,13 @@ def load_inputs(build_dir: str | Path, city: CityConfig, quiet: bool = True) -> 
     extract, _ = load_extract(city, set(taxonomy.tag_keys) | PLANNING_KEYS, quiet)
     schools = gpd.read_file(build / CONTRACT_FILES["schools"], engine="pyogrio")
     venues = gpd.read_file(build / CONTRACT_FILES["venues"], engine="pyogrio")
+    if "public" in venues and not settings.include_non_public_venues:  # school grounds are no one's outing
+        venues = venues[venues["public"].astype(str).str.lower() != "false"].reset_index(drop=True)
     schools["footprint"] = restore_footprints(schools, extract.features)
     venues["footprint"] = restore_footprints(venues, extract.features)
     pairs = pd.read_csv(build / CONTRACT_FILES["reachability"], dtype={"school_id": str, "venue_id": str})
+    if "on_campus" in pairs:
+        pairs = pairs[pairs["on_campus"].astype(str).str.lower() != "true"].reset_index(drop=True)
     graphs: dict[Mode, StreetGraph] = {}
     for mode in MODES:
         with stage(f"Building {mode} network", quiet=quiet):

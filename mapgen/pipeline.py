@@ -21,9 +21,12 @@ from mapgen._atomic import staged_folder
 from mapgen._progress import console, say, stage
 from mapgen.basemap import BASEMAP_KEYS, basemap_layers
 from mapgen.cache import cached, file_digest
+from mapgen.campus import outing_pairs, school_grounds
 from mapgen.catalog import add_catalogues
 from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig, Mode, Settings
+from mapgen.edge import data_area, reaches_data_edge
 from mapgen.errors import ConfigError, InputFileError, NoSchoolsError, SystemPackageError
+from mapgen.naming import SCHOOL_WORDS, city_language, generated_names, place_title
 from mapgen.network import StreetGraph, street_graph
 from mapgen.publish import write_contract, write_maps
 from mapgen.publish.files import write_summary
@@ -33,7 +36,7 @@ from mapgen.reach import schools_reach
 from mapgen.routes import routes_summary
 from mapgen.schools import schools_from_csv, schools_from_osm
 from mapgen.textsafe import console_text, write_person_csv
-from mapgen.venues import Taxonomy, load_taxonomy, venues_from_osm
+from mapgen.venues import Taxonomy, load_taxonomy, settle_venues, venues_from_osm
 
 REVIEW_FILE = "review.csv"
 # Margin around the schools' bike circles kept in basemap.parquet, as a share of their extent
@@ -73,7 +76,18 @@ def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) 
 def feature_keys(city: CityConfig, taxonomy: Taxonomy) -> set[str]:
     """OSM tag keys a build reads as features: the taxonomy's, schools', and named places when geocoding catalogues."""
     gazetteer_keys = {"name", "addr:housenumber"} if city.catalogues else set()  # named places to geocode with
-    return set(taxonomy.tag_keys) | {"amenity"} | gazetteer_keys | BASEMAP_KEYS
+    return set(taxonomy.tag_keys) | {"amenity", "place"} | gazetteer_keys | BASEMAP_KEYS
+
+
+def with_language(city: CityConfig, extract: _osm.OsmExtract) -> CityConfig:
+    """The city with its language decided (:func:`mapgen.naming.city_language`) and a title.
+
+    The title is the city file's, else the name of the extract's main place (``place=city``…),
+    else the city's short name.
+    """
+    language = city_language(extract.features, extract.bounds, city.settings)
+    title = city.title or place_title(extract.features, extract.bounds, language)
+    return city.model_copy(update={"title": title, "settings": city.settings.model_copy(update={"language": language})})
 
 
 def select_venues(
@@ -82,15 +96,22 @@ def select_venues(
     taxonomy: Taxonomy,
     review: list[dict[str, object]],
     quiet: bool = False,
+    report: dict[str, object] | None = None,
 ) -> tuple[gpd.GeoDataFrame, dict[str, object]]:
-    """Venues of a city: OSM features classified by the taxonomy, merged with the city's catalogues.
+    """Venues of a city: OSM features classified by the taxonomy, one per place, named, merged with catalogues.
+
+    `report`, when given, receives what :func:`mapgen.venues.settle_venues` merged and named.
 
     Returns
     -------
     tuple
         The venues and, per catalogue, its import summary (empty without catalogues).
     """
-    venues = venues_from_osm(extract.features, taxonomy, city.settings)
+    settings = with_language(city, extract).settings if city.settings.language is None else city.settings
+    venues, settled = settle_venues(
+        venues_from_osm(extract.features, taxonomy, settings), extract.features, extract.highways, taxonomy, settings)
+    if report is not None:
+        report.update(settled)
     if not city.catalogues:
         return venues, {}
     return add_catalogues(city, extract.features, extract.bounds, taxonomy, venues, review, quiet)
@@ -119,6 +140,19 @@ def select_schools(features: gpd.GeoDataFrame, city: CityConfig, review: list[di
         listed = schools_from_csv(city.schools_csv, review, city.catalogue).assign(from_osm=False)
         schools = listed if city.schools_csv_mode == "replace" else pd.concat([osm_schools, listed], ignore_index=True)
     return gpd.GeoDataFrame(schools, geometry="geometry", crs=4326)
+
+
+def name_unnamed_schools(
+    schools: gpd.GeoDataFrame, extract: _osm.OsmExtract, settings: Settings
+) -> gpd.GeoDataFrame:
+    """Schools mapped without a name, named by place in the build's language (``珠江路旁学校``, ``School, Hauptstraße``)."""
+    unnamed = ~schools["named"].fillna(True).astype(bool) if "named" in schools else pd.Series(False, index=schools.index)
+    if not unnamed.any():
+        return schools
+    language = settings.language or "en"
+    word = pd.Series(SCHOOL_WORDS.get(language, SCHOOL_WORDS["en"]), index=schools.index[unnamed])
+    named = generated_names(schools[unnamed], word, extract.features, extract.highways, language, settings)
+    return schools.assign(name=schools["name"].where(~unnamed, named))
 
 
 @dataclass
@@ -167,6 +201,7 @@ def reach_by_mode(
     network: dict[str, dict[str, object]] = {}
     reach_counts: dict[str, dict[str, object]] = {}
     seconds: dict[str, float] = {}
+    grounds = school_grounds(extract.features, settings)
     for mode in MODES:
         t0 = time.perf_counter()
         with stage(f"Building {mode} network", quiet=quiet):
@@ -175,9 +210,11 @@ def reach_by_mode(
             reach = schools_reach(graph, schools, venues, settings, progress=advance)
         with stage(f"Checking {mode} routes for main roads", total=len(schools), quiet=quiet) as advance:
             all_routes.append(routes_summary(graph, schools, venues, settings, progress=advance))
+        pairs = outing_pairs(reach.pairs, schools, venues, grounds, settings)
         network[mode] = {"nodes": graph.n_nodes, "edges": len(graph.edge_u), "speed_kmh": graph.speed_kmh}
         reach_counts[mode] = {
-            "pairs": len(reach.pairs),
+            "pairs": len(pairs),
+            "on_campus_pairs": int(pairs["on_campus"].sum()),
             "schools_reaching_a_venue": int(reach.pairs["school_id"].nunique()),
             "isochrones": len(reach.isochrones),
             "schools_not_on_network": reach.unattached_schools,
@@ -186,7 +223,7 @@ def reach_by_mode(
         for school_id in reach.unattached_schools:
             review.append({"file": extract.source, "row": school_id, "column": "geometry",
                            "reason": f"school farther than {settings.max_snap_m:g} m from any {mode} street"})
-        all_pairs.append(reach.pairs)
+        all_pairs.append(pairs)
         all_iso.append(reach.isochrones)
         seconds[mode] = time.perf_counter() - t0
     return ModesReach(
@@ -220,8 +257,10 @@ def publish_city(
     isochrones, pairs = reached.isochrones, reached.pairs
     outputs = write_contract(out, schools, venues, isochrones, pairs)
     outputs.update(write_sheet_inputs(out, reached.routes, basemap))
+    outings = pairs[~pairs["on_campus"]] if "on_campus" in pairs else pairs  # a school's own grounds are no outing
+    listed = venues[venues["public"] | city.settings.include_non_public_venues] if "public" in venues else venues
     with stage("Writing maps", total=len(schools), quiet=quiet) as advance:
-        write_maps(out, city, schools, venues, isochrones, pairs, taxonomy, progress=advance, routes=reached.routes)
+        write_maps(out, city, schools, listed, isochrones, outings, taxonomy, progress=advance, routes=reached.routes)
     outputs.update({"index": str(out / "index.html"), "school_pages": str(out / "schools")})
     review_path = out / REVIEW_FILE
     if review:
@@ -274,24 +313,27 @@ def _build_into(
     timings: dict[str, float] = {}
     taxonomy = load_taxonomy(city.categories)
     extract, downloaded = load_extract(city, feature_keys(city, taxonomy), quiet)
-    data_date = date.today().isoformat() if downloaded else _osm.data_date(city.osm)  # type: ignore[arg-type]
+    data_date = date.today().isoformat() if downloaded else extract.data_date
     if bbox is not None:
         extract = _osm.clip_extract(extract, bbox)
+    city = with_language(city, extract)
     timings["read"] = time.perf_counter() - started
 
     review: list[dict[str, object]] = []
-    schools = select_schools(extract.features, city, review)
+    schools = name_unnamed_schools(select_schools(extract.features, city, review), extract, city.settings)
     if schools.empty:
         raise NoSchoolsError(
             f"{extract.source}: no schools found "
             f"(amenity=school{', kindergarten' if city.settings.include_kindergartens else ''}); "
             "add a school list with schools_csv in the city file"
         )
-    venues, catalogues = select_venues(extract, city, taxonomy, review, quiet)
+    truth: dict[str, object] = {"language": city.settings.language}
+    venues, catalogues = select_venues(extract, city, taxonomy, review, quiet, report=truth)
     graph_key = None if downloaded or city.osm is None else f"{file_digest(city.osm)} bbox={bbox}"
     reached = reach_by_mode(extract, schools, venues, city.settings, review, quiet,
                             graph_builder=partial(street_graph, cache_key=graph_key))
     timings.update(reached.seconds)
+    schools, reached = mark_data_edge(extract, schools, reached, city.settings, truth)
 
     t0 = time.perf_counter()
     basemap = sheet_basemap(extract, reached.isochrones)
@@ -299,8 +341,44 @@ def _build_into(
     timings["publish"] = time.perf_counter() - t0
     summary = city_summary(city, extract.source, downloaded, data_date, schools, venues, catalogues, reached, taxonomy,
                            review, outputs, timings)
+    summary["truth"] = truth
     finish_build(out, summary, timings, started, len(schools), quiet)
     return summary
+
+
+def mark_data_edge(
+    extract: _osm.OsmExtract,
+    schools: gpd.GeoDataFrame,
+    reached: ModesReach,
+    settings: Settings,
+    report: dict[str, object],
+) -> tuple[gpd.GeoDataFrame, ModesReach]:
+    """Flag the isochrones that reach the edge of the data (``reaches_data_edge``); count them in `report`.
+
+    With ``settings.inner_schools_only`` the schools with a flagged isochrone are left out
+    (their pairs, routes and isochrones too).
+
+    Raises
+    ------
+    NoSchoolsError
+        When every school's circles reach the edge of the data and only inner schools are wanted.
+    """
+    iso = reached.isochrones
+    iso["reaches_data_edge"] = reaches_data_edge(iso, data_area(extract), settings.data_edge_m)
+    report["isochrones_at_data_edge"] = {m: int(iso.loc[iso["mode"] == m, "reaches_data_edge"].sum()) for m in MODES}
+    if not settings.inner_schools_only:
+        return schools, reached
+    edge = set(iso.loc[iso["reaches_data_edge"], "school_id"])
+    report["schools_left_out_at_data_edge"] = sorted(edge)
+    if edge >= set(schools["school_id"]):
+        raise NoSchoolsError(f"{extract.source}: every school's circles reach the edge of the data (inner_schools_only)")
+    inner = schools[~schools["school_id"].isin(edge)]
+    return inner, dataclasses.replace(
+        reached,
+        pairs=reached.pairs[~reached.pairs["school_id"].isin(edge)].reset_index(drop=True),
+        isochrones=iso[~iso["school_id"].isin(edge)].reset_index(drop=True),
+        routes=reached.routes[~reached.routes["school_id"].isin(edge)].reset_index(drop=True),
+    )
 
 
 def sheet_basemap(extract: _osm.OsmExtract, isochrones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -402,6 +480,7 @@ def city_summary(
             "schools_from_osm": n_osm,
             "schools_from_csv": len(schools) - n_osm,
             "venues": len(venues),
+            "public_venues": int(venues["public"].fillna(True).astype(bool).sum()) if "public" in venues else len(venues),
             "venues_by_category": {k: int(n) for k, n in venues["category"].value_counts().items()},
             "rejected_rows": len(review),
         },

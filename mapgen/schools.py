@@ -43,8 +43,8 @@ def schools_from_osm(features: gpd.GeoDataFrame, settings: Settings) -> gpd.GeoD
     Returns
     -------
     geopandas.GeoDataFrame
-        :data:`SCHOOL_COLUMNS`, ``geometry`` (a point on the school) and
-        ``footprint`` (the campus polygon, or the point).
+        :data:`SCHOOL_COLUMNS`, ``geometry`` (a point on the school),
+        ``footprint`` (the campus polygon, or the point) and ``named`` (false: the name is a placeholder).
     """
     kinds = {"school", "kindergarten"} if settings.include_kindergartens else {"school"}
     if "amenity" not in features:
@@ -71,6 +71,7 @@ def schools_from_osm(features: gpd.GeoDataFrame, settings: Settings) -> gpd.GeoD
         "source": "OpenStreetMap",
         "osm_id": [f"{e}/{i}" for e, i in zip(chosen["element"], chosen["osm_id"])],
         "footprint": chosen.geometry.values,
+        "named": [isinstance(n, str) and bool(n.strip()) for n in _column(chosen, "name")],
     })
     return _with_points(frame, features.crs)
 

@@ -10,7 +10,7 @@ import typer.main
 from mapgen.cli import app
 from mapgen.config import CityConfig, Settings, TileProvider
 from mapgen.schools import SCHOOL_COLUMNS
-from mapgen.venues import VENUE_COLUMNS
+from mapgen.venues import TRUTH_COLUMNS, VENUE_COLUMNS
 from tests.conftest import ROOT
 
 DOCS = "\n".join(p.read_text(encoding="utf-8") for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
@@ -51,5 +51,5 @@ def test_every_city_setting_is_documented() -> None:
 
 def test_every_contract_column_is_documented() -> None:
     contract = (ROOT / "docs" / "output-contract.md").read_text(encoding="utf-8")
-    for column in [*SCHOOL_COLUMNS, *VENUE_COLUMNS, "mode", "minutes"]:
+    for column in [*SCHOOL_COLUMNS, *VENUE_COLUMNS, *TRUTH_COLUMNS, "mode", "minutes", "on_campus", "reaches_data_edge"]:
         assert f"`{column}`" in contract, column

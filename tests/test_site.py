@@ -29,18 +29,20 @@ SUNDAY_10 = datetime(2026, 11, 29, 10, 0, tzinfo=SHANGHAI)
 @pytest.fixture(scope="module")
 def venues(site_data: Path) -> pd.DataFrame:
     frame = gpd.read_file(site_data / "venues.geojson")
-    for column in ("name", "name_en", "address", "district", "category_zh", "category_en", "opening_hours"):
+    public = frame["public"].map(lambda v: str(v).strip().lower() not in ("false", "0"))
+    frame = frame[public].reset_index(drop=True)  # school grounds are not listed
+    words = ("name", "name_en", "aliases", "address", "district", "category_zh", "category_en", "facilities",
+             "search_terms")
+    for column in (*words, "opening_hours"):
         frame[column] = frame[column].astype(object).fillna("") if column in frame else ""
-    frame["search"] = [
-        "\n".join(normalise(r[c]) for c in ("name", "name_en", "address", "district", "category_zh", "category_en"))
-        for _, r in frame.iterrows()
-    ]
+    frame["search"] = ["\n".join(normalise(r[c]) for c in words) for _, r in frame.iterrows()]
     return frame
 
 
 @pytest.fixture(scope="module")
 def pairs(site_data: Path) -> pd.DataFrame:
-    return pd.read_csv(site_data / "reachability.csv", dtype={"school_id": str, "venue_id": str})
+    pairs = pd.read_csv(site_data / "reachability.csv", dtype={"school_id": str, "venue_id": str})
+    return pairs[pairs["on_campus"].astype(str).str.lower() != "true"]  # a school's own grounds are no outing
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def _all_pages(client, url: str) -> list[dict]:  # type: ignore[no-untyped-def]
 
 def test_site_db_holds_every_contract_row(site_data: Path, venues: pd.DataFrame, pairs: pd.DataFrame) -> None:
     con = sqlite3.connect(site_data / "site.db")
-    assert con.execute("SELECT count(*) FROM venues").fetchone()[0] == len(venues) == 32
+    assert con.execute("SELECT count(*) FROM venues").fetchone()[0] == len(venues) == 18
     assert con.execute("SELECT count(*) FROM schools").fetchone()[0] == 3
     assert con.execute("SELECT count(*) FROM reach").fetchone()[0] == len(pairs)
     assert con.execute("SELECT count(*) FROM isochrones").fetchone()[0] == 6
@@ -79,7 +81,7 @@ def test_build_writes_site_db_as_last_step(shenzhen_build: Path) -> None:
     assert summary["outputs"]["site_db"] == str(shenzhen_build / "site.db")
     assert summary["tiles"]["url"].startswith("https://")
     con = sqlite3.connect(shenzhen_build / "site.db")
-    assert con.execute("SELECT count(*) FROM venues").fetchone()[0] == summary["counts"]["venues"]
+    assert con.execute("SELECT count(*) FROM venues").fetchone()[0] == summary["counts"]["public_venues"] == 17
 
 
 @pytest.mark.parametrize("q", ["图书馆", "体育场", "大运中心"])
@@ -104,15 +106,17 @@ def test_several_words_must_all_match(client, venues: pd.DataFrame) -> None:  # 
 
 def test_exact_name_comes_first(client) -> None:  # type: ignore[no-untyped-def]
     results = client.get("/api/venues?q=图书馆").get_json()["results"]
-    # three venues are named exactly 图书馆 (and others contain it): the exact ones lead
-    exact = [r["name"] for r in results[:2]]
-    assert exact == ["图书馆", "图书馆"]
+    # two venues are named exactly 图书馆 (and others contain it); the one on school grounds is not listed,
+    # the public one leads
+    assert [r["name"] for r in results].count("图书馆") == 1 and results[0]["name"] == "图书馆"
     assert client.get("/api/venues?q=大运中心体育馆").get_json()["results"][0]["name"] == "大运中心体育馆"
 
 
-def test_full_width_and_case_are_folded(client) -> None:  # type: ignore[no-untyped-def]
-    full = {v["venue_id"] for v in client.get("/api/venues?q=（LIBRARY）").get_json()["results"]}
-    assert full == {"osm-n5178272557"}  # named 图书馆（library）
+def test_full_width_and_case_are_folded(client, venues: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    full = {v["venue_id"] for v in client.get("/api/venues?q=ＬＩＢＲＡＲＹ").get_json()["results"]}
+    plain = {v["venue_id"] for v in client.get("/api/venues?q=library").get_json()["results"]}
+    # every library carries the word in its search terms, whatever its name
+    assert full == plain == set(venues.loc[venues["search"].str.contains("library"), "venue_id"]) and len(full) == 3
     english = {v["venue_id"] for v in _all_pages(client, "/api/venues?q=universiade")}
     assert len(english) == 4
 
@@ -120,7 +124,8 @@ def test_full_width_and_case_are_folded(client) -> None:  # type: ignore[no-unty
 def test_category_filter_and_pagination(client, venues: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
     sports = set(venues.loc[venues["category"] == "sports", "venue_id"])
     first = client.get("/api/venues?category=sports").get_json()
-    assert first["total"] == len(sports) == 22 and first["pages"] == 2 and len(first["results"]) == 20
+    # 11 public sports venues (the courts and pitches of the sports centres are their facilities): one page
+    assert first["total"] == len(sports) == 11 and first["pages"] == 1 and len(first["results"]) == 11
     every = _all_pages(client, "/api/venues?category=sports")
     assert [v["venue_id"] for v in every] == list(dict.fromkeys(v["venue_id"] for v in every))  # no duplicates
     assert {v["venue_id"] for v in every} == sports
@@ -206,7 +211,7 @@ def test_pages_render_in_chinese_and_english(client, site_data: Path) -> None:  
     assert "Search" in client.get("/search?q=图书馆").text  # the cookie keeps English
     client.get("/?lang=zh")
     results = client.get("/search?q=图书馆&category=library")
-    assert results.status_code == 200 and results.text.count('class="venue"') == 5
+    assert results.status_code == 200 and results.text.count('class="venue"') == 4
     school_id = "osm-w238458950"
     page = client.get(f"/school/{school_id}")
     data = json.loads(re.search(r'id="map-data">(.*?)</script>', page.text, re.S).group(1))
@@ -284,6 +289,6 @@ def test_cli_publish_reports_counts(site_data: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli_app, ["publish", "--data", str(site_data), "--db", str(tmp_path / "x.db")])
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
-    assert "32 venues, 3 schools, 107 school–venue pairs" in output and "opening hours read for 1 venues" in output
+    assert "18 venues, 3 schools, 65 school–venue pairs" in output and "opening hours read for 1 venues" in output
     bad = CliRunner().invoke(cli_app, ["publish", "--data", str(tmp_path / "missing")])
     assert bad.exit_code != 0 and "summary.json: not found" in str(bad.exception)

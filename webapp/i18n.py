@@ -11,6 +11,9 @@ WEEKDAYS = {"zh": ("周一", "周二", "周三", "周四", "周五", "周六", "
 STRINGS: dict[str, tuple[str, str]] = {
     "site": ("学生 15 分钟活动圈", "15-minute activity circles"),
     "search": ("搜索", "Search"),
+    "data_edge": ("出行圈已到达地图数据的边界，实际可到达的范围可能更大。",
+                  "The circles run into the edge of the map data: the real reach may be larger."),
+    "on_campus": ("校内设施（不算校外活动）", "On campus (the school's own, not outings)"),
     "search_placeholder": ("搜索场馆：名称、地址、类别，如 图书馆", "Search venues: name, address, category"),
     "schools": ("学校", "Schools"),
     "categories": ("场馆类别", "Venue categories"),

@@ -137,8 +137,14 @@ def school(school_id: str) -> ResponseReturnValue:
     }
     data_dir: Path = current_app.config["MAPGEN_DATA"]
     links = {kind: (data_dir / "schools" / f"{school_id}.{kind}").is_file() for kind in ("html", "pdf")}
+    at_edge = db().execute(
+        "SELECT count(*) FROM isochrones i JOIN schools s ON s.id = i.school"
+        " WHERE s.school_id = ? AND i.reaches_data_edge = 1", (school_id,)).fetchone()[0]
+    on_campus = db().execute(
+        "SELECT c.name, c.category_zh, c.category_en FROM campus c JOIN schools s ON s.id = c.school"
+        " WHERE s.school_id = ? ORDER BY c.name", (school_id,)).fetchall()
     return render_template("school.html", info=info, s=found, groups=groups, map_data=map_data, links=links,
-                           cat_class=cat_class)
+                           cat_class=cat_class, at_edge=at_edge, on_campus=on_campus)
 
 
 @pages.get("/files/<path:name>")

@@ -9,7 +9,7 @@ import geopandas as gpd
 import pandas as pd
 
 from mapgen.schools import SCHOOL_COLUMNS
-from mapgen.venues import VENUE_COLUMNS
+from mapgen.venues import TRUTH_COLUMNS, TRUTH_DEFAULTS, VENUE_COLUMNS
 
 CONTRACT_FILES = {
     "schools": "schools.geojson",
@@ -36,9 +36,9 @@ def write_contract(
     schools, venues
         With :data:`~mapgen.schools.SCHOOL_COLUMNS` / :data:`~mapgen.venues.VENUE_COLUMNS`.
     isochrones
-        ``school_id``, ``mode``, ``minutes``, polygon geometry.
+        ``school_id``, ``mode``, ``minutes``, polygon geometry (``reaches_data_edge``: false when absent).
     pairs
-        ``school_id``, ``venue_id``, ``mode``, ``minutes``.
+        ``school_id``, ``venue_id``, ``mode``, ``minutes`` (``on_campus``: false when absent).
 
     Returns
     -------
@@ -47,10 +47,14 @@ def write_contract(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {k: out_dir / v for k, v in CONTRACT_FILES.items()}
+    venues = venues.assign(**{c: venues[c].fillna(v) if c in venues else v for c, v in TRUTH_DEFAULTS.items()})
+    isochrones = isochrones.assign(reaches_data_edge=isochrones.get("reaches_data_edge", False))
+    pairs = pairs.assign(on_campus=pairs.get("on_campus", False))
     _geojson(schools[[*SCHOOL_COLUMNS, "geometry"]], paths["schools"])
-    _geojson(venues[[*VENUE_COLUMNS, "geometry"]], paths["venues"])
-    _geojson(isochrones[["school_id", "mode", "minutes", "geometry"]], paths["isochrones"])
-    pairs[["school_id", "venue_id", "mode", "minutes"]].to_csv(paths["reachability"], index=False, encoding="utf-8")
+    _geojson(venues[[*VENUE_COLUMNS, *TRUTH_COLUMNS, "geometry"]], paths["venues"])
+    _geojson(isochrones[["school_id", "mode", "minutes", "reaches_data_edge", "geometry"]], paths["isochrones"])
+    pairs[["school_id", "venue_id", "mode", "minutes", "on_campus"]].to_csv(
+        paths["reachability"], index=False, encoding="utf-8")
     return {k: str(p) for k, p in paths.items() if k != "summary"}
 
 

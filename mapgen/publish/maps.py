@@ -35,7 +35,8 @@ _VIEWPORT = re.compile(r'<meta name="viewport"[^>]*>')
 TEXT = {
     "zh": {"schools": "学校 Schools", "search": "搜索学校或场馆 Search", "legend": "图例 Legend",
            "open_school": "打开学校地图 Open school map", "within": "{m} 分钟可达场馆 venues within {m} min",
-           "all_schools": "← 全部学校 All schools", "hours": "开放时间 Hours", "fee": "收费 Fee",
+           "all_schools": "← 全部学校 All schools",
+           "data_edge": "出行圈已到达地图数据的边界，实际范围可能更大。 The circles run into the edge of the map data: the real reach may be larger.", "hours": "开放时间 Hours", "fee": "收费 Fee",
            "source": "来源 Source", "pdf": "PDF 活动单 Outing sheet (PDF)", "site": "网站上的学校页 School on the site",
            "venues": "{m} 分钟内可达场馆 Venues within {m} min ({n})", "after_school": "放学后 After school",
            "weekend": "周末 Weekends", "yes": "开放 open", "no": "关闭 closed", "unknown": "未知 unknown",
@@ -45,6 +46,7 @@ TEXT = {
            "days": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"), "to": "至"},
     "en": {"schools": "Schools", "search": "Search schools and venues", "legend": "Legend",
            "open_school": "Open school map", "within": "venues within {m} min", "all_schools": "← All schools",
+           "data_edge": "The circles run into the edge of the map data: the real reach may be larger.",
            "hours": "Hours", "fee": "Fee", "source": "Source", "pdf": "Outing sheet (PDF)",
            "site": "School on the site", "venues": "Venues within {m} min ({n})", "after_school": "After school",
            "weekend": "Weekends", "yes": "open", "no": "closed", "unknown": "unknown", "free": "free",
@@ -53,6 +55,7 @@ TEXT = {
            "days": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"), "to": "–"},
     "de": {"schools": "Schulen", "search": "Schulen und Orte suchen", "legend": "Legende",
            "open_school": "Karte der Schule öffnen", "within": "Orte in {m} Min.", "all_schools": "← Alle Schulen",
+           "data_edge": "Die Kreise reichen bis an den Rand der Kartendaten: die wahre Reichweite kann größer sein.",
            "hours": "Öffnungszeiten", "fee": "Eintritt", "source": "Quelle", "pdf": "Ausflugsblatt (PDF)",
            "site": "Schule auf der Website", "venues": "Orte in {m} Min. erreichbar ({n})",
            "after_school": "Nach der Schule", "weekend": "Wochenende", "yes": "geöffnet", "no": "geschlossen",
@@ -201,6 +204,8 @@ def _school_page(
     title = f"{school.name} — {text['circles'].format(m=minutes)}"
     data = page_data(title, layers, legend + category_legend(taxonomy, text), text=text)  # links: in the list
     side = _venue_list(school, rows, taxonomy, minutes, text, notes, links)
+    if "reaches_data_edge" in isochrones and isochrones["reaches_data_edge"].astype(bool).any():
+        side = side.replace("</h1>", f'</h1><p id="mg-data-edge">{html_text(text["data_edge"])}</p>', 1)
     return save_page(fmap, data, out_dir / "schools" / f"{school.school_id}.html", prefix="../", side=side)
 
 

@@ -98,6 +98,8 @@ def load_build(data_dir: str | Path) -> Build:
         if key not in summary:
             raise InputFileError(f"{paths['summary']}: no `{key}` entry; rebuild the folder with `mapgen build`")
     pairs = pd.read_csv(paths["reachability"], dtype={"school_id": str, "venue_id": str})
+    if "on_campus" in pairs:  # a school's own grounds are no outing, nor the nearest venue of a category
+        pairs = pairs[pairs["on_campus"].astype(str).str.lower() != "true"]
     routes = pd.read_csv(paths["routes"], dtype={"school_id": str, "venue_id": str})
     venues = gpd.read_file(paths["venues"], engine="pyogrio")
     text = venues.select_dtypes(["object", "string"]).columns
@@ -266,6 +268,8 @@ def render_sheet(build: Build, school_id: str, font_family: str) -> bytes:
         data_date=build.summary["source"].get("data_date") or "未知 unknown",  # type: ignore[attr-defined]
         settings=build.settings,
         map_jpeg=base64.b64encode(jpeg).decode("ascii"),
+        data_edge=bool(build.isochrones.loc[build.isochrones["school_id"] == school_id]
+                       .get("reaches_data_edge", pd.Series(dtype=bool)).fillna(False).astype(bool).any()),
         modes={mode: {"color": color} for mode, color in MODE_COLORS.items()},
         main_road_color=MAIN_ROAD_COLOR,
         areas=AREA_STYLE,

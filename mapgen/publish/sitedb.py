@@ -42,7 +42,8 @@ CREATE TABLE venues (
   district TEXT NOT NULL, address TEXT NOT NULL, free INTEGER, hours_known INTEGER NOT NULL,
   after_school INTEGER, weekend INTEGER, lon REAL NOT NULL, lat REAL NOT NULL,
   map_lon REAL NOT NULL, map_lat REAL NOT NULL, name_norm TEXT NOT NULL, address_norm TEXT NOT NULL,
-  search TEXT NOT NULL);
+  search TEXT NOT NULL, facilities TEXT NOT NULL DEFAULT '', aliases TEXT NOT NULL DEFAULT '',
+  search_terms TEXT NOT NULL DEFAULT '', public INTEGER NOT NULL DEFAULT 1);
 CREATE INDEX venues_category ON venues(category);
 CREATE INDEX venues_district ON venues(district);
 CREATE TABLE opening (venue INTEGER NOT NULL REFERENCES venues(id), weekday INTEGER NOT NULL,
@@ -53,7 +54,11 @@ CREATE TABLE reach (school INTEGER NOT NULL REFERENCES schools(id), venue INTEGE
                     mode TEXT NOT NULL, minutes REAL NOT NULL, PRIMARY KEY (school, mode, venue)) WITHOUT ROWID;
 CREATE INDEX reach_venue ON reach(venue, mode);
 CREATE TABLE isochrones (school INTEGER NOT NULL REFERENCES schools(id), mode TEXT NOT NULL,
-                         minutes REAL NOT NULL, geojson TEXT NOT NULL, PRIMARY KEY (school, mode));
+                         minutes REAL NOT NULL, geojson TEXT NOT NULL, reaches_data_edge INTEGER NOT NULL DEFAULT 0,
+                         PRIMARY KEY (school, mode));
+CREATE TABLE campus (school INTEGER NOT NULL REFERENCES schools(id), venue_id TEXT NOT NULL, name TEXT NOT NULL,
+                     category_zh TEXT NOT NULL, category_en TEXT NOT NULL, facilities TEXT NOT NULL,
+                     PRIMARY KEY (school, venue_id)) WITHOUT ROWID;
 CREATE VIRTUAL TABLE venues_fts USING fts5(search, content='venues', content_rowid='id', tokenize='trigram');
 CREATE VIRTUAL TABLE schools_fts USING fts5(search, content='schools', content_rowid='id', tokenize='trigram');
 """
@@ -98,6 +103,11 @@ def write_site_db(
     pairs = _read_pairs(data / CONTRACT_FILES["reachability"])
     tiles = TileProvider.model_validate(summary.get("tiles") or {})
     settings = Settings.model_validate(summary.get("settings") or {})
+    campus_pairs = pairs[pairs["on_campus"]]
+    pairs = pairs[~pairs["on_campus"]]  # a school's own grounds are no outing
+    own_venues = venues[venues["venue_id"].isin(campus_pairs["venue_id"])]
+    if "public" in venues and not settings.include_non_public_venues:
+        venues = venues[venues["public"].map(lambda v: _flag(v, default=True)).astype(bool)]
 
     venue_rows, openings, parsed, unreadable = _venue_rows(venues, settings, tiles)
     school_rows = _school_rows(schools, tiles)
@@ -118,6 +128,7 @@ def write_site_db(
         "tiles_url": tiles.url,
         "tiles_attribution": tiles.attribution,
         "tiles_name": tiles.name,
+        "language": str(settings.language or ""),
     }
 
     with staged_file(path) as tmp, closing(sqlite3.connect(tmp)) as con, con:
@@ -135,7 +146,8 @@ def write_site_db(
             ((school_ids[s], venue_ids[v], m, round(float(t), 2)) for s, v, m, t in pairs.itertuples(index=False)),
         )
         iso_rows = _isochrone_rows(isochrones, school_ids, tiles)
-        con.executemany("INSERT INTO isochrones VALUES (?, ?, ?, ?)", iso_rows)
+        con.executemany("INSERT INTO isochrones VALUES (?, ?, ?, ?, ?)", iso_rows)
+        con.executemany("INSERT INTO campus VALUES (?, ?, ?, ?, ?, ?)", _campus_rows(campus_pairs, own_venues, school_ids))
         con.execute("INSERT INTO venues_fts(venues_fts) VALUES ('rebuild')")
         con.execute("INSERT INTO schools_fts(schools_fts) VALUES ('rebuild')")
         con.execute("ANALYZE")
@@ -202,7 +214,8 @@ def _read_pairs(path: Path) -> pd.DataFrame:
     missing = {"school_id", "venue_id", "mode", "minutes"} - set(pairs.columns)
     if missing:
         raise InputFileError(f"{path}: columns missing: {', '.join(sorted(missing))}")
-    return pairs[["school_id", "venue_id", "mode", "minutes"]]
+    on_campus = pairs["on_campus"].astype(str).str.lower().isin(_TRUE_WORDS) if "on_campus" in pairs else False
+    return pairs[["school_id", "venue_id", "mode", "minutes"]].assign(on_campus=on_campus)
 
 
 def _text(row: pd.Series, column: str) -> str:
@@ -227,7 +240,7 @@ def _venue_rows(
     for i, (_, v) in enumerate(venues.iterrows()):
         text = {c: _text(v, c) for c in (
             "venue_id", "name", "name_en", "category", "category_zh", "category_en", "opening_hours", "fee",
-            "access", "source", "osm_id", "district", "address",
+            "access", "source", "osm_id", "district", "address", "facilities", "aliases", "search_terms",
         )}
         schedule = parse_hours(text["opening_hours"]) if text["opening_hours"] else None
         if schedule is not None:
@@ -247,8 +260,10 @@ def _venue_rows(
             "map_lon": map_lon[i], "map_lat": map_lat[i],
             "name_norm": normalise(text["name"]),
             "address_norm": normalise(text["address"]),
+            "public": int(_flag(v.get("public"), default=True)),
             "search": "\n".join(normalise(text[c]) for c in (
-                "name", "name_en", "address", "district", "category_zh", "category_en") if text[c]),
+                "name", "name_en", "aliases", "address", "district", "category_zh", "category_en", "facilities",
+                "search_terms") if text[c]),
         })
     return rows, openings, parsed, unreadable
 
@@ -274,9 +289,28 @@ def _category_rows(venues: gpd.GeoDataFrame) -> list[tuple[str, str, str, int, i
     return [(str(k), str(r.zh), str(r.en), int(r.n), i) for i, (k, r) in enumerate(labels.iterrows())]
 
 
+def _flag(value: object, default: bool) -> bool:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return default
+    return str(value).strip().lower() in _TRUE_WORDS
+
+
+def _campus_rows(
+    pairs: pd.DataFrame, venues: gpd.GeoDataFrame, school_ids: dict[str, int]
+) -> list[tuple[int, str, str, str, str, str]]:
+    """A school's own facilities (venues on its grounds), once per school and venue."""
+    by_id = venues.set_index("venue_id")
+    seen = pairs[["school_id", "venue_id"]].drop_duplicates()
+    return [
+        (school_ids[s], v, _text(by_id.loc[v], "name"), _text(by_id.loc[v], "category_zh"),
+         _text(by_id.loc[v], "category_en"), _text(by_id.loc[v], "facilities"))
+        for s, v in seen.itertuples(index=False) if s in school_ids and v in by_id.index
+    ]
+
+
 def _isochrone_rows(
     isochrones: gpd.GeoDataFrame, school_ids: dict[str, int], tiles: TileProvider
-) -> list[tuple[int, str, float, str]]:
+) -> list[tuple[int, str, float, str, int]]:
     rows = []
     for (school_id, mode), group in isochrones.groupby(["school_id", "mode"]):
         if school_id not in school_ids:
@@ -285,7 +319,10 @@ def _isochrone_rows(
         if tiles.datum == "gcj02":
             shape = shapely.transform(shape, lambda xy: pd.DataFrame(
                 dict(zip(("x", "y"), wgs84_to_gcj02(xy[:, 0], xy[:, 1]), strict=True))).to_numpy())
-        rows.append((school_ids[school_id], str(mode), float(group["minutes"].max()), shapely.to_geojson(shape)))
+        edge = bool(group["reaches_data_edge"].map(lambda f: _flag(f, default=False)).any()) \
+            if "reaches_data_edge" in group else False
+        rows.append((school_ids[school_id], str(mode), float(group["minutes"].max()), shapely.to_geojson(shape),
+                     int(edge)))
     return rows
 
 

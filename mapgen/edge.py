@@ -1,0 +1,57 @@
+"""The edge of the data: which isochrones run into the boundary of the extract, where the real area may be larger."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from mapgen._osm import OsmExtract
+
+
+def data_area(extract: OsmExtract) -> shapely.Polygon:
+    """The area the extract covers: the bounds the file declares (or the ``--bbox`` cut), else its streets' hull.
+
+    Beyond declared bounds an extract holds only the ways that cross them, so the network
+    there is partial; a file without bounds is taken to cover the convex hull of its street nodes.
+
+    Parameters
+    ----------
+    extract
+        The OSM extract.
+
+    Returns
+    -------
+    shapely.Polygon
+        WGS-84.
+    """
+    if extract.box is not None:
+        return shapely.box(*extract.box)
+    coords = np.vstack([w.lonlat for w in extract.highways])
+    return shapely.MultiPoint(coords).convex_hull
+
+
+def reaches_data_edge(isochrones: gpd.GeoDataFrame, area: shapely.Polygon, margin_m: float) -> np.ndarray:
+    """Whether each isochrone comes within `margin_m` of the data area's boundary (or leaves it).
+
+    Parameters
+    ----------
+    isochrones
+        Polygons in WGS-84.
+    area
+        From :func:`data_area`.
+    margin_m
+        Distance in metres (``settings.data_edge_m``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Booleans aligned with `isochrones`.
+    """
+    if isochrones.empty:
+        return np.zeros(0, dtype=bool)
+    crs = isochrones.estimate_utm_crs()
+    shapes = isochrones.geometry.to_crs(crs).values
+    outline = gpd.GeoSeries([area], crs=4326).to_crs(crs).values[0]
+    near = shapely.distance(shapes, outline.boundary) <= margin_m
+    return np.asarray(near | ~shapely.within(shapes, outline), dtype=bool)
