@@ -213,6 +213,11 @@ class CatalogueSettings(_Model):
         description="Old district names → current ones (compared without 区/县/新区).",
     )
     online: OnlineGeocoder | None = Field(None, description="Optional online geocoder for rows left unplaced.")
+    category_min_confidence: float = Field(
+        0.7, ge=0, le=1,
+        description="Rows whose category was recognised (name word, matched place's tags) with less confidence "
+        "go to review.csv.",
+    )
 
 
 class CatalogueConfig(_Model):

@@ -58,13 +58,25 @@ class Gazetteer:
     ``street``, ``num_lo``, ``num_hi`` (house-number range, -1 when absent), ``district``
     (normalised, "" when unknown), ``lon``, ``lat`` (WGS-84, a point on the feature), ``source``.
     ``area`` is the region the gazetteer covers (hull of its features), or None when empty.
+    ``tags`` holds the features' tags (string columns), indexed by ``feature_id``: what a matched
+    place is (``tourism=museum``), for the category of a catalogue row placed on it.
     """
 
     entries: pd.DataFrame
     area: shapely.Geometry | None
+    tags: pd.DataFrame | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def feature_tags(self, feature_id: str) -> dict[str, str]:
+        """Return the tags of one feature (``{}`` when unknown): its non-empty string values."""
+        if self.tags is None or feature_id not in self.tags.index:
+            return {}
+        row = self.tags.loc[feature_id]
+        if isinstance(row, pd.DataFrame):
+            row = row.iloc[0]
+        return {k: v.strip() for k, v in row.items() if isinstance(v, str) and v.strip()}
 
 
 # --- normalisation --------------------------------------------------------------------------
@@ -306,7 +318,10 @@ def build_gazetteer(
     columns = ["feature_id", "name", "key", "street", "num_lo", "num_hi", "district", "lon", "lat", "source"]
     entries = pd.DataFrame(rows, columns=columns).drop_duplicates(["feature_id", "key"], ignore_index=True)
     area = shapely.MultiPoint(np.c_[points.x, points.y]).convex_hull if len(points) else None
-    return Gazetteer(entries, area)
+    kept = ids.isin(set(entries["feature_id"]))
+    tags = pd.DataFrame(features.loc[kept].drop(columns=features.geometry.name)).set_index(ids[kept].rename(None))
+    text = [c for c in tags.columns if pd.api.types.is_string_dtype(tags[c]) or tags[c].dtype == object]
+    return Gazetteer(entries, area, tags.loc[:, text])
 
 
 def merge_gazetteers(gazetteers: Iterable[Gazetteer]) -> Gazetteer:
@@ -316,8 +331,10 @@ def merge_gazetteers(gazetteers: Iterable[Gazetteer]) -> Gazetteer:
         return Gazetteer(pd.DataFrame(columns=["feature_id", "name", "key", "street", "num_lo", "num_hi", "district",
                                                "lon", "lat", "source"]), None)
     areas = [g.area for g in gazetteers if g.area is not None]
+    tags = [g.tags for g in gazetteers if g.tags is not None]
     return Gazetteer(pd.concat([g.entries for g in gazetteers], ignore_index=True),
-                     shapely.union_all(areas).convex_hull if areas else None)
+                     shapely.union_all(areas).convex_hull if areas else None,
+                     pd.concat(tags) if tags else None)
 
 
 def _tag(features: pd.DataFrame, key: str) -> pd.Series:

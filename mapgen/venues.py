@@ -19,6 +19,7 @@ VENUE_COLUMNS = [
     "fee", "access", "source", "osm_id",
     "address", "district", "phone", "safety", "website",
     "hours_parsed", "open_after_school", "open_weekend", "location_method", "location_confidence", "sources",
+    "category_source", "category_confidence",
 ]
 _CLOSED = frozenset({"private", "no"})
 
@@ -32,6 +33,8 @@ class Category:
     en: str
     color: str
     rules: tuple[tuple[tuple[str, object], ...], ...]
+    synonyms: tuple[str, ...] = ()  # words a catalogue's category column may use for it
+    name_words: tuple[str, ...] = ()  # venue-kind words in names (博物馆, Bibliothek) that make a venue of it
 
     def matches(self, tags: dict[str, str]) -> bool:
         """Return whether any rule of the category matches `tags`."""
@@ -79,6 +82,8 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
             Category(
                 key=key, zh=spec["zh"], en=spec["en"], color=spec.get("color", "#555555"),
                 rules=tuple(tuple((k, v) for k, v in rule.items()) for rule in spec.get("rules", [])),
+                synonyms=tuple(str(w) for w in spec.get("synonyms", [])),
+                name_words=tuple(str(w) for w in spec.get("name_words", [])),
             )
             for key, spec in raw.items()
         )
@@ -188,6 +193,8 @@ def venues_from_osm(
             "location_method": "osm",
             "location_confidence": 1.0,
             "sources": f"OpenStreetMap {element}/{rec['osm_id']}",
+            "category_source": "osm",
+            "category_confidence": 1.0,
             "footprint": rec["geometry"],
         })
     frame = pd.DataFrame(rows, columns=[*VENUE_COLUMNS, "footprint"])
