@@ -27,6 +27,7 @@ from mapgen.publish.pdf import load_build, write_sheet_inputs, write_sheets
 from mapgen.publish.sitedb import write_site_db
 from mapgen.reach import schools_reach
 from mapgen.routes import routes_summary
+from mapgen.school_list import reconcile_school_list
 from mapgen.schools import schools_from_csv, schools_from_osm
 from mapgen.venues import Taxonomy, load_taxonomy, venues_from_osm
 
@@ -66,7 +67,7 @@ def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) 
 
 def feature_keys(city: CityConfig, taxonomy: Taxonomy) -> set[str]:
     """OSM tag keys a build reads as features: the taxonomy's, schools', and named places when geocoding catalogues."""
-    gazetteer_keys = {"name", "addr:housenumber"} if city.catalogues else set()  # named places to geocode with
+    gazetteer_keys = {"name", "addr:housenumber"} if city.catalogues or city.school_list else set()  # named places
     return set(taxonomy.tag_keys) | {"amenity"} | gazetteer_keys | BASEMAP_KEYS
 
 
@@ -108,11 +109,18 @@ def select_schools(features: gpd.GeoDataFrame, city: CityConfig, review: list[di
         :data:`~mapgen.schools.SCHOOL_COLUMNS`, ``geometry``, ``footprint`` and ``from_osm`` (bool).
     """
     osm_schools = schools_from_osm(features, city.settings).assign(from_osm=True)
+    official = None
+    if city.school_list is not None:  # the official list's names and ids on OSM's positions and campuses
+        official = reconcile_school_list(city.school_list, osm_schools, features, city.catalogue)
+        osm_schools = official.schools.drop(columns=["match_name", "match_confidence", "match_method"])
+        review.extend(official.review)
     schools = osm_schools
     if city.schools_csv is not None:
         listed = schools_from_csv(city.schools_csv, review).assign(from_osm=False)
         schools = listed if city.schools_csv_mode == "replace" else pd.concat([osm_schools, listed], ignore_index=True)
-    return gpd.GeoDataFrame(schools, geometry="geometry", crs=4326)
+    result = gpd.GeoDataFrame(schools, geometry="geometry", crs=4326)
+    result.attrs["school_list"] = official.summary if official is not None else {}
+    return result
 
 
 @dataclass
@@ -344,6 +352,7 @@ def city_summary(
         },
         "categories": [{"key": c.key, "zh": c.zh, "en": c.en, "color": c.color} for c in taxonomy.categories],
         "catalogues": catalogues,
+        "school_list": schools.attrs.get("school_list", {}),
         "network": reached.network,
         "reach": reached.reach,
         "outputs": outputs,
