@@ -411,6 +411,7 @@ def import_catalogue(
     counts = {"rows": len(data), "venues": len(venues), "rejected": len(review_frame),
               "geocoded": int(venues["location_method"].isin(["name", "address", "name+address", "online"]).sum()),
               "hours_unparsed": int((venues["opening_hours"].ne("") & ~venues["hours_parsed"].astype(bool)).sum())}
+    counts.update(_category_counts(venues, review_frame))
     datum = check_datum(data.loc[~np.isnan(lon), "name"], np.asarray(data["lon"].map(_number), dtype=float),
                         np.asarray(data["lat"].map(_number), dtype=float), spec.crs, gazetteer, settings)
     return CatalogueImport(venues, review_frame, counts, datum)
@@ -496,6 +497,16 @@ def _categories(data, columns, spec, words, reject) -> pd.DataFrame:  # noqa: AN
     reject(unknown, column, "unknown category " + data["category"].map(repr) + " ("
            + data["category"].map(lambda v: words.closest(v) if v else "") + ")")
     return _guess_frame(guesses, data.index)
+
+
+def _category_counts(venues: pd.DataFrame, review: pd.DataFrame) -> dict[str, int]:
+    """Venues per category source (``categories_from_tags`` counts ``tags`` and ``tags+name``) and rows to review."""
+    source = venues["category_source"].str.split(":").str[0].replace({"tags+name": "tags"})
+    counts = {f"categories_from_{k}": int((source == k).sum()) for k in ("column", "setting", "tags", "name")}
+    reasons = review["reason"].astype(str)
+    counts["categories_to_review"] = int(reasons.str.startswith(("no category", "unknown category",
+                                                                 "category unsure")).sum())
+    return counts
 
 
 def _guess_frame(guesses: list[Guess | None], index: pd.Index) -> pd.DataFrame:

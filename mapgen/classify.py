@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz, process
 
 from mapgen.config import CatalogueSettings
-from mapgen.geocode import _BRACKETED
+from mapgen.geocode import BRACKETED
 from mapgen.venues import Taxonomy
 
 #: Confidence of a category read from a name: the kind word ends the name (上海博物馆); it is followed
@@ -102,7 +102,7 @@ class CategoryWords:
         博物馆), then one followed only by branch or noise words, then one inside it.
         """
         text = unicodedata.normalize("NFKC", name)
-        parts = [_BRACKETED.sub(" ", text), *(p for p in _BRACKETED.findall(text) if not p.startswith(("原", "旧")))]
+        parts = [BRACKETED.sub(" ", text), *(p for p in BRACKETED.findall(text) if not p.startswith(("原", "旧")))]
         best: tuple[float, int, int] | None = None
         guess = None
         for part in parts:

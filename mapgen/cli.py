@@ -361,7 +361,10 @@ def catalog_import(
     if not quiet:
         console.print(
             f"[green]done[/green] {file.name}: {c['rows']} rows → {c['venues']} venues ({c['geocoded']} geocoded), "
-            f"{c['rejected']} to review; {c['hours_unparsed']} opening-hours texts kept verbatim (unparsed). "
+            f"{c['rejected']} to review; categories from the column {c['categories_from_column']}, setting "
+            f"{c['categories_from_setting']}, matched places' tags {c['categories_from_tags']}, names "
+            f"{c['categories_from_name']}, {c['categories_to_review']} to review; "
+            f"{c['hours_unparsed']} opening-hours texts kept verbatim (unparsed). "
             f"Wrote {', '.join(paths.values())}",
             highlight=False,
         )

@@ -92,21 +92,22 @@ def select_venues(
 
 
 def select_schools(features: gpd.GeoDataFrame, city: CityConfig, review: list[dict[str, object]]) -> gpd.GeoDataFrame:
-    """Schools of a city: OSM schools in `features`, plus or instead of the city's CSV list.
+    """Schools of a city: OSM schools in `features` (reconciled with its official list), plus or instead of its CSV.
 
     Parameters
     ----------
     features
         Tagged OSM features (WGS-84).
     city
-        The city configuration (school settings, ``schools_csv``, ``schools_csv_mode``).
+        The city configuration (school settings, ``school_list``, ``schools_csv``, ``schools_csv_mode``).
     review
-        List collecting rejected CSV rows.
+        List collecting rejected CSV rows and official schools not found.
 
     Returns
     -------
     geopandas.GeoDataFrame
-        :data:`~mapgen.schools.SCHOOL_COLUMNS`, ``geometry``, ``footprint`` and ``from_osm`` (bool).
+        :data:`~mapgen.schools.SCHOOL_COLUMNS`, ``geometry``, ``footprint`` and ``from_osm`` (bool);
+        ``attrs["school_list"]`` is the official list's summary (``{}`` without one).
     """
     osm_schools = schools_from_osm(features, city.settings).assign(from_osm=True)
     official = None

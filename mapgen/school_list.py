@@ -15,7 +15,7 @@ from rapidfuzz import fuzz
 from mapgen.catalog import map_columns, read_table
 from mapgen.config import CatalogueSettings, SchoolListConfig
 from mapgen.coords import distance_m
-from mapgen.geocode import _BRACKETED, _REGION, build_gazetteer, geocode
+from mapgen.geocode import BRACKETED, REGION_PREFIX, build_gazetteer, geocode
 from mapgen.schools import SCHOOL_COLUMNS
 
 #: Field → headers of an official school list (compared like a catalogue's: case, full-width and
@@ -84,13 +84,13 @@ def school_key(name: object, spec: SchoolListConfig, settings: CatalogueSettings
     if not isinstance(name, str):
         return SchoolKey("", frozenset(), frozenset())
     text = unicodedata.normalize("NFKC", name).casefold().translate(_GERMAN)
-    text = _BRACKETED.sub(lambda m: m.group(1) if _branches(m.group(1), spec) else " ", text)
+    text = BRACKETED.sub(lambda m: m.group(1) if _branches(m.group(1), spec) else " ", text)
     tokens = frozenset(t for t in re.split(r"[^\w]+", text) if t)
     key = _ORDINAL.sub(lambda m: _chinese_number(m.group(1)) + _SHORT[m.group(2)], re.sub(r"[^\w]+", "", text))
     for long, short in _KIND:
         key = key.replace(long, short)
     while True:
-        stripped = _REGION.sub("", key, count=1)
+        stripped = REGION_PREFIX.sub("", key, count=1)
         for prefix in settings.place_prefixes:
             stripped = stripped.removeprefix(prefix)
         if stripped == key or len(stripped) < 2:
