@@ -318,7 +318,8 @@ def catalog_import(
     gazetteer: Annotated[Optional[list[Path]], typer.Option(
         "--gazetteer", help="GeoJSON of named places to geocode rows without coordinates (repeatable).")] = None,
     category: Annotated[Optional[str], typer.Option(
-        "--category", help="Category key (or label) of rows without a category column.")] = None,
+        "--category", help="Category (key, label or synonym) of every row without a category value; overrides what "
+        "names and matched places say.")] = None,
     district: Annotated[Optional[str], typer.Option(
         "--district", help="District of every row, when the file has no district column.")] = None,
     column: Annotated[Optional[list[str]], typer.Option(

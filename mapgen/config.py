@@ -226,7 +226,9 @@ class CatalogueConfig(_Model):
     file: Path = Field(description="The catalogue file; relative to the city TOML.")
     name: str | None = Field(None, description="Short name used in venue ids and sources [default: file stem].")
     crs: Literal["wgs84", "gcj02", "bd09"] = Field("wgs84", description="Datum of the file's coordinates.")
-    category: str | None = Field(None, description="Category key for rows without a category column.")
+    category: str | None = Field(
+        None, description="Category for rows without a category value (overrides names and matched places' tags)."
+    )
     district: str | None = Field(None, description="District of every row, when the file has no district column.")
     columns: dict[str, str] = Field(
         {}, description="Field → header of this file, e.g. {name = \"NAME\", opening_hours = \"T_TIME\"}."
@@ -262,8 +264,9 @@ class SchoolListConfig(_Model):
     generic_words: tuple[str, ...] = Field(
         ("schule", "schulen", "grundschule", "realschule", "werkrealschule", "gymnasium", "gesamtschule",
          "gemeinschaftsschule", "hauptschule", "berufsschule", "förderschule", "sonderschule", "school", "primary",
-         "secondary", "high", "middle", "elementary", "international", "college", "école", "ecole", "lycée",
-         "collège", "der", "die", "das", "von", "st", "the", "of", "de"),
+         "secondary", "high", "middle", "elementary", "international", "college", "école", "lycée", "collège",
+         "primaire", "élémentaire", "maternelle", "privé", "privée", "public", "publique", "polyvalent", "institution",
+         "der", "die", "das", "von", "st", "saint", "sainte", "the", "of", "de", "la", "le", "les", "des", "du"),
         description="Words in Latin-letter school names that do not identify a school on their own.",
     )
 

@@ -12,7 +12,7 @@ import pandas as pd
 import shapely
 from rapidfuzz import fuzz
 
-from mapgen.catalog import map_columns, read_table
+from mapgen.catalog import _MARKUP, map_columns, read_table
 from mapgen.config import CatalogueSettings, SchoolListConfig
 from mapgen.coords import distance_m
 from mapgen.geocode import BRACKETED, REGION_PREFIX, build_gazetteer, geocode
@@ -63,7 +63,7 @@ class Reconciled:
 def school_key(name: object, spec: SchoolListConfig, settings: CatalogueSettings) -> SchoolKey:
     """Fold a school name for matching.
 
-    NFKC, lower case, German umlauts spelt out; bracketed remarks dropped unless they name a
+    NFKC, lower case, German umlauts spelt out and other accents dropped; bracketed remarks dropped unless they name a
     campus or branch (``（金銮校区）``); leading province, city and district names and the
     settings' place prefixes stripped (``南京市金陵中学`` → ``金陵中学``); ordinals shortened
     (``第一中学`` → ``一中``, ``第九初级中学`` → ``九初中``, ``高级中学`` → ``高中``).
@@ -83,7 +83,7 @@ def school_key(name: object, spec: SchoolListConfig, settings: CatalogueSettings
     """
     if not isinstance(name, str):
         return SchoolKey("", frozenset(), frozenset())
-    text = unicodedata.normalize("NFKC", name).casefold().translate(_GERMAN)
+    text = _fold_latin(name)
     text = BRACKETED.sub(lambda m: m.group(1) if _branches(m.group(1), spec) else " ", text)
     tokens = frozenset(t for t in re.split(r"[^\w]+", text) if t)
     key = _ORDINAL.sub(lambda m: _chinese_number(m.group(1)) + _SHORT[m.group(2)], re.sub(r"[^\w]+", "", text))
@@ -97,6 +97,13 @@ def school_key(name: object, spec: SchoolListConfig, settings: CatalogueSettings
             break
         key = stripped
     return SchoolKey(key, _branches(key, spec), tokens)
+
+
+def _fold_latin(text: str) -> str:
+    """NFKC, lower case, umlauts spelt out (ü → ue), other accents dropped (École → ecole); CJK untouched."""
+    text = unicodedata.normalize("NFKC", text).casefold().translate(_GERMAN)
+    return unicodedata.normalize("NFC", "".join(c for c in unicodedata.normalize("NFD", text)
+                                                if not unicodedata.combining(c)))
 
 
 def _branches(text: str, spec: SchoolListConfig) -> frozenset[str]:
@@ -142,7 +149,7 @@ def school_score(a: SchoolKey, b: SchoolKey, spec: SchoolListConfig, *, across_b
         return 1.0
     if not _CJK.search(a.key + b.key):
         small, large = sorted((a.tokens, b.tokens), key=len)
-        generic = {w.casefold().translate(_GERMAN) for w in spec.generic_words}
+        generic = {_fold_latin(w) for w in spec.generic_words}
         if small <= large and small - generic:
             return 0.95
     return fuzz.ratio(a.key, b.key) / 100.0 * 0.95
@@ -165,7 +172,7 @@ def read_school_list(spec: SchoolListConfig, review: list[dict[str, object]]) ->
     for key in SCHOOL_LIST_ALIASES:
         data[key] = rows[columns[key]].astype(str).str.strip() if key in columns else ""
     empty = data[["id", "name", "address", "district"]].eq("").all(axis=1)
-    bad = data["name"].eq("") | data["name"].str.contains(r"<\s*/?\s*[a-z!][^>]*>|javascript\s*:", case=False)
+    bad = data["name"].eq("") | data["name"].str.contains(_MARKUP)
     for i in data.index[bad & ~empty]:
         review.append({"file": spec.file.name, "row": int(data.at[i, "row"]), "column": columns["name"],
                        "reason": "missing name" if not data.at[i, "name"] else "name contains HTML/script markup",
@@ -299,7 +306,7 @@ def _not_found(r: int, scores: np.ndarray, across: np.ndarray, places: gpd.GeoDa
                 f"({places.at[q, 'osm_id']}); branches are kept apart")
     if scores[r, p] == 0:
         return "not found: no school or named place of the extract resembles the name"
-    if p in taken and scores[r, p] >= spec.address_min_confidence:
+    if p in taken and scores[r, p] >= spec.min_confidence:
         return f"not found: best candidate {best} is already matched to row {listed.at[taken[p], 'row']}"
     return (f"not found among the extract's schools and places: best candidate {best} has confidence "
             f"{scores[r, p]:.2f} < {spec.min_confidence:.2f}")

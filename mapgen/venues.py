@@ -26,15 +26,20 @@ _CLOSED = frozenset({"private", "no"})
 
 @dataclass(frozen=True)
 class Category:
-    """A venue category with labels, map colour and tag rules."""
+    """A venue category with labels, map colour and tag rules, and the words catalogues use for it.
+
+    ``synonyms`` are what a catalogue's category column may say (运动场地, sports ground);
+    ``name_words`` the venue kinds in names (体育馆, Bibliothek) that give a row its category
+    (:mod:`mapgen.classify`).
+    """
 
     key: str
     zh: str
     en: str
     color: str
     rules: tuple[tuple[tuple[str, object], ...], ...]
-    synonyms: tuple[str, ...] = ()  # words a catalogue's category column may use for it
-    name_words: tuple[str, ...] = ()  # venue-kind words in names (博物馆, Bibliothek) that make a venue of it
+    synonyms: tuple[str, ...] = ()
+    name_words: tuple[str, ...] = ()
 
     def matches(self, tags: dict[str, str]) -> bool:
         """Return whether any rule of the category matches `tags`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 
+import geopandas as gpd
 import numpy as np
 import pytest
 from conftest import shared_file
@@ -50,6 +51,19 @@ HEIDELBERG = [
     ("H13", "Geschwister-Scholl-Schule", "", None),  # not in OSM
 ]
 
+MONACO = [
+    ("M1", "Ecole de la Condamine", "", "node/1867162684"),  # accents dropped
+    ("M2", "Lycée Albert 1er", "", "way/104863462"),  # OSM: Lycée Albert-1er
+    ("M3", "École Saint Charles", "", "node/280489204"),
+    ("M4", "Ecole des Carmes", "", "node/1872391440"),
+    ("M5", "Collège Saint-Joseph Carnolès", "", "way/210933747"),  # OSM: Collège privé Saint-Joseph Carnolès
+    ("M6", "Ecole de Fontvieille", "", "way/176131190"),
+    ("M7", "École primaire Pagnol", "", "way/137793240"),
+    ("M8", "Lycée technique et hôtelier de Monte-Carlo", "", "way/176684621"),  # mapped without amenity=school
+    ("M9", "École des Révoires", "", "way/94399948"),  # mapped as building=school only
+    ("M10", "Collège Charles III", "", None),  # not in OSM (only the Boulevard Charles III, a street)
+]
+
 
 def _write(path, rows):
     with path.open("w", encoding="utf-8", newline="") as fh:
@@ -80,6 +94,7 @@ def _position_errors(result, features, rows):
     ("nanjing-xinjiekou.osm", NANJING, 10, 1, 0, 3,
      {"Changjiang Road Primary School", "南京外国语学校国际部及初三年级校区", "汉中门小学"}),
     ("heidelberg.osm.pbf", HEIDELBERG, 12, 0, 2, 1, 10),
+    ("monaco.osm.pbf", MONACO, 9, 0, 2, 1, 6),
 ])
 def test_official_list_reconciled(tmp_path, osm_file, rows, matched, by_address, other_places, review, left_out):
     result, features, osm_schools = _reconcile(tmp_path, osm_file, rows)
@@ -94,8 +109,9 @@ def test_official_list_reconciled(tmp_path, osm_file, rows, matched, by_address,
                    strict=True))
     assert got == expected
     assert _position_errors(result, features, rows).max() < 0.01  # OSM's position, to the centimetre
-    campus = result.schools.set_index("osm_id").loc[rows[0][3], "footprint"]
-    assert campus.geom_type == "Polygon"  # the campus outline travels with the school
+    ways = [r[3] for r in rows if r[3] and r[3].startswith("way/")]
+    campus = gpd.GeoSeries(result.schools.set_index("osm_id").loc[ways, "footprint"])
+    assert set(campus.geom_type) == {"Polygon"}  # the campus outline travels with the school
     # what is not found goes to review naming the best candidate
     reasons = {r["name"]: r["reason"] for r in result.review}
     assert set(reasons) == {r[1] for r in rows if r[3] is None}
