@@ -494,8 +494,9 @@ def _categories(data, columns, spec, words, reject) -> pd.DataFrame:  # noqa: AN
             guesses.append(default or words.from_name(name))
     column = columns.get("category", "category")
     unknown = data["category"].ne("") & pd.Series([g is None for g in guesses], index=data.index)
-    reject(unknown, column, "unknown category " + data["category"].map(repr) + " ("
-           + data["category"].map(lambda v: words.closest(v) if v else "") + ")")
+    values = data.loc[unknown, "category"]
+    reject(unknown, column, ("unknown category " + values.map(repr) + " (" + values.map(words.closest) + ")").reindex(
+        data.index, fill_value=""))
     return _guess_frame(guesses, data.index)
 
 
@@ -531,7 +532,8 @@ def _place_categories(category, data, located, gazetteer, words, min_confidence,
     missing = category["category"].isna()
     where = columns.get("category", columns["name"])
     reject(missing, where, "no category: no category column, and neither the name nor a matched place "
-           "says what it is (" + data["name"].map(words.closest) + "; add a category column or give --category)")
+           "says what it is (" + data.loc[missing, "name"].map(words.closest).reindex(data.index, fill_value="")
+           + "; add a category column or give --category)")
     weak = ~missing & (category["category_confidence"] < min_confidence)
     reject(weak, where, "category unsure: " + category["category"].astype(str) + " from "
            + category["category_source"] + " has confidence " + category["category_confidence"].map("{:.2f}".format)
