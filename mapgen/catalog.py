@@ -21,6 +21,7 @@ import shapely
 from charset_normalizer import from_bytes
 
 from mapgen._progress import say, stage
+from mapgen.classify import CategoryWords, Guess
 from mapgen.config import CatalogueConfig, CatalogueSettings, CityConfig, Settings
 from mapgen.coords import Datum, convert, datum_offsets, distance_m
 from mapgen.dedup import merge_venues
@@ -52,7 +53,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "category": ("category", "类别", "类型", "分类", "场馆类型"),
     "free": ("free", "是否免费", "免费"),
     "fee": ("fee", "收费", "是否收费", "门票"),
-    "phone": ("phone", "电话", "联系电话", "tel", "telephone"),
+    "phone": ("phone", "电话", "联系电话", "联络电话", "tel", "telephone"),
     "safety": ("safety", "安全提示", "注意事项", "安全须知"),
     "website": ("website", "网址", "url", "网站"),
 }
@@ -284,8 +285,23 @@ def wide_csv_fields() -> Iterator[None]:
         csv.field_size_limit(previous)
 
 
-def map_columns(table: RawTable, overrides: dict[str, str]) -> dict[str, str]:
+def map_columns(table: RawTable, overrides: dict[str, str],
+                aliases: dict[str, tuple[str, ...]] | None = None) -> dict[str, str]:
     """Find each field's header: the catalogue's own ``columns`` first, then :data:`FIELD_ALIASES`.
+
+    Headers are compared case-insensitively, full-width and traditional characters folded
+    (名稱 = 名称). When several headers fit a text field (``name``, ``address``, ``district``),
+    one holding text beats one holding only numbers: the bureau list's ``DNAME`` (黄浦区),
+    not its ``DISTRICT`` code (1).
+
+    Parameters
+    ----------
+    table
+        The file as read.
+    overrides
+        Field → this file's header.
+    aliases
+        Field → headers recognised (default :data:`FIELD_ALIASES`).
 
     Returns
     -------
@@ -297,26 +313,49 @@ def map_columns(table: RawTable, overrides: dict[str, str]) -> dict[str, str]:
     InputFileError
         A configured header is not in the file, or the file has no name column.
     """
-    folded = {h.casefold(): h for h in table.headers}
+    aliases = FIELD_ALIASES if aliases is None else aliases
+    folded = {_fold_header(h): h for h in reversed(table.headers)}
     mapping: dict[str, str] = {}
     for key, header in overrides.items():
-        if key not in FIELD_ALIASES:
-            raise InputFileError(f"{table.path}: unknown field {key!r} in columns (fields: {', '.join(FIELD_ALIASES)})")
-        found = folded.get(unicodedata.normalize("NFKC", header).strip().casefold())
+        if key not in aliases:
+            raise InputFileError(f"{table.path}: unknown field {key!r} in columns (fields: {', '.join(aliases)})")
+        found = folded.get(_fold_header(header))
         if found is None:
             raise InputFileError(f"{table.path}: column {header!r} (for {key}) not in the header {table.headers}")
         mapping[key] = found
-    for key, aliases in FIELD_ALIASES.items():
-        if key not in mapping:
-            found = next((folded[a.casefold()] for a in aliases if a.casefold() in folded), None)
-            if found is not None and found not in mapping.values():
-                mapping[key] = found
+    for key, names in aliases.items():
+        if key in mapping:
+            continue
+        fits = list(dict.fromkeys(folded[f] for f in map(_fold_header, names) if f in folded))
+        fits = [h for h in fits if h not in mapping.values()]
+        if key in _TEXT_FIELDS:
+            fits.sort(key=lambda h: _numeric_column(table.rows[h]))
+        if fits:
+            mapping[key] = fits[0]
     if "name" not in mapping:
         raise InputFileError(
-            f"{table.path}: no name column (looked for {', '.join(FIELD_ALIASES['name'])}; header: {table.headers}); "
+            f"{table.path}: no name column (looked for {', '.join(aliases['name'])}; header: {table.headers}); "
             "name it in the catalogue's columns, e.g. columns = {{name = \"场馆\"}}"
         )
     return mapping
+
+
+#: Fields holding text: a column of bare numbers there is a code (DISTRICT = 1), not the value.
+_TEXT_FIELDS = frozenset({"name", "address", "district"})
+#: Traditional → simplified for the characters of the recognised headers (名稱, 地址, 經度, 開放時間…).
+_TRADITIONAL = str.maketrans("編號場館稱單標題詳細區縣屬經緯開營時間類別費門電話聯繫係須網項學級碼識絡義務",
+                             "编号场馆称单标题详细区县属经纬开营时间类别费门电话联系系须网项学级码识络义务")
+
+
+def _fold_header(header: str) -> str:
+    return unicodedata.normalize("NFKC", header).strip().casefold().translate(_TRADITIONAL)
+
+
+def _numeric_column(values: pd.Series) -> bool:
+    """Whether every non-empty cell is a bare number (a code column)."""
+    cells = values.astype(str).str.strip()
+    cells = cells[cells.ne("")]
+    return bool(len(cells)) and bool(cells.str.fullmatch(r"[+-]?\d+(?:\.\d+)?").all())
 
 
 def import_catalogue(
@@ -438,7 +477,8 @@ def _import_rows(spec: CatalogueConfig, table: RawTable, columns: dict[str, str]
     lon, lat = convert(lon, lat, spec.crs, "wgs84")
     has_xy = ~np.isnan(lon) & ~bad.values
     _check_area(data, columns, lon, lat, has_xy, area, settings, reject)
-    category = _categories(data, columns, spec, taxonomy, reject)
+    words = CategoryWords(taxonomy, settings)
+    category = _categories(data, columns, spec, words, reject)
 
     # place the rows without coordinates
     located = pd.DataFrame({"lon": lon, "lat": lat, "confidence": np.where(np.isnan(lon), 0.0, 1.0),
@@ -461,6 +501,8 @@ def _import_rows(spec: CatalogueConfig, table: RawTable, columns: dict[str, str]
                 inside = shapely.contains_xy(_buffered(area, settings.area_buffer_m), placed["lon"], placed["lat"])
                 reject(pd.Series(~inside, index=placed.index).reindex(data.index, fill_value=False), "address",
                        "geocoded outside the city area")
+    category = _place_categories(category, data, located, gazetteer, words, settings.category_min_confidence,
+                                 columns, reject)
     keys = data["name"].map(lambda n: name_key(n, settings))
     _duplicates(data, located, keys, ~bad, settings, columns, reject)
 
@@ -471,6 +513,7 @@ def _import_rows(spec: CatalogueConfig, table: RawTable, columns: dict[str, str]
     counts = {"rows": len(data), "venues": len(venues), "rejected": len(review_frame),
               "geocoded": int(venues["location_method"].isin(["name", "address", "name+address", "online"]).sum()),
               "hours_unparsed": int((venues["opening_hours"].ne("") & ~venues["hours_parsed"].astype(bool)).sum())}
+    counts.update(_category_counts(venues, review_frame))
     datum = check_datum(data.loc[~np.isnan(lon), "name"], np.asarray(data["lon"].map(_number), dtype=float),
                         np.asarray(data["lat"].map(_number), dtype=float), spec.crs, gazetteer, settings)
     return CatalogueImport(venues, review_frame, counts, datum, source=table.path)
@@ -498,12 +541,16 @@ def _check_text(data, columns, fields, settings, reject) -> None:  # noqa: ANN00
             ).reindex(data.index, fill_value=""))
 
 
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?", re.IGNORECASE)
+
+
 def _number(text: str) -> float:
+    """A coordinate cell as a number, strictly: ``114.05``, ``-33.9``, ``121.47°``; NaN for anything else.
+
+    Python's ``float`` reads ``114_2`` as 1142 and ``nan``/``inf`` as numbers: here they are not.
+    """
     value = unicodedata.normalize("NFKC", text).strip().rstrip("°").strip()
-    try:
-        return float(value) if value else np.nan
-    except ValueError:
-        return np.nan
+    return float(value) if _DECIMAL.fullmatch(value) else np.nan
 
 
 def _coordinates(data: pd.DataFrame, columns: dict[str, str], reject) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
@@ -546,29 +593,76 @@ def _check_area(data, columns, lon, lat, has_xy, area, settings, reject) -> None
     reject(pd.Series(outside, index=data.index), col, reason.reindex(data.index, fill_value=""))
 
 
-def _categories(data, columns, spec, taxonomy, reject) -> pd.Series:  # noqa: ANN001
-    labels: dict[str, str] = {}
-    for c in taxonomy.categories:
-        for label in (c.key, c.zh, c.en):
-            labels[label.casefold()] = c.key
+def _categories(data, columns, spec, words, reject) -> pd.DataFrame:  # noqa: ANN001
+    """Category of every row from its category column, else the catalogue's setting, else its name.
 
-    def lookup(value: str) -> str | None:
-        value = unicodedata.normalize("NFKC", value).strip().casefold()
-        if value in labels:
-            return labels[value]
-        hits = {c.key for c in taxonomy.categories if value and (value in c.zh.casefold() or value in c.en.casefold())}
-        return hits.pop() if len(hits) == 1 else None
+    Unknown category words go to review naming the closest known one; rows with neither a word
+    nor a kind word in the name are left open (``category`` None) for :func:`_place_categories`.
 
-    if spec.category is not None and lookup(spec.category) is None:
+    Returns
+    -------
+    pandas.DataFrame
+        ``category``, ``category_source``, ``category_confidence`` per row.
+    """
+    if spec.category is not None and words.lookup(spec.category) is None:
         raise InputFileError(f"{spec.file}: unknown category {spec.category!r} "
-                             f"(one of {', '.join(c.key for c in taxonomy.categories)})")
-    default = lookup(spec.category) if spec.category else None
-    given = data["category"].map(lambda v: lookup(v) if v else default)
+                             f"(one of {', '.join(c.key for c in words.taxonomy.categories)}; "
+                             f"{words.closest(spec.category)})")
+    default = Guess(words.lookup(spec.category), "setting", 1.0) if spec.category else None
+    guesses: list[Guess | None] = []
+    for value, name in zip(data["category"], data["name"], strict=True):
+        if value:
+            key = words.lookup(value)
+            guesses.append(Guess(key, "column", 1.0, value) if key else None)
+        else:
+            guesses.append(default or words.from_name(name))
     column = columns.get("category", "category")
-    reject(data["category"].ne("") & given.isna(), column,
-           "unknown category " + data["category"].map(repr) + f" (one of {', '.join(labels)})")
-    reject(given.isna(), column, "no category (add a category column or give --category)")
-    return given
+    unknown = data["category"].ne("") & pd.Series([g is None for g in guesses], index=data.index)
+    values = data.loc[unknown, "category"]
+    reject(unknown, column, ("unknown category " + values.map(repr) + " (" + values.map(words.closest) + ")").reindex(
+        data.index, fill_value=""))
+    return _guess_frame(guesses, data.index)
+
+
+def _category_counts(venues: pd.DataFrame, review: pd.DataFrame) -> dict[str, int]:
+    """Venues per category source (``categories_from_tags`` counts ``tags`` and ``tags+name``) and rows to review."""
+    source = venues["category_source"].str.split(":").str[0].replace({"tags+name": "tags"})
+    counts = {f"categories_from_{k}": int((source == k).sum()) for k in ("column", "setting", "tags", "name")}
+    reasons = review["reason"].astype(str)
+    counts["categories_to_review"] = int(reasons.str.startswith(("no category", "unknown category",
+                                                                 "category unsure")).sum())
+    return counts
+
+
+def _guess_frame(guesses: list[Guess | None], index: pd.Index) -> pd.DataFrame:
+    return pd.DataFrame({"category": [g.key if g else None for g in guesses],
+                         "category_source": [g.reason if g else "" for g in guesses],
+                         "category_confidence": [g.confidence if g else 0.0 for g in guesses]}, index=index)
+
+
+def _place_categories(category, data, located, gazetteer, words, min_confidence, columns,  # noqa: ANN001
+                      reject) -> pd.DataFrame:  # noqa: ANN001
+    """Rows without a category word take their matched place's category (its tags), else keep the name's.
+
+    Rows still without a category, or below `min_confidence`, go to review with the closest category.
+    """
+    open_rows = category["category_source"].map(lambda s: s.split(":")[0] in ("", "name"))
+    if gazetteer is not None and len(gazetteer):
+        for i in data.index[open_rows & located["match_id"].ne("")]:
+            match = located.at[i, "match_id"]
+            found = words.from_tags(gazetteer.feature_tags(match), words.from_name(data.at[i, "name"]), match)
+            if found is not None:
+                category.loc[i] = [found.key, found.reason, found.confidence]
+    missing = category["category"].isna()
+    where = columns.get("category", columns["name"])
+    reject(missing, where, "no category: no category column, and neither the name nor a matched place "
+           "says what it is (" + data.loc[missing, "name"].map(words.closest).reindex(data.index, fill_value="")
+           + "; add a category column or give --category)")
+    weak = ~missing & (category["category_confidence"] < min_confidence)
+    reject(weak, where, "category unsure: " + category["category"].astype(str) + " from "
+           + category["category_source"] + " has confidence " + category["category_confidence"].map("{:.2f}".format)
+           + f" < {min_confidence:.2f}")
+    return category
 
 
 def _duplicates(data, located, keys, alive, settings, columns, reject) -> None:  # noqa: ANN001
@@ -653,9 +747,9 @@ def _venues(spec, good, located, category, keys, taxonomy, hours) -> gpd.GeoData
         "venue_id": f"{label}-" + ids.astype(str),
         "name": good["name"],
         "name_en": good["name_en"],
-        "category": category,
-        "category_zh": category.map(lambda k: taxonomy[k].zh),
-        "category_en": category.map(lambda k: taxonomy[k].en),
+        "category": category["category"],
+        "category_zh": category["category"].map(lambda k: taxonomy[k].zh),
+        "category_en": category["category"].map(lambda k: taxonomy[k].en),
         "opening_hours": good["opening_hours"],
         "fee": fee,
         "access": "",
@@ -669,6 +763,8 @@ def _venues(spec, good, located, category, keys, taxonomy, hours) -> gpd.GeoData
         "location_method": located["method"],
         "location_confidence": located["confidence"].astype(float),
         "sources": spec.file.name + "#" + good["_row"].astype(str),
+        "category_source": category["category_source"],
+        "category_confidence": category["category_confidence"].astype(float),
     }, index=good.index)
     frame = frame.join(hours_flags(good["opening_hours"], hours))
     points = gpd.points_from_xy(located["lon"].astype(float), located["lat"].astype(float), crs=4326)

@@ -349,7 +349,8 @@ def catalog_import(
     gazetteer: Annotated[Optional[list[Path]], typer.Option(
         "--gazetteer", help="GeoJSON of named places to geocode rows without coordinates (repeatable).")] = None,
     category: Annotated[Optional[str], typer.Option(
-        "--category", help="Category key (or label) of rows without a category column.")] = None,
+        "--category", help="Category (key, label or synonym) of every row without a category value; overrides what "
+        "names and matched places say.")] = None,
     district: Annotated[Optional[str], typer.Option(
         "--district", help="District of every row, when the file has no district column.")] = None,
     column: Annotated[Optional[list[str]], typer.Option(
@@ -392,7 +393,10 @@ def catalog_import(
     if not quiet:
         console.print(
             f"[green]done[/green] {console_text(file.name)}: {c['rows']} rows → {c['venues']} venues ({c['geocoded']} geocoded), "
-            f"{c['rejected']} to review; {c['hours_unparsed']} opening-hours texts kept verbatim (unparsed). "
+            f"{c['rejected']} to review; categories from the column {c['categories_from_column']}, setting "
+            f"{c['categories_from_setting']}, matched places' tags {c['categories_from_tags']}, names "
+            f"{c['categories_from_name']}, {c['categories_to_review']} to review; "
+            f"{c['hours_unparsed']} opening-hours texts kept verbatim (unparsed). "
             f"Wrote {console_text(', '.join(paths.values()))}",
             highlight=False,
         )

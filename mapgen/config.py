@@ -274,6 +274,11 @@ class CatalogueSettings(_Model):
         description="Old district names → current ones (compared without 区/县/新区).",
     )
     online: OnlineGeocoder | None = Field(None, description="Optional online geocoder for rows left unplaced.")
+    category_min_confidence: float = Field(
+        0.7, ge=0, le=1,
+        description="Rows whose category was recognised (name word, matched place's tags) with less confidence "
+        "go to review.csv.",
+    )
 
 
 class CatalogueConfig(_Model):
@@ -282,7 +287,9 @@ class CatalogueConfig(_Model):
     file: Path = Field(description="The catalogue file; relative to the city TOML.")
     name: str | None = Field(None, description="Short name used in venue ids and sources [default: file stem].")
     crs: Literal["wgs84", "gcj02", "bd09"] = Field("wgs84", description="Datum of the file's coordinates.")
-    category: str | None = Field(None, description="Category key for rows without a category column.")
+    category: str | None = Field(
+        None, description="Category for rows without a category value (overrides names and matched places' tags)."
+    )
     district: str | None = Field(None, description="District of every row, when the file has no district column.")
     columns: dict[str, str] = Field(
         {}, description="Field → header of this file, e.g. {name = \"NAME\", opening_hours = \"T_TIME\"}."
@@ -292,6 +299,41 @@ class CatalogueConfig(_Model):
     @property
     def label(self) -> str:
         """Name used in venue ids, sources and review rows."""
+        return self.name or self.file.name.split(".")[0]
+
+
+class SchoolListConfig(_Model):
+    """An official school list (names, addresses, ids; no coordinates) matched to the extract's schools."""
+
+    file: Path = Field(description="The list (CSV, XLSX or JSON); relative to the city TOML.")
+    name: str | None = Field(None, description="Short name used in school ids [default: file stem].")
+    complete: bool = Field(
+        False, description="The list names every school: OSM schools not on it are left out (listed in summary.json)."
+    )
+    columns: dict[str, str] = Field({}, description="Field (id, name, address, district) → header of this file.")
+    min_confidence: float = Field(0.85, gt=0, le=1, description="Name similarity that matches a school on its own.")
+    address_min_confidence: float = Field(
+        0.6, gt=0, le=1,
+        description="Lower name similarity that matches when the row's address geocodes near the same school.",
+    )
+    address_m: float = Field(300.0, ge=0, description="An address this close to a school (or inside its campus) confirms it.")
+    branch_words: tuple[str, ...] = Field(
+        ("分校", "校区", "分部", "本部", "分院", "campus", "außenstelle", "aussenstelle", "zweigstelle", "standort",
+         "annexe", "annex"),
+        description="Words that make another school of a name (a branch, a campus): never matched across.",
+    )
+    generic_words: tuple[str, ...] = Field(
+        ("schule", "schulen", "grundschule", "realschule", "werkrealschule", "gymnasium", "gesamtschule",
+         "gemeinschaftsschule", "hauptschule", "berufsschule", "förderschule", "sonderschule", "school", "primary",
+         "secondary", "high", "middle", "elementary", "international", "college", "école", "lycée", "collège",
+         "primaire", "élémentaire", "maternelle", "privé", "privée", "public", "publique", "polyvalent", "institution",
+         "der", "die", "das", "von", "st", "saint", "sainte", "the", "of", "de", "la", "le", "les", "des", "du"),
+        description="Words in Latin-letter school names that do not identify a school on their own.",
+    )
+
+    @property
+    def label(self) -> str:
+        """Name used in school ids."""
         return self.name or self.file.name.split(".")[0]
 
 
@@ -306,6 +348,9 @@ class CityConfig(_Model):
     )
     schools_csv: Path | None = Field(None, description="CSV of schools (name, lon, lat) to add or use instead.")
     schools_csv_mode: Literal["add", "replace"] = "add"
+    school_list: SchoolListConfig | None = Field(
+        None, description="Official school list matched to the OSM schools (keeps its names and ids)."
+    )
     categories: Path = Field(DEFAULT_CATEGORIES, description="Venue category taxonomy (TOML).")
     settings: Settings = Settings()
     tiles: TileProvider = TileProvider()
@@ -533,6 +578,9 @@ def _resolve_paths(raw: dict[str, object], base: Path) -> None:
     for key in _AREA_PATH_KEYS:
         if key in raw and not Path(str(raw[key])).is_absolute():
             raw[key] = str((base / str(raw[key])).resolve())
+    school_list = raw.get("school_list")
+    if isinstance(school_list, dict) and "file" in school_list:
+        school_list["file"] = _resolve(base, school_list["file"])
     catalogues = raw.get("catalogues")
     for entry in catalogues if isinstance(catalogues, list) else []:
         if isinstance(entry, dict):

@@ -25,14 +25,16 @@ from mapgen.errors import ConfigError, InputFileError
 
 #: Tags whose values name a feature in the gazetteer (old names are left out: they point at former uses).
 NAME_TAGS = ("name", "name:zh", "name:zh-Hans", "official_name", "short_name", "alt_name")
-_BRACKETED = re.compile(r"[(\[【<《「『]([^()\[\]【】<>《》「」『』]*)[)\]】>》」』]")
+#: A bracketed part of a name, half- or full-width (（…）, 【…】, 《…》…); group 1 is its content.
+BRACKETED = re.compile(r"[(\[【<《「『]([^()\[\]【】<>《》「」『』]*)[)\]】>》」』]")
 _PUNCT = re.compile(r"[\s·•・.,，、;；:：'\"“”‘’!！?？/\\|_~+*&＆#＃@-]+")
 _SPLIT = re.compile(r"\s*(?:--+|——|—|·|•|・)\s*")
 # "…市" but not 城市 (city as a word); "…区" but not 社区/小区/园区/景区… (not districts)
 _CITY = r"[\u4e00-\u9fff]{1,3}(?<!城)市"
 _DISTRICT_END = r"(?:新区|(?<![社小园景校街城护发假验贸片营])区|县)"
 _PROVINCE = r"[\u4e00-\u9fff]{2,6}(?:省|自治区)"
-_REGION = re.compile(rf"^(?:{_PROVINCE})?(?:{_CITY})?(?:[\u4e00-\u9fff]{{2,3}}?{_DISTRICT_END})?")
+#: Leading province, city and district names (江苏省南京市鼓楼区…).
+REGION_PREFIX = re.compile(rf"^(?:{_PROVINCE})?(?:{_CITY})?(?:[\u4e00-\u9fff]{{2,3}}?{_DISTRICT_END})?")
 _DISTRICT = re.compile(rf"[\u4e00-\u9fff]{{2,3}}?{_DISTRICT_END}")
 _TOWN = re.compile(r"^[\u4e00-\u9fff]{2,4}(?:镇|乡|街道)")
 _STREET = re.compile(r"([\u4e00-\u9fffa-z0-9]+?(?:大道|公路|路|大街|街|巷|道))(\d+)(?:-(\d+))?(?:号|弄)?")
@@ -58,13 +60,25 @@ class Gazetteer:
     ``street``, ``num_lo``, ``num_hi`` (house-number range, -1 when absent), ``district``
     (normalised, "" when unknown), ``lon``, ``lat`` (WGS-84, a point on the feature), ``source``.
     ``area`` is the region the gazetteer covers (hull of its features), or None when empty.
+    ``tags`` holds the features' tags (string columns), indexed by ``feature_id``: what a matched
+    place is (``tourism=museum``), for the category of a catalogue row placed on it.
     """
 
     entries: pd.DataFrame
     area: shapely.Geometry | None
+    tags: pd.DataFrame | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def feature_tags(self, feature_id: str) -> dict[str, str]:
+        """Return the tags of one feature (``{}`` when unknown): its non-empty string values."""
+        if self.tags is None or feature_id not in self.tags.index:
+            return {}
+        row = self.tags.loc[feature_id]
+        if isinstance(row, pd.DataFrame):
+            row = row.iloc[0]
+        return {k: v.strip() for k, v in row.items() if isinstance(v, str) and v.strip()}
 
 
 # --- normalisation --------------------------------------------------------------------------
@@ -117,13 +131,13 @@ def name_key(text: object, settings: CatalogueSettings) -> str:
     """
     if not isinstance(text, str):
         return ""
-    value = normalise_text(_BRACKETED.sub("", unicodedata.normalize("NFKC", text)))
+    value = normalise_text(BRACKETED.sub("", unicodedata.normalize("NFKC", text)))
     for suffix in settings.noise_suffixes:
         if value.endswith(suffix) and len(value) > len(suffix) + 1:
             value = value[: -len(suffix)]
             break
     while True:
-        stripped = _REGION.sub("", value, count=1)
+        stripped = REGION_PREFIX.sub("", value, count=1)
         for prefix in settings.place_prefixes:
             if stripped.startswith(prefix):
                 stripped = stripped[len(prefix):]
@@ -151,10 +165,10 @@ def name_variants(text: object, settings: CatalogueSettings) -> list[tuple[str, 
         return []
     text = unicodedata.normalize("NFKC", text)
     variants = [(name_key(text, settings), 1.0)]
-    for inner in _BRACKETED.findall(text):
+    for inner in BRACKETED.findall(text):
         if inner and not inner.startswith(("原", "旧", "former", "ex")):
             variants.append((name_key(inner, settings), 0.97))
-    outside = _BRACKETED.sub("", text)
+    outside = BRACKETED.sub("", text)
     parts = [p for p in _SPLIT.split(outside) if len(normalise_text(p)) >= 3]
     if len(parts) > 1:
         variants += [(name_key(p, settings), 0.95) for p in parts]
@@ -217,7 +231,7 @@ def parse_address(text: object, settings: CatalogueSettings) -> Address:
     """
     if not isinstance(text, str):
         return Address("", "", None)
-    value = _strip_city(normalise_text(_BRACKETED.sub("", unicodedata.normalize("NFKC", text))), settings)
+    value = _strip_city(normalise_text(BRACKETED.sub("", unicodedata.normalize("NFKC", text))), settings)
     district = ""
     match = _DISTRICT.match(value)
     if match:
@@ -306,7 +320,10 @@ def build_gazetteer(
     columns = ["feature_id", "name", "key", "street", "num_lo", "num_hi", "district", "lon", "lat", "source"]
     entries = pd.DataFrame(rows, columns=columns).drop_duplicates(["feature_id", "key"], ignore_index=True)
     area = shapely.MultiPoint(np.c_[points.x, points.y]).convex_hull if len(points) else None
-    return Gazetteer(entries, area)
+    kept = ids.isin(set(entries["feature_id"]))
+    tags = pd.DataFrame(features.loc[kept].drop(columns=features.geometry.name)).set_index(ids[kept].rename(None))
+    text = [c for c in tags.columns if pd.api.types.is_string_dtype(tags[c]) or tags[c].dtype == object]
+    return Gazetteer(entries, area, tags.loc[:, text])
 
 
 def merge_gazetteers(gazetteers: Iterable[Gazetteer]) -> Gazetteer:
@@ -316,8 +333,10 @@ def merge_gazetteers(gazetteers: Iterable[Gazetteer]) -> Gazetteer:
         return Gazetteer(pd.DataFrame(columns=["feature_id", "name", "key", "street", "num_lo", "num_hi", "district",
                                                "lon", "lat", "source"]), None)
     areas = [g.area for g in gazetteers if g.area is not None]
+    tags = [g.tags for g in gazetteers if g.tags is not None]
     return Gazetteer(pd.concat([g.entries for g in gazetteers], ignore_index=True),
-                     shapely.union_all(areas).convex_hull if areas else None)
+                     shapely.union_all(areas).convex_hull if areas else None,
+                     pd.concat(tags) if tags else None)
 
 
 def _tag(features: pd.DataFrame, key: str) -> pd.Series:

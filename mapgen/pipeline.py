@@ -34,6 +34,7 @@ from mapgen.publish.pdf import check_pango, cjk_font_family, load_build, write_s
 from mapgen.publish.sitedb import write_site_db
 from mapgen.reach import schools_reach
 from mapgen.routes import routes_summary
+from mapgen.school_list import reconcile_school_list
 from mapgen.schools import schools_from_csv, schools_from_osm
 from mapgen.textsafe import console_text, write_person_csv
 from mapgen.venues import Taxonomy, load_taxonomy, settle_venues, venues_from_osm
@@ -75,7 +76,7 @@ def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) 
 
 def feature_keys(city: CityConfig, taxonomy: Taxonomy) -> set[str]:
     """OSM tag keys a build reads as features: the taxonomy's, schools', and named places when geocoding catalogues."""
-    gazetteer_keys = {"name", "addr:housenumber"} if city.catalogues else set()  # named places to geocode with
+    gazetteer_keys = {"name", "addr:housenumber"} if city.catalogues or city.school_list else set()  # named places to geocode with
     return set(taxonomy.tag_keys) | {"amenity", "place"} | gazetteer_keys | BASEMAP_KEYS
 
 
@@ -118,28 +119,36 @@ def select_venues(
 
 
 def select_schools(features: gpd.GeoDataFrame, city: CityConfig, review: list[dict[str, object]]) -> gpd.GeoDataFrame:
-    """Schools of a city: OSM schools in `features`, plus or instead of the city's CSV list.
+    """Schools of a city: OSM schools in `features` (reconciled with its official list), plus or instead of its CSV.
 
     Parameters
     ----------
     features
         Tagged OSM features (WGS-84).
     city
-        The city configuration (school settings, ``schools_csv``, ``schools_csv_mode``).
+        The city configuration (school settings, ``school_list``, ``schools_csv``, ``schools_csv_mode``).
     review
-        List collecting rejected CSV rows.
+        List collecting rejected CSV rows and official schools not found.
 
     Returns
     -------
     geopandas.GeoDataFrame
-        :data:`~mapgen.schools.SCHOOL_COLUMNS`, ``geometry``, ``footprint`` and ``from_osm`` (bool).
+        :data:`~mapgen.schools.SCHOOL_COLUMNS`, ``geometry``, ``footprint`` and ``from_osm`` (bool);
+        ``attrs["school_list"]`` is the official list's summary (``{}`` without one).
     """
     osm_schools = schools_from_osm(features, city.settings).assign(from_osm=True)
+    official = None
+    if city.school_list is not None:  # the official list's names and ids on OSM's positions and campuses
+        official = reconcile_school_list(city.school_list, osm_schools, features, city.catalogue)
+        osm_schools = official.schools.drop(columns=["match_name", "match_confidence", "match_method"])
+        review.extend(official.review)
     schools = osm_schools
     if city.schools_csv is not None:
         listed = schools_from_csv(city.schools_csv, review, city.catalogue).assign(from_osm=False)
         schools = listed if city.schools_csv_mode == "replace" else pd.concat([osm_schools, listed], ignore_index=True)
-    return gpd.GeoDataFrame(schools, geometry="geometry", crs=4326)
+    result = gpd.GeoDataFrame(schools, geometry="geometry", crs=4326)
+    result.attrs["school_list"] = official.summary if official is not None else {}
+    return result
 
 
 def name_unnamed_schools(
@@ -486,6 +495,7 @@ def city_summary(
         },
         "categories": [{"key": c.key, "zh": c.zh, "en": c.en, "color": c.color} for c in taxonomy.categories],
         "catalogues": catalogues,
+        "school_list": schools.attrs.get("school_list", {}),
         "network": reached.network,
         "reach": reached.reach,
         "outputs": outputs,

@@ -23,6 +23,7 @@ VENUE_COLUMNS = [
     "fee", "access", "source", "osm_id",
     "address", "district", "phone", "safety", "website",
     "hours_parsed", "open_after_school", "open_weekend", "location_method", "location_confidence", "sources",
+    "category_source", "category_confidence",
 ]
 #: What the build adds to every venue (see docs/output-contract.md): the facilities of a park or
 #: sports centre, other names of the same place, search words, open to the public, school grounds.
@@ -40,13 +41,20 @@ _FILLED: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Category:
-    """A venue category with labels, map colour and tag rules."""
+    """A venue category with labels, map colour and tag rules, and the words catalogues use for it.
+
+    ``synonyms`` are what a catalogue's category column may say (运动场地, sports ground);
+    ``name_words`` the venue kinds in names (体育馆, Bibliothek) that give a row its category
+    (:mod:`mapgen.classify`).
+    """
 
     key: str
     zh: str
     en: str
     color: str
     rules: tuple[tuple[tuple[str, object], ...], ...]
+    synonyms: tuple[str, ...] = ()
+    name_words: tuple[str, ...] = ()
 
     def matches(self, tags: dict[str, str]) -> bool:
         """Return whether any rule of the category matches `tags`."""
@@ -133,6 +141,8 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
             Category(
                 key=key, zh=spec["zh"], en=spec["en"], color=spec.get("color", "#555555"),
                 rules=_rules(spec),
+                synonyms=tuple(str(w) for w in spec.get("synonyms", [])),
+                name_words=tuple(str(w) for w in spec.get("name_words", [])),
             )
             for key, spec in raw.items()
         )
@@ -269,6 +279,8 @@ def venues_from_osm(
             "search_terms": _search_terms(facility, tags),
             "public": tags.get("access") not in settings.closed_access,
             "campus": "",
+            "category_source": "osm",
+            "category_confidence": 1.0,
             "footprint": rec["geometry"],
             "named": bool(name),
             "facility": facility.key if facility else "",
