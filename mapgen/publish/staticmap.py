@@ -19,7 +19,7 @@ from matplotlib.path import Path as MplPath
 from PIL import Image
 
 from mapgen.config import OSM_ATTRIBUTION
-from mapgen.publish.maps import MODE_STYLE, SCHOOL_COLOR
+from mapgen.look import MODE_COLORS, MODE_DASH, SCHOOL_COLOR
 
 BACKGROUND = "#f5f2ec"
 AREA_STYLE = {"park": "#d4e9c9", "water": "#a9d3e6", "building": "#dcd3ca"}
@@ -87,11 +87,11 @@ def school_map_jpeg(
     for mode in ("bike", "walk"):  # the smaller walk circle on top
         shapes = isochrones[isochrones["mode"] == mode].geometry.values
         if len(shapes):
-            color = MODE_STYLE[mode]["color"]
+            color = MODE_COLORS[mode]
             ax.add_collection(PathCollection(
                 [_polygon_path(shapely.union_all(shapes))],
                 facecolors=[to_rgba(color, 0.10 if mode == "bike" else 0.16)],
-                edgecolors=color, linewidths=0.8, zorder=5,
+                edgecolors=color, linewidths=0.9, linestyles=[_dashes(MODE_DASH[mode])], zorder=5,
             ), autolim=False)
     _draw_markers(ax, markers)
     ax.scatter([school.x], [school.y], s=260, marker="*", c=SCHOOL_COLOR, edgecolors="white", linewidths=1.0, zorder=9)
@@ -106,6 +106,11 @@ def school_map_jpeg(
     buffer = io.BytesIO()  # opaque RGB, quickly compressed: the PDF renderer re-encodes it anyway
     Image.fromarray(np.asarray(canvas.buffer_rgba())[:, :, :3]).save(buffer, format="jpeg", quality=92)
     return buffer.getvalue()
+
+
+def _dashes(pattern: str) -> str | tuple[float, tuple[float, ...]]:
+    """Matplotlib line style of an SVG-like dash pattern (``"6 4"``; ``""`` is a solid line)."""
+    return (0.0, tuple(float(x) for x in pattern.split())) if pattern.strip() else "solid"
 
 
 def scale_bar_metres(west: float, east: float, latitude: float) -> int:
