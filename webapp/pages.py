@@ -57,6 +57,7 @@ def _helpers() -> dict[str, object]:
         "school_url": lambda school_id: f"{root}/school/{quote(str(school_id), safe='')}",
         "clock": clock,
         "label": lambda row, field="name": _label(row, field, lang),
+        "category_label": lambda key: _category_labels(site(), lang).get(str(key), str(key)),
         "weekdays": WEEKDAYS[lang],
         "error_key": error_key,
     }
@@ -67,6 +68,11 @@ def _minutes(m: float | None) -> str:
     """Whole minutes as planned (rounded up, as on the maps and sheets: :func:`mapgen.look.whole_minutes`)."""
     rounded = whole_minutes(m)
     return "" if rounded is None else str(rounded)
+
+
+def _category_labels(info: SiteInfo, lang: str) -> dict[str, str]:
+    """Each category's label in `lang`, from ``site.db``'s categories (the taxonomy's labels, never the key)."""
+    return {str(c["key"]): str((c["en"] if lang == "en" else c["zh"]) or c["zh"] or c["en"]) for c in info.categories}
 
 
 def _label(row: dict[str, object], field: str = "name", lang: str | None = None) -> str:
@@ -116,7 +122,7 @@ def results() -> ResponseReturnValue:
     query = VenueQuery.parse(filled, info)
     page = search_venues(db(), query, info, current_app.config["MAPGEN_CLOCK"]())
     cat_class = _category_class(info)
-    show = _venue_display(cat_class)
+    show = _venue_display(info)
     rows = [(v, show(v)) for v in page.results]
     first = (page.page - 1) * page.per_page + 1
     schools = search_schools(db(), query.q, info) if query.q else []
@@ -149,7 +155,7 @@ def venue(venue_id: str) -> ResponseReturnValue:
     for day, start, end in found["opening"]:  # type: ignore[attr-defined]
         by_day[day].append(f"{clock(start)}–{clock(end)}")
     cat_class = _category_class(info)
-    map_data = {**_tiles(info), "venues": [_marker(found, _venue_display(cat_class)(found), _category_color(info))],
+    map_data = {**_tiles(info), "venues": [_marker(found, _venue_display(info)(found), _category_color(info))],
                 "school": None, "layers": {}, **_mode_data(g.get("lang", "zh"))}
     return render_template("venue.html", info=info, v=found, by_day=by_day, map_data=map_data, cat_class=cat_class)
 
@@ -163,7 +169,7 @@ def school(school_id: str) -> ResponseReturnValue:
     if found is None:
         abort(404, "unknown school")
     cat_class = _category_class(info)
-    show = _venue_display(cat_class)
+    show = _venue_display(info)
     venues = [(v, show(v)) for v in school_venues(db(), school_id)]
     groups = [(c, [(v, shown) for v, shown in venues if v["category"] == c["key"]]) for c in info.categories]
     groups = [(c, members) for c, members in groups if members]
@@ -206,16 +212,17 @@ def _tiles(info: object) -> dict[str, object]:
             "attribution": meta["attribution"]}
 
 
-def _venue_display(cat_class: dict[str, str]) -> Callable[[dict[str, object]], dict[str, str]]:
+def _venue_display(info: SiteInfo) -> Callable[[dict[str, object]], dict[str, str]]:
     """Return what lists and maps show of a venue: name and category in the page's language, colour class, URL.
 
     The language and script root are read once per page, not once per venue (request-local lookups are slow).
     """
     lang, root = g.get("lang", "zh"), request.script_root
+    cat_class, labels = _category_class(info), _category_labels(info, lang)
 
     def show(v: dict[str, object]) -> dict[str, str]:
         return {
-            "label": _label(v, "name", lang), "category_label": _label(v, "category", lang),
+            "label": _label(v, "name", lang), "category_label": labels.get(str(v["category"])) or str(v["category_zh"] or v["category"]),
             "cls": cat_class.get(str(v["category"]), ""), "url": f"{root}/venue/{quote(str(v['venue_id']), safe='')}",
         }
 

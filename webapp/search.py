@@ -30,7 +30,7 @@ _LAT = r"-?(?:90(?:\.0+)?|[1-8]?\d(?:\.\d+)?)"
 BBOX_PATTERN = rf"^{_LON},{_LAT},{_LON},{_LAT}$"
 #: ``lon,lat`` in degrees (WGS-84).
 NEAR_PATTERN = rf"^{_LON},{_LAT}$"
-_METRES_PER_DEGREE = 111_320.0
+_WGS84_A, _WGS84_E2 = 6_378_137.0, 0.006_694_379_990_14  # semi-major axis (m), first eccentricity squared
 _WEB_LINK = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 
 
@@ -276,12 +276,15 @@ def page_geojson(page: Page) -> dict[str, object]:
 def _near(point: tuple[float, float], radius_m: float, where: list[str], params: dict[str, object]) -> str:
     """Add the clauses of "within `radius_m` of `point`"; return the SQL of the squared distance in metres.
 
-    Local equirectangular distance (error far below a metre within the 50 km allowed); a
-    box around the circle comes first so SQLite can skip most rows cheaply.
+    Local flat distance with the WGS-84 ellipsoid's radii of curvature at `point` (within a
+    metre of the geodesic up to about 10 km); a box around the circle comes first so SQLite
+    can skip most rows cheaply.
     """
     lon, lat = point
-    ky = _METRES_PER_DEGREE
-    kx = _METRES_PER_DEGREE * max(math.cos(math.radians(lat)), 1e-6)
+    e2 = _WGS84_E2
+    w = math.sqrt(1 - e2 * math.sin(math.radians(lat)) ** 2)
+    ky = math.radians(_WGS84_A * (1 - e2) / w**3)  # metres per degree of latitude
+    kx = max(math.radians(_WGS84_A / w) * math.cos(math.radians(lat)), 1e-6)  # … of longitude
     params.update(near_lon=lon, near_lat=lat, kx=kx, ky=ky, r2=radius_m * radius_m,
                   dlon=radius_m / kx, dlat=radius_m / ky)
     where.append("v.lat BETWEEN :near_lat - :dlat AND :near_lat + :dlat")
