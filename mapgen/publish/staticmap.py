@@ -114,7 +114,7 @@ def school_map_jpeg(
                 facecolors=[to_rgba(color, 0.10 if mode == "bike" else 0.16)],
                 edgecolors=color, linewidths=0.9, linestyles=[_dashes(MODE_DASH[mode])], zorder=5,
             ), autolim=False)
-    placed = _clear_of_school(ax, markers, school, dpi)
+    placed = clear_of_school(ax, markers, school, dpi)
     _draw_markers(ax, placed)
     ax.scatter([school.x], [school.y], s=260, marker="*", c=SCHOOL_COLOR, edgecolors="white", linewidths=1.0, zorder=9)
     _scale_bar(ax, west, south, east, north)
@@ -219,8 +219,27 @@ def _polygon_path(geom: shapely.Geometry) -> MplPath:
     return MplPath.make_compound_path(*paths) if paths else MplPath(np.zeros((0, 2)))
 
 
-def _clear_of_school(ax: object, markers: pd.DataFrame, school: shapely.Point, dpi: int) -> pd.DataFrame:
-    """Move the markers hidden by the school star onto rings around it; ``anchor_lon/lat`` keep their true place."""
+def clear_of_school(ax: object, markers: pd.DataFrame, school: shapely.Point, dpi: int) -> pd.DataFrame:
+    """Move the markers the school star would hide onto rings around it, in their directions from the school.
+
+    Parameters
+    ----------
+    ax
+        The map's matplotlib axes, extent already set (positions are measured on the picture).
+    markers
+        ``lon``, ``lat`` of the numbered venues.
+    school
+        The school (WGS-84 point).
+    dpi
+        Resolution of the picture.
+
+    Returns
+    -------
+    pandas.DataFrame
+        `markers` with ``lon``/``lat`` where they are drawn and ``anchor_lon``/``anchor_lat``
+        where they are (a leader line joins the two): every marker ends at least
+        ``_STAR_CLEAR_PT`` points from the school and ``_RING_SPACING_PT`` from its ring neighbours.
+    """
     markers = markers.assign(anchor_lon=markers["lon"], anchor_lat=markers["lat"])
     if markers.empty:
         return markers
