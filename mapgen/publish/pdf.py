@@ -41,6 +41,7 @@ CJK_FAMILIES = (
 # Main-road metres below this are not worth a note.
 _NOTE_MIN_M = 10.0
 _NO_COLOR = "#555555"
+_BIKE_COLUMNS = 4  # the venues reached only by bike, in a compact list of this many columns
 
 
 @dataclass(frozen=True)
@@ -357,8 +358,9 @@ def render_sheet(build: Build, school_id: str, font_family: str, font_face: Path
         walk_heading=str(w["walk_section"]).format(minutes=minutes, n=len(walk)),
         walk_rows=_rows(walk, w, language),
         bike_heading=str(w["bike_section"]).format(minutes=minutes, n=len(bike)),
-        bike_rows=[{"number": r.number, "name": r.name, "color": r.color, "bike": whole_minutes(r.bike)}
-                   for r in bike.itertuples()],
+        bike_columns=_BIKE_COLUMNS,
+        bike_rows=_down_columns([{"number": r.number, "name": r.name, "color": r.color, "bike": whole_minutes(r.bike)}
+                                 for r in bike.itertuples()], _BIKE_COLUMNS),
         notes=[
             str(w["note_times"]).format(walk=f"{build.settings.walk_kmh:g}", bike=f"{build.settings.bike_kmh:g}",
                                         buffer=f"{build.settings.access_buffer_m:g}"),
@@ -535,6 +537,13 @@ def _template() -> Template:
         trim_blocks=True, lstrip_blocks=True,
     )
     return env.get_template("sheet.html.j2")
+
+
+def _down_columns(items: list[dict[str, object]], columns: int) -> list[list[dict[str, object] | None]]:
+    """Table lines that read `items` down `columns` columns, then across (empty cells pad the last column)."""
+    height = -(-len(items) // columns)
+    return [[items[c * height + i] if c * height + i < len(items) else None for c in range(columns)]
+            for i in range(height)]
 
 
 def _text(value: object) -> str:
