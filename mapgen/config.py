@@ -101,6 +101,14 @@ class Settings(_Model):
         ("trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link"),
         description="highway=* classes that the route safety notes (routes.csv, PDF sheets) count as main roads.",
     )
+    site_url: str | None = Field(
+        None, pattern=r"^https?://[^\s/]+", max_length=200,
+        description="Base URL of the search site (e.g. https://example.org/circles): PDF sheets then carry a QR "
+                    "code and link to the school's page there.",
+    )
+    sheet_workers: int = Field(
+        0, ge=0, description="Processes (forked) rendering the PDF sheets; 0 = one per CPU core, 1 = none.",
+    )
 
     @field_validator("kindergarten_names", "exclude_school_names")
     @classmethod

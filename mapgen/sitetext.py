@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import unicodedata
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 
 def normalise(text: object) -> str:

@@ -1,4 +1,4 @@
-"""PDF outing sheets of the Shenzhen Longgang build: real CJK text, embedded fonts, escaping, offline map inputs."""
+"""PDF outing sheets of the Shenzhen Longgang and Heidelberg builds: two sides, size, CJK text, escaping, QR link."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from mapgen.errors import InputFileError
-from mapgen.publish.pdf import load_build, safety_note, sheet_table
+from mapgen.look import whole_minutes
+from mapgen.publish.pdf import hours_in_words, load_build, safety_note, sheet_table, sheet_words
 from mapgen.publish.staticmap import scale_bar_metres
 
 MARKUP = "<b>x</b><script>alert(1)</script>"
@@ -83,7 +84,8 @@ def test_pdffonts_lists_an_embedded_cjk_font(shenzhen_build) -> None:
         capture_output=True, text=True, check=True,
     ).stdout
     rows = [line.split() for line in listing.splitlines()[2:]]
-    cjk = [r for r in rows if "CJK" in r[0]]
+    # the CJK font cut down to the sheets' characters (glyphs numbered from 1: a few tens of KB)
+    cjk = [r for r in rows if r[0].endswith("+mapgen-sheet")]
     assert cjk, listing
     # columns: name, type…, encoding, emb, sub, uni, object, id — emb is the 5th from the end
     assert all(r[-5] == "yes" for r in rows), listing
@@ -106,7 +108,7 @@ def test_markup_in_a_venue_name_prints_as_literal_text(shenzhen_build, tmp_path)
     )
     assert done.returncode == 0, done.stderr
     text = _text(folder / "schools" / f"{school_id}.pdf")
-    assert MARKUP in text
+    assert _squeezed(MARKUP) in _squeezed(text)  # printed as text (the name column may wrap it)
     assert sorted(p.name for p in (folder / "schools").glob("*.pdf")) == ["osm-w238458950.pdf", "osm-w356776832.pdf",
                                                                           f"{school_id}.pdf"]
 
@@ -128,9 +130,11 @@ def test_sheet_table_is_numbered_by_walking_time_with_bike_only_venues_after(she
 
 
 def test_safety_note_and_scale_bar_figures() -> None:
-    assert safety_note(0.0, 0) == "无主路 no main roads"
-    assert safety_note(347.0, 2) == "过主路 2 次 crosses 2× · 沿主路 350 m along"
-    assert safety_note(float("nan"), 0) == "?"
+    assert safety_note(0.0, 0) == "无主路"
+    assert safety_note(347.0, 2) == "过主路 2 次 · 沿主路 350 m"
+    assert safety_note(float("nan"), 0) == "未知"
+    assert safety_note(347.0, 2, sheet_words("en")) == "crosses main roads 2× · 350 m along main roads"
+    assert safety_note(347.0, 0, sheet_words("de")) == "350 m an Hauptstraßen"
     # 0.05° of longitude at 22.7° N is 5.14 km: a fifth of it rounds down to 1 km
     assert scale_bar_metres(114.18, 114.23, 22.7) == 1000
     assert scale_bar_metres(8.66, 8.70, 49.41) == 500  # 2.9 km wide
@@ -182,6 +186,123 @@ def test_heidelberg_sheets_show_opening_hours_and_the_after_school_flag(heidelbe
     assert len(open_late) >= 10 and len(pairs) > 0
     school_id, venue_id = pairs.iloc[0][["school_id", "venue_id"]]
     text = _squeezed(_text(heidelberg_build / "schools" / f"{school_id}.pdf"))
-    assert _squeezed(open_late.loc[venue_id, "opening_hours"]) in text and "是yes" in text
+    words = sheet_words("zh")
+    assert _squeezed(hours_in_words(open_late.loc[venue_id, "opening_hours"], words)) in text and "开放" in text
     schools = gpd.read_file(heidelberg_build / "schools.geojson")
     assert len(list((heidelberg_build / "schools").glob("*.pdf"))) == len(schools) == 20
+
+
+def _pages(pdf) -> int:  # type: ignore[no-untyped-def]
+    info = subprocess.run([_tool("pdfinfo"), str(pdf)], capture_output=True, text=True, check=True).stdout
+    return int(re.search(r"Pages:\s+(\d+)", info)[1])
+
+
+def test_shenzhen_sheets_are_two_sides_under_300_kb(shenzhen_build) -> None:
+    for pdf in sorted((shenzhen_build / "schools").glob("*.pdf")):
+        assert _pages(pdf) == 2, pdf.name
+        assert pdf.stat().st_size < 300_000, (pdf.name, pdf.stat().st_size)
+        front, back = _text(pdf).split("\f")[:2]
+        assert "各类场馆最近一处" in front and "步行 15 分钟内可达" in back and "仅骑行可达" in back
+
+
+@pytest.mark.slow
+def test_heidelberg_sheets_are_two_sides_for_a_typical_school_and_all_under_300_kb(heidelberg_build) -> None:
+    sheets = sorted((heidelberg_build / "schools").glob("*.pdf"))
+    pages = sorted(_pages(pdf) for pdf in sheets)
+    sizes = [pdf.stat().st_size for pdf in sheets]
+    assert len(sheets) == 20 and max(sizes) < 300_000, max(sizes)
+    assert pages[len(pages) // 2] == 2 and pages.count(2) >= 18 and max(pages) <= 3, pages
+
+
+def test_unknown_values_print_as_unknown_with_the_legend_on_the_same_page(shenzhen_build) -> None:
+    legend = _squeezed(str(sheet_words("zh")["unknown_legend"]))
+    checked = 0
+    for pdf in sorted((shenzhen_build / "schools").glob("*.pdf")):
+        for page in _text(pdf).split("\f"):
+            if "未知" in page.replace(str(sheet_words("zh")["unknown_legend"]), ""):
+                assert legend in _squeezed(page), pdf.name
+                checked += 1
+        assert "?" not in _text(pdf)
+    assert checked >= 6  # both sides of all three sheets have unknown hours (31 of the 31 venues)
+
+
+def test_minutes_are_whole_and_rounded_up_as_on_the_site(shenzhen_build) -> None:
+    build = load_build(shenzhen_build)
+    table = sheet_table(build, "osm-w533650676")
+    pairs = pd.read_csv(shenzhen_build / "reachability.csv").query("school_id == 'osm-w533650676' and mode == 'walk'")
+    first = table.iloc[0]
+    walk = pairs.set_index("venue_id").loc[first["venue_id"], "minutes"]
+    pdf = shenzhen_build / "schools" / "osm-w533650676.pdf"
+    text = subprocess.run([_tool("pdftotext"), "-layout", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout.split("\f")[1]  # the back: every venue on foot, one line each
+    row = next(line for line in text.splitlines() if _squeezed(first["name"])[:8] in _squeezed(line))
+    assert f" {whole_minutes(walk)} " in f" {row} " and whole_minutes(walk) == 6 and walk > 5
+
+
+def test_sheet_links_the_school_page_with_a_qr_code_when_the_site_url_is_set(shenzhen_build, tmp_path) -> None:
+    import dataclasses
+
+    from mapgen.publish.pdf import cjk_font_family, render_sheet
+
+    build = load_build(shenzhen_build)
+    assert build.settings.site_url is None  # by default: no link, no QR code
+    assert "/school/" not in _text(shenzhen_build / "schools" / "osm-w533650676.pdf")
+    linked = dataclasses.replace(build, settings=build.settings.model_copy(update={"site_url": "https://circles.example.org/sz/"}))
+    pdf = tmp_path / "sheet.pdf"
+    pdf.write_bytes(render_sheet(linked, "osm-w533650676", cjk_font_family()))
+    front = _text(pdf).split("\f")[0]
+    assert "https://circles.example.org/sz/school/osm-w533650676" in _squeezed(front) and "扫码查看网页版" in front
+    assert _pages(pdf) == 2 and pdf.stat().st_size < 300_000
+
+
+def test_markers_under_the_school_star_are_moved_onto_rings() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+    import shapely
+    from matplotlib.figure import Figure
+
+    from mapgen.publish.staticmap import _RING_SPACING_PT, _STAR_CLEAR_PT, clear_of_school
+
+    fig = Figure(figsize=(6, 4), dpi=150)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(114.20, 114.24)
+    ax.set_ylim(22.70, 22.725)
+    school = shapely.Point(114.22, 22.71)
+    # nine venues on the campus itself (the star covers them), two next door, one far away
+    markers = pd.DataFrame({"lon": [114.22] * 9 + [114.2202, 114.2198, 114.235],
+                            "lat": [22.71] * 9 + [22.7101, 22.7099, 22.72]})
+    placed = clear_of_school(ax, markers, school, 150)
+    to_pt = lambda lon, lat: ax.transData.transform(np.column_stack([lon, lat])) * 72 / 150  # noqa: E731
+    xy = to_pt(placed["lon"], placed["lat"])
+    centre = to_pt([school.x], [school.y])[0]
+    assert (np.hypot(*(xy - centre).T) >= _STAR_CLEAR_PT).all()
+    gaps = np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1))[np.triu_indices(12, 1)]
+    assert gaps.min() >= _RING_SPACING_PT * 0.99
+    assert (placed.loc[11, ["lon", "lat"]] == markers.loc[11, ["lon", "lat"]]).all()  # the far one stays
+    assert (placed[["anchor_lon", "anchor_lat"]].to_numpy() == markers.to_numpy()).all()
+
+
+def test_sheets_in_parallel_are_the_sheets_in_one_process(shenzhen_build, tmp_path) -> None:
+    import dataclasses
+
+    from mapgen.publish.pdf import write_sheets
+
+    texts = {}
+    for workers in (1, 2):
+        folder = tmp_path / f"w{workers}"
+        shutil.copytree(shenzhen_build, folder, ignore=shutil.ignore_patterns("*.pdf"))
+        build = load_build(folder)
+        build = dataclasses.replace(build, settings=build.settings.model_copy(update={"sheet_workers": workers}))
+        written = write_sheets(build)
+        texts[workers] = {p.name: _text(p) for p in written}
+    assert texts[1] == texts[2] and len(texts[1]) == 3
+
+
+def test_hours_in_words_group_days() -> None:
+    zh, en = sheet_words("zh"), sheet_words("en")
+    assert hours_in_words("Mo-Fr 08:00-20:00; Sa 09:00-12:00", zh) == "周一至周五 08:00–20:00; 周六 09:00–12:00"
+    assert hours_in_words("Tu-Su 00:00-24:00", en) == "Tue–Sun 00:00–24:00"
+    assert hours_in_words("", zh) == "未知"
+    assert hours_in_words("by appointment", en) == "by appointment"  # unreadable hours stay as written

@@ -10,6 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import XSS_NAME
@@ -31,8 +32,8 @@ def venues(site_data: Path) -> pd.DataFrame:
     frame = gpd.read_file(site_data / "venues.geojson")
     public = frame["public"].map(lambda v: str(v).strip().lower() not in ("false", "0"))
     frame = frame[public].reset_index(drop=True)  # school grounds are not listed
-    words = ("name", "name_en", "aliases", "address", "district", "category_zh", "category_en", "facilities",
-             "search_terms")
+    words = ("name", "name_en", "aliases", "address", "district", "category_zh", "category_en", "category",
+             "facilities", "search_terms")
     for column in (*words, "opening_hours"):
         frame[column] = frame[column].astype(object).fillna("") if column in frame else ""
     frame["search"] = ["\n".join(normalise(r[c]) for c in words) for _, r in frame.iterrows()]
@@ -280,8 +281,9 @@ def test_database_is_opened_read_only(site_data: Path) -> None:
 def test_openapi_document_lists_the_parameters(client) -> None:  # type: ignore[no-untyped-def]
     doc = client.get("/api/openapi.json").get_json()
     params = {p["name"]: p for p in doc["paths"]["/api/venues"]["get"]["parameters"]}
-    assert set(params) == {"q", "category", "district", "free", "school", "mode", "max_minutes", "open", "page"}
-    assert params["category"]["schema"]["enum"] == ["library", "sports", "park"]
+    assert set(params) == {"q", "category", "district", "free", "school", "mode", "max_minutes", "open", "page",
+                           "bbox", "near", "radius_m", "limit", "format"}
+    assert params["category"]["schema"]["enum"] == ["sports", "library", "park"]  # the taxonomy's order
     assert params["max_minutes"]["schema"]["maximum"] == 15
 
 
@@ -292,3 +294,195 @@ def test_cli_publish_reports_counts(site_data: Path, tmp_path: Path) -> None:
     assert "18 venues, 3 schools, 65 school–venue pairs" in output and "opening hours read for 1 venues" in output
     bad = CliRunner().invoke(cli_app, ["publish", "--data", str(tmp_path / "missing")])
     assert bad.exit_code != 0 and "summary.json: not found" in str(bad.exception)
+
+
+@pytest.fixture(scope="module")
+def nanjing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Nanjing Xinjiekou built with its city file (dense downtown: museums and galleries, many schools)."""
+    from conftest import CITIES, shared_file
+
+    from mapgen.config import load_city
+    from mapgen.pipeline import build_city
+
+    shared_file("osm", "nanjing-xinjiekou.osm")
+    out = tmp_path_factory.mktemp("nanjing")
+    build_city(load_city(CITIES / "nanjing-xinjiekou.toml"), out, quiet=True)
+    return out
+
+
+def _shown_category_labels(text: str) -> list[str]:
+    """Every category label a page shows: list items, drop-down, chips, school groups and the map's data."""
+    labels = re.findall(r'<span class="cat">([^<]*)</span>', text)
+    select = re.search(r'<select name="category".*?</select>', text, re.S)
+    if select:
+        labels += [re.sub(r" \(\d+\)$", "", o) for o in re.findall(r'<option value="[^"]+"[^>]*>([^<]*)</option>', select[0])]
+    labels += [re.sub(r" \(\d+\)$", "", c).strip() for c in re.findall(r'class="chip"[^>]*><span[^>]*></span>([^<]*)</a>', text)]
+    labels += [re.sub(r" \(\d+\)$", "", h).strip() for h in re.findall(r'<h3><span[^>]*></span>([^<]*)</h3>', text)]
+    block = re.search(r'id="map-data">(.*?)</script>', text, re.S)
+    if block:
+        labels += [v["category_label"] for v in json.loads(block[1])["venues"]]
+    return labels
+
+
+def test_chinese_site_shows_no_english_category_keys(client, site_data: Path) -> None:  # type: ignore[no-untyped-def]
+    summary = json.loads((site_data / "summary.json").read_text(encoding="utf-8"))
+    chinese = {c["zh"] for c in summary["categories"]}
+    english = {c["key"] for c in summary["categories"]} | {c["en"] for c in summary["categories"]}
+    client.get("/?lang=zh")
+    shown: list[str] = []
+    for url in ("/", "/search?q=馆", "/search?category=sports", "/school/osm-w238458950", "/venue/osm-w219058187"):
+        page = client.get(url)
+        assert page.status_code == 200, url
+        labels = _shown_category_labels(page.text)
+        assert labels and set(labels) <= chinese | {"全部"}, (url, set(labels) - chinese)
+        assert not set(labels) & english
+        shown += labels
+    assert {"体育场地", "图书馆", "公园绿地"} <= set(shown)
+    for url, code in (("/nope", 404), ("/venue/nope", 404), ("/search?page=5", 404), ("/search?mode=car", 400)):
+        page = client.get(url)
+        assert page.status_code == code
+        assert not re.search(r"Not Found|Bad Request|unknown venue|past the last", page.text), url
+        assert re.search(r"[\u4e00-\u9fff]", re.search(r'id="error-message">([^<]*)<', page.text)[1]), url
+
+
+def test_category_colours_come_from_the_taxonomy(client, site_data: Path) -> None:  # type: ignore[no-untyped-def]
+    summary = json.loads((site_data / "summary.json").read_text(encoding="utf-8"))
+    colour = {c["key"]: c["color"] for c in summary["categories"]}
+    css = dict(re.findall(r"\.(cat-\d+) \{ background: (#[0-9a-f]+); \}", client.get("/colours.css").text))
+    home = client.get("/").text
+    chips = re.findall(r'href="/search\?category=(\w+)"><span class="dot (cat-\d+)"></span>', home)
+    assert len(chips) == 3 and all(css[cls] == colour[key] for key, cls in chips)
+    page = client.get("/school/osm-w238458950").text
+    data = json.loads(re.search(r'id="map-data">(.*?)</script>', page, re.S)[1])
+    assert {v["color"] for v in data["venues"]} <= set(colour.values())
+    assert all(v["color"] == colour[v["category"]] for v in data["venues"])
+
+
+def test_school_names_are_found_and_link_to_the_school(client) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/search?q=外国语").text
+    found = re.search(r'id="schools-found">(.*?)</section>', page, re.S)
+    assert found and 'href="/school/osm-w238458950"' in found[1] and "龙岗外国语学校" in found[1]
+    assert 'id="schools-found"' not in client.get("/search?q=图书馆").text  # no school is named so
+
+
+def test_results_with_a_school_are_sorted_by_minutes(client, pairs: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    for school_id in pairs["school_id"].unique():
+        for q in ("馆", "体育", "图书馆", ""):
+            got = _all_pages(client, f"/api/venues?school={school_id}&mode=bike&q={q}")
+            times = [v["minutes"] for v in got]
+            assert times == sorted(times), (school_id, q)
+    page = client.get("/search?school=osm-w238458950&mode=bike&q=馆").text
+    shown = [int(m) for m in re.findall(r'<span class="time">骑行 (\d+) 分钟</span>', page)]
+    assert len(shown) >= 3 and shown == sorted(shown)
+
+
+def test_short_queries_rank_names_before_other_fields(client, venues: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    for q in ("体育", "馆", "园"):
+        got = _all_pages(client, f"/api/venues?q={q}")
+        in_name = [q in v["name"] for v in got]
+        assert in_name == sorted(in_name, reverse=True), q  # every name match before any other match
+        assert any(in_name) and not all(in_name), q
+
+
+def test_gallery_query_puts_the_gallery_first(nanjing: Path) -> None:
+    client = create_app(nanjing / "site.db").test_client()
+    results = client.get("/api/venues?q=美术").get_json()["results"]
+    assert results[0]["name"] == "江苏美术馆"  # named so and classed as a museum or gallery
+    assert [r["name"] for r in results[:4] if "美术" in r["name"]] == [r["name"] for r in results[:4]]
+    page = client.get("/venue/" + results[0]["venue_id"]).text
+    assert 'id="website" href="http://www.jsmsg.com/"' in page
+
+
+def test_category_keys_and_labels_are_searchable(client, venues: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    libraries = set(venues.loc[venues["category"] == "library", "venue_id"])
+    for q in ("library", "Libraries", "图书馆"):
+        found = {v["venue_id"] for v in _all_pages(client, f"/api/venues?q={q}")}
+        assert libraries <= found, q
+    assert len(libraries) == 5
+
+
+def test_unknown_hours_and_fees_are_counted_not_hidden(client, venues: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    unknown_hours = int((venues["opening_hours"] == "").sum())
+    body = client.get("/api/venues?open=now").get_json()
+    assert body["total"] == 1 and body["unknown_hours"] == unknown_hours == 31
+    free = client.get("/api/venues?free=true").get_json()
+    fee = venues["fee"].fillna("").astype(str)
+    assert free["total"] == 1 and free["unknown_free"] == int((fee == "").sum())
+    page = client.get("/search?open=now").text
+    assert re.search(r'<b>1</b> 个结果.*31 个场馆开放时间未知', page, re.S)
+    assert client.get("/api/venues").get_json()["unknown_hours"] is None  # only with an `open` filter
+
+
+def test_district_filter_says_how_many_venues_it_cannot_find(client) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/search?q=馆").text
+    assert '<option value="龙岗区">龙岗区 (1)</option>' in page
+    assert "31 个场馆没有区的信息" in page
+
+
+def test_max_minutes_without_a_school_is_ignored_visibly(client) -> None:  # type: ignore[no-untyped-def]
+    body = client.get("/api/venues?max_minutes=5").get_json()
+    assert body["total"] == 32 and body["warnings"] == ["max_minutes: ignored without `school` (travel times are from a school)"]
+    assert 'id="ignored-minutes"' in client.get("/search?max_minutes=5").text
+    assert 'id="ignored-minutes"' not in client.get("/search?max_minutes=5&school=osm-w238458950").text
+
+
+def test_phone_website_and_safety_notes_reach_site_db(nanjing: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from mapgen.publish.sitedb import write_site_db
+
+    shutil.copytree(nanjing, tmp_path / "b")
+    frame = gpd.read_file(tmp_path / "b" / "venues.geojson")
+    row = frame.index[frame["name"] == "江苏美术馆"][0]
+    frame.loc[row, ["phone", "safety"]] = ["025-84500000", "入口在长江路，过马路走人行横道"]
+    (tmp_path / "b" / "venues.geojson").unlink()
+    frame.to_file(tmp_path / "b" / "venues.geojson", driver="GeoJSON", engine="pyogrio")
+    write_site_db(tmp_path / "b")
+    client = create_app(tmp_path / "b" / "site.db").test_client()
+    venue = client.get(f"/api/venues/{frame.loc[row, 'venue_id']}").get_json()
+    assert (venue["phone"], venue["website"], venue["safety"]) == (
+        "025-84500000", "http://www.jsmsg.com/", "入口在长江路，过马路走人行横道")
+    page = client.get(f"/venue/{frame.loc[row, 'venue_id']}").text
+    assert '<dd id="phone">025-84500000</dd>' in page and "过马路走人行横道" in page
+
+
+def test_api_geojson_bbox_near_limit_and_paging(client, venues: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    points = venues.geometry.representative_point()  # where site.db places a venue drawn as an area
+    lon, lat = points.x.to_numpy(), points.y.to_numpy()
+    west, east = (round(float(x), 4) for x in np.quantile(lon, [0.2, 0.8]))
+    south, north = (round(float(y), 4) for y in np.quantile(lat, [0.2, 0.8]))
+    inside = set(venues.loc[(lon >= west) & (lon <= east) & (lat >= south) & (lat <= north), "venue_id"])
+    got = _all_pages(client, f"/api/venues?bbox={west},{south},{east},{north}&limit=7")
+    assert {v["venue_id"] for v in got} == inside and 7 < len(inside) < len(venues)
+    collection = client.get(f"/api/venues?bbox={west},{south},{east},{north}&format=geojson&limit=100")
+    body = collection.get_json()
+    assert collection.mimetype == "application/geo+json" and body["type"] == "FeatureCollection"
+    assert {f["id"] for f in body["features"]} == inside and body["total"] == len(inside) and body["next"] is None
+    assert all(west <= f["geometry"]["coordinates"][0] <= east for f in body["features"])
+    # near: every venue within 1500 m of the first school, by distance, against pyproj's geodesic
+    import pyproj
+
+    school = client.get("/api/schools").get_json()["schools"][0]
+    _, _, metres = pyproj.Geod(ellps="WGS84").inv([school["lon"]] * len(venues), [school["lat"]] * len(venues), lon, lat)
+    expected = {v for v, m in zip(venues["venue_id"], metres, strict=True) if m <= 1498}
+    near = _all_pages(client, f"/api/venues?near={school['lon']},{school['lat']}&radius_m=1500")
+    assert expected <= {v["venue_id"] for v in near} and len(near) >= 3
+    assert all(v["distance_m"] <= 1500 for v in near) and [v["distance_m"] for v in near] == sorted(v["distance_m"] for v in near)
+    assert max(abs(v["distance_m"] - m) for v in near for i, m in enumerate(metres)
+               if venues["venue_id"].iloc[i] == v["venue_id"]) < 2
+    # limit and paging
+    first = client.get("/api/venues?limit=10").get_json()
+    assert (first["pages"], first["per_page"], first["next"], first["prev"], len(first["results"])) == (4, 10, 2, None, 10)
+    last = client.get("/api/venues?limit=10&page=4").get_json()
+    assert (last["next"], last["prev"], len(last["results"])) == (None, 3, 2)
+    past = client.get("/api/venues?limit=10&page=5")
+    assert past.status_code == 404 and "past the last page (4)" in past.get_json()["message"]
+    assert client.get("/api/venues?q=zzzzzz").status_code == 200  # page 1 exists even when empty
+    assert client.get("/api/venues?limit=101").status_code == 400
+
+
+def test_api_answers_other_sites_get_requests(client) -> None:  # type: ignore[no-untyped-def]
+    for url in ("/api/venues?q=馆", "/api/schools", "/api/venues/nope", "/api/schools/osm-w238458950/isochrones"):
+        response = client.get(url, headers={"Origin": "https://maps.example.org"})
+        assert response.headers["Access-Control-Allow-Origin"] == "*", url
+    assert "Access-Control-Allow-Origin" not in client.get("/search?q=馆").headers

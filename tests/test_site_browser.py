@@ -79,12 +79,29 @@ def test_search_filter_and_school_map(page, base_url: str, site_data: Path) -> N
     assert page.locator("li.venue").count() == 5
     assert page.locator("#count b").inner_text() == "5"
 
-    page.select_option("#f-category", "sports")  # filters.js submits on change
+    page.select_option("#f-category", "sports")  # one form: the search words stay, one button applies
+    page.click("#f-filter")
     page.wait_for_url(re.compile(r"category=sports"))
+    assert "q=%E5%9B%BE%E4%B9%A6%E9%A6%86" in page.url  # 图书馆
     assert page.locator("li.venue").count() == 0 and page.locator(".empty").is_visible()
     page.select_option("#f-category", "library")
+    page.click("#f-filter")
     page.wait_for_url(re.compile(r"category=library"))
     assert page.locator("li.venue").count() == 5
+    # the results map shows the same venues, numbered as in the list
+    page.wait_for_selector(".mg-number")
+    assert page.locator(".mg-number").all_inner_texts() == [str(i) for i in range(1, 6)]
+    # a new query keeps the chosen filters
+    page.select_option("#f-school", SCHOOL)
+    page.select_option("#f-mode", "bike")
+    page.click("#f-filter")
+    page.wait_for_url(re.compile(rf"school={SCHOOL}"))
+    page.fill("#q", "馆")
+    page.press("#q", "Enter")
+    page.wait_for_url(re.compile(r"q=%E9%A6%86"))
+    assert f"school={SCHOOL}" in page.url and "mode=bike" in page.url and "category=library" in page.url
+    minutes = [int(m) for m in re.findall(r"(\d+) 分钟", " ".join(page.locator("li.venue .time").all_inner_texts()))]
+    assert minutes and minutes == sorted(minutes)
 
     page.goto(base_url + "/")
     page.click(f'a[href="/school/{SCHOOL}"]')
@@ -133,4 +150,39 @@ def test_pages_fit_a_phone_screen(browser, base_url: str) -> None:  # type: igno
         page.goto(base_url + url)
         assert page.evaluate("document.documentElement.scrollWidth") <= 375, url
     assert page.locator("#map").bounding_box()["width"] <= 375
+    context.close()
+
+
+@pytest.mark.parametrize(("width", "height"), [(390, 844), (1280, 800)])
+def test_search_page_finds_a_school_and_maps_the_results(browser, base_url: str, site_data: Path,  # type: ignore[no-untyped-def]
+                                                          width: int, height: int) -> None:
+    import json
+
+    summary = json.loads((site_data / "summary.json").read_text(encoding="utf-8"))
+    english = {c["key"] for c in summary["categories"]} | {c["en"] for c in summary["categories"]}
+    phone = width < 600
+    context = browser.new_context(viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone,
+                                  locale="zh-CN")
+    page = context.new_page()
+    watch = Watch(page, base_url)
+    page.goto(base_url + "/search?q=馆")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    shown = set(page.locator("li.venue .cat").all_inner_texts())
+    assert shown and not shown & english and shown <= {c["zh"] for c in summary["categories"]}
+    page.wait_for_selector(".mg-number")
+    assert page.locator(".mg-number").count() == page.locator("li.venue").count() >= 5
+    assert page.locator("#map").is_visible()
+    # the map sits beside the list on a wide screen, under it on a phone
+    list_box, map_box = page.locator("#results").bounding_box(), page.locator("#map").bounding_box()
+    assert (map_box["y"] > list_box["y"] + list_box["height"] - 1) if phone else (map_box["x"] > list_box["x"] + list_box["width"] - 1)
+    page.fill("#q", "外国语")
+    page.press("#q", "Enter")
+    page.wait_for_selector("#schools-found")
+    page.locator("#schools-found a", has_text="龙岗外国语学校").click()
+    page.wait_for_url(re.compile(rf"/school/{SCHOOL}$"))
+    page.wait_for_selector("path.mg-venue")
+    assert page.locator("#school-name").inner_text() == "龙岗外国语学校"
+    expanded = page.locator(".leaflet-control-layers-expanded").count()
+    assert expanded == (0 if phone else 1)  # the layer list starts folded on a phone
+    assert watch.errors == [] and watch.dialogs == []
     context.close()

@@ -142,3 +142,20 @@ def test_the_site_starts_without_the_gis_stack() -> None:
             "print(sorted(m for m in ('geopandas', 'pandas', 'shapely', 'pyproj', 'folium', 'numpy') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
+
+
+def test_the_site_imports_only_the_light_parts_of_mapgen() -> None:
+    """webapp reads site.db; of the pipeline it may use only errors, the site.db agreement and the shared look."""
+    import ast
+
+    from conftest import ROOT
+
+    allowed = {"mapgen.errors", "mapgen.sitetext", "mapgen.look"}
+    used = set()
+    for path in (ROOT / "webapp").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "mapgen":
+                used.add(node.module)
+            elif isinstance(node, ast.Import):
+                used |= {a.name for a in node.names if a.name.split(".")[0] == "mapgen"}
+    assert used <= allowed and "mapgen.look" in used, used

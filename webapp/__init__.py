@@ -18,8 +18,8 @@ from mapgen.errors import InputFileError
 from mapgen.sitetext import SCHEMA_VERSION
 from webapp.cache import ResponseCache
 from webapp.db import connect
-from webapp.i18n import LANGUAGES, choose_language
-from webapp.search import BadQueryError
+from webapp.i18n import LANGUAGES, choose_language, error_key, translate
+from webapp.search import BadQueryError, PastLastPageError
 
 log = logging.getLogger(__name__)
 LANG_COOKIE = "lang"
@@ -124,7 +124,11 @@ def create_app(
 
     @app.errorhandler(BadQueryError)
     def _bad_query(exc: BadQueryError) -> Response:
-        return _error(400, "Bad Request", str(exc))
+        return _error(400, "Bad Request", str(exc), exc.zh)
+
+    @app.errorhandler(PastLastPageError)
+    def _past_last_page(exc: PastLastPageError) -> Response:
+        return _error(404, "Not Found", str(exc), exc.zh)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
@@ -143,11 +147,19 @@ def create_app(
     return app
 
 
-def _error(code: int, name: str, message: str) -> Response:
-    """Answer an error as JSON under /api/, as a page elsewhere; never with a traceback."""
+def _error(code: int, name: str, message: str, message_zh: str | None = None) -> Response:
+    """Answer an error as JSON under /api/, as a page elsewhere (in the page's language); never with a traceback.
+
+    Werkzeug's own descriptions are English; Chinese pages show the site's Chinese text for the
+    status instead, and `message_zh` where the site wrote one.
+    """
     if request.path.startswith("/api/"):
         response = jsonify(error=name, message=message, status=code)
+        if request.path.startswith("/api/") and code < 500:
+            response.headers["Access-Control-Allow-Origin"] = "*"
     else:
+        if g.get("lang", "zh") == "zh":
+            message = message_zh or translate(error_key(code) + "_message", "zh")
         response = make_response(render_template("error.html", code=code, name=name, message=message))
     response.status_code = code
     return response

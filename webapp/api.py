@@ -12,6 +12,7 @@ from webapp.search import (
     BadQueryError,
     VenueQuery,
     isochrones_geojson,
+    page_geojson,
     printable,
     school_json,
     school_venues,
@@ -23,6 +24,14 @@ from webapp.search import (
 api = Blueprint("api", __name__, url_prefix="/api")
 
 
+@api.after_request
+def _cors(response: Response) -> Response:
+    """Let maps on other sites read the API (GET only; nothing here uses cookies or credentials)."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Allow-Methods"] = "GET"
+    return response
+
+
 @api.get("/venues")
 @cacheable
 def venues() -> ResponseReturnValue:
@@ -30,6 +39,10 @@ def venues() -> ResponseReturnValue:
     info = site()
     query = VenueQuery.parse(request.args.to_dict(), info)
     page = search_venues(db(), query, info, current_app.config["MAPGEN_CLOCK"]())
+    if query.format == "geojson":
+        response = jsonify(page_geojson(page))
+        response.mimetype = "application/geo+json"
+        return response
     return jsonify(page.model_dump())
 
 

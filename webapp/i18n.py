@@ -60,7 +60,29 @@ STRINGS: dict[str, tuple[str, str]] = {
     "home": ("首页", "Home"),
     "venue_count": ("个场馆", "venues"),
     "map_note": ("底图需要联网；标记与范围离线也可显示。", "Base tiles need internet; markers draw offline"),
+    "not_found_message": ("没有这个页面，或者这个场馆、学校不在本站的数据里。",
+                          "No such page, or this venue or school is not in this site's data."),
+    "bad_request_message": ("请求参数有误。", "A parameter of the request is not valid."),
+    "server_error_message": ("服务器没能回答这个请求。", "the server could not answer this request"),
+    "method_not_allowed": ("不支持这种请求方式", "Method not allowed"),
+    "method_not_allowed_message": ("这个地址只支持浏览（GET）。", "This address only answers GET requests."),
+    "error": ("出错了", "Error"),
+    "error_message": ("请求没有成功。", "The request did not succeed."),
+    "schools_found": ("找到的学校", "Schools found"),
+    "school_venues_link": ("查看学校页面", "School page"),
+    "unknown_hours": ("{n} 个场馆开放时间未知，未计入", "{n} with unknown hours are not counted"),
+    "unknown_free": ("{n} 个场馆是否收费未知，未计入", "{n} with unknown fees are not counted"),
+    "ignored_minutes": ("“分钟以内”只在选择学校后生效，现在没有使用。",
+                        "“minutes at most” applies only with a school chosen; it is not used now."),
+    "sorted_by_time": ("按{mode}时间排序", "sorted by {mode} time"),
+    "without_district": ("{n} 个场馆没有区的信息", "{n} venues have no district"),
+    "phone": ("电话", "Phone"),
+    "website": ("网站", "Website"),
+    "safety": ("安全提示", "Safety note"),
+    "results_map": ("结果地图", "Map of the results"),
+    "map_shows": ("地图显示本页的 {n} 个结果，编号同列表。", "The map shows this page's {n} results, numbered as in the list."),
 }
+_ERROR_KEYS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
 
 
 def choose_language(asked: str | None, remembered: str | None) -> str:
@@ -99,3 +121,8 @@ def translate(key: str, lang: str, **values: object) -> str:
 def clock(minute: int) -> str:
     """Return ``HH:MM`` for minutes after midnight (1440 is ``24:00``)."""
     return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def error_key(code: int) -> str:
+    """Return the :data:`STRINGS` key of an HTTP error's title (``<key>_message`` is its explanation)."""
+    return _ERROR_KEYS.get(code, "server_error" if code >= 500 else "error")

@@ -10,18 +10,27 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import xstatic.pkg.leaflet as xs_leaflet
-from flask import Blueprint, abort, current_app, g, render_template, request, send_from_directory, url_for
+from flask import Blueprint, Response, abort, current_app, g, render_template, request, send_from_directory, url_for
 from flask.typing import ResponseReturnValue
 
+from mapgen.look import MODE_COLORS, MODE_DASH, SCHOOL_COLOR, mode_label, whole_minutes
 from webapp.cache import cacheable
-from webapp.db import db, site
-from webapp.i18n import WEEKDAYS, clock, translate
-from webapp.search import VenueQuery, school_detail, school_venues, search_venues, venue_detail
+from webapp.db import SiteInfo, db, site
+from webapp.i18n import WEEKDAYS, clock, error_key, translate
+from webapp.search import (
+    VenueQuery,
+    school_detail,
+    school_venues,
+    search_schools,
+    search_venues,
+    venue_detail,
+)
 
 pages = Blueprint("pages", __name__)
 #: Files of the build that the site serves under /files/ (static maps, PDF sheets, their Leaflet copy).
 BUILT_FILES = re.compile(r"(index\.html|schools/[A-Za-z0-9_.-]+\.(html|pdf)|lib/[A-Za-z0-9_./-]+\.(js|css|png|svg))")
-PALETTE_SIZE = 8  # site.css defines .cat-0 … .cat-7; site.js has the same colours
+_HEX_COLOR = re.compile(r"#[0-9a-fA-F]{3,8}")
+_NO_COLOR = "#636363"
 
 
 @functools.lru_cache(maxsize=1024)  # every app has the same routes, so only the script root varies
@@ -48,14 +57,22 @@ def _helpers() -> dict[str, object]:
         "school_url": lambda school_id: f"{root}/school/{quote(str(school_id), safe='')}",
         "clock": clock,
         "label": lambda row, field="name": _label(row, field, lang),
+        "category_label": lambda key: _category_labels(site(), lang).get(str(key), str(key)),
         "weekdays": WEEKDAYS[lang],
+        "error_key": error_key,
     }
 
 
 @pages.app_template_filter("minutes")
 def _minutes(m: float | None) -> str:
-    """Whole minutes for display (a filter, cheaper in loops than a context function)."""
-    return "" if m is None else f"{m:.0f}"
+    """Whole minutes as planned (rounded up, as on the maps and sheets: :func:`mapgen.look.whole_minutes`)."""
+    rounded = whole_minutes(m)
+    return "" if rounded is None else str(rounded)
+
+
+def _category_labels(info: SiteInfo, lang: str) -> dict[str, str]:
+    """Each category's label in `lang`, from ``site.db``'s categories (the taxonomy's labels, never the key)."""
+    return {str(c["key"]): str((c["en"] if lang == "en" else c["zh"]) or c["zh"] or c["en"]) for c in info.categories}
 
 
 def _label(row: dict[str, object], field: str = "name", lang: str | None = None) -> str:
@@ -67,8 +84,25 @@ def _label(row: dict[str, object], field: str = "name", lang: str | None = None)
     return str(row.get(field) or row.get(f"{field}_zh") or row.get("zh") or "")
 
 
-def _category_class(info: object) -> dict[str, str]:
-    return {c["key"]: f"cat-{i % PALETTE_SIZE}" for i, c in enumerate(info.categories)}  # type: ignore[attr-defined]
+def _category_class(info: SiteInfo) -> dict[str, str]:
+    """CSS class of each category's colour (``/colours.css`` gives each its taxonomy colour)."""
+    return {str(c["key"]): f"cat-{i}" for i, c in enumerate(info.categories)}
+
+
+def _category_color(info: SiteInfo) -> dict[str, str]:
+    """The taxonomy colour of each category (``categories.color`` in ``site.db``), checked to be a hex colour."""
+    return {str(c["key"]): str(c["color"]) if _HEX_COLOR.fullmatch(str(c["color"])) else _NO_COLOR
+            for c in info.categories}
+
+
+@pages.get("/colours.css")
+@cacheable
+def colours() -> ResponseReturnValue:
+    """The categories' colours from the taxonomy, as CSS classes (the pages allow no inline styles)."""
+    info = site()
+    color = _category_color(info)
+    rules = [f".{cls} {{ background: {color[key]}; }}" for key, cls in _category_class(info).items()]
+    return Response("\n".join(rules) + "\n", mimetype="text/css")
 
 
 @pages.get("/")
@@ -82,15 +116,31 @@ def home() -> ResponseReturnValue:
 @pages.get("/search")
 @cacheable
 def results() -> ResponseReturnValue:
-    """Search results with filters and pagination."""
+    """Search results with filters (kept in one form with the search box), matching schools and a map."""
     info = site()
-    filled = {k: v for k, v in request.args.items() if v != "" and k != "lang"}  # a form sends empty fields
+    filled = {k: v for k, v in request.args.items() if v != "" and k not in ("lang", "format")}  # a form sends empty fields
     query = VenueQuery.parse(filled, info)
     page = search_venues(db(), query, info, current_app.config["MAPGEN_CLOCK"]())
     cat_class = _category_class(info)
-    show = _venue_display(cat_class)
+    show = _venue_display(info)
     rows = [(v, show(v)) for v in page.results]
-    return render_template("results.html", info=info, query=query, page=page, rows=rows, cat_class=cat_class)
+    first = (page.page - 1) * page.per_page + 1
+    schools = search_schools(db(), query.q, info) if query.q else []
+    lang = g.get("lang", "zh")
+    color = _category_color(info)
+    markers = [{**_marker({**v, query.mode: v["minutes"]} if query.school else v, shown, color), "number": first + i}
+               for i, (v, shown) in enumerate(rows)]
+    chosen = next((s for s in info.schools if s["school_id"] == query.school), None)
+    map_data: dict[str, object] = {
+        **_tiles(info), "venues": markers, "layers": {}, "numbered": True,
+        "school": None if chosen is None else {"lon": chosen["map_lon"], "lat": chosen["map_lat"], "name": _label(chosen)},
+        **_mode_data(lang),
+    }
+    if chosen is not None:
+        map_data["isochrones_url"] = url_for("api.school_isochrones", school_id=chosen["school_id"])
+        map_data["only_mode"] = query.mode
+    return render_template("results.html", info=info, query=query, page=page, rows=rows, cat_class=cat_class,
+                           first=first, schools=schools, map_data=map_data)
 
 
 @pages.get("/venue/<path:venue_id>")  # catalogue ids may hold "/"
@@ -105,7 +155,8 @@ def venue(venue_id: str) -> ResponseReturnValue:
     for day, start, end in found["opening"]:  # type: ignore[attr-defined]
         by_day[day].append(f"{clock(start)}–{clock(end)}")
     cat_class = _category_class(info)
-    map_data = {**_tiles(info), "venues": [_marker(found, _venue_display(cat_class)(found))], "school": None, "layers": {}}
+    map_data = {**_tiles(info), "venues": [_marker(found, _venue_display(info)(found), _category_color(info))],
+                "school": None, "layers": {}, **_mode_data(g.get("lang", "zh"))}
     return render_template("venue.html", info=info, v=found, by_day=by_day, map_data=map_data, cat_class=cat_class)
 
 
@@ -118,22 +169,22 @@ def school(school_id: str) -> ResponseReturnValue:
     if found is None:
         abort(404, "unknown school")
     cat_class = _category_class(info)
-    show = _venue_display(cat_class)
+    show = _venue_display(info)
     venues = [(v, show(v)) for v in school_venues(db(), school_id)]
     groups = [(c, [(v, shown) for v, shown in venues if v["category"] == c["key"]]) for c in info.categories]
     groups = [(c, members) for c, members in groups if members]
     lang = g.get("lang", "zh")
     layers: dict[str, str] = {
-        m: f"{translate(m, lang)} {info.minutes:g} {translate('minutes', lang)}" for m in ("walk", "bike")}
+        m: f"{mode_label(m, lang)} {info.minutes:g} {translate('minutes', lang)}" for m in ("walk", "bike")}
     layers.update({str(c["key"]): f"{_label(c)} ({len(members)})" for c, members in groups})
+    color = _category_color(info)
     map_data: dict[str, object] = {
         **_tiles(info),
         "school": {"lon": found["map_lon"], "lat": found["map_lat"], "name": _label(found)},
         "isochrones_url": url_for("api.school_isochrones", school_id=school_id),
-        "venues": [_marker(v, shown) for v, shown in venues],
+        "venues": [_marker(v, shown, color) for v, shown in venues],
         "layers": layers,
-        "minutes_label": translate("minutes", lang),
-        "mode_labels": {m: translate(m, lang) for m in ("walk", "bike")},
+        **_mode_data(lang),
     }
     data_dir: Path = current_app.config["MAPGEN_DATA"]
     links = {kind: (data_dir / "schools" / f"{school_id}.{kind}").is_file() for kind in ("html", "pdf")}
@@ -167,25 +218,34 @@ def _tiles(info: object) -> dict[str, object]:
             "attribution": meta["attribution"]}
 
 
-def _venue_display(cat_class: dict[str, str]) -> Callable[[dict[str, object]], dict[str, str]]:
+def _venue_display(info: SiteInfo) -> Callable[[dict[str, object]], dict[str, str]]:
     """Return what lists and maps show of a venue: name and category in the page's language, colour class, URL.
 
     The language and script root are read once per page, not once per venue (request-local lookups are slow).
     """
     lang, root = g.get("lang", "zh"), request.script_root
+    cat_class, labels = _category_class(info), _category_labels(info, lang)
 
     def show(v: dict[str, object]) -> dict[str, str]:
         return {
-            "label": _label(v, "name", lang), "category_label": _label(v, "category", lang),
-            "cls": cat_class.get(str(v["category"]), "cat-0"), "url": f"{root}/venue/{quote(str(v['venue_id']), safe='')}",
+            "label": _label(v, "name", lang), "category_label": labels.get(str(v["category"])) or str(v["category_zh"] or v["category"]),
+            "cls": cat_class.get(str(v["category"]), ""), "url": f"{root}/venue/{quote(str(v['venue_id']), safe='')}",
         }
 
     return show
 
 
-def _marker(v: dict[str, object], shown: dict[str, str]) -> dict[str, object]:
+def _mode_data(lang: str) -> dict[str, object]:
+    """Mode colours and labels and the minutes unit for map.js (from :mod:`mapgen.look`, as on the maps and sheets)."""
+    return {"mode_colors": MODE_COLORS, "mode_dash": MODE_DASH, "school_color": SCHOOL_COLOR, "minutes_label": translate("minutes", lang),
+            "mode_labels": {m: mode_label(m, lang) for m in ("walk", "bike")}}
+
+
+def _marker(v: dict[str, object], shown: dict[str, str], color: dict[str, str]) -> dict[str, object]:
+    times = {m: whole_minutes(v.get(m)) for m in ("walk", "bike")}  # type: ignore[arg-type]
     return {
         "id": v["venue_id"], "name": shown["label"], "category": v["category"],
-        "category_label": shown["category_label"], "cls": shown["cls"], "lon": v["map_lon"], "lat": v["map_lat"],
-        "walk": v.get("walk"), "bike": v.get("bike"), "hours": v["opening_hours"], "url": shown["url"],
+        "category_label": shown["category_label"], "color": color.get(str(v["category"]), _NO_COLOR),
+        "lon": v["map_lon"], "lat": v["map_lat"], "walk": times["walk"], "bike": times["bike"],
+        "hours": v["opening_hours"], "url": shown["url"],
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sqlite3
 from datetime import datetime
 from typing import Literal
@@ -14,18 +15,43 @@ from mapgen.sitetext import normalise
 from webapp.db import SiteInfo
 
 PAGE_SIZE = 20
+MAX_LIMIT = 100
 MAX_PAGE = 10_000
+MAX_RADIUS_M = 50_000.0
 TRIGRAM = 3  # FTS5 trigram needs 3 characters; shorter terms use LIKE on the normalised column
 MAX_TERMS = 8  # different words in one search: each is a clause, and no name needs more
 VENUE_COLUMNS = (
     "v.venue_id, v.name, v.name_en, v.category, v.category_zh, v.category_en, v.opening_hours, v.fee, v.access,"
-    " v.free, v.district, v.address, v.source, v.osm_id, v.lon, v.lat, v.map_lon, v.map_lat, v.hours_known,"
-    " v.after_school, v.weekend"
+    " v.free, v.district, v.address, v.phone, v.website, v.safety, v.source, v.osm_id, v.lon, v.lat, v.map_lon,"
+    " v.map_lat, v.hours_known, v.after_school, v.weekend"
 )
+_LON = r"-?(?:180(?:\.0+)?|(?:1[0-7]\d|\d{1,2})(?:\.\d+)?)"
+_LAT = r"-?(?:90(?:\.0+)?|[1-8]?\d(?:\.\d+)?)"
+#: ``W,S,E,N`` in degrees (WGS-84); the ranges are in the pattern, so any match is a box.
+BBOX_PATTERN = rf"^{_LON},{_LAT},{_LON},{_LAT}$"
+#: ``lon,lat`` in degrees (WGS-84).
+NEAR_PATTERN = rf"^{_LON},{_LAT}$"
+_WGS84_A, _WGS84_E2 = 6_378_137.0, 0.006_694_379_990_14  # semi-major axis (m), first eccentricity squared
+_WEB_LINK = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 
 
 class BadQueryError(ValueError):
-    """Exception for search parameters that are invalid (answered with HTTP 400)."""
+    """Exception for search parameters that are invalid (answered with HTTP 400).
+
+    ``zh`` is the message in Chinese for the site's pages (the English one is ``str(exc)``).
+    """
+
+    def __init__(self, message: str, zh: str | None = None) -> None:
+        super().__init__(message)
+        self.zh = zh or f"参数有误：{message}"
+
+
+class PastLastPageError(LookupError):
+    """Exception for a result page beyond the last one (answered with HTTP 404)."""
+
+    def __init__(self, page: int, pages: int) -> None:
+        super().__init__(f"page {page}: past the last page ({pages})")
+        self.zh = f"第 {page} 页不存在：共 {pages} 页"
 
 
 class VenueQuery(BaseModel):
@@ -41,12 +67,40 @@ class VenueQuery(BaseModel):
     mode: Literal["walk", "bike"] = Field("walk", description="Travel mode for `school`.")
     max_minutes: float | None = Field(None, gt=0, le=1440, description="Time limit for `school`, minutes.")
     open: Literal["now", "after_school", "weekend"] | None = Field(None, description="Opening-hours filter.")
-    page: int = Field(1, ge=1, le=MAX_PAGE, description="Result page, 20 per page.")
+    bbox: str | None = Field(None, pattern=BBOX_PATTERN, description="Only venues in the box west,south,east,north.")
+    near: str | None = Field(None, pattern=NEAR_PATTERN, description="Only venues within radius_m of lon,lat.")
+    radius_m: float = Field(1000.0, gt=0, le=MAX_RADIUS_M, description="Radius around `near`, metres.")
+    limit: int = Field(PAGE_SIZE, ge=1, le=MAX_LIMIT, description="Results per page.")
+    page: int = Field(1, ge=1, le=MAX_PAGE, description="Result page.")
+    format: Literal["json", "geojson"] = Field("json", description="Answer as JSON or as a GeoJSON FeatureCollection.")
 
     @field_validator("q", "district")
     @classmethod
     def _printable(cls, v: str) -> str:
         return printable(v)
+
+    @property
+    def box(self) -> tuple[float, float, float, float] | None:
+        """``bbox`` as numbers (west, south, east, north)."""
+        return None if self.bbox is None else tuple(float(x) for x in self.bbox.split(","))  # type: ignore[return-value]
+
+    @property
+    def point(self) -> tuple[float, float] | None:
+        """``near`` as numbers (lon, lat)."""
+        return None if self.near is None else tuple(float(x) for x in self.near.split(","))  # type: ignore[return-value]
+
+    @property
+    def warnings(self) -> list[str]:
+        """Parameters that were given but have no effect, and why (shown, never silently dropped)."""
+        notes = []
+        if self.max_minutes is not None and not self.school:
+            notes.append("max_minutes: ignored without `school` (travel times are from a school)")
+        if "radius_m" in self.model_fields_set and self.near is None:
+            notes.append("radius_m: ignored without `near`")
+        box = self.box
+        if box is not None and box[1] > box[3]:
+            notes.append(f"bbox: south {box[1]:g} is north of north {box[3]:g}, so the box holds nothing")
+        return notes
 
     @classmethod
     def parse(cls, args: dict[str, str], info: SiteInfo) -> VenueQuery:
@@ -75,24 +129,31 @@ class VenueQuery(BaseModel):
     @property
     def filtered(self) -> bool:
         """Whether any search term or filter is set."""
-        return bool(self.q or self.category or self.district or self.free or self.school or self.open)
+        return bool(self.q or self.category or self.district or self.free or self.school or self.open
+                    or self.bbox or self.near)
 
 
 class Page(BaseModel):
-    """One page of results."""
+    """One page of results, with what the data cannot say about the filters that were asked for."""
 
     total: int
     page: int
     pages: int
     per_page: int = PAGE_SIZE
+    next: int | None = None
+    prev: int | None = None
+    unknown_hours: int | None = None  # with `open`: venues that pass the other filters but have no known hours
+    unknown_free: int | None = None  # with `free`: venues that pass the other filters but have no known fee
+    warnings: list[str] = []
     results: list[dict[str, object]]
 
 
 def search_venues(con: sqlite3.Connection, query: VenueQuery, info: SiteInfo, now: datetime) -> Page:
     """Return one page of venues matching `query`.
 
-    Ranking: exact name or address first, then names starting with the words, then
-    FTS5 bm25 rank (or travel time when a school is chosen), then name.
+    Ranking: with a school, by travel time; near a point, by distance; otherwise exact name
+    or address first, then names starting with the words, names containing them, venues
+    whose category matches too, FTS5 bm25 rank, shorter names, name.
 
     Parameters
     ----------
@@ -104,6 +165,11 @@ def search_venues(con: sqlite3.Connection, query: VenueQuery, info: SiteInfo, no
         Site metadata (travel-time limit).
     now
         Local time of the city, for ``open=now``.
+
+    Raises
+    ------
+    PastLastPageError
+        When ``page`` is beyond the last page (page 1 always exists, empty or not).
     """
     joins: list[str] = []
     where: list[str] = []
@@ -111,11 +177,7 @@ def search_venues(con: sqlite3.Connection, query: VenueQuery, info: SiteInfo, no
     params: dict[str, object] = {}
     terms = search_terms(query.q)
     ranked = _text_match(terms, "venues", "v", joins, where, params)
-    if terms:
-        params["exact"] = " ".join(terms)
-        params["prefix"] = _like_escape(" ".join(terms)) + "%"
-        order.append("(v.name_norm = :exact OR v.address_norm = :exact) DESC")
-        order.append("v.name_norm LIKE :prefix ESCAPE '\\' DESC")
+    distance = "NULL"
     if query.school:
         joins.append(
             "JOIN reach r ON r.venue = v.id AND r.mode = :mode AND r.minutes <= :max"
@@ -123,37 +185,114 @@ def search_venues(con: sqlite3.Connection, query: VenueQuery, info: SiteInfo, no
         )
         params.update(mode=query.mode, max=query.max_minutes or info.minutes, school=query.school)
         order.append("r.minutes")
+    point = query.point
+    if point is not None:
+        distance = _near(point, query.radius_m, where, params)
+        order.append("distance")
+    if terms:
+        params["exact"] = " ".join(terms)
+        params["prefix"] = _like_escape(" ".join(terms)) + "%"
+        order.append("(v.name_norm = :exact OR v.address_norm = :exact) DESC")
+        order.append("v.name_norm LIKE :prefix ESCAPE '\\' DESC")
+        order.append("(" + " AND ".join(f"instr(v.name_norm, :term{i}) > 0" for i in range(len(terms))) + ") DESC")
+        order.append("(" + " OR ".join(
+            f"instr(lower(v.category_zh || ' ' || v.category_en || ' ' || v.category), :term{i}) > 0"
+            for i in range(len(terms))) + ") DESC")
+        params.update({f"term{i}": t for i, t in enumerate(terms)})
     if ranked:
         order.append("venues_fts.rank")
+    if terms:
+        order.append("length(v.name_norm)")
     if query.category:
         where.append("v.category = :category")
         params["category"] = query.category
     if query.district:
         where.append("v.district = :district")
         params["district"] = query.district
-    if query.free:
-        where.append("v.free = 1")
+    box = query.box
+    if box is not None:
+        west, south, east, north = box
+        where.append("v.lat BETWEEN :south AND :north")
+        # west > east: the box crosses the antimeridian (RFC 7946)
+        where.append("v.lon BETWEEN :west AND :east" if west <= east else "(v.lon >= :west OR v.lon <= :east)")
+        params.update(west=west, south=south, east=east, north=north)
+    free_clause = "v.free = 1"
+    open_clause = ""
     if query.open == "now":
-        where.append(
-            "v.id IN (SELECT venue FROM opening WHERE weekday = :weekday"
-            " AND open_min <= :minute AND close_min > :minute)"
-        )
+        open_clause = ("v.id IN (SELECT venue FROM opening WHERE weekday = :weekday"
+                       " AND open_min <= :minute AND close_min > :minute)")
         params.update(weekday=now.weekday(), minute=now.hour * 60 + now.minute)
     elif query.open == "after_school":
-        where.append("v.after_school = 1")
+        open_clause = "v.after_school = 1"
     elif query.open == "weekend":
-        where.append("v.weekend = 1")
+        open_clause = "v.weekend = 1"
     order.append("v.name_norm, v.venue_id")
 
-    body = "FROM venues v " + " ".join(joins) + (" WHERE " + " AND ".join(where) if where else "")
-    total = con.execute(f"SELECT count(*) {body}", params).fetchone()[0]  # clauses are ours; values are bound
+    def body(*extra: str) -> str:
+        clauses = [*where, *filter(None, extra)]
+        return "FROM venues v " + " ".join(joins) + (" WHERE " + " AND ".join(clauses) if clauses else "")
+
+    chosen = body(free_clause if query.free else "", open_clause)
+    total = con.execute(f"SELECT count(*) {chosen}", params).fetchone()[0]  # clauses are ours; values are bound
+    pages = max(1, math.ceil(total / query.limit))
+    if query.page > pages:
+        raise PastLastPageError(query.page, pages)
+    unknown_hours = unknown_free = None
+    if open_clause:
+        unknown_hours = con.execute(
+            f"SELECT count(*) {body(free_clause if query.free else '', 'v.hours_known = 0')}", params).fetchone()[0]
+    if query.free:
+        unknown_free = con.execute(f"SELECT count(*) {body('v.free IS NULL', open_clause)}", params).fetchone()[0]
     minutes = ", r.minutes AS minutes" if query.school else ", NULL AS minutes"
     rows = con.execute(
-        f"SELECT {VENUE_COLUMNS}{minutes} {body} ORDER BY {', '.join(order)} LIMIT :limit OFFSET :offset",
-        {**params, "limit": PAGE_SIZE, "offset": (query.page - 1) * PAGE_SIZE},
+        f"SELECT {VENUE_COLUMNS}{minutes}, {distance} AS distance {chosen} ORDER BY {', '.join(order)}"
+        " LIMIT :limit OFFSET :offset",
+        {**params, "limit": query.limit, "offset": (query.page - 1) * query.limit},
     ).fetchall()
-    return Page(total=total, page=query.page, pages=max(1, math.ceil(total / PAGE_SIZE)),
-                results=[venue_json(r) for r in rows])
+    results = []
+    for r in rows:
+        venue = venue_json(r)
+        if point is not None:
+            venue["distance_m"] = round(math.sqrt(r["distance"]), 1)
+        results.append(venue)
+    return Page(total=total, page=query.page, pages=pages, per_page=query.limit,
+                next=query.page + 1 if query.page < pages else None, prev=query.page - 1 if query.page > 1 else None,
+                unknown_hours=unknown_hours, unknown_free=unknown_free, warnings=query.warnings, results=results)
+
+
+def page_geojson(page: Page) -> dict[str, object]:
+    """Return a page of venues as a GeoJSON FeatureCollection (WGS-84 points), with the page's counts as members.
+
+    Parameters
+    ----------
+    page
+        A page from :func:`search_venues`.
+    """
+    meta = page.model_dump(exclude={"results"})
+    features = [{"type": "Feature", "id": v["venue_id"], "geometry": {"type": "Point", "coordinates": [v["lon"], v["lat"]]},
+                 "properties": v} for v in page.results]
+    return {"type": "FeatureCollection", **meta, "features": features}
+
+
+def _near(point: tuple[float, float], radius_m: float, where: list[str], params: dict[str, object]) -> str:
+    """Add the clauses of "within `radius_m` of `point`"; return the SQL of the squared distance in metres.
+
+    Local flat distance with the WGS-84 ellipsoid's radii of curvature at `point` (within a
+    metre of the geodesic up to about 10 km); a box around the circle comes first so SQLite
+    can skip most rows cheaply.
+    """
+    lon, lat = point
+    e2 = _WGS84_E2
+    w = math.sqrt(1 - e2 * math.sin(math.radians(lat)) ** 2)
+    ky = math.radians(_WGS84_A * (1 - e2) / w**3)  # metres per degree of latitude
+    kx = max(math.radians(_WGS84_A / w) * math.cos(math.radians(lat)), 1e-6)  # … of longitude
+    params.update(near_lon=lon, near_lat=lat, kx=kx, ky=ky, r2=radius_m * radius_m,
+                  dlon=radius_m / kx, dlat=radius_m / ky)
+    where.append("v.lat BETWEEN :near_lat - :dlat AND :near_lat + :dlat")
+    where.append("v.lon BETWEEN :near_lon - :dlon AND :near_lon + :dlon")
+    squared = "((v.lon - :near_lon) * :kx * (v.lon - :near_lon) * :kx + (v.lat - :near_lat) * :ky * (v.lat - :near_lat) * :ky)"
+    where.append(f"{squared} <= :r2")
+    return squared
 
 
 def search_schools(con: sqlite3.Connection, q: str, info: SiteInfo) -> list[dict[str, object]]:
@@ -189,10 +328,17 @@ def venue_json(row: sqlite3.Row) -> dict[str, object]:
         "category_zh": v["category_zh"], "category_en": v["category_en"], "opening_hours": v["opening_hours"],
         "hours_known": bool(v["hours_known"]), "open_after_school": flag(v["after_school"]),
         "open_weekend": flag(v["weekend"]), "fee": v["fee"], "free": flag(v["free"]), "access": v["access"],
-        "district": v["district"], "address": v["address"], "source": v["source"], "osm_id": v["osm_id"],
+        "district": v["district"], "address": v["address"], "phone": v["phone"], "website": web_link(v["website"]),
+        "safety": v["safety"], "source": v["source"], "osm_id": v["osm_id"],
         "lon": v["lon"], "lat": v["lat"], "map_lon": v["map_lon"], "map_lat": v["map_lat"],
         "minutes": v.get("minutes"),
     }
+
+
+def web_link(text: object) -> str:
+    """Return the first http(s) address in `text` (``""`` if none): never a ``javascript:`` or other link."""
+    found = _WEB_LINK.search(str(text or ""))
+    return found.group(0) if found else ""
 
 
 def school_json(s: dict[str, object]) -> dict[str, object]:

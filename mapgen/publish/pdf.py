@@ -5,12 +5,18 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import math
+import multiprocessing
+import os
 import shutil
+import string
 import subprocess
+import tempfile
+import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
+from urllib.parse import quote
 
 import geopandas as gpd
 import pandas as pd
@@ -18,8 +24,10 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
 from mapgen.config import OSM_ATTRIBUTION, Settings
 from mapgen.errors import ConfigError, FontError, InputFileError, SystemPackageError
-from mapgen.look import MODE_COLORS
+from mapgen.hours import parse_hours
+from mapgen.look import MODE_COLORS, SCHOOL_COLOR, whole_minutes
 from mapgen.publish.files import CONTRACT_FILES
+from mapgen.publish.sitedb import free_flag
 from mapgen.publish.staticmap import AREA_STYLE, MAIN_ROAD_COLOR, school_map_jpeg
 from mapgen.routes import ROUTE_COLUMNS
 
@@ -32,8 +40,8 @@ CJK_FAMILIES = (
 )
 # Main-road metres below this are not worth a note.
 _NOTE_MIN_M = 10.0
-_FEE = {"no": "免费 free", "yes": "收费 fee", "donation": "自愿捐赠 donation"}
-_AFTER_SCHOOL = {True: "是 yes", False: "否 no", None: "?"}
+_NO_COLOR = "#555555"
+_BIKE_COLUMNS = 4  # the venues reached only by bike, in a compact list of this many columns
 
 
 @dataclass(frozen=True)
@@ -207,8 +215,8 @@ def sheet_table(build: Build, school_id: str) -> pd.DataFrame:
     return rows.drop(columns=["order", "bike_only"])
 
 
-def safety_note(main_road_m: float, crossings: int) -> str:
-    """One line on a route's main roads, e.g. ``过主路 2 次 crosses 2× · 沿主路 350 m along``.
+def safety_note(main_road_m: float, crossings: int, words: dict[str, object] | None = None) -> str:
+    """One line on a route's main roads, e.g. ``过主路 2 次 · 沿主路 350 m``.
 
     Parameters
     ----------
@@ -216,23 +224,90 @@ def safety_note(main_road_m: float, crossings: int) -> str:
         Metres along main roads.
     crossings
         Main-road crossings.
+    words
+        The sheet's words (:func:`sheet_words`; default Chinese).
+
+    Returns
+    -------
+    str
+        The note; the language's "unknown" when the route is not known.
+    """
+    w = words or sheet_words("zh")
+    if pd.isna(main_road_m):
+        return str(w["unknown"])
+    parts = []
+    if crossings:
+        parts.append(str(w["crosses"]).format(n=int(crossings)))
+    if main_road_m >= _NOTE_MIN_M:
+        parts.append(str(w["along"]).format(m=f"{round(main_road_m, -1):.0f}"))
+    return " · ".join(parts) or str(w["no_main_roads"])
+
+
+@functools.cache
+def sheet_words(language: str) -> dict[str, object]:
+    """Return the sheet's words in `language` (``zh``, ``en``, ``de``; others get English).
+
+    Parameters
+    ----------
+    language
+        The build's ``settings.language``.
+
+    Returns
+    -------
+    dict
+        Key → text (``weekdays``: seven day names), from ``templates/sheet_text.toml``.
+    """
+    texts = tomllib.loads(resources.files("mapgen.publish").joinpath("templates", "sheet_text.toml")
+                          .read_text(encoding="utf-8"))
+    return texts.get(language, texts["en"])
+
+
+def hours_in_words(text: str, words: dict[str, object]) -> str:
+    """Return opening hours read by :mod:`mapgen.hours` as words, e.g. ``周二至周日 09:00–17:00``.
+
+    Days with the same hours are grouped into ranges; hours that cannot be read are
+    returned as written, missing ones as the language's "unknown".
+
+    Parameters
+    ----------
+    text
+        Opening hours as in the data (OSM syntax or free text).
+    words
+        The sheet's words (:func:`sheet_words`).
 
     Returns
     -------
     str
     """
-    if pd.isna(main_road_m):
-        return "?"
+    if not text.strip():
+        return str(words["unknown"])
+    schedule = parse_hours(text)
+    if schedule is None:
+        return text
+    days: list[list[str]] = [[] for _ in range(7)]
+    for day, start, end in schedule.intervals():
+        days[day].append(f"{start // 60:02d}:{start % 60:02d}–{end // 60:02d}:{end % 60:02d}")
+    names: list[str] = list(words["weekdays"])  # type: ignore[call-overload]
+    groups: list[tuple[int, int, str]] = []
+    for day, spans in enumerate(days):
+        shown = ", ".join(spans) if spans else ""
+        if groups and groups[-1][2] == shown and groups[-1][1] == day - 1:
+            groups[-1] = (groups[-1][0], day, shown)
+        else:
+            groups.append((day, day, shown))
+    if all(shown == "" for _, _, shown in groups):
+        return str(words["closed"])
     parts = []
-    if crossings:
-        parts.append(f"过主路 {int(crossings)} 次 crosses {int(crossings)}×")
-    if main_road_m >= _NOTE_MIN_M:
-        parts.append(f"沿主路 {round(main_road_m, -1):.0f} m along")
-    return " · ".join(parts) or "无主路 no main roads"
+    for first, last, shown in groups:
+        if not shown:
+            continue
+        label = names[first] if first == last else str(words["day_range"]).format(first=names[first], last=names[last])
+        parts.append(f"{label} {shown}")
+    return "; ".join(parts)
 
 
-def render_sheet(build: Build, school_id: str, font_family: str) -> bytes:
-    """Render one school's sheet as PDF.
+def render_sheet(build: Build, school_id: str, font_family: str, font_face: Path | None = None) -> bytes:
+    """Render one school's sheet as PDF: front, map and nearest venues; back, every venue reached.
 
     Parameters
     ----------
@@ -242,6 +317,9 @@ def render_sheet(build: Build, school_id: str, font_family: str) -> bytes:
         The school.
     font_family
         A font family with Chinese glyphs (:func:`cjk_font_family`).
+    font_face
+        That font cut down to the sheets' characters (:func:`subset_font`), used first; the
+        whole family stays the fallback for any other character.
 
     Returns
     -------
@@ -250,36 +328,65 @@ def render_sheet(build: Build, school_id: str, font_family: str) -> bytes:
     """
     from weasyprint import HTML  # imported here: it loads pango, needed only for sheets
 
+    language = str(build.summary["settings"].get("language", "zh"))  # type: ignore[attr-defined]
+    w = sheet_words(language)
     school = build.schools.set_index("school_id").loc[school_id]
     table = sheet_table(build, school_id)
     categories: list[dict[str, str]] = build.summary["categories"]  # type: ignore[assignment]
+    labels = {c["key"]: _category_label(c, language) for c in categories}
     colors = {c["key"]: c["color"] for c in categories}
-    markers = table.assign(color=table["category"].map(colors).fillna("#555555"))
-    jpeg = school_map_jpeg(
+    table["color"] = table["category"].map(colors).fillna(_NO_COLOR)
+    table["category_label"] = table["category"].map(labels).fillna(table["category"])
+    picture = school_map_jpeg(
         build.basemap, school.geometry, build.isochrones[build.isochrones["school_id"] == school_id],
-        markers[["number", "lon", "lat", "color", "section"]], build.settings.main_roads,
+        table[["number", "lon", "lat", "color", "section"]], build.settings.main_roads,
     )
-    limit = f"{build.settings.minutes:g}"
+    minutes = f"{build.settings.minutes:g}"
+    walk = table[table["section"] == "walk"]
+    bike = table[table["section"] == "bike"]
+    nearest = [table[table["category"] == c["key"]].iloc[0] for c in categories
+               if (table["category"] == c["key"]).any()]
     html = _template().render(
+        w=w,
         font=font_family,
+        font_face=font_face.as_uri() if font_face else "",
         attribution=OSM_ATTRIBUTION,
-        school={"name": school["name"], "name_en": school["name_en"] or ""},
+        school={"name": school["name"], "name_en": _other_name(school["name"], school.get("name_en"), language),
+                "contact": " · ".join(filter(None, (_text(school.get("address")), _text(school.get("phone")))))},
         title=build.summary.get("title", ""),
-        data_date=build.summary["source"].get("data_date") or "未知 unknown",  # type: ignore[attr-defined]
-        settings=build.settings,
-        map_jpeg=base64.b64encode(jpeg).decode("ascii"),
+        data_date=build.summary["source"].get("data_date") or w["unknown"],  # type: ignore[attr-defined]
+        speeds=str(w["speeds"]).format(walk=f"{build.settings.walk_kmh:g}", bike=f"{build.settings.bike_kmh:g}",
+                                       minutes=minutes),
+        link=_school_link(build.settings.site_url, school_id),
+        map_jpeg=base64.b64encode(picture.jpeg).decode("ascii"),
+        moved=picture.moved > 0,
+        modes={m: {"color": MODE_COLORS[m]} for m in MODE_COLORS},
+        school_color=SCHOOL_COLOR,
         data_edge=bool(build.isochrones.loc[build.isochrones["school_id"] == school_id]
                        .get("reaches_data_edge", pd.Series(dtype=bool)).fillna(False).astype(bool).any()),
-        modes={mode: {"color": color} for mode, color in MODE_COLORS.items()},
         main_road_color=MAIN_ROAD_COLOR,
         areas=AREA_STYLE,
-        used_categories=[c for c in categories if c["key"] in set(table["category"])],
-        sections=[
-            ("walk", f"步行 {limit} 分钟内 Within {limit} min on foot", _rows(table[table["section"] == "walk"])),
-            ("bike", f"仅骑行可达（{limit} 分钟内） Only by bike within {limit} min",
-             _rows(table[table["section"] == "bike"])),
+        legend={"walk": str(w["walk_circle"]).format(minutes=minutes),
+                "bike": str(w["bike_circle"]).format(minutes=minutes)},
+        used_categories=[{"label": labels[c["key"]], "color": c["color"]} for c in categories
+                         if c["key"] in set(table["category"])],
+        nearest=_rows(pd.DataFrame(nearest), w, language),
+        no_venue=str(w["no_venue"]).format(minutes=minutes),
+        missing_walk_label=str(w["missing_walk"]).format(minutes=minutes),
+        missing_walk=[labels[c["key"]] for c in categories if c["key"] not in set(walk["category"])],
+        missing_bike=[labels[c["key"]] for c in categories if c["key"] not in set(table["category"])],
+        walk_heading=str(w["walk_section"]).format(minutes=minutes, n=len(walk)),
+        walk_rows=_rows(walk, w, language),
+        bike_heading=str(w["bike_section"]).format(minutes=minutes, n=len(bike)),
+        bike_columns=_BIKE_COLUMNS,
+        bike_rows=_down_columns([{"number": r.number, "name": r.name, "color": r.color, "bike": whole_minutes(r.bike)}
+                                 for r in bike.itertuples()], _BIKE_COLUMNS),
+        notes=[
+            str(w["note_times"]).format(walk=f"{build.settings.walk_kmh:g}", bike=f"{build.settings.bike_kmh:g}",
+                                        buffer=f"{build.settings.access_buffer_m:g}"),
+            str(w["note_route"]).format(roads="/".join(build.settings.main_roads)),
+            str(w["note_hours"]).format(start=build.settings.after_school_start, end=build.settings.after_school_end),
         ],
-        overview=_overview(table, categories),
     )
     return HTML(string=html).write_pdf()
 
@@ -290,6 +397,10 @@ def write_sheets(
     progress: Callable[[int], None] | None = None,
 ) -> list[Path]:
     """Write ``schools/<school_id>.pdf`` for every school (or the given ones) of a build folder.
+
+    With more than one sheet and ``settings.sheet_workers`` other than 1, the sheets are
+    rendered by forked processes (one per CPU core by default), each with the build already
+    in memory; the files are written by this process.
 
     Parameters
     ----------
@@ -316,14 +427,128 @@ def write_sheets(
         )
     out = build.folder / SHEETS_DIR
     out.mkdir(exist_ok=True)
+    workers = min(build.settings.sheet_workers or os.cpu_count() or 1, len(wanted))
     written = []
-    for school_id in wanted:
-        path = out / f"{school_id}.pdf"
-        path.write_bytes(render_sheet(build, school_id, font))
-        written.append(path)
-        if progress:
-            progress(1)
+    with tempfile.TemporaryDirectory(prefix="mapgen-sheets-") as tmp:
+        face = subset_font(font, sheet_characters(build), Path(tmp))
+        if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+            _warm_up(font)  # the renderer's fonts load once, before the fork, and are shared
+            global _SHARED
+            _SHARED = (build, font, face)
+            try:
+                with multiprocessing.get_context("fork").Pool(workers) as pool:
+                    for school_id, pdf in pool.imap(_render_shared, wanted):
+                        written.append(_write(out, school_id, pdf, progress))
+            finally:
+                _SHARED = None
+        else:
+            for school_id in wanted:
+                written.append(_write(out, school_id, render_sheet(build, school_id, font, face), progress))
     return written
+
+
+def sheet_characters(build: Build) -> str:
+    """Return every character a sheet of this build can print: its data, the words of its language, the templates.
+
+    Parameters
+    ----------
+    build
+        The build folder's contents.
+
+    Returns
+    -------
+    str
+        The characters, sorted, without repeats.
+    """
+    language = str(build.summary["settings"].get("language", "zh"))  # type: ignore[attr-defined]
+    words = sheet_words(language)
+    texts: list[str] = [str(build.summary.get("title", "")), OSM_ATTRIBUTION, string.printable]
+    texts += [" ".join(map(str, v)) if isinstance(v, list) else str(v) for v in words.values()]
+    texts += [" ".join(map(str, c.values())) for c in build.summary["categories"]]  # type: ignore[attr-defined]
+    for frame, columns in ((build.schools, ("name", "name_en", "address", "phone")),
+                           (build.venues, ("name", "name_en", "address", "phone", "opening_hours", "fee", "safety"))):
+        texts += ["".join(map(str, frame[c].dropna().unique())) for c in columns if c in frame]
+    templates = resources.files("mapgen.publish").joinpath("templates")
+    texts += [templates.joinpath(n).read_text(encoding="utf-8") for n in ("sheet.html.j2", "sheet_table.html.j2")]
+    return "".join(sorted(set("".join(texts))))
+
+
+def subset_font(family: str, characters: str, folder: Path) -> Path | None:
+    """Write `family` cut down to `characters` as an OpenType file in `folder` (None if fontconfig or fontTools cannot).
+
+    The PDF renderer keeps the original glyph numbers of a font, so a CJK font of 65,000
+    glyphs costs 80 KB and more in every PDF even for a few characters; this small font
+    numbers its glyphs from 1, and a sheet embeds a few tens of KB.
+
+    Parameters
+    ----------
+    family
+        The font family (:func:`cjk_font_family`).
+    characters
+        What the sheets print (:func:`sheet_characters`).
+    folder
+        Where to write ``sheet-font.otf``.
+
+    Returns
+    -------
+    pathlib.Path or None
+    """
+    from fontTools import subset
+    from fontTools.ttLib import TTFont, TTLibError
+
+    fc_match = shutil.which("fc-match")
+    if fc_match is None:
+        return None
+    found = subprocess.run([fc_match, "--format=%{file}\n%{index}", family], capture_output=True, text=True,
+                           check=False).stdout.split("\n")
+    if len(found) < 2 or not found[0]:
+        return None
+    options = subset.Options(hinting=False, desubroutinize=True, layout_features=[], notdef_outline=True)
+    options.drop_tables += ["GSUB", "GPOS", "BASE", "VORG", "vhea", "vmtx"]
+    try:
+        font = TTFont(found[0], fontNumber=int(found[1] or 0), lazy=True)
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(text=characters)
+        subsetter.subset(font)
+        path = folder / "sheet-font.otf"
+        font.save(path)
+    except (TTLibError, OSError, ValueError):
+        return None
+    return path
+
+
+_SHARED: tuple[Build, str, Path | None] | None = None  # what a forked sheet worker renders from
+
+
+def _render_shared(school_id: str) -> tuple[str, bytes]:
+    assert _SHARED is not None, "sheet worker started without a build"
+    build, font, face = _SHARED
+    return school_id, render_sheet(build, school_id, font, face)
+
+
+def _write(out: Path, school_id: str, pdf: bytes, progress: Callable[[int], None] | None) -> Path:
+    path = out / f"{school_id}.pdf"
+    path.write_bytes(pdf)
+    if progress:
+        progress(1)
+    return path
+
+
+@functools.cache
+def _warm_up(font: str) -> None:
+    from weasyprint import HTML
+
+    HTML(string=f'<p style="font-family: \'{font}\'">学校 school</p>').write_pdf()
+
+
+def _school_link(site_url: str | None, school_id: str) -> dict[str, str] | None:
+    """The school's page on the search site and its QR code (an SVG data URI), if the site's URL is set."""
+    if not site_url:
+        return None
+    import segno
+
+    url = f"{site_url.rstrip('/')}/school/{quote(school_id, safe='')}"
+    return {"url": url, "qr": segno.make(url, error="m").svg_data_uri(border=0, dark="#000000")}
 
 
 @functools.cache
@@ -335,37 +560,56 @@ def _template() -> Template:
     return env.get_template("sheet.html.j2")
 
 
-def _minutes(value: float) -> str:
-    """Whole minutes, rounded up (a 14.2-minute walk is planned as 15)."""
-    return "—" if pd.isna(value) else str(max(1, math.ceil(value - 1e-9)))
+def _down_columns(items: list[dict[str, object]], columns: int) -> list[list[dict[str, object] | None]]:
+    """Table lines that read `items` down `columns` columns, then across (empty cells pad the last column)."""
+    height = -(-len(items) // columns)
+    return [[items[c * height + i] if c * height + i < len(items) else None for c in range(columns)]
+            for i in range(height)]
 
 
-def _rows(table: pd.DataFrame) -> list[dict[str, object]]:
-    return [
-        {
-            "number": r.number, "name": r.name, "name_en": r.name_en if r.name_en != r.name else "",
-            "category": r.category_zh, "category_en": r.category_en,
-            "walk": _minutes(r.walk), "bike": _minutes(r.bike),
-            "hours": r.opening_hours, "after_school": _AFTER_SCHOOL[r.after_school],
-            "fee": _FEE.get(str(r.fee).strip().lower(), str(r.fee) or "?"),
-            "safety": " · ".join(filter(None, [safety_note(r.main_road_m, r.main_road_crossings), r.safety])),
-        }
-        for r in table.itertuples()
-    ]
+def _text(value: object) -> str:
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value).strip()
 
 
-def _overview(table: pd.DataFrame, categories: list[dict[str, str]]) -> dict[str, list[dict[str, object]]]:
-    """Nearest venue of each category, and the categories missing on foot / by bike."""
-    nearest, missing_walk, missing_bike = [], [], []
-    for c in categories:
-        mine = table[table["category"] == c["key"]]
-        label = {"zh": c["zh"], "en": c["en"], "color": c["color"]}
-        if mine.empty:
-            missing_bike.append(label)
-        if mine["walk"].isna().all():
-            missing_walk.append(label)
-        if not mine.empty:
-            first = mine.iloc[0]  # the table is sorted: walking first, then by time
-            nearest.append({**label, "number": first["number"], "name": first["name"],
-                            "walk": _minutes(first["walk"]), "bike": _minutes(first["bike"])})
-    return {"nearest": nearest, "missing_walk": missing_walk, "missing_bike": missing_bike}
+def _other_name(name: object, other: object, language: str) -> str:
+    """The English name beside the local one on sheets not in Chinese, when it differs."""
+    other_text = _text(other)
+    return other_text if language != "zh" and other_text and other_text != _text(name) else ""
+
+
+def _category_label(category: dict[str, str], language: str) -> str:
+    return category.get(language) or (category["zh"] if language == "zh" else category["en"])
+
+
+def _fee(fee: object, words: dict[str, object]) -> tuple[str, bool]:
+    """The fee cell and whether it is unknown: free / paid (or the tagged amount) / donation."""
+    text = _text(fee)
+    if text.lower() == "donation":
+        return str(words["donation"]), False
+    flag = free_flag("", text)
+    if flag is None:
+        return str(words["unknown"]), True
+    if flag:
+        return str(words["free"]), False
+    return (str(words["paid"]) if text.lower() in {"yes", "是", "收费"} else text), False
+
+
+def _rows(table: pd.DataFrame, words: dict[str, object], language: str) -> list[dict[str, object]]:
+    rows = []
+    for r in table.itertuples():
+        fee, fee_unknown = _fee(r.fee, words)
+        after = r.after_school
+        notes = [safety_note(r.main_road_m, r.main_road_crossings, words), _text(getattr(r, "safety", ""))]
+        walk, bike = whole_minutes(r.walk), whole_minutes(r.bike)
+        rows.append({
+            "number": r.number, "name": r.name, "name_en": _other_name(r.name, r.name_en, language),
+            "category": r.category_label, "color": r.color,
+            "walk": "—" if walk is None else walk, "bike": "—" if bike is None else bike,
+            "hours": hours_in_words(_text(r.opening_hours), words), "hours_unknown": not _text(r.opening_hours),
+            "after_school": words["unknown"] if after is None else words["yes" if after else "no"],
+            "after_unknown": after is None,
+            "fee": fee, "fee_unknown": fee_unknown,
+            "contact": " · ".join(filter(None, (_text(getattr(r, "address", "")), _text(getattr(r, "phone", ""))))),
+            "route": " · ".join(filter(None, notes)),
+        })
+    return rows

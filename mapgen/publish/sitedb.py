@@ -22,7 +22,8 @@ from mapgen.sitetext import SCHEMA_VERSION, normalise
 
 SITE_DB = "site.db"
 #: Optional venue columns (from catalogues); missing ones are stored empty.
-OPTIONAL_VENUE_COLUMNS = ("district", "address", "free")
+OPTIONAL_VENUE_COLUMNS = ("district", "address", "phone", "website", "safety", "free")
+_NO_COLOR = "#555555"  # a category missing from the taxonomy in summary.json
 _FREE_WORDS = frozenset({"no", "free", "免费", "0", "false", "否"})
 _TRUE_WORDS = frozenset({"1", "true", "yes", "是", "y"})
 _ISOCHRONE_TOLERANCE_DEG = 1e-5  # ~1 m: fewer vertices in the pages, no visible change
@@ -30,7 +31,7 @@ _ISOCHRONE_TOLERANCE_DEG = 1e-5  # ~1 m: fewer vertices in the pages, no visible
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE categories (key TEXT PRIMARY KEY, zh TEXT NOT NULL, en TEXT NOT NULL, n INTEGER NOT NULL,
-                         position INTEGER NOT NULL);
+                         position INTEGER NOT NULL, color TEXT NOT NULL);
 CREATE TABLE schools (
   id INTEGER PRIMARY KEY, school_id TEXT UNIQUE NOT NULL, name TEXT NOT NULL, name_en TEXT NOT NULL,
   source TEXT NOT NULL, osm_id TEXT NOT NULL, lon REAL NOT NULL, lat REAL NOT NULL,
@@ -39,7 +40,8 @@ CREATE TABLE venues (
   id INTEGER PRIMARY KEY, venue_id TEXT UNIQUE NOT NULL, name TEXT NOT NULL, name_en TEXT NOT NULL,
   category TEXT NOT NULL, category_zh TEXT NOT NULL, category_en TEXT NOT NULL, opening_hours TEXT NOT NULL,
   fee TEXT NOT NULL, access TEXT NOT NULL, source TEXT NOT NULL, osm_id TEXT NOT NULL,
-  district TEXT NOT NULL, address TEXT NOT NULL, free INTEGER, hours_known INTEGER NOT NULL,
+  district TEXT NOT NULL, address TEXT NOT NULL, phone TEXT NOT NULL, website TEXT NOT NULL, safety TEXT NOT NULL,
+  free INTEGER, hours_known INTEGER NOT NULL,
   after_school INTEGER, weekend INTEGER, lon REAL NOT NULL, lat REAL NOT NULL,
   map_lon REAL NOT NULL, map_lat REAL NOT NULL, name_norm TEXT NOT NULL, address_norm TEXT NOT NULL,
   search TEXT NOT NULL, facilities TEXT NOT NULL DEFAULT '', aliases TEXT NOT NULL DEFAULT '',
@@ -134,7 +136,7 @@ def write_site_db(
     with staged_file(path) as tmp, closing(sqlite3.connect(tmp)) as con, con:
         con.executescript(SCHEMA)
         con.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
-        con.executemany("INSERT INTO categories VALUES (?, ?, ?, ?, ?)", _category_rows(venues))
+        con.executemany("INSERT INTO categories VALUES (?, ?, ?, ?, ?, ?)", _category_rows(venues, summary))
         _insert(con, "schools", [{"id": i, **r} for i, r in enumerate(school_rows, start=1)])
         _insert(con, "venues", [{"id": i, **r} for i, r in enumerate(venue_rows, start=1)])
         con.executemany(
@@ -240,7 +242,8 @@ def _venue_rows(
     for i, (_, v) in enumerate(venues.iterrows()):
         text = {c: _text(v, c) for c in (
             "venue_id", "name", "name_en", "category", "category_zh", "category_en", "opening_hours", "fee",
-            "access", "source", "osm_id", "district", "address", "facilities", "aliases", "search_terms",
+            "access", "source", "osm_id", "district", "address", "phone", "website", "safety", "facilities", "aliases",
+            "search_terms",
         )}
         schedule = parse_hours(text["opening_hours"]) if text["opening_hours"] else None
         if schedule is not None:
@@ -262,8 +265,8 @@ def _venue_rows(
             "address_norm": normalise(text["address"]),
             "public": int(_flag(v.get("public"), default=True)),
             "search": "\n".join(normalise(text[c]) for c in (
-                "name", "name_en", "aliases", "address", "district", "category_zh", "category_en", "facilities",
-                "search_terms") if text[c]),
+                "name", "name_en", "aliases", "address", "district", "category_zh", "category_en", "category",
+                "facilities", "search_terms") if text[c]),
         })
     return rows, openings, parsed, unreadable
 
@@ -281,12 +284,22 @@ def _school_rows(schools: gpd.GeoDataFrame, tiles: TileProvider) -> list[dict[st
     return rows
 
 
-def _category_rows(venues: gpd.GeoDataFrame) -> list[tuple[str, str, str, int, int]]:
+def _category_rows(venues: gpd.GeoDataFrame, summary: dict[str, object]) -> list[tuple[str, str, str, int, int, str]]:
+    """Categories with venues, in the taxonomy's order, with its labels and colours (``summary.json``)."""
     if venues.empty:
         return []
-    labels = venues.groupby("category", sort=False).agg(
+    counts = venues.groupby("category", sort=False).agg(
         zh=("category_zh", "first"), en=("category_en", "first"), n=("venue_id", "size"))
-    return [(str(k), str(r.zh), str(r.en), int(r.n), i) for i, (k, r) in enumerate(labels.iterrows())]
+    taxonomy = [c for c in summary.get("categories") or [] if isinstance(c, dict)]  # type: ignore[attr-defined]
+    known = {str(c.get("key")): c for c in taxonomy}
+    order = [k for k in known if k in counts.index] + [str(k) for k in counts.index if str(k) not in known]
+    rows = []
+    for position, key in enumerate(order):
+        label = known.get(key, {})
+        row = counts.loc[key]
+        rows.append((key, str(label.get("zh") or row.zh), str(label.get("en") or row.en), int(row.n), position,
+                     str(label.get("color") or _NO_COLOR)))
+    return rows
 
 
 def _flag(value: object, default: bool) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Collection
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -19,7 +20,7 @@ from matplotlib.path import Path as MplPath
 from PIL import Image
 
 from mapgen.config import OSM_ATTRIBUTION
-from mapgen.look import MODE_COLORS, SCHOOL_COLOR
+from mapgen.look import MODE_COLORS, MODE_DASH, SCHOOL_COLOR
 
 BACKGROUND = "#f5f2ec"
 AREA_STYLE = {"park": "#d4e9c9", "water": "#a9d3e6", "building": "#dcd3ca"}
@@ -37,6 +38,17 @@ _PATH_STYLE = ("#b4b4b4", 0.35)
 _MAIN_ROAD_WIDTH = 2.0
 _SCALE_STEPS_M = (50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000)
 _GEOD = pyproj.Geod(ellps="WGS84")
+# Markers closer than this to the school (points on the picture) would be hidden by its star; they go onto rings.
+_STAR_CLEAR_PT = 12.0
+_RING_FIRST_PT, _RING_STEP_PT, _RING_SPACING_PT = 20.0, 11.0, 11.0
+
+
+@dataclass(frozen=True)
+class MapPicture:
+    """A school's map as drawn for its sheet."""
+
+    jpeg: bytes
+    moved: int  # venues drawn on a ring around the school star, with a leader line to their place
 
 
 def school_map_jpeg(
@@ -46,8 +58,9 @@ def school_map_jpeg(
     markers: pd.DataFrame,
     main_roads: Collection[str],
     size_mm: tuple[float, float] = (186.0, 118.0),
-    dpi: int = 200,
-) -> bytes:
+    dpi: int = 150,
+    quality: int = 65,
+) -> MapPicture:
     """Draw one school's map: base map, walk and bike circles, numbered venues, scale bar, north arrow.
 
     The map is in longitude/latitude stretched by ``1 / cos(latitude)`` (a
@@ -68,12 +81,20 @@ def school_map_jpeg(
     size_mm
         Width and height of the picture in millimetres.
     dpi
-        Resolution of the image.
+        Resolution of the image (150: sharp in print, a third of the bytes of 200 dpi).
+    quality
+        JPEG quality. The PDF renderer embeds a JPEG as it is, where it re-encodes a PNG as RGB
+        (a palette PNG of a dense street map ends up larger in the PDF than this JPEG).
 
     Returns
     -------
-    bytes
-        The JPEG image (quality 92: the PDF renderer embeds it as is, where a PNG would be re-encoded).
+    MapPicture
+        The JPEG image and how many venues were moved off the school star.
+
+    Notes
+    -----
+    Venues whose marker would sit under the school star (on-campus pitches, next-door parks)
+    are drawn on a ring around it with a leader line to their true place.
     """
     width_mm, height_mm = size_mm
     west, south, east, north = _extent(school, isochrones, markers, width_mm / height_mm)
@@ -91,9 +112,10 @@ def school_map_jpeg(
             ax.add_collection(PathCollection(
                 [_polygon_path(shapely.union_all(shapes))],
                 facecolors=[to_rgba(color, 0.10 if mode == "bike" else 0.16)],
-                edgecolors=color, linewidths=0.8, zorder=5,
+                edgecolors=color, linewidths=0.9, linestyles=[_dashes(MODE_DASH[mode])], zorder=5,
             ), autolim=False)
-    _draw_markers(ax, markers)
+    placed = clear_of_school(ax, markers, school, dpi)
+    _draw_markers(ax, placed)
     ax.scatter([school.x], [school.y], s=260, marker="*", c=SCHOOL_COLOR, edgecolors="white", linewidths=1.0, zorder=9)
     _scale_bar(ax, west, south, east, north)
     ax.annotate("N", xy=(0.965, 0.965), xytext=(0.965, 0.86), xycoords="axes fraction", ha="center", va="center",
@@ -104,8 +126,14 @@ def school_map_jpeg(
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     buffer = io.BytesIO()  # opaque RGB, quickly compressed: the PDF renderer re-encodes it anyway
-    Image.fromarray(np.asarray(canvas.buffer_rgba())[:, :, :3]).save(buffer, format="jpeg", quality=92)
-    return buffer.getvalue()
+    Image.fromarray(np.asarray(canvas.buffer_rgba())[:, :, :3]).save(buffer, format="jpeg", quality=quality)
+    moved = int(((placed["lon"] != placed["anchor_lon"]) | (placed["lat"] != placed["anchor_lat"])).sum())
+    return MapPicture(buffer.getvalue(), moved)
+
+
+def _dashes(pattern: str) -> str | tuple[float, tuple[float, ...]]:
+    """Matplotlib line style of an SVG-like dash pattern (``"6 4"``; ``""`` is a solid line)."""
+    return (0.0, tuple(float(x) for x in pattern.split())) if pattern.strip() else "solid"
 
 
 def scale_bar_metres(west: float, east: float, latitude: float) -> int:
@@ -191,7 +219,62 @@ def _polygon_path(geom: shapely.Geometry) -> MplPath:
     return MplPath.make_compound_path(*paths) if paths else MplPath(np.zeros((0, 2)))
 
 
+def clear_of_school(ax: object, markers: pd.DataFrame, school: shapely.Point, dpi: int) -> pd.DataFrame:
+    """Move the markers the school star would hide onto rings around it, in their directions from the school.
+
+    Parameters
+    ----------
+    ax
+        The map's matplotlib axes, extent already set (positions are measured on the picture).
+    markers
+        ``lon``, ``lat`` of the numbered venues.
+    school
+        The school (WGS-84 point).
+    dpi
+        Resolution of the picture.
+
+    Returns
+    -------
+    pandas.DataFrame
+        `markers` with ``lon``/``lat`` where they are drawn and ``anchor_lon``/``anchor_lat``
+        where they are (a leader line joins the two): every marker ends at least
+        ``_STAR_CLEAR_PT`` points from the school and ``_RING_SPACING_PT`` from its ring neighbours.
+    """
+    markers = markers.assign(anchor_lon=markers["lon"], anchor_lat=markers["lat"])
+    if markers.empty:
+        return markers
+    to_px = ax.transData  # type: ignore[attr-defined]
+    points_per_px = 72.0 / dpi
+    centre = to_px.transform([[school.x, school.y]])[0]
+    xy = to_px.transform(markers[["lon", "lat"]].to_numpy(dtype=float))
+    offset = (xy - centre) * points_per_px
+    hidden = np.flatnonzero(np.hypot(offset[:, 0], offset[:, 1]) < _STAR_CLEAR_PT)
+    if not len(hidden):
+        return markers
+    # keep their directions from the school (or their table order where they sit on the very spot)
+    angles = np.arctan2(offset[hidden, 1], offset[hidden, 0]) + np.arange(len(hidden)) * 1e-6
+    order = hidden[np.argsort(angles)]
+    placed = np.empty((len(order), 2))
+    start, ring = 0, 0
+    while start < len(order):
+        radius = _RING_FIRST_PT + ring * _RING_STEP_PT
+        fits = max(1, int(2 * math.pi * radius // _RING_SPACING_PT))
+        chunk = order[start:start + fits]
+        turn = 2 * math.pi * np.arange(len(chunk)) / max(len(chunk), 1) + math.pi / 2
+        placed[start:start + len(chunk)] = np.column_stack([np.cos(turn), np.sin(turn)]) * radius
+        start, ring = start + len(chunk), ring + 1
+    moved = to_px.inverted().transform(centre + placed / points_per_px)
+    markers.loc[markers.index[order], ["lon", "lat"]] = moved
+    return markers
+
+
 def _draw_markers(ax: object, markers: pd.DataFrame) -> None:
+    moved = markers[(markers["lon"] != markers["anchor_lon"]) | (markers["lat"] != markers["anchor_lat"])]
+    if not moved.empty:
+        ax.add_collection(LineCollection(  # type: ignore[attr-defined]
+            [((r.anchor_lon, r.anchor_lat), (r.lon, r.lat)) for r in moved.itertuples()],
+            colors="#333333", linewidths=0.6, zorder=8.9,  # under the star, from its edge
+        ), autolim=False)
     for section, size, font in (("bike", 70, 4.6), ("walk", 105, 5.6)):
         rows = markers[markers["section"] == section]
         if rows.empty:

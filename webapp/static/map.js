@@ -1,15 +1,13 @@
-// School and venue maps: Leaflet (served by the site), data from the page's JSON block
-// and, on school pages, the isochrones from the API. Text from the data goes in as text
-// (textContent), never as HTML.
+// School, venue and results maps: Leaflet (served by the site), data from the page's JSON block
+// and, with a school, its isochrones from the API. Colours, labels and whole minutes come from
+// the server (the taxonomy and mapgen.look). Text from the data goes in as text (textContent),
+// never as HTML.
 "use strict";
 (function () {
   var holder = document.getElementById("map");
   var source = document.getElementById("map-data");
   if (!holder || !source || typeof L === "undefined") { return; }
   var data = JSON.parse(source.textContent);
-  var colours = { "cat-0": "#e6550d", "cat-1": "#31a354", "cat-2": "#3182bd", "cat-3": "#756bb1",
-                  "cat-4": "#d6616b", "cat-5": "#8c6d31", "cat-6": "#636363", "cat-7": "#17becf" };
-  var modeColours = { walk: "#2171b5", bike: "#cb181d" };
 
   function escapeHtml(text) {
     var span = document.createElement("span");
@@ -27,6 +25,13 @@
     });
     return box;
   }
+  function numberIcon(number, colour) {
+    var el = document.createElement("span");
+    el.className = "mg-number";
+    el.textContent = String(number);
+    el.style.background = colour;  // a DOM property, not an inline style attribute in the page
+    return L.divIcon({ html: el, className: "mg-number-icon", iconSize: [24, 24], iconAnchor: [12, 12] });
+  }
 
   function draw(isochrones) {
     var map = L.map(holder, { scrollWheelZoom: false });
@@ -37,44 +42,52 @@
     var shown = [];
     var bounds = L.latLngBounds([]);
     ["bike", "walk"].forEach(function (mode) {  // bike first: the smaller walk circle stays on top
-      if (!isochrones[mode]) { return; }
+      if (!isochrones[mode] || (data.only_mode && data.only_mode !== mode)) { return; }
       var layer = L.geoJSON(isochrones[mode], {
-        style: { color: modeColours[mode], weight: 2, fillOpacity: 0.12, className: "mg-iso mg-iso-" + mode }
+        style: { color: data.mode_colors[mode], weight: 2, fillOpacity: 0.12, dashArray: data.mode_dash[mode] || null,
+                 className: "mg-iso mg-iso-" + mode }
       });
       shown.push(layer);
-      overlays[escapeHtml(data.layers[mode] || mode)] = layer;
-      bounds.extend(layer.getBounds());
+      overlays[escapeHtml((data.layers && data.layers[mode]) || data.mode_labels[mode])] = layer;
+      if (!data.numbered) { bounds.extend(layer.getBounds()); }
     });
     var groups = {};
     data.venues.forEach(function (v) {
       if (!groups[v.category]) { groups[v.category] = L.featureGroup(); }
       var times = ["walk", "bike"].filter(function (m) { return v[m] !== null && v[m] !== undefined; })
-        .map(function (m) { return data.mode_labels[m] + " " + Math.round(v[m]) + " " + data.minutes_label; })
+        .map(function (m) { return data.mode_labels[m] + " " + v[m] + " " + data.minutes_label; })
         .join(" · ");
-      var marker = L.circleMarker([v.lat, v.lon], {
-        radius: 7, weight: 2, color: colours[v.cls], fillColor: colours[v.cls], fillOpacity: 0.85,
-        className: "mg-venue mg-venue-" + v.category
-      });
+      var marker;
+      if (data.numbered) {
+        marker = L.marker([v.lat, v.lon], { icon: numberIcon(v.number, v.color), title: v.name,
+                                            keyboard: true, alt: v.name });
+      } else {
+        marker = L.circleMarker([v.lat, v.lon], {
+          radius: 7, weight: 2, color: v.color, fillColor: v.color, fillOpacity: 0.85,
+          className: "mg-venue mg-venue-" + v.category
+        });
+      }
       marker.bindPopup(textLines([v.name, v.category_label, times, v.hours], v.url));
-      marker.bindTooltip(textLines([v.name]));
       marker.addTo(groups[v.category]);
       bounds.extend(marker.getLatLng());
     });
     Object.keys(groups).forEach(function (key) {
       shown.push(groups[key]);
-      overlays[escapeHtml((data.layers && data.layers[key]) || key)] = groups[key];
+      if (data.layers && data.layers[key]) { overlays[escapeHtml(data.layers[key])] = groups[key]; }
     });
     if (data.school) {
       var school = L.circleMarker([data.school.lat, data.school.lon], {
-        radius: 9, weight: 3, color: "#08519c", fillColor: "#ffffff", fillOpacity: 1, className: "mg-school"
-      }).bindTooltip(textLines([data.school.name]));
+        radius: 9, weight: 3, color: data.school_color, fillColor: "#ffffff", fillOpacity: 1, className: "mg-school"
+      }).bindPopup(textLines([data.school.name]));
       shown.push(school);
       bounds.extend(school.getLatLng());
     }
     // the view must exist before vector layers are added
-    if (bounds.isValid()) { map.fitBounds(bounds, { padding: [16, 16], maxZoom: 17 }); } else { map.setView([0, 0], 2); }
+    if (bounds.isValid()) { map.fitBounds(bounds, { padding: [20, 20], maxZoom: 17 }); } else { map.setView([0, 0], 2); }
     shown.forEach(function (layer) { layer.addTo(map); });
-    if (Object.keys(overlays).length > 1) { L.control.layers(null, overlays, { collapsed: false }).addTo(map); }
+    if (Object.keys(overlays).length > 1) {
+      L.control.layers(null, overlays, { collapsed: window.innerWidth < 700 }).addTo(map);
+    }
     L.control.scale().addTo(map);
     window.mapgenMap = { map: map, overlays: overlays };
   }
