@@ -286,9 +286,10 @@ def main() -> None:
     parser.add_argument("--osm", type=Path, default=HEIDELBERG, help="real extract to copy (default Heidelberg)")
     parser.add_argument("--copies", type=int, default=4, help="number of copies (default 4)")
     parser.add_argument("--county", type=int, default=1, help="copies per county side (default 1: one per copy)")
+    parser.add_argument("--trim", type=float, default=0.01, help="share of street nodes cut off each side")
     parser.add_argument("--out", type=Path, default=Path("/tmp/mapgen-region"), help="output folder")
     args = parser.parse_args()
-    print(json.dumps(make_region(args.osm, args.copies, args.out, county=args.county), indent=2))
+    print(json.dumps(make_region(args.osm, args.copies, args.out, county=args.county, trim=args.trim), indent=2))
 
 
 if __name__ == "__main__":

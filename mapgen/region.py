@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import pickle
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -219,7 +220,7 @@ def precut_box(area: AreaConfig, index: int, buffer_m: float, margin_m: float) -
     return expand_bbox(tile_bbox(area.bbox, area.grid, index), buffer_m + margin_m)
 
 
-def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 50_000) -> dict[str, str]:
+def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 50_000) -> dict[str, object]:
     """Choose, in one pass over a shared extract, the OSM objects of every tile's pre-cut (runs on a worker).
 
     A way belongs to a box when its bounding box overlaps it (a superset of the ways
@@ -243,11 +244,12 @@ def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 5
     Returns
     -------
     dict
-        Key → path of its id file.
+        ``files``: key → path of its id file; ``seconds`` of the pass.
     """
     import osmium
     from osmium.filter import EmptyTagFilter
 
+    started = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
     keys = list(boxes)
     box = np.array([boxes[k] for k in keys], dtype=float)
@@ -308,7 +310,7 @@ def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 5
         n, w, r = (np.concatenate([np.zeros(0, np.int64), *chosen[kind][j]]) for kind in ("n", "w", "r"))
         np.savez(path, n=n, w=w, r=r)
         files[key] = str(path)
-    return files
+    return {"files": files, "seconds": round(time.perf_counter() - started, 2)}
 
 
 def write_cut(source: Path, ids_file: str | Path, out: Path) -> Path:
@@ -399,7 +401,7 @@ def _cut_key(part: Part) -> str:
     return f"{part.area.name}-{part.index}"
 
 
-def _read_and_plan(part: Part, taxonomy: Taxonomy, cuts: dict[str, str] | None) -> tuple[_TilePlan, dict]:
+def _read_and_plan(part: Part, taxonomy: Taxonomy, cuts: dict | None) -> tuple[_TilePlan, dict]:
     """Read the tile's pre-cut (when planned) or the whole extract, and plan the tile on it.
 
     A pre-cut is used only when the tile's graph box lies inside it, so the cut holds
@@ -409,7 +411,7 @@ def _read_and_plan(part: Part, taxonomy: Taxonomy, cuts: dict[str, str] | None) 
     keys = feature_keys(area, taxonomy)
     started = time.perf_counter()
     if part.read_box is not None and cuts is not None and area.osm is not None:
-        cut_file = write_cut(area.osm, cuts[_cut_key(part)], part.out_dir / "cut.osm.pbf")
+        cut_file = write_cut(area.osm, cuts["files"][_cut_key(part)], part.out_dir / "cut.osm.pbf")
         extract = dataclasses.replace(_osm.read_osm(cut_file, keys), source=str(area.osm))
         cut_file.unlink()
         read_s = time.perf_counter() - started
@@ -424,7 +426,7 @@ def _read_and_plan(part: Part, taxonomy: Taxonomy, cuts: dict[str, str] | None) 
                   "plan_s": time.perf_counter() - started - read_s}
 
 
-def build_part(part: Part, cuts: dict[str, str] | None = None) -> dict[str, object]:
+def build_part(part: Part, cuts: dict | None = None) -> dict[str, object]:
     """Route one tile of an area on its buffered cut and write its tables as GeoParquet (runs on a worker).
 
     The worker reads the OSM source itself: its own pre-cut of a shared extract when
@@ -547,7 +549,7 @@ def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object],
     summary["partition"] = {
         "grid": list(area.grid), "bbox": area.bbox, "buffer_m": round(float(fingerprint["buffer_m"]), 1),  # type: ignore[arg-type]
         "tiles": [{k: p[k] for k in ("index", "schools", "venues", "network", "seconds") if k in p}
-                  | {k: p[k] for k in ("core", "graph_bbox") if k in p} for p in parts],
+                  | {k: p[k] for k in ("core", "graph_bbox", "osm_read", "read_box") if k in p} for p in parts],
     }
     summary["bounds"] = _union(tuple(schools.total_bounds), tuple(venues.total_bounds)) if len(venues) else \
         tuple(schools.total_bounds)
@@ -745,10 +747,13 @@ def build_region(
             say(f"[dim]{area.name}: unchanged, skipped[/dim]", quiet)
         else:
             todo.append((area, fp))
+    traffic: dict[str, object] = {}
     if todo:
         with (nullcontext(client) if client is not None else dask_client(scheduler, workers)) as dask:
-            status.update(_run_areas(dask, region, todo, out, quiet))
+            done, traffic = _run_areas(dask, region, todo, out, quiet)
+            status.update(done)
     summary = _region_outputs(region, out, status)
+    summary["dask"] = traffic
     summary["seconds"] = round(time.perf_counter() - started, 2)
     (out / REGION_SUMMARY).write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     return summary
@@ -756,12 +761,13 @@ def build_region(
 
 def _run_areas(
     client: Client, region: RegionConfig, todo: list, out: Path, quiet: bool
-) -> dict[str, dict[str, object]]:
+) -> tuple[dict[str, dict[str, object]], dict[str, object]]:
+    """Submit every area's tasks and collect the results; also returns what went over the wire (bytes, tasks)."""
     from dask.distributed import as_completed
 
     merges, area_of = [], {}
     n_parts = 0
-    cuts = _submit_cuts(client, region, todo, out)
+    cuts, sent = _submit_cuts(client, region, todo, out)
     for area, fp in todo:
         area_dir = out / area.name
         area_dir.mkdir(parents=True, exist_ok=True)
@@ -769,24 +775,25 @@ def _run_areas(
         n = area.grid[0] * area.grid[1]
         buffer = region.buffer_m(area)
         plan = cuts.get(str(area.osm)) if can_precut(area) else None
-        parts = [
-            client.submit(build_part, Part(area, i, buffer, area_dir / PARTS_DIR / str(i),
-                                           precut_box(area, i, buffer, region.precut_margin_m) if plan else None),
-                          plan, key=f"tile-{area.name}-{i}-{fp['digest'][:12]}", pure=False)
-            for i in range(n)
-        ]
+        tiles = [Part(area, i, buffer, area_dir / PARTS_DIR / str(i),
+                      precut_box(area, i, buffer, region.precut_margin_m) if plan else None) for i in range(n)]
+        parts = [client.submit(build_part, tile, plan, key=f"tile-{area.name}-{i}-{fp['digest'][:12]}", pure=False)
+                 for i, tile in enumerate(tiles)]
         merge = client.submit(merge_area, area, area_dir, fp, *parts, key=f"area-{area.name}-{fp['digest'][:12]}",
                               pure=False)
+        sent += sum(len(pickle.dumps(t)) for t in tiles) + len(pickle.dumps((area, area_dir, fp)))
         merges.append(merge)
         area_of[merge.key] = (area, fp)
         n_parts += n
     say(f"Building {len(todo)} area(s), {n_parts} tile(s) on Dask ({_describe(client)})", quiet)
     status: dict[str, dict[str, object]] = {}
+    received = 0
     with stage("Areas", total=len(merges), quiet=quiet) as advance:
         for future in as_completed(merges):
             area, fp = area_of[future.key]
             try:
                 summary = future.result()
+                received += len(pickle.dumps(summary))
             except Exception as exc:  # any failure of one area is reported; the others go on
                 error = f"{type(exc).__name__}: {exc}"
                 _write_manifest(out / area.name, fp, "failed", error)
@@ -800,13 +807,16 @@ def _run_areas(
                     f"pairs walk {reach['walk']['pairs']} / bike {reach['bike']['pairs']}, "
                     f"{len(summary['partition']['tiles'])} tile(s)", quiet)
             advance(1)
-    return status
+    plans = [f.result() for f in cuts.values() if f.status == "finished"]
+    return status, {"tasks": n_parts + len(merges) + len(cuts), "argument_bytes": sent, "result_bytes": received,
+                    "cut_plan_s": sum(p["seconds"] for p in plans)}
 
 
-def _submit_cuts(client: Client, region: RegionConfig, todo: list, out: Path) -> dict[str, Future]:
+def _submit_cuts(client: Client, region: RegionConfig, todo: list, out: Path) -> tuple[dict[str, Future], int]:
     """One :func:`plan_cuts` task per extract shared by the areas to build: source path → its future.
 
     Each extract is read once for the cut plan; every tile then writes and reads only its own part.
+    Also returns the pickled size of the tasks' arguments.
     """
     boxes: dict[str, dict[str, BBox]] = {}
     for area, _ in todo:
@@ -815,12 +825,13 @@ def _submit_cuts(client: Client, region: RegionConfig, todo: list, out: Path) ->
             for i in range(area.grid[0] * area.grid[1]):
                 boxes.setdefault(str(area.osm), {})[f"{area.name}-{i}"] = precut_box(
                     area, i, buffer, region.precut_margin_m)
-    futures = {}
+    futures, sent = {}, 0
     for source, mine in boxes.items():
         digest = hashlib.sha256(json.dumps([source, mine], sort_keys=True).encode()).hexdigest()[:16]
-        futures[source] = client.submit(plan_cuts, Path(source), mine, out / "_cuts" / digest,
-                                        key=f"cuts-{digest}", pure=False)
-    return futures
+        args = (Path(source), mine, out / "_cuts" / digest)
+        futures[source] = client.submit(plan_cuts, *args, key=f"cuts-{digest}", pure=False)
+        sent += len(pickle.dumps(args))
+    return futures, sent
 
 
 def _describe(client: Client) -> str:
