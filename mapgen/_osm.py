@@ -101,13 +101,13 @@ def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
                 if keys.intersection(t.k for t in obj.tags) and not obj.is_closed():
                     try:
                         records[("way", obj.id)] = _record("way", obj.id, obj.tags, wkb.create_linestring(obj))
-                    except RuntimeError:  # fewer than two located nodes
+                    except (RuntimeError, osmium.InvalidLocationError):  # fewer than two located nodes, or missing
                         pass
             elif isinstance(obj, osmium.osm.Area) and keys.intersection(t.k for t in obj.tags):
                 element = "way" if obj.from_way() else "relation"
                 try:
                     geom = wkb.create_multipolygon(obj)
-                except RuntimeError:
+                except (RuntimeError, osmium.InvalidLocationError):
                     continue
                 records[(element, obj.orig_id())] = _record(element, obj.orig_id(), obj.tags, geom)
     except RuntimeError as exc:

@@ -460,6 +460,11 @@ class RegionConfig(_Model):
         1000.0, ge=0,
         description="Metres added to the cut buffer beyond the farthest trip (speed × minutes + snapping distances).",
     )
+    precut_margin_m: float = Field(
+        1500.0, ge=0,
+        description="Metres added to the buffer when a shared extract is pre-cut per tile (room for campus and "
+                    "venue outlines reaching beyond the buffer; a tile needing more reads the whole file).",
+    )
     tiles: TileProvider = TileProvider()
 
     @field_validator("areas")

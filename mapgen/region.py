@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import pickle
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date
@@ -57,10 +59,10 @@ from mapgen.publish.maps import (
 from mapgen.publish.sitedb import write_site_db
 from mapgen.routes import ROUTE_COLUMNS
 from mapgen.textsafe import console_text, url_path, write_person_csv
-from mapgen.venues import VENUE_COLUMNS, load_taxonomy
+from mapgen.venues import VENUE_COLUMNS, Taxonomy, load_taxonomy
 
 if TYPE_CHECKING:
-    from dask.distributed import Client
+    from dask.distributed import Client, Future
 
 BBox = tuple[float, float, float, float]
 MANIFEST_FILE = "manifest.json"
@@ -81,6 +83,7 @@ class Part:
     index: int
     buffer_m: float
     out_dir: Path
+    read_box: BBox | None = None  # the tile's pre-cut of a shared extract (see plan_cuts); None: the whole file
 
 
 # --------------------------------------------------------------------------- geometry of tiles and cuts
@@ -208,20 +211,244 @@ def cut_graph(extract: _osm.OsmExtract, mode: Mode, settings: Settings, bbox: BB
     return street_graph(_osm.OsmExtract(extract.source, ways, extract.features), mode, everything)
 
 
+# --------------------------------------------------------------------------- pre-cutting a shared extract
+
+
+def can_precut(area: AreaConfig) -> bool:
+    """Whether an area's tiles can each read a pre-cut of its extract instead of the whole file.
+
+    Needs the tiles' boxes before reading (the area has a ``bbox``; without one the grid
+    spans the area's schools) and no catalogues (they are geocoded on the whole extract).
+    """
+    return area.bbox is not None and area.osm is not None and area.osm.is_file() and not area.catalogues
+
+
+def precut_box(area: AreaConfig, index: int, buffer_m: float, margin_m: float) -> BBox:
+    """Box of tile `index`'s pre-cut: its core grown by the buffer and `margin_m` (see :func:`plan_cuts`)."""
+    assert area.bbox is not None
+    return expand_bbox(tile_bbox(area.bbox, area.grid, index), buffer_m + margin_m)
+
+
+def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 50_000) -> dict[str, object]:
+    """Choose, in one pass over a shared extract, the OSM objects of every tile's pre-cut (runs on a worker).
+
+    A way belongs to a box when its bounding box overlaps it (a superset of the ways
+    with a node inside, which is what a cut keeps); a tagged node when it lies inside;
+    a relation when it has a member already chosen. The ids are written to
+    ``folder/<key>.npz``; :func:`write_cut` completes them (nodes of the ways, the other
+    members of the relations) and writes the tile's own small extract. Memory is that
+    of the chosen ids, never the extract's geometry.
+
+    Parameters
+    ----------
+    source
+        The shared OSM extract.
+    boxes
+        Key (file name) → (west, south, east, north) of every cut.
+    folder
+        Where the id files go (created).
+    chunk
+        Ways and nodes classified per numpy batch.
+
+    Returns
+    -------
+    dict
+        ``files``: key → path of its id file; ``seconds`` of the pass.
+    """
+    import osmium
+    from osmium.filter import EmptyTagFilter
+
+    started = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
+    keys = list(boxes)
+    box = np.array([boxes[k] for k in keys], dtype=float)
+    trackers = [osmium.IdTracker() for _ in keys]
+    chosen: dict[str, list[list[np.ndarray]]] = {kind: [[] for _ in keys] for kind in ("n", "w", "r")}
+    batch: dict[str, list] = {"n": [], "w": []}
+    bounds: dict[str, list] = {"n": [], "w": []}
+    wkb = osmium.geom.WKBFactory()
+
+    def flush(kind: str) -> None:
+        if not batch[kind]:
+            return
+        ids = np.array(batch[kind], dtype=np.int64)
+        b = shapely.bounds(shapely.from_wkb(bounds[kind])) if kind == "w" else np.array(bounds[kind])[:, [0, 1, 0, 1]]
+        hit = (b[:, None, 0] <= box[None, :, 2]) & (b[:, None, 2] >= box[None, :, 0]) & \
+              (b[:, None, 1] <= box[None, :, 3]) & (b[:, None, 3] >= box[None, :, 1])
+        for j in range(len(keys)):
+            mine = ids[hit[:, j]]
+            chosen[kind][j].append(mine)
+            add = trackers[j].add_way if kind == "w" else trackers[j].add_node
+            for i in mine.tolist():
+                add(i)
+        batch[kind], bounds[kind] = [], []
+
+    untagged = EmptyTagFilter()
+    untagged.enable_for(osmium.osm.NODE)  # untagged nodes matter only as way nodes, added by write_cut
+    processor = osmium.FileProcessor(str(source)).with_locations().with_filter(untagged)
+    for obj in processor:
+        if isinstance(obj, osmium.osm.Node):
+            if obj.location.valid():
+                batch["n"].append(obj.id)
+                bounds["n"].append((obj.location.lon, obj.location.lat))
+                if len(batch["n"]) >= chunk:
+                    flush("n")
+        elif isinstance(obj, osmium.osm.Way):
+            try:
+                geom = wkb.create_linestring(obj)
+            except (RuntimeError, osmium.InvalidLocationError):  # nodes missing from the file, or fewer than two
+                located = [shapely.Point(n.lon, n.lat) for n in obj.nodes if n.location.valid()]
+                if not located:
+                    continue
+                geom = shapely.to_wkb(shapely.MultiPoint(located), hex=True)
+            batch["w"].append(obj.id)
+            bounds["w"].append(geom)
+            if len(batch["w"]) >= chunk:
+                flush("w")
+        elif isinstance(obj, osmium.osm.Relation):
+            flush("n")
+            flush("w")
+            for j, tracker in enumerate(trackers):
+                if tracker.contains_any_references(obj):
+                    chosen["r"][j].append(np.array([obj.id], dtype=np.int64))
+    flush("n")
+    flush("w")
+    files = {}
+    for j, key in enumerate(keys):
+        path = folder / f"{key}.npz"
+        n, w, r = (np.concatenate([np.zeros(0, np.int64), *chosen[kind][j]]) for kind in ("n", "w", "r"))
+        np.savez(path, n=n, w=w, r=r)
+        files[key] = str(path)
+    return {"files": files, "seconds": round(time.perf_counter() - started, 2)}
+
+
+def write_cut(source: Path, ids_file: str | Path, out: Path) -> Path:
+    """Write a tile's own extract: the objects :func:`plan_cuts` chose, made reference-complete.
+
+    Adds every node of the chosen ways and every member of the chosen relations (with
+    their nodes), as ``osmium extract --strategy complete_ways`` would, so each way
+    touching the box is whole.
+
+    Parameters
+    ----------
+    source
+        The shared extract.
+    ids_file
+        The tile's id file from :func:`plan_cuts`.
+    out
+        The PBF to write.
+
+    Returns
+    -------
+    pathlib.Path
+        `out`.
+    """
+    import osmium
+
+    chosen = np.load(ids_file)
+    tracker = osmium.IdTracker()
+    for kind, add in (("n", tracker.add_node), ("w", tracker.add_way), ("r", tracker.add_relation)):
+        for i in chosen[kind].tolist():
+            add(i)
+    tracker.complete_backward_references(str(source), relation_depth=1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with osmium.SimpleWriter(str(out), overwrite=True) as writer:
+        for obj in osmium.FileProcessor(str(source)).with_filter(tracker.id_filter()):
+            writer.add(obj)
+    return out
+
+
+def _contains(outer: BBox, inner: BBox) -> bool:
+    return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
+
+
 # --------------------------------------------------------------------------- worker tasks
 
 
-def build_part(part: Part) -> dict[str, object]:
+@dataclass
+class _TilePlan:
+    """What a tile routes: its schools, the venues they may reach, the venues it owns, and the graph's cut."""
+
+    schools: gpd.GeoDataFrame
+    venues: gpd.GeoDataFrame
+    own_venues: gpd.GeoDataFrame
+    cut: _osm.OsmExtract
+    builder: Callable[[_osm.OsmExtract, Mode, Settings], StreetGraph]
+    graph_box: BBox | None
+    catalogues: dict[str, object]
+    once: list[dict[str, object]]  # rejected rows of the school list and catalogues: reported by tile 0 only
+    info: dict[str, object]
+
+
+def _plan_tile(part: Part, extract: _osm.OsmExtract, taxonomy: Taxonomy) -> _TilePlan:
+    """Select the tile's schools and venues on `extract` exactly as an unpartitioned build has them, and its cut."""
+    area = part.area
+    once: list[dict[str, object]] = []
+    # schools and venues (with catalogues, geocoded on the whole extract) exactly as an unpartitioned build has them
+    every_school = _with_order(select_schools(extract.features, area, once))
+    every_venue, catalogues = select_venues(extract, area, taxonomy, once, quiet=True)
+    if not area.tiled:
+        return _TilePlan(every_school, every_venue, every_venue, extract, street_graph, None, catalogues, once, {})
+    if every_school.empty:
+        raise NoSchoolsError(f"{extract.source}: no schools found in area {area.name}; "
+                             "add a school list with schools_csv")
+    extent = area.bbox or extent_of(every_school.geometry)
+    core = tile_bbox(extent, area.grid, part.index)
+    clamp = area.bbox is None
+    schools = every_school[tile_of(every_school.geometry, extent, area.grid, clamp) == part.index]
+    reach_box = expand_bbox(_union(core, *([tuple(schools.footprint.total_bounds)] if len(schools) else [])),
+                            part.buffer_m)
+    venues = every_venue[every_venue["footprint"].intersects(shapely.box(*reach_box))]
+    own_venues = every_venue[tile_of(every_venue.geometry, extent, area.grid, clamp) == part.index]
+    graph_box = _union(reach_box, *([tuple(venues.footprint.total_bounds)] if len(venues) else []))
+    return _TilePlan(schools, venues, own_venues, _osm.clip_extract(extract, graph_box),
+                     partial(cut_graph, bbox=graph_box), graph_box, catalogues, once,
+                     {"core": core, "graph_bbox": graph_box})
+
+
+def _cut_key(part: Part) -> str:
+    return f"{part.area.name}-{part.index}"
+
+
+def _read_and_plan(part: Part, taxonomy: Taxonomy, cuts: dict | None) -> tuple[_TilePlan, dict]:
+    """Read the tile's pre-cut (when planned) or the whole extract, and plan the tile on it.
+
+    A pre-cut is used only when the tile's graph box lies inside it, so the cut holds
+    every way and feature that box touches; otherwise the whole file is read.
+    """
+    area = part.area
+    keys = feature_keys(area, taxonomy)
+    started = time.perf_counter()
+    if part.read_box is not None and cuts is not None and area.osm is not None:
+        cut_file = write_cut(area.osm, cuts["files"][_cut_key(part)], part.out_dir / "cut.osm.pbf")
+        extract = dataclasses.replace(_osm.read_osm(cut_file, keys), source=str(area.osm))
+        cut_file.unlink()
+        read_s = time.perf_counter() - started
+        plan = _plan_tile(part, extract, taxonomy)
+        if plan.graph_box is not None and _contains(part.read_box, plan.graph_box):
+            return plan, {"source": str(area.osm), "downloaded": False, "osm_read": "pre-cut",
+                          "read_box": part.read_box, "read_s": read_s, "plan_s": time.perf_counter() - started - read_s}
+    extract, downloaded = load_extract(area, keys, quiet=True)
+    read_s = time.perf_counter() - started
+    plan = _plan_tile(part, extract, taxonomy)
+    return plan, {"source": extract.source, "downloaded": downloaded, "osm_read": "whole file", "read_s": read_s,
+                  "plan_s": time.perf_counter() - started - read_s}
+
+
+def build_part(part: Part, cuts: dict | None = None) -> dict[str, object]:
     """Route one tile of an area on its buffered cut and write its tables as GeoParquet (runs on a worker).
 
-    The worker reads the OSM source itself. Schools are those whose point lies in
-    the tile; the graph and venues come from the tile (plus the school campuses)
+    The worker reads the OSM source itself: its own pre-cut of a shared extract when
+    `cuts` has one (:func:`plan_cuts`), else the whole file. Schools are those whose point
+    lies in the tile; the graph and venues come from the tile (plus the school campuses)
     grown by ``part.buffer_m``, farther than any trip from those schools can go.
 
     Parameters
     ----------
     part
-        Area, tile number, buffer and output folder.
+        Area, tile number, buffer, output folder and pre-cut box.
+    cuts
+        Result of :func:`plan_cuts` for the tile's extract (None: read the whole file).
 
     Returns
     -------
@@ -231,38 +458,27 @@ def build_part(part: Part) -> dict[str, object]:
     started = time.perf_counter()
     area = part.area
     taxonomy = load_taxonomy(area.categories)
-    extract, downloaded = load_extract(area, feature_keys(area, taxonomy), quiet=True)
-    review: list[dict[str, object]] = []
-    once: list[dict[str, object]] = []  # rejected rows of the school list and catalogues: reported by tile 0 only
-    info: dict[str, object] = {"index": part.index, "source": extract.source, "downloaded": downloaded}
-    # schools and venues (with catalogues, geocoded on the whole extract) exactly as an unpartitioned build has them
-    every_school = _with_order(select_schools(extract.features, area, once))
-    every_venue, info["catalogues"] = select_venues(extract, area, taxonomy, once, quiet=True)
-    if not area.tiled:
-        schools, venues, own_venues = every_school, every_venue, every_venue
-        cut, builder = extract, street_graph
-    else:
-        if every_school.empty:
-            raise NoSchoolsError(f"{extract.source}: no schools found in area {area.name}; "
-                                 "add a school list with schools_csv")
-        extent = area.bbox or extent_of(every_school.geometry)
-        core = tile_bbox(extent, area.grid, part.index)
-        clamp = area.bbox is None
-        schools = every_school[tile_of(every_school.geometry, extent, area.grid, clamp) == part.index]
-        reach_box = expand_bbox(_union(core, *([tuple(schools.footprint.total_bounds)] if len(schools) else [])),
-                                part.buffer_m)
-        venues = every_venue[every_venue["footprint"].intersects(shapely.box(*reach_box))]
-        own_venues = every_venue[tile_of(every_venue.geometry, extent, area.grid, clamp) == part.index]
-        graph_box = _union(reach_box, *([tuple(venues.footprint.total_bounds)] if len(venues) else []))
-        cut, builder = _osm.clip_extract(extract, graph_box), partial(cut_graph, bbox=graph_box)
-        info.update({"core": core, "graph_bbox": graph_box})
-    if part.index == 0:
-        review.extend(once)
+    plan, read = _read_and_plan(part, taxonomy, cuts)
+    review: list[dict[str, object]] = list(plan.once) if part.index == 0 else []
+    info: dict[str, object] = {"index": part.index, "catalogues": plan.catalogues, **plan.info,
+                               **{k: v for k, v in read.items() if not k.endswith("_s")}}
+    graph_s: dict[str, float] = {}
+
+    def timed_builder(extract: _osm.OsmExtract, mode: Mode, settings: Settings) -> StreetGraph:
+        t0 = time.perf_counter()
+        graph = plan.builder(extract, mode, settings)
+        graph_s[mode] = time.perf_counter() - t0
+        return graph
+
+    schools, venues = plan.schools, plan.venues
     if len(schools):
-        reached = reach_by_mode(cut, schools, venues, area.settings, review, quiet=True, graph_builder=builder)
+        reached = reach_by_mode(plan.cut, schools, venues, area.settings, review, quiet=True,
+                                graph_builder=timed_builder)
     else:
         reached = _no_reach()
-    used = venues[venues["venue_id"].isin(reached.pairs["venue_id"]) | venues["venue_id"].isin(own_venues["venue_id"])]
+    t_write = time.perf_counter()
+    used = venues[venues["venue_id"].isin(reached.pairs["venue_id"]) |
+                  venues["venue_id"].isin(plan.own_venues["venue_id"])]
     out = part.out_dir
     out.mkdir(parents=True, exist_ok=True)
     schools.drop(columns="footprint").to_parquet(out / "schools.parquet")
@@ -271,12 +487,17 @@ def build_part(part: Part) -> dict[str, object]:
     reached.isochrones.to_parquet(out / "isochrones.parquet")
     reached.routes.to_parquet(out / "routes.parquet")
     if len(schools):
-        sheet_basemap(extract, reached.isochrones).to_parquet(out / "basemap.parquet")
+        sheet_basemap(plan.cut, reached.isochrones).to_parquet(out / "basemap.parquet")
+    downloaded = bool(read["downloaded"])
     info["data_date"] = date.today().isoformat() if downloaded else data_date(area.osm)  # type: ignore[arg-type]
+    graph = sum(graph_s.values())
     info.update({
-        "schools": len(schools), "venues": len(own_venues), "network": reached.network, "reach": reached.reach,
-        "review": review, "seconds": {**{k: round(v, 2) for k, v in reached.seconds.items()},
-                                      "total": round(time.perf_counter() - started, 2)},
+        "schools": len(schools), "venues": len(plan.own_venues), "network": reached.network, "reach": reached.reach,
+        "review": review, "seconds": {
+            **{k: round(v, 2) for k, v in reached.seconds.items()},
+            "read": round(float(read["read_s"]), 2), "select": round(float(read["plan_s"]), 2),
+            "graph": round(graph, 2), "routing": round(sum(reached.seconds.values()) - graph, 2),
+            "write": round(time.perf_counter() - t_write, 2), "total": round(time.perf_counter() - started, 2)},
     })
     return info
 
@@ -337,7 +558,7 @@ def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object],
     summary["partition"] = {
         "grid": list(area.grid), "bbox": area.bbox, "buffer_m": round(float(fingerprint["buffer_m"]), 1),  # type: ignore[arg-type]
         "tiles": [{k: p[k] for k in ("index", "schools", "venues", "network", "seconds") if k in p}
-                  | {k: p[k] for k in ("core", "graph_bbox") if k in p} for p in parts],
+                  | {k: p[k] for k in ("core", "graph_bbox", "osm_read", "read_box") if k in p} for p in parts],
     }
     summary["bounds"] = _union(tuple(schools.total_bounds), tuple(venues.total_bounds)) if len(venues) else \
         tuple(schools.total_bounds)
@@ -535,10 +756,13 @@ def build_region(
             say(f"[dim]{console_text(area.name)}: unchanged, skipped[/dim]", quiet)
         else:
             todo.append((area, fp))
+    traffic: dict[str, object] = {}
     if todo:
         with (nullcontext(client) if client is not None else dask_client(scheduler, workers)) as dask:
-            status.update(_run_areas(dask, region, todo, out, quiet))
+            done, traffic = _run_areas(dask, region, todo, out, quiet)
+            status.update(done)
     summary = _region_outputs(region, out, status)
+    summary["dask"] = traffic
     summary["seconds"] = round(time.perf_counter() - started, 2)
     (out / REGION_SUMMARY).write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     return summary
@@ -546,33 +770,39 @@ def build_region(
 
 def _run_areas(
     client: Client, region: RegionConfig, todo: list, out: Path, quiet: bool
-) -> dict[str, dict[str, object]]:
+) -> tuple[dict[str, dict[str, object]], dict[str, object]]:
+    """Submit every area's tasks and collect the results; also returns what went over the wire (bytes, tasks)."""
     from dask.distributed import as_completed
 
     merges, area_of = [], {}
     n_parts = 0
+    cuts, sent = _submit_cuts(client, region, todo, out)
     for area, fp in todo:
         area_dir = out / area.name
         area_dir.mkdir(parents=True, exist_ok=True)
         (area_dir / MANIFEST_FILE).unlink(missing_ok=True)
         n = area.grid[0] * area.grid[1]
-        parts = [
-            client.submit(build_part, Part(area, i, region.buffer_m(area), area_dir / PARTS_DIR / str(i)),
-                          key=f"tile-{area.name}-{i}-{fp['digest'][:12]}", pure=False)
-            for i in range(n)
-        ]
+        buffer = region.buffer_m(area)
+        plan = cuts.get(str(area.osm)) if can_precut(area) else None
+        tiles = [Part(area, i, buffer, area_dir / PARTS_DIR / str(i),
+                      precut_box(area, i, buffer, region.precut_margin_m) if plan else None) for i in range(n)]
+        parts = [client.submit(build_part, tile, plan, key=f"tile-{area.name}-{i}-{fp['digest'][:12]}", pure=False)
+                 for i, tile in enumerate(tiles)]
         merge = client.submit(merge_area, area, area_dir, fp, *parts, key=f"area-{area.name}-{fp['digest'][:12]}",
                               pure=False)
+        sent += sum(len(pickle.dumps(t)) for t in tiles) + len(pickle.dumps((area, area_dir, fp)))
         merges.append(merge)
         area_of[merge.key] = (area, fp)
         n_parts += n
     say(f"Building {len(todo)} area(s), {n_parts} tile(s) on Dask ({console_text(_describe(client))})", quiet)
     status: dict[str, dict[str, object]] = {}
+    received = 0
     with stage("Areas", total=len(merges), quiet=quiet) as advance:
         for future in as_completed(merges):
             area, fp = area_of[future.key]
             try:
                 summary = future.result()
+                received += len(pickle.dumps(summary))
             except Exception as exc:  # any failure of one area is reported; the others go on
                 error = f"{type(exc).__name__}: {exc}"
                 _write_manifest(out / area.name, fp, "failed", error)
@@ -586,7 +816,31 @@ def _run_areas(
                     f"pairs walk {reach['walk']['pairs']} / bike {reach['bike']['pairs']}, "
                     f"{len(summary['partition']['tiles'])} tile(s)", quiet)
             advance(1)
-    return status
+    plans = [f.result() for f in cuts.values() if f.status == "finished"]
+    return status, {"tasks": n_parts + len(merges) + len(cuts), "argument_bytes": sent, "result_bytes": received,
+                    "cut_plan_s": sum(p["seconds"] for p in plans)}
+
+
+def _submit_cuts(client: Client, region: RegionConfig, todo: list, out: Path) -> tuple[dict[str, Future], int]:
+    """One :func:`plan_cuts` task per extract shared by the areas to build: source path → its future.
+
+    Each extract is read once for the cut plan; every tile then writes and reads only its own part.
+    Also returns the pickled size of the tasks' arguments.
+    """
+    boxes: dict[str, dict[str, BBox]] = {}
+    for area, _ in todo:
+        if can_precut(area):
+            buffer = region.buffer_m(area)
+            for i in range(area.grid[0] * area.grid[1]):
+                boxes.setdefault(str(area.osm), {})[f"{area.name}-{i}"] = precut_box(
+                    area, i, buffer, region.precut_margin_m)
+    futures, sent = {}, 0
+    for source, mine in boxes.items():
+        digest = hashlib.sha256(json.dumps([source, mine], sort_keys=True).encode()).hexdigest()[:16]
+        args = (Path(source), mine, out / "_cuts" / digest)
+        futures[source] = client.submit(plan_cuts, *args, key=f"cuts-{digest}", pure=False)
+        sent += len(pickle.dumps(args))
+    return futures, sent
 
 
 def _describe(client: Client) -> str:
@@ -770,7 +1024,8 @@ def region_progress_line(summary: dict[str, object]) -> str:
 
 
 __all__ = [
-    "Part", "area_fingerprint", "build_part", "build_region", "cut_graph", "dask_client", "expand_bbox",
-    "extent_of", "is_unchanged", "merge_area", "region_progress_line", "tile_bbox", "tile_of",
+    "Part", "area_fingerprint", "build_part", "build_region", "can_precut", "cut_graph", "dask_client", "expand_bbox",
+    "extent_of", "is_unchanged", "merge_area", "plan_cuts", "precut_box", "region_progress_line", "tile_bbox",
+    "tile_of", "write_cut",
     "write_region_map", "write_venue_directory",
 ]

@@ -1,0 +1,129 @@
+"""Province scale: synthetic regions of joined copies of a real extract, and tiles that read only their pre-cut."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, shared_file
+
+from mapgen import _osm
+from mapgen.config import AreaConfig, RegionConfig, Settings, load_region
+from mapgen.network import street_graph
+from mapgen.region import build_region, plan_cuts, write_cut
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from make_region import make_region, source_layout  # noqa: E402
+
+TRIM = 0.25  # central Heidelberg: 6 × 6 km, four schools per copy, two of them near an edge
+
+
+@pytest.fixture(scope="module")
+def two_copies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Two copies of central Heidelberg side by side, joined across the seam."""
+    osm = shared_file("osm", "heidelberg.osm.pbf")
+    return make_region(osm, 2, tmp_path_factory.mktemp("two-copies"), trim=TRIM)
+
+
+@pytest.fixture(scope="module")
+def dask_client() -> Iterator[object]:
+    """A small in-process Dask cluster: two single-thread workers."""
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+def test_copies_keep_every_copys_streets_and_join_them(two_copies: dict[str, object]) -> None:
+    osm = shared_file("osm", "heidelberg.osm.pbf")
+    layout = source_layout(osm, 2, 30.0, TRIM)
+    keys = {"amenity"}
+    source = _osm.clip_extract(_osm.read_osm(osm, keys), layout.bbox)
+    region = _osm.read_osm(Path(str(two_copies["pbf"])), keys)
+    joins = [w for w in region.highways if w.tags.get("name") == "Grenzweg (synthetic join)"]
+    # every street segment of the copied box is in both copies, with its node ids offset per copy
+    w, s, e, n = layout.bbox
+    inside = [(lon >= w) & (lon <= e) & (lat >= s) & (lat <= n) for lon, lat in (x.lonlat.T for x in source.highways)]
+    segments = {(int(a), int(b)) for x, ok in zip(source.highways, inside, strict=True)
+                for a, b, keep in zip(x.node_ids[:-1], x.node_ids[1:], ok[:-1] & ok[1:], strict=True) if keep}
+    copied = {(int(a), int(b)) for x in region.highways for a, b in zip(x.node_ids[:-1], x.node_ids[1:], strict=True)}
+    assert len(segments) > 5_000
+    for k in (0, 1):
+        off = k * layout.id_offset
+        assert {(a + off, b + off) for a, b in segments} <= copied
+    assert two_copies["joins"] == len(joins) >= 3
+    # each join links an east-edge street end of copy 0 to a west-edge end of copy 1, a short step apart
+    for way in joins:
+        u, v = way.node_ids // layout.id_offset
+        assert (u, v) == (0, 1)
+        dx = (way.lonlat[1, 0] - way.lonlat[0, 0]) * 111_320 * np.cos(np.radians(way.lonlat[0, 1]))
+        dy = (way.lonlat[1, 1] - way.lonlat[0, 1]) * 111_320
+        assert np.hypot(dx, dy) < 800
+    # the walk network's main component spans both copies: the seam is crossed
+    graph = street_graph(region, "walk", Settings())
+    sides = graph.node_osmid // layout.id_offset
+    assert set(np.unique(sides)) == {0, 1}
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+    _, labels = connected_components(csr_matrix((np.ones(len(graph.edge_u)), (graph.edge_u, graph.edge_v)),
+                                                shape=(graph.n_nodes,) * 2), directed=True, connection="weak")
+    main = labels == np.bincount(labels).argmax()
+    assert (sides[main] == 0).sum() > 1000 and (sides[main] == 1).sum() > 1000
+
+
+def test_pre_cut_holds_every_way_touching_its_box_whole(two_copies: dict[str, object], tmp_path: Path) -> None:
+    pbf = Path(str(two_copies["pbf"]))
+    region = load_region(Path(str(two_copies["toml"])))
+    box = region.areas[1].bbox
+    assert box is not None
+    files = plan_cuts(pbf, {"east": box}, tmp_path / "ids")["files"]
+    cut = _osm.read_osm(write_cut(pbf, files["east"], tmp_path / "east.osm.pbf"), {"amenity", "leisure"})
+    whole = _osm.read_osm(pbf, {"amenity", "leisure"})
+    expected = _osm.clip_extract(whole, box)
+    got = _osm.clip_extract(cut, box)
+    assert sorted((w.way_id, len(w.node_ids)) for w in got.highways) == \
+        sorted((w.way_id, len(w.node_ids)) for w in expected.highways)
+    assert len(got.highways) < 0.7 * len(whole.highways)  # the cut is the box's part, not the whole file
+    assert set(zip(got.features["element"], got.features["osm_id"], strict=True)) == \
+        set(zip(expected.features["element"], expected.features["osm_id"], strict=True))
+
+
+def test_two_copy_region_tiled_across_the_seam_equals_the_untiled_build(
+    two_copies: dict[str, object], tmp_path: Path, dask_client
+) -> None:
+    region = load_region(Path(str(two_copies["toml"])))
+    osm = region.areas[0].osm
+    west, east = (a.bbox for a in region.areas)
+    assert west is not None and east is not None
+    whole = (west[0], west[1], east[2], east[3])
+    untiled = RegionConfig(name="r", areas=[AreaConfig(name="a", osm=osm)])
+    tiled = RegionConfig(name="r", areas=[AreaConfig(name="a", osm=osm, bbox=whole, grid=(2, 1))])
+    for config, folder in ((untiled, tmp_path / "untiled"), (tiled, tmp_path / "tiled")):
+        summary = build_region(config, folder, client=dask_client, quiet=True)
+        assert summary["failed"] == []
+    one = (tmp_path / "untiled" / "a" / "reachability.csv").read_bytes()
+    assert (tmp_path / "tiled" / "a" / "reachability.csv").read_bytes() == one
+    partition = json.loads((tmp_path / "tiled" / "a" / "summary.json").read_text(encoding="utf-8"))["partition"]
+    assert [t["osm_read"] for t in partition["tiles"]] == ["pre-cut", "pre-cut"]
+    assert all(t["schools"] > 0 for t in partition["tiles"])
+    # borders matter: schools of the west copy reach venues in the east copy across the joins
+    pairs = pd.read_csv(tmp_path / "tiled" / "a" / "reachability.csv", dtype=str)
+    schools = _lon(tmp_path / "tiled" / "a" / "schools.geojson", "school_id")
+    venues = _lon(tmp_path / "tiled" / "a" / "venues.geojson", "venue_id")
+    seam = west[2]
+    across = (pairs["school_id"].map(schools) < seam) & (pairs["venue_id"].map(venues) > seam)
+    assert across.sum() > 0
+    assert len(pairs) > 100
+
+
+def _lon(path: Path, key: str) -> pd.Series:
+    import geopandas as gpd
+
+    frame = gpd.read_file(path)
+    return pd.Series(frame.geometry.x.to_numpy(), index=frame[key].astype(str))
