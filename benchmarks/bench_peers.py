@@ -42,6 +42,7 @@ from scipy.sparse.csgraph import dijkstra
 from mapgen.config import MODES, Settings
 from mapgen.network import StreetGraph, way_directions
 from mapgen.planner import load_graph
+from mapgen.reach import isochrones_around
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_reach import osmnx_recipe  # noqa: E402
@@ -105,15 +106,9 @@ def _haversine(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.nd
 
 def mapgen_engine(graph: StreetGraph, settings: Settings) -> Callable[[np.ndarray], list[shapely.Geometry]]:
     """mapgen's Python API: WGS-84 points (k, 2) in, one WGS-84 polygon per point out."""
-    import geopandas as gpd
-
-    from mapgen.planner import point_isochrones
 
     def run(lonlat: np.ndarray) -> list[shapely.Geometry]:
-        points = gpd.GeoDataFrame({"school_id": [str(i) for i in range(len(lonlat))],
-                                   "footprint": gpd.points_from_xy(lonlat[:, 0], lonlat[:, 1], crs=4326)},
-                                  geometry="footprint", crs=4326)
-        return list(point_isochrones(graph, points, [LIMIT], settings).isochrones.geometry)
+        return list(isochrones_around(graph, lonlat, [LIMIT], settings).geometry[:, 0])
 
     return run
 

@@ -6,6 +6,7 @@ import functools
 import multiprocessing
 import os
 import sys
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -491,7 +492,7 @@ def trace_outlines(
     outlines = []
     for a, b in segments:
         start, step = (a - origin_xy) / cell, (b - a) / cell
-        steps = np.ceil(np.abs(step).max(axis=1, initial=0.0)).astype(np.intp)
+        steps = np.ceil(np.maximum(np.abs(step[:, 0]), np.abs(step[:, 1]))).astype(np.intp)
         long = np.flatnonzero(steps > 1)  # longer than a cell: sampled every cell or less
         seg = np.repeat(long, steps[long] - 1)
         frac = (np.arange(1, len(seg) + 1) - np.repeat(np.cumsum(steps[long] - 1) - steps[long] + 1, steps[long] - 1))
@@ -638,9 +639,8 @@ def nearby_minutes(
         minutes = np.min(found + link_minutes[:, None], axis=0)
         hit = np.flatnonzero(minutes <= limit)
         return hit, minutes[hit]
-    member = np.zeros(graph.n_nodes, dtype=bool)
+    member, local = _scratch(graph)
     member[nodes] = True
-    local = np.empty(graph.n_nodes, dtype=np.int32)
     local[nodes] = np.arange(len(nodes), dtype=np.int32)
     first = matrix.indptr[nodes]
     count = matrix.indptr[nodes + 1] - first
@@ -653,9 +653,27 @@ def nearby_minutes(
     indptr = kept[np.concatenate([[0], ends])]
     sub = sp.csr_matrix((matrix.data[edge[keep]], local[head[keep]], indptr), shape=(len(nodes), len(nodes)))
     found = dijkstra(sub, directed=True, indices=local[link_nodes], limit=limit - float(link_minutes.min()))
+    member[nodes] = False
     minutes = np.min(found + link_minutes[:, None], axis=0)
     hit = minutes <= limit
     return nodes[hit], minutes[hit]
+
+
+_SCRATCH: dict[int, tuple[weakref.ref, np.ndarray, np.ndarray]] = {}
+
+
+def _scratch(graph: StreetGraph) -> tuple[np.ndarray, np.ndarray]:
+    """Per-graph work arrays of :func:`nearby_minutes`: a node mask (all False between calls) and a node index.
+
+    Kept from call to call: allocating them anew costs more than the search on a small neighbourhood.
+    """
+    entry = _SCRATCH.get(id(graph))
+    if entry is None or entry[0]() is not graph:
+        for key in [k for k, (ref, _, _) in _SCRATCH.items() if ref() is None]:
+            del _SCRATCH[key]
+        entry = (weakref.ref(graph), np.zeros(graph.n_nodes, dtype=bool), np.zeros(graph.n_nodes, dtype=np.int32))
+        _SCRATCH[id(graph)] = entry
+    return entry[1], entry[2]
 
 
 @functools.lru_cache(maxsize=8)
