@@ -89,7 +89,7 @@ def attach(graph: StreetGraph, footprints: np.ndarray, *, leaving: bool, setting
     areas = np.flatnonzero(shapely.get_dimensions(footprints) == 2)
     area_i, entrance = graph.node_tree.query(
         shapely.buffer(footprints[areas], settings.access_buffer_m), predicate="intersects"
-    )
+    ) if len(areas) else (np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp))
     snap_m = np.full(len(footprints), np.nan)
     np.fmin.at(snap_m, place, dist)
     snap_m[areas[area_i]] = 0.0
@@ -464,7 +464,7 @@ def trace_outlines(
     list of Outline
         One per set of segments.
     """
-    last_a, last_b = segments[-1]
+    last_b = segments[-1][1]
     dots = np.empty((0, 2))
     shells: list[np.ndarray] = []
     if origin is not None and not shapely.is_empty(origin):
@@ -472,7 +472,7 @@ def trace_outlines(
             shells = [shapely.get_coordinates(ring) for ring in shapely.get_exterior_ring(shapely.get_parts(origin))]
         else:
             dots = shapely.get_coordinates(origin)
-    every = np.concatenate([last_a, last_b, dots, *shells])
+    every = np.concatenate([last_b, dots, *shells])  # every start is another segment's end or a cell from one
     if not len(every):
         return [_NO_OUTLINE] * len(segments)
     lo, hi = every.min(axis=0), every.max(axis=0)
@@ -491,16 +491,13 @@ def trace_outlines(
     fill_px = fill_m2 / cell**2
     outlines = []
     for a, b in segments:
-        start, step = (a - origin_xy) / cell, (b - a) / cell
+        end, step = (b - origin_xy) / cell, (b - a) / cell
         steps = np.ceil(np.maximum(np.abs(step[:, 0]), np.abs(step[:, 1]))).astype(np.intp)
-        long = np.flatnonzero(steps > 1)  # longer than a cell: sampled every cell or less
-        seg = np.repeat(long, steps[long] - 1)
-        frac = (np.arange(1, len(seg) + 1) - np.repeat(np.cumsum(steps[long] - 1) - steps[long] + 1, steps[long] - 1))
-        _mark(canvas, np.concatenate([start, start + step, start[seg] + (frac / steps[seg])[:, None] * step[seg]]))
-        band = cv2.dilate(canvas, disc)
-        if fill_px >= 1:
-            _fill_small_holes(band, fill_px)
-        outlines.append(_outline(band, origin_xy, cell))
+        long = np.flatnonzero(steps > 1)  # longer than a cell: sampled every cell or less back from its end
+        back = np.repeat(long, steps[long] - 1)
+        k = np.arange(1, len(back) + 1) - np.repeat(np.cumsum(steps[long] - 1) - steps[long] + 1, steps[long] - 1)
+        _mark(canvas, np.concatenate([end, end[back] - (k / steps[back])[:, None] * step[back]]))
+        outlines.append(_outline(cv2.dilate(canvas, disc), origin_xy, cell, fill_px))
     return outlines
 
 
@@ -510,27 +507,37 @@ def _mark(canvas: np.ndarray, px: np.ndarray) -> None:
     canvas[cells[:, 1], cells[:, 0]] = 1
 
 
-def _fill_small_holes(band: np.ndarray, fill_px: float) -> None:
-    """Fill, in place, the background regions of `band` smaller than `fill_px` cells that do not touch its edge."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(1 - band, connectivity=4)
-    small = stats[:, cv2.CC_STAT_AREA] < fill_px
-    small[labels[0, 0]] = False  # the margin: the outside of every outline
-    small[0] = False  # label 0: the band itself
-    if small.any():
-        band |= small[labels].view(np.uint8)
+def _outline(band: np.ndarray, origin_xy: np.ndarray, cell: float, fill_px: float) -> Outline:
+    """Trace the outlines of the marked cells, fill holes under `fill_px` cells, simplify to one cell, georeference.
 
-
-def _outline(band: np.ndarray, origin_xy: np.ndarray, cell: float) -> Outline:
-    """Trace, simplify to one cell (Douglas-Peucker) and georeference the outlines of the marked cells."""
-    contours, hierarchy = cv2.findContours(band, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    Contours nest (OpenCV's tree): shells at even depth, holes at odd depth. A
+    hole smaller than `fill_px` is dropped with everything inside it, which
+    fills it; the rest are simplified (Douglas-Peucker, one cell) as pixel chains.
+    """
+    contours, hierarchy = cv2.findContours(band, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return _NO_OUTLINE
     parent = hierarchy[0][:, 3]
+    depth = np.zeros(len(parent), dtype=np.intp)
+    up = parent.copy()
+    while (up >= 0).any():
+        depth += up >= 0
+        up = np.where(up >= 0, parent[up], -1)
+    keep = np.ones(len(parent), dtype=bool)
+    holes = np.flatnonzero(depth % 2 == 1)
+    if fill_px >= 1 and len(holes):
+        keep[holes[np.array([cv2.contourArea(contours[int(k)]) for k in holes]) < fill_px]] = False
+        inside_filled = np.zeros(len(parent), dtype=bool)
+        up = parent.copy()
+        while (up >= 0).any():
+            inside_filled |= (up >= 0) & ~keep[np.maximum(up, 0)]
+            up = np.where(up >= 0, parent[up], -1)
+        keep &= ~inside_filled
     rings: list[np.ndarray] = []
     ring_offsets, polygon_offsets = [0], [0]
-    for shell in np.flatnonzero(parent < 0):
-        for k in (shell, *np.flatnonzero(parent == shell)):
-            ring = cv2.approxPolyDP(contours[k], 1.0, True)[:, 0]
+    for shell in np.flatnonzero(keep & (depth % 2 == 0)):
+        for k in (shell, *np.flatnonzero(keep & (parent == shell))):
+            ring = cv2.approxPolyDP(contours[int(k)], 1.0, True)[:, 0]
             if len(ring) < 3:
                 if k == shell:
                     break
@@ -800,10 +807,14 @@ def schools_reach(
     )
     iso = gpd.GeoDataFrame(
         iso_rows, columns=["row", "school_id", "mode", "minutes", "geometry"], geometry="geometry", crs=graph.crs
-    ).sort_values(["row", "minutes"], ignore_index=True).drop(columns="row")
+    ).sort_values(["row", "minutes"], ignore_index=True).drop(columns="row").to_crs(4326)
+    shapes = iso.geometry.to_numpy()
+    bad = ~shapely.is_valid(shapes)  # a vertex a hair from another ring's edge may cross it once reprojected
+    shapes[bad] = shapely.make_valid(shapes[bad], method="structure")
+    iso = iso.set_geometry(shapes, crs=4326)
     return Reach(
         pairs=pairs.sort_values(["school_id", "minutes", "venue_id"], ignore_index=True),
-        isochrones=iso.to_crs(4326),
+        isochrones=iso,
         unattached_schools=list(school_ids[~origins.attached]),
         unattached_venues=list(venue_ids[~targets.attached]),
     )

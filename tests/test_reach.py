@@ -69,9 +69,10 @@ def test_every_school_has_valid_walk_and_bike_polygons_bike_larger(city) -> None
     assert len(walk) == len(bike) == len(schools)
     crs = graphs["walk"].crs
     for school_id in schools["school_id"]:
+        w_out, b_out = walk.loc[school_id].geometry, bike.loc[school_id].geometry
+        assert w_out.is_valid and b_out.is_valid and w_out.geom_type in ("Polygon", "MultiPolygon")  # as written
         w = walk.loc[[school_id]].to_crs(crs).geometry.iloc[0]
         b = bike.loc[[school_id]].to_crs(crs).geometry.iloc[0]
-        assert w.is_valid and b.is_valid and w.geom_type in ("Polygon", "MultiPolygon")
         assert 0.2e6 < w.area < b.area  # at least 0.2 km² on foot, more by bike
 
 

@@ -281,6 +281,11 @@ def test_planner_cli_isochrones_and_matrix(tmp_path, monkeypatch: pytest.MonkeyP
     assert list(table.columns) == ["point_id", "target_id", "minutes"]
     assert len(table) > 20 and table["minutes"].max() <= 12
     assert set(table["point_id"]) <= {"a", "b"} and set(table["target_id"]) <= set(venues["venue_id"])
-    assert json.loads(out.read_text())["type"] == "FeatureCollection"
+    written = json.loads(out.read_text())
+    assert written["type"] == "FeatureCollection"
+    coords = np.concatenate([shapely.get_coordinates(shapely.from_geojson(json.dumps(f["geometry"])))
+                             for f in written["features"]])
+    np.testing.assert_array_equal(coords, np.round(coords, 7))  # written to 7 decimals (about 1 cm)
+    assert {tuple(f["properties"]) for f in written["features"]} == {("id", "mode", "minutes")}
     assert len(pd.read_csv(tmp_path / "times.review.csv")) == 2
     assert res.output.rstrip().endswith(f"-> {times}; 2 rows not used, see {tmp_path / 'times.review.csv'}")
