@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_reach.json")
     args = parser.parse_args()
     settings = Settings()
+    shape = {"max_cells": settings.isochrone_max_cells, "fill_m2": settings.isochrone_fill_m2}  # as the pipeline
     rng = np.random.default_rng(args.seed)
     result: dict[str, object] = {
         "extract": OSM.name, "origins": args.origins, "limit_minutes": LIMIT, "seed": args.seed,
@@ -139,7 +140,7 @@ def main() -> None:
             for r in range(len(block.ids)):
                 got, mins = block.reached(r)
                 reached += len(got)
-                reached_polygon(graph, got, mins, LIMIT, settings.isochrone_buffer_m)
+                reached_polygon(graph, got, mins, LIMIT, settings.isochrone_buffer_m, **shape)
             lap("poly")
         row.update(route_ms=wall["route"] / n * 1e3, polygon_ms=wall["poly"] / n * 1e3, join_ms=wall["join"] / n * 1e3,
                    route_cpu_ms=cpu["route"] / n * 1e3, polygon_cpu_ms=cpu["poly"] / n * 1e3,
@@ -165,7 +166,7 @@ def main() -> None:
             for r in range(len(block.ids)):
                 full = block.node_minutes(r, graph.n_nodes)
                 got, mins = block.reached(r)
-                poly = reached_polygon(graph, got, mins, LIMIT, settings.isochrone_buffer_m)
+                poly = reached_polygon(graph, got, mins, LIMIT, settings.isochrone_buffer_m, **shape)
                 c, o = isochrone_quality(graph, full, poly, LIMIT)
                 covered.append(c)
                 overs.append(o)
@@ -192,7 +193,7 @@ def main() -> None:
             osmnx_recipe(g, int(center), LIMIT)
             t1 = time.perf_counter()
             block = next(reach_blocks(graph, node_origins(graph, np.array([center])), 1, LIMIT))
-            reached_polygon(graph, *block.reached(0), LIMIT, settings.isochrone_buffer_m)
+            reached_polygon(graph, *block.reached(0), LIMIT, settings.isochrone_buffer_m, **shape)
             ours_s += time.perf_counter() - t1
             recipe_s += t1 - t0
         recipe_ms, ours_ms = recipe_s / len(sample) * 1e3, ours_s / len(sample) * 1e3

@@ -227,7 +227,7 @@ def isochrones(
     with stage(f"Isochrones for {len(places)} points", quiet=quiet):
         reach = point_isochrones(graph, places, bands, settings)
     out.parent.mkdir(parents=True, exist_ok=True)
-    reach.isochrones.rename(columns={"school_id": "id"}).to_file(out, driver="GeoJSON")
+    _write_isochrones(out, reach.isochrones)
     not_used = _write_review(out, review, reach.unattached_schools, points, settings.max_snap_m)
     console.print(
         f"[green]done[/green] {len(reach.isochrones)} {mode.value} isochrones "
@@ -235,6 +235,23 @@ def isochrones(
         f"for {len(places) - len(reach.unattached_schools)} points -> {console_text(out)}{not_used}",
         highlight=False,
     )
+
+
+def _write_isochrones(out: Path, isochrones: gpd.GeoDataFrame) -> None:
+    """Write isochrones (WGS-84) as GeoJSON: properties id, mode, minutes; coordinates to 7 decimals (~1 cm)."""
+    import json
+
+    import numpy as np
+    import shapely
+
+    shapes = shapely.to_geojson(shapely.transform(isochrones.geometry.to_numpy(), lambda xy: np.round(xy, 7)))
+    rows = zip(isochrones["school_id"], isochrones["mode"], isochrones["minutes"], shapes, strict=True)
+    with out.open("w", encoding="utf-8") as fh:
+        fh.write('{"type": "FeatureCollection", "features": [\n')
+        fh.write(",\n".join(
+            f'{{"type": "Feature", "properties": {json.dumps({"id": i, "mode": m, "minutes": float(t)})}, '
+            f'"geometry": {shape}}}' for i, m, t, shape in rows))
+        fh.write("\n]}\n")
 
 
 @app.command()

@@ -66,7 +66,13 @@ class Settings(_Model):
         25.0, ge=1, le=500, description="Half-width of the band drawn around every reached street segment."
     )
     isochrone_cell_m: float | None = Field(
-        None, ge=1, le=200, description="Grid cell on which isochrone outlines are traced (default: the band / 2.5)."
+        None, ge=1, le=200, description="Smallest grid cell on which isochrone outlines are traced (default: the band / 2.5)."
+    )
+    isochrone_max_cells: int = Field(
+        65536, ge=1024, le=16_777_216, description="Most grid cells of one isochrone: the cell grows with the reached extent."
+    )
+    isochrone_fill_m2: float = Field(
+        20000.0, ge=0, description="Holes smaller than this (m²) ringed by reached streets are filled; 0: none."
     )
     reach_workers: int = Field(
         1, ge=0, le=256, description="Processes for routing and isochrones (parts of 64 schools); 0 = one per CPU core."

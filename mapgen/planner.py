@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
@@ -16,7 +17,7 @@ from mapgen.cache import cached, file_digest
 from mapgen.config import Mode, Settings
 from mapgen.errors import InputFileError
 from mapgen.network import StreetGraph, street_graph
-from mapgen.reach import Reach, schools_reach
+from mapgen.reach import Reach, isochrones_around, schools_reach
 from mapgen.schools import _bad_lonlat, read_csv_points
 
 REVIEW_COLUMNS = ["file", "row", "column", "reason"]
@@ -136,8 +137,16 @@ def point_isochrones(
     Reach
         ``isochrones`` has ``school_id`` (the point id), ``mode``, ``minutes``, geometry.
     """
-    no_targets = gpd.GeoDataFrame({"venue_id": [], "footprint": gpd.GeoSeries([], crs=4326)}, geometry="footprint")
-    return schools_reach(graph, points, no_targets, settings.model_copy(update={"minutes": max(bands)}), bands=bands)
+    around = isochrones_around(graph, shapely.get_coordinates(points["footprint"].to_numpy()), bands, settings)
+    ids = points["school_id"].to_numpy()
+    used = around.attached
+    isochrones = gpd.GeoDataFrame(
+        {"school_id": np.repeat(ids[used], len(around.bands)), "mode": graph.mode,
+         "minutes": np.tile(around.bands, int(used.sum())), "geometry": around.geometry[used].ravel()},
+        geometry="geometry", crs=4326,
+    )
+    return Reach(pairs=pd.DataFrame(columns=["school_id", "venue_id", "mode", "minutes"]), isochrones=isochrones,
+                 unattached_schools=list(ids[~used]), unattached_venues=[])
 
 
 def travel_matrix(

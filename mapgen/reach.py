@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import sys
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-import contourpy
+import cv2
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
 import scipy.sparse as sp
 import shapely
-from scipy import ndimage
 from scipy.sparse.csgraph import dijkstra
 
 from mapgen.config import Settings
@@ -88,7 +89,7 @@ def attach(graph: StreetGraph, footprints: np.ndarray, *, leaving: bool, setting
     areas = np.flatnonzero(shapely.get_dimensions(footprints) == 2)
     area_i, entrance = graph.node_tree.query(
         shapely.buffer(footprints[areas], settings.access_buffer_m), predicate="intersects"
-    )
+    ) if len(areas) else (np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp))
     snap_m = np.full(len(footprints), np.nan)
     np.fmin.at(snap_m, place, dist)
     snap_m[areas[area_i]] = 0.0
@@ -291,17 +292,23 @@ def isochrone_polygon(
     buffer_m: float,
     origin: shapely.Geometry | None = None,
     cell_m: float | None = None,
+    *,
+    max_cells: int = 65536,
+    fill_m2: float = 0.0,
 ) -> shapely.Geometry:
     """Polygon of the street network reached within `limit` minutes.
 
     Every edge whose tail is reached contributes the part of it travelled
     before time runs out (interpolated along the edge); the area within
     `buffer_m` of those segments (and of the origin's footprint) is the
-    polygon. It is traced on a grid of `cell_m` cells in the metric CRS: the
-    segments are rasterised, a Euclidean distance transform gives every cell's
-    distance to the nearest reached segment, and the `buffer_m` contour of that
-    field (marching squares, contourpy) is the outline. Unlike a convex hull,
-    blocks and rivers that are not reached stay outside.
+    polygon. It is traced on a raster (OpenCV): the segments are drawn one
+    cell thick, widened by `buffer_m` (a dilation with a disc), enclosed holes
+    smaller than `fill_m2` are filled (blocks ringed by reached streets), and
+    the outlines are traced and simplified to one cell before any shapely
+    object exists. The cell is `cell_m` or, when the reached extent would need
+    more than `max_cells` cells, as large as that extent requires. Unlike a
+    convex hull, rivers, rail yards and parks larger than `fill_m2` that no
+    reached street crosses stay outside.
 
     Parameters
     ----------
@@ -316,7 +323,11 @@ def isochrone_polygon(
     origin
         The origin's own footprint (metric CRS), included in the polygon.
     cell_m
-        Grid cell size (default ``buffer_m / 2.5``, 10 m for the default 25 m band).
+        Smallest grid cell (default ``buffer_m / 2.5``, 10 m for the default 25 m band).
+    max_cells
+        Most cells of the raster; the cell grows beyond `cell_m` to stay within it.
+    fill_m2
+        Holes smaller than this (square metres) are filled.
 
     Returns
     -------
@@ -324,7 +335,8 @@ def isochrone_polygon(
         Polygon or MultiPolygon in the graph's metric CRS (empty when nothing is reached).
     """
     nodes = np.flatnonzero(node_minutes <= limit)
-    return reached_polygon(graph, nodes, node_minutes[nodes], limit, buffer_m, origin, cell_m)
+    return reached_polygon(graph, nodes, node_minutes[nodes], limit, buffer_m, origin, cell_m,
+                           max_cells=max_cells, fill_m2=fill_m2)
 
 
 def reached_polygon(
@@ -335,9 +347,13 @@ def reached_polygon(
     buffer_m: float,
     origin: shapely.Geometry | None = None,
     cell_m: float | None = None,
+    *,
+    max_cells: int = 65536,
+    fill_m2: float = 0.0,
 ) -> shapely.Geometry:
     """:func:`isochrone_polygon` from reached nodes only (node indices and their minutes)."""
-    return reached_polygons(graph, nodes, minutes, [limit], buffer_m, origin, cell_m)[0]
+    return reached_polygons(graph, nodes, minutes, [limit], buffer_m, origin, cell_m,
+                            max_cells=max_cells, fill_m2=fill_m2)[0]
 
 
 def reached_polygons(
@@ -348,12 +364,15 @@ def reached_polygons(
     buffer_m: float,
     origin: shapely.Geometry | None = None,
     cell_m: float | None = None,
+    *,
+    max_cells: int = 65536,
+    fill_m2: float = 0.0,
 ) -> list[shapely.Geometry]:
     """Nested isochrone polygons, one per band, from reached nodes (see :func:`isochrone_polygon`).
 
-    All bands are traced on one grid aligned to multiples of the cell size, and
-    every band rasterises the segments of the smaller bands too, so each
-    polygon contains the smaller ones.
+    All bands are traced on one raster, and every band draws the segments of
+    the smaller bands too, so each polygon contains the smaller ones (to the
+    one-cell simplification).
 
     Parameters
     ----------
@@ -368,77 +387,308 @@ def reached_polygons(
     origin
         The origin's own footprint (metric CRS), included in every polygon.
     cell_m
-        Grid cell size (default ``buffer_m / 2.5``).
+        Smallest grid cell (default ``buffer_m / 2.5``).
+    max_cells
+        Most cells of the raster.
+    fill_m2
+        Holes smaller than this (square metres) are filled.
 
     Returns
     -------
     list of shapely.Geometry
         Polygons in the order of sorted `bands` (metric CRS; empty where nothing is reached).
     """
-    cell = cell_m or buffer_m / 2.5
-    area = origin is not None and shapely.get_dimensions(origin) == 2
-    xs: list[np.ndarray] = []  # sample coordinates, kept as 1-D x and y arrays (fast reductions)
-    ys: list[np.ndarray] = []
+    bands = sorted(bands)
+    segments = [reached_segments(graph, nodes, minutes, band) for band in bands]
+    outlines = trace_outlines(segments, origin, buffer_m, cell_m or buffer_m / 2.5, max_cells, fill_m2)
+    return [outline.geometry(outline.xy) for outline in outlines]
+
+
+@dataclass(frozen=True)
+class Outline:
+    """One traced isochrone as ragged arrays: ring vertices, ring and polygon offsets (shapely's layout).
+
+    Rings are closed; polygon ``k`` holds rings ``polygon_offsets[k]:polygon_offsets[k + 1]``,
+    the first its shell, the others its holes.
+    """
+
+    xy: np.ndarray  # (n, 2) vertices, metric CRS
+    ring_offsets: np.ndarray  # (r + 1,)
+    polygon_offsets: np.ndarray  # (p + 1,)
+
+    def geometry(self, xy: np.ndarray) -> shapely.Geometry:
+        """The outline as a valid (Multi)Polygon, on vertices `xy` (``self.xy`` or the same points in another CRS)."""
+        n_parts = len(self.polygon_offsets) - 1
+        if n_parts == 0:
+            return _EMPTY
+        kind = shapely.GeometryType.POLYGON if n_parts == 1 else shapely.GeometryType.MULTIPOLYGON
+        offsets: tuple[np.ndarray, ...] = (self.ring_offsets, self.polygon_offsets)
+        if n_parts > 1:
+            offsets += (np.array([0, n_parts]),)
+        shape = shapely.from_ragged_array(kind, xy, offsets)[0]
+        # simplified rings a cell apart may cross where blocks nearly touch: re-noded, areas kept
+        return shape if shapely.is_valid(shape) else shapely.buffer(shape, 0)
+
+
+_EMPTY = shapely.Polygon()
+_NO_OUTLINE = Outline(np.empty((0, 2)), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
+
+
+def trace_outlines(
+    segments: Sequence[tuple[np.ndarray, np.ndarray]],
+    origin: shapely.Geometry | None,
+    buffer_m: float,
+    cell_m: float,
+    max_cells: int,
+    fill_m2: float,
+) -> list[Outline]:
+    """Outlines of the area within `buffer_m` of each set of segments (and of `origin`), on one raster.
+
+    Parameters
+    ----------
+    segments
+        Per band, start and end points (k, 2) of its segments (see :func:`reached_segments`);
+        the last set spans the others.
+    origin
+        Footprint (point or area, metric CRS) added to every outline, or None.
+    buffer_m
+        Half-width of the band around the segments.
+    cell_m
+        Smallest raster cell.
+    max_cells
+        Most raster cells: the cell grows with the extent to stay within it.
+    fill_m2
+        Enclosed holes smaller than this (square metres) are filled.
+
+    Returns
+    -------
+    list of Outline
+        One per set of segments.
+    """
+    last_b = segments[-1][1]
+    dots = np.empty((0, 2))
+    shells: list[np.ndarray] = []
     if origin is not None and not shapely.is_empty(origin):
-        outline = shapely.get_coordinates(shapely.segmentize(shapely.boundary(origin) if area else origin, cell / 2))
-        xs.append(outline[:, 0])
-        ys.append(outline[:, 1])
-    polygons = []
-    for band in sorted(bands):
-        a, b = reached_segments(graph, nodes, minutes, band)
-        dx, dy = b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]
-        steps = np.maximum(np.ceil(np.hypot(dx, dy) / (cell / 2)), 1).astype(np.int64)
-        seg = np.repeat(np.arange(len(a)), steps + 1)
-        t = (np.arange(len(seg)) - np.repeat(np.cumsum(steps + 1) - steps - 1, steps + 1)) / steps[seg]
-        ends = graph.node_xy[nodes[minutes <= band]]
-        xs += [a[seg, 0] + t * dx[seg], ends[:, 0]]
-        ys += [a[seg, 1] + t * dy[seg], ends[:, 1]]
-        polygons.append(_trace(np.concatenate(xs), np.concatenate(ys), cell, buffer_m, origin if area else None))
-    return polygons
+        if shapely.get_dimensions(origin) == 2:
+            shells = [shapely.get_coordinates(ring) for ring in shapely.get_exterior_ring(shapely.get_parts(origin))]
+        else:
+            dots = shapely.get_coordinates(origin)
+    every = np.concatenate([last_b, dots, *shells])  # every start is another segment's end or a cell from one
+    if not len(every):
+        return [_NO_OUTLINE] * len(segments)
+    lo, hi = every.min(axis=0), every.max(axis=0)
+    span = hi - lo + 2 * buffer_m
+    cell = max(cell_m, float(np.sqrt(span[0] * span[1] / max_cells)))
+    radius = max(1, round(buffer_m / cell))
+    origin_xy = lo - (radius + 2) * cell  # pixel (0, 0); a background margin of two cells all round
+    width, height = (np.ceil((hi - origin_xy) / cell) + radius + 3).astype(int)
+    canvas = np.zeros((height, width), dtype=np.uint8)
+    if len(dots):
+        _mark(canvas, (dots - origin_xy) / cell)
+    if shells:  # OpenCV draws on fixed-point pixel coordinates, here with 2 fractional bits
+        cv2.fillPoly(canvas, [((s - origin_xy) * (4.0 / cell)).round().astype(np.int32) for s in shells], 1,
+                     cv2.LINE_8, 2)
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    fill_px = fill_m2 / cell**2
+    outlines = []
+    for a, b in segments:
+        end, step = (b - origin_xy) / cell, (b - a) / cell
+        steps = np.ceil(np.maximum(np.abs(step[:, 0]), np.abs(step[:, 1]))).astype(np.intp)
+        long = np.flatnonzero(steps > 1)  # longer than a cell: sampled every cell or less back from its end
+        back = np.repeat(long, steps[long] - 1)
+        k = np.arange(1, len(back) + 1) - np.repeat(np.cumsum(steps[long] - 1) - steps[long] + 1, steps[long] - 1)
+        _mark(canvas, np.concatenate([end, end[back] - (k / steps[back])[:, None] * step[back]]))
+        outlines.append(_outline(cv2.dilate(canvas, disc), origin_xy, cell, fill_px))
+    return outlines
 
 
-def _trace(
-    x: np.ndarray, y: np.ndarray, cell: float, buffer_m: float, area: shapely.Geometry | None
-) -> shapely.Geometry:
-    """Outline of the points (`x`, `y`) and the `area` widened by `buffer_m`, traced on a grid of `cell`."""
-    if not len(x):
-        return shapely.Polygon()
-    pad = buffer_m + 2 * cell
-    x0, y0 = np.floor((x.min() - pad) / cell) * cell, np.floor((y.min() - pad) / cell) * cell  # one lattice
-    nx, ny = int(np.ceil((x.max() + pad - x0) / cell)) + 1, int(np.ceil((y.max() + pad - y0) / cell)) + 1
-    grid = np.zeros((ny, nx), dtype=bool)
-    grid[((y - y0) / cell).astype(np.int64), ((x - x0) / cell).astype(np.int64)] = True
-    cx = x0 + (np.arange(nx) + 0.5) * cell
-    cy = y0 + (np.arange(ny) + 0.5) * cell
-    if area is not None:
-        gx, gy = np.meshgrid(cx, cy)
-        grid |= shapely.contains_xy(area, gx, gy)
-    # exact Euclidean distance (in cells) to the nearest marked cell, from the feature transform;
-    # int32/float32 arithmetic instead of ndimage's float64 passes over index arrays
-    near_y, near_x = ndimage.distance_transform_edt(~grid, return_distances=False, return_indices=True)
-    near_y -= np.arange(ny, dtype=near_y.dtype)[:, None]
-    near_x -= np.arange(nx, dtype=near_x.dtype)[None, :]
-    near_y *= near_y
-    near_x *= near_x
-    near_y += near_x
-    distance = np.sqrt(near_y, dtype=np.float32)
-    # marked cell centres lie up to half a cell beside the street: the contour is drawn half a
-    # cell closer, so the band is `buffer_m` wide on average, not `buffer_m` plus half a cell;
-    # a level whose square is an integer would run through grid points, so it is nudged
-    level = buffer_m / cell - 0.5
-    if abs(level**2 - round(level**2)) < 1e-3:
-        level += 0.01
-    points, rings, outers = contourpy.contour_generator(  # type: ignore[misc]
-        cx, cy, distance, fill_type=contourpy.FillType.ChunkCombinedOffsetOffset, chunk_size=0
-    ).filled(-1.0, level)
-    if points[0] is None:
-        return shapely.Polygon()
-    parts = shapely.from_ragged_array(shapely.GeometryType.POLYGON, points[0], (rings[0], outers[0]))
-    traced = parts[0] if len(parts) == 1 else shapely.MultiPolygon(list(parts))
-    simple = shapely.simplify(traced, cell / 4, preserve_topology=False)
-    if shapely.is_valid(simple):
-        return simple
-    return traced if shapely.is_valid(traced) else shapely.make_valid(traced)
+def _mark(canvas: np.ndarray, px: np.ndarray) -> None:
+    """Mark, in place, the cells of `canvas` under the points `px` (pixel coordinates, x then y)."""
+    cells = (px + 0.5).astype(np.intp)
+    canvas[cells[:, 1], cells[:, 0]] = 1
+
+
+def _outline(band: np.ndarray, origin_xy: np.ndarray, cell: float, fill_px: float) -> Outline:
+    """Trace the outlines of the marked cells, fill holes under `fill_px` cells, simplify to one cell, georeference.
+
+    Contours nest (OpenCV's tree): shells at even depth, holes at odd depth. A
+    hole smaller than `fill_px` is dropped with everything inside it, which
+    fills it; the rest are simplified (Douglas-Peucker, one cell) as pixel chains.
+    """
+    contours, hierarchy = cv2.findContours(band, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return _NO_OUTLINE
+    parent = hierarchy[0][:, 3]
+    depth = np.zeros(len(parent), dtype=np.intp)
+    up = parent.copy()
+    while (up >= 0).any():
+        depth += up >= 0
+        up = np.where(up >= 0, parent[up], -1)
+    keep = np.ones(len(parent), dtype=bool)
+    holes = np.flatnonzero(depth % 2 == 1)
+    if fill_px >= 1 and len(holes):
+        keep[holes[np.array([cv2.contourArea(contours[int(k)]) for k in holes]) < fill_px]] = False
+        inside_filled = np.zeros(len(parent), dtype=bool)
+        up = parent.copy()
+        while (up >= 0).any():
+            inside_filled |= (up >= 0) & ~keep[np.maximum(up, 0)]
+            up = np.where(up >= 0, parent[up], -1)
+        keep &= ~inside_filled
+    rings: list[np.ndarray] = []
+    ring_offsets, polygon_offsets = [0], [0]
+    for shell in np.flatnonzero(keep & (depth % 2 == 0)):
+        for k in (shell, *np.flatnonzero(keep & (parent == shell))):
+            ring = cv2.approxPolyDP(contours[int(k)], 1.0, True)[:, 0]
+            if len(ring) < 3:
+                if k == shell:
+                    break
+                continue
+            rings += [ring, ring[:1]]
+            ring_offsets.append(ring_offsets[-1] + len(ring) + 1)
+        if len(ring_offsets) - 1 > polygon_offsets[-1]:
+            polygon_offsets.append(len(ring_offsets) - 1)
+    if len(polygon_offsets) == 1:
+        return _NO_OUTLINE
+    return Outline(np.concatenate(rings) * cell + origin_xy, np.array(ring_offsets), np.array(polygon_offsets))
+
+
+@dataclass(frozen=True)
+class PointIsochrones:
+    """Isochrones around points: one WGS-84 polygon per point and band."""
+
+    bands: list[float]  # sorted, minutes
+    geometry: np.ndarray  # (k, len(bands)) object: shapely polygons, WGS-84 (empty where not snapped)
+    snap_m: np.ndarray  # (k,) metres from each point to its street, NaN where none within max_snap_m
+
+    @property
+    def attached(self) -> np.ndarray:
+        """Mask of points that were joined to a street."""
+        return ~np.isnan(self.snap_m)
+
+
+def isochrones_around(
+    graph: StreetGraph, lonlat: np.ndarray, bands: Sequence[float], settings: Settings
+) -> PointIsochrones:
+    """Nested isochrones around WGS-84 points, arrays in and arrays out (no data frames on the way).
+
+    Each point is joined to its nearest street edge (:func:`attach`) and routed
+    by an exact bounded Dijkstra on the part of the graph within reach of it
+    (:func:`nearby_minutes`); the polygons are traced by :func:`trace_outlines`
+    with the settings' band, cell, cell budget and hole filling.
+
+    Parameters
+    ----------
+    graph
+        Street graph of one mode.
+    lonlat
+        (k, 2) longitudes and latitudes.
+    bands
+        Time limits in minutes.
+    settings
+        Snapping and polygon settings.
+
+    Returns
+    -------
+    PointIsochrones
+    """
+    bands = sorted(bands)
+    to_xy, to_lonlat = _transformers(graph.crs.srs)
+    xy = np.column_stack(to_xy.transform(lonlat[:, 0], lonlat[:, 1]))
+    points = shapely.points(xy)
+    links = attach(graph, points, leaving=True, settings=settings)
+    by_point = np.argsort(links.place, kind="stable")
+    start = np.searchsorted(links.place[by_point], np.arange(len(xy) + 1))
+    geometry = np.full((len(xy), len(bands)), _EMPTY, dtype=object)
+    cell = settings.isochrone_cell_m or settings.isochrone_buffer_m / 2.5
+    for i in np.flatnonzero(np.diff(start)):
+        mine = by_point[start[i]:start[i + 1]]
+        nodes, minutes = nearby_minutes(graph, links.node[mine], links.minutes[mine], bands[-1])
+        outlines = trace_outlines([reached_segments(graph, nodes, minutes, band) for band in bands], points[i],
+                                  settings.isochrone_buffer_m, cell, settings.isochrone_max_cells,
+                                  settings.isochrone_fill_m2)
+        every = np.concatenate([o.xy for o in outlines])
+        lon_lat = np.column_stack(to_lonlat.transform(every[:, 0], every[:, 1]))
+        ends = np.cumsum([len(o.xy) for o in outlines])
+        geometry[i] = [o.geometry(part) for o, part in zip(outlines, np.split(lon_lat, ends[:-1]), strict=True)]
+    return PointIsochrones(bands=bands, geometry=geometry, snap_m=links.snap_m)
+
+
+def nearby_minutes(
+    graph: StreetGraph, link_nodes: np.ndarray, link_minutes: np.ndarray, limit: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact minutes from one origin, joined at `link_nodes` with legs `link_minutes`, to the nodes within `limit`.
+
+    The search runs on the subgraph of the nodes within one radius (`limit`
+    at the mode's speed) of the links, which no path within the limit can
+    leave, so it is exact and costs what the neighbourhood costs, not the city
+    (on the whole graph when the neighbourhood holds more than a tenth of it).
+
+    Parameters
+    ----------
+    graph
+        The street graph.
+    link_nodes, link_minutes
+        Graph nodes the origin is joined to and the minutes of each access leg.
+    limit
+        Search bound in minutes.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Reached graph node indices and their minutes (at most `limit`).
+    """
+    radius = limit * graph.speed_kmh * 1000.0 / 60.0 + 1.0
+    link_xy = graph.node_xy[link_nodes]
+    (west, south), (east, north) = link_xy.min(axis=0) - radius, link_xy.max(axis=0) + radius
+    nodes = graph.node_tree.query(shapely.box(west, south, east, north))
+    matrix = graph.matrix
+    if 10 * len(nodes) > graph.n_nodes:  # a large part: cutting it out costs more than searching the whole graph
+        found = dijkstra(matrix, directed=True, indices=link_nodes, limit=limit - float(link_minutes.min()))
+        minutes = np.min(found + link_minutes[:, None], axis=0)
+        hit = np.flatnonzero(minutes <= limit)
+        return hit, minutes[hit]
+    member, local = _scratch(graph)
+    member[nodes] = True
+    local[nodes] = np.arange(len(nodes), dtype=np.int32)
+    first = matrix.indptr[nodes]
+    count = matrix.indptr[nodes + 1] - first
+    ends = np.cumsum(count)
+    edge = np.arange(ends[-1]) + np.repeat(first - (ends - count), count)
+    head = matrix.indices[edge]
+    keep = member[head]
+    kept = np.zeros(len(edge) + 1, dtype=np.int32)
+    np.cumsum(keep, out=kept[1:])
+    indptr = kept[np.concatenate([[0], ends])]
+    sub = sp.csr_matrix((matrix.data[edge[keep]], local[head[keep]], indptr), shape=(len(nodes), len(nodes)))
+    found = dijkstra(sub, directed=True, indices=local[link_nodes], limit=limit - float(link_minutes.min()))
+    member[nodes] = False
+    minutes = np.min(found + link_minutes[:, None], axis=0)
+    hit = minutes <= limit
+    return nodes[hit], minutes[hit]
+
+
+_SCRATCH: dict[int, tuple[weakref.ref, np.ndarray, np.ndarray]] = {}
+
+
+def _scratch(graph: StreetGraph) -> tuple[np.ndarray, np.ndarray]:
+    """Per-graph work arrays of :func:`nearby_minutes`: a node mask (all False between calls) and a node index.
+
+    Kept from call to call: allocating them anew costs more than the search on a small neighbourhood.
+    """
+    entry = _SCRATCH.get(id(graph))
+    if entry is None or entry[0]() is not graph:
+        for key in [k for k, (ref, _, _) in _SCRATCH.items() if ref() is None]:
+            del _SCRATCH[key]
+        entry = (weakref.ref(graph), np.zeros(graph.n_nodes, dtype=bool), np.zeros(graph.n_nodes, dtype=np.int32))
+        _SCRATCH[id(graph)] = entry
+    return entry[1], entry[2]
+
+
+@functools.lru_cache(maxsize=8)
+def _transformers(srs: str) -> tuple[pyproj.Transformer, pyproj.Transformer]:
+    """WGS-84 to the metric CRS `srs` and back."""
+    return (pyproj.Transformer.from_crs(4326, srs, always_xy=True),
+            pyproj.Transformer.from_crs(srs, 4326, always_xy=True))
 
 
 def isochrone_quality(
@@ -536,7 +786,8 @@ def schools_reach(
             for row, i in enumerate(block.ids if isochrones else []):
                 nodes, minutes = block.reached(row)
                 polys = reached_polygons(graph, nodes, minutes, bands, settings.isochrone_buffer_m,
-                                         school_fp[i], settings.isochrone_cell_m)
+                                         school_fp[i], settings.isochrone_cell_m,
+                                         max_cells=settings.isochrone_max_cells, fill_m2=settings.isochrone_fill_m2)
                 iso_rows += [{"row": i, "school_id": school_ids[i], "mode": graph.mode, "minutes": band,
                               "geometry": poly} for band, poly in zip(bands, polys, strict=True)]
         empty = pd.DataFrame(columns=["school_id", "venue_id", "mode", "minutes"])
@@ -557,10 +808,14 @@ def schools_reach(
     )
     iso = gpd.GeoDataFrame(
         iso_rows, columns=["row", "school_id", "mode", "minutes", "geometry"], geometry="geometry", crs=graph.crs
-    ).sort_values(["row", "minutes"], ignore_index=True).drop(columns="row")
+    ).sort_values(["row", "minutes"], ignore_index=True).drop(columns="row").to_crs(4326)
+    shapes = iso.geometry.to_numpy()
+    bad = ~shapely.is_valid(shapes)  # a vertex a hair from another ring's edge may cross it once reprojected
+    shapes[bad] = shapely.make_valid(shapes[bad], method="structure")
+    iso = iso.set_geometry(shapes, crs=4326)
     return Reach(
         pairs=pairs.sort_values(["school_id", "minutes", "venue_id"], ignore_index=True),
-        isochrones=iso.to_crs(4326),
+        isochrones=iso,
         unattached_schools=list(school_ids[~origins.attached]),
         unattached_venues=list(venue_ids[~targets.attached]),
     )

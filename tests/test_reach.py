@@ -69,9 +69,10 @@ def test_every_school_has_valid_walk_and_bike_polygons_bike_larger(city) -> None
     assert len(walk) == len(bike) == len(schools)
     crs = graphs["walk"].crs
     for school_id in schools["school_id"]:
+        w_out, b_out = walk.loc[school_id].geometry, bike.loc[school_id].geometry
+        assert w_out.is_valid and b_out.is_valid and w_out.geom_type in ("Polygon", "MultiPolygon")  # as written
         w = walk.loc[[school_id]].to_crs(crs).geometry.iloc[0]
         b = bike.loc[[school_id]].to_crs(crs).geometry.iloc[0]
-        assert w.is_valid and b.is_valid and w.geom_type in ("Polygon", "MultiPolygon")
         assert 0.2e6 < w.area < b.area  # at least 0.2 km² on foot, more by bike
 
 
@@ -87,7 +88,7 @@ def test_minutes_never_exceed_the_limit(city) -> None:
 def test_polygon_covers_reached_streets_and_not_far_ones(city) -> None:
     """Around every school: ≥ 99 % of reached nodes inside the walk polygon, and few nodes
     beyond 1.1 × the limit inside it (pooled over schools; Heidelberg ≤ 2 %, Shenzhen's unconnected
-    sidewalk mapping ≤ 5 %); the polygon is far smaller than a convex hull of the reached nodes."""
+    sidewalk mapping ≤ 5 %); the polygon is smaller than a convex hull of the reached nodes."""
     from scipy.sparse.csgraph import dijkstra
 
     schools, _, graphs, reach = city
@@ -109,6 +110,6 @@ def test_polygon_covers_reached_streets_and_not_far_ones(city) -> None:
         far_inside += inside[far].sum()
         all_inside += inside.sum()
         hull = shapely.convex_hull(shapely.multipoints(graph.node_xy[minutes <= SETTINGS.minutes]))
-        assert poly.area < 0.8 * hull.area
+        assert poly.area < 0.9 * hull.area  # blocks ringed by reached streets are filled; bays and rivers are not
     limit = 0.02 if graph.crs.to_epsg() == 32632 else 0.05
     assert far_inside / all_inside <= limit, (far_inside, all_inside)
