@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 _EPOCH = datetime.fromtimestamp(0, tz=UTC)
 OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.bz2", ".osm.gz", ".o5m")
 
+# OpenStreetMap's own limit on a tag value (its API refuses longer ones): a longer value only comes from a crafted
+# file, and is cut here so that one megabyte-long name cannot turn a build into hundreds of PDF pages.
+MAX_TAG_CHARS = 255
+
 # The way tags the mode rules in network.py read; everything else is dropped to keep memory small.
 WAY_TAGS = (
     "highway", "name", "oneway", "junction", "access", "foot", "bicycle", "motorroad",
@@ -110,7 +114,7 @@ def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
                 except (RuntimeError, osmium.InvalidLocationError):
                     continue
                 records[(element, obj.orig_id())] = _record(element, obj.orig_id(), obj.tags, geom)
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:  # libosmium refuses e.g. a tag value over 1,024 bytes with ValueError
         raise InputFileError(f"{path}: cannot be read as OSM data: {exc}") from exc
     features = _features_frame(list(records.values()))
     if not highways and features.empty:
@@ -135,12 +139,17 @@ def _record(element: str, osm_id: int, tags: osmium.osm.TagList, geom_wkb: str) 
     geom = shapely.from_wkb(geom_wkb)
     if isinstance(geom, shapely.MultiPolygon) and len(geom.geoms) == 1:
         geom = geom.geoms[0]
-    return {"element": element, "osm_id": int(osm_id), "geometry": geom, **{t.k: t.v for t in tags}}
+    return {"element": element, "osm_id": int(osm_id), "geometry": geom, **{t.k: _tag_value(t.v) for t in tags}}
+
+
+def _tag_value(value: str) -> str:
+    """The value as OSM allows it: at most :data:`MAX_TAG_CHARS` characters (cut with "…")."""
+    return value if len(value) <= MAX_TAG_CHARS else value[: MAX_TAG_CHARS - 1] + "…"
 
 
 def _highway_runs(way: osmium.osm.Way) -> list[HighwayWay]:
     """Split a way at nodes missing from the extract so no edge jumps across the gap."""
-    tags = {k: way.tags[k] for k in WAY_TAGS if k in way.tags}
+    tags = {k: _tag_value(way.tags[k]) for k in WAY_TAGS if k in way.tags}
     runs: list[HighwayWay] = []
     ids: list[int] = []
     coords: list[tuple[float, float]] = []

@@ -69,3 +69,20 @@ def test_osmnx_graph_converts_to_the_same_streets_and_schools() -> None:
         assert a.edge_length_m.sum() == pytest.approx(b.edge_length_m.sum(), rel=1e-6)
     names = set(via_osmnx.features.loc[via_osmnx.features["amenity"] == "school", "name"])
     assert "龙岗外国语学校" in names
+
+
+def test_overlong_tag_values_are_cut_or_refused_in_one_line(tmp_path) -> None:
+    from mapgen._osm import MAX_TAG_CHARS
+
+    text = shared_file("osm", "shenzhen-longgang.osm").read_text(encoding="utf-8")
+    crafted = tmp_path / "long.osm"
+    # longer than OSM allows (255 characters) but within what libosmium reads (1,024 bytes): cut
+    crafted.write_text(text.replace('v="龙岗外国语学校"', f'v="龙岗外国语学校{"x" * 600}"', 1), encoding="utf-8")
+    names = read_osm(crafted, {"amenity"}).features["name"].dropna()
+    cut = names[names.str.len() == MAX_TAG_CHARS]
+    assert names.str.len().max() == MAX_TAG_CHARS
+    assert len(cut) == 1 and cut.iloc[0].startswith("龙岗外国语学校xxx") and cut.iloc[0].endswith("…")
+    # a megabyte-long name: libosmium refuses the file, and the build says so in one line
+    crafted.write_text(text.replace('v="龙岗外国语学校"', f'v="{"长" * 1_000_000}"', 1), encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"long\.osm: cannot be read as OSM data: .*too long"):
+        read_osm(crafted, {"amenity"})
