@@ -15,7 +15,7 @@ import pytest
 
 import mapgen
 from mapgen.config import DEFAULT_CATEGORIES
-from tests.conftest import ROOT, shared_file
+from tests.conftest import CITIES, ROOT, shared_file
 
 SCRIPT = ROOT / "scripts" / "system-packages.sh"
 PDF_PACKAGES = "fonts-noto-cjk fontconfig libpango-1.0-0 libpangoft2-1.0-0"
@@ -30,14 +30,16 @@ def _no_fonts(tmp_path: Path) -> dict[str, str]:
 
 
 def _build(out: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    osm = shared_file("osm", "monaco.osm.pbf")
-    return subprocess.run([sys.executable, "-m", "mapgen.cli", "build", "--osm", str(osm), "--out", str(out), *args],
+    """`mapgen build` of the demo city (its parsed extract and graphs are in the session cache)."""
+    shared_file("osm", "shenzhen-longgang.osm")
+    city = CITIES / "shenzhen-longgang.toml"
+    return subprocess.run([sys.executable, "-m", "mapgen.cli", "build", "--city", str(city), "--out", str(out), *args],
                           capture_output=True, text=True, env=env, timeout=600, check=False)
 
 
-def test_build_without_cjk_font_keeps_everything_but_the_sheets(tmp_path: Path) -> None:
+def test_build_without_cjk_font_keeps_everything_but_the_sheets(tmp_path: Path, shenzhen_build: Path) -> None:
     env = _no_fonts(tmp_path)
-    out = tmp_path / "monaco"
+    out = tmp_path / "shenzhen"
     run = _build(out, env, "-q")
     assert run.returncode == 0, run.stderr
     warnings = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
@@ -51,19 +53,17 @@ def test_build_without_cjk_font_keeps_everything_but_the_sheets(tmp_path: Path) 
     for name in ("schools.geojson", "venues.geojson", "isochrones.geojson", "reachability.csv", "routes.csv",
                  "basemap.parquet", "index.html", "site.db"):
         assert (out / name).stat().st_size > 0, name
-    assert summary["counts"]["schools"] == 13
-    assert len(list((out / "schools").glob("*.html"))) == 13 and not list((out / "schools").glob("*.pdf"))
+    assert summary["counts"] == json.loads((shenzhen_build / "summary.json").read_text(encoding="utf-8"))["counts"]
+    assert len(list((out / "schools").glob("*.html"))) == 3 and not list((out / "schools").glob("*.pdf"))
 
-    own = tmp_path / "museums.toml"  # a user's own taxonomy: museums only
-    own.write_text('[categories.museum]\nzh = "博物馆"\nen = "Museums"\nrules = [{ tourism = "museum" }]\n',
-                   encoding="utf-8")
+    own = tmp_path / "parks.toml"  # a user's own taxonomy: parks only
+    own.write_text('[categories.park]\nzh = "公园"\nen = "Parks"\nrules = [{ leisure = "park" }]\n', encoding="utf-8")
     strict = _build(tmp_path / "strict", env, "-q", "--strict", "--minutes", "5", "--categories", str(own))
     assert strict.returncode == 2 and "Traceback" not in strict.stderr
     assert "error:" in strict.stderr and "--strict and 1 output(s) skipped: pdf_sheets (no font" in strict.stderr
     kept = json.loads((tmp_path / "strict" / "summary.json").read_text(encoding="utf-8"))
     assert (tmp_path / "strict" / "site.db").is_file()  # the work is kept, the run fails
-    assert list(kept["counts"]["venues_by_category"]) == ["museum"] and [c["key"] for c in kept["categories"]] == [
-        "museum"]
+    assert list(kept["counts"]["venues_by_category"]) == ["park"] and [c["key"] for c in kept["categories"]] == ["park"]
     assert kept["counts"]["venues"] > 0
 
 
