@@ -128,11 +128,17 @@ def _visit(browser, url: str) -> tuple[object, list[str], list[str], list[str]]:
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.goto(url)
     page.wait_for_timeout(400)
-    popups = []
-    schools = page.locator(".leaflet-mg-schools-pane path.leaflet-interactive").all()
-    for item in schools + page.locator("path.leaflet-interactive, .leaflet-marker-icon").all()[:60]:
-        item.dispatch_event("click")
-        popups += page.locator(".leaflet-popup-content").all_inner_texts()
+    popups = page.evaluate("""() => {  // click every school dot and up to 60 other markers, keep each popup's text
+        const out = [];
+        const marks = [...document.querySelectorAll(".leaflet-mg-schools-pane path.leaflet-interactive"),
+            ...[...document.querySelectorAll("path.leaflet-interactive, .leaflet-marker-icon:not(.marker-cluster)")]
+                .slice(0, 60)];
+        for (const mark of marks) {
+            mark.dispatchEvent(new MouseEvent("click", {bubbles: true}));
+            document.querySelectorAll(".leaflet-popup-content").forEach(p => out.push(p.innerText));
+        }
+        return out;
+    }""")
     scripts = page.evaluate("Array.from(document.scripts).filter(s => s.type !== 'application/json' && "
                             "s.textContent.includes('alert')).length")
     assert scripts == 0  # no payload became a script element
