@@ -262,3 +262,18 @@ def test_helpers_cover_each_context() -> None:
     assert url_path("javascript:alert(1)", "..", "a/b.html") == "javascript%3Aalert%281%29/%2E%2E/a%2Fb.html"
     assert [csv_cell(x) for x in ["-3.5", "+1", "1e5", -3.5, "-", "=A1", "a=b", "\tx"]] == \
         ["-3.5", "+1", "1e5", -3.5, "'-", "'=A1", "a=b", "'\tx"]
+
+
+def test_folium_text_survives_folium_compiling_popups_and_tooltips(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import folium
+
+    monkeypatch.chdir(tmp_path)
+    fmap = folium.Map(tiles=None)
+    name = folium_text(SCHOOL_NAME)
+    folium.CircleMarker([22.7, 114.2], popup=folium.Popup(f"<b>{name}</b>", parse_html=False),
+                        tooltip=name).add_to(fmap)
+    folium.FeatureGroup(name=name).add_to(fmap)
+    page = fmap.get_root().render()  # the planner maps' route: folium compiles these texts as Jinja
+    assert list(tmp_path.iterdir()) == []  # no PWNED directory, and {% raw %} did not abort the rendering
+    assert f"<b>{name}</b>" in page and page.count(name) == 2  # popup and tooltip as escaped, not "49"
+    assert "{{" not in page.split("<script>")[-1] and "${alert" not in page
