@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mapgen.cli import app
-from mapgen.textsafe import csv_cell, folium_text, html_text, json_script
+from mapgen.textsafe import csv_cell, folium_text, html_text, js_template_literal, json_script, url_path
 from tests.conftest import CITIES, chromium_path, shared_file
 
 pytestmark = pytest.mark.slow
@@ -128,11 +128,17 @@ def _visit(browser, url: str) -> tuple[object, list[str], list[str], list[str]]:
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.goto(url)
     page.wait_for_timeout(400)
-    popups = []
-    schools = page.locator(".leaflet-mg-schools-pane path.leaflet-interactive").all()
-    for item in schools + page.locator("path.leaflet-interactive, .leaflet-marker-icon").all()[:60]:
-        item.dispatch_event("click")
-        popups += page.locator(".leaflet-popup-content").all_inner_texts()
+    popups = page.evaluate("""() => {  // click every school dot and up to 60 other markers, keep each popup's text
+        const out = [];
+        const marks = [...document.querySelectorAll(".leaflet-mg-schools-pane path.leaflet-interactive"),
+            ...[...document.querySelectorAll("path.leaflet-interactive, .leaflet-marker-icon:not(.marker-cluster)")]
+                .slice(0, 60)];
+        for (const mark of marks) {
+            mark.dispatchEvent(new MouseEvent("click", {bubbles: true}));
+            document.querySelectorAll(".leaflet-popup-content").forEach(p => out.push(p.innerText));
+        }
+        return out;
+    }""")
     scripts = page.evaluate("Array.from(document.scripts).filter(s => s.type !== 'application/json' && "
                             "s.textContent.includes('alert')).length")
     assert scripts == 0  # no payload became a script element
@@ -144,6 +150,7 @@ def test_maps_in_chromium_show_the_names_as_text_and_run_nothing(browser, hostil
     page, errors, dialogs, popups = _visit(browser, (out / "index.html").as_uri())
     assert errors == [] and dialogs == []
     assert any(p.startswith(SCHOOL_NAME) for p in popups)  # school dots: the name, not "49"
+    page.reload()  # no popup left open by the clicks
     page.fill("#mg-search", "{{7*7}}")  # the search box finds the name as it is
     page.locator(".mg-search li").first.click()
     page.wait_for_selector(".leaflet-popup-content")
@@ -252,5 +259,22 @@ def test_helpers_cover_each_context() -> None:
     assert folium_text("{{7*7}}${x}`'\"<>&#%\\") == (
         "&#123;&#123;7*7&#125;&#125;&#36;&#123;x&#125;&#96;&#39;&quot;&lt;&gt;&amp;&#35;&#37;&#92;")
     assert json_script({"n": "</script><!--"}) == '{"n":"\\u003c/script\\u003e\\u003c!--"}'
+    assert js_template_literal("`${x}\\") == "\\`\\${x}\\\\"
+    assert url_path("javascript:alert(1)", "..", "a/b.html") == "javascript%3Aalert%281%29/%2E%2E/a%2Fb.html"
     assert [csv_cell(x) for x in ["-3.5", "+1", "1e5", -3.5, "-", "=A1", "a=b", "\tx"]] == \
         ["-3.5", "+1", "1e5", -3.5, "'-", "'=A1", "a=b", "'\tx"]
+
+
+def test_folium_text_survives_folium_compiling_popups_and_tooltips(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import folium
+
+    monkeypatch.chdir(tmp_path)
+    fmap = folium.Map(tiles=None)
+    name = folium_text(SCHOOL_NAME)
+    folium.CircleMarker([22.7, 114.2], popup=folium.Popup(f"<b>{name}</b>", parse_html=False),
+                        tooltip=name).add_to(fmap)
+    folium.FeatureGroup(name=name).add_to(fmap)
+    page = fmap.get_root().render()  # the planner maps' route: folium compiles these texts as Jinja
+    assert list(tmp_path.iterdir()) == []  # no PWNED directory, and {% raw %} did not abort the rendering
+    assert f"<b>{name}</b>" in page and page.count(name) == 2  # popup and tooltip as escaped, not "49"
+    assert "{{" not in page.split("<script>")[-1] and "${alert" not in page

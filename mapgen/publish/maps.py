@@ -224,7 +224,7 @@ def _venue_list(school: Any, rows: pd.DataFrame, taxonomy: Taxonomy, minutes: st
         if note:
             lines.append(f"{text['route']}: {note}")
         items.append(
-            f'<li class="mg-venue{" mg-bike-only" if walk_only else ""}" data-venue="{html_text(venue_id)}">'
+            f'<li class="mg-venue{" mg-bike-only" if walk_only else ""}">'
             f'<span class="mg-swatch" style="background:{html_text(colors.get(v["category"], "#777"))}"></span>'
             f'<b>{html_text(v["name"])}</b> <span class="mg-cat">{html_text(_category_of(v, text))}</span>'
             + "".join(f"<div>{html_text(line)}</div>" for line in lines) + "</li>"
