@@ -57,8 +57,9 @@ def _before(revision: str, data: Path) -> dict[str, dict[str, float]]:
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
         out = Path(tmp) / "sheets"
         out.mkdir()
+        # run from the unpacked folder: `python -c` puts the working directory first on sys.path
         done = subprocess.run([sys.executable, "-c", _BEFORE, str(data), str(out)], capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": tmp}, check=True)
+                              env={**os.environ, "PYTHONPATH": tmp}, cwd=tmp, check=True)
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -12,6 +12,7 @@ import string
 import subprocess
 import tempfile
 import tomllib
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -42,6 +43,7 @@ CJK_FAMILIES = (
 _NOTE_MIN_M = 10.0
 _NO_COLOR = "#555555"
 _BIKE_COLUMNS = 4  # the venues reached only by bike, in a compact list of this many columns
+_BIKE_NAME_WIDTH = 26  # … with names cut to this many columns (the full names are on the site)
 
 
 @dataclass(frozen=True)
@@ -379,8 +381,8 @@ def render_sheet(build: Build, school_id: str, font_family: str, font_face: Path
         walk_rows=_rows(walk, w, language),
         bike_heading=str(w["bike_section"]).format(minutes=minutes, n=len(bike)),
         bike_columns=_BIKE_COLUMNS,
-        bike_rows=_down_columns([{"number": r.number, "name": r.name, "color": r.color, "bike": whole_minutes(r.bike)}
-                                 for r in bike.itertuples()], _BIKE_COLUMNS),
+        bike_rows=_down_columns([{"number": r.number, "name": _one_line(r.name, _BIKE_NAME_WIDTH), "color": r.color,
+                                  "bike": whole_minutes(r.bike)} for r in bike.itertuples()], _BIKE_COLUMNS),
         notes=[
             str(w["note_times"]).format(walk=f"{build.settings.walk_kmh:g}", bike=f"{build.settings.bike_kmh:g}",
                                         buffer=f"{build.settings.access_buffer_m:g}"),
@@ -558,6 +560,16 @@ def _template() -> Template:
         trim_blocks=True, lstrip_blocks=True,
     )
     return env.get_template("sheet.html.j2")
+
+
+def _one_line(text: str, width: int) -> str:
+    """`text` cut to `width` columns (a Chinese character takes two) with "…", so a compact list keeps one line each."""
+    used = 0
+    for i, char in enumerate(text):
+        used += 2 if unicodedata.east_asian_width(char) in "WF" else 1
+        if used > width:
+            return text[:i].rstrip() + "…"
+    return text
 
 
 def _down_columns(items: list[dict[str, object]], columns: int) -> list[list[dict[str, object] | None]]:
