@@ -296,6 +296,8 @@ def print_table(result: dict) -> None:
           f"{bike['osmnx_recipe_cpu_ms']:.0f} ms; recipe / mapgen (CPU): one at a time walk "
           f"{walk['recipe_ratio_cpu_single']:.0f}x, bike {bike['recipe_ratio_cpu_single']:.0f}x; CLI marginal walk "
           f"{walk['recipe_ratio_cpu_cli_marginal']:.0f}x, bike {bike['recipe_ratio_cpu_cli_marginal']:.0f}x")
+    print(f"\nmapgen isochrones output per isochrone: walk {walk['mapgen']['cli_bytes_per_isochrone'] / 1e3:.1f} KB, "
+          f"bike {bike['mapgen']['cli_bytes_per_isochrone'] / 1e3:.1f} KB")
     print(f"\nosmnx recipe per isochrone: walk {walk['osmnx_recipe_ms']:.0f} ms, bike {bike['osmnx_recipe_ms']:.0f} ms; "
           f"recipe / mapgen one at a time: walk {walk['recipe_ratio_single']:.0f}x, bike "
           f"{bike['recipe_ratio_single']:.0f}x; recipe / mapgen CLI marginal: walk "
