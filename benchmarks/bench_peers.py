@@ -129,7 +129,7 @@ def valhalla_engine(mode: str, speed_kmh: float, workdir: Path) -> tuple[Callabl
     if not any(tiles.iterdir()):
         t0 = time.perf_counter()
         subprocess.run([str(PYVALHALLA_BIN_DIR / "valhalla_build_tiles"), "-c", str(config_path), str(OSM)],
-                       check=True, capture_output=True)
+                       check=True, capture_output=True, cwd=workdir)  # it leaves duplicateways.txt in its folder
         print(f"valhalla tiles built in {time.perf_counter() - t0:.1f} s")
     actor = valhalla.Actor(str(config_path))
     costing, speed_key = VALHALLA_COSTING[mode]
