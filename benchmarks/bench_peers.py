@@ -25,6 +25,7 @@ import csv
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -128,7 +129,7 @@ def valhalla_engine(mode: str, speed_kmh: float, workdir: Path) -> tuple[Callabl
     if not any(tiles.iterdir()):
         t0 = time.perf_counter()
         subprocess.run([str(PYVALHALLA_BIN_DIR / "valhalla_build_tiles"), "-c", str(config_path), str(OSM)],
-                       check=True, capture_output=True)
+                       check=True, capture_output=True, cwd=workdir)  # it leaves duplicateways.txt in its folder
         print(f"valhalla tiles built in {time.perf_counter() - t0:.1f} s")
     actor = valhalla.Actor(str(config_path))
     costing, speed_key = VALHALLA_COSTING[mode]
@@ -150,8 +151,8 @@ def valhalla_polygon(answer: str) -> shapely.Geometry:
     return shapely.union_all([shapely.from_geojson(json.dumps(f["geometry"])) for f in features])
 
 
-def cli_seconds(points: np.ndarray, mode: str, workdir: Path) -> float:
-    """Wall seconds of ``mapgen isochrones`` on `points` (one band, the limit), output written."""
+def cli_seconds(points: np.ndarray, mode: str, workdir: Path) -> np.ndarray:
+    """Wall and CPU seconds of ``mapgen isochrones`` on `points` (one band, the limit), output written."""
     csv_path = workdir / f"points-{mode}-{len(points)}.csv"
     with csv_path.open("w", newline="") as fh:
         writer = csv.writer(fh)
@@ -159,9 +160,10 @@ def cli_seconds(points: np.ndarray, mode: str, workdir: Path) -> float:
         writer.writerows([i, f"{lon:.7f}", f"{lat:.7f}"] for i, (lon, lat) in enumerate(points))
     cmd = [str(Path(sys.executable).with_name("mapgen")), "isochrones", "--osm", str(OSM), "--points", str(csv_path),
            "--mode", mode, "--minutes", f"{LIMIT:g}", "--out", str(workdir / f"iso-{mode}.geojson"), "--quiet"]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    return time.perf_counter() - t0
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return np.array([time.perf_counter() - t0, c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime])
 
 
 def main() -> None:
@@ -202,35 +204,39 @@ def main() -> None:
             result["valhalla_version"] = peer[1]["version"]
         for run in engines.values():  # warm up on other points than the measured ones
             run(lonlat[:3] + 0.0005)
-        single = dict.fromkeys(engines, 0.0)
+        single = {name: np.zeros(2) for name in engines}  # wall, CPU seconds
         answers: dict[str, list] = {name: [] for name in engines}
         for point in lonlat:  # one at a time, interleaved
             for name, run in engines.items():
-                t0 = time.perf_counter()
+                t0 = np.array([time.perf_counter(), time.process_time()])
                 answers[name] += run(point[None, :])
-                single[name] += time.perf_counter() - t0
+                single[name] += np.array([time.perf_counter(), time.process_time()]) - t0
         batch = {}
         for name, run in engines.items():
-            t0 = time.perf_counter()
+            t0 = np.array([time.perf_counter(), time.process_time()])
             run(lonlat)
-            batch[name] = time.perf_counter() - t0
+            batch[name] = np.array([time.perf_counter(), time.process_time()]) - t0
         for name in engines:
             polygons = [to_polygon[name](a) for a in answers[name]]
             quality = np.array([ref.quality(m, p) for m, p in zip(exact, polygons, strict=True)])
             vertices = shapely.get_num_coordinates(polygons)
             sizes = [len(a) if isinstance(a, str) else len(shapely.to_geojson(a)) for a in answers[name]]
-            row[name] = {"single_ms": single[name] / len(lonlat) * 1e3, "batch_ms": batch[name] / len(lonlat) * 1e3,
+            row[name] = {"single_ms": single[name][0] / len(lonlat) * 1e3, "batch_ms": batch[name][0] / len(lonlat) * 1e3,
+                         "single_cpu_ms": single[name][1] / len(lonlat) * 1e3,
+                         "batch_cpu_ms": batch[name][1] / len(lonlat) * 1e3,
                          "coverage_mean": float(quality[:, 0].mean()), "coverage_min": float(quality[:, 0].min()),
                          "overreach_mean": float(quality[:, 1].mean()), "overreach_max": float(quality[:, 1].max()),
                          "vertices_median": float(np.median(vertices)), "geojson_bytes_median": float(np.median(sizes))}
         if "valhalla" in engines:
             row["valhalla"]["marginal_ms"] = row["valhalla"]["batch_ms"]  # JSON text out, like a file written
+            row["valhalla"]["marginal_cpu_ms"] = row["valhalla"]["batch_cpu_ms"]
 
         cli_points = graph.node_lonlat[rng.choice(graph.n_nodes, 2 * args.cli_points, replace=False)]
         small, large = cli_seconds(cli_points[: args.cli_points], mode, args.workdir), cli_seconds(cli_points, mode,
                                                                                                   args.workdir)
-        row["mapgen"].update(cli_s_n=small, cli_s_2n=large, cli_points=args.cli_points,
-                             marginal_ms=(large - small) / args.cli_points * 1e3,
+        row["mapgen"].update(cli_s_n=small[0], cli_s_2n=large[0], cli_points=args.cli_points,
+                             marginal_ms=(large[0] - small[0]) / args.cli_points * 1e3,
+                             marginal_cpu_ms=(large[1] - small[1]) / args.cli_points * 1e3,
                              cli_bytes_per_isochrone=(args.workdir / f"iso-{mode}.geojson").stat().st_size
                              / (2 * args.cli_points))
 
@@ -239,14 +245,17 @@ def main() -> None:
         nx.set_node_attributes(g, dict(enumerate(graph.node_xy[:, 1])), "y")
         nx.set_edge_attributes(g, nx.get_edge_attributes(g, "minutes"), "time")
         nodes = np.searchsorted(graph.node_osmid, osmids[: args.recipe_origins])
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for center in nodes:
             osmnx_recipe(g, int(center), LIMIT)
         recipe_ms = (time.perf_counter() - t0) / len(nodes) * 1e3
+        row["osmnx_recipe_cpu_ms"] = (time.process_time() - c0) / len(nodes) * 1e3
         del g
         row["osmnx_recipe_ms"] = recipe_ms
         row["recipe_ratio_single"] = recipe_ms / row["mapgen"]["single_ms"]
         row["recipe_ratio_cli_marginal"] = recipe_ms / row["mapgen"]["marginal_ms"]
+        row["recipe_ratio_cpu_single"] = row["osmnx_recipe_cpu_ms"] / row["mapgen"]["single_cpu_ms"]
+        row["recipe_ratio_cpu_cli_marginal"] = row["osmnx_recipe_cpu_ms"] / row["mapgen"]["marginal_cpu_ms"]
         result["modes"][mode] = row
     result["load_average_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -275,6 +284,20 @@ def print_table(result: dict) -> None:
               f"{b['coverage_mean']:.1%} / {b['overreach_mean']:.2%} | {w['vertices_median']:,.0f} / "
               f"{b['vertices_median']:,.0f} | {w['geojson_bytes_median'] / 1e3:,.1f} / "
               f"{b['geojson_bytes_median'] / 1e3:,.1f} KB | {w['marginal_ms']:.2f} / {b['marginal_ms']:.2f} ms |")
+    print("\nCPU time per isochrone (this process; the CLI's child process), less sensitive to other jobs:\n")
+    print("| engine | walk, one at a time | walk, batch | bike, one at a time | bike, batch | CLI marginal walk / bike |")
+    print("|---|---|---|---|---|---|")
+    for name in ("valhalla", "mapgen"):
+        w, b = walk.get(name), bike.get(name)
+        if isinstance(w, dict):
+            print(f"| {name} | {w['single_cpu_ms']:.2f} ms | {w['batch_cpu_ms']:.2f} ms | {b['single_cpu_ms']:.2f} ms | "
+                  f"{b['batch_cpu_ms']:.2f} ms | {w['marginal_cpu_ms']:.2f} / {b['marginal_cpu_ms']:.2f} ms |")
+    print(f"\nosmnx recipe CPU per isochrone: walk {walk['osmnx_recipe_cpu_ms']:.0f} ms, bike "
+          f"{bike['osmnx_recipe_cpu_ms']:.0f} ms; recipe / mapgen (CPU): one at a time walk "
+          f"{walk['recipe_ratio_cpu_single']:.0f}x, bike {bike['recipe_ratio_cpu_single']:.0f}x; CLI marginal walk "
+          f"{walk['recipe_ratio_cpu_cli_marginal']:.0f}x, bike {bike['recipe_ratio_cpu_cli_marginal']:.0f}x")
+    print(f"\nmapgen isochrones output per isochrone: walk {walk['mapgen']['cli_bytes_per_isochrone'] / 1e3:.1f} KB, "
+          f"bike {bike['mapgen']['cli_bytes_per_isochrone'] / 1e3:.1f} KB")
     print(f"\nosmnx recipe per isochrone: walk {walk['osmnx_recipe_ms']:.0f} ms, bike {bike['osmnx_recipe_ms']:.0f} ms; "
           f"recipe / mapgen one at a time: walk {walk['recipe_ratio_single']:.0f}x, bike "
           f"{bike['recipe_ratio_single']:.0f}x; recipe / mapgen CLI marginal: walk "
