@@ -269,7 +269,8 @@ def publish_city(
     outings = pairs[~pairs["on_campus"]] if "on_campus" in pairs else pairs  # a school's own grounds are no outing
     listed = venues[venues["public"] | city.settings.include_non_public_venues] if "public" in venues else venues
     with stage("Writing maps", total=len(schools), quiet=quiet) as advance:
-        write_maps(out, city, schools, listed, isochrones, outings, taxonomy, progress=advance, routes=reached.routes)
+        write_maps(out, city, schools, listed, isochrones, outings, taxonomy, progress=advance,
+                   language=city.settings.language or "zh", routes=reached.routes)
     outputs.update({"index": str(out / "index.html"), "school_pages": str(out / "schools")})
     review_path = out / REVIEW_FILE
     if review:
