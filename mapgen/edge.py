@@ -8,12 +8,16 @@ import shapely
 
 from mapgen._osm import OsmExtract
 
+#: Declared bounds larger than this many times the streets' bounding box are not the cut's own.
+BOX_SLACK = 4.0
+
 
 def data_area(extract: OsmExtract) -> shapely.Polygon:
     """The area the extract covers: the bounds the file declares (or the ``--bbox`` cut), else its streets' hull.
 
     Beyond declared bounds an extract holds only the ways that cross them, so the network
-    there is partial; a file without bounds is taken to cover the convex hull of its street nodes.
+    there is partial; a file without bounds, or with bounds far larger than its streets (more than
+    :data:`BOX_SLACK` times their bounding box), is taken to cover the convex hull of its street nodes.
 
     Parameters
     ----------
@@ -25,10 +29,13 @@ def data_area(extract: OsmExtract) -> shapely.Polygon:
     shapely.Polygon
         WGS-84.
     """
+    hull = shapely.MultiPoint(np.vstack([w.lonlat for w in extract.highways])).convex_hull
     if extract.box is not None:
-        return shapely.box(*extract.box)
-    coords = np.vstack([w.lonlat for w in extract.highways])
-    return shapely.MultiPoint(coords).convex_hull
+        box = shapely.box(*extract.box)
+        # a cut's bounds hug its data; a header saying "half the world" (some PBF writers) says nothing
+        if box.intersects(hull) and box.area <= BOX_SLACK * shapely.envelope(hull).area:
+            return box
+    return hull
 
 
 def reaches_data_edge(isochrones: gpd.GeoDataFrame, area: shapely.Polygon, margin_m: float) -> np.ndarray:

@@ -20,7 +20,9 @@ CHINESE_TIME_ZONES = frozenset({
 })
 CHINESE_COUNTRIES = frozenset({"CN", "HK", "MO", "TW"})
 #: ``place=*`` values that can title a build, most important first.
-PLACE_RANKS = ("city", "town", "municipality", "borough", "suburb", "quarter", "village", "neighbourhood")
+PLACE_RANKS = ("city", "town", "municipality", "borough", "suburb")
+#: Highest ``admin_level`` of a boundary that can title a build (a city or district, not a neighbourhood).
+TITLE_ADMIN_LEVEL = 8
 #: A name that is an OSM tag value (``park``, ``体育场地（basketball）``): what no venue may be called.
 RAW_TAG_NAME = re.compile(r"[（(][a-z_;: ]+[)）]|^[a-z_;:]+$")
 _CONTAINER_AMENITIES = ("school", "university", "college", "kindergarten")
@@ -72,6 +74,9 @@ def local_name(tags: dict[str, object], language: str) -> str:
 def place_title(features: gpd.GeoDataFrame, bounds: tuple[float, float, float, float], language: str) -> str | None:
     """The name of the most important place in the extract (``place=city``, else town, …), nearest its centre.
 
+    Without such a place, the most local administrative boundary (``admin_level`` up to
+    :data:`TITLE_ADMIN_LEVEL`) that holds the extract's centre.
+
     Parameters
     ----------
     features
@@ -86,16 +91,31 @@ def place_title(features: gpd.GeoDataFrame, bounds: tuple[float, float, float, f
     str or None
         None when the extract names no place.
     """
-    if "place" not in features or "name" not in features:
-        return None
-    places = features[features["place"].isin(PLACE_RANKS) & features["name"].notna()]
-    if places.empty:
+    if "name" not in features:
         return None
     west, south, east, north = bounds
     centre = shapely.Point((west + east) / 2, (south + north) / 2)
+    places = features[features["place"].isin(PLACE_RANKS) & features["name"].notna()] if "place" in features \
+        else features.iloc[:0]
+    if places.empty:
+        return _boundary_title(features, centre, language)
     rank = places["place"].map({p: i for i, p in enumerate(PLACE_RANKS)})
-    order = pd.DataFrame({"rank": rank, "distance": places.geometry.distance(centre)}).sort_values(["rank", "distance"])
+    order = pd.DataFrame({"rank": rank, "distance": shapely.distance(places.geometry.values, centre)},
+                         index=places.index).sort_values(["rank", "distance"])
     best = places.loc[order.index[0]]
+    return local_name({k: v for k, v in best.items() if isinstance(v, str)}, language) or None
+
+
+def _boundary_title(features: gpd.GeoDataFrame, centre: shapely.Point, language: str) -> str | None:
+    if "boundary" not in features or "admin_level" not in features:
+        return None
+    level = pd.to_numeric(features["admin_level"], errors="coerce")
+    areas = features[(features["boundary"] == "administrative") & (level <= TITLE_ADMIN_LEVEL)
+                     & features["name"].notna() & features.geom_type.isin(["Polygon", "MultiPolygon"])]
+    areas = areas[areas.geometry.contains(centre)]
+    if areas.empty:
+        return None
+    best = areas.loc[level[areas.index].idxmax()]
     return local_name({k: v for k, v in best.items() if isinstance(v, str)}, language) or None
 
 

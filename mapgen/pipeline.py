@@ -76,8 +76,8 @@ def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) 
 
 def feature_keys(city: CityConfig, taxonomy: Taxonomy) -> set[str]:
     """OSM tag keys a build reads as features: the taxonomy's, schools', and named places when geocoding catalogues."""
-    gazetteer_keys = {"name", "addr:housenumber"} if city.catalogues or city.school_list else set()  # named places to geocode with
-    return set(taxonomy.tag_keys) | {"amenity", "place"} | gazetteer_keys | BASEMAP_KEYS
+    gazetteer_keys = {"name", "addr:housenumber"} if city.catalogues or city.school_list else set()  # named places
+    return set(taxonomy.tag_keys) | {"amenity", "place", "boundary"} | gazetteer_keys | BASEMAP_KEYS
 
 
 def with_language(city: CityConfig, extract: _osm.OsmExtract) -> CityConfig:
