@@ -216,7 +216,8 @@ def can_precut(area: AreaConfig) -> bool:
 
 def precut_box(area: AreaConfig, index: int, buffer_m: float, margin_m: float) -> BBox:
     """Box of tile `index`'s pre-cut: its core grown by the buffer and `margin_m` (see :func:`plan_cuts`)."""
-    assert area.bbox is not None
+    if area.bbox is None:
+        raise RegionError(f"{area.name}: a pre-cut needs the area's bbox")
     return expand_bbox(tile_bbox(area.bbox, area.grid, index), buffer_m + margin_m)
 
 
