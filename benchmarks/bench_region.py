@@ -135,7 +135,8 @@ def growth(args: argparse.Namespace) -> None:
         folder = args.data / f"copies-{copies}"
         if not (folder / "region.toml").is_file():
             subprocess.run([sys.executable, str(ROOT / "benchmarks" / "make_region.py"), "--copies", str(copies),
-                            "--osm", str(args.osm), "--out", str(folder)], check=True, stdout=subprocess.DEVNULL)
+                            "--osm", str(args.osm), "--trim", str(args.trim), "--out", str(folder)],
+                           check=True, stdout=subprocess.DEVNULL)
         out = args.out / f"copies-{copies}"
         cmd = [sys.executable, __file__, "--one", str(folder / "region.toml"), "--out", str(out)]
         cmd += ["--workers", str(args.workers)] if args.workers else []
@@ -168,6 +169,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--osm", type=Path, default=HEIDELBERG, help="extract to copy or build (default Heidelberg)")
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 4, 16], help="region sizes (copies)")
+    parser.add_argument("--trim", type=float, default=0.01, help="make_region.py --trim (0.25: central Heidelberg)")
     parser.add_argument("--workers", type=int, default=None, help="local cluster workers (default one per CPU)")
     parser.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
     parser.add_argument("--data", type=Path, default=Path("/tmp/mapgen-bench-region"), help="synthetic regions")
