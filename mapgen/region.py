@@ -227,7 +227,9 @@ def build_part(part: Part) -> dict[str, object]:
     once: list[dict[str, object]] = []  # rejected rows of the school list and catalogues: reported by tile 0 only
     info: dict[str, object] = {"index": part.index, "source": extract.source, "downloaded": downloaded}
     # schools and venues (with catalogues, geocoded on the whole extract) exactly as an unpartitioned build has them
-    every_school = _with_order(select_schools(extract.features, area, once))
+    every_school = select_schools(extract.features, area, once)
+    info["school_list"] = every_school.attrs.get("school_list", {})
+    every_school = _with_order(every_school)
     every_venue, info["catalogues"] = select_venues(extract, area, taxonomy, once, quiet=True)
     if not area.tiled:
         schools, venues, own_venues = every_school, every_venue, every_venue
@@ -314,6 +316,7 @@ def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object],
     basemap = basemap[~pd.DataFrame(basemap.drop(columns="geometry")).assign(
         _wkb=basemap.geometry.to_wkb()).duplicated()]
     review = [row for p in parts for row in p["review"]]  # type: ignore[attr-defined]
+    schools.attrs["school_list"] = parts[0].get("school_list", {})
     taxonomy = load_taxonomy(area.categories)
     t0 = time.perf_counter()
     reached = ModesReach(pairs, isochrones, routes, _sum_network(parts), _merged_reach(parts, pairs, isochrones), {})
@@ -404,7 +407,8 @@ def area_fingerprint(region: RegionConfig, area: AreaConfig) -> dict[str, object
     dict
         ``config``, ``files`` (path → sha256), ``code``, ``buffer_m`` and their combined ``digest``.
     """
-    inputs = [area.osm, area.schools_csv, area.categories, *(p for c in area.catalogues for p in (c.file, *c.gazetteers))]
+    inputs = [area.osm, area.schools_csv, area.categories, *(p for c in area.catalogues for p in (c.file, *c.gazetteers)),
+              area.school_list.file if area.school_list else None]
     files = {str(p): _sha256(p) for p in inputs if p is not None and p.exists()}
     code = hashlib.sha256()
     for path in sorted(_PACKAGE.rglob("*.py")):
