@@ -393,10 +393,12 @@ def _plan_tile(part: Part, extract: _osm.OsmExtract, taxonomy: Taxonomy) -> _Til
     area = part.area
     once: list[dict[str, object]] = []
     # schools and venues (with catalogues, geocoded on the whole extract) exactly as an unpartitioned build has them
-    every_school = _with_order(select_schools(extract.features, area, once))
+    selected = select_schools(extract.features, area, once)
+    listed = {"school_list": selected.attrs.get("school_list", {})}  # the official school list's summary
+    every_school = _with_order(selected)
     every_venue, catalogues = select_venues(extract, area, taxonomy, once, quiet=True)
     if not area.tiled:
-        return _TilePlan(every_school, every_venue, every_venue, extract, street_graph, None, catalogues, once, {})
+        return _TilePlan(every_school, every_venue, every_venue, extract, street_graph, None, catalogues, once, listed)
     if every_school.empty:
         raise NoSchoolsError(f"{extract.source}: no schools found in area {area.name}; "
                              "add a school list with schools_csv")
@@ -411,7 +413,7 @@ def _plan_tile(part: Part, extract: _osm.OsmExtract, taxonomy: Taxonomy) -> _Til
     graph_box = _union(reach_box, *([tuple(venues.footprint.total_bounds)] if len(venues) else []))
     return _TilePlan(schools, venues, own_venues, _osm.clip_extract(extract, graph_box),
                      partial(cut_graph, bbox=graph_box), graph_box, catalogues, once,
-                     {"core": core, "graph_bbox": graph_box})
+                     {"core": core, "graph_bbox": graph_box, **listed})
 
 
 def _cut_key(part: Part) -> str:
@@ -552,6 +554,7 @@ def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object],
     basemap = basemap[~pd.DataFrame(basemap.drop(columns="geometry")).assign(
         _wkb=basemap.geometry.to_wkb()).duplicated()]
     review = [row for p in parts for row in p["review"]]  # type: ignore[attr-defined]
+    schools.attrs["school_list"] = parts[0].get("school_list", {})
     taxonomy = load_taxonomy(area.categories)
     t0 = time.perf_counter()
     reached = ModesReach(pairs, isochrones, routes, _sum_network(parts), _merged_reach(parts, pairs, isochrones), {})
@@ -642,7 +645,8 @@ def area_fingerprint(region: RegionConfig, area: AreaConfig) -> dict[str, object
     dict
         ``config``, ``files`` (path → sha256), ``code``, ``buffer_m`` and their combined ``digest``.
     """
-    inputs = [area.osm, area.schools_csv, area.categories, *(p for c in area.catalogues for p in (c.file, *c.gazetteers))]
+    inputs = [area.osm, area.schools_csv, area.categories, *(p for c in area.catalogues for p in (c.file, *c.gazetteers)),
+              area.school_list.file if area.school_list else None]
     files = {str(p): _sha256(p) for p in inputs if p is not None and p.exists()}
     code = hashlib.sha256()
     for path in sorted(_PACKAGE.rglob("*.py")):
