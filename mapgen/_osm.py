@@ -316,6 +316,7 @@ def extract_arrays(extract: OsmExtract) -> dict[str, np.ndarray]:
         table[c] = [np.flatnonzero(given).tolist(), features[c][given].tolist()]
     return {
         "source": text_array(extract.source),
+        "about": text_array(json.dumps({"box": extract.box, "data_date": extract.data_date})),
         "way_id": np.array([w.way_id for w in ways], dtype=np.int64),
         "way_offsets": np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
         "node_ids": np.concatenate([w.node_ids for w in ways]).astype(np.int64) if ways else np.zeros(0, np.int64),
@@ -349,7 +350,10 @@ def extract_from_arrays(arrays: Mapping[str, np.ndarray]) -> OsmExtract:
     else:
         features = gpd.GeoDataFrame(frame.assign(geometry=list(geoms)), geometry="geometry", crs="EPSG:4326")
         features = features[table["order"]]
-    return OsmExtract(source=array_text(arrays["source"]), highways=highways, features=features)
+    about = json.loads(array_text(arrays["about"]))  # the file's own bounds and data date
+    box = tuple(float(v) for v in about["box"]) if about["box"] is not None else None
+    return OsmExtract(source=array_text(arrays["source"]), highways=highways, features=features,
+                      box=box, data_date=about["data_date"])  # type: ignore[arg-type]
 
 
 def _dense(rows: list[int], values: list[object], n: int) -> pd.Series:

@@ -86,3 +86,13 @@ def test_overlong_tag_values_are_cut_or_refused_in_one_line(tmp_path) -> None:
     crafted.write_text(text.replace('v="龙岗外国语学校"', f'v="{"长" * 1_000_000}"', 1), encoding="utf-8")
     with pytest.raises(InputFileError, match=r"long\.osm: cannot be read as OSM data: .*too long"):
         read_osm(crafted, {"amenity"})
+
+
+def test_cached_extract_keeps_the_files_bounds_and_data_date() -> None:
+    from mapgen._osm import extract_arrays, extract_from_arrays
+
+    extract = read_osm(shared_file("osm", "monaco.osm.pbf"), {"amenity"})
+    again = extract_from_arrays(extract_arrays(extract))
+    assert extract.data_date == "2016-03-05" and again.data_date == extract.data_date
+    assert again.box == extract.box and again.bounds == extract.bounds
+    assert len(again.features) == len(extract.features) and len(again.highways) == len(extract.highways)
