@@ -218,8 +218,10 @@ def reach_by_mode(
         with stage(f"Routing {mode} from schools", total=len(schools), quiet=quiet) as advance:
             reach = schools_reach(graph, schools, venues, settings, progress=advance)
         with stage(f"Checking {mode} routes for main roads", total=len(schools), quiet=quiet) as advance:
-            all_routes.append(routes_summary(graph, schools, venues, settings, progress=advance))
+            routes = routes_summary(graph, schools, venues, settings, progress=advance)
         pairs = outing_pairs(reach.pairs, schools, venues, grounds, settings)
+        # one route per listed pair: pairs to venues not open to the public have none
+        all_routes.append(routes.merge(pairs[["school_id", "venue_id", "mode"]], on=["school_id", "venue_id", "mode"]))
         network[mode] = {"nodes": graph.n_nodes, "edges": len(graph.edge_u), "speed_kmh": graph.speed_kmh}
         reach_counts[mode] = {
             "pairs": len(pairs),
@@ -266,7 +268,8 @@ def publish_city(
     isochrones, pairs = reached.isochrones, reached.pairs
     outputs = write_contract(out, schools, venues, isochrones, pairs)
     outputs.update(write_sheet_inputs(out, reached.routes, basemap))
-    outings = pairs[~pairs["on_campus"]] if "on_campus" in pairs else pairs  # a school's own grounds are no outing
+    # a school's own grounds are no outing (region tiles' pairs arrive with on_campus as objects)
+    outings = pairs[~pairs["on_campus"].fillna(False).astype(bool)] if "on_campus" in pairs else pairs
     listed = venues[venues["public"] | city.settings.include_non_public_venues] if "public" in venues else venues
     with stage("Writing maps", total=len(schools), quiet=quiet) as advance:
         write_maps(out, city, schools, listed, isochrones, outings, taxonomy, progress=advance,
@@ -308,7 +311,7 @@ def build_city(
         The build summary (also written to ``summary.json``).
     """
     with staged_folder(out_dir, "summary.json") as work:
-        summary = _build_into(city, work, bbox, quiet)
+        summary = _build_into(city, work, bbox, quiet, final=Path(out_dir))
         outputs: dict[str, str] = summary["outputs"]  # type: ignore[assignment]
         summary["outputs"] = {k: v.replace(str(work), str(Path(out_dir)), 1) for k, v in outputs.items()}
         write_summary(work, summary)
@@ -316,9 +319,9 @@ def build_city(
 
 
 def _build_into(
-    city: CityConfig, out: Path, bbox: tuple[float, float, float, float] | None, quiet: bool
+    city: CityConfig, out: Path, bbox: tuple[float, float, float, float] | None, quiet: bool, final: Path
 ) -> dict[str, object]:
-    """Build every output of `city` into the (staging) folder `out`; return the summary."""
+    """Build every output of `city` into the (staging) folder `out`, to become `final`; return the summary."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
     taxonomy = load_taxonomy(city.categories)
@@ -352,7 +355,7 @@ def _build_into(
     summary = city_summary(city, extract.source, downloaded, data_date, schools, venues, catalogues, reached, taxonomy,
                            review, outputs, timings)
     summary["truth"] = truth
-    finish_build(out, summary, timings, started, len(schools), quiet)
+    finish_build(out, summary, timings, started, len(schools), quiet, final=final)
     return summary
 
 
@@ -399,14 +402,17 @@ def sheet_basemap(extract: _osm.OsmExtract, isochrones: gpd.GeoDataFrame) -> gpd
 
 
 def finish_build(
-    out: Path, summary: dict[str, object], timings: dict[str, float], started: float, n_schools: int, quiet: bool
+    out: Path, summary: dict[str, object], timings: dict[str, float], started: float, n_schools: int, quiet: bool,
+    final: Path | None = None,
 ) -> None:
     """Write ``summary.json``, the PDF sheets (they read it) and ``site.db``; record their timings.
 
     An optional output (PDF sheets, ``site.db``) that a missing system package keeps from
     being written is skipped with one warning line and listed in ``summary["skipped"]``;
-    everything else is still written.
+    everything else is still written. The line names the command to run later on `final`,
+    the folder `out` becomes (default `out` itself).
     """
+    later = final or out
     outputs: dict[str, str] = summary["outputs"]  # type: ignore[assignment]
     skipped: list[dict[str, str]] = []
     summary["skipped"] = skipped
@@ -425,12 +431,12 @@ def finish_build(
             outputs["site_db"] = str(write_site_db(out)["path"])
 
     t0 = time.perf_counter()
-    _optional_output("pdf_sheets", sheets, f"mapgen pdf --data {out}", skipped)
+    _optional_output("pdf_sheets", sheets, f"mapgen pdf --data {later}", skipped)
     timings["pdf"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
     summary["seconds"] = {k: round(v, 2) for k, v in timings.items()}
     write_summary(out, summary)
-    _optional_output("site_db", site_db, f"mapgen publish --data {out}", skipped)
+    _optional_output("site_db", site_db, f"mapgen publish --data {later}", skipped)
     write_summary(out, summary)
 
 

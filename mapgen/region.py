@@ -592,8 +592,8 @@ def _with_order(schools: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _no_reach() -> ModesReach:
     return ModesReach(
-        pairs=pd.DataFrame({"school_id": [], "venue_id": [], "mode": [], "minutes": []}).astype(
-            {"school_id": object, "venue_id": object, "mode": object, "minutes": float}),
+        pairs=pd.DataFrame({"school_id": [], "venue_id": [], "mode": [], "minutes": [], "on_campus": []}).astype(
+            {"school_id": object, "venue_id": object, "mode": object, "minutes": float, "on_campus": bool}),
         isochrones=gpd.GeoDataFrame({"school_id": [], "mode": [], "minutes": []}, geometry=[], crs=4326),
         routes=pd.DataFrame(columns=ROUTE_COLUMNS),
         network={}, reach={}, seconds={},

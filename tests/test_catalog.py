@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from mapgen.catalog import diff_venues, import_catalogue, read_table
 from mapgen.cli import app
-from mapgen.config import DEFAULT_CATEGORIES, CatalogueConfig, CatalogueSettings
+from mapgen.config import DEFAULT_CATEGORIES, CatalogueConfig, CatalogueSettings, Settings
 from mapgen.coords import convert
 from mapgen.errors import InputFileError
 from mapgen.geocode import build_gazetteer, read_gazetteer
@@ -216,7 +216,7 @@ def test_gcj02_list_merges_with_osm_venues_keeping_both_sources(gazetteer):
 
     osm = read_gazetteer(shared_file("venues", "shanghai-osm-culture.geojson"))
     osm = osm.assign(element=osm["@id"].str.split("/").str[0], osm_id=osm["@id"].str.split("/").str[1])
-    osm_venues = venues_from_osm(osm, TAXONOMY)
+    osm_venues = venues_from_osm(osm, TAXONOMY, Settings(language="zh"))  # Shanghai's venues go by their Chinese names
     spec = CatalogueConfig(file=shared_file("venues", "shanghai-heritage-buildings-gcj02.geojson"), crs="gcj02",
                            category="heritage", columns={"name": "title", "address": "xian_di_zhi", "id": "_id"})
     listed = import_catalogue(spec, TAXONOMY, SETTINGS, gazetteer=gazetteer).venues
@@ -224,9 +224,9 @@ def test_gcj02_list_merges_with_osm_venues_keeping_both_sources(gazetteer):
     assert len(merged) == len(osm_venues) + len(listed) - len(log)
     twins = listed.merge(osm_venues[["name", "geometry"]], on="name", suffixes=("", "_osm"))
     near = convert_distance(twins) <= SETTINGS.merge_m
-    assert set(twins.loc[near, "venue_id"]) <= set(log["merged_id"])  # every same-name twin within 150 m (40)
+    assert set(twins.loc[near, "venue_id"]) <= set(log["merged_id"])  # every same-name twin within 150 m
     similar = log[log["name"] != log["merged_name"]]
-    assert len(log) == 44 and sorted(zip(similar["name"], similar["merged_name"], strict=True)) == [
+    assert len(log) == 45 and sorted(zip(similar["name"], similar["merged_name"], strict=True)) == [
         ("上海中华职业教育社", "中华职业教育社"), ("上海密丰绒线厂", "密丰绒线厂"), ("大世界", "大世界游乐场"),
         ("邬达克纪念馆", "邬达克住宅"),  # the memorial hall is in Hudec's house
     ]

@@ -33,15 +33,17 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 
 
 def _rename(osm: Path, out: Path, names: dict[str, str]) -> None:
-    """Copy an OSM XML extract, setting the ``name`` tag of elements given as ``way/123`` / ``node/123``."""
+    """Copy an OSM XML extract, making `names` the only name of elements given as ``way/123`` / ``node/123``."""
     tree = ET.parse(osm)
     found = set()
     for element in tree.getroot():
         key = f"{element.tag}/{element.get('id')}"
         if key in names:
-            tags = {t.get("k"): t for t in element.findall("tag")}
-            tag = tags.get("name") or ET.SubElement(element, "tag", {"k": "name"})
-            tag.set("v", names[key])
+            for tag in element.findall("tag"):  # the name in every language: pages show the city's one
+                if tag.get("k") in ("name:zh", "name:en", "official_name"):
+                    element.remove(tag)
+            tag = next((t for t in element.findall("tag") if t.get("k") == "name"), None)
+            (tag if tag is not None else ET.SubElement(element, "tag", {"k": "name"})).set("v", names[key])
             found.add(key)
     assert found == set(names)
     tree.write(out, encoding="utf-8", xml_declaration=True)
@@ -63,7 +65,8 @@ def hostile(shenzhen_build: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     root = tmp_path_factory.mktemp("hostile")
     pairs = pd.read_csv(shenzhen_build / "reachability.csv", dtype=str)
     venues = gpd.read_file(shenzhen_build / "venues.geojson")
-    walk = pairs[(pairs["school_id"] == SCHOOL_ID) & (pairs["mode"] == "walk")]["venue_id"]
+    outing = pairs["on_campus"].str.lower() != "true"  # the school's own grounds are not listed as outings
+    walk = pairs[(pairs["school_id"] == SCHOOL_ID) & (pairs["mode"] == "walk") & outing]["venue_id"]
     venue = venues[venues["venue_id"].isin(walk) & venues["osm_id"].str.match(r"(way|node)/")].iloc[0]
     osm = root / "hostile.osm"
     _rename(shared_file("osm", "shenzhen-longgang.osm"), osm,

@@ -46,7 +46,7 @@ def test_routes_csv_has_one_route_per_reachable_pair_with_the_same_minutes(shenz
     assert list(routes.columns) == ROUTE_COLUMNS
     both = pairs.merge(routes, on=["school_id", "venue_id", "mode"], how="outer", indicator=True)
     assert (both["_merge"] == "both").all(), both[both["_merge"] != "both"]
-    assert len(routes) == len(pairs) == 105  # 19 walking + 86 cycling pairs in Longgang
+    assert len(routes) == len(pairs) == 65  # 15 walking + 50 cycling pairs to public venues in Longgang
     assert np.abs(both["minutes_x"] - both["minutes_y"]).max() <= 0.005
 
 
@@ -58,10 +58,11 @@ def test_route_metres_fit_the_travel_time_and_main_road_counts_are_plausible(she
     assert (routes["street_m"] <= (routes["minutes"] + 0.005) * speed_m_per_min + 0.1).all()
     assert (routes["main_road_m"] <= routes["street_m"] + 0.1).all()
     walk = routes[routes["mode"] == "walk"]
-    # Longgang's schools sit between trunk and primary roads (Longxiang Avenue, Huangge Road)
-    assert (walk["main_road_crossings"] > 0).sum() == 10
+    # Longgang's schools sit between trunk and primary roads (Longxiang Avenue, Huangge Road): 6 of the 15 walks
+    # to public venues cross one (pairs to other schools' grounds are no outings and have no route)
+    assert len(walk) == 15 and (walk["main_road_crossings"] > 0).sum() == 6
     assert walk["main_road_crossings"].max() == 2
-    assert (routes[routes["mode"] == "bike"]["main_road_m"] > 0).sum() == 54
+    assert (routes[routes["mode"] == "bike"]["main_road_m"] > 0).sum() == 29
 
 
 def test_every_street_metre_is_main_road_when_every_class_counts() -> None:

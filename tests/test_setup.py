@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import mapgen
+from mapgen.cache import CACHE_SUFFIX
 from mapgen.config import DEFAULT_CATEGORIES
 from tests.conftest import CITIES, ROOT, shared_file
 
@@ -153,7 +154,7 @@ def test_tests_cache_in_a_session_folder_and_stay_offline(shenzhen_build: Path) 
 
     folder = cache_folder(Settings())
     assert folder == Path(os.environ["MAPGEN_CACHE_DIR"]) and not folder.is_relative_to(Path.home() / ".cache")
-    assert list(folder.glob("graph-*.pickle")) and list(folder.glob("extract-*.pickle"))  # the Shenzhen build's
+    assert list(folder.glob(f"graph-*{CACHE_SUFFIX}")) and list(folder.glob(f"extract-*{CACHE_SUFFIX}"))  # the Shenzhen build's
     with pytest.raises(ConnectionRefusedError, match="tests must not reach the internet"):
         socket.create_connection(("192.0.2.1", 80), timeout=1)  # TEST-NET-1: not even tried
     with socket.socket() as server:

@@ -116,10 +116,12 @@ def test_exact_name_comes_first(client) -> None:  # type: ignore[no-untyped-def]
 def test_full_width_and_case_are_folded(client, venues: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
     full = {v["venue_id"] for v in client.get("/api/venues?q=ＬＩＢＲＡＲＹ").get_json()["results"]}
     plain = {v["venue_id"] for v in client.get("/api/venues?q=library").get_json()["results"]}
-    # every library carries the word in its search terms, whatever its name
-    assert full == plain == set(venues.loc[venues["search"].str.contains("library"), "venue_id"]) and len(full) == 3
-    english = {v["venue_id"] for v in _all_pages(client, "/api/venues?q=universiade")}
-    assert len(english) == 4
+    # every library carries the word in its search terms, whatever its name, and nothing else does
+    libraries = set(venues.loc[venues["category"] == "library", "venue_id"])
+    assert full == plain == set(venues.loc[venues["search"].str.contains("library"), "venue_id"]) == libraries
+    assert len(full) >= 3
+    english = {v["venue_id"] for v in _all_pages(client, "/api/venues?q=ＵＮＩＶＥＲＳＩＡＤＥ")}
+    assert english == set(venues.loc[venues["search"].str.contains("universiade"), "venue_id"]) and len(english) >= 3
 
 
 def test_category_filter_and_pagination(client, venues: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
@@ -377,18 +379,31 @@ def test_results_with_a_school_are_sorted_by_minutes(client, pairs: pd.DataFrame
 
 
 def test_short_queries_rank_names_before_other_fields(client, venues: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    mixed = 0
     for q in ("体育", "馆", "园"):
         got = _all_pages(client, f"/api/venues?q={q}")
         in_name = [q in v["name"] for v in got]
         assert in_name == sorted(in_name, reverse=True), q  # every name match before any other match
-        assert any(in_name) and not all(in_name), q
+        matches = venues[venues["search"].str.contains(q, regex=False)]
+        named = matches["name"].map(lambda n, q=q: q in normalise(n))
+        # as many name matches as the data holds, and other-field matches exactly when the data has some
+        assert sum(in_name) == int(named.sum()) > 0 and all(in_name) == bool(named.all()), q
+        mixed += not named.all()
+    assert mixed >= 2  # the rule is exercised: names and other fields both match for most of these words
 
 
 def test_gallery_query_puts_the_gallery_first(nanjing: Path) -> None:
     client = create_app(nanjing / "site.db").test_client()
-    results = client.get("/api/venues?q=美术").get_json()["results"]
+    results = _all_pages(client, "/api/venues?q=美术")
     assert results[0]["name"] == "江苏美术馆"  # named so and classed as a museum or gallery
-    assert [r["name"] for r in results[:4] if "美术" in r["name"]] == [r["name"] for r in results[:4]]
+    # every venue named with the words comes before those matched only by another field (here the
+    # category label 博物馆与美术馆 of every museum, such as 总统府)
+    in_name = ["美术" in r["name"] for r in results]
+    assert in_name == sorted(in_name, reverse=True) and 0 < sum(in_name) < len(results)
+    frame = gpd.read_file(nanjing / "venues.geojson")
+    public = frame["public"].map(lambda v: str(v).strip().lower() not in ("false", "0"))
+    named = set(frame.loc[public & frame["name"].fillna("").str.contains("美术"), "venue_id"])
+    assert {r["venue_id"] for r in results if "美术" in r["name"]} == named
     page = client.get("/venue/" + results[0]["venue_id"]).text
     assert 'id="website" href="http://www.jsmsg.com/"' in page
 
@@ -398,30 +413,32 @@ def test_category_keys_and_labels_are_searchable(client, venues: pd.DataFrame) -
     for q in ("library", "Libraries", "图书馆"):
         found = {v["venue_id"] for v in _all_pages(client, f"/api/venues?q={q}")}
         assert libraries <= found, q
-    assert len(libraries) == 5
+    # the OSM libraries and the test venue, every one of them found by the words of its category
+    assert len(libraries) >= 3 and "test-xss" in libraries
 
 
 def test_unknown_hours_and_fees_are_counted_not_hidden(client, venues: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
     unknown_hours = int((venues["opening_hours"] == "").sum())
     body = client.get("/api/venues?open=now").get_json()
-    assert body["total"] == 1 and body["unknown_hours"] == unknown_hours == 31
+    assert body["total"] == 1 and body["unknown_hours"] == unknown_hours > 0
     free = client.get("/api/venues?free=true").get_json()
     fee = venues["fee"].fillna("").astype(str)
     assert free["total"] == 1 and free["unknown_free"] == int((fee == "").sum())
     page = client.get("/search?open=now").text
-    assert re.search(r'<b>1</b> 个结果.*31 个场馆开放时间未知', page, re.S)
+    assert re.search(rf'<b>1</b> 个结果.*{unknown_hours} 个场馆开放时间未知', page, re.S)
     assert client.get("/api/venues").get_json()["unknown_hours"] is None  # only with an `open` filter
 
 
-def test_district_filter_says_how_many_venues_it_cannot_find(client) -> None:  # type: ignore[no-untyped-def]
+def test_district_filter_says_how_many_venues_it_cannot_find(client, venues: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
     page = client.get("/search?q=馆").text
     assert '<option value="龙岗区">龙岗区 (1)</option>' in page
-    assert "31 个场馆没有区的信息" in page
+    without = int((venues["district"].astype(str).str.strip() == "").sum())  # counted over every listed venue
+    assert without == len(venues) - 1 and f"{without} 个场馆没有区的信息" in page
 
 
-def test_max_minutes_without_a_school_is_ignored_visibly(client) -> None:  # type: ignore[no-untyped-def]
+def test_max_minutes_without_a_school_is_ignored_visibly(client, venues: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
     body = client.get("/api/venues?max_minutes=5").get_json()
-    assert body["total"] == 32 and body["warnings"] == ["max_minutes: ignored without `school` (travel times are from a school)"]
+    assert body["total"] == len(venues) and body["warnings"] == ["max_minutes: ignored without `school` (travel times are from a school)"]
     assert 'id="ignored-minutes"' in client.get("/search?max_minutes=5").text
     assert 'id="ignored-minutes"' not in client.get("/search?max_minutes=5&school=osm-w238458950").text
 
@@ -452,8 +469,10 @@ def test_api_geojson_bbox_near_limit_and_paging(client, venues: pd.DataFrame) ->
     west, east = (round(float(x), 4) for x in np.quantile(lon, [0.2, 0.8]))
     south, north = (round(float(y), 4) for y in np.quantile(lat, [0.2, 0.8]))
     inside = set(venues.loc[(lon >= west) & (lon <= east) & (lat >= south) & (lat <= north), "venue_id"])
-    got = _all_pages(client, f"/api/venues?bbox={west},{south},{east},{north}&limit=7")
-    assert {v["venue_id"] for v in got} == inside and 7 < len(inside) < len(venues)
+    limit = max(1, len(inside) // 2)  # the box's venues take more than one page
+    first = client.get(f"/api/venues?bbox={west},{south},{east},{north}&limit={limit}").get_json()
+    got = _all_pages(client, f"/api/venues?bbox={west},{south},{east},{north}&limit={limit}")
+    assert {v["venue_id"] for v in got} == inside and limit < len(inside) < len(venues) and first["pages"] >= 2
     collection = client.get(f"/api/venues?bbox={west},{south},{east},{north}&format=geojson&limit=100")
     body = collection.get_json()
     assert collection.mimetype == "application/geo+json" and body["type"] == "FeatureCollection"
@@ -471,12 +490,15 @@ def test_api_geojson_bbox_near_limit_and_paging(client, venues: pd.DataFrame) ->
     assert max(abs(v["distance_m"] - m) for v in near for i, m in enumerate(metres)
                if venues["venue_id"].iloc[i] == v["venue_id"]) < 2
     # limit and paging
-    first = client.get("/api/venues?limit=10").get_json()
-    assert (first["pages"], first["per_page"], first["next"], first["prev"], len(first["results"])) == (4, 10, 2, None, 10)
-    last = client.get("/api/venues?limit=10&page=4").get_json()
-    assert (last["next"], last["prev"], len(last["results"])) == (None, 3, 2)
-    past = client.get("/api/venues?limit=10&page=5")
-    assert past.status_code == 404 and "past the last page (4)" in past.get_json()["message"]
+    per = 5
+    pages = -(-len(venues) // per)  # the listed venues fill at least three pages, the last one maybe partly
+    assert pages >= 3
+    first = client.get(f"/api/venues?limit={per}").get_json()
+    assert (first["pages"], first["per_page"], first["next"], first["prev"], len(first["results"])) == (pages, per, 2, None, per)
+    last = client.get(f"/api/venues?limit={per}&page={pages}").get_json()
+    assert (last["next"], last["prev"], len(last["results"])) == (None, pages - 1, len(venues) - per * (pages - 1))
+    past = client.get(f"/api/venues?limit={per}&page={pages + 1}")
+    assert past.status_code == 404 and f"past the last page ({pages})" in past.get_json()["message"]
     assert client.get("/api/venues?q=zzzzzz").status_code == 200  # page 1 exists even when empty
     assert client.get("/api/venues?limit=101").status_code == 400
 

@@ -71,13 +71,20 @@ def page(browser, base_url: str):  # type: ignore[no-untyped-def]
 
 def test_search_filter_and_school_map(page, base_url: str, site_data: Path) -> None:  # type: ignore[no-untyped-def]
     pairs = pd.read_csv(site_data / "reachability.csv", dtype=str)
+    import geopandas as gpd
+
+    frame = gpd.read_file(site_data / "venues.geojson")
+    public = frame["public"].map(lambda v: str(v).strip().lower() not in ("false", "0"))
+    libraries = int((public & (frame["category"] == "library")).sum())
+    matches = create_app(site_data / "site.db").test_client().get("/api/venues?q=图书馆").get_json()["total"]
+    assert matches == libraries >= 3  # every listed library matches by its category label 图书馆, nothing else does
     page.goto(base_url + "/")
     page.fill("#q", "图书馆")
     page.press("#q", "Enter")
     page.wait_for_url(re.compile(r"/search\?q="))
-    # 4 OSM libraries + the test venue (category 图书馆), all matched by the trigram index
-    assert page.locator("li.venue").count() == 5
-    assert page.locator("#count b").inner_text() == "5"
+    # the OSM libraries + the test venue (category 图书馆), all matched by the trigram index
+    assert page.locator("li.venue").count() == libraries
+    assert page.locator("#count b").inner_text() == str(libraries)
 
     page.select_option("#f-category", "sports")  # one form: the search words stay, one button applies
     page.click("#f-filter")
@@ -87,10 +94,10 @@ def test_search_filter_and_school_map(page, base_url: str, site_data: Path) -> N
     page.select_option("#f-category", "library")
     page.click("#f-filter")
     page.wait_for_url(re.compile(r"category=library"))
-    assert page.locator("li.venue").count() == 5
+    assert page.locator("li.venue").count() == libraries
     # the results map shows the same venues, numbered as in the list
     page.wait_for_selector(".mg-number")
-    assert page.locator(".mg-number").all_inner_texts() == [str(i) for i in range(1, 6)]
+    assert page.locator(".mg-number").all_inner_texts() == [str(i) for i in range(1, libraries + 1)]
     # a new query keeps the chosen filters
     page.select_option("#f-school", SCHOOL)
     page.select_option("#f-mode", "bike")
@@ -106,8 +113,9 @@ def test_search_filter_and_school_map(page, base_url: str, site_data: Path) -> N
     page.goto(base_url + "/")
     page.click(f'a[href="/school/{SCHOOL}"]')
     page.wait_for_selector("path.mg-venue")
-    reached = pairs.loc[pairs["school_id"] == SCHOOL, "venue_id"].nunique()
-    assert page.locator("path.mg-venue").count() == reached == 29  # walk or bike, test venue included
+    mine = pairs.loc[pairs["school_id"] == SCHOOL, "venue_id"]
+    reached = mine.nunique()
+    assert page.locator("path.mg-venue").count() == reached >= 3 and "test-xss" in set(mine)  # walk or bike, test venue included
     assert page.locator("path.mg-school").count() == 1
     assert page.locator("path.mg-iso-walk").count() == 1 and page.locator("path.mg-iso-bike").count() == 1
     labels = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
