@@ -44,6 +44,10 @@ _NOTE_MIN_M = 10.0
 _NO_COLOR = "#555555"
 _BIKE_COLUMNS = 4  # the venues reached only by bike, in a compact list of this many columns
 _BIKE_NAME_WIDTH = 26  # … with names cut to this many columns (the full names are on the site)
+# Characters a sheet prints that come from neither its data, its words nor its templates' text: the
+# list bullet the renderer draws, "…" of cut names, "—" of a missing time, "–" of hours in words. A
+# character missing from the sheet font falls back to the whole CJK font, which costs 100 KB and more.
+_CODE_CHARACTERS = "•…—–"
 
 
 @dataclass(frozen=True)
@@ -433,7 +437,8 @@ def write_sheets(
     written = []
     with tempfile.TemporaryDirectory(prefix="mapgen-sheets-") as tmp:
         face = subset_font(font, sheet_characters(build), Path(tmp))
-        if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        # a daemonic process (a Dask worker building a region's area) may not fork workers of its own
+        if workers > 1 and "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon:
             _warm_up(font)  # the renderer's fonts load once, before the fork, and are shared
             global _SHARED
             _SHARED = (build, font, face)
@@ -464,14 +469,15 @@ def sheet_characters(build: Build) -> str:
     """
     language = str(build.summary["settings"].get("language", "zh"))  # type: ignore[attr-defined]
     words = sheet_words(language)
-    texts: list[str] = [str(build.summary.get("title", "")), OSM_ATTRIBUTION, string.printable]
+    texts: list[str] = [str(build.summary.get("title", "")), OSM_ATTRIBUTION, string.printable, _CODE_CHARACTERS]
     texts += [" ".join(map(str, v)) if isinstance(v, list) else str(v) for v in words.values()]
     texts += [" ".join(map(str, c.values())) for c in build.summary["categories"]]  # type: ignore[attr-defined]
     for frame, columns in ((build.schools, ("name", "name_en", "address", "phone")),
                            (build.venues, ("name", "name_en", "address", "phone", "opening_hours", "fee", "safety"))):
         texts += ["".join(map(str, frame[c].dropna().unique())) for c in columns if c in frame]
     templates = resources.files("mapgen.publish").joinpath("templates")
-    texts += [templates.joinpath(n).read_text(encoding="utf-8") for n in ("sheet.html.j2", "sheet_table.html.j2")]
+    texts += [templates.joinpath(n).read_text(encoding="utf-8")
+              for n in ("sheet.html.j2", "sheet_table.html.j2", "sheet.css")]
     return "".join(sorted(set("".join(texts))))
 
 
