@@ -276,7 +276,7 @@ def test_neighbouring_areas_of_one_extract_see_venues_across_the_border(
     whole = whole[whole["school_id"].isin(inside)]
     key = ["school_id", "venue_id", "mode", "minutes"]
     together = pd.concat([west, east]).sort_values(key, ignore_index=True)
-    assert len(together) > 2000
+    assert len(together) > 1900  # about 2,000 pairs to public venues: the comparison below is not an empty one
     pd.testing.assert_frame_equal(together, whole.sort_values(key, ignore_index=True))
     # west schools reach venues east of the border, exactly as in the whole build
     venues = gpd.read_file(heidelberg_build / "venues.geojson").set_index("venue_id")
