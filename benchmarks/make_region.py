@@ -9,8 +9,8 @@ edge of its neighbour by a new short street, so trips cross the borders between 
 The region TOML (written beside the PBF) cuts the grid into counties of
 ``--county`` copies each, one area per county with its ``bbox``.
 
-    .venv/bin/python benchmarks/make_region.py --copies 16 --out /tmp/region16
-    .venv/bin/mapgen region build /tmp/region16/region.toml --out /tmp/region16/out
+    .venv/bin/python benchmarks/make_region.py --copies 16 --out out/region16
+    .venv/bin/mapgen region build out/region16/region.toml --out out/region16/out
 """
 
 from __future__ import annotations
@@ -287,7 +287,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=4, help="number of copies (default 4)")
     parser.add_argument("--county", type=int, default=1, help="copies per county side (default 1: one per copy)")
     parser.add_argument("--trim", type=float, default=0.01, help="share of street nodes cut off each side")
-    parser.add_argument("--out", type=Path, default=Path("/tmp/mapgen-region"), help="output folder")
+    parser.add_argument("--out", type=Path, default=Path("out/region"), help="output folder")
     args = parser.parse_args()
     print(json.dumps(make_region(args.osm, args.copies, args.out, county=args.county, trim=args.trim), indent=2))
 

@@ -24,7 +24,6 @@ _INERT_RE = re.compile("[&<>\"'{}%#`$\\\\]")
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-_JS_LITERAL = {"\\": "\\\\", "`": "\\`", "$": "\\$"}
 
 
 def html_text(text: object) -> str:
@@ -62,22 +61,6 @@ def folium_text(text: object) -> str:
         HTML text that shows `text` literally.
     """
     return _INERT_RE.sub(lambda m: _INERT[m.group(0)], str(text))
-
-
-def js_template_literal(text: object) -> str:
-    """Escape `text` for the inside of a JavaScript template literal (`` `...` ``): ``\\``, `` ` `` and ``$``.
-
-    Parameters
-    ----------
-    text
-        Any value; ``str()`` of it is escaped.
-
-    Returns
-    -------
-    str
-        Characters that JavaScript reads back as `text` between backticks (no ``${`` substitution).
-    """
-    return re.sub(r"[\\`$]", lambda m: _JS_LITERAL[m.group(0)], str(text))
 
 
 def json_script(data: object) -> str:

@@ -114,6 +114,18 @@ def shenzhen_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def nanjing_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Nanjing Xinjiekou built with its city file (dense downtown: museums, galleries, many schools)."""
+    from mapgen.config import load_city
+    from mapgen.pipeline import build_city
+
+    shared_file("osm", "nanjing-xinjiekou.osm")
+    out = tmp_path_factory.mktemp("nanjing")
+    build_city(load_city(CITIES / "nanjing-xinjiekou.toml"), out, quiet=True)
+    return out
+
+
+@pytest.fixture(scope="session")
 def heidelberg_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Heidelberg built from the bare extract with defaults (no city file), as `mapgen build --osm`."""
     from mapgen.config import city_from_osm

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mapgen.cli import app
-from mapgen.textsafe import csv_cell, folium_text, html_text, js_template_literal, json_script, url_path
+from mapgen.textsafe import csv_cell, folium_text, html_text, json_script, url_path
 from tests.conftest import CITIES, chromium_path, shared_file
 
 pytestmark = pytest.mark.slow
@@ -262,7 +262,6 @@ def test_helpers_cover_each_context() -> None:
     assert folium_text("{{7*7}}${x}`'\"<>&#%\\") == (
         "&#123;&#123;7*7&#125;&#125;&#36;&#123;x&#125;&#96;&#39;&quot;&lt;&gt;&amp;&#35;&#37;&#92;")
     assert json_script({"n": "</script><!--"}) == '{"n":"\\u003c/script\\u003e\\u003c!--"}'
-    assert js_template_literal("`${x}\\") == "\\`\\${x}\\\\"
     assert url_path("javascript:alert(1)", "..", "a/b.html") == "javascript%3Aalert%281%29/%2E%2E/a%2Fb.html"
     assert [csv_cell(x) for x in ["-3.5", "+1", "1e5", -3.5, "-", "=A1", "a=b", "\tx"]] == \
         ["-3.5", "+1", "1e5", -3.5, "'-", "'=A1", "a=b", "'\tx"]

@@ -298,20 +298,6 @@ def test_cli_publish_reports_counts(site_data: Path, tmp_path: Path) -> None:
     assert bad.exit_code != 0 and "summary.json: not found" in str(bad.exception)
 
 
-@pytest.fixture(scope="module")
-def nanjing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Nanjing Xinjiekou built with its city file (dense downtown: museums and galleries, many schools)."""
-    from conftest import CITIES, shared_file
-
-    from mapgen.config import load_city
-    from mapgen.pipeline import build_city
-
-    shared_file("osm", "nanjing-xinjiekou.osm")
-    out = tmp_path_factory.mktemp("nanjing")
-    build_city(load_city(CITIES / "nanjing-xinjiekou.toml"), out, quiet=True)
-    return out
-
-
 def _shown_category_labels(text: str) -> list[str]:
     """Every category label a page shows: list items, drop-down, chips, school groups and the map's data."""
     labels = re.findall(r'<span class="cat">([^<]*)</span>', text)
@@ -392,15 +378,15 @@ def test_short_queries_rank_names_before_other_fields(client, venues: pd.DataFra
     assert mixed >= 2  # the rule is exercised: names and other fields both match for most of these words
 
 
-def test_gallery_query_puts_the_gallery_first(nanjing: Path) -> None:
-    client = create_app(nanjing / "site.db").test_client()
+def test_gallery_query_puts_the_gallery_first(nanjing_build: Path) -> None:
+    client = create_app(nanjing_build / "site.db").test_client()
     results = _all_pages(client, "/api/venues?q=美术")
     assert results[0]["name"] == "江苏美术馆"  # named so and classed as a museum or gallery
     # every venue named with the words comes before those matched only by another field (here the
     # category label 博物馆与美术馆 of every museum, such as 总统府)
     in_name = ["美术" in r["name"] for r in results]
     assert in_name == sorted(in_name, reverse=True) and 0 < sum(in_name) < len(results)
-    frame = gpd.read_file(nanjing / "venues.geojson")
+    frame = gpd.read_file(nanjing_build / "venues.geojson")
     public = frame["public"].map(lambda v: str(v).strip().lower() not in ("false", "0"))
     named = set(frame.loc[public & frame["name"].fillna("").str.contains("美术"), "venue_id"])
     assert {r["venue_id"] for r in results if "美术" in r["name"]} == named
@@ -443,12 +429,12 @@ def test_max_minutes_without_a_school_is_ignored_visibly(client, venues: pd.Data
     assert 'id="ignored-minutes"' not in client.get("/search?max_minutes=5&school=osm-w238458950").text
 
 
-def test_phone_website_and_safety_notes_reach_site_db(nanjing: Path, tmp_path: Path) -> None:
+def test_phone_website_and_safety_notes_reach_site_db(nanjing_build: Path, tmp_path: Path) -> None:
     import shutil
 
     from mapgen.publish.sitedb import write_site_db
 
-    shutil.copytree(nanjing, tmp_path / "b")
+    shutil.copytree(nanjing_build, tmp_path / "b")
     frame = gpd.read_file(tmp_path / "b" / "venues.geojson")
     row = frame.index[frame["name"] == "江苏美术馆"][0]
     frame.loc[row, ["phone", "safety"]] = ["025-84500000", "入口在长江路，过马路走人行横道"]

@@ -14,22 +14,13 @@ from mapgen import _osm
 from mapgen.config import load_city
 from mapgen.edge import data_area
 from mapgen.naming import RAW_TAG_NAME
-from mapgen.pipeline import build_city, feature_keys, load_extract, select_venues, with_language
+from mapgen.pipeline import feature_keys, load_extract, select_venues, with_language
 from mapgen.publish.pdf import load_build, sheet_table
 from mapgen.sitetext import normalise
 from mapgen.venues import load_taxonomy
 from tests.conftest import CITIES, shared_file
 
 CITY_FILES = ["nanjing-xinjiekou", "beijing-haidian", "heidelberg", "shenzhen-longgang", "monaco"]
-
-
-@pytest.fixture(scope="module")
-def nanjing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Nanjing Xinjiekou built with its city file."""
-    shared_file("osm", "nanjing-xinjiekou.osm")
-    out = tmp_path_factory.mktemp("nanjing")
-    build_city(load_city(CITIES / "nanjing-xinjiekou.toml"), out, quiet=True)
-    return out
 
 
 @pytest.fixture(scope="module", params=CITY_FILES)
@@ -52,8 +43,8 @@ def _table(folder: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, pd.DataFra
     return schools, venues, pairs
 
 
-def test_jinling_middle_schools_own_grounds_are_on_campus_not_outings(nanjing: Path) -> None:
-    schools, venues, pairs = _table(nanjing)
+def test_jinling_middle_schools_own_grounds_are_on_campus_not_outings(nanjing_build: Path) -> None:
+    schools, venues, pairs = _table(nanjing_build)
     jinling = schools.loc[schools["name"] == "金陵中学", "school_id"].item()
     names = venues.set_index("venue_id")["name"]
     mine = pairs[pairs["school_id"] == jinling].assign(name=lambda p: p["venue_id"].map(names))
@@ -66,29 +57,29 @@ def test_jinling_middle_schools_own_grounds_are_on_campus_not_outings(nanjing: P
     assert not venues.loc[venues["venue_id"].isin(own_ids), "public"].any()
     # every city-wide figure: 44 school-venue pairs (22 per mode) lie on the school's own grounds
     assert pairs.groupby("mode")["on_campus"].sum().to_dict() == {"bike": 22, "walk": 22}
-    summary = json.loads((nanjing / "summary.json").read_text(encoding="utf-8"))
+    summary = json.loads((nanjing_build / "summary.json").read_text(encoding="utf-8"))
     assert summary["reach"]["walk"]["on_campus_pairs"] == 22
     # the PDF sheet lists none of them, so none is the nearest venue of its category
-    table = sheet_table(load_build(nanjing), jinling)
+    table = sheet_table(load_build(nanjing_build), jinling)
     assert not set(table["name"]) & own
 
 
-def test_nanjing_library_and_monuments_are_one_venue_each(nanjing: Path) -> None:
-    _, venues, _ = _table(nanjing)
+def test_nanjing_library_and_monuments_are_one_venue_each(nanjing_build: Path) -> None:
+    _, venues, _ = _table(nanjing_build)
     assert (venues["name"] == "南京图书馆").sum() == 1
     assert venues.loc[venues["name"] == "朝天宫", "category"].tolist() == ["museum"]  # museum before park
     assert venues.loc[venues["name"] == "李鸿章祠堂", "category"].tolist() == ["heritage"]
     palace = venues[venues["name"] == "总统府"]  # the museum node (name:en only) and the park, one venue
     assert palace["category"].tolist() == ["museum"] and palace["name_en"].item() == "Presidential Palace"
     assert (venues["name"] == "五台山体育馆").sum() == 1
-    summary = json.loads((nanjing / "summary.json").read_text(encoding="utf-8"))
+    summary = json.loads((nanjing_build / "summary.json").read_text(encoding="utf-8"))
     assert summary["truth"]["same_place"] == 6
 
 
-def test_chinese_search_for_basketball_finds_the_courts(nanjing: Path) -> None:
+def test_chinese_search_for_basketball_finds_the_courts(nanjing_build: Path) -> None:
     from webapp import create_app
 
-    client = create_app(nanjing / "site.db").test_client()
+    client = create_app(nanjing_build / "site.db").test_client()
     found = {v["name"] for v in client.get("/api/venues?q=篮球").get_json()["results"]}
     english = {v["name"] for v in client.get("/api/venues?q=basketball").get_json()["results"]}
     assert found == english and len(found) == 3
@@ -96,8 +87,8 @@ def test_chinese_search_for_basketball_finds_the_courts(nanjing: Path) -> None:
     assert {v["name"] for v in client.get("/api/venues?q=篮球场").get_json()["results"]} == found  # trigram index
 
 
-def test_isochrones_at_the_nanjing_bounds_are_flagged_and_inner_ones_not(nanjing: Path) -> None:
-    iso = gpd.read_file(nanjing / "isochrones.geojson")
+def test_isochrones_at_the_nanjing_bounds_are_flagged_and_inner_ones_not(nanjing_build: Path) -> None:
+    iso = gpd.read_file(nanjing_build / "isochrones.geojson")
     extract = _osm.read_osm(shared_file("osm", "nanjing-xinjiekou.osm"), {"amenity"})
     crs = iso.estimate_utm_crs()
     outline = gpd.GeoSeries([data_area(extract)], crs=4326).to_crs(crs).iloc[0].boundary
@@ -105,7 +96,7 @@ def test_isochrones_at_the_nanjing_bounds_are_flagged_and_inner_ones_not(nanjing
     assert iso.groupby("mode")["reaches_data_edge"].sum().to_dict() == {"bike": 13, "walk": 7}
     assert (distance[iso["reaches_data_edge"]] <= 100).all()
     assert (distance[~iso["reaches_data_edge"]] > 100).all() and (~iso["reaches_data_edge"]).sum() == 6
-    summary = json.loads((nanjing / "summary.json").read_text(encoding="utf-8"))
+    summary = json.loads((nanjing_build / "summary.json").read_text(encoding="utf-8"))
     assert summary["truth"]["isochrones_at_data_edge"] == {"walk": 7, "bike": 13}
 
 
