@@ -23,9 +23,10 @@ from charset_normalizer import from_bytes
 from mapgen._progress import say, stage
 from mapgen.classify import CategoryWords, Guess
 from mapgen.config import CatalogueConfig, CatalogueSettings, CityConfig, Settings
-from mapgen.coords import Datum, convert, datum_offsets, distance_m
+from mapgen.contract import VENUE_COLUMNS
 from mapgen.dedup import merge_venues
 from mapgen.errors import InputFileError, MapgenError
+from mapgen.geo import Datum, convert, datum_offsets, distance_m
 from mapgen.geocode import (
     Gazetteer,
     OnlineLookup,
@@ -37,7 +38,7 @@ from mapgen.geocode import (
     read_gazetteer,
 )
 from mapgen.textsafe import console_text, write_person_csv
-from mapgen.venues import VENUE_COLUMNS, Taxonomy, hours_flags
+from mapgen.venues import Taxonomy, hours_flags
 
 #: Field → header aliases (compared case-insensitively, full-width folded). A catalogue's
 #: ``columns`` table names its own headers on top of these.

@@ -18,9 +18,9 @@ import shapely
 from mapgen._osm import OsmExtract
 from mapgen._progress import stage
 from mapgen.config import MODES, CityConfig, Mode, PlanningSettings, Settings
+from mapgen.contract import CONTRACT_FILES
 from mapgen.errors import InputFileError, SolverError
 from mapgen.network import StreetGraph, street_graph
-from mapgen.publish.files import CONTRACT_FILES
 from mapgen.reach import attach, iter_shortest_minutes, to_metric
 from mapgen.schools import schools_from_csv
 from mapgen.venues import Taxonomy, load_taxonomy

@@ -24,6 +24,7 @@ from mapgen.cache import cached, file_digest
 from mapgen.campus import outing_pairs, school_grounds
 from mapgen.catalog import add_catalogues
 from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig, Mode, Settings
+from mapgen.contract import REVIEW_FILE
 from mapgen.edge import data_area, reaches_data_edge
 from mapgen.errors import ConfigError, InputFileError, NoSchoolsError, SystemPackageError
 from mapgen.naming import SCHOOL_WORDS, city_language, generated_names, place_title
@@ -39,7 +40,6 @@ from mapgen.schools import schools_from_csv, schools_from_osm
 from mapgen.textsafe import console_text, write_person_csv
 from mapgen.venues import Taxonomy, load_taxonomy, settle_venues, venues_from_osm
 
-REVIEW_FILE = "review.csv"
 # Margin around the schools' bike circles kept in basemap.parquet, as a share of their extent
 # (a sheet's map widens one circle to the A4 picture's aspect ratio).
 BASEMAP_MARGIN = 0.3

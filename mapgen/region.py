@@ -28,6 +28,7 @@ from mapgen import _osm
 from mapgen._osm import data_date
 from mapgen._progress import say, stage
 from mapgen.config import MODES, OSM_ATTRIBUTION, AreaConfig, Mode, RegionConfig, Settings
+from mapgen.contract import ROUTE_COLUMNS, VENUE_COLUMNS
 from mapgen.errors import NoSchoolsError, RegionError
 from mapgen.look import SCHOOL_COLOR
 from mapgen.network import StreetGraph, street_graph
@@ -57,9 +58,8 @@ from mapgen.publish.maps import (
     shape,
 )
 from mapgen.publish.sitedb import write_site_db
-from mapgen.routes import ROUTE_COLUMNS
 from mapgen.textsafe import console_text, url_path, write_person_csv
-from mapgen.venues import VENUE_COLUMNS, Taxonomy, load_taxonomy
+from mapgen.venues import Taxonomy, load_taxonomy
 
 if TYPE_CHECKING:
     from dask.distributed import Client, Future

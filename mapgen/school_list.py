@@ -14,9 +14,9 @@ from rapidfuzz import fuzz
 
 from mapgen.catalog import _MARKUP, map_columns, read_table
 from mapgen.config import CatalogueSettings, SchoolListConfig
-from mapgen.coords import distance_m
+from mapgen.contract import SCHOOL_COLUMNS
+from mapgen.geo import distance_m
 from mapgen.geocode import BRACKETED, REGION_PREFIX, build_gazetteer, geocode
-from mapgen.schools import SCHOOL_COLUMNS
 
 #: Field → headers of an official school list (compared like a catalogue's: case, full-width and
 #: traditional characters folded).

@@ -13,9 +13,9 @@ import shapely
 
 from mapgen.catalog import CONTROL_CHARS, wide_csv_fields
 from mapgen.config import CatalogueSettings, Settings
+from mapgen.contract import SCHOOL_COLUMNS
 from mapgen.errors import InputFileError
 
-SCHOOL_COLUMNS = ["school_id", "name", "name_en", "source", "osm_id"]
 _CSV_ALIASES = {
     "name": ("name", "名称", "学校", "学校名称"),
     "lon": ("lon", "lng", "longitude", "经度", "x"),

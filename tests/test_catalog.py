@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from mapgen.catalog import diff_venues, import_catalogue, read_table
 from mapgen.cli import app
 from mapgen.config import DEFAULT_CATEGORIES, CatalogueConfig, CatalogueSettings, Settings
-from mapgen.coords import convert
 from mapgen.errors import InputFileError
+from mapgen.geo import convert
 from mapgen.geocode import build_gazetteer, read_gazetteer
 from mapgen.venues import load_taxonomy
 
@@ -260,7 +260,7 @@ def test_100k_row_catalogue(tmp_path, heritage):
 
 
 def convert_distance(twins):
-    from mapgen.coords import distance_m
+    from mapgen.geo import distance_m
 
     a, b = gpd.GeoSeries(twins["geometry"]), gpd.GeoSeries(twins["geometry_osm"])
     return distance_m(a.x, a.y, b.x, b.y)
@@ -320,7 +320,7 @@ def test_docs_name_every_venue_field_cli_option_and_template_column():
 
     from mapgen.catalog import FIELD_ALIASES, map_columns
     from mapgen.config import PROJECT_ROOT
-    from mapgen.venues import VENUE_COLUMNS
+    from mapgen.contract import VENUE_COLUMNS
 
     contract = (PROJECT_ROOT / "docs" / "output-contract.md").read_text(encoding="utf-8")
     assert [c for c in VENUE_COLUMNS if f"`{c}`" not in contract] == []

@@ -9,8 +9,7 @@ import typer.main
 
 from mapgen.cli import app
 from mapgen.config import CityConfig, Settings, TileProvider
-from mapgen.schools import SCHOOL_COLUMNS
-from mapgen.venues import TRUTH_COLUMNS, VENUE_COLUMNS
+from mapgen.contract import SCHOOL_COLUMNS, TRUTH_COLUMNS, VENUE_COLUMNS
 from tests.conftest import ROOT
 
 DOCS = "\n".join(p.read_text(encoding="utf-8") for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])

@@ -11,7 +11,7 @@ from conftest import shared_file
 
 from mapgen import _osm
 from mapgen.config import CatalogueSettings, SchoolListConfig, Settings, city_from_osm, load_city
-from mapgen.coords import distance_m
+from mapgen.geo import distance_m
 from mapgen.pipeline import select_schools
 from mapgen.school_list import reconcile_school_list, school_key, school_score
 from mapgen.schools import schools_from_osm

@@ -24,16 +24,13 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
 from mapgen.config import OSM_ATTRIBUTION, Settings
+from mapgen.contract import CONTRACT_FILES, ROUTE_COLUMNS, SCHOOL_PAGES_DIR, SHEET_INPUTS
 from mapgen.errors import ConfigError, FontError, InputFileError, SystemPackageError
 from mapgen.hours import parse_hours
 from mapgen.look import MODE_COLORS, SCHOOL_COLOR, whole_minutes
-from mapgen.publish.files import CONTRACT_FILES
 from mapgen.publish.sitedb import free_flag
 from mapgen.publish.staticmap import AREA_STYLE, MAIN_ROAD_COLOR, school_map_jpeg
-from mapgen.routes import ROUTE_COLUMNS
 
-SHEET_INPUTS = {"routes": "routes.csv", "basemap": "basemap.parquet"}
-SHEETS_DIR = "schools"
 # Font families with Chinese glyphs, in order of preference (Debian fonts-noto-cjk first).
 CJK_FAMILIES = (
     "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Micro Hei",
@@ -431,7 +428,7 @@ def write_sheets(
         raise ConfigError(
             f"{build.folder / CONTRACT_FILES['schools']}: no school with school_id {', '.join(unknown)}"
         )
-    out = build.folder / SHEETS_DIR
+    out = build.folder / SCHOOL_PAGES_DIR
     out.mkdir(exist_ok=True)
     workers = min(build.settings.sheet_workers or os.cpu_count() or 1, len(wanted))
     written = []

@@ -14,13 +14,12 @@ import shapely
 
 from mapgen._atomic import staged_file
 from mapgen.config import OSM_ATTRIBUTION, Settings, TileProvider
-from mapgen.coords import wgs84_to_gcj02
+from mapgen.contract import CONTRACT_FILES, SITE_DB_FILE
 from mapgen.errors import ConfigError, InputFileError
+from mapgen.geo import shift_to_datum
 from mapgen.hours import open_after_school, open_weekend, parse_hours
-from mapgen.publish.files import CONTRACT_FILES
 from mapgen.sitetext import SCHEMA_VERSION, normalise
 
-SITE_DB = "site.db"
 #: Optional venue columns (from catalogues); missing ones are stored empty.
 OPTIONAL_VENUE_COLUMNS = ("district", "address", "phone", "website", "safety", "free")
 _NO_COLOR = "#555555"  # a category missing from the taxonomy in summary.json
@@ -97,7 +96,7 @@ def write_site_db(
     data = Path(data_dir)
     if timezone is not None:
         _check_timezone(timezone)
-    path = Path(db_path) if db_path is not None else data / SITE_DB
+    path = Path(db_path) if db_path is not None else data / SITE_DB_FILE
     summary = _read_summary(data / CONTRACT_FILES["summary"])
     schools = _read_points(data / CONTRACT_FILES["schools"], "school_id")
     venues = _read_points(data / CONTRACT_FILES["venues"], "venue_id")
@@ -226,10 +225,8 @@ def _text(row: pd.Series, column: str) -> str:
 
 
 def _display_xy(frame: gpd.GeoDataFrame, tiles: TileProvider) -> tuple[list[float], list[float]]:
-    lon, lat = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
-    if tiles.datum == "gcj02" and len(frame):
-        lon, lat = wgs84_to_gcj02(lon, lat)
-    return [float(x) for x in lon], [float(y) for y in lat]
+    points = shift_to_datum(frame.geometry.values, tiles.datum)
+    return [float(x) for x in shapely.get_x(points)], [float(y) for y in shapely.get_y(points)]
 
 
 def _venue_rows(
@@ -329,9 +326,7 @@ def _isochrone_rows(
         if school_id not in school_ids:
             continue
         shape = shapely.simplify(shapely.union_all(group.geometry.values), _ISOCHRONE_TOLERANCE_DEG)
-        if tiles.datum == "gcj02":
-            shape = shapely.transform(shape, lambda xy: pd.DataFrame(
-                dict(zip(("x", "y"), wgs84_to_gcj02(xy[:, 0], xy[:, 1]), strict=True))).to_numpy())
+        shape = shift_to_datum([shape], tiles.datum)[0]
         edge = bool(group["reaches_data_edge"].map(lambda f: _flag(f, default=False)).any()) \
             if "reaches_data_edge" in group else False
         rows.append((school_ids[school_id], str(mode), float(group["minutes"].max()), shapely.to_geojson(shape),
