@@ -385,9 +385,8 @@ def catalog_import(
     """Import one venue catalogue: every row becomes a venue or a review row with its reason."""
     import shapely
 
-    from mapgen.catalog import import_catalogue, write_import
+    from mapgen.catalog import build_gazetteer, import_catalogue, merge_gazetteers, read_gazetteer, write_import
     from mapgen.config import DEFAULT_CATEGORIES, CatalogueConfig, CatalogueSettings
-    from mapgen.geocode import build_gazetteer, merge_gazetteers, read_gazetteer
     from mapgen.venues import load_taxonomy
 
     pairs = [c.split("=", 1) for c in column or []]

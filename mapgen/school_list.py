@@ -12,11 +12,11 @@ import pandas as pd
 import shapely
 from rapidfuzz import fuzz
 
-from mapgen.catalog import _MARKUP, map_columns, read_table
+from mapgen.catalog import MARKUP, build_gazetteer, geocode, map_columns, read_table
+from mapgen.catalog.names import BRACKETED, REGION_PREFIX
 from mapgen.config import CatalogueSettings, SchoolListConfig
 from mapgen.contract import SCHOOL_COLUMNS
 from mapgen.geo import distance_m
-from mapgen.geocode import BRACKETED, REGION_PREFIX, build_gazetteer, geocode
 
 #: Field → headers of an official school list (compared like a catalogue's: case, full-width and
 #: traditional characters folded).
@@ -172,7 +172,7 @@ def read_school_list(spec: SchoolListConfig, review: list[dict[str, object]]) ->
     for key in SCHOOL_LIST_ALIASES:
         data[key] = rows[columns[key]].astype(str).str.strip() if key in columns else ""
     empty = data[["id", "name", "address", "district"]].eq("").all(axis=1)
-    bad = data["name"].eq("") | data["name"].str.contains(_MARKUP)
+    bad = data["name"].eq("") | data["name"].str.contains(MARKUP)
     for i in data.index[bad & ~empty]:
         review.append({"file": spec.file.name, "row": int(data.at[i, "row"]), "column": columns["name"],
                        "reason": "missing name" if not data.at[i, "name"] else "name contains HTML/script markup",

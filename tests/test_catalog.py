@@ -12,12 +12,11 @@ import pytest
 from conftest import shared_file
 from typer.testing import CliRunner
 
-from mapgen.catalog import diff_venues, import_catalogue, read_table
+from mapgen.catalog import build_gazetteer, diff_venues, import_catalogue, read_gazetteer, read_table
 from mapgen.cli import app
 from mapgen.config import DEFAULT_CATEGORIES, CatalogueConfig, CatalogueSettings, Settings
 from mapgen.errors import InputFileError
 from mapgen.geo import convert
-from mapgen.geocode import build_gazetteer, read_gazetteer
 from mapgen.venues import load_taxonomy
 
 TAXONOMY = load_taxonomy(DEFAULT_CATEGORIES)
@@ -82,7 +81,7 @@ def _write_csv(path, rows, encoding):
 
 
 def _check(result, rows, expected, good, first_row):
-    review = result.review
+    review = result.review.frame()
     assert len(result.venues) == len(good) == 200  # every good row kept
     assert len(review) == len(expected) == 12
     by_row = review.set_index("row")
@@ -152,7 +151,7 @@ def test_missing_columns_and_bad_files_are_clear_errors(tmp_path):
     nolat = tmp_path / "nolat.csv"
     nolat.write_text("名称,经度\n甲,121.47\n", encoding="utf-8")
     result = import_catalogue(CatalogueConfig(file=nolat, category="museum"), TAXONOMY, SETTINGS)
-    assert result.review["reason"].tolist() == ["only one of longitude/latitude given"]
+    assert result.review.frame()["reason"].tolist() == ["only one of longitude/latitude given"]
 
 
 def test_bureau_catalogue_via_cli(tmp_path):
@@ -211,7 +210,7 @@ def test_diff_of_identical_lists_is_empty(heritage):
 
 
 def test_gcj02_list_merges_with_osm_venues_keeping_both_sources(gazetteer):
-    from mapgen.dedup import merge_venues
+    from mapgen.catalog import merge_venues
     from mapgen.venues import venues_from_osm
 
     osm = read_gazetteer(shared_file("venues", "shanghai-osm-culture.geojson"))
@@ -255,8 +254,8 @@ def test_100k_row_catalogue(tmp_path, heritage):
     result = import_catalogue(CatalogueConfig(file=path, crs="gcj02", category="heritage"), TAXONOMY, SETTINGS,
                               area=area)
     assert len(result.venues) == n - len(bad) and len(result.review) == len(bad)
-    assert set(result.review["row"]) == set(bad + 2)
-    assert result.review["reason"].str.startswith("outside the city area").all()
+    assert {r.row for r in result.review} == set(bad + 2)
+    assert result.review.frame()["reason"].str.startswith("outside the city area").all()
 
 
 def convert_distance(twins):

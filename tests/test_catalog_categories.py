@@ -9,11 +9,10 @@ import pytest
 from conftest import shared_file
 
 from mapgen import _osm
-from mapgen.catalog import _number, import_catalogue, map_columns, read_table
-from mapgen.classify import CategoryWords, fold
+from mapgen.catalog import build_gazetteer, import_catalogue, map_columns, parse_coordinate, read_gazetteer, read_table
+from mapgen.catalog.categories import CategoryWords, fold
 from mapgen.config import DEFAULT_CATEGORIES, CatalogueConfig, CatalogueSettings
 from mapgen.errors import InputFileError
-from mapgen.geocode import build_gazetteer, read_gazetteer
 from mapgen.venues import load_taxonomy
 
 TAXONOMY = load_taxonomy(DEFAULT_CATEGORIES)
@@ -40,7 +39,7 @@ def bureau():
 
 
 def test_bureau_list_without_category_takes_categories_from_places_and_names(bureau):
-    venues, review = bureau.venues, bureau.review
+    venues, review = bureau.venues, bureau.review.frame()
     assert len(venues) + len(review) == 150 and len(venues) == 31
     source = venues["category_source"].str.split(":").str[0]
     assert source.value_counts().to_dict() == {"tags+name": 21, "tags": 4, "name": 6}
@@ -84,7 +83,7 @@ def test_category_words_people_use(tmp_path):
     assert got == {"五台山体育中心": "sports", "体育馆": "sports", "曹隐云科学馆": "science", "北操场": "sports",
                    "南京文化艺术中心": "culture", "南京图书馆": "library", "江苏美术馆": "museum"}
     assert (result.venues["category_source"].str.startswith("column: ")).all()
-    reasons = dict(zip(result.review["name"], result.review["reason"], strict=True))
+    reasons = {r.name: r.reason for r in result.review}
     assert reasons["五台山体育馆"].startswith("unknown category '运动场所在地' (closest category: sports")
     assert reasons["南京市青少年宫"].startswith("no coordinates")
     assert WORDS.lookup("少年宫") == WORDS.lookup("少年宮") == WORDS.lookup("青少年活动中心") == "culture"
@@ -122,13 +121,13 @@ def test_every_taxonomy_word_names_one_category():
 
 
 def test_coordinates_are_parsed_strictly(tmp_path):
-    assert _number("114.05") == 114.05 and _number("+22.7°") == 22.7 and _number("114") == 114.0
+    assert parse_coordinate("114.05") == 114.05 and parse_coordinate("+22.7°") == 22.7 and parse_coordinate("114") == 114.0
     for text in ("114_2", "1,5", "nan", "inf", "114.05E", "0x10", "1 14"):
-        assert _number(text) != _number(text)  # NaN
+        assert parse_coordinate(text) != parse_coordinate(text)  # NaN
     path = tmp_path / "list.csv"
     path.write_text("名称,经度,纬度,类别\n甲,114_2,22.7,公园\n乙,114.2,22.7,公园\n", encoding="utf-8")
     result = import_catalogue(CatalogueConfig(file=path), TAXONOMY, SETTINGS)
-    assert result.review["reason"].tolist() == ["longitude is not a number: '114_2'"]
+    assert [r.reason for r in result.review] == ["longitude is not a number: '114_2'"]
     assert result.venues["name"].tolist() == ["乙"]
 
 

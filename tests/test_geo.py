@@ -96,9 +96,8 @@ def test_gcj02_heritage_buildings_land_on_osm_twins():
 
 
 def test_wrong_datum_is_reported_as_a_consistent_offset():
-    from mapgen.catalog import import_catalogue
+    from mapgen.catalog import build_gazetteer, import_catalogue, read_gazetteer
     from mapgen.config import DEFAULT_CATEGORIES
-    from mapgen.geocode import build_gazetteer, read_gazetteer
     from mapgen.venues import load_taxonomy
 
     settings = CatalogueSettings()

@@ -9,19 +9,10 @@ import pandas as pd
 import pytest
 from conftest import shared_file
 
+from mapgen.catalog import OnlineLookup, build_gazetteer, geocode, read_gazetteer
+from mapgen.catalog.names import Address, name_key, name_score, name_variants, parse_address
 from mapgen.config import CatalogueSettings, OnlineGeocoder
 from mapgen.geo import distance_m, wgs84_to_gcj02
-from mapgen.geocode import (
-    Address,
-    OnlineLookup,
-    build_gazetteer,
-    geocode,
-    name_key,
-    name_score,
-    name_variants,
-    parse_address,
-    read_gazetteer,
-)
 
 SETTINGS = CatalogueSettings()
 

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from mapgen import catalog
 from mapgen.cache import CACHE_SUFFIX, dump_arrays
+from mapgen.catalog import build as catalog_build
 from mapgen.catalog import diff_venues, import_catalogue, read_table
 from mapgen.config import DEFAULT_CATEGORIES, CatalogueConfig, CatalogueSettings, Settings
 from mapgen.planner import load_graph
@@ -78,7 +78,7 @@ def test_twenty_thousand_rows_at_one_spot_import_without_a_pair_matrix(tmp_path:
     assert result.counts["rows"] == 20_000
     assert result.counts["venues"] == 10_001  # 10,000 distinct names + the first of the repeated one
     assert len(result.review) == 9_999
-    assert set(result.review["reason"]) == {"duplicate of row 3 (same name and address within 50 m)"}
+    assert {r.reason for r in result.review} == {"duplicate of row 3 (same name and address within 50 m)"}
     assert result.venues["venue_id"].is_unique
 
 
@@ -90,7 +90,7 @@ def test_duplicates_need_the_same_address_and_distance(tmp_path: Path, culture: 
             [name, "", lon + 0.0001, lat, "museum"],  # blank address near the first: duplicate
             [name, "路1号", lon + 0.01, lat, "museum"]]  # ~1 km away: another venue
     result = import_catalogue(CatalogueConfig(file=_write_csv(tmp_path / "d.csv", HEADER, rows)), TAXONOMY, SETTINGS)
-    assert result.review["row"].tolist() == [3, 5]
+    assert [r.row for r in result.review] == [3, 5]
     assert result.counts["venues"] == 3
 
 
@@ -100,7 +100,7 @@ def test_a_200000_character_field_goes_to_review_and_the_rest_imports(tmp_path: 
     rows[7][1] = "路" * 200_000
     path = _write_csv(tmp_path / "long.csv", HEADER, rows)
     result = import_catalogue(CatalogueConfig(file=path), TAXONOMY, SETTINGS)
-    review = result.review.set_index("row")
+    review = result.review.frame().set_index("row")
     assert review.loc[6, "reason"] == "name is 200,000 characters long (limit 200; see max_name_chars/max_text_chars)"
     assert review.loc[9, "reason"].startswith("address is 200,000 characters long (limit 2,000")
     assert len(review.loc[6, "name"]) == SETTINGS.max_name_chars + 1  # clipped in review.csv
@@ -127,7 +127,7 @@ def test_nul_and_control_characters_are_rejected_with_a_reason(tmp_path: Path, c
     rows[2][0] = rows[2][0] + "\x00hidden"
     rows[3][1] = "路\x1b[31m"
     result = import_catalogue(CatalogueConfig(file=_write_csv(tmp_path / "nul.csv", HEADER, rows)), TAXONOMY, SETTINGS)
-    review = result.review.set_index("row")["reason"]
+    review = result.review.frame().set_index("row")["reason"]
     assert review[4].startswith("contains the control character U+0000 in name")
     assert review[5].startswith("contains the control character U+001B in address")
     assert result.counts["venues"] == 8
@@ -144,7 +144,7 @@ def test_malformed_geojson_features_become_review_rows(tmp_path: Path, culture: 
     path = tmp_path / "bad.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False), encoding="utf-8")
     result = import_catalogue(CatalogueConfig(file=path, category="museum"), TAXONOMY, SETTINGS)
-    reasons = result.review.set_index("row")["reason"]
+    reasons = result.review.frame().set_index("row")["reason"]
     assert reasons[2] == "malformed feature: Point coordinates '5' are not [lon, lat] numbers"
     assert reasons[3].startswith("malformed feature: Point coordinates '{")
     assert reasons[4] == "malformed feature: properties is a JSON list, not an object"
@@ -165,16 +165,16 @@ def test_an_unexpected_error_in_one_row_is_a_review_row(tmp_path: Path, culture:
     """A step that fails on one row's value (a bug no check foresaw) costs that row, not the import."""
     rows = _rows(culture[:40])
     victim = rows[17][0]
-    real = catalog.name_key
+    real = catalog_build.name_key
 
     def fragile(name: str, settings: CatalogueSettings) -> str:
         if name == victim:
             raise KeyError("surprise")
         return real(name, settings)
 
-    monkeypatch.setattr(catalog, "name_key", fragile)
+    monkeypatch.setattr(catalog_build, "name_key", fragile)
     result = import_catalogue(CatalogueConfig(file=_write_csv(tmp_path / "x.csv", HEADER, rows)), TAXONOMY, SETTINGS)
-    row = result.review.set_index("row").loc[19]
+    row = result.review.frame().set_index("row").loc[19]
     assert row["reason"].startswith("unexpected error while checking this row (KeyError: 'surprise')")
     assert row["name"] == victim
     assert result.counts["rows"] == 40 and result.counts["venues"] == 39

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from mapgen.catalog.names import name_key, name_score
 from mapgen.config import CatalogueSettings, Settings
 from mapgen.geo import local_metres
-from mapgen.geocode import name_key, name_score
 from mapgen.venues import hours_flags
 
 #: Fields a merged venue takes from the other source when its own is empty.
@@ -26,7 +26,7 @@ def merge_venues(
 
     Two venues are the same when the extra one was geocoded onto the base venue's OSM
     feature, or when they lie within ``settings.merge_m`` of each other and their names
-    score at least ``settings.merge_min_score`` (:func:`mapgen.geocode.name_score`, which
+    score at least ``settings.merge_min_score`` (:func:`mapgen.catalog.names.name_score`, which
     keeps branches and lookalikes apart). Names are compared with the :data:`MERGE_CANDIDATES`
     nearest base venues and every one with the same name key, never with all of a crowded spot. The merged venue keeps the base venue's id,
     category and geometry (an OSM outline gives better entrances), fills its empty fields

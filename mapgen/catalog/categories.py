@@ -1,4 +1,4 @@
-"""Recognise a catalogue row's venue category: from its category word, the kind word in its name, or its place's tags."""
+"""A catalogue row's venue category: from its category word, the kind word in its name, or its matched place's tags."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+import pandas as pd
 from rapidfuzz import fuzz, process
 
-from mapgen.config import CatalogueSettings
-from mapgen.geocode import BRACKETED
+from mapgen.catalog.checks import Reject
+from mapgen.catalog.gazetteer import Gazetteer
+from mapgen.catalog.names import BRACKETED
+from mapgen.config import CatalogueConfig, CatalogueSettings
+from mapgen.contract import ReviewLog
+from mapgen.errors import InputFileError
 from mapgen.venues import Taxonomy
 
 #: Confidence of a category read from a name: the kind word ends the name (上海博物馆); it is followed
@@ -144,3 +149,77 @@ class CategoryWords:
         if named.confidence >= NAME_BEFORE_BRANCH:
             return Guess(named.key, "name", TAGS_AGAINST_NAME, f"{named.detail} (tags of {feature_id}: {found.key})")
         return Guess(found.key, "tags", TAGS_AGAINST_NAME, f"{feature_id} (the name says {named.key})")
+
+
+def row_categories(data: pd.DataFrame, columns: dict[str, str], spec: CatalogueConfig, words: CategoryWords,
+                   reject: Reject) -> pd.DataFrame:
+    """Category of every row from its category column, else the catalogue's setting, else its name.
+
+    Unknown category words go to review naming the closest known one; rows with neither a word
+    nor a kind word in the name are left open (``category`` None) for :func:`place_categories`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``category``, ``category_source``, ``category_confidence`` per row.
+    """
+    given = words.lookup(spec.category) if spec.category is not None else None
+    if spec.category is not None and given is None:
+        raise InputFileError(f"{spec.file}: unknown category {spec.category!r} "
+                             f"(one of {', '.join(c.key for c in words.taxonomy.categories)}; "
+                             f"{words.closest(spec.category)})")
+    default = Guess(given, "setting", 1.0) if given else None
+    guesses: list[Guess | None] = []
+    for value, name in zip(data["category"], data["name"], strict=True):
+        if value:
+            key = words.lookup(value)
+            guesses.append(Guess(key, "column", 1.0, value) if key else None)
+        else:
+            guesses.append(default or words.from_name(name))
+    column = columns.get("category", "category")
+    unknown = data["category"].ne("") & pd.Series([g is None for g in guesses], index=data.index)
+    values = data.loc[unknown, "category"]
+    reject(unknown, column, ("unknown category " + values.map(repr) + " (" + values.map(words.closest) + ")").reindex(
+        data.index, fill_value=""))
+    return _guess_frame(guesses, data.index)
+
+
+def category_counts(venues: pd.DataFrame, review: ReviewLog) -> dict[str, int]:
+    """Venues per category source (``categories_from_tags`` counts ``tags`` and ``tags+name``) and rows to review."""
+    source = venues["category_source"].str.split(":").str[0].replace({"tags+name": "tags"})
+    counts = {f"categories_from_{k}": int((source == k).sum()) for k in ("column", "setting", "tags", "name")}
+    counts["categories_to_review"] = sum(r.reason.startswith(("no category", "unknown category", "category unsure"))
+                                         for r in review)
+    return counts
+
+
+def _guess_frame(guesses: list[Guess | None], index: pd.Index) -> pd.DataFrame:
+    return pd.DataFrame({"category": [g.key if g else None for g in guesses],
+                         "category_source": [g.reason if g else "" for g in guesses],
+                         "category_confidence": [g.confidence if g else 0.0 for g in guesses]}, index=index)
+
+
+def place_categories(category: pd.DataFrame, data: pd.DataFrame, located: pd.DataFrame, gazetteer: Gazetteer | None,
+                     words: CategoryWords, min_confidence: float, columns: dict[str, str],
+                     reject: Reject) -> pd.DataFrame:
+    """Rows without a category word take their matched place's category (its tags), else keep the name's.
+
+    Rows still without a category, or below `min_confidence`, go to review with the closest category.
+    """
+    open_rows = category["category_source"].map(lambda s: s.split(":")[0] in ("", "name"))
+    if gazetteer is not None and len(gazetteer):
+        for i in data.index[open_rows & located["match_id"].ne("")]:
+            match = located.at[i, "match_id"]
+            found = words.from_tags(gazetteer.feature_tags(match), words.from_name(data.at[i, "name"]), match)
+            if found is not None:
+                category.loc[i] = [found.key, found.reason, found.confidence]
+    missing = category["category"].isna()
+    where = columns.get("category", columns["name"])
+    reject(missing, where, "no category: no category column, and neither the name nor a matched place "
+           "says what it is (" + data.loc[missing, "name"].map(words.closest).reindex(data.index, fill_value="")
+           + "; add a category column or give --category)")
+    weak = ~missing & (category["category_confidence"] < min_confidence)
+    reject(weak, where, "category unsure: " + category["category"].astype(str) + " from "
+           + category["category_source"] + " has confidence " + category["category_confidence"].map("{:.2f}".format)
+           + f" < {min_confidence:.2f}")
+    return category
