@@ -35,7 +35,7 @@ class Category:
 
     ``synonyms`` are what a catalogue's category column may say (运动场地, sports ground);
     ``name_words`` the venue kinds in names (体育馆, Bibliothek) that give a row its category
-    (:mod:`mapgen.classify`).
+    (:mod:`mapgen.catalog.categories`).
     """
 
     key: str
