@@ -36,7 +36,8 @@ def check_text(data: pd.DataFrame, columns: dict[str, str], fields: list[str], s
         values = data[key]
         control = values.str.contains(CONTROL_CHARS)
         if control.any():
-            found = values[control].map(lambda v: f"U+{ord(CONTROL_CHARS.search(v).group()):04X}")  # type: ignore[union-attr]
+            first = values[control].str.extract(f"({CONTROL_CHARS.pattern})", expand=False)
+            found = first.map(lambda c: f"U+{ord(c):04X}")
             reject(control, columns[key], "contains the control character " + found.reindex(data.index, fill_value="")
                    + f" in {key} (NUL bytes and the like are not text; fix the file)")
         limit = settings.max_name_chars if key in ("name", "name_en") else settings.max_text_chars

@@ -38,7 +38,7 @@ def check_datum(names: pd.Series, lon: np.ndarray, lat: np.ndarray, declared: Da
     rows = [i for i, _ in hits]
     ref = np.array([p for _, p in hits])
     offsets = datum_offsets(lon[rows], lat[rows], ref[:, 0], ref[:, 1])
-    best = min(offsets, key=offsets.get)  # type: ignore[arg-type]
+    best = min(offsets, key=lambda datum: offsets[datum])
     report.update(median_m={k: round(v, 1) for k, v in offsets.items()}, best=best)
     if best != declared and offsets[declared] > 100 and offsets[best] < offsets[declared] / 3:
         report["warning"] = (
