@@ -36,6 +36,7 @@ REVIEW_FILE = "review.csv"
 INDEX_FILE = "index.html"
 SCHOOL_PAGES_DIR = "schools"  # schools/<school_id>.html and .pdf
 SITE_DB_FILE = "site.db"
+CHANGES_FILE = "changes.csv"  # `mapgen catalog import`: what changed since the previous import
 
 #: The contract files proper, by the name the summary's ``outputs`` uses.
 CONTRACT_FILES = {
@@ -64,6 +65,7 @@ ISOCHRONE_COLUMNS = ["school_id", "mode", "minutes", "reaches_data_edge"]
 PAIR_COLUMNS = ["school_id", "venue_id", "mode", "minutes", "on_campus"]
 ROUTE_COLUMNS = ["school_id", "venue_id", "mode", "minutes", "street_m", "main_road_m", "main_road_crossings"]
 REVIEW_COLUMNS = ["file", "row", "column", "reason", "name"]
+CHANGE_COLUMNS = ["change", "venue_id", "name", "field", "old", "new", "distance_m"]
 
 _TRUE_WORDS = frozenset({"true", "1", "yes"})
 
