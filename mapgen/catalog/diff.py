@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import shapely
 
+from mapgen.contract import CHANGE_COLUMNS
 from mapgen.geo import distance_m
 
 
@@ -21,7 +22,8 @@ def diff_venues(old: pd.DataFrame, new: pd.DataFrame, moved_m: float) -> pd.Data
     Returns
     -------
     pandas.DataFrame
-        ``change`` (added/removed/moved/changed), ``venue_id``, ``name``, ``field``, ``old``, ``new``.
+        :data:`~mapgen.contract.CHANGE_COLUMNS`: ``change`` (added/removed/moved/changed), ``venue_id``,
+        ``name``, ``field``, ``old``, ``new``, ``distance_m`` (moved venues).
     """
     fields = ["name", "category", "address", "opening_hours", "fee", "phone", "safety", "website", "district"]
     old_i, new_i = old.set_index("venue_id"), new.set_index("venue_id")
@@ -48,5 +50,4 @@ def diff_venues(old: pd.DataFrame, new: pd.DataFrame, moved_m: float) -> pd.Data
             for vid in both[(before != after).to_numpy()]:
                 rows.append({"change": "changed", "venue_id": vid, "name": new_i.at[vid, "name"], "field": f,
                              "old": before[vid], "new": after[vid]})
-    columns = ["change", "venue_id", "name", "field", "old", "new", "distance_m"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=CHANGE_COLUMNS)

@@ -19,8 +19,7 @@ from mapgen.errors import InputFileError
 
 #: Tags whose values name a feature in the gazetteer (old names are left out: they point at former uses).
 NAME_TAGS = ("name", "name:zh", "name:zh-Hans", "official_name", "short_name", "alt_name")
-
-
+#: A house number or a range of them (``12``, ``12-16``).
 _NUMBER = re.compile(r"(\d+)(?:\s*-\s*(\d+))?")
 
 

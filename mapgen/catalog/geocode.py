@@ -22,8 +22,7 @@ from mapgen.geo import convert, distance_m
 
 _NEAR_M = 300.0  # name and address agree when their places are this close
 _AMBIGUOUS_M = 500.0  # equally good matches farther apart than this are ambiguous
-
-
+#: What :func:`geocode` returns for each row.
 GEOCODE_COLUMNS = ["lon", "lat", "confidence", "method", "match_id", "match_name", "reason"]
 
 

@@ -9,13 +9,9 @@ import geopandas as gpd
 from mapgen.catalog.build import CatalogueImport
 from mapgen.catalog.diff import diff_venues
 from mapgen.config import CatalogueSettings
-from mapgen.contract import REVIEW_FILE, VENUES_FILE
+from mapgen.contract import CHANGES_FILE, REVIEW_FILE, VENUES_FILE
 from mapgen.errors import InputFileError
 from mapgen.textsafe import write_person_csv
-
-#: What changed since the previous import of the same list (:func:`~mapgen.catalog.diff.diff_venues`).
-CHANGES_FILE = "changes.csv"
-
 
 
 def write_import(result: CatalogueImport, out_dir: str | Path, previous: str | Path | None,
