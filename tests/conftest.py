@@ -186,7 +186,9 @@ def site_data(shenzhen_build: Path, tmp_path_factory: pytest.TempPathFactory) ->
     import pandas as pd
     import shapely
 
+    from mapgen.contract import BuildFolder
     from mapgen.publish.sitedb import write_site_db
+    from mapgen.venues import hours_flags
 
     out = tmp_path_factory.mktemp("site")
     shutil.copytree(shenzhen_build, out, dirs_exist_ok=True)
@@ -200,6 +202,9 @@ def site_data(shenzhen_build: Path, tmp_path_factory: pytest.TempPathFactory) ->
         "district": "龙岗区", "address": "<script>alert(2)</script>",
         "geometry": shapely.Point(school.geometry.x + 0.001, school.geometry.y),
     }
+    # a whole contract row: the hours flags as the build reads them, with the build's after-school window
+    flags = hours_flags(pd.Series([hostile["opening_hours"]]), BuildFolder(out).summary.settings)
+    hostile.update({k: (None if pd.isna(v) else bool(v)) for k, v in flags.iloc[0].items()})
     venues = pd.concat([venues, gpd.GeoDataFrame([hostile], crs=4326)], ignore_index=True)
     (out / "venues.geojson").unlink()
     venues.to_file(out / "venues.geojson", driver="GeoJSON", engine="pyogrio")
