@@ -20,16 +20,20 @@ VENUES = SHARED / "venues"
 CITIES = ROOT / "data" / "venues"
 
 
-# Markers of the fast tier (`make test-fast` deselects them): a test that needs the Heidelberg build, runs
-# region builds on a Dask cluster, or reads the large extract (as a parameter or in its body) is slow.
-SLOW_FIXTURES = frozenset({"heidelberg_build", "dask_client"})
+# Markers of the fast tier (`make test-fast` deselects them): a test that needs the Heidelberg or Nanjing
+# build, runs region builds on a Dask cluster, or reads the large extract (as a parameter or in its body) is
+# slow; so is a test that runs a whole build of its own (marked where it is written).
+SLOW_FIXTURES = frozenset({"heidelberg_build", "nanjing_build", "dask_client"})
 LARGE_EXTRACTS = ("heidelberg.osm.pbf",)
+LARGE_CITIES = frozenset(name.split(".")[0] for name in LARGE_EXTRACTS)
 
 
 def _reads_large_extract(item: pytest.Item) -> bool:
     """Whether the test or one of its fixtures names a large extract (parameters and source code)."""
     callspec = getattr(item, "callspec", None)
     params = callspec.params if callspec else {}
+    if any(str(v) in LARGE_CITIES for v in params.values()):  # a parameter naming the extract by its city
+        return True
     texts = [str(v) for v in params.values()]
     fixtures = getattr(item, "_fixtureinfo", None)
     # a parametrized fixture's parameter (above) says which extract it reads, not its source listing them all

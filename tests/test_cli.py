@@ -17,6 +17,7 @@ def _mapgen(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # a whole build of its own
 def test_build_with_city_file_prints_progress_and_summary(tmp_path) -> None:
     shared_file("osm", "shenzhen-longgang.osm")
     run = _mapgen("build", "--city", str(CITIES / "shenzhen-longgang.toml"), "--out", str(tmp_path), "--minutes", "10")
@@ -75,6 +76,7 @@ def _absent_extract_city(tmp_path) -> Path:
     return city
 
 
+@pytest.mark.slow  # a whole build of its own
 def test_missing_extract_falls_back_to_osmnx_download_and_says_so(tmp_path, monkeypatch, capsys, shenzhen_build) -> None:
     """The download fallback with stand-ins for osmnx's two Overpass calls that answer from the real extract."""
     import json

@@ -250,6 +250,7 @@ def test_isochrones_points_with_hostile_rows_write_the_rest(tmp_path: Path) -> N
 # --- atomic outputs ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a whole build of its own
 def test_a_killed_rebuild_leaves_the_previous_output_intact(shenzhen_build: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     shutil.copytree(shenzhen_build, out)
@@ -283,6 +284,7 @@ def test_a_killed_rebuild_leaves_the_previous_output_intact(shenzhen_build: Path
     assert not staging[0].exists() and not list(tmp_path.glob(".out.*"))
 
 
+@pytest.mark.slow  # a whole build of its own
 def test_build_output_errors_are_one_line(tmp_path: Path) -> None:
     osm = str(OSM / "shenzhen-longgang.osm")
     (tmp_path / "file").write_text("x", encoding="utf-8")
@@ -385,6 +387,7 @@ def test_a_damaged_or_forged_cache_file_is_discarded_and_rebuilt(tmp_path: Path,
     assert not [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
 
 
+@pytest.mark.slow  # a whole build of its own
 def test_cached_extract_round_trips_exactly(tmp_path: Path) -> None:
     from mapgen import _osm
     from mapgen.cache import load_arrays
@@ -447,6 +450,7 @@ def test_ids_with_a_slash_and_repeated_words(site_data: Path, tmp_path: Path) ->
     assert client.get("/api/venues", query_string={"q": many}).status_code == 400
 
 
+@pytest.mark.slow  # a whole build of its own
 def test_a_build_with_hostile_catalogue_and_school_list_completes(tmp_path: Path) -> None:
     """``[[catalogues]]`` with malformed features and a school list with a repeated id: the build ends, rows in review."""
     from mapgen import _osm

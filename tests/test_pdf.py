@@ -289,6 +289,7 @@ def test_markers_under_the_school_star_are_moved_onto_rings() -> None:
     assert (placed[["anchor_lon", "anchor_lat"]].to_numpy() == markers.to_numpy()).all()
 
 
+@pytest.mark.slow  # a whole build of its own
 def test_sheets_in_parallel_are_the_sheets_in_one_process(shenzhen_build, tmp_path) -> None:
     import dataclasses
 

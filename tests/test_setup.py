@@ -38,6 +38,7 @@ def _build(out: Path, env: dict[str, str], *args: str) -> subprocess.CompletedPr
                           capture_output=True, text=True, env=env, timeout=600, check=False)
 
 
+@pytest.mark.slow  # a whole build of its own
 def test_build_without_cjk_font_keeps_everything_but_the_sheets(tmp_path: Path, shenzhen_build: Path) -> None:
     env = _no_fonts(tmp_path)
     out = tmp_path / "shenzhen"
