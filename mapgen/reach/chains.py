@@ -34,6 +34,8 @@ class Chains:
     chain_minutes: np.ndarray  # (c,) minutes of each chain
     node_entry_ptr: np.ndarray  # (n + 1,) entries of each graph node
     node_entry: np.ndarray  # entries grouped by graph node
+    best: np.ndarray  # (n,) scratch minutes of one search, all inf between searches
+    owner: np.ndarray  # (n,) scratch: the entry that keeps each node in one search
 
 
 _CHAINS: dict[int, tuple[weakref.ref, Chains]] = {}
@@ -93,6 +95,8 @@ def _build_chains(graph: StreetGraph) -> Chains:
         chain_minutes=total,
         node_entry_ptr=np.searchsorted(entry_node[by_node], np.arange(n + 1)),
         node_entry=by_node,
+        best=np.full(n, np.inf),
+        owner=np.zeros(n, dtype=np.intp),
     )
 
 

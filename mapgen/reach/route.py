@@ -195,7 +195,7 @@ def nearby_minutes(
     Returns
     -------
     tuple of numpy.ndarray
-        Reached graph node indices and their minutes (at most `limit`), sorted by node.
+        Reached graph node indices (each once, in no particular order) and their minutes (at most `limit`).
     """
     ch = chains(graph)
     start: dict[int, float] = {}
@@ -226,8 +226,13 @@ def nearby_minutes(
     along = np.repeat(kept_minutes[reached], count) + ch.entry_cum[entry]
     nodes = np.concatenate([ch.kept_nodes[reached], ch.entry_node[entry], *near_nodes])
     minutes = np.concatenate([kept_minutes[reached], along, *near_minutes])
-    best = np.full(graph.n_nodes, np.inf)  # an inner node lies on the chains of both directions: keep the faster
+    # an inner node lies on the chains of both directions: keep the faster, once (scratch: O(reached), not O(graph))
+    best, owner = ch.best, ch.owner
     np.minimum.at(best, nodes, minutes)
-    hit = np.flatnonzero(best <= limit)
-    return hit, best[hit]
+    row = np.arange(len(nodes))
+    winner = row[(best[nodes] == minutes) & (minutes <= limit)]
+    owner[nodes[winner]] = winner
+    first = winner[owner[nodes[winner]] == winner]
+    best[nodes] = np.inf
+    return nodes[first], minutes[first]
 
