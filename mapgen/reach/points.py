@@ -77,7 +77,6 @@ def isochrones_around(
     return PointIsochrones(bands=bands, geometry=geometry, snap_m=links.snap_m)
 
 
-
 @dataclass(frozen=True)
 class PointsReach:
     """Exact minutes from origins to targets within the limit, and isochrones, as index arrays.

@@ -171,7 +171,6 @@ def iter_shortest_minutes(
         yield block.ids, dense, block.target_minutes(targets, n_targets)
 
 
-
 def nearby_minutes(
     graph: StreetGraph, link_nodes: np.ndarray, link_minutes: np.ndarray, limit: float
 ) -> tuple[np.ndarray, np.ndarray]:

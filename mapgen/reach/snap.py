@@ -85,13 +85,11 @@ def attach(graph: StreetGraph, footprints: np.ndarray, *, leaving: bool, setting
     )
 
 
-
 @functools.lru_cache(maxsize=8)
 def transformers(srs: str) -> tuple[pyproj.Transformer, pyproj.Transformer]:
     """WGS-84 to the metric CRS `srs` and back."""
     return (pyproj.Transformer.from_crs(4326, srs, always_xy=True),
             pyproj.Transformer.from_crs(srs, 4326, always_xy=True))
-
 
 
 def to_metric(geoms: gpd.GeoSeries, crs: pyproj.CRS) -> np.ndarray:

@@ -312,7 +312,6 @@ def _outline(band: np.ndarray, origin_xy: np.ndarray, cell: float, fill_px: floa
     return Outline(np.concatenate(rings) * cell + origin_xy, np.array(ring_offsets), np.array(polygon_offsets))
 
 
-
 def isochrone_quality(
     graph: StreetGraph, node_minutes: np.ndarray, polygon: shapely.Geometry, limit: float, slack: float = 1.1
 ) -> tuple[float, float]:
