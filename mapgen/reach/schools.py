@@ -10,11 +10,14 @@ import numpy as np
 import pandas as pd
 
 from mapgen.config import Settings
+from mapgen.contract import ISOCHRONE_COLUMNS, PAIR_COLUMNS
 from mapgen.network import StreetGraph
 from mapgen.reach.points import PointsReach, points_reach
 from mapgen.reach.snap import to_metric
 
-PAIR_COLUMNS = ["school_id", "venue_id", "mode", "minutes"]
+# the contract's columns this stage fills (on_campus and reaches_data_edge are added when published)
+_PAIRS = PAIR_COLUMNS[:4]
+_ISOCHRONES = [*ISOCHRONE_COLUMNS[:3], "geometry"]
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,10 @@ class Reach:
             Pairs sorted by school, minutes and venue; isochrones by school and band.
         """
         pairs = pd.DataFrame({"school_id": school_ids[found.origin], "venue_id": venue_ids[found.target],
-                              "mode": mode, "minutes": found.minutes}, columns=PAIR_COLUMNS)
+                              "mode": mode, "minutes": found.minutes}, columns=_PAIRS)
         iso = gpd.GeoDataFrame({"school_id": school_ids[found.iso_origin], "mode": mode,
                                 "minutes": found.iso_minutes, "geometry": found.iso_geometry},
-                               columns=["school_id", "mode", "minutes", "geometry"], geometry="geometry", crs=4326)
+                               columns=_ISOCHRONES, geometry="geometry", crs=4326)
         return cls(
             pairs=pairs.sort_values(["school_id", "minutes", "venue_id"], ignore_index=True),
             isochrones=iso,
