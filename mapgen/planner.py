@@ -18,7 +18,7 @@ from mapgen.config import Mode, Settings
 from mapgen.contract import ReviewLog
 from mapgen.errors import InputFileError
 from mapgen.network import StreetGraph, street_graph
-from mapgen.reach import Reach, isochrones_around, schools_reach
+from mapgen.reach import Reach, isochrones_around, points_reach, to_metric
 from mapgen.schools import _bad_lonlat, read_csv_points
 
 _POINT_COLUMNS = {"id": ("id",), "lon": ("lon",), "lat": ("lat",)}
@@ -63,7 +63,7 @@ def read_points(path: str | Path, review: ReviewLog) -> gpd.GeoDataFrame:
     Returns
     -------
     geopandas.GeoDataFrame
-        ``school_id`` (the point id, as :func:`mapgen.reach.schools_reach` expects) and ``footprint`` points.
+        ``school_id`` (the point id, the contract's origin column) and ``footprint`` points.
     """
     path = Path(path)
     ids, points, seen = [], [], set()
@@ -170,4 +170,6 @@ def travel_matrix(
         ``pairs`` has ``school_id`` (the point id), ``venue_id`` (the target id), ``mode``, ``minutes``.
     """
     limited = settings.model_copy(update={"minutes": max_minutes})
-    return schools_reach(graph, points, targets, limited, isochrones=False)
+    found = points_reach(graph, to_metric(points["footprint"], graph.crs), to_metric(targets["footprint"], graph.crs),
+                         limited, isochrones=False)
+    return Reach.from_points(found, points["school_id"].to_numpy(), targets["venue_id"].to_numpy(), graph.mode)

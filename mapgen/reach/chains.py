@@ -1,0 +1,126 @@
+"""The street graph with its pass-through nodes contracted into chains (for fast exact searches)."""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from mapgen.network import StreetGraph, edges_matrix
+
+
+@dataclass(frozen=True)
+class Chains:
+    """A street graph with its pass-through nodes contracted into chains, for exact searches around one origin.
+
+    A pass-through node has two neighbours and either two-way edges to both
+    or one edge in from one and one out to the other; every other node is
+    kept. A chain runs from a kept node through pass-through nodes to the
+    next kept node (one per direction of travel). ``matrix`` joins kept nodes
+    by their fastest chain; entries list the chains' inner nodes in order.
+    """
+
+    kept: np.ndarray  # (n,) kept index of each graph node, -1 for pass-through nodes
+    kept_nodes: np.ndarray  # (k,) graph node of each kept index
+    matrix: sp.csr_matrix  # (k, k) minutes along the fastest chain between kept nodes
+    entry_ptr: np.ndarray  # (k + 1,) entries of the chains leaving each kept node
+    entry_node: np.ndarray  # (e,) graph node of each entry, in order along its chain
+    entry_cum: np.ndarray  # (e,) minutes from the chain's start to the entry
+    entry_chain: np.ndarray  # (e,) chain of each entry
+    chain_entries: np.ndarray  # (c + 1,) entries of each chain
+    chain_end: np.ndarray  # (c,) kept index where each chain ends
+    chain_minutes: np.ndarray  # (c,) minutes of each chain
+    node_entry_ptr: np.ndarray  # (n + 1,) entries of each graph node
+    node_entry: np.ndarray  # entries grouped by graph node
+    best: np.ndarray  # (n,) scratch minutes of one search, all inf between searches
+    owner: np.ndarray  # (n,) scratch: the entry that keeps each node in one search
+
+
+_CHAINS: dict[int, tuple[weakref.ref, Chains]] = {}
+
+
+def chains(graph: StreetGraph) -> Chains:
+    """The :class:`Chains` of `graph`, built on first use and kept while the graph lives."""
+    entry = _CHAINS.get(id(graph))
+    if entry is None or entry[0]() is not graph:
+        for key in [k for k, (ref, _) in _CHAINS.items() if ref() is None]:
+            del _CHAINS[key]
+        entry = (weakref.ref(graph), _build_chains(graph))
+        _CHAINS[id(graph)] = entry
+    return entry[1]
+
+
+def _build_chains(graph: StreetGraph) -> Chains:
+    """Contract the pass-through nodes of `graph` (see :class:`Chains`)."""
+    matrix = graph.matrix
+    n = graph.n_nodes
+    both = (matrix + matrix.T).tocsr()
+    degree = np.diff(both.indptr)
+    out_degree, in_degree = np.diff(matrix.indptr), np.diff(matrix.T.tocsr().indptr)
+    passing = (degree == 2) & (((in_degree == 2) & (out_degree == 2)) | ((in_degree == 1) & (out_degree == 1)))
+    indptr, indices, data = matrix.indptr.tolist(), matrix.indices.tolist(), matrix.data.tolist()
+    while True:
+        kept_nodes = np.flatnonzero(~passing)
+        walks = _walk_chains(kept_nodes.tolist(), passing.tolist(), indptr, indices, data)
+        seen = np.zeros(n, dtype=bool)
+        for _, _, inner, _ in walks:
+            seen[inner] = True
+        loops = passing & ~seen  # rings of pass-through nodes that no kept node reaches: keep their nodes
+        if not loops.any():
+            break
+        passing &= ~loops
+    kept = np.full(n, -1, dtype=np.int64)
+    kept[kept_nodes] = np.arange(len(kept_nodes))
+    tail = np.array([kept[w[0]] for w in walks], dtype=np.int64)
+    head = np.array([kept[w[1]] for w in walks], dtype=np.int64)
+    total = np.array([w[3][-1] for w in walks])
+    sizes = np.array([len(w[2]) for w in walks], dtype=np.int64)
+    entry_node = np.array([node for w in walks for node in w[2]], dtype=np.int64)
+    entry_cum = np.array([cum for w in walks for cum in w[3][:-1]])
+    entry_chain = np.repeat(np.arange(len(walks)), sizes)
+    loop = tail == head
+    by_node = np.argsort(entry_node, kind="stable")
+    return Chains(
+        kept=kept,
+        kept_nodes=kept_nodes,
+        matrix=edges_matrix(tail[~loop], head[~loop], total[~loop], len(kept_nodes)),
+        entry_ptr=np.searchsorted(np.repeat(tail, sizes), np.arange(len(kept_nodes) + 1)),
+        entry_node=entry_node,
+        entry_cum=entry_cum,
+        entry_chain=entry_chain,
+        chain_entries=np.concatenate([[0], np.cumsum(sizes)]),
+        chain_end=head,
+        chain_minutes=total,
+        node_entry_ptr=np.searchsorted(entry_node[by_node], np.arange(n + 1)),
+        node_entry=by_node,
+        best=np.full(n, np.inf),
+        owner=np.zeros(n, dtype=np.intp),
+    )
+
+
+def _walk_chains(
+    starts: list[int], passing: list[bool], indptr: list[int], indices: list[int], data: list[float]
+) -> list[tuple[int, int, list[int], list[float]]]:
+    """Follow every edge out of every kept node through pass-through nodes to the next kept node.
+
+    Returns (start, end, inner nodes, minutes from the start to each inner node and to the end) per chain,
+    in the order of `starts`.
+    """
+    walks = []
+    for s in starts:
+        for k in range(indptr[s], indptr[s + 1]):
+            prev, node, cum = s, indices[k], data[k]
+            inner: list[int] = []
+            cums: list[float] = []
+            while passing[node]:
+                inner.append(node)
+                cums.append(cum)
+                a, b = indptr[node], indptr[node + 1]
+                step = a if b - a == 1 or indices[a] != prev else a + 1
+                prev, node, cum = node, indices[step], cum + data[step]
+            cums.append(cum)
+            walks.append((s, node, inner, cums))
+    return walks
+

@@ -1,0 +1,97 @@
+"""Snapping places (schools, venues, any points) to a street graph, and the coordinate transforms it needs."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import shapely
+
+from mapgen.config import Settings
+from mapgen.network import MIN_EDGE_MINUTES, StreetGraph
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """Links that join places (schools or venues) to a street graph.
+
+    Link ``k`` joins place ``place[k]`` and graph node ``node[k]`` with an
+    access leg of ``minutes[k]`` (distance to the street plus the part of the
+    edge travelled, at the mode's speed).
+    """
+
+    place: np.ndarray
+    node: np.ndarray
+    minutes: np.ndarray
+    snap_m: np.ndarray  # per place: distance to the nearest street, NaN when none within reach
+
+    @property
+    def attached(self) -> np.ndarray:
+        """Mask of places that have at least one link."""
+        return ~np.isnan(self.snap_m)
+
+
+def attach(graph: StreetGraph, footprints: np.ndarray, *, leaving: bool, settings: Settings) -> Attachment:
+    """Join places to the graph at their nearest street edge(s) and, for areas, their entrances.
+
+    A point is joined to the nearest edge (not only its nearest node): leaving
+    it, one travels to the edge's head node; arriving, one comes from its tail
+    node; the leg covers the distance to the edge and the part of the edge
+    travelled. A campus or park is also joined, at no cost, to every street node
+    within ``settings.access_buffer_m`` of its outline. Places farther than
+    ``settings.max_snap_m`` from every edge get no link.
+
+    Parameters
+    ----------
+    graph
+        The street graph.
+    footprints
+        Shapely geometries in the graph's metric CRS (points or polygons).
+    leaving
+        True for origins (schools), False for destinations (venues).
+    settings
+        Snapping distances.
+
+    Returns
+    -------
+    Attachment
+    """
+    footprints = np.asarray(footprints, dtype=object)
+    lines = graph.edge_lines
+    m_per_min = graph.speed_kmh * 1000.0 / 60.0
+    place, edge = graph.edge_tree.query_nearest(footprints, max_distance=settings.max_snap_m, all_matches=True)
+    dist = shapely.distance(footprints[place], lines[edge])
+    on_edge = shapely.get_point(shapely.shortest_line(lines[edge], footprints[place]), 0)
+    along = shapely.line_locate_point(lines[edge], on_edge)
+    length = graph.edge_length_m[edge]
+    node = graph.edge_v[edge] if leaving else graph.edge_u[edge]
+    leg = dist + (length - along if leaving else along)
+
+    areas = np.flatnonzero(shapely.get_dimensions(footprints) == 2)
+    area_i, entrance = graph.node_tree.query(
+        shapely.buffer(footprints[areas], settings.access_buffer_m), predicate="intersects"
+    ) if len(areas) else (np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp))
+    snap_m = np.full(len(footprints), np.nan)
+    np.fmin.at(snap_m, place, dist)
+    snap_m[areas[area_i]] = 0.0
+    return Attachment(
+        place=np.concatenate([place, areas[area_i]]),
+        node=np.concatenate([node, entrance]).astype(np.int64),
+        minutes=np.maximum(np.concatenate([leg / m_per_min, np.zeros(len(entrance))]), MIN_EDGE_MINUTES),
+        snap_m=snap_m,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def transformers(srs: str) -> tuple[pyproj.Transformer, pyproj.Transformer]:
+    """WGS-84 to the metric CRS `srs` and back."""
+    return (pyproj.Transformer.from_crs(4326, srs, always_xy=True),
+            pyproj.Transformer.from_crs(srs, 4326, always_xy=True))
+
+
+def to_metric(geoms: gpd.GeoSeries, crs: pyproj.CRS) -> np.ndarray:
+    """Return WGS-84 geometries as a shapely array in the metric `crs`."""
+    return np.asarray(gpd.GeoSeries(geoms, crs=4326).to_crs(crs).values, dtype=object)
