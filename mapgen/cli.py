@@ -18,6 +18,7 @@ from mapgen.textsafe import console_text, write_person_csv
 if TYPE_CHECKING:  # imported where used, to keep `mapgen --help` fast
     import geopandas as gpd
 
+    from mapgen.contract import ReviewLog
     from mapgen.network import StreetGraph
 
 app = typer.Typer(
@@ -156,22 +157,16 @@ def _minutes_list(value: str) -> list[float]:
     return bands
 
 
-def _write_review(
-    out: Path, review: list[dict[str, object]], unattached: list[str], points: Path, max_snap_m: float
-) -> str:
+def _write_review(out: Path, review: ReviewLog, unattached: list[str], points: Path, max_snap_m: float) -> str:
     """Write the points not used beside `out` (``<stem>.review.csv``); return the closing note on them ("" if none)."""
-    from mapgen.planner import REVIEW_COLUMNS
-
-    rows = review + [{"file": str(points), "row": f"id {pid}", "column": "lon/lat",
-                      "reason": f"farther than {max_snap_m:g} m from any street of the mode"} for pid in unattached]
+    for pid in unattached:
+        review.add(points, f"id {pid}", "lon/lat", f"farther than {max_snap_m:g} m from any street of the mode")
     path = out.with_name(out.stem + ".review.csv")
-    if not rows:
+    if not len(review):
         path.unlink(missing_ok=True)
         return ""
-    import pandas as pd
-
-    write_person_csv(pd.DataFrame(rows, columns=REVIEW_COLUMNS), path)
-    return f"; {len(rows)} rows not used, see {console_text(path)}"
+    write_person_csv(review.frame(), path)
+    return f"; {len(review)} rows not used, see {console_text(path)}"
 
 
 class TravelMode(StrEnum):
@@ -193,13 +188,14 @@ WorkersOption = Annotated[
 def _planner_inputs(
     osm: Path, points: Path, mode: TravelMode, walk_kmh: Optional[float], bike_kmh: Optional[float], workers: int,
     quiet: bool,
-) -> tuple[Settings, list[dict[str, object]], gpd.GeoDataFrame, StreetGraph]:
+) -> tuple[Settings, ReviewLog, gpd.GeoDataFrame, StreetGraph]:
     """Settings, rejected-row list, points and street graph shared by the planner commands."""
     from mapgen._progress import stage
-    from mapgen.planner import load_graph, read_points
+    from mapgen.contract import ReviewLog
+    from mapgen.planning.points import load_graph, read_points
 
     settings = city_from_osm(osm, walk_kmh=walk_kmh, bike_kmh=bike_kmh, reach_workers=workers).settings
-    review: list[dict[str, object]] = []
+    review = ReviewLog()
     places = read_points(points, review)
     with stage(f"Loading the {mode.value} network", quiet=quiet):
         graph = load_graph(osm, mode.value, settings)
@@ -220,7 +216,7 @@ def isochrones(
 ) -> None:
     """Isochrone polygons (one per band, nested) around every point of --points."""
     from mapgen._progress import stage
-    from mapgen.planner import point_isochrones
+    from mapgen.planning.points import point_isochrones
 
     bands = _minutes_list(minutes)
     settings, review, places, graph = _planner_inputs(osm, points, mode, walk_kmh, bike_kmh, workers, quiet)
@@ -273,7 +269,7 @@ def matrix(
 ) -> None:
     """Exact travel minutes from every point to every target within --max-minutes."""
     from mapgen._progress import stage
-    from mapgen.planner import read_targets, travel_matrix
+    from mapgen.planning.points import read_targets, travel_matrix
 
     settings, review, places, graph = _planner_inputs(osm, points, mode, walk_kmh, bike_kmh, workers, quiet)
     goals = read_targets(targets)

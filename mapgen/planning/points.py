@@ -1,4 +1,4 @@
-"""Planner queries on any extract: isochrones around points and point-to-target travel-time matrices."""
+"""Travel matrix and isochrones for arbitrary points on any extract (the backends of `mapgen matrix` and `mapgen isochrones`)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ import shapely
 from mapgen import _osm
 from mapgen.cache import cached, file_digest
 from mapgen.config import Mode, Settings
+from mapgen.contract import REVIEW_COLUMNS, ReviewLog
 from mapgen.errors import InputFileError
 from mapgen.network import StreetGraph, street_graph
 from mapgen.reach import Reach, isochrones_around, schools_reach
-from mapgen.schools import _bad_lonlat, read_csv_points
+from mapgen.schools import bad_lonlat, read_csv_points
 
-REVIEW_COLUMNS = ["file", "row", "column", "reason"]
 _POINT_COLUMNS = {"id": ("id",), "lon": ("lon",), "lat": ("lat",)}
 
 
@@ -50,7 +50,7 @@ def load_graph(osm: str | Path, mode: Mode, settings: Settings) -> StreetGraph:
     return street_graph(dataclasses.replace(extract, source=str(osm)), mode, settings, cache_key=f"{digest} bbox=None")
 
 
-def read_points(path: str | Path, review: list[dict[str, object]]) -> gpd.GeoDataFrame:
+def read_points(path: str | Path, review: ReviewLog) -> gpd.GeoDataFrame:
     """Read a CSV of points with columns ``id,lon,lat`` (WGS-84).
 
     Parameters
@@ -64,20 +64,27 @@ def read_points(path: str | Path, review: list[dict[str, object]]) -> gpd.GeoDat
     -------
     geopandas.GeoDataFrame
         ``school_id`` (the point id, as :func:`mapgen.reach.schools_reach` expects) and ``footprint`` points.
+
+    Raises
+    ------
+    InputFileError
+        When the file cannot be read or no row is usable.
     """
     path = Path(path)
     ids, points, seen = [], [], set()
-    for line, fields, lon, lat in read_csv_points(path, _POINT_COLUMNS, tuple(_POINT_COLUMNS), "points file", review):
+    rejected: list[dict[str, object]] = []  # in file order, as the school-list reader collects them
+    for line, fields, lon, lat in read_csv_points(path, _POINT_COLUMNS, tuple(_POINT_COLUMNS), "points file", rejected):
         point_id = fields["id"]
         reason = "id missing" if not point_id else (
-            f"id {point_id!r} repeated" if point_id in seen else _bad_lonlat(lon, lat))
+            f"id {point_id!r} repeated" if point_id in seen else bad_lonlat(lon, lat))
         if reason:
-            review.append({"file": str(path), "row": line, "column": "lon/lat" if point_id else "id",
-                           "reason": reason})
+            rejected.append({"file": str(path), "row": line, "column": "lon/lat" if point_id else "id",
+                             "reason": reason})
             continue
         seen.add(point_id)
         ids.append(point_id)
         points.append(shapely.Point(lon, lat))
+    review.extend(ReviewLog.from_frame(pd.DataFrame(rejected, columns=REVIEW_COLUMNS)))
     if not ids:
         raise InputFileError(f"{path}: no usable points (see the review file)")
     return gpd.GeoDataFrame({"school_id": ids, "footprint": gpd.GeoSeries(points, crs=4326)},
