@@ -63,12 +63,7 @@ def read_points(path: str | Path, review: ReviewLog) -> gpd.GeoDataFrame:
     Returns
     -------
     geopandas.GeoDataFrame
-        ``school_id`` (the point id, as :func:`mapgen.reach.schools_reach` expects) and ``footprint`` points.
-
-    Raises
-    ------
-    InputFileError
-        When the file cannot be read or no row is usable.
+        ``school_id`` (the point id, the contract's origin column) and ``footprint`` points.
     """
     path = Path(path)
     ids, points, seen = [], [], set()
