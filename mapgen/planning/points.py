@@ -1,4 +1,4 @@
-"""Travel matrix and isochrones for arbitrary points on any extract (the backends of `mapgen matrix` and `mapgen isochrones`)."""
+"""Travel matrix and isochrones for arbitrary points (the backends of `mapgen matrix` and `mapgen isochrones`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import shapely
 from mapgen import _osm
 from mapgen.cache import cached, file_digest
 from mapgen.config import Mode, Settings
-from mapgen.contract import REVIEW_COLUMNS, ReviewLog
+from mapgen.contract import PAIR_COLUMNS, REVIEW_COLUMNS, ReviewLog
 from mapgen.errors import InputFileError
 from mapgen.network import StreetGraph, street_graph
 from mapgen.reach import Reach, isochrones_around, schools_reach
@@ -147,7 +147,7 @@ def point_isochrones(
          "minutes": np.tile(around.bands, int(used.sum())), "geometry": around.geometry[used].ravel()},
         geometry="geometry", crs=4326,
     )
-    return Reach(pairs=pd.DataFrame(columns=["school_id", "venue_id", "mode", "minutes"]), isochrones=isochrones,
+    return Reach(pairs=pd.DataFrame(columns=PAIR_COLUMNS[:4]), isochrones=isochrones,
                  unattached_schools=list(ids[~used]), unattached_venues=[])
 
 
