@@ -12,13 +12,13 @@ from rich.markup import escape
 
 from mapgen._progress import console
 from mapgen.config import CityConfig, Settings, city_from_osm, load_city
+from mapgen.contract import INDEX_FILE, ReviewLog
 from mapgen.errors import ConfigError, MapgenError
 from mapgen.textsafe import console_text, write_person_csv
 
 if TYPE_CHECKING:  # imported where used, to keep `mapgen --help` fast
     import geopandas as gpd
 
-    from mapgen.contract import ReviewLog
     from mapgen.network import StreetGraph
 
 app = typer.Typer(
@@ -94,18 +94,18 @@ def build(
     if categories is not None:
         config = config.model_copy(update={"categories": categories})
     summary = build_city(config, out, bbox=_bbox(bbox), quiet=quiet)
-    skipped: list[dict[str, str]] = summary.get("skipped", [])  # type: ignore[assignment]
+    skipped = summary.skipped
     if strict and skipped:
         raise IncompleteBuildError(
             f"{out}: --strict and {len(skipped)} output(s) skipped: "
-            + "; ".join(f"{s['output']} ({s['reason']})" for s in skipped)
+            + "; ".join(f"{s.output} ({s.reason})" for s in skipped)
         )
-    counts, reach, secs = summary["counts"], summary["reach"], summary["seconds"]
+    counts, reach = summary.counts, summary.reach
     console.print(
-        f"[green]done[/green] {console_text(summary['title'])}: {counts['schools']} schools, {counts['venues']} venues; "  # type: ignore[index]
-        f"pairs within {summary['settings']['minutes']:g} min: walk {reach['walk']['pairs']}, "  # type: ignore[index]
-        f"bike {reach['bike']['pairs']}; {counts['rejected_rows']} rejected rows; "  # type: ignore[index]
-        f"{secs['total']:.1f} s. Open {console_text(Path(out) / 'index.html')}",  # type: ignore[index]
+        f"[green]done[/green] {console_text(summary.title)}: {counts.schools} schools, {counts.venues} venues; "
+        f"pairs within {summary.settings.minutes:g} min: walk {reach['walk']['pairs']}, "
+        f"bike {reach['bike']['pairs']}; {counts.rejected_rows} rejected rows; "
+        f"{summary.seconds['total']:.1f} s. Open {console_text(Path(out) / INDEX_FILE)}",
         highlight=False,
     )
 
@@ -157,10 +157,12 @@ def _minutes_list(value: str) -> list[float]:
     return bands
 
 
-def _write_review(out: Path, review: ReviewLog, unattached: list[str], points: Path, max_snap_m: float) -> str:
+def _write_review(
+    out: Path, review: ReviewLog, unattached: list[str], points: Path, max_snap_m: float
+) -> str:
     """Write the points not used beside `out` (``<stem>.review.csv``); return the closing note on them ("" if none)."""
     for pid in unattached:
-        review.add(points, f"id {pid}", "lon/lat", f"farther than {max_snap_m:g} m from any street of the mode")
+        review.add(points, f"id {pid}", "lon/lat", f"farther than {max_snap_m:g} m from any street of the mode", pid)
     path = out.with_name(out.stem + ".review.csv")
     if not len(review):
         path.unlink(missing_ok=True)
@@ -191,7 +193,6 @@ def _planner_inputs(
 ) -> tuple[Settings, ReviewLog, gpd.GeoDataFrame, StreetGraph]:
     """Settings, rejected-row list, points and street graph shared by the planner commands."""
     from mapgen._progress import stage
-    from mapgen.contract import ReviewLog
     from mapgen.planning.points import load_graph, read_points
 
     settings = city_from_osm(osm, walk_kmh=walk_kmh, bike_kmh=bike_kmh, reach_workers=workers).settings
@@ -319,9 +320,10 @@ def pdf(
     import time
 
     from mapgen._progress import stage
-    from mapgen.publish.pdf import load_build, write_sheets
+    from mapgen.publish.pdf import check_pango, load_build, write_sheets
 
     started = time.perf_counter()
+    check_pango()
     build = load_build(data)
     with stage("Writing PDF sheets", total=len(school) if school else len(build.schools), quiet=quiet) as advance:
         written = write_sheets(build, school, progress=advance)

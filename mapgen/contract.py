@@ -169,14 +169,14 @@ class Summary(BaseModel):
     seconds: dict[str, float] = {}
     truth: dict[str, Any] = {}
     skipped: list[SkippedOutput] = []
-    # Written by region builds for each area only.
+    # Written by region builds: for each area (partition, bounds) and for the region's site folder (areas).
     partition: dict[str, Any] | None = None
     bounds: tuple[float, float, float, float] | None = None
-    dask: dict[str, Any] | None = None
+    areas: list[str] | None = None
 
     def to_json(self) -> str:
         """The summary as ``summary.json`` text (UTF-8, human-readable; region-only entries left out when unset)."""
-        unset = {k for k in ("partition", "bounds", "dask") if getattr(self, k) is None}
+        unset = {k for k in ("partition", "bounds", "areas") if getattr(self, k) is None}
         return json.dumps(self.model_dump(mode="json", exclude=unset), ensure_ascii=False, indent=2)
 
     @property
@@ -232,11 +232,8 @@ class BuildFolder:
 
     @cached_property
     def venues(self) -> gpd.GeoDataFrame:
-        """``venues.geojson`` (points, ``venue_id`` as text, unique; missing text as "")."""
-        venues = _read_points(self.path(VENUES_FILE), "venue_id")
-        text = venues.select_dtypes(["object", "string"]).columns
-        venues[text] = venues[text].fillna("")
-        return venues
+        """``venues.geojson`` (points, ``venue_id`` as text, unique)."""
+        return _read_points(self.path(VENUES_FILE), "venue_id")
 
     @cached_property
     def isochrones(self) -> gpd.GeoDataFrame:

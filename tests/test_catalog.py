@@ -299,7 +299,7 @@ def test_catalogue_in_city_file_is_merged_in_build(tmp_path):
                     encoding="utf-8")
     out = tmp_path / "out"
     summary = build_city(load_city(city), out, quiet=True)
-    counts = summary["catalogues"]["nanjing-list"]
+    counts = summary.catalogues["nanjing-list"]
     assert counts["rows"] == 6 and counts["venues"] == 5 and counts["rejected"] == 1
     assert counts["geocoded"] == 2 and counts["merged_with_osm"] == 4
     venues = gpd.read_file(out / "venues.geojson")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import math
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ import shapely
 
 from mapgen.config import city_from_osm, load_city
 from mapgen.contract import ReviewLog
-from mapgen.errors import ConfigError
+from mapgen.errors import ConfigError, MissingExtraError
 from mapgen.planning.alliances import alliance_matrix, shared_venues
 from mapgen.planning.candidates import candidate_sites, candidates_from_csv
 from mapgen.planning.charts import access_curves
@@ -305,3 +307,14 @@ def test_planning_settings_load_from_the_city_file(tmp_path: Path) -> None:
     path.write_text(f'name = "hd"\nosm = "{osm}"\n[planning]\nhex_resolution = 3\n')
     with pytest.raises(ConfigError, match="planning.hex_resolution"):
         load_city(path)
+
+
+@pytest.mark.parametrize(("module", "package"), [("mapgen.planning.demand", "h3"), ("mapgen.planning.siting", "pulp")])
+def test_a_missing_planning_extra_is_one_line_naming_it(
+    module: str, package: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, package, None)  # as if not installed
+    monkeypatch.delitem(sys.modules, module, raising=False)
+    with pytest.raises(MissingExtraError, match=rf"need the Python package {package}, .*'mapgen\[planning\]'") as err:
+        importlib.import_module(module)
+    assert "\n" not in str(err.value)

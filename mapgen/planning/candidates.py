@@ -10,7 +10,7 @@ import pandas as pd
 import shapely
 
 from mapgen.config import PlanningSettings
-from mapgen.contract import REVIEW_COLUMNS, ReviewLog
+from mapgen.contract import ReviewLog
 from mapgen.schools import schools_from_csv
 
 SITE_COLUMNS = ["site_id", "name", "kind", "osm_id", "footprint", "geometry"]
@@ -81,7 +81,5 @@ def candidates_from_csv(path: str | Path, review: ReviewLog) -> gpd.GeoDataFrame
     geopandas.GeoDataFrame
         :data:`SITE_COLUMNS`, ``kind`` ``csv``.
     """
-    rejected: list[dict[str, object]] = []
-    listed = schools_from_csv(path, rejected).rename(columns={"school_id": "site_id"})
-    review.extend(ReviewLog.from_frame(pd.DataFrame(rejected, columns=REVIEW_COLUMNS)))
+    listed = schools_from_csv(path, review).rename(columns={"school_id": "site_id"})
     return listed.assign(kind="csv")[SITE_COLUMNS]

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import geopandas as gpd
-import h3
 import numpy as np
 import pandas as pd
 import shapely
 
 from mapgen._osm import OsmExtract
 from mapgen.config import PlanningSettings
+from mapgen.errors import MissingExtraError
 from mapgen.geo import distance_m
+
+try:
+    import h3
+except ImportError as exc:
+    raise MissingExtraError("h3", "planning", "the planning notebooks (residential hexagons)") from exc
 
 
 def residential_cells(extract: OsmExtract, planning: PlanningSettings) -> gpd.GeoDataFrame:

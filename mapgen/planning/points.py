@@ -15,7 +15,7 @@ import shapely
 from mapgen import _osm
 from mapgen.cache import cached, file_digest
 from mapgen.config import Mode, Settings
-from mapgen.contract import PAIR_COLUMNS, REVIEW_COLUMNS, ReviewLog
+from mapgen.contract import PAIR_COLUMNS, ReviewLog
 from mapgen.errors import InputFileError
 from mapgen.network import StreetGraph, street_graph
 from mapgen.reach import Reach, isochrones_around, schools_reach
@@ -67,19 +67,16 @@ def read_points(path: str | Path, review: ReviewLog) -> gpd.GeoDataFrame:
     """
     path = Path(path)
     ids, points, seen = [], [], set()
-    rejected: list[dict[str, object]] = []  # in file order, as the school-list reader collects them
-    for line, fields, lon, lat in read_csv_points(path, _POINT_COLUMNS, tuple(_POINT_COLUMNS), "points file", rejected):
+    for line, fields, lon, lat in read_csv_points(path, _POINT_COLUMNS, tuple(_POINT_COLUMNS), "points file", review):
         point_id = fields["id"]
         reason = "id missing" if not point_id else (
             f"id {point_id!r} repeated" if point_id in seen else bad_lonlat(lon, lat))
         if reason:
-            rejected.append({"file": str(path), "row": line, "column": "lon/lat" if point_id else "id",
-                             "reason": reason})
+            review.add(path, line, "lon/lat" if point_id else "id", reason, point_id)
             continue
         seen.add(point_id)
         ids.append(point_id)
         points.append(shapely.Point(lon, lat))
-    review.extend(ReviewLog.from_frame(pd.DataFrame(rejected, columns=REVIEW_COLUMNS)))
     if not ids:
         raise InputFileError(f"{path}: no usable points (see the review file)")
     return gpd.GeoDataFrame({"school_id": ids, "footprint": gpd.GeoSeries(points, crs=4326)},

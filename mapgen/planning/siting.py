@@ -8,13 +8,17 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pulp
 
 from mapgen.config import Settings
-from mapgen.errors import SolverError
+from mapgen.errors import MissingExtraError, SolverError
 from mapgen.network import StreetGraph
 from mapgen.planning.nearest import nearest_minutes
 from mapgen.reach import to_metric
+
+try:
+    import pulp
+except ImportError as exc:
+    raise MissingExtraError("pulp", "planning", "the planning notebooks (exact siting)") from exc
 
 
 def coverage_matrix(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import geopandas as gpd
@@ -13,9 +12,11 @@ from mapgen.contract import (
     ISOCHRONE_COLUMNS,
     PAIR_COLUMNS,
     SCHOOL_COLUMNS,
+    SUMMARY_FILE,
     TRUTH_COLUMNS,
     TRUTH_DEFAULTS,
     VENUE_COLUMNS,
+    Summary,
 )
 
 
@@ -57,10 +58,10 @@ def write_contract(
     return {k: str(p) for k, p in paths.items() if k != "summary"}
 
 
-def write_summary(out_dir: Path, summary: dict[str, object]) -> Path:
+def write_summary(out_dir: Path, summary: Summary) -> Path:
     """Write ``summary.json`` (UTF-8, human-readable)."""
-    path = out_dir / CONTRACT_FILES["summary"]
-    path.write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    path = out_dir / SUMMARY_FILE
+    path.write_text(summary.to_json(), encoding="utf-8")
     return path
 
 
