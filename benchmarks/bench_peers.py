@@ -43,7 +43,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from mapgen.config import MODES, Settings
 from mapgen.network import StreetGraph, way_directions
-from mapgen.planner import load_graph
+from mapgen.planning.points import load_graph
 from mapgen.reach import isochrones_around
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -30,7 +30,7 @@ import shapely
 from mapgen import _osm
 from mapgen.config import DEFAULT_CATEGORIES, MODES, Settings
 from mapgen.network import street_graph
-from mapgen.planner import load_graph
+from mapgen.planning.points import load_graph
 from mapgen.reach import (
     Attachment,
     attach,

@@ -19,8 +19,8 @@ import shapely
 from mapgen import _osm
 from mapgen.campus import grounds_of, school_grounds
 from mapgen.config import Settings
-from mapgen.coverage import restore_footprints
 from mapgen.naming import RAW_TAG_NAME
+from mapgen.planning.inputs import restore_footprints
 from mapgen.sitetext import normalise
 
 

@@ -193,7 +193,7 @@ def _planner_inputs(
 ) -> tuple[Settings, ReviewLog, gpd.GeoDataFrame, StreetGraph]:
     """Settings, rejected-row list, points and street graph shared by the planner commands."""
     from mapgen._progress import stage
-    from mapgen.planner import load_graph, read_points
+    from mapgen.planning.points import load_graph, read_points
 
     settings = city_from_osm(osm, walk_kmh=walk_kmh, bike_kmh=bike_kmh, reach_workers=workers).settings
     review = ReviewLog()
@@ -217,7 +217,7 @@ def isochrones(
 ) -> None:
     """Isochrone polygons (one per band, nested) around every point of --points."""
     from mapgen._progress import stage
-    from mapgen.planner import point_isochrones
+    from mapgen.planning.points import point_isochrones
 
     bands = _minutes_list(minutes)
     settings, review, places, graph = _planner_inputs(osm, points, mode, walk_kmh, bike_kmh, workers, quiet)
@@ -270,7 +270,7 @@ def matrix(
 ) -> None:
     """Exact travel minutes from every point to every target within --max-minutes."""
     from mapgen._progress import stage
-    from mapgen.planner import read_targets, travel_matrix
+    from mapgen.planning.points import read_targets, travel_matrix
 
     settings, review, places, graph = _planner_inputs(osm, points, mode, walk_kmh, bike_kmh, workers, quiet)
     goals = read_targets(targets)

@@ -106,7 +106,7 @@ def schools_from_csv(
         name = fields["name"]
         given = fields["school_id"]
         school_id = "csv-" + (re.sub(r"[^0-9A-Za-z_-]", "_", given) if given else str(line))
-        reason = "name missing" if not name else _bad_lonlat(lon, lat)
+        reason = "name missing" if not name else bad_lonlat(lon, lat)
         column = "name" if not name else "lon/lat"
         if not reason and school_id in seen:
             reason, column = f"school_id {given or school_id!r} repeated (also row {seen[school_id]})", "school_id"
@@ -214,7 +214,19 @@ def _field_problem(
     return None
 
 
-def _bad_lonlat(lon: float, lat: float) -> str:
+def bad_lonlat(lon: float, lat: float) -> str:
+    """Why WGS-84 `lon`, `lat` cannot be a place ("" when they can), naming a likely swap of the two.
+
+    Parameters
+    ----------
+    lon, lat
+        Longitude and latitude in degrees.
+
+    Returns
+    -------
+    str
+        The reason for the review file, or ``""``.
+    """
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         if -90 <= lon <= 90 and -180 <= lat <= 180:
             return "lat/lon swapped? longitude and latitude out of range in this order"

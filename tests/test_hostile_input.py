@@ -23,7 +23,7 @@ from mapgen.catalog import build as catalog_build
 from mapgen.catalog import diff_venues, import_catalogue, read_table
 from mapgen.config import DEFAULT_CATEGORIES, CatalogueConfig, CatalogueSettings, Settings
 from mapgen.contract import ReviewLog
-from mapgen.planner import load_graph
+from mapgen.planning.points import load_graph
 from mapgen.schools import schools_from_csv
 from mapgen.venues import load_taxonomy
 from tests.conftest import CITIES, OSM, shared_file

@@ -9,7 +9,7 @@ from conftest import shared_file
 from scipy.sparse.csgraph import dijkstra
 
 from mapgen.config import Settings
-from mapgen.planner import load_graph
+from mapgen.planning.points import load_graph
 from mapgen.reach import attach, chains, isochrone_quality, isochrones_around, nearby_minutes
 
 SETTINGS = Settings()

@@ -17,7 +17,7 @@ from mapgen import _osm, pipeline
 from mapgen.cli import app
 from mapgen.config import DEFAULT_CATEGORIES, Settings, load_city
 from mapgen.network import street_graph
-from mapgen.planner import load_graph
+from mapgen.planning.points import load_graph
 from mapgen.reach import (
     Attachment,
     attach,

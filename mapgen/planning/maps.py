@@ -1,4 +1,4 @@
-"""Planner views: offline Leaflet maps of coverage gaps and sited study stations, and access charts."""
+"""The planning Leaflet maps, offline beside the build: coverage gaps and sited study stations."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from matplotlib.figure import Figure
 
 from mapgen.config import OSM_ATTRIBUTION, CityConfig
 from mapgen.look import SCHOOL_COLOR
@@ -140,7 +139,7 @@ def siting_map(
     sites
         Candidate sites (``site_id``, ``name``, ``kind``, point geometry).
     picks
-        Picks with ``pick``, ``site_id``, ``gain`` (see :func:`mapgen.coverage.describe_picks`).
+        Picks with ``pick``, ``site_id``, ``gain`` (see :func:`mapgen.planning.siting.describe_picks`).
     taxonomy
         For the legend.
     cells, cells_state
@@ -203,45 +202,6 @@ def _finish(fmap: folium.Map, taxonomy: Taxonomy, title: str) -> None:
         '<div class="mg-legend" id="mg-legend" style="position:fixed;bottom:24px;left:10px;z-index:1000">'
         f'<b>{escape(title)}</b>{legend}<div>{escape(OSM_ATTRIBUTION)}</div></div>'
     ))
-
-
-def access_curves(nearest: pd.DataFrame, minutes: float, taxonomy: Taxonomy) -> Figure:
-    """One chart per category: share of origins reaching it within t minutes, walking and cycling.
-
-    Parameters
-    ----------
-    nearest
-        Minutes with (mode, category) columns (``inf`` beyond the search bound), e.g. residential hexagons.
-    minutes
-        The time limit (the right end of the x axis, marked).
-    taxonomy
-        Category labels.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    categories = list(nearest.columns.unique("category"))
-    cols = 4
-    rows = -(-len(categories) // cols)
-    fig = Figure(figsize=(3.2 * cols, 2.6 * rows), layout="constrained")
-    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
-    t = np.linspace(0, minutes, 61)
-    styles = {"walk": "#2171b5", "bike": "#cb181d"}
-    for ax, category in zip(axes, categories, strict=False):
-        for mode in nearest.columns.unique("mode"):
-            values = nearest[(mode, category)].to_numpy()
-            share = (values[None, :] <= t[:, None]).mean(axis=1) * 100
-            ax.plot(t, share, color=styles.get(mode), label=f"{mode} {share[-1]:.0f}%")
-        ax.set_title(taxonomy[category].en, fontsize=9)
-        ax.set_ylim(0, 100)
-        ax.legend(fontsize=7, loc="upper left")
-        ax.grid(alpha=0.3)
-    for ax in axes[len(categories):]:
-        ax.set_visible(False)
-    fig.supxlabel("minutes")
-    fig.supylabel("% reaching the category")
-    return fig
 
 
 def _hexagon_layer(

@@ -1,4 +1,4 @@
-"""Planner queries on any extract: isochrones around points and point-to-target travel-time matrices."""
+"""Travel matrix and isochrones for arbitrary points (the backends of `mapgen matrix` and `mapgen isochrones`)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ import shapely
 from mapgen import _osm
 from mapgen.cache import cached, file_digest
 from mapgen.config import Mode, Settings
-from mapgen.contract import ReviewLog
+from mapgen.contract import PAIR_COLUMNS, ReviewLog
 from mapgen.errors import InputFileError
 from mapgen.network import StreetGraph, street_graph
 from mapgen.reach import Reach, isochrones_around, points_reach, to_metric
-from mapgen.schools import _bad_lonlat, read_csv_points
+from mapgen.schools import bad_lonlat, read_csv_points
 
 _POINT_COLUMNS = {"id": ("id",), "lon": ("lon",), "lat": ("lat",)}
 
@@ -70,7 +70,7 @@ def read_points(path: str | Path, review: ReviewLog) -> gpd.GeoDataFrame:
     for line, fields, lon, lat in read_csv_points(path, _POINT_COLUMNS, tuple(_POINT_COLUMNS), "points file", review):
         point_id = fields["id"]
         reason = "id missing" if not point_id else (
-            f"id {point_id!r} repeated" if point_id in seen else _bad_lonlat(lon, lat))
+            f"id {point_id!r} repeated" if point_id in seen else bad_lonlat(lon, lat))
         if reason:
             review.add(path, line, "lon/lat" if point_id else "id", reason, point_id)
             continue
@@ -144,7 +144,7 @@ def point_isochrones(
          "minutes": np.tile(around.bands, int(used.sum())), "geometry": around.geometry[used].ravel()},
         geometry="geometry", crs=4326,
     )
-    return Reach(pairs=pd.DataFrame(columns=["school_id", "venue_id", "mode", "minutes"]), isochrones=isochrones,
+    return Reach(pairs=pd.DataFrame(columns=PAIR_COLUMNS[:4]), isochrones=isochrones,
                  unattached_schools=list(ids[~used]), unattached_venues=[])
 
 
