@@ -381,25 +381,17 @@ def catalog_import(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Import one venue catalogue: every row becomes a venue or a review row with its reason."""
-    import shapely
-
-    from mapgen.catalog import build_gazetteer, import_catalogue, merge_gazetteers, read_gazetteer, write_import
-    from mapgen.config import DEFAULT_CATEGORIES, CatalogueConfig, CatalogueSettings
-    from mapgen.venues import load_taxonomy
+    from mapgen.api import import_catalogue
+    from mapgen.catalog import write_import
+    from mapgen.config import CatalogueSettings
 
     pairs = [c.split("=", 1) for c in column or []]
     if any(len(p) != 2 for p in pairs):
         raise ConfigError("--column expects FIELD=HEADER, e.g. --column name=场馆名称")
-    try:
-        spec = CatalogueConfig(file=file, name=name, crs=crs, category=category, district=district,  # type: ignore[arg-type]
-                               columns=dict(pairs))
-        settings = CatalogueSettings() if min_confidence is None else CatalogueSettings(min_confidence=min_confidence)
-    except ValueError as exc:
-        raise ConfigError(f"{file}: {exc}") from exc
-    gaz = merge_gazetteers(build_gazetteer(read_gazetteer(p), settings) for p in gazetteer or [])
-    area = shapely.box(*_bbox(bbox)) if bbox else gaz.area  # type: ignore[misc]
-    result = import_catalogue(spec, load_taxonomy(categories or DEFAULT_CATEGORIES), settings,
-                              gazetteer=gaz if len(gaz) else None, area=area)
+    result = import_catalogue(file, crs=crs, columns=dict(pairs), category=category, district=district, name=name,
+                              gazetteers=gazetteer or [], bbox=_bbox(bbox) if bbox else None,
+                              min_confidence=min_confidence, categories=categories)
+    settings = CatalogueSettings() if min_confidence is None else CatalogueSettings(min_confidence=min_confidence)
     paths = write_import(result, out, previous if previous is not None else Path(out) / "venues.geojson", settings)
     c = result.counts
     if "warning" in result.datum:
