@@ -47,7 +47,7 @@ from mapgen.planning.points import load_graph
 from mapgen.reach import isochrones_around
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_reach import osmnx_recipe  # noqa: E402
+from bench_reach import osmnx_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 OSM = ROOT.parent / "shared" / "data" / "osm" / "heidelberg.osm.pbf"
@@ -107,7 +107,7 @@ def _haversine(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.nd
 
 
 def mapgen_engine(graph: StreetGraph, settings: Settings) -> Callable[[np.ndarray], list[shapely.Geometry]]:
-    """mapgen's Python API: WGS-84 points (k, 2) in, one WGS-84 polygon per point out."""
+    """Mapgen's Python API: WGS-84 points (k, 2) in, one WGS-84 polygon per point out."""
 
     def run(lonlat: np.ndarray) -> list[shapely.Geometry]:
         return list(isochrones_around(graph, lonlat, [LIMIT], settings).geometry[:, 0])

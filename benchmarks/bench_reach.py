@@ -71,6 +71,7 @@ class Laps:
         self.clock = (time.perf_counter(), time.process_time())
 
     def lap(self, key: str) -> None:
+        """Add the wall and CPU time since the last lap to `key`."""
         now = (time.perf_counter(), time.process_time())
         self.wall[key] += now[0] - self.clock[0]
         self.cpu[key] += now[1] - self.clock[1]

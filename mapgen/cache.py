@@ -149,7 +149,7 @@ def cached(
             return decode(load_arrays(path.read_bytes()))
         except OSError:
             pass  # unreadable (permissions): rebuild, and try to replace it below
-        except Exception as exc:  # noqa: BLE001 - any failure to decode means the file is bad
+        except Exception as exc:
             console.print(f"[yellow]warning:[/yellow] cache file {escape(str(path))} is damaged "
                           f"({escape(str(exc))}); discarded, rebuilding", highlight=False)
             path.unlink(missing_ok=True)

@@ -188,7 +188,7 @@ def read_csv_points(
                     lon, lat = (float(row[column["lon"]]), float(row[column["lat"]])) if not problem else (0.0, 0.0)
                 except (TypeError, ValueError):
                     problem = ("lon/lat", "coordinates missing or not numbers")
-                except Exception as exc:  # noqa: BLE001 - one odd row never ends the list
+                except Exception as exc:
                     problem = ("", f"unexpected error while reading this row ({type(exc).__name__}: {exc})")
                 if problem:
                     review.add(path, line, problem[0], problem[1], note)

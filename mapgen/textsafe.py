@@ -43,12 +43,12 @@ def html_text(text: object) -> str:
 
 
 def folium_text(text: object) -> str:
-    """Escape data for any text handed to folium (popup, tooltip, layer name, title): HTML-escaped and Jinja-inert.
+    r"""Escape data for any text handed to folium (popup, tooltip, layer name, title): HTML-escaped and Jinja-inert.
 
     folium puts popups inside JavaScript template literals and compiles the rendered text
     of every ``Element``, ``Popup`` and ``Tooltip`` as a Jinja template when the page is
     saved (branca's ``MacroElement.render`` wraps it in a new ``Element``); the result
-    holds none of ``< > & " '``, ``{ } % #``, `` ` $ \\`` as such, only character references.
+    holds none of ``< > & " '``, ``{ } % #``, `` ` $ \`` as such, only character references.
 
     Parameters
     ----------
@@ -64,9 +64,9 @@ def folium_text(text: object) -> str:
 
 
 def json_script(data: object) -> str:
-    """Encode `data` as JSON for a ``<script type="application/json">`` block of a page.
+    r"""Encode `data` as JSON for a ``<script type="application/json">`` block of a page.
 
-    ``<``, ``>`` and ``&`` are written as ``\\u003c``... (so ``</script>`` or ``<!--`` in a name
+    ``<``, ``>`` and ``&`` are written as ``\u003c``... (so ``</script>`` or ``<!--`` in a name
     cannot end the block), as are U+2028/U+2029; ``JSON.parse`` reads the same text back.
 
     Parameters

@@ -18,7 +18,7 @@ from mapgen.network import street_graph
 from mapgen.region import build_region, plan_cuts, write_cut
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from make_region import make_region, source_layout  # noqa: E402
+from make_region import make_region, source_layout
 
 TRIM = 0.25  # central Heidelberg: 6 × 6 km, four schools per copy, two of them near an edge
 

@@ -42,7 +42,7 @@ def _link(script_root: str, endpoint: str, values: tuple[tuple[str, str], ...]) 
 @pages.app_context_processor
 def _helpers() -> dict[str, object]:
     def here(**changes: object) -> str:
-        """This page's URL with some query parameters changed (language switch, pager)."""
+        """Return the URL of this page with some query parameters changed (language switch, pager)."""
         args = request.args.to_dict()
         args.update({k: str(v) for k, v in changes.items()})
         return f"{request.script_root}{quote(request.path)}?{urlencode(args)}"

@@ -96,14 +96,14 @@ def import_catalogue(
         return run(table.rows)
     except MapgenError:
         raise
-    except Exception:  # noqa: BLE001 - find the rows behind it; they go to review, the rest imports
+    except Exception:
         failed = _failing_rows(run, table.rows)
     rest = table.rows[~table.rows["_row"].isin(failed)]
     try:
         result = run(rest) if len(rest) else run(table.rows.iloc[:0])
     except MapgenError:
         raise
-    except Exception as exc:  # noqa: BLE001 - no single row is to blame: report it as one line
+    except Exception as exc:
         raise InputFileError(f"{spec.file}: import failed ({type(exc).__name__}: {exc})") from exc
     names = table.rows.set_index("_row")[columns["name"]]
     extra = [ReviewRow(table.path.name, int(row), "",
@@ -121,7 +121,7 @@ def _failing_rows(run: Callable[[pd.DataFrame], CatalogueImport], rows: pd.DataF
         return {}
     except MapgenError:
         raise
-    except Exception as exc:  # noqa: BLE001 - what is being looked for
+    except Exception as exc:
         if len(rows) == 1:
             return {int(rows["_row"].iloc[0]): f"{type(exc).__name__}: {str(exc)[:200]}"}
     half = len(rows) // 2

@@ -193,7 +193,7 @@ class OnlineLookup:
         if not key:
             raise ConfigError(f"AMap geocoder configured but environment variable {self.config.api_key_env} is empty")
         url = "https://restapi.amap.com/v3/geocode/geo?" + urllib.parse.urlencode({"address": text, "key": key})
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (fixed https URL)
+        with urllib.request.urlopen(url, timeout=10) as response:
             answer = json.load(response)
         codes = answer.get("geocodes") or []
         if not codes:

@@ -174,7 +174,7 @@ def _point(geometry: object) -> tuple[str, str, str]:
         return _cell(coords[0]), _cell(coords[1]), ""
     try:
         point = shapely.geometry.shape(geometry).representative_point()
-    except Exception:  # noqa: BLE001 - shapely raises many kinds for malformed geometries
+    except Exception:
         return "", "", f"malformed feature: {str(geometry.get('type'))[:40]!r} geometry cannot be read"
     return repr(point.x), repr(point.y), ""
 

@@ -435,7 +435,7 @@ def _category(category: Category, text: dict) -> str:
 
 
 def _category_of(v: object, text: dict) -> str:
-    get = v.get if isinstance(v, pd.Series) else lambda k: getattr(v, k, "")  # noqa: E731
+    get = v.get if isinstance(v, pd.Series) else lambda k: getattr(v, k, "")
     zh, en = _value(get("category_zh")), _value(get("category_en"))
     return f"{zh} {en}".strip() if text["language"] == "zh" else en
 
