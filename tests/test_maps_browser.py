@@ -191,13 +191,21 @@ def test_school_page_lists_its_venues_and_links_its_pdf(browser, shenzhen_build,
     context.close()
 
 
-def test_hours_in_words_in_the_pages_language() -> None:
-    from mapgen.publish.maps import hours_words, page_text
+def test_hours_in_words_one_wording_for_maps_sheets_and_site() -> None:
+    from mapgen.look import hours_words
+    from mapgen.publish.words import venue_hours
 
-    zh, de = page_text("zh"), page_text("de")
     # opening_hours of the Nanjing extract and T_TIME of the Shanghai bureau's feed, as they are written
-    assert hours_words("Tu-Su 00:00-24:00", zh) == "周二至周日 00:00–24:00"
-    assert hours_words("Mo-Fr 06:00-18:00", de) == "Mo–Fr 06:00–18:00"
-    assert hours_words("09:00~16:30", zh) == "周一至周日 09:00–16:30"
-    assert hours_words("24/7", zh) == "全天开放 open 24/7"
-    assert hours_words("", de) == "unbekannt" and hours_words("nach Vereinbarung", de) == "nach Vereinbarung"
+    assert venue_hours("Tu-Su 00:00-24:00", "zh") == "周二至周日 00:00–24:00"
+    assert venue_hours("Tu-Su 00:00-24:00", "en") == "Tue–Sun 00:00–24:00"
+    assert venue_hours("Mo-Fr 06:00-18:00", "de") == "Mo–Fr 06:00–18:00"
+    assert venue_hours("09:00~16:30", "zh") == "周一至周日 09:00–16:30"
+    assert venue_hours("Mo-Fr 08:00-20:00; Sa 09:00-12:00", "zh") == "周一至周五 08:00–20:00; 周六 09:00–12:00"
+    assert venue_hours("24/7", "zh") == "全天开放" and venue_hours("24/7", "en") == "open 24/7"
+    assert venue_hours("", "de") == "unbekannt" and venue_hours("", "zh") == "未知"
+    assert venue_hours("nach Vereinbarung", "de") == "nach Vereinbarung"  # unreadable hours stay as written
+    # the site reads site.db's opening rows (weekday, open, close) into the same words
+    rows = [(0, 480, 1200), (1, 480, 1200), (2, 480, 1200), (3, 480, 1200), (4, 480, 1200), (5, 540, 720)]
+    days = [[(a, b) for d, a, b in rows if d == day] for day in range(7)]
+    assert hours_words("Mo-Fr 08:00-20:00; Sa 09:00-12:00", days, "zh") == "周一至周五 08:00–20:00; 周六 09:00–12:00"
+    assert hours_words("Su off", [[] for _ in range(7)], "zh") == "闭馆"

@@ -40,7 +40,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "prev": ("上一页", "Previous"),
     "next": ("下一页", "Next"),
     "hours": ("开放时间", "Opening hours"),
-    "hours_unknown": ("未知", "unknown"),
     "hours_unread": ("（无法自动识别）", "(could not be read automatically)"),
     "fee": ("收费", "Fee"),
     "free": ("免费", "Free"),

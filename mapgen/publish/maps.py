@@ -21,10 +21,10 @@ import shapely
 
 from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig, TileProvider
 from mapgen.coords import wgs84_to_gcj02
-from mapgen.hours import parse_hours
 from mapgen.look import MINUTES_UNIT, MODE_COLORS, MODE_DASH, SCHOOL_COLOR, mode_label, whole_minutes
 from mapgen.publish._assets import MAP_SCRIPT, asset_links, copy_assets
 from mapgen.publish.pdf import safety_note
+from mapgen.publish.words import pinyin_forms, venue_hours
 from mapgen.textsafe import folium_text, html_text, json_script, url_path
 from mapgen.venues import Category, Taxonomy
 
@@ -42,8 +42,7 @@ TEXT = {
            "weekend": "周末 Weekends", "yes": "开放 open", "no": "关闭 closed", "unknown": "未知 unknown",
            "free": "免费 free", "paid": "收费 paid", "route": "路线 Route", "no_match": "无结果 No match",
            "bike_only": "仅骑行可达 By bike only", "title": "学生 {m} 分钟活动圈 {m}-minute activity circles",
-           "circles": "{m} 分钟活动圈 {m}-minute circles", "always": "全天开放 open 24/7",
-           "days": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"), "to": "至"},
+           "circles": "{m} 分钟活动圈 {m}-minute circles"},
     "en": {"schools": "Schools", "search": "Search schools and venues", "legend": "Legend",
            "open_school": "Open school map", "within": "venues within {m} min", "all_schools": "← All schools",
            "data_edge": "The circles run into the edge of the map data: the real reach may be larger.",
@@ -51,8 +50,7 @@ TEXT = {
            "site": "School on the site", "venues": "Venues within {m} min ({n})", "after_school": "After school",
            "weekend": "Weekends", "yes": "open", "no": "closed", "unknown": "unknown", "free": "free",
            "paid": "paid", "route": "Route", "no_match": "No match", "bike_only": "By bike only",
-           "title": "{m}-minute activity circles", "circles": "{m}-minute circles", "always": "open 24/7",
-           "days": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"), "to": "–"},
+           "title": "{m}-minute activity circles", "circles": "{m}-minute circles"},
     "de": {"schools": "Schulen", "search": "Schulen und Orte suchen", "legend": "Legende",
            "open_school": "Karte der Schule öffnen", "within": "Orte in {m} Min.", "all_schools": "← Alle Schulen",
            "data_edge": "Die Kreise reichen bis an den Rand der Kartendaten: die wahre Reichweite kann größer sein.",
@@ -61,8 +59,7 @@ TEXT = {
            "after_school": "Nach der Schule", "weekend": "Wochenende", "yes": "geöffnet", "no": "geschlossen",
            "unknown": "unbekannt", "free": "frei", "paid": "kostenpflichtig", "route": "Weg",
            "no_match": "Kein Treffer", "bike_only": "Nur mit dem Rad", "title": "{m}-Minuten-Aktivitätskreise",
-           "circles": "{m}-Minuten-Kreise", "always": "rund um die Uhr",
-           "days": ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So"), "to": "–"},
+           "circles": "{m}-Minuten-Kreise"},
 }
 
 
@@ -219,7 +216,7 @@ def _venue_list(school: Any, rows: pd.DataFrame, taxonomy: Taxonomy, minutes: st
         flags = " · ".join(f"{text[k]}: {_flag(v.get(col), text)}"
                            for k, col in (("after_school", "open_after_school"), ("weekend", "open_weekend")))
         note = notes.get((school.school_id, venue_id, "bike" if walk_only else "walk"), "")
-        lines = [_times(v, text), f"{text['hours']}: {hours_words(_value(v.get('opening_hours')), text)}", flags,
+        lines = [_times(v, text), f"{text['hours']}: {venue_hours(_value(v.get('opening_hours')), text['language'])}", flags,
                  f"{text['fee']}: {_fee(_value(v.get('fee')), text)}"]
         if note:
             lines.append(f"{text['route']}: {note}")
@@ -233,43 +230,6 @@ def _venue_list(school: Any, rows: pd.DataFrame, taxonomy: Taxonomy, minutes: st
     return (f'<aside class="mg-side" id="mg-side"><h1>{html_text(school.name)}</h1><p>{link_html}</p>'
             f'<h2>{html_text(text["venues"].format(m=minutes, n=len(rows)))}</h2>'
             f'<ol class="mg-venues">{"".join(items)}</ol></aside>')
-
-
-def hours_words(hours: str, text: dict) -> str:
-    """Say opening hours in words (``周一至周五 09:00–17:00；周六 10:00–16:00``), from :func:`mapgen.hours.parse_hours`.
-
-    Parameters
-    ----------
-    hours
-        The opening-hours text as in ``venues.geojson`` (OSM syntax or Chinese free text).
-    text
-        Page texts of the language (:data:`TEXT`).
-
-    Returns
-    -------
-    str
-        The days and times; the text itself when it cannot be read; "unknown" when empty.
-    """
-    if not hours.strip():
-        return text["unknown"]
-    schedule = parse_hours(hours)
-    if schedule is None:
-        return hours
-    if all(spans == ((0, 1440),) for spans in schedule.days):
-        return text["always"]
-    groups: list[tuple[int, int, tuple]] = []
-    for day, spans in enumerate(schedule.days):
-        if groups and groups[-1][2] == spans and groups[-1][1] == day - 1:
-            groups[-1] = (groups[-1][0], day, spans)
-        else:
-            groups.append((day, day, spans))
-    days = text["days"]
-    parts = [
-        (days[a] if a == b else f"{days[a]}{text['to']}{days[b]}") + " "
-        + ", ".join(f"{s // 60:02d}:{s % 60:02d}–{e // 60:02d}:{e % 60:02d}" for s, e in spans)
-        for a, b, spans in groups if spans
-    ]
-    return "; ".join(parts) or text["no"]
 
 
 def base_map(tiles: TileProvider, geoms: gpd.GeoSeries, prefix: str) -> folium.Map:
@@ -403,7 +363,7 @@ def _venue_popup(v: object, text: dict, extra: str = "") -> dict:
     lines = [_category_of(v, text)]
     if extra:
         lines.append(extra)
-    lines.append(f"{text['hours']}: {hours_words(get('opening_hours'), text)}")
+    lines.append(f"{text['hours']}: {venue_hours(get('opening_hours'), text['language'])}")
     if get("fee"):
         lines.append(f"{text['fee']}: {_fee(get('fee'), text)}")
     lines.append(f"{text['source']}: {get('source')}")
@@ -452,8 +412,8 @@ def _fee(fee: str, text: dict) -> str:
 
 
 def _also(row: object) -> str:
-    """Other names a search may use (the English name)."""
-    return _value(getattr(row, "name_en", ""))
+    """Other names a search may use: the English name and the name's pinyin (:func:`~mapgen.publish.words.pinyin_forms`)."""
+    return " ".join(filter(None, (_value(getattr(row, "name_en", "")), pinyin_forms(_value(getattr(row, "name", ""))))))
 
 
 def _route_notes(routes: pd.DataFrame | None) -> pd.Series:
