@@ -23,6 +23,7 @@ from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig, TileProvider
 from mapgen.coords import wgs84_to_gcj02
 from mapgen.look import MINUTES_UNIT, MODE_COLORS, MODE_DASH, SCHOOL_COLOR, mode_label, whole_minutes
 from mapgen.publish._assets import MAP_SCRIPT, asset_links, copy_assets
+from mapgen.publish.mapbase import offline_basemap, read_basemap
 from mapgen.publish.pdf import safety_note
 from mapgen.publish.words import pinyin_forms, venue_hours
 from mapgen.textsafe import folium_text, html_text, json_script, url_path
@@ -41,7 +42,8 @@ TEXT = {
            "venues": "{m} 分钟内可达场馆 Venues within {m} min ({n})", "after_school": "放学后 After school",
            "weekend": "周末 Weekends", "yes": "开放 open", "no": "关闭 closed", "unknown": "未知 unknown",
            "free": "免费 free", "paid": "收费 paid", "route": "路线 Route", "no_match": "无结果 No match",
-           "bike_only": "仅骑行可达 By bike only", "title": "学生 {m} 分钟活动圈 {m}-minute activity circles",
+           "bike_only": "仅骑行可达 By bike only",
+           "on_campus": "校内设施（不算校外活动）On campus, not outings ({n})", "title": "学生 {m} 分钟活动圈 {m}-minute activity circles",
            "circles": "{m} 分钟活动圈 {m}-minute circles"},
     "en": {"schools": "Schools", "search": "Search schools and venues", "legend": "Legend",
            "open_school": "Open school map", "within": "venues within {m} min", "all_schools": "← All schools",
@@ -50,6 +52,7 @@ TEXT = {
            "site": "School on the site", "venues": "Venues within {m} min ({n})", "after_school": "After school",
            "weekend": "Weekends", "yes": "open", "no": "closed", "unknown": "unknown", "free": "free",
            "paid": "paid", "route": "Route", "no_match": "No match", "bike_only": "By bike only",
+           "on_campus": "On campus, the school's own, not outings ({n})",
            "title": "{m}-minute activity circles", "circles": "{m}-minute circles"},
     "de": {"schools": "Schulen", "search": "Schulen und Orte suchen", "legend": "Legende",
            "open_school": "Karte der Schule öffnen", "within": "Orte in {m} Min.", "all_schools": "← Alle Schulen",
@@ -58,7 +61,8 @@ TEXT = {
            "site": "Schule auf der Website", "venues": "Orte in {m} Min. erreichbar ({n})",
            "after_school": "Nach der Schule", "weekend": "Wochenende", "yes": "geöffnet", "no": "geschlossen",
            "unknown": "unbekannt", "free": "frei", "paid": "kostenpflichtig", "route": "Weg",
-           "no_match": "Kein Treffer", "bike_only": "Nur mit dem Rad", "title": "{m}-Minuten-Aktivitätskreise",
+           "no_match": "Kein Treffer", "bike_only": "Nur mit dem Rad",
+           "on_campus": "Auf dem Schulgelände, kein Ausflug ({n})", "title": "{m}-Minuten-Aktivitätskreise",
            "circles": "{m}-Minuten-Kreise"},
 }
 
@@ -92,7 +96,9 @@ def write_maps(
     city
         City configuration (title, tile provider, minutes).
     schools, venues, isochrones, pairs
-        The build's contract tables (WGS-84).
+        The build's contract tables (WGS-84). Pairs ``on_campus`` are listed apart on their
+        school's page; venues not ``public`` (school grounds) are left off the maps unless
+        ``include_non_public_venues``.
     taxonomy
         Category labels and colours.
     progress
@@ -112,8 +118,16 @@ def write_maps(
     shift = display_shift(city.tiles)
     schools, venues, isochrones = (shift(f) for f in (schools, venues, isochrones))
     minutes = f"{city.settings.minutes:g}"
+    on_campus = _true(pairs["on_campus"]) if "on_campus" in pairs else pd.Series(False, index=pairs.index)
+    campus = pairs.loc[on_campus, ["school_id", "venue_id"]].drop_duplicates().merge(
+        pd.DataFrame(venues.drop(columns=venues.geometry.name)), on="venue_id")  # a school's own facilities, listed apart
+    pairs = pairs[~on_campus]  # a school's own grounds are no outing
+    if "public" in venues and not city.settings.include_non_public_venues:
+        venues = venues[_true(venues["public"])]
     reached = pairs.pivot_table(index=["school_id", "venue_id"], columns="mode", values="minutes", aggfunc="min")
-    pages = [_index_page(out_dir, city, schools, venues, isochrones, reached, taxonomy, minutes, text)]
+    base = read_basemap(out_dir, shift)
+    pages = [_index_page(out_dir, city, schools, venues, isochrones, reached, taxonomy, minutes, text,
+                         offline_basemap(base))]
     (out_dir / "schools").mkdir(exist_ok=True)
     venues_by_id = venues.set_index("venue_id")
     notes = _route_notes(routes)
@@ -121,7 +135,7 @@ def write_maps(
         mine = reached.loc[school.school_id] if school.school_id in reached.index.get_level_values(0) else reached.iloc[:0]
         pages.append(_school_page(
             out_dir, city, school, venues_by_id, mine, isochrones[isochrones["school_id"] == school.school_id],
-            taxonomy, minutes, text, notes,
+            taxonomy, minutes, text, notes, campus[campus["school_id"] == school.school_id], base,
         ))
         if progress:
             progress(1)
@@ -138,6 +152,7 @@ def _index_page(
     taxonomy: Taxonomy,
     minutes: str,
     text: dict,
+    basemap: dict | None,
 ) -> Path:
     # open on the schools' circles: extracts often hold venues far beyond the district
     fmap = base_map(city.tiles, pd.concat([schools.geometry, isochrones.geometry]), prefix="")
@@ -158,7 +173,7 @@ def _index_page(
                 for v in members.itertuples()
             ], cluster=True))
     title = f"{city.display_title} — {text['title'].format(m=minutes)}"
-    data = page_data(title, layers, category_legend(taxonomy, text), text=text)
+    data = page_data(title, layers, category_legend(taxonomy, text), text=text, basemap=basemap)
     return save_page(fmap, data, out_dir / "index.html", prefix="")
 
 
@@ -173,6 +188,8 @@ def _school_page(
     minutes: str,
     text: dict,
     notes: pd.Series,
+    campus: pd.DataFrame,
+    base: gpd.GeoDataFrame | None,
 ) -> Path:
     fmap = base_map(city.tiles, pd.concat([gpd.GeoSeries([school.geometry], crs=4326), isochrones.geometry]),
                     prefix="../")
@@ -199,16 +216,23 @@ def _school_page(
     links = [(url_path(f"{school.school_id}.pdf"), text["pdf"]), ("/school/" + url_path(school.school_id), text["site"]),
              ("../index.html", text["all_schools"])]
     title = f"{school.name} — {text['circles'].format(m=minutes)}"
-    data = page_data(title, layers, legend + category_legend(taxonomy, text), text=text)  # links: in the list
-    side = _venue_list(school, rows, taxonomy, minutes, text, notes, links)
+    west, south, east, north = isochrones.total_bounds if len(isochrones) else [school.geometry.x, school.geometry.y] * 2
+    margin = 0.003  # ~300 m around the circles
+    basemap = offline_basemap(base, (west - margin, south - margin, east + margin, north + margin))
+    data = page_data(title, layers, legend + category_legend(taxonomy, text), text=text,  # links: in the list
+                     basemap=basemap)
+    side = _venue_list(school, rows, taxonomy, minutes, text, notes, links, campus)
     if "reaches_data_edge" in isochrones and isochrones["reaches_data_edge"].astype(bool).any():
         side = side.replace("</h1>", f'</h1><p id="mg-data-edge">{html_text(text["data_edge"])}</p>', 1)
     return save_page(fmap, data, out_dir / "schools" / f"{school.school_id}.html", prefix="../", side=side)
 
 
 def _venue_list(school: Any, rows: pd.DataFrame, taxonomy: Taxonomy, minutes: str, text: dict, notes: pd.Series,
-                links: list[tuple[str, str]]) -> str:
-    """The school page's venue list as HTML (every value escaped): by walking time, bike-only venues last."""
+                links: list[tuple[str, str]], campus: pd.DataFrame) -> str:
+    """The school page's venue list as HTML (every value escaped): by walking time, bike-only venues last.
+
+    The school's own facilities (venues on its grounds) follow in a list of their own.
+    """
     colors = {c.key: c.color for c in taxonomy.categories}
     items = []
     for venue_id, v in rows.iterrows():
@@ -229,7 +253,19 @@ def _venue_list(school: Any, rows: pd.DataFrame, taxonomy: Taxonomy, minutes: st
     link_html = " · ".join(f'<a href="{html_text(href)}">{html_text(label)}</a>' for href, label in links)
     return (f'<aside class="mg-side" id="mg-side"><h1>{html_text(school.name)}</h1><p>{link_html}</p>'
             f'<h2>{html_text(text["venues"].format(m=minutes, n=len(rows)))}</h2>'
-            f'<ol class="mg-venues">{"".join(items)}</ol></aside>')
+            f'<ol class="mg-venues">{"".join(items)}</ol>{_campus_list(campus, text)}</aside>')
+
+
+def _campus_list(campus: pd.DataFrame, text: dict) -> str:
+    """The school's own facilities as an HTML list (escaped): name, category and what is there."""
+    if campus.empty:
+        return ""
+    items = "".join(
+        f'<li><b>{html_text(v["name"])}</b> <span class="mg-cat">{html_text(_category_of(v, text))}</span>'
+        + (f"<div>{html_text(_value(v.get('facilities')))}</div>" if _value(v.get("facilities")) else "") + "</li>"
+        for _, v in campus.sort_values("name").iterrows())
+    return (f'<h2 id="mg-campus-title">{html_text(text["on_campus"].format(n=len(campus)))}</h2>'
+            f'<ul class="mg-campus" id="mg-campus">{items}</ul>')
 
 
 def base_map(tiles: TileProvider, geoms: gpd.GeoSeries, prefix: str) -> folium.Map:
@@ -312,10 +348,14 @@ def category_legend(taxonomy: Taxonomy, text: dict | None = None) -> list[dict]:
 
 
 def page_data(title: str, layers: list[dict], legend: list[dict], links: list[tuple[str, str]] | None = None,
-              text: dict | None = None) -> dict:
-    """Assemble what ``map.js`` draws: title, layers, legend entries, links and page texts, with the OSM attribution."""
+              text: dict | None = None, basemap: dict | None = None) -> dict:
+    """Assemble what ``map.js`` draws: title, layers, legend entries, links, page texts, the offline base map.
+
+    `basemap` is :func:`mapgen.publish.mapbase.offline_basemap`'s layers (drawn under the tiles), or none.
+    """
     return {"title": title, "layers": layers, "legend": legend, "attribution": OSM_ATTRIBUTION,
-            "links": [{"href": href, "text": label} for href, label in links or []], "text": text or page_text()}
+            "links": [{"href": href, "text": label} for href, label in links or []], "text": text or page_text(),
+            "basemap": basemap}
 
 
 def save_page(fmap: folium.Map, data: dict, path: Path, prefix: str, side: str = "") -> Path:
@@ -368,6 +408,11 @@ def _venue_popup(v: object, text: dict, extra: str = "") -> dict:
         lines.append(f"{text['fee']}: {_fee(get('fee'), text)}")
     lines.append(f"{text['source']}: {get('source')}")
     return popup(get("name"), lines)
+
+
+def _true(flags: pd.Series) -> pd.Series:
+    """Booleans of a flag column as read from GeoJSON or CSV (``True``/``"true"``/``1``; missing is false)."""
+    return flags.map(lambda f: str(f).strip().lower() in ("true", "1", "yes")).astype(bool)
 
 
 def _value(value: object) -> str:
