@@ -34,6 +34,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "within": ("分钟以内", "minutes at most"),
     "minutes": ("分钟", "min"),
     "apply": ("筛选", "Filter"),
+    "filters": ("筛选条件", "Filters"),
+    "filters_active": ("已选 {n} 项", "{n} chosen"),
     "results": ("个结果", "results"),
     "no_results": ("没有找到符合条件的场馆。", "No venue matches."),
     "page": ("第 {page} / {pages} 页", "Page {page} of {pages}"),
