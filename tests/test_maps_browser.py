@@ -149,6 +149,11 @@ def test_overview_search_finds_a_school_and_opens_it_layers_start_collapsed(brow
     expect(popup).to_contain_text("龙岗外国语学校")
     expect(popup.locator("a")).to_have_attribute("href", "schools/osm-w238458950.html")
     assert page.evaluate("window[JSON.parse(document.getElementById('mg-data').textContent).map].getZoom()") >= 16
+    # by the name's pinyin, partial and in any case
+    page.fill("#mg-search", "GangWaiGuo")
+    expect(page.locator(".mg-search li").first).to_contain_text("龙岗外国语学校")
+    page.press("#mg-search", "Enter")
+    expect(page.locator(".leaflet-popup-content")).to_contain_text("龙岗外国语学校")
     # a venue inside a cluster: the cluster opens and the venue's popup shows
     page.fill("#mg-search", "图书馆")
     page.locator(".mg-search li").first.click()
@@ -170,13 +175,15 @@ def test_school_page_lists_its_venues_and_links_its_pdf(browser, shenzhen_build,
     page.goto((shenzhen_build / "schools" / f"{school}.html").as_uri())
     page.wait_for_selector(".leaflet-control-layers")
     items = page.locator("ol.mg-venues > li")
-    assert items.count() == mine["venue_id"].nunique()
+    assert items.count() == mine.loc[mine["on_campus"].str.lower().ne("true"), "venue_id"].nunique()
     # by walking time, whole minutes rounded up as on the PDF; bike-only venues last
-    walk = mine[mine["mode"] == "walk"].astype({"minutes": float}).sort_values("minutes")
+    walk = mine[(mine["mode"] == "walk") & mine["on_campus"].str.lower().ne("true")].astype({"minutes": float})
+    walk = walk.sort_values("minutes")
     first = items.first.inner_text()
     assert f"步行 Walk {math.ceil(walk['minutes'].iloc[0] - 1e-9)} 分钟 min" in first
     assert "开放时间 Hours" in first and "放学后 After school" in first and "收费 Fee" in first
-    assert page.locator("ol.mg-venues > li.mg-bike-only").count() == mine["venue_id"].nunique() - len(walk)
+    outing = mine["on_campus"].str.lower().ne("true")
+    assert page.locator("ol.mg-venues > li.mg-bike-only").count() == mine.loc[outing, "venue_id"].nunique() - len(walk)
     assert page.locator("#mg-side a", has_text="PDF").get_attribute("href") == f"{school}.pdf"
     assert (shenzhen_build / "schools" / f"{school}.pdf").is_file()
     assert page.locator("#mg-side a", has_text="site").get_attribute("href") == f"/school/{school}"
@@ -184,6 +191,11 @@ def test_school_page_lists_its_venues_and_links_its_pdf(browser, shenzhen_build,
     assert page.locator(".leaflet-tooltip").count() == 0
     page.locator(".leaflet-marker-icon").hover()
     assert page.locator(".leaflet-tooltip").count() == 0
+    # the school's own facilities (pairs on_campus) in a list apart, not among the outings
+    own = pairs[(pairs["school_id"] == school) & pairs["on_campus"].str.lower().eq("true")]["venue_id"].unique()
+    outings = set(mine.loc[mine["on_campus"].str.lower().ne("true"), "venue_id"])
+    assert page.locator("#mg-campus > li").count() == len(own)
+    assert items.count() == len(outings)
     page.locator("#mg-legend summary").click() if size[0] < 900 else None
     legend = page.locator("#mg-legend").inner_text()
     assert "步行 Walk 15 分钟 min" in legend and "骑行 Bike 15 分钟 min" in legend
@@ -209,3 +221,43 @@ def test_hours_in_words_one_wording_for_maps_sheets_and_site() -> None:
     days = [[(a, b) for d, a, b in rows if d == day] for day in range(7)]
     assert hours_words("Mo-Fr 08:00-20:00; Sa 09:00-12:00", days, "zh") == "周一至周五 08:00–20:00; 周六 09:00–12:00"
     assert hours_words("Su off", [[] for _ in range(7)], "zh") == "闭馆"
+
+
+def test_school_grounds_listed_apart_on_their_school_page(browser, shenzhen_build) -> None:
+    pairs = pd.read_csv(shenzhen_build / "reachability.csv", dtype=str)
+    venues = gpd.read_file(shenzhen_build / "venues.geojson").set_index("venue_id")
+    own = pairs[pairs["on_campus"].str.lower() == "true"].drop_duplicates(["school_id", "venue_id"])
+    assert len(own) >= 1  # the library on a school's grounds
+    for school, group in own.groupby("school_id"):
+        page, errors, _ = _open_offline(browser, shenzhen_build / "schools" / f"{school}.html")
+        listed = page.locator("#mg-campus > li b").all_inner_texts()
+        assert sorted(listed) == sorted(venues.loc[group["venue_id"], "name"]) and errors == []
+        assert not set(listed) & set(page.locator("ol.mg-venues > li b").all_inner_texts())
+        assert "校内设施" in page.locator("#mg-campus-title").inner_text()
+        page.context.close()
+
+
+@pytest.mark.parametrize("page_name", ["index.html", "schools/osm-w238458950.html"])
+def test_maps_orient_offline_with_the_builds_own_streets(browser, shenzhen_build, page_name) -> None:
+    import json
+
+    import shapely
+
+    page, errors, _ = _open_offline(browser, shenzhen_build / page_name)
+    data = json.loads(page.locator("#mg-data").text_content())
+    base = gpd.read_parquet(shenzhen_build / "basemap.parquet")
+    colors = {part["color"] for part in data["basemap"]["layers"]}
+    assert {"#9a9a9a", "#e8590c"} <= colors  # streets and main roads of the extract (parks, water where there are)
+    drawn = [shapely.from_geojson(json.dumps(part["geojson"])) for part in data["basemap"]["layers"]]
+    length = sum(g.length for g in drawn if g.geom_type != "Polygon")
+    assert length > 0.05 * base[base["layer"] == "street"].geometry.length.sum()  # degrees: a real share of streets
+    # drawn on a canvas in a pane under the tiles: tiles cover it when they load, offline it shows
+    assert page.locator(".leaflet-mg-base-pane canvas").count() == 1
+    z = page.evaluate("[getComputedStyle(document.querySelector('.leaflet-mg-base-pane')).zIndex,"
+                      " getComputedStyle(document.querySelector('.leaflet-tile-pane')).zIndex]")
+    assert int(z[0]) < int(z[1])
+    painted = page.evaluate("""() => { const c = document.querySelector('.leaflet-mg-base-pane canvas');
+        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 3; i < px.length; i += 4) { if (px[i] > 0) n++; } return n / (c.width * c.height); }""")
+    assert painted > 0.01 and errors == []
+    page.context.close()
