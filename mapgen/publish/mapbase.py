@@ -31,7 +31,7 @@ def read_basemap(out_dir: Path, shift: Callable[[gpd.GeoDataFrame], gpd.GeoDataF
     out_dir
         The build folder.
     shift
-        Moves geometries into the tiles' datum (:func:`mapgen.publish.maps.display_shift`).
+        Moves geometries into the tiles' datum (:func:`mapgen.publish.leaflet.display_shift`).
 
     Returns
     -------
