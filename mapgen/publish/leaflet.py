@@ -143,14 +143,15 @@ def category_legend(taxonomy: Taxonomy, text: dict | None = None) -> list[dict]:
 
 
 def page_data(title: str, layers: list[dict], legend: list[dict], links: list[tuple[str, str]] | None = None,
-              text: dict | None = None, basemap: dict | None = None) -> dict:
+              text: dict | None = None, basemap: str | None = None) -> dict:
     """Assemble what ``map.js`` draws: title, layers, legend entries, links, page texts, the offline base map.
 
-    `basemap` is :func:`mapgen.publish.mapbase.offline_basemap`'s layers (drawn under the tiles), or none.
+    `basemap` is the base-map script (:func:`mapgen.publish.mapbase.write_basemap_script`, drawn
+    under the tiles) relative to the output folder, or none.
     """
     return {"title": title, "layers": layers, "legend": legend, "attribution": OSM_ATTRIBUTION,
             "links": [{"href": href, "text": label} for href, label in links or []], "text": text or page_text(),
-            "basemap": basemap}
+            "basemap_script": basemap}
 
 
 def save_page(fmap: folium.Map, data: dict, path: Path, prefix: str, side: str = "") -> Path:
@@ -185,8 +186,9 @@ def save_page(fmap: folium.Map, data: dict, path: Path, prefix: str, side: str =
     body, end, rest = page.rpartition("</body>")
     page = body + (side or '<aside class="mg-side mg-wide-only" id="mg-side"></aside>') + end + rest
     head, end, tail = page.rpartition("</html>")
+    base = f'<script src="{prefix}{data["basemap_script"]}"></script>\n' if data.get("basemap_script") else ""
     block = (f'<script type="application/json" id="mg-data">{json_script({**data, "map": fmap.get_name()})}</script>\n'
-             f'<script src="{prefix}{MAP_SCRIPT}"></script>\n')
+             f'{base}<script src="{prefix}{MAP_SCRIPT}"></script>\n')
     path.write_text(head + block + end + tail, encoding="utf-8")
     return path
 

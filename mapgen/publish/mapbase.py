@@ -9,8 +9,10 @@ from pathlib import Path
 import geopandas as gpd
 import shapely
 
+from mapgen.publish._assets import LIB_DIR, OWN_DIR
 from mapgen.publish.pdf import SHEET_INPUTS
 from mapgen.publish.staticmap import AREA_STYLE, BACKGROUND, MAIN_ROAD_COLOR, WATER_LINE
+from mapgen.textsafe import json_script
 
 #: Street classes drawn (paths, steps and service roads would only clutter an overview).
 STREET_KINDS = frozenset({
@@ -19,6 +21,8 @@ STREET_KINDS = frozenset({
 })
 #: Main-road classes, drawn wider and in the sheets' main-road colour.
 MAIN_KINDS = frozenset({"motorway", "trunk", "primary", "secondary"})
+#: The script every page of a build loads for the base map (written once: browsers cache it).
+BASEMAP_SCRIPT = f"{LIB_DIR}/{OWN_DIR}/basemap.js"
 _TOLERANCE_DEG = 3e-5  # ~3 m: a light layer, no visible change at street zoom
 _PRECISION_DEG = 1e-5
 
@@ -43,34 +47,33 @@ def read_basemap(out_dir: Path, shift: Callable[[gpd.GeoDataFrame], gpd.GeoDataF
         return None
     base = gpd.read_parquet(path)
     keep = ((base["layer"] == "street") & base["kind"].isin(STREET_KINDS)) | base["layer"].isin(("park", "water"))
-    return shift(base[keep & ~base.geometry.is_empty])
+    return shift(base[keep & ~base.geometry.is_empty]).reset_index(drop=True)
 
 
-def offline_basemap(
-    base: gpd.GeoDataFrame | None, bounds: tuple[float, float, float, float] | None = None,
-) -> dict[str, object] | None:
-    """Return the base map as light GeoJSON layers for ``map.js``, or None without one.
+def write_basemap_script(out_dir: Path, base: gpd.GeoDataFrame | None) -> str | None:
+    """Write :data:`BASEMAP_SCRIPT`, the base map as light GeoJSON layers for ``map.js``; remove it without one.
 
-    The page draws them in a pane below the tiles: when the tiles load they cover it, and
-    offline (or where the tile server is blocked) streets, parks and water still show
-    where the dots are.
+    Every page loads the same file (``window.mgBasemap``) and draws it in a pane below the
+    tiles: when the tiles load they cover it, and offline (or where the tile server is
+    blocked) streets, parks and water still show where the dots are. It holds only
+    coordinates and the project's colours, no text from the data.
 
     Parameters
     ----------
+    out_dir
+        The build folder (``lib/`` is there).
     base
         From :func:`read_basemap`.
-    bounds
-        ``(west, south, east, north)`` in the tiles' datum to clip to; None for all of it.
 
     Returns
     -------
-    dict or None
-        ``background`` colour and ``layers``: ``{"geojson", "color", "weight", "fill"}`` each.
+    str or None
+        :data:`BASEMAP_SCRIPT` (relative to `out_dir`), or None when there is no base map.
     """
-    if base is None:
+    path = out_dir / BASEMAP_SCRIPT
+    if base is None or base.empty:
+        path.unlink(missing_ok=True)
         return None
-    if bounds is not None:
-        base = base.clip(bounds)
     streets = base[base["layer"] == "street"]
     main = streets["kind"].isin(MAIN_KINDS)
     water = base[base["layer"] == "water"]
@@ -84,10 +87,15 @@ def offline_basemap(
     ]
     layers = [{"geojson": _geojson(geoms), "color": color, "weight": weight, "fill": fill}
               for geoms, color, weight, fill in parts if len(geoms)]
-    return {"background": BACKGROUND, "layers": layers}
+    path.write_text(f"window.mgBasemap = {json_script({'background': BACKGROUND, 'layers': layers})};\n",
+                    encoding="utf-8")
+    return BASEMAP_SCRIPT
 
 
 def _geojson(geoms: gpd.GeoSeries) -> dict[str, object]:
-    """One light GeoJSON geometry collection: simplified to ~3 m and rounded to ~1 m."""
-    light = shapely.set_precision(shapely.simplify(geoms.values, _TOLERANCE_DEG), _PRECISION_DEG)
+    """One GeoJSON geometry collection of `geoms`: lines joined where ways meet, simplified, rounded to ~1 m."""
+    parts = shapely.get_parts(geoms.values)
+    is_line = shapely.get_type_id(parts) == shapely.GeometryType.LINESTRING
+    joined = shapely.get_parts(shapely.line_merge(shapely.MultiLineString(list(parts[is_line])))) if is_line.any() else []
+    light = shapely.set_precision(shapely.simplify([*joined, *parts[~is_line]], _TOLERANCE_DEG), _PRECISION_DEG)
     return json.loads(shapely.to_geojson(shapely.GeometryCollection([g for g in light if not g.is_empty])))

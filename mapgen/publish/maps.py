@@ -32,7 +32,7 @@ from mapgen.publish.leaflet import (
     save_page,
     shape,
 )
-from mapgen.publish.mapbase import offline_basemap, read_basemap
+from mapgen.publish.mapbase import read_basemap, write_basemap_script
 from mapgen.publish.pdf import safety_note
 from mapgen.publish.words import pinyin_forms, venue_hours
 from mapgen.textsafe import html_text, url_path
@@ -101,9 +101,9 @@ def write_maps(
     if "public" in venues and not city.settings.include_non_public_venues:
         venues = venues[_true(venues["public"])]
     reached = pairs.pivot_table(index=["school_id", "venue_id"], columns="mode", values="minutes", aggfunc="min")
-    base = read_basemap(out_dir, shift)
+    basemap = write_basemap_script(out_dir, read_basemap(out_dir, shift))
     pages = [_index_page(out_dir, city, schools, venues, isochrones, reached, taxonomy, minutes, text,
-                         offline_basemap(base))]
+                         basemap)]
     (out_dir / "schools").mkdir(exist_ok=True)
     venues_by_id = venues.set_index("venue_id")
     notes = _route_notes(routes)
@@ -111,7 +111,7 @@ def write_maps(
         mine = reached.loc[school.school_id] if school.school_id in reached.index.get_level_values(0) else reached.iloc[:0]
         pages.append(_school_page(
             out_dir, city, school, venues_by_id, mine, isochrones[isochrones["school_id"] == school.school_id],
-            taxonomy, minutes, text, notes, campus[campus["school_id"] == school.school_id], base,
+            taxonomy, minutes, text, notes, campus[campus["school_id"] == school.school_id], basemap,
         ))
         if progress:
             progress(1)
@@ -128,7 +128,7 @@ def _index_page(
     taxonomy: Taxonomy,
     minutes: str,
     text: dict,
-    basemap: dict | None,
+    basemap: str | None,
 ) -> Path:
     # open on the schools' circles: extracts often hold venues far beyond the district
     fmap = base_map(city.tiles, pd.concat([schools.geometry, isochrones.geometry]), prefix="")
@@ -165,7 +165,7 @@ def _school_page(
     text: dict,
     notes: pd.Series,
     campus: pd.DataFrame,
-    base: gpd.GeoDataFrame | None,
+    basemap: str | None,
 ) -> Path:
     fmap = base_map(city.tiles, pd.concat([gpd.GeoSeries([school.geometry], crs=4326), isochrones.geometry]),
                     prefix="../")
@@ -192,9 +192,6 @@ def _school_page(
     links = [(url_path(f"{school.school_id}.pdf"), text["pdf"]), ("/school/" + url_path(school.school_id), text["site"]),
              ("../index.html", text["all_schools"])]
     title = f"{school.name} — {text['circles'].format(m=minutes)}"
-    west, south, east, north = isochrones.total_bounds if len(isochrones) else [school.geometry.x, school.geometry.y] * 2
-    margin = 0.003  # ~300 m around the circles
-    basemap = offline_basemap(base, (west - margin, south - margin, east + margin, north + margin))
     data = page_data(title, layers, legend + category_legend(taxonomy, text), text=text,  # links: in the list
                      basemap=basemap)
     side = _venue_list(school, rows, taxonomy, minutes, text, notes, links, campus)

@@ -62,11 +62,12 @@
     return drawn;
   }
 
-  if (data.basemap) {  // the build's own streets, parks and water, under the tiles: they show when tiles fail
+  var basemap = window.mgBasemap;  // lib/mapgen/basemap.js: the build's own streets, parks and water
+  if (basemap) {  // drawn under the tiles: they show where tiles fail (offline, blocked tile server)
     map.createPane("mg-base").style.zIndex = 150;
-    map.getContainer().style.background = data.basemap.background;
+    map.getContainer().style.background = basemap.background;
     var baseRenderer = L.canvas({ pane: "mg-base" });
-    data.basemap.layers.forEach(function (part) {
+    basemap.layers.forEach(function (part) {
       L.geoJSON(part.geojson, { pane: "mg-base", renderer: baseRenderer, interactive: false,
         style: { color: part.color, weight: part.weight, stroke: part.weight > 0, fill: part.fill,
                  fillColor: part.color, fillOpacity: 1 } }).addTo(map);
