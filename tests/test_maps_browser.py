@@ -264,3 +264,20 @@ def test_maps_orient_offline_with_the_builds_own_streets(browser, shenzhen_build
         for (let i = 3; i < px.length; i += 4) { if (px[i] > 0) n++; } return n / (c.width * c.height); }""")
     assert painted > 0.01 and errors == []
     page.context.close()
+
+
+def test_english_pages_say_route_notes_and_hours_in_english(shenzhen_build, tmp_path) -> None:
+    import re
+
+    out = tmp_path / "en"
+    shutil.copytree(shenzhen_build, out)
+    frames = [gpd.read_file(out / f"{n}.geojson") for n in ("schools", "venues", "isochrones")]
+    pairs, routes = pd.read_csv(out / "reachability.csv"), pd.read_csv(out / "routes.csv")
+    write_maps(out, load_city(CITIES / "shenzhen-longgang.toml"), *frames, pairs, load_taxonomy(DEFAULT_CATEGORIES),
+               language="en", routes=routes)
+    html = (out / "schools" / "osm-w238458950.html").read_text(encoding="utf-8")
+    notes = re.findall(r"<div>Route: ([^<]*)</div>", html)
+    hours = re.findall(r"<div>Hours: ([^<]*)</div>", html)
+    assert notes and hours
+    assert all(re.fullmatch(r"[\x20-\x7e×·–]+", line) for line in notes + hours), notes + hours  # no Chinese words
+    assert any("main road" in n for n in notes)

@@ -33,7 +33,7 @@ from mapgen.publish.leaflet import (
     shape,
 )
 from mapgen.publish.mapbase import read_basemap, write_basemap_script
-from mapgen.publish.pdf import safety_note
+from mapgen.publish.pdf import safety_note, sheet_words
 from mapgen.publish.words import pinyin_forms, venue_hours
 from mapgen.textsafe import html_text, url_path
 from mapgen.venues import Taxonomy
@@ -106,7 +106,7 @@ def write_maps(
                          basemap)]
     (out_dir / "schools").mkdir(exist_ok=True)
     venues_by_id = venues.set_index("venue_id")
-    notes = _route_notes(routes)
+    notes = _route_notes(routes, text["language"])
     for school in schools.itertuples():
         mine = reached.loc[school.school_id] if school.school_id in reached.index.get_level_values(0) else reached.iloc[:0]
         pages.append(_school_page(
@@ -302,10 +302,11 @@ def _also(row: object) -> str:
     return " ".join(filter(None, (_value(getattr(row, "name_en", "")), pinyin_forms(_value(getattr(row, "name", ""))))))
 
 
-def _route_notes(routes: pd.DataFrame | None) -> pd.Series:
-    """Route note per ``(school_id, venue_id, mode)`` (:func:`mapgen.publish.pdf.safety_note`)."""
+def _route_notes(routes: pd.DataFrame | None, language: str) -> pd.Series:
+    """Route note per ``(school_id, venue_id, mode)`` in the page's language (:func:`mapgen.publish.pdf.safety_note`)."""
     if routes is None or routes.empty:
         return pd.Series(dtype=object)
-    notes = [safety_note(m, c) for m, c in zip(routes["main_road_m"], routes["main_road_crossings"], strict=True)]
+    words = sheet_words(language)
+    notes = [safety_note(m, c, words) for m, c in zip(routes["main_road_m"], routes["main_road_crossings"], strict=True)]
     return pd.Series(notes, index=pd.MultiIndex.from_frame(routes[["school_id", "venue_id", "mode"]]))
 
