@@ -14,6 +14,7 @@ from flask import Blueprint, Response, abort, current_app, g, render_template, r
 from flask.typing import ResponseReturnValue
 
 from mapgen.look import MODE_COLORS, MODE_DASH, SCHOOL_COLOR, hours_words, mode_label, whole_minutes
+from mapgen.sitetext import BASEMAP_SCRIPT
 from webapp.cache import cacheable
 from webapp.db import SiteInfo, db, site
 from webapp.i18n import WEEKDAYS, clock, error_key, translate
@@ -60,6 +61,7 @@ def _helpers() -> dict[str, object]:
         "label": lambda row, field="name": _label(row, field, lang),
         "category_label": lambda key: _category_labels(site(), lang).get(str(key), str(key)),
         "weekdays": WEEKDAYS[lang],
+        "basemap_script": BASEMAP_SCRIPT if (current_app.config["MAPGEN_DATA"] / BASEMAP_SCRIPT).is_file() else None,
         "error_key": error_key,
     }
 

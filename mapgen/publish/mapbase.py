@@ -9,9 +9,9 @@ from pathlib import Path
 import geopandas as gpd
 import shapely
 
-from mapgen.publish._assets import LIB_DIR, OWN_DIR
 from mapgen.publish.pdf import SHEET_INPUTS
 from mapgen.publish.staticmap import AREA_STYLE, BACKGROUND, MAIN_ROAD_COLOR, WATER_LINE
+from mapgen.sitetext import BASEMAP_SCRIPT
 from mapgen.textsafe import json_script
 
 #: Street classes drawn (paths, steps and service roads would only clutter an overview).
@@ -21,8 +21,6 @@ STREET_KINDS = frozenset({
 })
 #: Main-road classes, drawn wider and in the sheets' main-road colour.
 MAIN_KINDS = frozenset({"motorway", "trunk", "primary", "secondary"})
-#: The script every page of a build loads for the base map (written once: browsers cache it).
-BASEMAP_SCRIPT = f"{LIB_DIR}/{OWN_DIR}/basemap.js"
 _TOLERANCE_DEG = 3e-5  # ~3 m: a light layer, no visible change at street zoom
 _PRECISION_DEG = 1e-5
 
@@ -51,9 +49,9 @@ def read_basemap(out_dir: Path, shift: Callable[[gpd.GeoDataFrame], gpd.GeoDataF
 
 
 def write_basemap_script(out_dir: Path, base: gpd.GeoDataFrame | None) -> str | None:
-    """Write :data:`BASEMAP_SCRIPT`, the base map as light GeoJSON layers for ``map.js``; remove it without one.
+    """Write :data:`mapgen.sitetext.BASEMAP_SCRIPT`, the base map as light GeoJSON layers for ``map.js``; remove it without one.
 
-    Every page loads the same file (``window.mgBasemap``) and draws it in a pane below the
+    Every page of the build, and the site's maps, load the same file (``window.mgBasemap``) and draw it in a pane below the
     tiles: when the tiles load they cover it, and offline (or where the tile server is
     blocked) streets, parks and water still show where the dots are. It holds only
     coordinates and the project's colours, no text from the data.
@@ -68,7 +66,7 @@ def write_basemap_script(out_dir: Path, base: gpd.GeoDataFrame | None) -> str | 
     Returns
     -------
     str or None
-        :data:`BASEMAP_SCRIPT` (relative to `out_dir`), or None when there is no base map.
+        The script's path relative to `out_dir`, or None when there is no base map.
     """
     path = out_dir / BASEMAP_SCRIPT
     if base is None or base.empty:
