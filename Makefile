@@ -5,23 +5,34 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+DEMO_STAMP := $(VENV)/.demo-stamp
 CITY   ?= data/venues/shenzhen-longgang.toml
 OUT    ?= out/shenzhen-longgang
 SYSTEM := scripts/system-packages.sh
 # Installs use the versions the suite was last run with (pip freeze of a working venv).
 CONSTRAINTS := -c constraints.txt
+# pytest-xdist processes for `make test` / `make test-fast` (the cities they test are built once, shared).
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: install demo test test-fast notebooks lint typecheck wheel-check clean
 
-$(STAMP): pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# `make demo` installs what the demo needs (the pdf extra); `make install` / `make test` everything.
+$(DEMO_STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) -e ".[pdf]"
+	touch $(DEMO_STAMP)
+
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) -e ".[test]"
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(SYSTEM) pdf
 	$(BIN)/mapgen build --city $(CITY) --out $(OUT)
 	@echo "Open $(OUT)/index.html in a browser (works offline; only the base-map tiles need internet)."
@@ -35,12 +46,12 @@ typecheck: $(STAMP)
 
 test: $(STAMP) lint typecheck
 	$(SYSTEM) test
-	$(BIN)/python -m pytest
+	$(PYTEST)
 	$(MAKE) --no-print-directory notebooks
 
 # The edit loop: unit and small real-extract tests (no browser, no Heidelberg builds, no notebooks).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow and not browser"
+	$(PYTEST) -q -m "not slow and not browser"
 
 # The planner notebooks run top to bottom (nbmake) on each of these cities; each city is built once
 # into a temporary folder that both notebooks read (with a cache folder of its own, not ~/.cache).

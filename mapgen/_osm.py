@@ -252,9 +252,12 @@ def download_extract(bbox: tuple[float, float, float, float], feature_keys: Coll
     -------
     OsmExtract
     """
-    import osmnx as ox
+    from mapgen.errors import DownloadError, MissingExtraError
 
-    from mapgen.errors import DownloadError
+    try:
+        import osmnx as ox
+    except ImportError as exc:
+        raise MissingExtraError("osmnx", "download", "downloading OSM data") from exc
 
     ox.settings.useful_tags_way = sorted(set(ox.settings.useful_tags_way) | set(WAY_TAGS))
     try:

@@ -23,9 +23,10 @@ from charset_normalizer import from_bytes
 from mapgen._progress import say, stage
 from mapgen.classify import CategoryWords, Guess
 from mapgen.config import CatalogueConfig, CatalogueSettings, CityConfig, Settings
-from mapgen.coords import Datum, convert, datum_offsets, distance_m
+from mapgen.contract import VENUE_COLUMNS, ReviewLog
 from mapgen.dedup import merge_venues
 from mapgen.errors import InputFileError, MapgenError
+from mapgen.geo import Datum, convert, datum_offsets, distance_m
 from mapgen.geocode import (
     Gazetteer,
     OnlineLookup,
@@ -37,7 +38,7 @@ from mapgen.geocode import (
     read_gazetteer,
 )
 from mapgen.textsafe import console_text, write_person_csv
-from mapgen.venues import VENUE_COLUMNS, Taxonomy, hours_flags
+from mapgen.venues import Taxonomy, hours_flags
 
 #: Field → header aliases (compared case-insensitively, full-width folded). A catalogue's
 #: ``columns`` table names its own headers on top of these.
@@ -864,7 +865,7 @@ def add_catalogues(
     streets_bounds: tuple[float, float, float, float],
     taxonomy: Taxonomy,
     venues: gpd.GeoDataFrame,
-    review: list[dict[str, object]],
+    review: ReviewLog,
     quiet: bool = False,
 ) -> tuple[gpd.GeoDataFrame, dict[str, object]]:
     """Import the city's ``[[catalogues]]`` and merge them with the OSM venues (the build's catalogue step).
@@ -901,7 +902,7 @@ def add_catalogues(
             result = import_catalogue(spec, taxonomy, settings, gazetteer=merge_gazetteers([osm, *extra]),
                                       area=area, hours=city.settings)
             venues, merges = merge_venues(venues, result.venues, settings, city.settings)
-        review.extend(result.review.to_dict("records"))
+        review.extend(ReviewLog.from_frame(result.review))
         summary[spec.label] = {**result.counts, "merged_with_osm": len(merges), "datum": result.datum}
         say(f"{console_text(spec.file.name)}: {result.counts['venues']} venues ({result.counts['geocoded']} geocoded, "
             f"{len(merges)} merged with OSM venues), {result.counts['rejected']} rows to review", quiet)

@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from mapgen._progress import console
 from mapgen.config import CityConfig, Settings, city_from_osm, load_city
+from mapgen.contract import INDEX_FILE, ReviewLog
 from mapgen.errors import ConfigError, MapgenError
 from mapgen.textsafe import console_text, write_person_csv
 
@@ -93,18 +94,18 @@ def build(
     if categories is not None:
         config = config.model_copy(update={"categories": categories})
     summary = build_city(config, out, bbox=_bbox(bbox), quiet=quiet)
-    skipped: list[dict[str, str]] = summary.get("skipped", [])  # type: ignore[assignment]
+    skipped = summary.skipped
     if strict and skipped:
         raise IncompleteBuildError(
             f"{out}: --strict and {len(skipped)} output(s) skipped: "
-            + "; ".join(f"{s['output']} ({s['reason']})" for s in skipped)
+            + "; ".join(f"{s.output} ({s.reason})" for s in skipped)
         )
-    counts, reach, secs = summary["counts"], summary["reach"], summary["seconds"]
+    counts, reach = summary.counts, summary.reach
     console.print(
-        f"[green]done[/green] {console_text(summary['title'])}: {counts['schools']} schools, {counts['venues']} venues; "  # type: ignore[index]
-        f"pairs within {summary['settings']['minutes']:g} min: walk {reach['walk']['pairs']}, "  # type: ignore[index]
-        f"bike {reach['bike']['pairs']}; {counts['rejected_rows']} rejected rows; "  # type: ignore[index]
-        f"{secs['total']:.1f} s. Open {console_text(Path(out) / 'index.html')}",  # type: ignore[index]
+        f"[green]done[/green] {console_text(summary.title)}: {counts.schools} schools, {counts.venues} venues; "
+        f"pairs within {summary.settings.minutes:g} min: walk {reach['walk']['pairs']}, "
+        f"bike {reach['bike']['pairs']}; {counts.rejected_rows} rejected rows; "
+        f"{summary.seconds['total']:.1f} s. Open {console_text(Path(out) / INDEX_FILE)}",
         highlight=False,
     )
 
@@ -157,21 +158,17 @@ def _minutes_list(value: str) -> list[float]:
 
 
 def _write_review(
-    out: Path, review: list[dict[str, object]], unattached: list[str], points: Path, max_snap_m: float
+    out: Path, review: ReviewLog, unattached: list[str], points: Path, max_snap_m: float
 ) -> str:
     """Write the points not used beside `out` (``<stem>.review.csv``); return the closing note on them ("" if none)."""
-    from mapgen.planner import REVIEW_COLUMNS
-
-    rows = review + [{"file": str(points), "row": f"id {pid}", "column": "lon/lat",
-                      "reason": f"farther than {max_snap_m:g} m from any street of the mode"} for pid in unattached]
+    for pid in unattached:
+        review.add(points, f"id {pid}", "lon/lat", f"farther than {max_snap_m:g} m from any street of the mode", pid)
     path = out.with_name(out.stem + ".review.csv")
-    if not rows:
+    if not len(review):
         path.unlink(missing_ok=True)
         return ""
-    import pandas as pd
-
-    write_person_csv(pd.DataFrame(rows, columns=REVIEW_COLUMNS), path)
-    return f"; {len(rows)} rows not used, see {console_text(path)}"
+    write_person_csv(review.frame(), path)
+    return f"; {len(review)} rows not used, see {console_text(path)}"
 
 
 class TravelMode(StrEnum):
@@ -193,13 +190,13 @@ WorkersOption = Annotated[
 def _planner_inputs(
     osm: Path, points: Path, mode: TravelMode, walk_kmh: Optional[float], bike_kmh: Optional[float], workers: int,
     quiet: bool,
-) -> tuple[Settings, list[dict[str, object]], gpd.GeoDataFrame, StreetGraph]:
+) -> tuple[Settings, ReviewLog, gpd.GeoDataFrame, StreetGraph]:
     """Settings, rejected-row list, points and street graph shared by the planner commands."""
     from mapgen._progress import stage
     from mapgen.planner import load_graph, read_points
 
     settings = city_from_osm(osm, walk_kmh=walk_kmh, bike_kmh=bike_kmh, reach_workers=workers).settings
-    review: list[dict[str, object]] = []
+    review = ReviewLog()
     places = read_points(points, review)
     with stage(f"Loading the {mode.value} network", quiet=quiet):
         graph = load_graph(osm, mode.value, settings)
@@ -323,9 +320,10 @@ def pdf(
     import time
 
     from mapgen._progress import stage
-    from mapgen.publish.pdf import load_build, write_sheets
+    from mapgen.publish.pdf import check_pango, load_build, write_sheets
 
     started = time.perf_counter()
+    check_pango()
     build = load_build(data)
     with stage("Writing PDF sheets", total=len(school) if school else len(build.schools), quiet=quiet) as advance:
         written = write_sheets(build, school, progress=advance)

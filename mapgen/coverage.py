@@ -18,9 +18,9 @@ import shapely
 from mapgen._osm import OsmExtract
 from mapgen._progress import stage
 from mapgen.config import MODES, CityConfig, Mode, PlanningSettings, Settings
+from mapgen.contract import CONTRACT_FILES, ReviewLog
 from mapgen.errors import InputFileError, SolverError
 from mapgen.network import StreetGraph, street_graph
-from mapgen.publish.files import CONTRACT_FILES
 from mapgen.reach import attach, iter_shortest_minutes, to_metric
 from mapgen.schools import schools_from_csv
 from mapgen.venues import Taxonomy, load_taxonomy
@@ -437,7 +437,7 @@ def candidate_sites(features: gpd.GeoDataFrame, planning: PlanningSettings) -> g
     )
 
 
-def candidates_from_csv(path: str | Path, review: list[dict[str, object]]) -> gpd.GeoDataFrame:
+def candidates_from_csv(path: str | Path, review: ReviewLog) -> gpd.GeoDataFrame:
     """Read candidate sites from a CSV list (``name``, ``lon``, ``lat``, optional ``id``; WGS-84).
 
     Same format and row checks as a school list (:func:`mapgen.schools.schools_from_csv`):
@@ -448,7 +448,7 @@ def candidates_from_csv(path: str | Path, review: list[dict[str, object]]) -> gp
     path
         The CSV file.
     review
-        List that collects rejected rows.
+        Collects rejected rows.
 
     Returns
     -------

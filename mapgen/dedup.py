@@ -8,6 +8,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from mapgen.config import CatalogueSettings, Settings
+from mapgen.geo import local_metres
 from mapgen.geocode import name_key, name_score
 from mapgen.venues import hours_flags
 
@@ -55,7 +56,7 @@ def merge_venues(
     lat0 = float(np.mean(merged.geometry.y)) if len(merged) else float(np.mean(extra.geometry.y))
 
     def metric(frame: gpd.GeoDataFrame) -> np.ndarray:
-        return np.c_[frame.geometry.x * 111_320 * np.cos(np.radians(lat0)), frame.geometry.y * 110_574]
+        return local_metres(frame.geometry.x, frame.geometry.y, lat0)
 
     tree = cKDTree(metric(merged)) if len(merged) else None
     by_osm = {v: i for i, v in merged["osm_id"].items() if isinstance(v, str) and v}

@@ -39,6 +39,25 @@ class FontError(SystemPackageError):
     """Exception for a missing font: the PDF sheets need one with Chinese glyphs (fonts-noto-cjk)."""
 
 
+class MissingExtraError(SystemPackageError):
+    """Exception for a Python package of an optional part (an extra) that is not installed; the message names it.
+
+    Parameters
+    ----------
+    package
+        The module that failed to import (e.g. ``weasyprint``).
+    extra
+        The extra that installs it (e.g. ``pdf``: ``pip install 'mapgen[pdf]'``).
+    needed_for
+        What needs it, for the message (e.g. ``the PDF sheets``).
+    """
+
+    def __init__(self, package: str, extra: str, needed_for: str) -> None:
+        super().__init__(f"{needed_for} need the Python package {package}, which is not installed; "
+                         f"install it with `pip install 'mapgen[{extra}]'`")
+        self.package, self.extra = package, extra
+
+
 class IncompleteBuildError(MapgenError, RuntimeError):
     """Exception for a ``--strict`` build that had to skip an optional output (listed in ``summary.json``)."""
 

@@ -20,8 +20,8 @@ import shapely
 from rapidfuzz import fuzz, process
 
 from mapgen.config import CatalogueSettings, OnlineGeocoder
-from mapgen.coords import convert, distance_m
 from mapgen.errors import ConfigError, InputFileError
+from mapgen.geo import convert, distance_m
 
 #: Tags whose values name a feature in the gazetteer (old names are left out: they point at former uses).
 NAME_TAGS = ("name", "name:zh", "name:zh-Hans", "official_name", "short_name", "alt_name")

@@ -16,6 +16,7 @@ from scipy.sparse.csgraph import connected_components
 from mapgen._osm import OsmExtract
 from mapgen.config import Mode, Settings
 from mapgen.errors import EmptyNetworkError
+from mapgen.geo import utm_crs
 
 # Minutes used instead of zero so sparse matrices keep zero-length edges as edges.
 MIN_EDGE_MINUTES = 1e-9
@@ -242,23 +243,6 @@ def street_graph(extract: OsmExtract, mode: Mode, settings: Settings, cache_key:
         edge_highway=highway[keep_edge],
         edge_way_id=way_id[keep_edge],
     )
-
-
-def utm_crs(lonlat: np.ndarray) -> pyproj.CRS:
-    """Return the UTM CRS of the centre of `lonlat` (as geopandas' ``estimate_utm_crs``)."""
-    from pyproj.aoi import AreaOfInterest
-    from pyproj.database import query_utm_crs_info
-
-    west, south = lonlat.min(axis=0)
-    east, north = lonlat.max(axis=0)
-    info = query_utm_crs_info(
-        datum_name="WGS 84",
-        area_of_interest=AreaOfInterest(
-            west_lon_degree=(west + east) / 2, south_lat_degree=(south + north) / 2,
-            east_lon_degree=(west + east) / 2, north_lat_degree=(south + north) / 2,
-        ),
-    )
-    return pyproj.CRS.from_epsg(int(info[0].code))
 
 
 def _large_components(u: np.ndarray, v: np.ndarray, n: int, min_nodes: int) -> np.ndarray:

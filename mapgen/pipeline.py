@@ -24,6 +24,16 @@ from mapgen.cache import cached, file_digest
 from mapgen.campus import outing_pairs, school_grounds
 from mapgen.catalog import add_catalogues
 from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig, Mode, Settings
+from mapgen.contract import (
+    REVIEW_FILE,
+    SUMMARY_FILE,
+    ReviewLog,
+    SkippedOutput,
+    Summary,
+    SummaryCategory,
+    SummaryCounts,
+    SummarySource,
+)
 from mapgen.edge import data_area, reaches_data_edge
 from mapgen.errors import ConfigError, InputFileError, NoSchoolsError, SystemPackageError
 from mapgen.naming import SCHOOL_WORDS, city_language, generated_names, place_title
@@ -39,7 +49,6 @@ from mapgen.schools import schools_from_csv, schools_from_osm
 from mapgen.textsafe import console_text, write_person_csv
 from mapgen.venues import Taxonomy, load_taxonomy, settle_venues, venues_from_osm
 
-REVIEW_FILE = "review.csv"
 # Margin around the schools' bike circles kept in basemap.parquet, as a share of their extent
 # (a sheet's map widens one circle to the A4 picture's aspect ratio).
 BASEMAP_MARGIN = 0.3
@@ -95,7 +104,7 @@ def select_venues(
     extract: _osm.OsmExtract,
     city: CityConfig,
     taxonomy: Taxonomy,
-    review: list[dict[str, object]],
+    review: ReviewLog,
     quiet: bool = False,
     report: dict[str, object] | None = None,
 ) -> tuple[gpd.GeoDataFrame, dict[str, object]]:
@@ -118,7 +127,7 @@ def select_venues(
     return add_catalogues(city, extract.features, extract.bounds, taxonomy, venues, review, quiet)
 
 
-def select_schools(features: gpd.GeoDataFrame, city: CityConfig, review: list[dict[str, object]]) -> gpd.GeoDataFrame:
+def select_schools(features: gpd.GeoDataFrame, city: CityConfig, review: ReviewLog) -> gpd.GeoDataFrame:
     """Schools of a city: OSM schools in `features` (reconciled with its official list), plus or instead of its CSV.
 
     Parameters
@@ -128,7 +137,7 @@ def select_schools(features: gpd.GeoDataFrame, city: CityConfig, review: list[di
     city
         The city configuration (school settings, ``school_list``, ``schools_csv``, ``schools_csv_mode``).
     review
-        List collecting rejected CSV rows and official schools not found.
+        Collects rejected CSV rows and official schools not found.
 
     Returns
     -------
@@ -181,7 +190,7 @@ def reach_by_mode(
     schools: gpd.GeoDataFrame,
     venues: gpd.GeoDataFrame,
     settings: Settings,
-    review: list[dict[str, object]],
+    review: ReviewLog,
     quiet: bool = False,
     graph_builder: Callable[[_osm.OsmExtract, Mode, Settings], StreetGraph] = street_graph,
 ) -> ModesReach:
@@ -196,7 +205,7 @@ def reach_by_mode(
     settings
         Speeds, limit and snapping.
     review
-        List collecting schools that are not on a network.
+        Collects schools that are not on a network.
     quiet
         No progress output.
     graph_builder
@@ -232,8 +241,8 @@ def reach_by_mode(
             "venues_not_on_network": len(reach.unattached_venues),
         }
         for school_id in reach.unattached_schools:
-            review.append({"file": extract.source, "row": school_id, "column": "geometry",
-                           "reason": f"school farther than {settings.max_snap_m:g} m from any {mode} street"})
+            review.add(extract.source, school_id, "geometry",
+                       f"school farther than {settings.max_snap_m:g} m from any {mode} street")
         all_pairs.append(pairs)
         all_iso.append(reach.isochrones)
         seconds[mode] = time.perf_counter() - t0
@@ -255,7 +264,7 @@ def publish_city(
     reached: ModesReach,
     basemap: gpd.GeoDataFrame,
     taxonomy: Taxonomy,
-    review: list[dict[str, object]],
+    review: ReviewLog,
     quiet: bool = False,
 ) -> dict[str, str]:
     """Write the contract files, the PDF sheets' inputs, the maps and ``review.csv`` (removed when empty).
@@ -275,7 +284,7 @@ def publish_city(
     outputs.update({"index": str(out / "index.html"), "school_pages": str(out / "schools")})
     review_path = out / REVIEW_FILE
     if review:
-        write_person_csv(pd.DataFrame(review), review_path)
+        write_person_csv(review.frame(), review_path)
         outputs["review"] = str(review_path)
     else:
         review_path.unlink(missing_ok=True)
@@ -287,7 +296,7 @@ def build_city(
     out_dir: str | Path,
     bbox: tuple[float, float, float, float] | None = None,
     quiet: bool = False,
-) -> dict[str, object]:
+) -> Summary:
     """Build every output of the contract for one city.
 
     Parameters
@@ -305,20 +314,19 @@ def build_city(
 
     Returns
     -------
-    dict
+    Summary
         The build summary (also written to ``summary.json``).
     """
-    with staged_folder(out_dir, "summary.json") as work:
+    with staged_folder(out_dir, SUMMARY_FILE) as work:
         summary = _build_into(city, work, bbox, quiet, final=Path(out_dir))
-        outputs: dict[str, str] = summary["outputs"]  # type: ignore[assignment]
-        summary["outputs"] = {k: v.replace(str(work), str(Path(out_dir)), 1) for k, v in outputs.items()}
+        summary.outputs = {k: v.replace(str(work), str(Path(out_dir)), 1) for k, v in summary.outputs.items()}
         write_summary(work, summary)
     return summary
 
 
 def _build_into(
     city: CityConfig, out: Path, bbox: tuple[float, float, float, float] | None, quiet: bool, final: Path
-) -> dict[str, object]:
+) -> Summary:
     """Build every output of `city` into the (staging) folder `out`, to become `final`; return the summary."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -330,7 +338,7 @@ def _build_into(
     city = with_language(city, extract)
     timings["read"] = time.perf_counter() - started
 
-    review: list[dict[str, object]] = []
+    review = ReviewLog()
     schools = name_unnamed_schools(select_schools(extract.features, city, review), extract, city.settings)
     if schools.empty:
         raise NoSchoolsError(
@@ -352,7 +360,7 @@ def _build_into(
     timings["publish"] = time.perf_counter() - t0
     summary = city_summary(city, extract.source, downloaded, data_date, schools, venues, catalogues, reached, taxonomy,
                            review, outputs, timings)
-    summary["truth"] = truth
+    summary.truth = truth
     finish_build(out, summary, timings, started, len(schools), quiet, final=final)
     return summary
 
@@ -400,20 +408,18 @@ def sheet_basemap(extract: _osm.OsmExtract, isochrones: gpd.GeoDataFrame) -> gpd
 
 
 def finish_build(
-    out: Path, summary: dict[str, object], timings: dict[str, float], started: float, n_schools: int, quiet: bool,
+    out: Path, summary: Summary, timings: dict[str, float], started: float, n_schools: int, quiet: bool,
     final: Path | None = None,
 ) -> None:
     """Write ``summary.json``, the PDF sheets (they read it) and ``site.db``; record their timings.
 
     An optional output (PDF sheets, ``site.db``) that a missing system package keeps from
-    being written is skipped with one warning line and listed in ``summary["skipped"]``;
+    being written is skipped with one warning line and listed in ``summary.skipped``;
     everything else is still written. The line names the command to run later on `final`,
     the folder `out` becomes (default `out` itself).
     """
     later = final or out
-    outputs: dict[str, str] = summary["outputs"]  # type: ignore[assignment]
-    skipped: list[dict[str, str]] = []
-    summary["skipped"] = skipped
+    outputs, skipped = summary.outputs, summary.skipped
     write_summary(out, summary)  # the sheets read it
 
     def sheets() -> None:
@@ -432,18 +438,18 @@ def finish_build(
     _optional_output("pdf_sheets", sheets, f"mapgen pdf --data {later}", skipped)
     timings["pdf"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
-    summary["seconds"] = {k: round(v, 2) for k, v in timings.items()}
+    summary.seconds = {k: round(v, 2) for k, v in timings.items()}
     write_summary(out, summary)
     _optional_output("site_db", site_db, f"mapgen publish --data {later}", skipped)
     write_summary(out, summary)
 
 
-def _optional_output(name: str, write: Callable[[], None], rerun: str, skipped: list[dict[str, str]]) -> None:
+def _optional_output(name: str, write: Callable[[], None], rerun: str, skipped: list[SkippedOutput]) -> None:
     """Run `write`; when a system package is missing, record `name` in `skipped` and warn in one line."""
     try:
         write()
     except SystemPackageError as exc:
-        skipped.append({"output": name, "reason": str(exc)})
+        skipped.append(SkippedOutput(output=name, reason=str(exc)))
         console.print(f"[yellow]warning:[/yellow] {name} skipped: {escape(str(exc))}; then run `{escape(rerun)}`",
                       highlight=False)
 
@@ -476,33 +482,33 @@ def city_summary(
     catalogues: dict[str, object],
     reached: ModesReach,
     taxonomy: Taxonomy,
-    review: list[dict[str, object]],
+    review: ReviewLog,
     outputs: dict[str, str],
     timings: dict[str, float],
-) -> dict[str, object]:
+) -> Summary:
     """Return the ``summary.json`` content of a build (see docs/output-contract.md)."""
     n_osm = int(schools["from_osm"].sum())
-    return {
-        "city": city.name,
-        "title": city.display_title,
-        "source": {"osm": source, "downloaded_with_osmnx": downloaded, "data_date": data_date},
-        "attribution": OSM_ATTRIBUTION,
-        "settings": city.settings.model_dump(),
-        "tiles": city.tiles.model_dump(),
-        "counts": {
-            "schools": len(schools),
-            "schools_from_osm": n_osm,
-            "schools_from_csv": len(schools) - n_osm,
-            "venues": len(venues),
-            "public_venues": int(venues["public"].fillna(True).astype(bool).sum()) if "public" in venues else len(venues),
-            "venues_by_category": {k: int(n) for k, n in venues["category"].value_counts().items()},
-            "rejected_rows": len(review),
-        },
-        "categories": [{"key": c.key, "zh": c.zh, "en": c.en, "color": c.color} for c in taxonomy.categories],
-        "catalogues": catalogues,
-        "school_list": schools.attrs.get("school_list", {}),
-        "network": reached.network,
-        "reach": reached.reach,
-        "outputs": outputs,
-        "seconds": {k: round(v, 2) for k, v in timings.items()},
-    }
+    return Summary(
+        city=city.name,
+        title=city.display_title,
+        source=SummarySource(osm=source, downloaded_with_osmnx=downloaded, data_date=data_date),
+        attribution=OSM_ATTRIBUTION,
+        settings=city.settings,
+        tiles=city.tiles,
+        counts=SummaryCounts(
+            schools=len(schools),
+            schools_from_osm=n_osm,
+            schools_from_csv=len(schools) - n_osm,
+            venues=len(venues),
+            public_venues=int(venues["public"].fillna(True).astype(bool).sum()) if "public" in venues else len(venues),
+            venues_by_category={k: int(n) for k, n in venues["category"].value_counts().items()},
+            rejected_rows=len(review),
+        ),
+        categories=[SummaryCategory(key=c.key, zh=c.zh, en=c.en, color=c.color) for c in taxonomy.categories],
+        catalogues=catalogues,
+        school_list=schools.attrs.get("school_list", {}),
+        network=reached.network,
+        reach=reached.reach,
+        outputs=outputs,
+        seconds={k: round(v, 2) for k, v in timings.items()},
+    )

@@ -15,12 +15,12 @@ import shapely
 from mapgen import _osm
 from mapgen.cache import cached, file_digest
 from mapgen.config import Mode, Settings
+from mapgen.contract import ReviewLog
 from mapgen.errors import InputFileError
 from mapgen.network import StreetGraph, street_graph
 from mapgen.reach import Reach, isochrones_around, schools_reach
 from mapgen.schools import _bad_lonlat, read_csv_points
 
-REVIEW_COLUMNS = ["file", "row", "column", "reason"]
 _POINT_COLUMNS = {"id": ("id",), "lon": ("lon",), "lat": ("lat",)}
 
 
@@ -50,7 +50,7 @@ def load_graph(osm: str | Path, mode: Mode, settings: Settings) -> StreetGraph:
     return street_graph(dataclasses.replace(extract, source=str(osm)), mode, settings, cache_key=f"{digest} bbox=None")
 
 
-def read_points(path: str | Path, review: list[dict[str, object]]) -> gpd.GeoDataFrame:
+def read_points(path: str | Path, review: ReviewLog) -> gpd.GeoDataFrame:
     """Read a CSV of points with columns ``id,lon,lat`` (WGS-84).
 
     Parameters
@@ -72,8 +72,7 @@ def read_points(path: str | Path, review: list[dict[str, object]]) -> gpd.GeoDat
         reason = "id missing" if not point_id else (
             f"id {point_id!r} repeated" if point_id in seen else _bad_lonlat(lon, lat))
         if reason:
-            review.append({"file": str(path), "row": line, "column": "lon/lat" if point_id else "id",
-                           "reason": reason})
+            review.add(path, line, "lon/lat" if point_id else "id", reason, point_id)
             continue
         seen.add(point_id)
         ids.append(point_id)

@@ -28,6 +28,17 @@ from mapgen import _osm
 from mapgen._osm import data_date
 from mapgen._progress import say, stage
 from mapgen.config import MODES, OSM_ATTRIBUTION, AreaConfig, Mode, RegionConfig, Settings
+from mapgen.contract import (
+    ISOCHRONES_FILE,
+    ROUTE_COLUMNS,
+    SCHOOLS_FILE,
+    VENUE_COLUMNS,
+    VENUES_FILE,
+    BuildFolder,
+    ReviewLog,
+    Summary,
+    SummaryCounts,
+)
 from mapgen.errors import NoSchoolsError, RegionError
 from mapgen.look import SCHOOL_COLOR
 from mapgen.network import StreetGraph, street_graph
@@ -57,9 +68,8 @@ from mapgen.publish.maps import (
     shape,
 )
 from mapgen.publish.sitedb import write_site_db
-from mapgen.routes import ROUTE_COLUMNS
 from mapgen.textsafe import console_text, url_path, write_person_csv
-from mapgen.venues import VENUE_COLUMNS, Taxonomy, load_taxonomy
+from mapgen.venues import Taxonomy, load_taxonomy
 
 if TYPE_CHECKING:
     from dask.distributed import Client, Future
@@ -384,14 +394,14 @@ class _TilePlan:
     builder: Callable[[_osm.OsmExtract, Mode, Settings], StreetGraph]
     graph_box: BBox | None
     catalogues: dict[str, object]
-    once: list[dict[str, object]]  # rejected rows of the school list and catalogues: reported by tile 0 only
+    once: ReviewLog  # rejected rows of the school list and catalogues: reported by tile 0 only
     info: dict[str, object]
 
 
 def _plan_tile(part: Part, extract: _osm.OsmExtract, taxonomy: Taxonomy) -> _TilePlan:
     """Select the tile's schools and venues on `extract` exactly as an unpartitioned build has them, and its cut."""
     area = part.area
-    once: list[dict[str, object]] = []
+    once = ReviewLog()
     # schools and venues (with catalogues, geocoded on the whole extract) exactly as an unpartitioned build has them
     selected = select_schools(extract.features, area, once)
     listed = {"school_list": selected.attrs.get("school_list", {})}  # the official school list's summary
@@ -469,7 +479,7 @@ def build_part(part: Part, cuts: dict | None = None) -> dict[str, object]:
     area = part.area
     taxonomy = load_taxonomy(area.categories)
     plan, read = _read_and_plan(part, taxonomy, cuts)
-    review: list[dict[str, object]] = list(plan.once) if part.index == 0 else []
+    review = ReviewLog(plan.once if part.index == 0 else ())
     info: dict[str, object] = {"index": part.index, "catalogues": plan.catalogues, **plan.info,
                                **{k: v for k, v in read.items() if not k.endswith("_s")}}
     graph_s: dict[str, float] = {}
@@ -512,7 +522,7 @@ def build_part(part: Part, cuts: dict | None = None) -> dict[str, object]:
     return info
 
 
-def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object], *parts: dict[str, object]) -> dict:
+def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object], *parts: dict[str, object]) -> Summary:
     """Merge an area's tiles into its outputs (contract files, maps, summary, manifest); runs on a worker.
 
     Parameters
@@ -553,7 +563,7 @@ def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object],
     basemap = _concat(layers)  # tiles' base maps overlap: keep every feature once
     basemap = basemap[~pd.DataFrame(basemap.drop(columns="geometry")).assign(
         _wkb=basemap.geometry.to_wkb()).duplicated()]
-    review = [row for p in parts for row in p["review"]]  # type: ignore[attr-defined]
+    review = ReviewLog(row for p in parts for row in p["review"])  # type: ignore[attr-defined]
     schools.attrs["school_list"] = parts[0].get("school_list", {})
     taxonomy = load_taxonomy(area.categories)
     t0 = time.perf_counter()
@@ -566,12 +576,12 @@ def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object],
     summary = city_summary(area, str(parts[0]["source"]), bool(parts[0]["downloaded"]), parts[0]["data_date"],  # type: ignore[arg-type]
                            schools, venues, parts[0]["catalogues"], reached, taxonomy, review, outputs,  # type: ignore[arg-type]
                            seconds)
-    summary["partition"] = {
+    summary.partition = {
         "grid": list(area.grid), "bbox": area.bbox, "buffer_m": round(float(fingerprint["buffer_m"]), 1),  # type: ignore[arg-type]
         "tiles": [{k: p[k] for k in ("index", "schools", "venues", "network", "seconds") if k in p}
                   | {k: p[k] for k in ("core", "graph_bbox", "osm_read", "read_box") if k in p} for p in parts],
     }
-    summary["bounds"] = _union(tuple(schools.total_bounds), tuple(venues.total_bounds)) if len(venues) else \
+    summary.bounds = _union(tuple(schools.total_bounds), tuple(venues.total_bounds)) if len(venues) else \
         tuple(schools.total_bounds)
     finish_build(area_dir, summary, seconds, started, len(schools), quiet=True)
     _write_manifest(area_dir, fingerprint, "built")
@@ -822,11 +832,11 @@ def _run_areas(
                                      "traceback": "".join(traceback.format_exception(exc))[-4000:]}
                 say(f"[red]{console_text(area.name)}: failed[/red] — {console_text(error)}", quiet)
             else:
-                counts, reach = summary["counts"], summary["reach"]
-                status[area.name] = {"status": "built", "seconds": summary["seconds"]}
-                say(f"[green]{console_text(area.name)}[/green]: {counts['schools']} schools, {counts['venues']} venues, "
+                counts, reach = summary.counts, summary.reach
+                status[area.name] = {"status": "built", "seconds": summary.seconds}
+                say(f"[green]{console_text(area.name)}[/green]: {counts.schools} schools, {counts.venues} venues, "
                     f"pairs walk {reach['walk']['pairs']} / bike {reach['bike']['pairs']}, "
-                    f"{len(summary['partition']['tiles'])} tile(s)", quiet)
+                    f"{len((summary.partition or {}).get('tiles', []))} tile(s)", quiet)
             advance(1)
     plans = [f.result() for f in cuts.values() if f.status == "finished"]
     return status, {"tasks": n_parts + len(merges) + len(cuts), "argument_bytes": sent, "result_bytes": received,
@@ -919,11 +929,14 @@ def write_region_site_db(out: Path, region: RegionConfig, area_names: list[str])
     folder = out / "site"
     pairs = pd.concat([pd.read_csv(out / name / "reachability.csv", dtype={"school_id": str, "venue_id": str})
                        for name in area_names], ignore_index=True)
-    write_contract(folder, merged("schools.geojson", "school_id"), merged("venues.geojson", "venue_id"),
-                   merged("isochrones.geojson"), pairs)
-    first = json.loads((out / area_names[0] / "summary.json").read_text(encoding="utf-8"))
-    write_summary(folder, {"city": region.name, "title": region.display_title, "attribution": OSM_ATTRIBUTION,
-                           "settings": first["settings"], "tiles": region.tiles.model_dump(), "areas": area_names})
+    schools, venues = merged(SCHOOLS_FILE, "school_id"), merged(VENUES_FILE, "venue_id")
+    write_contract(folder, schools, venues, merged(ISOCHRONES_FILE), pairs)
+    first = BuildFolder(out / area_names[0]).summary
+    counts = SummaryCounts(schools=len(schools), venues=len(venues),
+                           venues_by_category={k: int(n) for k, n in venues["category"].value_counts().items()})
+    write_summary(folder, first.model_copy(update={
+        "city": region.name, "title": region.display_title, "tiles": region.tiles, "counts": counts, "areas": area_names,
+        "outputs": {}, "seconds": {}, "catalogues": {}, "school_list": {}, "truth": {}, "skipped": []}))
     return write_site_db(folder, out / "site.db")
 
 

@@ -11,10 +11,9 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from mapgen.config import Settings
+from mapgen.contract import ROUTE_COLUMNS
 from mapgen.network import StreetGraph, edges_matrix
 from mapgen.reach import Attachment, attach, to_metric
-
-ROUTE_COLUMNS = ["school_id", "venue_id", "mode", "minutes", "street_m", "main_road_m", "main_road_crossings"]
 
 # Bound on the (schools × nodes) predecessor/distance block held in memory at once.
 _BLOCK_BYTES = 128 * 2**20

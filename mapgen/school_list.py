@@ -14,9 +14,9 @@ from rapidfuzz import fuzz
 
 from mapgen.catalog import _MARKUP, map_columns, read_table
 from mapgen.config import CatalogueSettings, SchoolListConfig
-from mapgen.coords import distance_m
+from mapgen.contract import SCHOOL_COLUMNS, ReviewLog
+from mapgen.geo import distance_m
 from mapgen.geocode import BRACKETED, REGION_PREFIX, build_gazetteer, geocode
-from mapgen.schools import SCHOOL_COLUMNS
 
 #: Field → headers of an official school list (compared like a catalogue's: case, full-width and
 #: traditional characters folded).
@@ -56,7 +56,7 @@ class Reconciled:
     """
 
     schools: gpd.GeoDataFrame
-    review: list[dict[str, object]]
+    review: ReviewLog
     summary: dict[str, object] = field(default_factory=dict)
 
 
@@ -155,7 +155,7 @@ def school_score(a: SchoolKey, b: SchoolKey, spec: SchoolListConfig, *, across_b
     return fuzz.ratio(a.key, b.key) / 100.0 * 0.95
 
 
-def read_school_list(spec: SchoolListConfig, review: list[dict[str, object]]) -> pd.DataFrame:
+def read_school_list(spec: SchoolListConfig, review: ReviewLog) -> pd.DataFrame:
     """Read an official school list: CSV, XLSX or JSON with names, optional ids, addresses and districts.
 
     Rows without a name, or whose name holds markup, go to `review`.
@@ -174,9 +174,8 @@ def read_school_list(spec: SchoolListConfig, review: list[dict[str, object]]) ->
     empty = data[["id", "name", "address", "district"]].eq("").all(axis=1)
     bad = data["name"].eq("") | data["name"].str.contains(_MARKUP)
     for i in data.index[bad & ~empty]:
-        review.append({"file": spec.file.name, "row": int(data.at[i, "row"]), "column": columns["name"],
-                       "reason": "missing name" if not data.at[i, "name"] else "name contains HTML/script markup",
-                       "name": data.at[i, "name"]})
+        review.add(spec.file.name, int(data.at[i, "row"]), columns["name"],
+                   "missing name" if not data.at[i, "name"] else "name contains HTML/script markup", data.at[i, "name"])
     return data[~bad & ~empty].reset_index(drop=True)
 
 
@@ -242,7 +241,7 @@ def reconcile_school_list(
     -------
     Reconciled
     """
-    review: list[dict[str, object]] = []
+    review = ReviewLog()
     listed = read_school_list(spec, review)
     invalid = len(review)
     places = candidate_places(features, osm_schools)
@@ -274,9 +273,8 @@ def reconcile_school_list(
             continue
         entry = listed.iloc[r]
         across = [school_score(row_keys[r], p, spec, across_branches=True) for p in place_keys]
-        review.append({"file": spec.file.name, "row": int(entry["row"]), "column": "name",
-                       "reason": _not_found(r, scores, np.array(across), places, taken, listed, spec),
-                       "name": entry["name"]})
+        review.add(spec.file.name, int(entry["row"]), "name",
+                   _not_found(r, scores, np.array(across), places, taken, listed, spec), entry["name"])
     matched_osm = {places.at[p, "osm_id"] for p in chosen.values()}
     rest = osm_schools[~osm_schools["osm_id"].isin(matched_osm)]
     left_out = rest[["school_id", "name", "osm_id"]].to_dict("records") if spec.complete else []

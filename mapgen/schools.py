@@ -13,9 +13,9 @@ import shapely
 
 from mapgen.catalog import CONTROL_CHARS, wide_csv_fields
 from mapgen.config import CatalogueSettings, Settings
+from mapgen.contract import SCHOOL_COLUMNS, ReviewLog
 from mapgen.errors import InputFileError
 
-SCHOOL_COLUMNS = ["school_id", "name", "name_en", "source", "osm_id"]
 _CSV_ALIASES = {
     "name": ("name", "名称", "学校", "学校名称"),
     "lon": ("lon", "lng", "longitude", "经度", "x"),
@@ -77,7 +77,7 @@ def schools_from_osm(features: gpd.GeoDataFrame, settings: Settings) -> gpd.GeoD
 
 
 def schools_from_csv(
-    path: str | Path, review: list[dict[str, object]], limits: CatalogueSettings | None = None
+    path: str | Path, review: ReviewLog, limits: CatalogueSettings | None = None
 ) -> gpd.GeoDataFrame:
     """Read a user's school list (columns name, lon, lat; Chinese headers accepted).
 
@@ -111,7 +111,7 @@ def schools_from_csv(
         if not reason and school_id in seen:
             reason, column = f"school_id {given or school_id!r} repeated (also row {seen[school_id]})", "school_id"
         if reason:
-            review.append({"file": str(path), "row": line, "column": column, "reason": reason, "name": name})
+            review.add(path, line, column, reason, name)
             continue
         seen[school_id] = line
         rows.append({
@@ -127,7 +127,7 @@ def read_csv_points(
     aliases: Mapping[str, Sequence[str]],
     required: Sequence[str],
     what: str,
-    review: list[dict[str, object]],
+    review: ReviewLog,
     review_field: str | None = None,
     limits: CatalogueSettings | None = None,
 ) -> Iterator[tuple[int, dict[str, str], float, float]]:
@@ -152,7 +152,7 @@ def read_csv_points(
     review
         Collects rejected rows.
     review_field
-        A field whose value is added to every review row.
+        A field whose value names the row in its review entry (``name``).
     limits
         Length limits (default: :class:`~mapgen.config.CatalogueSettings` defaults).
 
@@ -182,7 +182,7 @@ def read_csv_points(
             for line, row in enumerate(reader, start=2):
                 fields = {k: str(row.get(c) or "").strip() if c else "" for k, c in column.items()
                           if k not in ("lon", "lat")}
-                note = {review_field: fields[review_field][:limits.max_name_chars]} if review_field else {}
+                note = fields[review_field][:limits.max_name_chars] if review_field else ""
                 try:
                     problem = _field_problem(row, column, limits)
                     lon, lat = (float(row[column["lon"]]), float(row[column["lat"]])) if not problem else (0.0, 0.0)
@@ -191,7 +191,7 @@ def read_csv_points(
                 except Exception as exc:  # noqa: BLE001 - one odd row never ends the list
                     problem = ("", f"unexpected error while reading this row ({type(exc).__name__}: {exc})")
                 if problem:
-                    review.append({"file": str(path), "row": line, "column": problem[0], "reason": problem[1], **note})
+                    review.add(path, line, problem[0], problem[1], note)
                     continue
                 yield line, fields, lon, lat
     except (csv.Error, UnicodeDecodeError) as exc:

@@ -14,21 +14,11 @@ import shapely
 
 from mapgen._osm import HighwayWay
 from mapgen.config import Settings
+from mapgen.contract import TRUTH_COLUMNS, VENUE_COLUMNS
 from mapgen.errors import ConfigError
 from mapgen.hours import open_after_school, open_weekend, parse_hours
 from mapgen.sitetext import normalise
 
-VENUE_COLUMNS = [
-    "venue_id", "name", "name_en", "category", "category_zh", "category_en", "opening_hours",
-    "fee", "access", "source", "osm_id",
-    "address", "district", "phone", "safety", "website",
-    "hours_parsed", "open_after_school", "open_weekend", "location_method", "location_confidence", "sources",
-    "category_source", "category_confidence",
-]
-#: What the build adds to every venue (see docs/output-contract.md): the facilities of a park or
-#: sports centre, other names of the same place, search words, open to the public, school grounds.
-TRUTH_COLUMNS = ["facilities", "aliases", "search_terms", "public", "campus"]
-TRUTH_DEFAULTS: dict[str, object] = {"facilities": "", "aliases": "", "search_terms": "", "public": True, "campus": ""}
 _WORK_COLUMNS = ["named", "facility", "part", "parent", "names", "wikidata"]
 _NAME_KEYS = ("name", "name:zh", "name:en", "official_name")
 _CJK = re.compile(r"[\u3400-\u9fff]")

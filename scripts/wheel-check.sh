@@ -21,17 +21,18 @@ tar -C "$root" --exclude=./.git --exclude=./.venv --exclude=./out --exclude=./bu
 wheel="$(ls "$tmp"/dist/mapgen-*.whl)"
 echo "wheel-check: $(basename "$wheel"): $("$python" -m zipfile -l "$wheel" | grep -cE 'categories.toml|templates/|static/') data files"
 
-echo "wheel-check: installing it into a clean venv"
 "$python" -m venv "$tmp/venv"
 "$tmp/venv/bin/python" -m pip install --quiet --upgrade pip
 constraints=()
 [ -f "$root/constraints.txt" ] && constraints=(-c "$root/constraints.txt")
-"$tmp/venv/bin/python" -m pip install --quiet "${constraints[@]}" "$wheel"
+echo "wheel-check: installing it with the pdf extra into a clean venv"
+"$tmp/venv/bin/python" -m pip install --quiet "${constraints[@]}" "${wheel}[pdf]"  # what `make demo` needs
 
 mkdir "$tmp/work" && cd "$tmp/work"  # not the repository: every file the build reads comes from the wheel
 export MAPGEN_CACHE_DIR="$tmp/cache"
 "$tmp/venv/bin/mapgen" --version
 "$tmp/venv/bin/mapgen" build --osm "$osm" --out monaco --quiet
+echo "wheel-check: built $(ls monaco/schools/*.pdf 2>/dev/null | wc -l) PDF sheet(s), $(ls monaco/schools/*.html | wc -l) school page(s), site.db $(du -k monaco/site.db | cut -f1) KB"
 
 port="$("$tmp/venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 "$tmp/venv/bin/mapgen" serve --data monaco --port "$port" >"$tmp/serve.log" 2>&1 &

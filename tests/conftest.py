@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import inspect
 import ipaddress
 import os
 import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -48,10 +49,35 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of this test run that every pytest-xdist worker shares (the session folder without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object]) -> Path:
+    """Folder `name` of this run, made by ``build(folder)`` the first time any worker asks for it.
+
+    The other pytest-xdist workers wait on a lock file meanwhile, so a city is built once per
+    run however many workers test it.
+    """
+    folder = run_folder(tmp_path_factory) / name
+    with open(folder.parent / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = folder.parent / f"{name}.done"
+        if not done.is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # a worker that failed half-way
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Every test, and every ``mapgen`` a test starts, caches in a session folder, never in ``~/.cache``."""
-    folder = tmp_path_factory.mktemp("mapgen-cache")
+    """Every test, and every ``mapgen`` a test starts, caches in this run's folder, never in ``~/.cache``."""
+    folder = run_folder(tmp_path_factory) / "mapgen-cache"
+    folder.mkdir(exist_ok=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MAPGEN_CACHE_DIR", str(folder))
         yield folder
@@ -101,28 +127,26 @@ def shared_file(*parts: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def shenzhen_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Shenzhen Longgang built with its city file (the `make demo` city)."""
+def _city_build(tmp_path_factory: pytest.TempPathFactory, city_file: str, extract: str) -> Path:
+    """The city of `city_file` (``data/venues/``) built once per run from the shared `extract`."""
     from mapgen.config import load_city
     from mapgen.pipeline import build_city
 
-    shared_file("osm", "shenzhen-longgang.osm")
-    out = tmp_path_factory.mktemp("shenzhen")
-    build_city(load_city(CITIES / "shenzhen-longgang.toml"), out, quiet=True)
-    return out
+    shared_file("osm", extract)
+    return built_once(tmp_path_factory, city_file.removesuffix(".toml"),
+                      lambda out: build_city(load_city(CITIES / city_file), out, quiet=True))
+
+
+@pytest.fixture(scope="session")
+def shenzhen_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Shenzhen Longgang built with its city file (the `make demo` city)."""
+    return _city_build(tmp_path_factory, "shenzhen-longgang.toml", "shenzhen-longgang.osm")
 
 
 @pytest.fixture(scope="session")
 def nanjing_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Nanjing Xinjiekou built with its city file (dense downtown: museums, galleries, many schools)."""
-    from mapgen.config import load_city
-    from mapgen.pipeline import build_city
-
-    shared_file("osm", "nanjing-xinjiekou.osm")
-    out = tmp_path_factory.mktemp("nanjing")
-    build_city(load_city(CITIES / "nanjing-xinjiekou.toml"), out, quiet=True)
-    return out
+    return _city_build(tmp_path_factory, "nanjing-xinjiekou.toml", "nanjing-xinjiekou.osm")
 
 
 @pytest.fixture(scope="session")
@@ -132,9 +156,7 @@ def heidelberg_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from mapgen.pipeline import build_city
 
     osm = shared_file("osm", "heidelberg.osm.pbf")
-    out = tmp_path_factory.mktemp("heidelberg")
-    build_city(city_from_osm(osm), out, quiet=True)
-    return out
+    return built_once(tmp_path_factory, "heidelberg", lambda out: build_city(city_from_osm(osm), out, quiet=True))
 
 
 def chromium_path() -> str:
@@ -164,7 +186,9 @@ def site_data(shenzhen_build: Path, tmp_path_factory: pytest.TempPathFactory) ->
     import pandas as pd
     import shapely
 
+    from mapgen.contract import BuildFolder
     from mapgen.publish.sitedb import write_site_db
+    from mapgen.venues import hours_flags
 
     out = tmp_path_factory.mktemp("site")
     shutil.copytree(shenzhen_build, out, dirs_exist_ok=True)
@@ -178,6 +202,9 @@ def site_data(shenzhen_build: Path, tmp_path_factory: pytest.TempPathFactory) ->
         "district": "龙岗区", "address": "<script>alert(2)</script>",
         "geometry": shapely.Point(school.geometry.x + 0.001, school.geometry.y),
     }
+    # a whole contract row: the hours flags as the build reads them, with the build's after-school window
+    flags = hours_flags(pd.Series([hostile["opening_hours"]]), BuildFolder(out).summary.settings)
+    hostile.update({k: (None if pd.isna(v) else bool(v)) for k, v in flags.iloc[0].items()})
     venues = pd.concat([venues, gpd.GeoDataFrame([hostile], crs=4326)], ignore_index=True)
     (out / "venues.geojson").unlink()
     venues.to_file(out / "venues.geojson", driver="GeoJSON", engine="pyogrio")

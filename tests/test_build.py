@@ -9,8 +9,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from mapgen.schools import SCHOOL_COLUMNS
-from mapgen.venues import TRUTH_COLUMNS, VENUE_COLUMNS
+from mapgen.contract import SCHOOL_COLUMNS, TRUTH_COLUMNS, VENUE_COLUMNS
 
 
 def _load(out):

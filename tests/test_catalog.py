@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from mapgen.catalog import diff_venues, import_catalogue, read_table
 from mapgen.cli import app
 from mapgen.config import DEFAULT_CATEGORIES, CatalogueConfig, CatalogueSettings, Settings
-from mapgen.coords import convert
 from mapgen.errors import InputFileError
+from mapgen.geo import convert
 from mapgen.geocode import build_gazetteer, read_gazetteer
 from mapgen.venues import load_taxonomy
 
@@ -260,7 +260,7 @@ def test_100k_row_catalogue(tmp_path, heritage):
 
 
 def convert_distance(twins):
-    from mapgen.coords import distance_m
+    from mapgen.geo import distance_m
 
     a, b = gpd.GeoSeries(twins["geometry"]), gpd.GeoSeries(twins["geometry_osm"])
     return distance_m(a.x, a.y, b.x, b.y)
@@ -299,7 +299,7 @@ def test_catalogue_in_city_file_is_merged_in_build(tmp_path):
                     encoding="utf-8")
     out = tmp_path / "out"
     summary = build_city(load_city(city), out, quiet=True)
-    counts = summary["catalogues"]["nanjing-list"]
+    counts = summary.catalogues["nanjing-list"]
     assert counts["rows"] == 6 and counts["venues"] == 5 and counts["rejected"] == 1
     assert counts["geocoded"] == 2 and counts["merged_with_osm"] == 4
     venues = gpd.read_file(out / "venues.geojson")
@@ -320,7 +320,7 @@ def test_docs_name_every_venue_field_cli_option_and_template_column():
 
     from mapgen.catalog import FIELD_ALIASES, map_columns
     from mapgen.config import PROJECT_ROOT
-    from mapgen.venues import VENUE_COLUMNS
+    from mapgen.contract import VENUE_COLUMNS
 
     contract = (PROJECT_ROOT / "docs" / "output-contract.md").read_text(encoding="utf-8")
     assert [c for c in VENUE_COLUMNS if f"`{c}`" not in contract] == []

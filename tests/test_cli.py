@@ -103,11 +103,11 @@ def test_missing_extract_falls_back_to_osmnx_download_and_says_so(tmp_path, monk
     assert "absent.osm not found" in err and "Downloading the same area" in err and "osmnx" in err
     bbox = (114.1862, 22.6732, 114.2318, 22.7019)
     assert asked == [("graph", bbox), ("features", bbox)]
-    assert summary["source"]["downloaded_with_osmnx"] is True  # type: ignore[index]
-    assert summary["source"]["osm"] == f"Overpass API via osmnx, bbox {bbox}"  # type: ignore[index]
+    assert summary.source.downloaded_with_osmnx is True
+    assert summary.source.osm == f"Overpass API via osmnx, bbox {bbox}"
     from_file = json.loads((shenzhen_build / "summary.json").read_text(encoding="utf-8"))
-    assert summary["counts"]["schools"] == from_file["counts"]["schools"] == 3  # type: ignore[index]
-    assert summary["reach"]["walk"]["pairs"] == from_file["reach"]["walk"]["pairs"]  # type: ignore[index]
+    assert summary.counts.schools == from_file["counts"]["schools"] == 3
+    assert summary.reach["walk"]["pairs"] == from_file["reach"]["walk"]["pairs"]
     assert (tmp_path / "out" / "site.db").is_file() and (tmp_path / "out" / "index.html").is_file()
 
 

@@ -15,6 +15,7 @@ import shapely
 
 from mapgen import coverage as cv
 from mapgen.config import city_from_osm, load_city
+from mapgen.contract import ReviewLog
 from mapgen.errors import ConfigError
 from mapgen.publish import planning as views
 from mapgen.reach import to_metric
@@ -173,11 +174,11 @@ def test_candidates_from_csv_rejects_bad_rows_with_file_and_row(
         "no coordinates,,\n",
         encoding="utf-8",
     )
-    review: list[dict[str, object]] = []
+    review = ReviewLog()
     listed = cv.candidates_from_csv(path, review)
     assert listed["name"].tolist() == [site["name"]]
     assert listed["kind"].tolist() == ["csv"]
-    assert [(r["file"], r["row"]) for r in review] == [(str(path), 3), (str(path), 4)]
+    assert [(r.file, r.row) for r in review] == [(str(path), 3), (str(path), 4)]
 
 
 def _coverage(inputs: cv.PlanningInputs, cells, sites, mode: str) -> np.ndarray:

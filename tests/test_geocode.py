@@ -10,7 +10,7 @@ import pytest
 from conftest import shared_file
 
 from mapgen.config import CatalogueSettings, OnlineGeocoder
-from mapgen.coords import distance_m, wgs84_to_gcj02
+from mapgen.geo import distance_m, wgs84_to_gcj02
 from mapgen.geocode import (
     Address,
     OnlineLookup,

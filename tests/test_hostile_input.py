@@ -22,6 +22,7 @@ from mapgen import catalog
 from mapgen.cache import CACHE_SUFFIX, dump_arrays
 from mapgen.catalog import diff_venues, import_catalogue, read_table
 from mapgen.config import DEFAULT_CATEGORIES, CatalogueConfig, CatalogueSettings, Settings
+from mapgen.contract import ReviewLog
 from mapgen.planner import load_graph
 from mapgen.schools import schools_from_csv
 from mapgen.venues import load_taxonomy
@@ -219,9 +220,9 @@ def _schools_csv(path: Path, extra: list[list[object]]) -> Path:
 def test_school_list_rejects_repeated_ids_long_names_and_nul(tmp_path: Path) -> None:
     path = _schools_csv(tmp_path / "schools.csv", [["s0", "重复编号学校", 114.25, 22.72], ["s9", "名" * 200_000, 114.25, 22.72],
                                                    ["s10", "空\x00字节", 114.25, 22.72], ["s11", "好学校", 114.25, 22.72]])
-    review: list[dict[str, object]] = []
+    review = ReviewLog()
     schools = schools_from_csv(path, review)
-    reasons = {r["row"]: r["reason"] for r in review}
+    reasons = {r.row: r.reason for r in review}
     assert len(schools) == 4 and schools["school_id"].is_unique
     assert reasons[5] == "school_id 's0' repeated (also row 2)"
     assert reasons[6] == "name is 200,000 characters long (limit 200)"
@@ -467,7 +468,7 @@ def test_a_build_with_hostile_catalogue_and_school_list_completes(tmp_path: Path
     city.write_text(f'name = "sz"\nosm = "{osm}"\nschools_csv = "schools.csv"\n\n'
                     '[[catalogues]]\nfile = "list.geojson"\n', encoding="utf-8")
     summary = build_city(load_city(city), tmp_path / "out", quiet=True)
-    counts = summary["catalogues"]["list"]
+    counts = summary.catalogues["list"]
     assert counts["rows"] == 11 and counts["venues"] == 8 and counts["rejected"] == 3
     review = pd.read_csv(tmp_path / "out" / "review.csv")
     reasons = review["reason"].tolist()
@@ -475,4 +476,4 @@ def test_a_build_with_hostile_catalogue_and_school_list_completes(tmp_path: Path
     assert any(r.startswith("contains the control character U+0000") for r in reasons)
     assert any(r.startswith("school_id 's0' repeated") for r in reasons)
     with sqlite3.connect(tmp_path / "out" / "site.db") as con:  # the step that crashed on a repeated id
-        assert con.execute("SELECT count(*) FROM schools").fetchone()[0] == summary["counts"]["schools"]  # type: ignore[index]
+        assert con.execute("SELECT count(*) FROM schools").fetchone()[0] == summary.counts.schools

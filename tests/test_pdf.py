@@ -175,7 +175,7 @@ def test_unknown_school_and_incomplete_folder_are_clear_errors(shenzhen_build, t
     assert "schools.geojson: no school with school_id osm-w1" in done.stderr
     folder = tmp_path / "old-build"
     shutil.copytree(shenzhen_build, folder, ignore=shutil.ignore_patterns("routes.csv"))
-    with pytest.raises(InputFileError, match=r"routes\.csv: not found; write the folder with `mapgen build`"):
+    with pytest.raises(InputFileError, match=r"routes\.csv: not found; run `mapgen build` into this folder first"):
         load_build(folder)
 
 

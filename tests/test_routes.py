@@ -8,7 +8,8 @@ import scipy.sparse as sp
 from conftest import CITIES, ROOT, shared_file
 
 from mapgen.config import load_city
-from mapgen.routes import ROUTE_COLUMNS, crossing_nodes
+from mapgen.contract import ROUTE_COLUMNS
+from mapgen.routes import crossing_nodes
 
 
 def _adjacency(pairs: list[tuple[int, int]], n: int) -> sp.csr_matrix:

@@ -11,7 +11,8 @@ from conftest import shared_file
 
 from mapgen import _osm
 from mapgen.config import CatalogueSettings, SchoolListConfig, Settings, city_from_osm, load_city
-from mapgen.coords import distance_m
+from mapgen.contract import ReviewLog
+from mapgen.geo import distance_m
 from mapgen.pipeline import select_schools
 from mapgen.school_list import reconcile_school_list, school_key, school_score
 from mapgen.schools import schools_from_osm
@@ -113,17 +114,17 @@ def test_official_list_reconciled(tmp_path, osm_file, rows, matched, by_address,
     campus = gpd.GeoSeries(result.schools.set_index("osm_id").loc[ways, "footprint"])
     assert set(campus.geom_type) == {"Polygon"}  # the campus outline travels with the school
     # what is not found goes to review naming the best candidate
-    reasons = {r["name"]: r["reason"] for r in result.review}
+    reasons = {r.name: r.reason for r in result.review}
     assert set(reasons) == {r[1] for r in rows if r[3] is None}
     assert len(left) + matched - other_places == len(osm_schools)
 
 
 def test_review_names_the_best_candidate_and_keeps_branches_apart(tmp_path):
     result, _, _ = _reconcile(tmp_path, "nanjing-xinjiekou.osm", NANJING)
-    reasons = {r["name"]: r["reason"] for r in result.review}
+    reasons = {r.name: r.reason for r in result.review}
     assert "best candidate '汉中门小学' (way/147399449) has confidence 0.76" in reasons["汉中们小学"]
     assert "another branch or campus, '金陵中学' (way/88780395)" in reasons["南京市金陵中学河西分校"]
-    assert all(r["file"] == "nanjing-xinjiekou-schools.csv" and r["row"] >= 2 for r in result.review)
+    assert all(r.file == "nanjing-xinjiekou-schools.csv" and int(r.row) >= 2 for r in result.review)
 
 
 def test_incomplete_list_keeps_the_other_osm_schools(tmp_path):
@@ -158,9 +159,9 @@ def test_city_file_school_list_in_select_schools(tmp_path):
     city = load_city(toml)
     assert city.school_list is not None and city.school_list.file == listed
     extract = _osm.read_osm(city.osm, KEYS)
-    review: list[dict[str, object]] = []
+    review = ReviewLog()
     schools = select_schools(extract.features, city, review)
     assert len(schools) == 10 and schools["school_id"].str.startswith("nj-").all() and schools["from_osm"].all()
     assert schools.attrs["school_list"]["matched"] == 10 and len(schools.attrs["school_list"]["left_out"]) == 3
-    assert [r["name"] for r in review] == ["汉中们小学", "南京市第一中学", "南京市金陵中学河西分校"]
-    assert select_schools(extract.features, city_from_osm(city.osm), []).attrs["school_list"] == {}
+    assert [r.name for r in review] == ["汉中们小学", "南京市第一中学", "南京市金陵中学河西分校"]
+    assert select_schools(extract.features, city_from_osm(city.osm), ReviewLog()).attrs["school_list"] == {}

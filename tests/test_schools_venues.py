@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mapgen._osm import read_osm
 from mapgen.config import DEFAULT_CATEGORIES, Settings
+from mapgen.contract import ReviewLog
 from mapgen.schools import schools_from_csv, schools_from_osm
 from mapgen.venues import load_taxonomy, venues_from_osm
 from tests.conftest import shared_file
@@ -89,11 +90,12 @@ def test_school_csv_keeps_good_rows_and_reports_bad_ones(tmp_path) -> None:
         "<script>alert(1)</script>中学,114.2201,22.7103\n",
         encoding="utf-8",
     )
-    review: list[dict[str, object]] = []
+    review = ReviewLog()
     schools = schools_from_csv(path, review)
     assert list(schools["name"]) == ["龙城小学", "<script>alert(1)</script>中学"]
-    assert [r["row"] for r in review] == [3, 4, 5]
-    assert "name missing" in review[0]["reason"]
-    assert "not numbers" in review[1]["reason"]
-    assert "swapped" in review[2]["reason"]
-    assert all(r["file"] == str(path) for r in review)
+    rows = list(review)
+    assert [r.row for r in rows] == [3, 4, 5]
+    assert "name missing" in rows[0].reason
+    assert "not numbers" in rows[1].reason
+    assert "swapped" in rows[2].reason
+    assert all(r.file == str(path) for r in rows)

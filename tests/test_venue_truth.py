@@ -12,6 +12,7 @@ import shapely
 
 from mapgen import _osm
 from mapgen.config import load_city
+from mapgen.contract import ReviewLog
 from mapgen.edge import data_area
 from mapgen.naming import RAW_TAG_NAME
 from mapgen.pipeline import feature_keys, load_extract, select_venues, with_language
@@ -32,7 +33,7 @@ def city_venues(request: pytest.FixtureRequest) -> tuple[str, gpd.GeoDataFrame, 
     extract, _ = load_extract(city, feature_keys(city, taxonomy), quiet=True)
     city = with_language(city, extract)
     report: dict[str, object] = {}
-    venues, _ = select_venues(extract, city, taxonomy, [], quiet=True, report=report)
+    venues, _ = select_venues(extract, city, taxonomy, ReviewLog(), quiet=True, report=report)
     return request.param, venues, report, str(city.settings.language)
 
 
@@ -159,6 +160,6 @@ def test_german_names_when_the_language_is_set() -> None:
     city = load_city(CITIES / "heidelberg.toml", language="de")
     taxonomy = load_taxonomy(city.categories)
     extract, _ = load_extract(city, feature_keys(city, taxonomy), quiet=True)
-    venues, _ = select_venues(extract, city, taxonomy, [], quiet=True)
+    venues, _ = select_venues(extract, city, taxonomy, ReviewLog(), quiet=True)
     playgrounds = venues[venues["search_terms"].str.startswith("儿童游乐场")]
     assert len(playgrounds) > 50 and playgrounds["name"].str.startswith("Spielplatz").mean() > 0.8

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 
-from mapgen.schools import SCHOOL_COLUMNS
-from mapgen.venues import TRUTH_COLUMNS, TRUTH_DEFAULTS, VENUE_COLUMNS
-
-CONTRACT_FILES = {
-    "schools": "schools.geojson",
-    "venues": "venues.geojson",
-    "isochrones": "isochrones.geojson",
-    "reachability": "reachability.csv",
-    "summary": "summary.json",
-}
+from mapgen.contract import (
+    CONTRACT_FILES,
+    ISOCHRONE_COLUMNS,
+    PAIR_COLUMNS,
+    SCHOOL_COLUMNS,
+    SUMMARY_FILE,
+    TRUTH_COLUMNS,
+    TRUTH_DEFAULTS,
+    VENUE_COLUMNS,
+    Summary,
+)
 
 
 def write_contract(
@@ -52,16 +52,16 @@ def write_contract(
     pairs = pairs.assign(on_campus=pairs.get("on_campus", False))
     _geojson(schools[[*SCHOOL_COLUMNS, "geometry"]], paths["schools"])
     _geojson(venues[[*VENUE_COLUMNS, *TRUTH_COLUMNS, "geometry"]], paths["venues"])
-    _geojson(isochrones[["school_id", "mode", "minutes", "reaches_data_edge", "geometry"]], paths["isochrones"])
-    pairs[["school_id", "venue_id", "mode", "minutes", "on_campus"]].to_csv(
+    _geojson(isochrones[[*ISOCHRONE_COLUMNS, "geometry"]], paths["isochrones"])
+    pairs[PAIR_COLUMNS].to_csv(
         paths["reachability"], index=False, encoding="utf-8")
     return {k: str(p) for k, p in paths.items() if k != "summary"}
 
 
-def write_summary(out_dir: Path, summary: dict[str, object]) -> Path:
+def write_summary(out_dir: Path, summary: Summary) -> Path:
     """Write ``summary.json`` (UTF-8, human-readable)."""
-    path = out_dir / CONTRACT_FILES["summary"]
-    path.write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    path = out_dir / SUMMARY_FILE
+    path.write_text(summary.to_json(), encoding="utf-8")
     return path
 
 

@@ -14,12 +14,10 @@ from pathlib import Path
 
 import folium
 import geopandas as gpd
-import numpy as np
-import pandas as pd
 import shapely
 
 from mapgen.config import OSM_ATTRIBUTION, TileProvider
-from mapgen.coords import wgs84_to_gcj02
+from mapgen.geo import shift_to_datum
 from mapgen.publish._assets import MAP_SCRIPT, asset_links
 from mapgen.textsafe import folium_text, html_text, json_script
 from mapgen.venues import Category, Taxonomy
@@ -202,12 +200,4 @@ def display_shift(tiles: TileProvider) -> Callable[[gpd.GeoDataFrame], gpd.GeoDa
     """Return a function moving drawn geometries into the tiles' datum (GCJ-02 tiles need shifted overlays)."""
     if tiles.datum == "wgs84":
         return lambda frame: frame
-
-    def shift(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-        def move(xy: np.ndarray) -> np.ndarray:
-            lon, lat = wgs84_to_gcj02(xy[:, 0], xy[:, 1])
-            return pd.DataFrame({"x": lon, "y": lat}).to_numpy()
-
-        return frame.set_geometry(shapely.transform(frame.geometry.values, move))
-
-    return shift
+    return lambda frame: frame.set_geometry(shift_to_datum(frame.geometry.values, tiles.datum))

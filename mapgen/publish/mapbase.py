@@ -9,7 +9,7 @@ from pathlib import Path
 import geopandas as gpd
 import shapely
 
-from mapgen.publish.pdf import SHEET_INPUTS
+from mapgen.contract import SHEET_INPUTS
 from mapgen.publish.staticmap import AREA_STYLE, BACKGROUND, MAIN_ROAD_COLOR, WATER_LINE
 from mapgen.sitetext import BASEMAP_SCRIPT
 from mapgen.textsafe import json_script

@@ -309,4 +309,3 @@ def _route_notes(routes: pd.DataFrame | None, language: str) -> pd.Series:
     words = sheet_words(language)
     notes = [safety_note(m, c, words) for m, c in zip(routes["main_road_m"], routes["main_road_crossings"], strict=True)]
     return pd.Series(notes, index=pd.MultiIndex.from_frame(routes[["school_id", "venue_id", "mode"]]))
-

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import json
 import multiprocessing
 import os
 import shutil
@@ -24,16 +23,13 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
 from mapgen.config import OSM_ATTRIBUTION, Settings
-from mapgen.errors import ConfigError, FontError, InputFileError, SystemPackageError
+from mapgen.contract import ROUTE_COLUMNS, SCHOOL_PAGES_DIR, SCHOOLS_FILE, SHEET_INPUTS, BuildFolder, Summary
+from mapgen.errors import ConfigError, FontError, MissingExtraError, SystemPackageError
 from mapgen.look import HOURS_WORDS, MODE_COLORS, SCHOOL_COLOR, whole_minutes
-from mapgen.publish.files import CONTRACT_FILES
 from mapgen.publish.sitedb import free_flag
 from mapgen.publish.staticmap import AREA_STYLE, MAIN_ROAD_COLOR, school_map_jpeg
 from mapgen.publish.words import venue_hours
-from mapgen.routes import ROUTE_COLUMNS
 
-SHEET_INPUTS = {"routes": "routes.csv", "basemap": "basemap.parquet"}
-SHEETS_DIR = "schools"
 # Font families with Chinese glyphs, in order of preference (Debian fonts-noto-cjk first).
 CJK_FAMILIES = (
     "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Micro Hei",
@@ -55,7 +51,7 @@ class Build:
     """What the sheets read from a build folder (all WGS-84)."""
 
     folder: Path
-    summary: dict[str, object]
+    summary: Summary
     settings: Settings
     schools: gpd.GeoDataFrame
     venues: gpd.GeoDataFrame  # indexed by venue_id
@@ -100,35 +96,23 @@ def load_build(data_dir: str | Path) -> Build:
     -------
     Build
     """
-    folder = Path(data_dir)
-    names = {**{k: CONTRACT_FILES[k] for k in ("schools", "venues", "isochrones", "reachability", "summary")},
-             **SHEET_INPUTS}
-    paths = {k: folder / v for k, v in names.items()}
-    for path in paths.values():
-        if not path.is_file():
-            raise InputFileError(f"{path}: not found; write the folder with `mapgen build` (this version) first")
-    summary = json.loads(paths["summary"].read_text(encoding="utf-8"))
-    for key in ("settings", "categories", "source"):
-        if key not in summary:
-            raise InputFileError(f"{paths['summary']}: no `{key}` entry; rebuild the folder with `mapgen build`")
-    pairs = pd.read_csv(paths["reachability"], dtype={"school_id": str, "venue_id": str})
-    if "on_campus" in pairs:  # a school's own grounds are no outing, nor the nearest venue of a category
-        pairs = pairs[pairs["on_campus"].astype(str).str.lower() != "true"]
-    routes = pd.read_csv(paths["routes"], dtype={"school_id": str, "venue_id": str})
-    venues = gpd.read_file(paths["venues"], engine="pyogrio")
+    build = BuildFolder(data_dir)
+    summary = build.summary
+    venues = build.venues
     text = venues.select_dtypes(["object", "string"]).columns
     venues[text] = venues[text].fillna("")
+    pairs = build.pairs[~build.pairs["on_campus"]]  # a school's own grounds are no outing, nor the nearest of a category
     return Build(
-        folder=folder,
+        folder=build.folder,
         summary=summary,
-        settings=Settings.model_validate(summary["settings"]),
-        schools=gpd.read_file(paths["schools"], engine="pyogrio"),
+        settings=summary.settings,
+        schools=build.schools,
         venues=venues.set_index("venue_id"),
-        isochrones=gpd.read_file(paths["isochrones"], engine="pyogrio"),
+        isochrones=build.isochrones,
         times=pairs.pivot_table(index=["school_id", "venue_id"], columns="mode", values="minutes", aggfunc="min")
         .reindex(columns=["walk", "bike"]),
-        routes=routes.set_index(["school_id", "venue_id", "mode"]),
-        basemap=gpd.read_parquet(paths["basemap"]),
+        routes=build.routes.set_index(["school_id", "venue_id", "mode"]),
+        basemap=build.basemap,
     )
 
 
@@ -168,10 +152,13 @@ def check_pango() -> None:
     Raises
     ------
     SystemPackageError
-        When the libraries cannot be loaded.
+        When the libraries cannot be loaded, or the ``pdf`` extra (WeasyPrint, segno) is not installed.
     """
     try:
+        import segno  # noqa: F401
         import weasyprint  # noqa: F401  # loads pango through cffi
+    except ImportError as exc:
+        raise MissingExtraError(exc.name or "weasyprint", "pdf", "the PDF sheets") from exc
     except OSError as exc:
         raise SystemPackageError(
             f"WeasyPrint cannot load pango ({exc}); install Debian packages libpango-1.0-0 and libpangoft2-1.0-0"
@@ -290,11 +277,11 @@ def render_sheet(build: Build, school_id: str, font_family: str, font_face: Path
     """
     from weasyprint import HTML  # imported here: it loads pango, needed only for sheets
 
-    language = str(build.summary["settings"].get("language", "zh"))  # type: ignore[attr-defined]
+    language = build.summary.language
     w = sheet_words(language)
     school = build.schools.set_index("school_id").loc[school_id]
     table = sheet_table(build, school_id)
-    categories: list[dict[str, str]] = build.summary["categories"]  # type: ignore[assignment]
+    categories = [c.model_dump() for c in build.summary.categories]
     labels = {c["key"]: _category_label(c, language) for c in categories}
     colors = {c["key"]: c["color"] for c in categories}
     table["color"] = table["category"].map(colors).fillna(_NO_COLOR)
@@ -315,8 +302,8 @@ def render_sheet(build: Build, school_id: str, font_family: str, font_face: Path
         attribution=OSM_ATTRIBUTION,
         school={"name": school["name"], "name_en": _other_name(school["name"], school.get("name_en"), language),
                 "contact": " · ".join(filter(None, (_text(school.get("address")), _text(school.get("phone")))))},
-        title=build.summary.get("title", ""),
-        data_date=build.summary["source"].get("data_date") or w["unknown"],  # type: ignore[attr-defined]
+        title=build.summary.title,
+        data_date=build.summary.source.data_date or w["unknown"],
         speeds=str(w["speeds"]).format(walk=f"{build.settings.walk_kmh:g}", bike=f"{build.settings.bike_kmh:g}",
                                        minutes=minutes),
         link=_school_link(build.settings.site_url, school_id),
@@ -385,9 +372,9 @@ def write_sheets(
     unknown = sorted(set(wanted) - set(known))
     if unknown:
         raise ConfigError(
-            f"{build.folder / CONTRACT_FILES['schools']}: no school with school_id {', '.join(unknown)}"
+            f"{build.folder / SCHOOLS_FILE}: no school with school_id {', '.join(unknown)}"
         )
-    out = build.folder / SHEETS_DIR
+    out = build.folder / SCHOOL_PAGES_DIR
     out.mkdir(exist_ok=True)
     workers = min(build.settings.sheet_workers or os.cpu_count() or 1, len(wanted))
     written = []
@@ -423,12 +410,12 @@ def sheet_characters(build: Build) -> str:
     str
         The characters, sorted, without repeats.
     """
-    language = str(build.summary["settings"].get("language", "zh"))  # type: ignore[attr-defined]
+    language = build.summary.language
     words = sheet_words(language)
-    texts: list[str] = [str(build.summary.get("title", "")), OSM_ATTRIBUTION, string.printable, _CODE_CHARACTERS]
+    texts: list[str] = [build.summary.title, OSM_ATTRIBUTION, string.printable, _CODE_CHARACTERS]
     hours = HOURS_WORDS.get(language, HOURS_WORDS["en"]).values()
     texts += [" ".join(map(str, v)) if isinstance(v, list | tuple) else str(v) for v in (*words.values(), *hours)]
-    texts += [" ".join(map(str, c.values())) for c in build.summary["categories"]]  # type: ignore[attr-defined]
+    texts += [" ".join(c.model_dump().values()) for c in build.summary.categories]
     for frame, columns in ((build.schools, ("name", "name_en", "address", "phone")),
                            (build.venues, ("name", "name_en", "address", "phone", "opening_hours", "fee", "safety"))):
         texts += ["".join(map(str, frame[c].dropna().unique())) for c in columns if c in frame]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -13,15 +12,14 @@ import pandas as pd
 import shapely
 
 from mapgen._atomic import staged_file
-from mapgen.config import OSM_ATTRIBUTION, Settings, TileProvider
-from mapgen.coords import wgs84_to_gcj02
-from mapgen.errors import ConfigError, InputFileError
-from mapgen.hours import open_after_school, open_weekend, parse_hours
-from mapgen.publish.files import CONTRACT_FILES
+from mapgen.config import OSM_ATTRIBUTION, TileProvider
+from mapgen.contract import SITE_DB_FILE, BuildFolder, Summary
+from mapgen.errors import ConfigError
+from mapgen.geo import shift_to_datum
+from mapgen.hours import parse_hours
 from mapgen.publish.words import pinyin_forms
 from mapgen.sitetext import SCHEMA_VERSION, normalise
 
-SITE_DB = "site.db"
 #: Optional venue columns (from catalogues); missing ones are stored empty.
 OPTIONAL_VENUE_COLUMNS = ("district", "address", "phone", "website", "safety", "free")
 _NO_COLOR = "#555555"  # a category missing from the taxonomy in summary.json
@@ -98,21 +96,18 @@ def write_site_db(
     data = Path(data_dir)
     if timezone is not None:
         _check_timezone(timezone)
-    path = Path(db_path) if db_path is not None else data / SITE_DB
-    summary = _read_summary(data / CONTRACT_FILES["summary"])
-    schools = _read_points(data / CONTRACT_FILES["schools"], "school_id")
-    venues = _read_points(data / CONTRACT_FILES["venues"], "venue_id")
-    isochrones = _read_geojson(data / CONTRACT_FILES["isochrones"])
-    pairs = _read_pairs(data / CONTRACT_FILES["reachability"])
-    tiles = TileProvider.model_validate(summary.get("tiles") or {})
-    settings = Settings.model_validate(summary.get("settings") or {})
+    path = Path(db_path) if db_path is not None else data / SITE_DB_FILE
+    build = BuildFolder(data)
+    summary = build.summary
+    schools, venues, isochrones, pairs = build.schools, build.venues, build.isochrones, build.pairs
+    tiles, settings = summary.tiles, summary.settings
     campus_pairs = pairs[pairs["on_campus"]]
     pairs = pairs[~pairs["on_campus"]]  # a school's own grounds are no outing
     own_venues = venues[venues["venue_id"].isin(campus_pairs["venue_id"])]
     if "public" in venues and not settings.include_non_public_venues:
         venues = venues[venues["public"].map(lambda v: _flag(v, default=True)).astype(bool)]
 
-    venue_rows, openings, parsed, unreadable = _venue_rows(venues, settings, tiles)
+    venue_rows, openings, parsed, unreadable = _venue_rows(venues, tiles)
     school_rows = _school_rows(schools, tiles)
     school_ids = {str(r["school_id"]): i for i, r in enumerate(school_rows, start=1)}
     venue_ids = {str(r["venue_id"]): i for i, r in enumerate(venue_rows, start=1)}
@@ -120,8 +115,8 @@ def write_site_db(
     pairs = pairs.groupby(["school_id", "venue_id", "mode"], as_index=False)["minutes"].min()
     meta = {
         "schema_version": SCHEMA_VERSION,
-        "city": str(summary.get("city", data.name)),
-        "title": str(summary.get("title", summary.get("city", data.name))),
+        "city": summary.city,
+        "title": summary.title or summary.city,
         "attribution": OSM_ATTRIBUTION,
         "minutes": f"{settings.minutes:g}",
         "walk_kmh": f"{settings.walk_kmh:g}",
@@ -179,62 +174,18 @@ def free_flag(free: object, fee: object) -> int | None:
     return 1 if fee_value in _FREE_WORDS else 0
 
 
-def _read_summary(path: Path) -> dict[str, object]:
-    if not path.is_file():
-        raise InputFileError(f"{path}: not found; run `mapgen build` into this folder first")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputFileError(f"{path}: not valid JSON: {exc}") from exc
-
-
-def _read_geojson(path: Path) -> gpd.GeoDataFrame:
-    if not path.is_file():
-        raise InputFileError(f"{path}: not found; run `mapgen build` into this folder first")
-    try:
-        return gpd.read_file(path, engine="pyogrio").to_crs(4326)
-    except Exception as exc:  # pyogrio raises several kinds for unreadable files
-        raise InputFileError(f"{path}: not a readable GeoJSON file: {exc}") from exc
-
-
-def _read_points(path: Path, id_column: str) -> gpd.GeoDataFrame:
-    frame = _read_geojson(path)
-    if id_column not in frame.columns:
-        raise InputFileError(f"{path}: column {id_column!r} missing")
-    frame[id_column] = frame[id_column].astype(str)
-    dup = frame[id_column].duplicated()
-    if dup.any():
-        row = int(dup.to_numpy().nonzero()[0][0]) + 1
-        raise InputFileError(f"{path}: feature {row}: duplicate {id_column} {frame[id_column][dup].iloc[0]!r}")
-    points = frame.geometry.representative_point()
-    return frame.set_geometry(points)
-
-
-def _read_pairs(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise InputFileError(f"{path}: not found; run `mapgen build` into this folder first")
-    pairs = pd.read_csv(path, dtype={"school_id": str, "venue_id": str, "mode": str}, encoding="utf-8")
-    missing = {"school_id", "venue_id", "mode", "minutes"} - set(pairs.columns)
-    if missing:
-        raise InputFileError(f"{path}: columns missing: {', '.join(sorted(missing))}")
-    on_campus = pairs["on_campus"].astype(str).str.lower().isin(_TRUE_WORDS) if "on_campus" in pairs else False
-    return pairs[["school_id", "venue_id", "mode", "minutes"]].assign(on_campus=on_campus)
-
-
 def _text(row: pd.Series, column: str) -> str:
     value = row.get(column, "")
     return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
 
 
 def _display_xy(frame: gpd.GeoDataFrame, tiles: TileProvider) -> tuple[list[float], list[float]]:
-    lon, lat = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
-    if tiles.datum == "gcj02" and len(frame):
-        lon, lat = wgs84_to_gcj02(lon, lat)
-    return [float(x) for x in lon], [float(y) for y in lat]
+    points = shift_to_datum(frame.geometry.values, tiles.datum)
+    return [float(x) for x in shapely.get_x(points)], [float(y) for y in shapely.get_y(points)]
 
 
 def _venue_rows(
-    venues: gpd.GeoDataFrame, settings: Settings, tiles: TileProvider
+    venues: gpd.GeoDataFrame, tiles: TileProvider
 ) -> tuple[list[dict[str, object]], list[tuple[str, int, int, int]], int, int]:
     rows: list[dict[str, object]] = []
     openings: list[tuple[str, int, int, int]] = []
@@ -252,8 +203,8 @@ def _venue_rows(
             openings.extend((text["venue_id"], day, start, end) for day, start, end in schedule.intervals())
         elif text["opening_hours"]:
             unreadable += 1
-        after = open_after_school(schedule, settings.after_school_start, settings.after_school_end)
-        weekend = open_weekend(schedule)
+        # the build's flags (venues.hours_flags, the after-school window of its settings): one reading of the hours
+        after, weekend = _known_flag(v.get("open_after_school")), _known_flag(v.get("open_weekend"))
         rows.append({
             **text,
             "free": free_flag(v.get("free"), text["fee"]),
@@ -285,14 +236,13 @@ def _school_rows(schools: gpd.GeoDataFrame, tiles: TileProvider) -> list[dict[st
     return rows
 
 
-def _category_rows(venues: gpd.GeoDataFrame, summary: dict[str, object]) -> list[tuple[str, str, str, int, int, str]]:
+def _category_rows(venues: gpd.GeoDataFrame, summary: Summary) -> list[tuple[str, str, str, int, int, str]]:
     """Categories with venues, in the taxonomy's order, with its labels and colours (``summary.json``)."""
     if venues.empty:
         return []
     counts = venues.groupby("category", sort=False).agg(
         zh=("category_zh", "first"), en=("category_en", "first"), n=("venue_id", "size"))
-    taxonomy = [c for c in summary.get("categories") or [] if isinstance(c, dict)]  # type: ignore[attr-defined]
-    known = {str(c.get("key")): c for c in taxonomy}
+    known = {c.key: c.model_dump() for c in summary.categories}
     order = [k for k in known if k in counts.index] + [str(k) for k in counts.index if str(k) not in known]
     rows = []
     for position, key in enumerate(order):
@@ -301,6 +251,13 @@ def _category_rows(venues: gpd.GeoDataFrame, summary: dict[str, object]) -> list
         rows.append((key, str(label.get("zh") or row.zh), str(label.get("en") or row.en), int(row.n), position,
                      str(label.get("color") or _NO_COLOR)))
     return rows
+
+
+def _known_flag(value: object) -> bool | None:
+    """A nullable contract flag as read from GeoJSON: True, False, or None when unknown."""
+    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)) or value == "":
+        return None
+    return str(value).strip().lower() in _TRUE_WORDS
 
 
 def _flag(value: object, default: bool) -> bool:
@@ -330,9 +287,7 @@ def _isochrone_rows(
         if school_id not in school_ids:
             continue
         shape = shapely.simplify(shapely.union_all(group.geometry.values), _ISOCHRONE_TOLERANCE_DEG)
-        if tiles.datum == "gcj02":
-            shape = shapely.transform(shape, lambda xy: pd.DataFrame(
-                dict(zip(("x", "y"), wgs84_to_gcj02(xy[:, 0], xy[:, 1]), strict=True))).to_numpy())
+        shape = shift_to_datum([shape], tiles.datum)[0]
         edge = bool(group["reaches_data_edge"].map(lambda f: _flag(f, default=False)).any()) \
             if "reaches_data_edge" in group else False
         rows.append((school_ids[school_id], str(mode), float(group["minutes"].max()), shapely.to_geojson(shape),

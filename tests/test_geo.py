@@ -7,7 +7,7 @@ import pytest
 from conftest import shared_file
 
 from mapgen.config import CatalogueConfig, CatalogueSettings, load_city
-from mapgen.coords import (
+from mapgen.geo import (
     bd09_to_gcj02,
     convert,
     datum_offsets,

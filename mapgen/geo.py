@@ -1,6 +1,6 @@
-"""Convert coordinates between WGS-84, GCJ-02 (AMap/Tencent "Mars") and BD-09 (Baidu).
+"""Geodesy helpers: WGS-84 ⇄ GCJ-02 ⇄ BD-09, metres from degrees, the local UTM zone, the GCJ-02 display shift.
 
-GCJ-02 is WGS-84 plus a deterministic, position-dependent offset applied inside
+Datums. GCJ-02 is WGS-84 plus a deterministic, position-dependent offset applied inside
 mainland China (several hundred metres); BD-09 adds a further offset on top of
 GCJ-02. The forward formulas are the published ones; the inverse GCJ-02 → WGS-84
 is solved by fixed-point iteration to better than 1e-7° (about 1 cm). Outside
@@ -22,6 +22,8 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+import pyproj
+import shapely
 
 Datum = Literal["wgs84", "gcj02", "bd09"]
 DATUMS: tuple[Datum, ...] = ("wgs84", "gcj02", "bd09")
@@ -31,6 +33,11 @@ _EE = 0.00669342162296594323
 _X_PI = np.pi * 3000.0 / 180.0
 
 Array = npt.NDArray[np.float64]
+
+#: Metres per degree of latitude, and of longitude at the equator (a flat-earth scale for short distances:
+#: within 0.5 % over a city, used where a kd-tree or a buffer needs metres and a projection would cost more).
+M_PER_DEG_LAT = 110_574.0
+M_PER_DEG_LON = 111_320.0
 
 
 def in_china(lon: npt.ArrayLike, lat: npt.ArrayLike) -> npt.NDArray[np.bool_]:
@@ -193,3 +200,53 @@ def datum_offsets(
         d = distance_m(wlon, wlat, ref_lon, ref_lat)
         result[datum] = float(np.median(d)) if d.size else float("nan")
     return result
+
+
+def local_metres(lon: npt.ArrayLike, lat: npt.ArrayLike, lat0: float) -> Array:
+    """Flat-earth metres (x east, y north) of points near latitude `lat0`, as an ``(n, 2)`` array.
+
+    Distances between the points are within 0.5 % over a city; the origin is lon 0, lat 0, so
+    only differences mean anything.
+    """
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    return np.c_[lon * M_PER_DEG_LON * np.cos(np.radians(lat0)), lat * M_PER_DEG_LAT]
+
+
+def degrees_for_metres(metres: float, lat: float) -> tuple[float, float]:
+    """Degrees of longitude and latitude that span at least `metres` at latitude `lat` (longitude at its narrowest)."""
+    dlat = metres / M_PER_DEG_LAT
+    dlon = metres / (M_PER_DEG_LON * max(np.cos(np.radians(min(abs(lat) + dlat, 90.0))), 1e-6))
+    return float(dlon), float(dlat)
+
+
+def utm_crs(lonlat: npt.ArrayLike) -> pyproj.CRS:
+    """Return the UTM CRS of the centre of the ``(n, 2)`` lon/lat points (as geopandas' ``estimate_utm_crs``)."""
+    from pyproj.aoi import AreaOfInterest
+    from pyproj.database import query_utm_crs_info
+
+    points = np.asarray(lonlat, dtype=float).reshape(-1, 2)
+    west, south = points.min(axis=0)
+    east, north = points.max(axis=0)
+    lon, lat = (west + east) / 2, (south + north) / 2
+    info = query_utm_crs_info(
+        datum_name="WGS 84",
+        area_of_interest=AreaOfInterest(west_lon_degree=lon, south_lat_degree=lat, east_lon_degree=lon,
+                                        north_lat_degree=lat),
+    )
+    return pyproj.CRS.from_epsg(int(info[0].code))
+
+
+def shift_to_datum(geometries: npt.ArrayLike, datum: Datum) -> npt.NDArray[np.object_]:
+    """Move WGS-84 shapely geometries into `datum` for drawing on tiles in that datum.
+
+    GCJ-02 and BD-09 tiles (AMap, Baidu) are drawn in their own datum, so overlays in WGS-84
+    would sit several hundred metres off; WGS-84 tiles get the geometries unchanged.
+    """
+    values = np.asarray(geometries, dtype=object)
+    if datum == "wgs84":
+        return values
+
+    def move(xy: Array) -> Array:
+        return np.column_stack(convert(xy[:, 0], xy[:, 1], "wgs84", datum))
+
+    return np.asarray(shapely.transform(values, move), dtype=object)
