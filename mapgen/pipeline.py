@@ -277,11 +277,9 @@ def publish_city(
     isochrones, pairs = reached.isochrones, reached.pairs
     outputs = write_contract(out, schools, venues, isochrones, pairs)
     outputs.update(write_sheet_inputs(out, reached.routes, basemap))
-    # a school's own grounds are no outing (region tiles' pairs arrive with on_campus as objects)
-    outings = pairs[~pairs["on_campus"].fillna(False).astype(bool)] if "on_campus" in pairs else pairs
-    listed = venues[venues["public"] | city.settings.include_non_public_venues] if "public" in venues else venues
+    # the maps list a school's own grounds apart and leave other schools' grounds out
     with stage("Writing maps", total=len(schools), quiet=quiet) as advance:
-        write_maps(out, city, schools, listed, isochrones, outings, taxonomy, progress=advance,
+        write_maps(out, city, schools, venues, isochrones, pairs, taxonomy, progress=advance,
                    language=city.settings.language or "zh", routes=reached.routes)
     outputs.update({"index": str(out / "index.html"), "school_pages": str(out / "schools")})
     review_path = out / REVIEW_FILE

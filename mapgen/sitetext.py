@@ -1,4 +1,4 @@
-"""What ``site.db``'s writer (``mapgen publish``) and reader (``webapp``) agree on: schema version and text folding.
+"""What the build's writers (``mapgen publish``) and the site (``webapp``) agree on: schema version, text folding, files.
 
 Standard library only, so the search site starts without the pipeline's GIS stack.
 """
@@ -9,6 +9,8 @@ import math
 import unicodedata
 
 SCHEMA_VERSION = "2"
+#: The build's base-map script (streets, parks, water) that the build's maps and the site's maps draw under the tiles.
+BASEMAP_SCRIPT = "lib/mapgen/basemap.js"
 
 
 def normalise(text: object) -> str:

@@ -149,6 +149,11 @@ def test_overview_search_finds_a_school_and_opens_it_layers_start_collapsed(brow
     expect(popup).to_contain_text("龙岗外国语学校")
     expect(popup.locator("a")).to_have_attribute("href", "schools/osm-w238458950.html")
     assert page.evaluate("window[JSON.parse(document.getElementById('mg-data').textContent).map].getZoom()") >= 16
+    # by the name's pinyin, partial and in any case
+    page.fill("#mg-search", "GangWaiGuo")
+    expect(page.locator(".mg-search li").first).to_contain_text("龙岗外国语学校")
+    page.press("#mg-search", "Enter")
+    expect(page.locator(".leaflet-popup-content")).to_contain_text("龙岗外国语学校")
     # a venue inside a cluster: the cluster opens and the venue's popup shows
     page.fill("#mg-search", "图书馆")
     page.locator(".mg-search li").first.click()
@@ -170,13 +175,15 @@ def test_school_page_lists_its_venues_and_links_its_pdf(browser, shenzhen_build,
     page.goto((shenzhen_build / "schools" / f"{school}.html").as_uri())
     page.wait_for_selector(".leaflet-control-layers")
     items = page.locator("ol.mg-venues > li")
-    assert items.count() == mine["venue_id"].nunique()
+    assert items.count() == mine.loc[mine["on_campus"].str.lower().ne("true"), "venue_id"].nunique()
     # by walking time, whole minutes rounded up as on the PDF; bike-only venues last
-    walk = mine[mine["mode"] == "walk"].astype({"minutes": float}).sort_values("minutes")
+    walk = mine[(mine["mode"] == "walk") & mine["on_campus"].str.lower().ne("true")].astype({"minutes": float})
+    walk = walk.sort_values("minutes")
     first = items.first.inner_text()
     assert f"步行 Walk {math.ceil(walk['minutes'].iloc[0] - 1e-9)} 分钟 min" in first
     assert "开放时间 Hours" in first and "放学后 After school" in first and "收费 Fee" in first
-    assert page.locator("ol.mg-venues > li.mg-bike-only").count() == mine["venue_id"].nunique() - len(walk)
+    outing = mine["on_campus"].str.lower().ne("true")
+    assert page.locator("ol.mg-venues > li.mg-bike-only").count() == mine.loc[outing, "venue_id"].nunique() - len(walk)
     assert page.locator("#mg-side a", has_text="PDF").get_attribute("href") == f"{school}.pdf"
     assert (shenzhen_build / "schools" / f"{school}.pdf").is_file()
     assert page.locator("#mg-side a", has_text="site").get_attribute("href") == f"/school/{school}"
@@ -184,6 +191,11 @@ def test_school_page_lists_its_venues_and_links_its_pdf(browser, shenzhen_build,
     assert page.locator(".leaflet-tooltip").count() == 0
     page.locator(".leaflet-marker-icon").hover()
     assert page.locator(".leaflet-tooltip").count() == 0
+    # the school's own facilities (pairs on_campus) in a list apart, not among the outings
+    own = pairs[(pairs["school_id"] == school) & pairs["on_campus"].str.lower().eq("true")]["venue_id"].unique()
+    outings = set(mine.loc[mine["on_campus"].str.lower().ne("true"), "venue_id"])
+    assert page.locator("#mg-campus > li").count() == len(own)
+    assert items.count() == len(outings)
     page.locator("#mg-legend summary").click() if size[0] < 900 else None
     legend = page.locator("#mg-legend").inner_text()
     assert "步行 Walk 15 分钟 min" in legend and "骑行 Bike 15 分钟 min" in legend
@@ -191,13 +203,81 @@ def test_school_page_lists_its_venues_and_links_its_pdf(browser, shenzhen_build,
     context.close()
 
 
-def test_hours_in_words_in_the_pages_language() -> None:
-    from mapgen.publish.maps import hours_words, page_text
+def test_hours_in_words_one_wording_for_maps_sheets_and_site() -> None:
+    from mapgen.look import hours_words
+    from mapgen.publish.words import venue_hours
 
-    zh, de = page_text("zh"), page_text("de")
     # opening_hours of the Nanjing extract and T_TIME of the Shanghai bureau's feed, as they are written
-    assert hours_words("Tu-Su 00:00-24:00", zh) == "周二至周日 00:00–24:00"
-    assert hours_words("Mo-Fr 06:00-18:00", de) == "Mo–Fr 06:00–18:00"
-    assert hours_words("09:00~16:30", zh) == "周一至周日 09:00–16:30"
-    assert hours_words("24/7", zh) == "全天开放 open 24/7"
-    assert hours_words("", de) == "unbekannt" and hours_words("nach Vereinbarung", de) == "nach Vereinbarung"
+    assert venue_hours("Tu-Su 00:00-24:00", "zh") == "周二至周日 00:00–24:00"
+    assert venue_hours("Tu-Su 00:00-24:00", "en") == "Tue–Sun 00:00–24:00"
+    assert venue_hours("Mo-Fr 06:00-18:00", "de") == "Mo–Fr 06:00–18:00"
+    assert venue_hours("09:00~16:30", "zh") == "周一至周日 09:00–16:30"
+    assert venue_hours("Mo-Fr 08:00-20:00; Sa 09:00-12:00", "zh") == "周一至周五 08:00–20:00; 周六 09:00–12:00"
+    assert venue_hours("24/7", "zh") == "全天开放" and venue_hours("24/7", "en") == "open 24/7"
+    assert venue_hours("", "de") == "unbekannt" and venue_hours("", "zh") == "未知"
+    assert venue_hours("nach Vereinbarung", "de") == "nach Vereinbarung"  # unreadable hours stay as written
+    # the site reads site.db's opening rows (weekday, open, close) into the same words
+    rows = [(0, 480, 1200), (1, 480, 1200), (2, 480, 1200), (3, 480, 1200), (4, 480, 1200), (5, 540, 720)]
+    days = [[(a, b) for d, a, b in rows if d == day] for day in range(7)]
+    assert hours_words("Mo-Fr 08:00-20:00; Sa 09:00-12:00", days, "zh") == "周一至周五 08:00–20:00; 周六 09:00–12:00"
+    assert hours_words("Su off", [[] for _ in range(7)], "zh") == "闭馆"
+
+
+def test_school_grounds_listed_apart_on_their_school_page(browser, shenzhen_build) -> None:
+    pairs = pd.read_csv(shenzhen_build / "reachability.csv", dtype=str)
+    venues = gpd.read_file(shenzhen_build / "venues.geojson").set_index("venue_id")
+    own = pairs[pairs["on_campus"].str.lower() == "true"].drop_duplicates(["school_id", "venue_id"])
+    assert len(own) >= 1  # the library on a school's grounds
+    for school, group in own.groupby("school_id"):
+        page, errors, _ = _open_offline(browser, shenzhen_build / "schools" / f"{school}.html")
+        listed = page.locator("#mg-campus > li b").all_inner_texts()
+        assert sorted(listed) == sorted(venues.loc[group["venue_id"], "name"]) and errors == []
+        assert not set(listed) & set(page.locator("ol.mg-venues > li b").all_inner_texts())
+        assert "校内设施" in page.locator("#mg-campus-title").inner_text()
+        page.context.close()
+
+
+@pytest.mark.parametrize("page_name", ["index.html", "schools/osm-w238458950.html"])
+def test_maps_orient_offline_with_the_builds_own_streets(browser, shenzhen_build, page_name) -> None:
+    import json
+
+    import shapely
+
+    page, errors, _ = _open_offline(browser, shenzhen_build / page_name)
+    basemap = page.evaluate("window.mgBasemap")  # lib/mapgen/basemap.js: one file for every page of the build
+    assert (shenzhen_build / "lib" / "mapgen" / "basemap.js").is_file()
+    base = gpd.read_parquet(shenzhen_build / "basemap.parquet")
+    colors = {part["color"] for part in basemap["layers"]}
+    assert {"#9a9a9a", "#e8590c"} <= colors  # streets and main roads of the extract (parks, water where there are)
+    drawn = [shapely.from_geojson(json.dumps(part["geojson"])) for part in basemap["layers"]
+             if part["color"] in ("#9a9a9a", "#e8590c")]
+    length = sum(g.length for g in drawn)
+    streets = base[(base["layer"] == "street") & ~base["kind"].isin(("footway", "path", "steps", "service", "cycleway"))]
+    assert 0.9 < length / streets.geometry.length.sum() < 1.05  # degrees: the streets, joined and simplified
+    # drawn on a canvas in a pane under the tiles: tiles cover it when they load, offline it shows
+    assert page.locator(".leaflet-mg-base-pane canvas").count() == 1
+    z = page.evaluate("[getComputedStyle(document.querySelector('.leaflet-mg-base-pane')).zIndex,"
+                      " getComputedStyle(document.querySelector('.leaflet-tile-pane')).zIndex]")
+    assert int(z[0]) < int(z[1])
+    painted = page.evaluate("""() => { const c = document.querySelector('.leaflet-mg-base-pane canvas');
+        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 3; i < px.length; i += 4) { if (px[i] > 0) n++; } return n / (c.width * c.height); }""")
+    assert painted > 0.01 and errors == []
+    page.context.close()
+
+
+def test_english_pages_say_route_notes_and_hours_in_english(shenzhen_build, tmp_path) -> None:
+    import re
+
+    out = tmp_path / "en"
+    shutil.copytree(shenzhen_build, out)
+    frames = [gpd.read_file(out / f"{n}.geojson") for n in ("schools", "venues", "isochrones")]
+    pairs, routes = pd.read_csv(out / "reachability.csv"), pd.read_csv(out / "routes.csv")
+    write_maps(out, load_city(CITIES / "shenzhen-longgang.toml"), *frames, pairs, load_taxonomy(DEFAULT_CATEGORIES),
+               language="en", routes=routes)
+    html = (out / "schools" / "osm-w238458950.html").read_text(encoding="utf-8")
+    notes = re.findall(r"<div>Route: ([^<]*)</div>", html)
+    hours = re.findall(r"<div>Hours: ([^<]*)</div>", html)
+    assert notes and hours
+    assert all(re.fullmatch(r"[\x20-\x7e×·–]+", line) for line in notes + hours), notes + hours  # no Chinese words
+    assert any("main road" in n for n in notes)

@@ -15,8 +15,9 @@ import pytest
 
 from mapgen.errors import InputFileError
 from mapgen.look import whole_minutes
-from mapgen.publish.pdf import hours_in_words, load_build, safety_note, sheet_table, sheet_words
+from mapgen.publish.pdf import load_build, safety_note, sheet_table, sheet_words
 from mapgen.publish.staticmap import scale_bar_metres
+from mapgen.publish.words import venue_hours
 
 MARKUP = "<b>x</b><script>alert(1)</script>"
 
@@ -187,9 +188,9 @@ def test_heidelberg_sheets_show_opening_hours_and_the_after_school_flag(heidelbe
     assert len(open_late) >= 10 and len(pairs) > 0
     school_id, venue_id = pairs.iloc[0][["school_id", "venue_id"]]
     text = _squeezed(_text(heidelberg_build / "schools" / f"{school_id}.pdf"))
-    words = sheet_words(json.loads((heidelberg_build / "summary.json").read_text(encoding="utf-8"))
-                        ["settings"]["language"])
-    hours = _squeezed(hours_in_words(open_late.loc[venue_id, "opening_hours"], words))
+    language = json.loads((heidelberg_build / "summary.json").read_text(encoding="utf-8"))["settings"]["language"]
+    words = sheet_words(language)
+    hours = _squeezed(venue_hours(open_late.loc[venue_id, "opening_hours"], language))
     flag = _squeezed(str(words["yes"]))
     # the hours in words, and beside them the after-school flag (text of a wrapped hours cell may come around it)
     assert any(hours[:i] + flag + hours[i:] in text for i in range(len(hours) + 1)), (hours, flag)
@@ -304,11 +305,3 @@ def test_sheets_in_parallel_are_the_sheets_in_one_process(shenzhen_build, tmp_pa
         written = write_sheets(build)
         texts[workers] = {p.name: _text(p) for p in written}
     assert texts[1] == texts[2] and len(texts[1]) == 3
-
-
-def test_hours_in_words_group_days() -> None:
-    zh, en = sheet_words("zh"), sheet_words("en")
-    assert hours_in_words("Mo-Fr 08:00-20:00; Sa 09:00-12:00", zh) == "周一至周五 08:00–20:00; 周六 09:00–12:00"
-    assert hours_in_words("Tu-Su 00:00-24:00", en) == "Tue–Sun 00:00–24:00"
-    assert hours_in_words("", zh) == "未知"
-    assert hours_in_words("by appointment", en) == "by appointment"  # unreadable hours stay as written

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from mapgen.cli import app as cli_app
 from mapgen.hours import is_open, open_after_school, open_weekend
+from mapgen.publish.words import pinyin_forms, venue_hours
 from mapgen.sitetext import normalise
 from webapp import create_app
 
@@ -36,7 +37,9 @@ def venues(site_data: Path) -> pd.DataFrame:
              "facilities", "search_terms")
     for column in (*words, "opening_hours"):
         frame[column] = frame[column].astype(object).fillna("") if column in frame else ""
-    frame["search"] = ["\n".join(normalise(r[c]) for c in words) for _, r in frame.iterrows()]
+    # the site also finds names by their pinyin (site.db holds it: webapp needs no pinyin library)
+    frame["search"] = ["\n".join([*(normalise(r[c]) for c in words), pinyin_forms(r["name"])])
+                       for _, r in frame.iterrows()]
     return frame
 
 
@@ -494,3 +497,32 @@ def test_api_answers_other_sites_get_requests(client) -> None:  # type: ignore[n
         response = client.get(url, headers={"Origin": "https://maps.example.org"})
         assert response.headers["Access-Control-Allow-Origin"] == "*", url
     assert "Access-Control-Allow-Origin" not in client.get("/search?q=馆").headers
+
+
+def test_school_and_venue_names_are_found_by_pinyin(client, venues: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    assert pinyin_forms("龙岗外国语学校") == "longgangwaiguoyuxuexiao lgwgyxx"
+    for q in ("waiguoyu", "longgang waiguoyu", "lgwgy", "WaiGuoYu"):
+        page = client.get(f"/search?q={q}").get_data(as_text=True)
+        assert 'id="schools-found"' in page and "龙岗外国语学校" in page, q
+    # a venue by a partial pinyin of its name: every venue whose name reads so, and no other
+    name = next(n for n in venues["name"] if len(n) >= 4 and pinyin_forms(n))
+    q = pinyin_forms(name).split()[0][2:11]
+    found = {v["venue_id"] for v in _all_pages(client, f"/api/venues?q={q}&limit=100")}
+    expected = set(venues.loc[venues["search"].str.contains(q, regex=False), "venue_id"])
+    assert found == expected and set(venues.loc[venues["name"] == name, "venue_id"]) <= found
+
+
+def test_hours_in_words_on_results_school_and_venue_pages(client, site_data: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_site_browser import SCHOOL
+
+    words = venue_hours("Mo-Fr 08:00-20:00; Sa 09:00-12:00", "zh")  # the hostile venue's hours, as the PDF says them
+    assert words == "周一至周五 08:00–20:00; 周六 09:00–12:00"
+    assert words in client.get("/venue/test-xss").get_data(as_text=True)
+    assert words in client.get(f"/search?school={SCHOOL}").get_data(as_text=True)
+    assert words in client.get(f"/school/{SCHOOL}").get_data(as_text=True)
+    english = venue_hours("Mo-Fr 08:00-20:00; Sa 09:00-12:00", "en")
+    assert english == "Mon–Fri 08:00–20:00; Sat 09:00–12:00"
+    assert english in client.get("/venue/test-xss?lang=en").get_data(as_text=True)
+    # a venue without hours says so in words, not with an empty line
+    unknown = client.get(f"/search?school={SCHOOL}&lang=zh").get_data(as_text=True)
+    assert "开放时间: 未知" in unknown

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 import pytest
 from conftest import chromium_path
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from webapp import create_app
@@ -124,7 +125,9 @@ def test_search_filter_and_school_map(page, base_url: str, site_data: Path) -> N
     sports = page.locator("path.mg-venue-sports").count()
     page.locator(".leaflet-control-layers-overlays label", has_text="体育场地").locator("input").uncheck()
     assert page.locator("path.mg-venue").count() == reached - sports and sports > 0
-    assert "© OpenStreetMap contributors" in page.locator(".leaflet-control-attribution").inner_text()
+    assert page.locator(".leaflet-control-attribution").inner_text().count("OpenStreetMap contributors") == 1
+    # offline the build's own streets, parks and water (lib/mapgen/basemap.js) show under the missing tiles
+    assert page.locator(".leaflet-mg-base-pane canvas").count() == 1
     # the build's own static map (folium) opens from the school page, served by the site
     page.click("#static-map")
     page.wait_for_selector("path.leaflet-interactive")
@@ -183,6 +186,21 @@ def test_search_page_finds_a_school_and_maps_the_results(browser, base_url: str,
     # the map sits beside the list on a wide screen, under it on a phone
     list_box, map_box = page.locator("#results").bounding_box(), page.locator("#map").bounding_box()
     assert (map_box["y"] > list_box["y"] + list_box["height"] - 1) if phone else (map_box["x"] > list_box["x"] + list_box["width"] - 1)
+    # the filters fold away on a phone: the first results show on the first screen, under the search box
+    assert page.locator("#filter-panel").evaluate("d => d.open") == (not phone)
+    assert page.locator("#f-category").is_visible() == (not phone)
+    assert page.locator("li.venue").first.bounding_box()["y"] < height / 2
+    # 篮球 finds the basketball courts (by name, and a sports centre by its facilities)
+    page.fill("#q", "篮球")
+    page.press("#q", "Enter")
+    page.wait_for_url(re.compile(r"q=%E7%AF%AE%E7%90%83"))
+    courts = page.locator("li.venue .name").all_inner_texts()
+    api = create_app(site_data / "site.db").test_client().get("/api/venues?q=篮球").get_json()
+    assert len(courts) == api["total"] and sum("篮球场" in name for name in courts) >= 3  # + a centre with courts
+    # a school by its name's pinyin (partial), then by its Chinese name, opens the school's page
+    page.fill("#q", "waiguoyu")
+    page.press("#q", "Enter")
+    expect(page.locator("#schools-found a", has_text="龙岗外国语学校")).to_have_count(1)
     page.fill("#q", "外国语")
     page.press("#q", "Enter")
     page.wait_for_selector("#schools-found")

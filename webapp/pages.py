@@ -13,12 +13,14 @@ import xstatic.pkg.leaflet as xs_leaflet
 from flask import Blueprint, Response, abort, current_app, g, render_template, request, send_from_directory, url_for
 from flask.typing import ResponseReturnValue
 
-from mapgen.look import MODE_COLORS, MODE_DASH, SCHOOL_COLOR, mode_label, whole_minutes
+from mapgen.look import MODE_COLORS, MODE_DASH, SCHOOL_COLOR, hours_words, mode_label, whole_minutes
+from mapgen.sitetext import BASEMAP_SCRIPT
 from webapp.cache import cacheable
 from webapp.db import SiteInfo, db, site
 from webapp.i18n import WEEKDAYS, clock, error_key, translate
 from webapp.search import (
     VenueQuery,
+    opening_days,
     school_detail,
     school_venues,
     search_schools,
@@ -59,6 +61,7 @@ def _helpers() -> dict[str, object]:
         "label": lambda row, field="name": _label(row, field, lang),
         "category_label": lambda key: _category_labels(site(), lang).get(str(key), str(key)),
         "weekdays": WEEKDAYS[lang],
+        "basemap_script": BASEMAP_SCRIPT if (current_app.config["MAPGEN_DATA"] / BASEMAP_SCRIPT).is_file() else None,
         "error_key": error_key,
     }
 
@@ -140,7 +143,7 @@ def results() -> ResponseReturnValue:
         map_data["isochrones_url"] = url_for("api.school_isochrones", school_id=chosen["school_id"])
         map_data["only_mode"] = query.mode
     return render_template("results.html", info=info, query=query, page=page, rows=rows, cat_class=cat_class,
-                           first=first, schools=schools, map_data=map_data)
+                           first=first, schools=schools, map_data=map_data, hours=_hours(page.results, lang))
 
 
 @pages.get("/venue/<path:venue_id>")  # catalogue ids may hold "/"
@@ -157,7 +160,9 @@ def venue(venue_id: str) -> ResponseReturnValue:
     cat_class = _category_class(info)
     map_data = {**_tiles(info), "venues": [_marker(found, _venue_display(info)(found), _category_color(info))],
                 "school": None, "layers": {}, **_mode_data(g.get("lang", "zh"))}
-    return render_template("venue.html", info=info, v=found, by_day=by_day, map_data=map_data, cat_class=cat_class)
+    hours = _hours([found], g.get("lang", "zh"))[str(found["venue_id"])]
+    return render_template("venue.html", info=info, v=found, by_day=by_day, map_data=map_data, cat_class=cat_class,
+                           hours=hours)
 
 
 @pages.get("/school/<school_id>")
@@ -170,7 +175,8 @@ def school(school_id: str) -> ResponseReturnValue:
         abort(404, "unknown school")
     cat_class = _category_class(info)
     show = _venue_display(info)
-    venues = [(v, show(v)) for v in school_venues(db(), school_id)]
+    reached = school_venues(db(), school_id)
+    venues = [(v, show(v)) for v in reached]
     groups = [(c, [(v, shown) for v, shown in venues if v["category"] == c["key"]]) for c in info.categories]
     groups = [(c, members) for c, members in groups if members]
     lang = g.get("lang", "zh")
@@ -195,7 +201,7 @@ def school(school_id: str) -> ResponseReturnValue:
         "SELECT c.name, c.category_zh, c.category_en FROM campus c JOIN schools s ON s.id = c.school"
         " WHERE s.school_id = ? ORDER BY c.name", (school_id,)).fetchall()
     return render_template("school.html", info=info, s=found, groups=groups, map_data=map_data, links=links,
-                           cat_class=cat_class, at_edge=at_edge, on_campus=on_campus)
+                           cat_class=cat_class, at_edge=at_edge, on_campus=on_campus, hours=_hours(reached, lang))
 
 
 @pages.get("/files/<path:name>")
@@ -210,6 +216,13 @@ def built_file(name: str) -> ResponseReturnValue:
 def leaflet(name: str) -> ResponseReturnValue:
     """Leaflet's JS, CSS and images from the XStatic package (no CDN)."""
     return send_from_directory(xs_leaflet.BASE_DIR, name)
+
+
+def _hours(venues: list[dict[str, object]], lang: str) -> dict[str, str]:
+    """Each venue's opening hours in words, worded as on the maps and sheets (:func:`mapgen.look.hours_words`)."""
+    days = opening_days(db(), [str(v["venue_id"]) for v in venues])
+    return {str(v["venue_id"]): hours_words(str(v["opening_hours"]), days[str(v["venue_id"])] if v["hours_known"] else None,
+                                            lang) for v in venues}
 
 
 def _tiles(info: object) -> dict[str, object]:

@@ -366,6 +366,26 @@ def school_venues(con: sqlite3.Connection, school_id: str) -> list[dict[str, obj
     return [{**venue_json(r), "walk": r["walk"], "bike": r["bike"]} for r in rows]
 
 
+def opening_days(con: sqlite3.Connection, venue_ids: list[str]) -> dict[str, list[list[tuple[int, int]]]]:
+    """Return each venue's week of opening intervals (Monday first), as ``mapgen.look.hours_words`` reads them.
+
+    Parameters
+    ----------
+    con
+        Read-only connection to ``site.db``.
+    venue_ids
+        The venues (ids unknown to ``site.db`` are left out; venues without intervals get seven empty days).
+    """
+    days: dict[str, list[list[tuple[int, int]]]] = {v: [[] for _ in range(7)] for v in venue_ids}
+    rows = con.execute(
+        "SELECT v.venue_id, o.weekday, o.open_min, o.close_min FROM opening o JOIN venues v ON v.id = o.venue"
+        " WHERE v.venue_id IN (SELECT value FROM json_each(?)) ORDER BY o.weekday, o.open_min",
+        (json.dumps(venue_ids),))
+    for venue_id, weekday, start, end in rows:
+        days[venue_id][weekday].append((start, end))
+    return days
+
+
 def venue_detail(con: sqlite3.Connection, venue_id: str) -> dict[str, object] | None:
     """Return a venue with its weekly opening intervals and the schools that reach it (None if unknown)."""
     row = con.execute(f"SELECT v.id, {VENUE_COLUMNS}, NULL AS minutes FROM venues v WHERE v.venue_id = ?",

@@ -1,69 +1,46 @@
-"""Leaflet maps (folium) that draw offline: an overview map and one page per school.
+"""Leaflet maps that draw offline: an overview map and one page per school with its venue list.
 
-folium writes the page skeleton (Leaflet, the base map, the view); every text from the data
-travels in a JSON block written after folium's Jinja rendering and is drawn by the page's
-own script (``lib/mapgen/map.js``) as DOM text, so no name is ever template source or markup.
+The pages are built from :mod:`mapgen.publish.leaflet`'s parts: no text from the data is ever
+template source or markup.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig, TileProvider
-from mapgen.geo import shift_to_datum
-from mapgen.hours import parse_hours
+from mapgen.config import MODES, CityConfig
 from mapgen.look import MINUTES_UNIT, MODE_COLORS, MODE_DASH, SCHOOL_COLOR, mode_label, whole_minutes
-from mapgen.publish._assets import MAP_SCRIPT, asset_links, copy_assets
-from mapgen.publish.pdf import safety_note
-from mapgen.textsafe import folium_text, html_text, json_script, url_path
-from mapgen.venues import Category, Taxonomy
+from mapgen.publish._assets import copy_assets
+from mapgen.publish.leaflet import (
+    base_map,
+    category_legend,
+    category_name,
+    display_shift,
+    layer,
+    marker,
+    page_data,
+    page_text,
+    point,
+    popup,
+    save_page,
+    shape,
+)
+from mapgen.publish.mapbase import read_basemap, write_basemap_script
+from mapgen.publish.pdf import safety_note, sheet_words
+from mapgen.publish.words import pinyin_forms, venue_hours
+from mapgen.textsafe import html_text, url_path
+from mapgen.venues import Taxonomy
 
-# folium's page forbids pinch zoom (user-scalable=no); the pages allow it
-_VIEWPORT = re.compile(r'<meta name="viewport"[^>]*>')
-
-# Page texts by language (the city's: zh pages are bilingual, Chinese first, as the categories are).
-TEXT = {
-    "zh": {"schools": "学校 Schools", "search": "搜索学校或场馆 Search", "legend": "图例 Legend",
-           "open_school": "打开学校地图 Open school map", "within": "{m} 分钟可达场馆 venues within {m} min",
-           "all_schools": "← 全部学校 All schools",
-           "data_edge": "出行圈已到达地图数据的边界，实际范围可能更大。 The circles run into the edge of the map data: the real reach may be larger.", "hours": "开放时间 Hours", "fee": "收费 Fee",
-           "source": "来源 Source", "pdf": "PDF 活动单 Outing sheet (PDF)", "site": "网站上的学校页 School on the site",
-           "venues": "{m} 分钟内可达场馆 Venues within {m} min ({n})", "after_school": "放学后 After school",
-           "weekend": "周末 Weekends", "yes": "开放 open", "no": "关闭 closed", "unknown": "未知 unknown",
-           "free": "免费 free", "paid": "收费 paid", "route": "路线 Route", "no_match": "无结果 No match",
-           "bike_only": "仅骑行可达 By bike only", "title": "学生 {m} 分钟活动圈 {m}-minute activity circles",
-           "circles": "{m} 分钟活动圈 {m}-minute circles", "always": "全天开放 open 24/7",
-           "days": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"), "to": "至"},
-    "en": {"schools": "Schools", "search": "Search schools and venues", "legend": "Legend",
-           "open_school": "Open school map", "within": "venues within {m} min", "all_schools": "← All schools",
-           "data_edge": "The circles run into the edge of the map data: the real reach may be larger.",
-           "hours": "Hours", "fee": "Fee", "source": "Source", "pdf": "Outing sheet (PDF)",
-           "site": "School on the site", "venues": "Venues within {m} min ({n})", "after_school": "After school",
-           "weekend": "Weekends", "yes": "open", "no": "closed", "unknown": "unknown", "free": "free",
-           "paid": "paid", "route": "Route", "no_match": "No match", "bike_only": "By bike only",
-           "title": "{m}-minute activity circles", "circles": "{m}-minute circles", "always": "open 24/7",
-           "days": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"), "to": "–"},
-    "de": {"schools": "Schulen", "search": "Schulen und Orte suchen", "legend": "Legende",
-           "open_school": "Karte der Schule öffnen", "within": "Orte in {m} Min.", "all_schools": "← Alle Schulen",
-           "data_edge": "Die Kreise reichen bis an den Rand der Kartendaten: die wahre Reichweite kann größer sein.",
-           "hours": "Öffnungszeiten", "fee": "Eintritt", "source": "Quelle", "pdf": "Ausflugsblatt (PDF)",
-           "site": "Schule auf der Website", "venues": "Orte in {m} Min. erreichbar ({n})",
-           "after_school": "Nach der Schule", "weekend": "Wochenende", "yes": "geöffnet", "no": "geschlossen",
-           "unknown": "unbekannt", "free": "frei", "paid": "kostenpflichtig", "route": "Weg",
-           "no_match": "Kein Treffer", "bike_only": "Nur mit dem Rad", "title": "{m}-Minuten-Aktivitätskreise",
-           "circles": "{m}-Minuten-Kreise", "always": "rund um die Uhr",
-           "days": ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So"), "to": "–"},
-}
+# region.py and planning.py build their pages from these parts too
+__all__ = ["base_map", "category_legend", "display_shift", "layer", "page_data", "point", "popup", "save_page",
+           "shape", "write_maps"]
 
 
 def write_maps(
@@ -95,7 +72,9 @@ def write_maps(
     city
         City configuration (title, tile provider, minutes).
     schools, venues, isochrones, pairs
-        The build's contract tables (WGS-84).
+        The build's contract tables (WGS-84). Pairs ``on_campus`` are listed apart on their
+        school's page; venues not ``public`` (school grounds) are left off the maps unless
+        ``include_non_public_venues``.
     taxonomy
         Category labels and colours.
     progress
@@ -115,16 +94,24 @@ def write_maps(
     shift = display_shift(city.tiles)
     schools, venues, isochrones = (shift(f) for f in (schools, venues, isochrones))
     minutes = f"{city.settings.minutes:g}"
+    on_campus = _true(pairs["on_campus"]) if "on_campus" in pairs else pd.Series(False, index=pairs.index)
+    campus = pairs.loc[on_campus, ["school_id", "venue_id"]].drop_duplicates().merge(
+        pd.DataFrame(venues.drop(columns=venues.geometry.name)), on="venue_id")  # a school's own facilities, listed apart
+    pairs = pairs[~on_campus]  # a school's own grounds are no outing
+    if "public" in venues and not city.settings.include_non_public_venues:
+        venues = venues[_true(venues["public"])]
     reached = pairs.pivot_table(index=["school_id", "venue_id"], columns="mode", values="minutes", aggfunc="min")
-    pages = [_index_page(out_dir, city, schools, venues, isochrones, reached, taxonomy, minutes, text)]
+    basemap = write_basemap_script(out_dir, read_basemap(out_dir, shift))
+    pages = [_index_page(out_dir, city, schools, venues, isochrones, reached, taxonomy, minutes, text,
+                         basemap)]
     (out_dir / "schools").mkdir(exist_ok=True)
     venues_by_id = venues.set_index("venue_id")
-    notes = _route_notes(routes)
+    notes = _route_notes(routes, text["language"])
     for school in schools.itertuples():
         mine = reached.loc[school.school_id] if school.school_id in reached.index.get_level_values(0) else reached.iloc[:0]
         pages.append(_school_page(
             out_dir, city, school, venues_by_id, mine, isochrones[isochrones["school_id"] == school.school_id],
-            taxonomy, minutes, text, notes,
+            taxonomy, minutes, text, notes, campus[campus["school_id"] == school.school_id], basemap,
         ))
         if progress:
             progress(1)
@@ -141,6 +128,7 @@ def _index_page(
     taxonomy: Taxonomy,
     minutes: str,
     text: dict,
+    basemap: str | None,
 ) -> Path:
     # open on the schools' circles: extracts often hold venues far beyond the district
     fmap = base_map(city.tiles, pd.concat([schools.geometry, isochrones.geometry]), prefix="")
@@ -156,12 +144,12 @@ def _index_page(
     for category in taxonomy.categories:
         members = venues[venues["category"] == category.key]
         if not members.empty:
-            layers.append(layer(f"{_category(category, text)} ({len(members)})", [
+            layers.append(layer(f"{category_name(category, text)} ({len(members)})", [
                 {**point(v.geometry, category.color, 6, _venue_popup(v, text)), "search": _also(v)}
                 for v in members.itertuples()
             ], cluster=True))
     title = f"{city.display_title} — {text['title'].format(m=minutes)}"
-    data = page_data(title, layers, category_legend(taxonomy, text), text=text)
+    data = page_data(title, layers, category_legend(taxonomy, text), text=text, basemap=basemap)
     return save_page(fmap, data, out_dir / "index.html", prefix="")
 
 
@@ -176,6 +164,8 @@ def _school_page(
     minutes: str,
     text: dict,
     notes: pd.Series,
+    campus: pd.DataFrame,
+    basemap: str | None,
 ) -> Path:
     fmap = base_map(city.tiles, pd.concat([gpd.GeoSeries([school.geometry], crs=4326), isochrones.geometry]),
                     prefix="../")
@@ -195,23 +185,27 @@ def _school_page(
     for category in taxonomy.categories:
         members = rows[rows["category"] == category.key]
         if not members.empty:
-            layers.append(layer(f"{_category(category, text)} ({len(members)})", [
+            layers.append(layer(f"{category_name(category, text)} ({len(members)})", [
                 point(v.geometry, category.color, 7, _venue_popup(v, text, extra=_times(v, text)))
                 for _, v in members.iterrows()
             ]))
     links = [(url_path(f"{school.school_id}.pdf"), text["pdf"]), ("/school/" + url_path(school.school_id), text["site"]),
              ("../index.html", text["all_schools"])]
     title = f"{school.name} — {text['circles'].format(m=minutes)}"
-    data = page_data(title, layers, legend + category_legend(taxonomy, text), text=text)  # links: in the list
-    side = _venue_list(school, rows, taxonomy, minutes, text, notes, links)
+    data = page_data(title, layers, legend + category_legend(taxonomy, text), text=text,  # links: in the list
+                     basemap=basemap)
+    side = _venue_list(school, rows, taxonomy, minutes, text, notes, links, campus)
     if "reaches_data_edge" in isochrones and isochrones["reaches_data_edge"].astype(bool).any():
         side = side.replace("</h1>", f'</h1><p id="mg-data-edge">{html_text(text["data_edge"])}</p>', 1)
     return save_page(fmap, data, out_dir / "schools" / f"{school.school_id}.html", prefix="../", side=side)
 
 
 def _venue_list(school: Any, rows: pd.DataFrame, taxonomy: Taxonomy, minutes: str, text: dict, notes: pd.Series,
-                links: list[tuple[str, str]]) -> str:
-    """The school page's venue list as HTML (every value escaped): by walking time, bike-only venues last."""
+                links: list[tuple[str, str]], campus: pd.DataFrame) -> str:
+    """The school page's venue list as HTML (every value escaped): by walking time, bike-only venues last.
+
+    The school's own facilities (venues on its grounds) follow in a list of their own.
+    """
     colors = {c.key: c.color for c in taxonomy.categories}
     items = []
     for venue_id, v in rows.iterrows():
@@ -219,7 +213,7 @@ def _venue_list(school: Any, rows: pd.DataFrame, taxonomy: Taxonomy, minutes: st
         flags = " · ".join(f"{text[k]}: {_flag(v.get(col), text)}"
                            for k, col in (("after_school", "open_after_school"), ("weekend", "open_weekend")))
         note = notes.get((school.school_id, venue_id, "bike" if walk_only else "walk"), "")
-        lines = [_times(v, text), f"{text['hours']}: {hours_words(_value(v.get('opening_hours')), text)}", flags,
+        lines = [_times(v, text), f"{text['hours']}: {venue_hours(_value(v.get('opening_hours')), text['language'])}", flags,
                  f"{text['fee']}: {_fee(_value(v.get('fee')), text)}"]
         if note:
             lines.append(f"{text['route']}: {note}")
@@ -232,168 +226,19 @@ def _venue_list(school: Any, rows: pd.DataFrame, taxonomy: Taxonomy, minutes: st
     link_html = " · ".join(f'<a href="{html_text(href)}">{html_text(label)}</a>' for href, label in links)
     return (f'<aside class="mg-side" id="mg-side"><h1>{html_text(school.name)}</h1><p>{link_html}</p>'
             f'<h2>{html_text(text["venues"].format(m=minutes, n=len(rows)))}</h2>'
-            f'<ol class="mg-venues">{"".join(items)}</ol></aside>')
+            f'<ol class="mg-venues">{"".join(items)}</ol>{_campus_list(campus, text)}</aside>')
 
 
-def hours_words(hours: str, text: dict) -> str:
-    """Say opening hours in words (``周一至周五 09:00–17:00；周六 10:00–16:00``), from :func:`mapgen.hours.parse_hours`.
-
-    Parameters
-    ----------
-    hours
-        The opening-hours text as in ``venues.geojson`` (OSM syntax or Chinese free text).
-    text
-        Page texts of the language (:data:`TEXT`).
-
-    Returns
-    -------
-    str
-        The days and times; the text itself when it cannot be read; "unknown" when empty.
-    """
-    if not hours.strip():
-        return text["unknown"]
-    schedule = parse_hours(hours)
-    if schedule is None:
-        return hours
-    if all(spans == ((0, 1440),) for spans in schedule.days):
-        return text["always"]
-    groups: list[tuple[int, int, tuple]] = []
-    for day, spans in enumerate(schedule.days):
-        if groups and groups[-1][2] == spans and groups[-1][1] == day - 1:
-            groups[-1] = (groups[-1][0], day, spans)
-        else:
-            groups.append((day, day, spans))
-    days = text["days"]
-    parts = [
-        (days[a] if a == b else f"{days[a]}{text['to']}{days[b]}") + " "
-        + ", ".join(f"{s // 60:02d}:{s % 60:02d}–{e // 60:02d}:{e % 60:02d}" for s, e in spans)
-        for a, b, spans in groups if spans
-    ]
-    return "; ".join(parts) or text["no"]
-
-
-def base_map(tiles: TileProvider, geoms: gpd.GeoSeries, prefix: str) -> folium.Map:
-    """Return a folium map with local assets, the base-map tiles and the view fitted to `geoms`.
-
-    Parameters
-    ----------
-    tiles
-        The base-map tiles (name and attribution are escaped for folium's templates).
-    geoms
-        Geometries the view must show (WGS-84 or the tiles' datum).
-    prefix
-        Relative path from the page to the output folder (``""`` or ``"../"``).
-
-    Returns
-    -------
-    folium.Map
-    """
-    fmap = folium.Map(tiles=None, control_scale=True)
-    fmap.default_js, fmap.default_css = asset_links(prefix)
-    # the attribution is HTML by design (a link); only template syntax is taken out of it
-    attribution = tiles.attribution.replace("{", "&#123;").replace("}", "&#125;")
-    folium.TileLayer(tiles=tiles.url, attr=attribution, name=folium_text(tiles.name)).add_to(fmap)
-    west, south, east, north = gpd.GeoSeries(list(geoms)).total_bounds
-    fmap.fit_bounds([[south, west], [north, east]])
-    return fmap
-
-
-def popup(title: object, lines: list[str] | None = None, links: list[tuple[str, str]] | None = None) -> dict:
-    """Describe a popup for ``map.js``: a bold title, text lines and links (all shown as text).
-
-    Parameters
-    ----------
-    title
-        First line, in bold.
-    lines
-        Further lines.
-    links
-        ``(href, text)`` pairs; hrefs are relative URLs built with :func:`mapgen.textsafe.url_path`.
-
-    Returns
-    -------
-    dict
-    """
-    return {"title": str(title), "lines": [str(x) for x in lines or []],
-            "links": [{"href": href, "text": text} for href, text in links or []]}
-
-
-def point(geom: shapely.Point, color: str, radius: int, details: dict, tooltip: object = None) -> dict:
-    """Describe a circle marker for ``map.js`` with its popup (see :func:`popup`) and hover text."""
-    return {"lat": geom.y, "lon": geom.x, "color": color, "radius": radius, "popup": details,
-            "tooltip": None if tooltip is None else str(tooltip)}
-
-
-def marker(geom: shapely.Point, details: dict, tooltip: object = None) -> dict:
-    """Describe a pin (Leaflet's default marker) for ``map.js``."""
-    return {**point(geom, "", 0, details, tooltip), "pin": True}
-
-
-def shape(geom: shapely.Geometry, color: str, details: dict | None = None, tooltip: object = None,
-          fill_opacity: float = 0.15) -> dict:
-    """Describe an outline for ``map.js``: GeoJSON geometry, colour, optional popup and hover text."""
-    return {"geojson": json.loads(shapely.to_geojson(geom)), "color": color, "fill_opacity": fill_opacity,
-            "popup": details, "tooltip": None if tooltip is None else str(tooltip)}
-
-
-def layer(name: str, items: list[dict], cluster: bool = False, in_control: bool = True) -> dict:
-    """Describe an overlay for ``map.js``: its name in the layer list and its items (clustered or not)."""
-    return {"name": name, "items": items, "cluster": cluster, "in_control": in_control}
-
-
-def page_text(language: str = "zh") -> dict:
-    """Return the page texts of `language` (:data:`TEXT`; English for a language it lacks), with ``language`` set."""
-    return {**TEXT.get(language, TEXT["en"]), "language": language if language in TEXT else "en"}
-
-
-def category_legend(taxonomy: Taxonomy, text: dict | None = None) -> list[dict]:
-    """Legend entries (colour dot and label) of the taxonomy's categories, in the page's language."""
-    return [{"color": c.color, "text": _category(c, text or page_text())} for c in taxonomy.categories]
-
-
-def page_data(title: str, layers: list[dict], legend: list[dict], links: list[tuple[str, str]] | None = None,
-              text: dict | None = None) -> dict:
-    """Assemble what ``map.js`` draws: title, layers, legend entries, links and page texts, with the OSM attribution."""
-    return {"title": title, "layers": layers, "legend": legend, "attribution": OSM_ATTRIBUTION,
-            "links": [{"href": href, "text": label} for href, label in links or []], "text": text or page_text()}
-
-
-def save_page(fmap: folium.Map, data: dict, path: Path, prefix: str, side: str = "") -> Path:
-    """Write `fmap` with `data` drawn on it by ``lib/mapgen/map.js``.
-
-    folium renders the skeleton first (its Jinja templates never see `data`); then the
-    data is appended as a ``<script type="application/json">`` block encoded by
-    :func:`mapgen.textsafe.json_script`, which ``map.js`` parses and draws as DOM text.
-
-    Parameters
-    ----------
-    fmap
-        The map from :func:`base_map`.
-    data
-        From :func:`page_data`.
-    path
-        HTML file to write.
-    prefix
-        Relative path from the page to the output folder (``""`` or ``"../"``).
-    side
-        HTML of a panel beside the map (every value in it already escaped), or none.
-
-    Returns
-    -------
-    pathlib.Path
-        `path`.
-    """
-    root = fmap.get_root()
-    assert isinstance(root, folium.Figure)  # a folium.Map is created inside a Figure (the HTML page)
-    root.title = html_text(data["title"])  # a variable of the page template, rendered once, autoescaped here
-    page = _VIEWPORT.sub('<meta name="viewport" content="width=device-width, initial-scale=1">', root.render(), 1)
-    body, end, rest = page.rpartition("</body>")
-    page = body + (side or '<aside class="mg-side mg-wide-only" id="mg-side"></aside>') + end + rest
-    head, end, tail = page.rpartition("</html>")
-    block = (f'<script type="application/json" id="mg-data">{json_script({**data, "map": fmap.get_name()})}</script>\n'
-             f'<script src="{prefix}{MAP_SCRIPT}"></script>\n')
-    path.write_text(head + block + end + tail, encoding="utf-8")
-    return path
+def _campus_list(campus: pd.DataFrame, text: dict) -> str:
+    """The school's own facilities as an HTML list (escaped): name, category and what is there."""
+    if campus.empty:
+        return ""
+    items = "".join(
+        f'<li><b>{html_text(v["name"])}</b> <span class="mg-cat">{html_text(_category_of(v, text))}</span>'
+        + (f"<div>{html_text(_value(v.get('facilities')))}</div>" if _value(v.get("facilities")) else "") + "</li>"
+        for _, v in campus.sort_values("name").iterrows())
+    return (f'<h2 id="mg-campus-title">{html_text(text["on_campus"].format(n=len(campus)))}</h2>'
+            f'<ul class="mg-campus" id="mg-campus">{items}</ul>')
 
 
 def _venue_popup(v: object, text: dict, extra: str = "") -> dict:
@@ -403,11 +248,16 @@ def _venue_popup(v: object, text: dict, extra: str = "") -> dict:
     lines = [_category_of(v, text)]
     if extra:
         lines.append(extra)
-    lines.append(f"{text['hours']}: {hours_words(get('opening_hours'), text)}")
+    lines.append(f"{text['hours']}: {venue_hours(get('opening_hours'), text['language'])}")
     if get("fee"):
         lines.append(f"{text['fee']}: {_fee(get('fee'), text)}")
     lines.append(f"{text['source']}: {get('source')}")
     return popup(get("name"), lines)
+
+
+def _true(flags: pd.Series) -> pd.Series:
+    """Booleans of a flag column as read from GeoJSON or CSV (``True``/``"true"``/``1``; missing is false)."""
+    return flags.map(lambda f: str(f).strip().lower() in ("true", "1", "yes")).astype(bool)
 
 
 def _value(value: object) -> str:
@@ -430,10 +280,6 @@ def _times(v: pd.Series, text: dict) -> str:
                       for m in MODES if m in v and pd.notna(v[m]))
 
 
-def _category(category: Category, text: dict) -> str:
-    return f"{category.zh} {category.en}" if text["language"] == "zh" else category.en
-
-
 def _category_of(v: object, text: dict) -> str:
     get = v.get if isinstance(v, pd.Series) else lambda k: getattr(v, k, "")
     zh, en = _value(get("category_zh")), _value(get("category_en"))
@@ -452,21 +298,14 @@ def _fee(fee: str, text: dict) -> str:
 
 
 def _also(row: object) -> str:
-    """Other names a search may use (the English name)."""
-    return _value(getattr(row, "name_en", ""))
+    """Other names a search may use: the English name and the name's pinyin (:func:`~mapgen.publish.words.pinyin_forms`)."""
+    return " ".join(filter(None, (_value(getattr(row, "name_en", "")), pinyin_forms(_value(getattr(row, "name", ""))))))
 
 
-def _route_notes(routes: pd.DataFrame | None) -> pd.Series:
-    """Route note per ``(school_id, venue_id, mode)`` (:func:`mapgen.publish.pdf.safety_note`)."""
+def _route_notes(routes: pd.DataFrame | None, language: str) -> pd.Series:
+    """Route note per ``(school_id, venue_id, mode)`` in the page's language (:func:`mapgen.publish.pdf.safety_note`)."""
     if routes is None or routes.empty:
         return pd.Series(dtype=object)
-    notes = [safety_note(m, c) for m, c in zip(routes["main_road_m"], routes["main_road_crossings"], strict=True)]
+    words = sheet_words(language)
+    notes = [safety_note(m, c, words) for m, c in zip(routes["main_road_m"], routes["main_road_crossings"], strict=True)]
     return pd.Series(notes, index=pd.MultiIndex.from_frame(routes[["school_id", "venue_id", "mode"]]))
-
-
-def display_shift(tiles: TileProvider) -> Callable[[gpd.GeoDataFrame], gpd.GeoDataFrame]:
-    """Return a function moving drawn geometries into the tiles' datum (GCJ-02 tiles need shifted overlays)."""
-    if tiles.datum == "wgs84":
-        return lambda frame: frame
-    return lambda frame: frame.set_geometry(shift_to_datum(frame.geometry.values, tiles.datum))
-

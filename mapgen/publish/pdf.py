@@ -25,10 +25,10 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 from mapgen.config import OSM_ATTRIBUTION, Settings
 from mapgen.contract import ROUTE_COLUMNS, SCHOOL_PAGES_DIR, SCHOOLS_FILE, SHEET_INPUTS, BuildFolder, Summary
 from mapgen.errors import ConfigError, FontError, MissingExtraError, SystemPackageError
-from mapgen.hours import parse_hours
-from mapgen.look import MODE_COLORS, SCHOOL_COLOR, whole_minutes
+from mapgen.look import HOURS_WORDS, MODE_COLORS, SCHOOL_COLOR, whole_minutes
 from mapgen.publish.sitedb import free_flag
 from mapgen.publish.staticmap import AREA_STYLE, MAIN_ROAD_COLOR, school_map_jpeg
+from mapgen.publish.words import venue_hours
 
 # Font families with Chinese glyphs, in order of preference (Debian fonts-noto-cjk first).
 CJK_FAMILIES = (
@@ -248,55 +248,11 @@ def sheet_words(language: str) -> dict[str, object]:
     Returns
     -------
     dict
-        Key → text (``weekdays``: seven day names), from ``templates/sheet_text.toml``.
+        Key → text, from ``templates/sheet_text.toml``.
     """
     texts = tomllib.loads(resources.files("mapgen.publish").joinpath("templates", "sheet_text.toml")
                           .read_text(encoding="utf-8"))
     return texts.get(language, texts["en"])
-
-
-def hours_in_words(text: str, words: dict[str, object]) -> str:
-    """Return opening hours read by :mod:`mapgen.hours` as words, e.g. ``周二至周日 09:00–17:00``.
-
-    Days with the same hours are grouped into ranges; hours that cannot be read are
-    returned as written, missing ones as the language's "unknown".
-
-    Parameters
-    ----------
-    text
-        Opening hours as in the data (OSM syntax or free text).
-    words
-        The sheet's words (:func:`sheet_words`).
-
-    Returns
-    -------
-    str
-    """
-    if not text.strip():
-        return str(words["unknown"])
-    schedule = parse_hours(text)
-    if schedule is None:
-        return text
-    days: list[list[str]] = [[] for _ in range(7)]
-    for day, start, end in schedule.intervals():
-        days[day].append(f"{start // 60:02d}:{start % 60:02d}–{end // 60:02d}:{end % 60:02d}")
-    names: list[str] = list(words["weekdays"])  # type: ignore[call-overload]
-    groups: list[tuple[int, int, str]] = []
-    for day, spans in enumerate(days):
-        shown = ", ".join(spans) if spans else ""
-        if groups and groups[-1][2] == shown and groups[-1][1] == day - 1:
-            groups[-1] = (groups[-1][0], day, shown)
-        else:
-            groups.append((day, day, shown))
-    if all(shown == "" for _, _, shown in groups):
-        return str(words["closed"])
-    parts = []
-    for first, last, shown in groups:
-        if not shown:
-            continue
-        label = names[first] if first == last else str(words["day_range"]).format(first=names[first], last=names[last])
-        parts.append(f"{label} {shown}")
-    return "; ".join(parts)
 
 
 def render_sheet(build: Build, school_id: str, font_family: str, font_face: Path | None = None) -> bytes:
@@ -457,7 +413,8 @@ def sheet_characters(build: Build) -> str:
     language = build.summary.language
     words = sheet_words(language)
     texts: list[str] = [build.summary.title, OSM_ATTRIBUTION, string.printable, _CODE_CHARACTERS]
-    texts += [" ".join(map(str, v)) if isinstance(v, list) else str(v) for v in words.values()]
+    hours = HOURS_WORDS.get(language, HOURS_WORDS["en"]).values()
+    texts += [" ".join(map(str, v)) if isinstance(v, list | tuple) else str(v) for v in (*words.values(), *hours)]
     texts += [" ".join(c.model_dump().values()) for c in build.summary.categories]
     for frame, columns in ((build.schools, ("name", "name_en", "address", "phone")),
                            (build.venues, ("name", "name_en", "address", "phone", "opening_hours", "fee", "safety"))):
@@ -610,7 +567,7 @@ def _rows(table: pd.DataFrame, words: dict[str, object], language: str) -> list[
             "number": r.number, "name": r.name, "name_en": _other_name(r.name, r.name_en, language),
             "category": r.category_label, "color": r.color,
             "walk": "—" if walk is None else walk, "bike": "—" if bike is None else bike,
-            "hours": hours_in_words(_text(r.opening_hours), words), "hours_unknown": not _text(r.opening_hours),
+            "hours": venue_hours(_text(r.opening_hours), language), "hours_unknown": not _text(r.opening_hours),
             "after_school": words["unknown"] if after is None else words["yes" if after else "no"],
             "after_unknown": after is None,
             "fee": fee, "fee_unknown": fee_unknown,

@@ -17,6 +17,7 @@ from mapgen.contract import SITE_DB_FILE, BuildFolder, Summary
 from mapgen.errors import ConfigError
 from mapgen.geo import shift_to_datum
 from mapgen.hours import parse_hours
+from mapgen.publish.words import pinyin_forms
 from mapgen.sitetext import SCHEMA_VERSION, normalise
 
 #: Optional venue columns (from catalogues); missing ones are stored empty.
@@ -215,9 +216,9 @@ def _venue_rows(
             "name_norm": normalise(text["name"]),
             "address_norm": normalise(text["address"]),
             "public": int(_flag(v.get("public"), default=True)),
-            "search": "\n".join(normalise(text[c]) for c in (
+            "search": "\n".join(normalise(t) for t in (*(text[c] for c in (
                 "name", "name_en", "aliases", "address", "district", "category_zh", "category_en", "category",
-                "facilities", "search_terms") if text[c]),
+                "facilities", "search_terms")), pinyin_forms(text["name"])) if t),
         })
     return rows, openings, parsed, unreadable
 
@@ -230,7 +231,7 @@ def _school_rows(schools: gpd.GeoDataFrame, tiles: TileProvider) -> list[dict[st
         rows.append({
             **text, "lon": float(s.geometry.x), "lat": float(s.geometry.y),
             "map_lon": map_lon[i], "map_lat": map_lat[i], "name_norm": normalise(text["name"]),
-            "search": "\n".join(normalise(text[c]) for c in ("name", "name_en") if text[c]),
+            "search": "\n".join(normalise(t) for t in (text["name"], text["name_en"], pinyin_forms(text["name"])) if t),
         })
     return rows
 

@@ -36,8 +36,23 @@
   function draw(isochrones) {
     var map = L.map(holder, { scrollWheelZoom: false });
     map.attributionControl.setPrefix(false);
+    var base = window.mgBasemap;  // the build's streets, parks and water (lib/mapgen/basemap.js), under the tiles
+    if (base) {
+      map.createPane("mg-base").style.zIndex = 150;
+      map.getContainer().style.background = base.background;
+      var renderer = L.canvas({ pane: "mg-base" });
+      base.layers.forEach(function (part) {
+        L.geoJSON(part.geojson, { pane: "mg-base", renderer: renderer, interactive: false,
+          style: { color: part.color, weight: part.weight, stroke: part.weight > 0, fill: part.fill,
+                   fillColor: part.color, fillOpacity: 1 } }).addTo(map);
+      });
+    }
     L.tileLayer(data.tiles.url, { attribution: data.tiles.attribution, maxZoom: 19 }).addTo(map);
-    map.attributionControl.addAttribution(escapeHtml(data.attribution));
+    // the tiles' credit as text (an inert document: nothing in it loads or runs), to credit OSM once, not twice
+    var credited = new DOMParser().parseFromString(data.tiles.attribution, "text/html").body.textContent;
+    if (credited.indexOf(data.attribution) < 0) {
+      map.attributionControl.addAttribution(escapeHtml(data.attribution));
+    }
     var overlays = {};
     var shown = [];
     var bounds = L.latLngBounds([]);

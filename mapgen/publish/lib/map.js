@@ -1,5 +1,6 @@
 // mapgen's page script: draws the layers of the page's JSON data block (#mg-data) on the
-// folium map, with a search box, school labels, a collapsible legend and the school list.
+// folium map, with a search box, school labels, a collapsible legend, the school list and an
+// offline base map (the build's streets, parks and water) under the tiles.
 // Text from the data goes into the page as text (textContent), never as HTML.
 "use strict";
 (function () {
@@ -59,6 +60,18 @@
       drawn.bindTooltip(el("span", item.tooltip));
     }
     return drawn;
+  }
+
+  var basemap = window.mgBasemap;  // lib/mapgen/basemap.js: the build's own streets, parks and water
+  if (basemap) {  // drawn under the tiles: they show where tiles fail (offline, blocked tile server)
+    map.createPane("mg-base").style.zIndex = 150;
+    map.getContainer().style.background = basemap.background;
+    var baseRenderer = L.canvas({ pane: "mg-base" });
+    basemap.layers.forEach(function (part) {
+      L.geoJSON(part.geojson, { pane: "mg-base", renderer: baseRenderer, interactive: false,
+        style: { color: part.color, weight: part.weight, stroke: part.weight > 0, fill: part.fill,
+                 fillColor: part.color, fillOpacity: 1 } }).addTo(map);
+    });
   }
 
   var overlays = {};
