@@ -11,7 +11,8 @@ from pathlib import Path
 import geopandas as gpd
 import pytest
 
-from mapgen import pipeline
+from mapgen.contract import BuildFolder
+from mapgen.publish import finish
 
 
 def test_finish_build_writes_site_db_once(heidelberg_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -23,18 +24,18 @@ def test_finish_build_writes_site_db_once(heidelberg_build: Path, tmp_path: Path
     assert len(schools) == 20
     (out / "schools.geojson").unlink()
     schools.head(2).to_file(out / "schools.geojson", driver="GeoJSON", engine="pyogrio")  # two sheets are enough
-    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    summary["outputs"].pop("site_db")
+    summary = BuildFolder(out).summary
+    summary.outputs.pop("site_db")
     written: list[Path] = []
-    real_write_site_db = pipeline.write_site_db
+    real_write_site_db = finish.write_site_db
 
     def counted(data_dir: Path) -> dict[str, object]:
         written.append(Path(data_dir))
         return real_write_site_db(data_dir)
 
-    monkeypatch.setattr(pipeline, "write_site_db", counted)
+    monkeypatch.setattr(finish, "write_site_db", counted)
     timings = {"read": 1.0}
-    result = pipeline.finish_build(out, summary, timings, time.perf_counter(), 2, quiet=True)
+    result = finish.finish_build(out, summary, timings, time.perf_counter(), 2, quiet=True)
 
     assert result is None
     assert written == [out]
