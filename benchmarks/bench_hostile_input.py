@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mapgen.catalog import import_catalogue
 from mapgen.config import DEFAULT_CATEGORIES, PROJECT_ROOT, CatalogueConfig, CatalogueSettings
-from mapgen.venues import load_taxonomy
+from mapgen.taxonomy import load_taxonomy
 
 CULTURE = PROJECT_ROOT.parent / "shared" / "data" / "venues" / "shanghai-osm-culture.geojson"
 HEADER = ["name", "address", "lon", "lat", "category"]

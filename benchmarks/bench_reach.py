@@ -40,7 +40,8 @@ from mapgen.reach import (
     schools_reach,
     to_metric,
 )
-from mapgen.venues import load_taxonomy, venues_from_osm
+from mapgen.taxonomy import load_taxonomy
+from mapgen.venues import venues_from_osm
 
 ROOT = Path(__file__).resolve().parents[1]
 OSM = ROOT.parent / "shared" / "data" / "osm" / "heidelberg.osm.pbf"

@@ -18,7 +18,7 @@ import shapely
 
 from mapgen.catalog import import_catalogue
 from mapgen.config import DEFAULT_CATEGORIES, PROJECT_ROOT, CatalogueConfig, CatalogueSettings
-from mapgen.venues import load_taxonomy
+from mapgen.taxonomy import load_taxonomy
 
 T = TypeVar("T")
 HERITAGE = PROJECT_ROOT.parent / "shared" / "data" / "venues" / "shanghai-heritage-buildings-gcj02.geojson"

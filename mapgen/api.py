@@ -189,7 +189,7 @@ def import_catalogue(
     """
     from mapgen.catalog import build_gazetteer, merge_gazetteers, read_gazetteer
     from mapgen.catalog import import_catalogue as import_rows
-    from mapgen.venues import load_taxonomy
+    from mapgen.taxonomy import load_taxonomy
 
     try:
         spec = CatalogueConfig.model_validate({"file": file, "name": name, "crs": crs, "category": category,

@@ -42,8 +42,9 @@ from mapgen.reach import schools_reach
 from mapgen.routes import routes_summary
 from mapgen.school_list import reconcile_school_list
 from mapgen.schools import schools_from_csv, schools_from_osm
+from mapgen.taxonomy import Taxonomy, load_taxonomy
 from mapgen.textsafe import console_text, write_person_csv
-from mapgen.venues import Taxonomy, load_taxonomy, settle_venues, venues_from_osm
+from mapgen.venues import settle_venues, venues_from_osm
 
 # Margin around the schools' bike circles kept in basemap.parquet, as a share of their extent
 # (a sheet's map widens one circle to the A4 picture's aspect ratio).

@@ -68,8 +68,8 @@ from mapgen.publish.maps import (
     shape,
 )
 from mapgen.publish.sitedb import write_site_db
+from mapgen.taxonomy import Taxonomy, load_taxonomy
 from mapgen.textsafe import console_text, url_path, write_person_csv
-from mapgen.venues import Taxonomy, load_taxonomy
 
 if TYPE_CHECKING:
     from dask.distributed import Client, Future

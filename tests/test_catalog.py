@@ -17,7 +17,7 @@ from mapgen.cli import app
 from mapgen.config import DEFAULT_CATEGORIES, CatalogueConfig, CatalogueSettings, Settings
 from mapgen.errors import InputFileError
 from mapgen.geo import convert
-from mapgen.venues import load_taxonomy
+from mapgen.taxonomy import load_taxonomy
 
 TAXONOMY = load_taxonomy(DEFAULT_CATEGORIES)
 SETTINGS = CatalogueSettings()

@@ -13,7 +13,7 @@ from mapgen.catalog import build_gazetteer, import_catalogue, map_columns, parse
 from mapgen.catalog.categories import CategoryWords, fold
 from mapgen.config import DEFAULT_CATEGORIES, CatalogueConfig, CatalogueSettings
 from mapgen.errors import InputFileError
-from mapgen.venues import load_taxonomy
+from mapgen.taxonomy import load_taxonomy
 
 TAXONOMY = load_taxonomy(DEFAULT_CATEGORIES)
 SETTINGS = CatalogueSettings()

@@ -67,7 +67,7 @@ def test_gcj02_heritage_buildings_land_on_osm_twins():
 
     from mapgen.catalog import import_catalogue
     from mapgen.config import DEFAULT_CATEGORIES
-    from mapgen.venues import load_taxonomy
+    from mapgen.taxonomy import load_taxonomy
 
     osm = gpd.read_file(shared_file("venues", "shanghai-osm-culture.geojson"))
     heritage_file = shared_file("venues", "shanghai-heritage-buildings-gcj02.geojson")
@@ -98,7 +98,7 @@ def test_gcj02_heritage_buildings_land_on_osm_twins():
 def test_wrong_datum_is_reported_as_a_consistent_offset():
     from mapgen.catalog import build_gazetteer, import_catalogue, read_gazetteer
     from mapgen.config import DEFAULT_CATEGORIES
-    from mapgen.venues import load_taxonomy
+    from mapgen.taxonomy import load_taxonomy
 
     settings = CatalogueSettings()
     gaz = build_gazetteer(read_gazetteer(shared_file("venues", "shanghai-osm-culture.geojson")), settings)

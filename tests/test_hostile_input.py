@@ -25,7 +25,7 @@ from mapgen.config import DEFAULT_CATEGORIES, CatalogueConfig, CatalogueSettings
 from mapgen.contract import ReviewLog
 from mapgen.planning.points import load_graph
 from mapgen.schools import schools_from_csv
-from mapgen.venues import load_taxonomy
+from mapgen.taxonomy import load_taxonomy
 from tests.conftest import CITIES, OSM, shared_file
 
 TAXONOMY = load_taxonomy(DEFAULT_CATEGORIES)

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from mapgen.config import DEFAULT_CATEGORIES, load_city
 from mapgen.publish import write_maps
-from mapgen.venues import load_taxonomy
+from mapgen.taxonomy import load_taxonomy
 from tests.conftest import CITIES, chromium_path
 
 pytestmark = pytest.mark.browser

@@ -12,7 +12,8 @@ from mapgen.config import DEFAULT_CATEGORIES, Settings
 from mapgen.network import street_graph
 from mapgen.reach import attach, schools_reach, to_metric
 from mapgen.schools import schools_from_osm
-from mapgen.venues import load_taxonomy, venues_from_osm
+from mapgen.taxonomy import load_taxonomy
+from mapgen.venues import venues_from_osm
 from tests.conftest import shared_file
 
 SETTINGS = Settings()

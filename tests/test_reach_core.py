@@ -27,7 +27,8 @@ from mapgen.reach import (
     schools_reach,
     to_metric,
 )
-from mapgen.venues import load_taxonomy, venues_from_osm
+from mapgen.taxonomy import load_taxonomy
+from mapgen.venues import venues_from_osm
 
 SETTINGS = Settings()
 _EXTRACTS: dict[str, _osm.OsmExtract] = {}

@@ -132,7 +132,7 @@ def test_cut_keeps_every_street_piece_the_whole_extract_keeps() -> None:
     """A cut splits big networks into small pieces near its edge; those must not be dropped as islands."""
     from mapgen import _osm
     from mapgen.network import street_graph
-    from mapgen.venues import load_taxonomy
+    from mapgen.taxonomy import load_taxonomy
 
     extract = _osm.read_osm(shared_file("osm", "heidelberg.osm.pbf"), load_taxonomy(DEFAULT_CATEGORIES).tag_keys)
     settings = Settings()

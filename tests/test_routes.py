@@ -71,7 +71,8 @@ def test_every_street_metre_is_main_road_when_every_class_counts() -> None:
     from mapgen.network import street_graph
     from mapgen.routes import routes_summary
     from mapgen.schools import schools_from_osm
-    from mapgen.venues import load_taxonomy, venues_from_osm
+    from mapgen.taxonomy import load_taxonomy
+    from mapgen.venues import venues_from_osm
 
     city = load_city(CITIES / "shenzhen-longgang.toml")
     taxonomy = load_taxonomy(city.categories)

@@ -6,7 +6,8 @@ from mapgen._osm import read_osm
 from mapgen.config import DEFAULT_CATEGORIES, Settings
 from mapgen.contract import ReviewLog
 from mapgen.schools import schools_from_csv, schools_from_osm
-from mapgen.venues import load_taxonomy, venues_from_osm
+from mapgen.taxonomy import load_taxonomy
+from mapgen.venues import venues_from_osm
 from tests.conftest import shared_file
 
 TAXONOMY = load_taxonomy(DEFAULT_CATEGORIES)

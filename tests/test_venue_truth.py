@@ -18,7 +18,7 @@ from mapgen.naming import RAW_TAG_NAME
 from mapgen.pipeline import feature_keys, load_extract, select_venues, with_language
 from mapgen.publish.pdf import load_build, sheet_table
 from mapgen.sitetext import normalise
-from mapgen.venues import load_taxonomy
+from mapgen.taxonomy import load_taxonomy
 from tests.conftest import CITIES, shared_file
 
 CITY_FILES = ["nanjing-xinjiekou", "beijing-haidian", "heidelberg", "shenzhen-longgang", "monaco"]

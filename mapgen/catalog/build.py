@@ -37,8 +37,9 @@ from mapgen.config import CatalogueConfig, CatalogueSettings, CityConfig, Settin
 from mapgen.contract import VENUE_COLUMNS, ReviewLog, ReviewRow
 from mapgen.errors import InputFileError, MapgenError
 from mapgen.geo import convert
+from mapgen.taxonomy import Taxonomy
 from mapgen.textsafe import console_text
-from mapgen.venues import Taxonomy, hours_flags
+from mapgen.venues import hours_flags
 
 _YES = frozenset({"是", "有", "免费", "yes", "y", "true", "1", "free", "✓", "√"})
 _NO = frozenset({"否", "无", "收费", "不免费", "no", "n", "false", "0", "×"})

@@ -15,7 +15,7 @@ from mapgen.catalog.names import BRACKETED
 from mapgen.config import CatalogueConfig, CatalogueSettings
 from mapgen.contract import ReviewLog
 from mapgen.errors import InputFileError
-from mapgen.venues import Taxonomy
+from mapgen.taxonomy import Taxonomy
 
 #: Confidence of a category read from a name: the kind word ends the name (上海博物馆); it is followed
 #: only by a branch or noise word (…图书馆分馆, …公园景区); it stands inside the name (复兴公园•INS乐园).

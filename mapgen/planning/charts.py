@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from mapgen.venues import Taxonomy
+from mapgen.taxonomy import Taxonomy
 
 
 def access_curves(nearest: pd.DataFrame, minutes: float, taxonomy: Taxonomy) -> Figure:

@@ -15,7 +15,7 @@ from mapgen.config import MODES, CityConfig, Mode, Settings
 from mapgen.contract import SUMMARY_FILE, BuildFolder
 from mapgen.errors import InputFileError
 from mapgen.network import StreetGraph, street_graph
-from mapgen.venues import Taxonomy, load_taxonomy
+from mapgen.taxonomy import Taxonomy, load_taxonomy
 
 # OSM keys the planner reads beyond the venue taxonomy: candidate sites and homes.
 PLANNING_KEYS = frozenset({"amenity", "building", "landuse"})

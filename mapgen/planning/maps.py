@@ -17,8 +17,8 @@ from mapgen.config import OSM_ATTRIBUTION, CityConfig
 from mapgen.look import SCHOOL_COLOR
 from mapgen.publish._assets import copy_assets
 from mapgen.publish.maps import base_map, display_shift
+from mapgen.taxonomy import Taxonomy
 from mapgen.textsafe import folium_text as escape
-from mapgen.venues import Taxonomy
 
 PLANNING_DIR = "planning"
 _RAMP = ["#1a9850", "#91cf60", "#d9ef8b", "#fee08b", "#fc8d59", "#d73027"]  # few gaps → many gaps

@@ -19,8 +19,8 @@ import shapely
 from mapgen.config import OSM_ATTRIBUTION, TileProvider
 from mapgen.geo import shift_to_datum
 from mapgen.publish._assets import MAP_SCRIPT, asset_links
+from mapgen.taxonomy import Category, Taxonomy
 from mapgen.textsafe import folium_text, html_text, json_script
-from mapgen.venues import Category, Taxonomy
 
 # folium's page forbids pinch zoom (user-scalable=no); the pages allow it
 _VIEWPORT = re.compile(r'<meta name="viewport"[^>]*>')

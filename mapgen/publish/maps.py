@@ -35,8 +35,8 @@ from mapgen.publish.leaflet import (
 from mapgen.publish.mapbase import read_basemap, write_basemap_script
 from mapgen.publish.pdf import safety_note, sheet_words
 from mapgen.publish.words import pinyin_forms, venue_hours
+from mapgen.taxonomy import Taxonomy
 from mapgen.textsafe import html_text, url_path
-from mapgen.venues import Taxonomy
 
 # region.py and planning.py build their pages from these parts too
 __all__ = ["base_map", "category_legend", "display_shift", "layer", "page_data", "point", "popup", "save_page",
