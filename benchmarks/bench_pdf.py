@@ -28,7 +28,9 @@ HEIDELBERG = ROOT.parent / "shared" / "data" / "osm" / "heidelberg.osm.pbf"
 _BEFORE = r"""
 import json, sys, time, subprocess
 from pathlib import Path
-from mapgen.publish.pdf import cjk_font_family, load_build, render_sheet
+from mapgen.publish.pdf import render_sheet
+from mapgen.publish.fonts import cjk_font_family
+from mapgen.publish.sheetdata import load_build
 data, out = Path(sys.argv[1]), Path(sys.argv[2])
 build, font = load_build(data), cjk_font_family()
 rows = {}
@@ -84,15 +86,9 @@ def main() -> None:
 
     from mapgen.config import city_from_osm
     from mapgen.pipeline import build_city
-    from mapgen.publish.pdf import (
-        cjk_font_family,
-        load_build,
-        render_sheet,
-        sheet_characters,
-        sheet_table,
-        subset_font,
-        write_sheets,
-    )
+    from mapgen.publish.fonts import cjk_font_family, sheet_characters, subset_font
+    from mapgen.publish.pdf import render_sheet, write_sheets
+    from mapgen.publish.sheetdata import load_build, sheet_table
     from mapgen.publish.staticmap import school_map_jpeg
 
     data = args.data

@@ -320,7 +320,9 @@ def pdf(
     import time
 
     from mapgen._progress import stage
-    from mapgen.publish.pdf import check_pango, load_build, write_sheets
+    from mapgen.publish.fonts import check_pango
+    from mapgen.publish.pdf import write_sheets
+    from mapgen.publish.sheetdata import load_build
 
     started = time.perf_counter()
     check_pango()

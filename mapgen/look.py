@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 LANGUAGES = ("zh", "en", "de")
 SCHOOL_COLOR = "#08519c"
+#: The colour of a category the taxonomy does not give one (or does not know).
+NO_CATEGORY_COLOR = "#555555"
 # Walk and bike are told apart by colour and by line style (a dashed bike outline), so a grey print still shows both.
 MODE_COLORS = {"walk": "#2171b5", "bike": "#cb181d"}
 MODE_DASH = {"walk": "", "bike": "6 4"}

@@ -37,7 +37,7 @@ from mapgen.network import StreetGraph, street_graph
 from mapgen.publish import write_contract, write_maps
 from mapgen.publish.files import write_summary
 from mapgen.publish.finish import finish_build
-from mapgen.publish.pdf import write_sheet_inputs
+from mapgen.publish.sheetdata import write_sheet_inputs
 from mapgen.reach import schools_reach
 from mapgen.routes import routes_summary
 from mapgen.school_list import reconcile_school_list

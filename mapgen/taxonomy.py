@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mapgen.errors import ConfigError
+from mapgen.look import NO_CATEGORY_COLOR
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
         )
         categories = tuple(
             Category(
-                key=key, zh=spec["zh"], en=spec["en"], color=spec.get("color", "#555555"),
+                key=key, zh=spec["zh"], en=spec["en"], color=spec.get("color", NO_CATEGORY_COLOR),
                 rules=_rules(spec),
                 synonyms=tuple(str(w) for w in spec.get("synonyms", [])),
                 name_words=tuple(str(w) for w in spec.get("name_words", [])),

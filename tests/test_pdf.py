@@ -15,7 +15,7 @@ import pytest
 
 from mapgen.errors import InputFileError
 from mapgen.look import whole_minutes
-from mapgen.publish.pdf import load_build, safety_note, sheet_table, sheet_words
+from mapgen.publish.sheetdata import load_build, safety_note, sheet_table, sheet_words
 from mapgen.publish.staticmap import scale_bar_metres
 from mapgen.publish.words import venue_hours
 
@@ -248,7 +248,8 @@ def test_minutes_are_whole_and_rounded_up_as_on_the_site(shenzhen_build) -> None
 def test_sheet_links_the_school_page_with_a_qr_code_when_the_site_url_is_set(shenzhen_build, tmp_path) -> None:
     import dataclasses
 
-    from mapgen.publish.pdf import cjk_font_family, render_sheet
+    from mapgen.publish.fonts import cjk_font_family
+    from mapgen.publish.pdf import render_sheet
 
     build = load_build(shenzhen_build)
     assert build.settings.site_url is None  # by default: no link, no QR code

@@ -16,7 +16,7 @@ from mapgen.contract import ReviewLog
 from mapgen.edge import data_area
 from mapgen.naming import RAW_TAG_NAME
 from mapgen.pipeline import feature_keys, load_extract, select_venues, with_language
-from mapgen.publish.pdf import load_build, sheet_table
+from mapgen.publish.sheetdata import load_build, sheet_table
 from mapgen.sitetext import normalise
 from mapgen.taxonomy import load_taxonomy
 from tests.conftest import CITIES, shared_file

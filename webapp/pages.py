@@ -13,7 +13,7 @@ import xstatic.pkg.leaflet as xs_leaflet
 from flask import Blueprint, Response, abort, current_app, g, render_template, request, send_from_directory, url_for
 from flask.typing import ResponseReturnValue
 
-from mapgen.look import MODE_COLORS, MODE_DASH, SCHOOL_COLOR, hours_words, mode_label, whole_minutes
+from mapgen.look import MODE_COLORS, MODE_DASH, NO_CATEGORY_COLOR, SCHOOL_COLOR, hours_words, mode_label, whole_minutes
 from mapgen.sitetext import BASEMAP_SCRIPT
 from webapp.cache import cacheable
 from webapp.db import SiteInfo, db, site
@@ -32,7 +32,6 @@ pages = Blueprint("pages", __name__)
 #: Files of the build that the site serves under /files/ (static maps, PDF sheets, their Leaflet copy).
 BUILT_FILES = re.compile(r"(index\.html|schools/[A-Za-z0-9_.-]+\.(html|pdf)|lib/[A-Za-z0-9_./-]+\.(js|css|png|svg))")
 _HEX_COLOR = re.compile(r"#[0-9a-fA-F]{3,8}")
-_NO_COLOR = "#636363"
 
 
 @functools.lru_cache(maxsize=1024)  # every app has the same routes, so only the script root varies
@@ -94,7 +93,7 @@ def _category_class(info: SiteInfo) -> dict[str, str]:
 
 def _category_color(info: SiteInfo) -> dict[str, str]:
     """The taxonomy colour of each category (``categories.color`` in ``site.db``), checked to be a hex colour."""
-    return {str(c["key"]): str(c["color"]) if _HEX_COLOR.fullmatch(str(c["color"])) else _NO_COLOR
+    return {str(c["key"]): str(c["color"]) if _HEX_COLOR.fullmatch(str(c["color"])) else NO_CATEGORY_COLOR
             for c in info.categories}
 
 
@@ -258,7 +257,7 @@ def _marker(v: dict[str, object], shown: dict[str, str], color: dict[str, str]) 
     times = {m: whole_minutes(v.get(m)) for m in ("walk", "bike")}  # type: ignore[arg-type]
     return {
         "id": v["venue_id"], "name": shown["label"], "category": v["category"],
-        "category_label": shown["category_label"], "color": color.get(str(v["category"]), _NO_COLOR),
+        "category_label": shown["category_label"], "color": color.get(str(v["category"]), NO_CATEGORY_COLOR),
         "lon": v["map_lon"], "lat": v["map_lat"], "walk": times["walk"], "bike": times["bike"],
         "hours": v["opening_hours"], "url": shown["url"],
     }

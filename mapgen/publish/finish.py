@@ -14,7 +14,9 @@ from mapgen._progress import console, stage
 from mapgen.contract import SkippedOutput, Summary
 from mapgen.errors import SystemPackageError
 from mapgen.publish.files import write_summary
-from mapgen.publish.pdf import check_pango, cjk_font_family, load_build, write_sheets
+from mapgen.publish.fonts import check_pango, cjk_font_family
+from mapgen.publish.pdf import write_sheets
+from mapgen.publish.sheetdata import load_build
 from mapgen.publish.sitedb import write_site_db
 
 

@@ -33,7 +33,7 @@ from mapgen.publish.leaflet import (
     shape,
 )
 from mapgen.publish.mapbase import read_basemap, write_basemap_script
-from mapgen.publish.pdf import safety_note, sheet_words
+from mapgen.publish.sheetdata import safety_note, sheet_words
 from mapgen.publish.words import pinyin_forms, venue_hours
 from mapgen.taxonomy import Taxonomy
 from mapgen.textsafe import html_text, url_path

@@ -17,12 +17,12 @@ from mapgen.contract import SITE_DB_FILE, BuildFolder, Summary
 from mapgen.errors import ConfigError
 from mapgen.geo import shift_to_datum
 from mapgen.hours import parse_hours
+from mapgen.look import NO_CATEGORY_COLOR
 from mapgen.publish.words import pinyin_forms
 from mapgen.sitetext import SCHEMA_VERSION, normalise
 
 #: Optional venue columns (from catalogues); missing ones are stored empty.
 OPTIONAL_VENUE_COLUMNS = ("district", "address", "phone", "website", "safety", "free")
-_NO_COLOR = "#555555"  # a category missing from the taxonomy in summary.json
 _FREE_WORDS = frozenset({"no", "free", "免费", "0", "false", "否"})
 _TRUE_WORDS = frozenset({"1", "true", "yes", "是", "y"})
 _ISOCHRONE_TOLERANCE_DEG = 1e-5  # ~1 m: fewer vertices in the pages, no visible change
@@ -249,7 +249,7 @@ def _category_rows(venues: gpd.GeoDataFrame, summary: Summary) -> list[tuple[str
         label = known.get(key, {})
         row = counts.loc[key]
         rows.append((key, str(label.get("zh") or row.zh), str(label.get("en") or row.en), int(row.n), position,
-                     str(label.get("color") or _NO_COLOR)))
+                     str(label.get("color") or NO_CATEGORY_COLOR)))
     return rows
 
 
