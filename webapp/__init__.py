@@ -19,7 +19,7 @@ from mapgen.sitetext import SCHEMA_VERSION
 from webapp.cache import ResponseCache
 from webapp.db import connect
 from webapp.i18n import LANGUAGES, choose_language, error_key, translate
-from webapp.search import BadQueryError, PastLastPageError
+from webapp.query import BadQueryError, PastLastPageError
 
 log = logging.getLogger(__name__)
 LANG_COOKIE = "lang"

@@ -8,18 +8,9 @@ from flask.typing import ResponseReturnValue
 from webapp.cache import cacheable
 from webapp.db import db, site
 from webapp.openapi import openapi_document
-from webapp.search import (
-    BadQueryError,
-    VenueQuery,
-    isochrones_geojson,
-    page_geojson,
-    printable,
-    school_json,
-    school_venues,
-    search_schools,
-    search_venues,
-    venue_detail,
-)
+from webapp.query import BadQueryError, VenueQuery, printable
+from webapp.records import isochrones_geojson, school_json, school_venues, venue_detail
+from webapp.search import page_geojson, search_schools, search_venues
 
 api = Blueprint("api", __name__, url_prefix="/api")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from webapp.db import SiteInfo
-from webapp.search import BBOX_PATTERN, MAX_LIMIT, MAX_PAGE, MAX_RADIUS_M, NEAR_PATTERN, PAGE_SIZE
+from webapp.query import BBOX_PATTERN, MAX_LIMIT, MAX_PAGE, MAX_RADIUS_M, NEAR_PATTERN, PAGE_SIZE
 
 _TEXT = {"type": "string"}
 _NULL_BOOL = {"type": ["boolean", "null"]}

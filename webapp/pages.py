@@ -18,15 +18,9 @@ from mapgen.sitetext import BASEMAP_SCRIPT
 from webapp.cache import cacheable
 from webapp.db import SiteInfo, db, site
 from webapp.i18n import WEEKDAYS, clock, error_key, translate
-from webapp.search import (
-    VenueQuery,
-    opening_days,
-    school_detail,
-    school_venues,
-    search_schools,
-    search_venues,
-    venue_detail,
-)
+from webapp.query import VenueQuery
+from webapp.records import opening_days, school_detail, school_venues, venue_detail
+from webapp.search import search_schools, search_venues
 
 pages = Blueprint("pages", __name__)
 #: Files of the build that the site serves under /files/ (static maps, PDF sheets, their Leaflet copy).
