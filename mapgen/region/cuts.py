@@ -40,11 +40,12 @@ def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 5
     A way belongs to a box when its bounding box overlaps it (a superset of the ways
     with a node inside, which is what a cut keeps), with all its nodes; a tagged node
     when it lies inside; a relation when one of its members is chosen, with all its
-    members (as ``osmium extract --strategy complete_ways``). The ids go to
-    ``folder/<key>.npz`` as sorted numpy arrays; :func:`write_cut` copies them into the
-    tile's own small extract. Memory is that of the chosen ids and of the relations'
-    member lists, never the extract's geometry (libosmium's id sets are not used: on
-    ids spread over the whole OSM range they take gigabytes).
+    members (as ``osmium extract --strategy complete_ways``). A second pass,
+:func:`write_cuts`, then writes every tile's own small extract, ``folder/<key>.osm.pbf``,
+so the shared file is read twice in all, however many tiles it feeds. Memory is that of
+the chosen ids and of the relations' member lists, never the extract's geometry
+(libosmium's id sets are not used: on ids spread over the whole OSM range they take
+gigabytes).
 
     Parameters
     ----------
@@ -53,14 +54,15 @@ def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 5
     boxes
         Key (file name) → (west, south, east, north) of every cut.
     folder
-        Where the id files go (created).
+        Where the tiles' extracts go (created).
     chunk
         Ways and nodes classified per numpy batch.
 
     Returns
     -------
     dict
-        ``files``: key → path of its id file; ``seconds`` of the pass.
+        ``files``: key → path of its extract; ``seconds`` of the choosing pass and
+        ``write_seconds`` of the writing pass.
     """
     import osmium
     from osmium.filter import EmptyTagFilter
@@ -123,9 +125,9 @@ def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 5
                 flush("w")
     flush("n")
     flush("w")
-    files = {}
+    wanted = []
     empty = np.zeros(0, np.int64)
-    for j, key in enumerate(keys):
+    for j in range(len(keys)):
         ways = np.unique(np.concatenate([empty, *chosen["w"][j]]))
         tagged = np.unique(np.concatenate([empty, *chosen["tagged"][j]]))
         nodes = [tagged, *chosen["n"][j]]
@@ -134,37 +136,53 @@ def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 5
                      if any(w in way_set for w in ws) or any(n in node_set for n in ns)]
         extra = [w for r in relations for w in members[r][1] if w not in way_set and w in member_refs]
         nodes += [np.array(members[r][0], dtype=np.int64) for r in relations] + [member_refs[w] for w in extra]
-        path = folder / f"{key}.npz"
-        np.savez(path, n=np.unique(np.concatenate([empty, *nodes])), w=np.union1d(ways, np.array(extra, np.int64)),
-                 r=np.array(sorted(relations), dtype=np.int64))
-        files[key] = str(path)
-    return {"files": files, "seconds": round(time.perf_counter() - started, 2)}
+        wanted.append({"n": np.unique(np.concatenate([empty, *nodes])), "w": np.union1d(ways, np.array(extra, np.int64)),
+                       "r": np.array(sorted(relations), dtype=np.int64)})
+    seconds = time.perf_counter() - started
+    files = write_cuts(source, {folder / f"{key}.osm.pbf": ids for key, ids in zip(keys, wanted, strict=True)})
+    return {"files": {key: str(path) for key, path in zip(keys, files, strict=True)}, "seconds": round(seconds, 2),
+            "write_seconds": round(time.perf_counter() - started - seconds, 2)}
 
 
-def write_cut(source: Path, ids_file: str | Path, out: Path) -> Path:
-    """Write a tile's own extract: the nodes, ways and relations :func:`plan_cuts` chose for it.
+def write_cuts(source: Path, wanted: dict[Path, dict[str, np.ndarray]]) -> list[Path]:
+    """Write many extracts of `source` in one pass: each the nodes, ways and relations chosen for it.
 
     Parameters
     ----------
     source
         The shared extract.
-    ids_file
-        The tile's id file from :func:`plan_cuts`.
-    out
-        The PBF to write.
+    wanted
+        PBF to write → ids to copy into it, by kind (``n``, ``w``, ``r``: int64 arrays).
 
     Returns
     -------
-    pathlib.Path
-        `out`.
+    list of pathlib.Path
+        The PBFs written, in the order of `wanted`.
     """
     import osmium
 
-    chosen = np.load(ids_file)
-    wanted = {kind: set(chosen[kind].tolist()) for kind in ("n", "w", "r")}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with osmium.SimpleWriter(str(out), overwrite=True) as writer:
+    owners = {kind: _owners([ids[kind] for ids in wanted.values()]) for kind in ("n", "w", "r")}
+    outs = list(wanted)
+    for out in outs:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    writers = [osmium.SimpleWriter(str(out), overwrite=True) for out in outs]
+    try:
         for obj in osmium.FileProcessor(str(source), osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION):
-            if obj.id in wanted[obj.type_str()]:
-                writer.add(obj)
-    return out
+            for j in owners[obj.type_str()].get(obj.id, ()):
+                writers[j].add(obj)
+    finally:
+        for writer in writers:
+            writer.close()
+    return outs
+
+
+def _owners(per_file: list[np.ndarray]) -> dict[int, tuple[int, ...]]:
+    """Id → the numbers of the files (positions in `per_file`) that want it."""
+    if not per_file:
+        return {}
+    ids = np.concatenate(per_file)
+    files = np.repeat(np.arange(len(per_file)), [len(a) for a in per_file])
+    order = np.argsort(ids, kind="stable")
+    ids, files = ids[order], files[order]
+    unique, start = np.unique(ids, return_index=True)
+    return dict(zip(unique.tolist(), (tuple(g.tolist()) for g in np.split(files, start[1:])), strict=True))

@@ -6,10 +6,11 @@ import hashlib
 import json
 import os
 import pickle
+import shutil
 import time
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ from mapgen._progress import say, stage
 from mapgen.config import RegionConfig
 from mapgen.errors import RegionError
 from mapgen.region.cuts import can_precut, cut_key, plan_cuts, precut_box
-from mapgen.region.manifest import MANIFEST_FILE, area_fingerprint, is_unchanged, write_manifest
+from mapgen.region.manifest import area_fingerprint, is_unchanged, write_manifest
 from mapgen.region.publish import region_outputs
 from mapgen.region.tasks import PARTS_DIR, Part, build_part, merge_area
 from mapgen.region.tiles import BBox
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from dask.distributed import Client, Future
 
 REGION_SUMMARY = "region.json"
+CUTS_DIR = "_cuts"  # the tiles' extracts of a shared file, while the build runs
 
 
 @contextmanager
@@ -134,12 +136,10 @@ def _run_areas(
     cuts, sent = _submit_cuts(client, region, todo, out)
     for area, fp in todo:
         area_dir = out / area.name
-        area_dir.mkdir(parents=True, exist_ok=True)
-        (area_dir / MANIFEST_FILE).unlink(missing_ok=True)
         n = area.grid[0] * area.grid[1]
         buffer = region.buffer_m(area)
         plan = cuts.get(str(area.osm)) if can_precut(area) else None
-        tiles = [Part(area, i, buffer, area_dir / PARTS_DIR / str(i),
+        tiles = [Part(area, i, buffer, out / PARTS_DIR / area.name / str(i),
                       precut_box(area, i, buffer, region.precut_margin_m) if plan else None) for i in range(n)]
         parts = [client.submit(build_part, tile, plan, key=f"tile-{area.name}-{i}-{fp['digest'][:12]}", pure=False)
                  for i, tile in enumerate(tiles)]
@@ -160,6 +160,7 @@ def _run_areas(
                 received += len(pickle.dumps(summary))
             except Exception as exc:  # any failure of one area is reported; the others go on
                 error = f"{type(exc).__name__}: {exc}"
+                (out / area.name).mkdir(exist_ok=True)
                 write_manifest(out / area.name, fp, "failed", error)
                 status[area.name] = {"status": "failed", "error": error,
                                      "traceback": "".join(traceback.format_exception(exc))[-4000:]}
@@ -172,14 +173,19 @@ def _run_areas(
                     f"{len(summary['partition']['tiles'])} tile(s)", quiet)
             advance(1)
     plans = [f.result() for f in cuts.values() if f.status == "finished"]
+    shutil.rmtree(out / CUTS_DIR, ignore_errors=True)  # the tiles' extracts, read by now
+    with suppress(OSError):
+        (out / PARTS_DIR).rmdir()  # empty unless a failed area left its tiles' tables
     return status, {"tasks": n_parts + len(merges) + len(cuts), "argument_bytes": sent, "result_bytes": received,
-                    "cut_plan_s": sum(p["seconds"] for p in plans)}
+                    "cut_plan_s": sum(p["seconds"] for p in plans),
+                    "cut_write_s": sum(p["write_seconds"] for p in plans)}
 
 
 def _submit_cuts(client: Client, region: RegionConfig, todo: list, out: Path) -> tuple[dict[str, Future], int]:
     """One :func:`plan_cuts` task per extract shared by the areas to build: source path → its future.
 
-    Each extract is read once for the cut plan; every tile then writes and reads only its own part.
+    Each extract is read once to choose every tile's objects and once to write them; every tile
+    then reads only its own extract.
     Also returns the pickled size of the tasks' arguments.
     """
     boxes: dict[str, dict[str, BBox]] = {}
@@ -192,7 +198,7 @@ def _submit_cuts(client: Client, region: RegionConfig, todo: list, out: Path) ->
     futures, sent = {}, 0
     for source, mine in boxes.items():
         digest = hashlib.sha256(json.dumps([source, mine], sort_keys=True).encode()).hexdigest()[:16]
-        args = (Path(source), mine, out / "_cuts" / digest)
+        args = (Path(source), mine, out / CUTS_DIR / digest)
         futures[source] = client.submit(plan_cuts, *args, key=f"cuts-{digest}", pure=False)
         sent += len(pickle.dumps(args))
     return futures, sent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import pandas as pd
 import shapely
 
 from mapgen import _osm
+from mapgen._atomic import staged_folder
 from mapgen._osm import data_date
 from mapgen.config import MODES, AreaConfig, Mode, Settings
 from mapgen.contract import ROUTE_COLUMNS
@@ -33,8 +35,9 @@ from mapgen.pipeline import (
     select_venues,
     sheet_basemap,
 )
-from mapgen.region.cuts import cut_key, write_cut
-from mapgen.region.manifest import write_manifest
+from mapgen.publish.files import write_summary
+from mapgen.region.cuts import cut_key
+from mapgen.region.manifest import MANIFEST_FILE, write_manifest
 from mapgen.region.tiles import BBox, contains_bbox, cut_graph, expand_bbox, extent_of, tile_bbox, tile_of, union_bbox
 from mapgen.venues import Taxonomy, load_taxonomy
 
@@ -107,9 +110,8 @@ def _read_and_plan(part: Part, taxonomy: Taxonomy, cuts: dict | None) -> tuple[_
     keys = feature_keys(area, taxonomy)
     started = time.perf_counter()
     if part.read_box is not None and cuts is not None and area.osm is not None:
-        cut_file = write_cut(area.osm, cuts["files"][cut_key(part.area.name, part.index)], part.out_dir / "cut.osm.pbf")
+        cut_file = Path(cuts["files"][cut_key(part.area.name, part.index)])
         extract = dataclasses.replace(_osm.read_osm(cut_file, keys), source=str(area.osm))
-        cut_file.unlink()
         read_s = time.perf_counter() - started
         plan = _plan_tile(part, extract, taxonomy)
         if plan.graph_box is not None and contains_bbox(part.read_box, plan.graph_box):
@@ -147,7 +149,7 @@ def build_part(part: Part, cuts: dict | None = None) -> dict[str, object]:
     taxonomy = load_taxonomy(area.categories)
     plan, read = _read_and_plan(part, taxonomy, cuts)
     review: list[dict[str, object]] = list(plan.once) if part.index == 0 else []
-    info: dict[str, object] = {"index": part.index, "catalogues": plan.catalogues, **plan.info,
+    info: dict[str, object] = {"index": part.index, "dir": str(part.out_dir), "catalogues": plan.catalogues, **plan.info,
                                **{k: v for k, v in read.items() if not k.endswith("_s")}}
     graph_s: dict[str, float] = {}
 
@@ -197,7 +199,8 @@ def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object],
     area
         The area.
     area_dir
-        Its output folder; the tiles' GeoParquet tables are in ``parts/<tile>/``.
+        Its output folder, written beside it and swapped in when complete; the tiles'
+        GeoParquet tables are in the folders their results name (removed once merged).
     fingerprint
         Input hashes, written to ``manifest.json`` so an unchanged area is skipped next time.
     *parts
@@ -209,7 +212,7 @@ def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object],
         The area's ``summary.json`` content.
     """
     started = time.perf_counter()
-    dirs = [area_dir / PARTS_DIR / str(p["index"]) for p in parts]
+    dirs = [Path(str(p["dir"])) for p in parts]
     schools = concat_frames([gpd.read_parquet(d / "schools.parquet") for d in dirs]).sort_values(_ORDER, ignore_index=True)
     if schools.empty:
         raise NoSchoolsError(f"{parts[0]['source']}: no schools found in area {area.name}; "
@@ -235,23 +238,29 @@ def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object],
     taxonomy = load_taxonomy(area.categories)
     t0 = time.perf_counter()
     reached = ModesReach(pairs, isochrones, routes, _sum_network(parts), _merged_reach(parts, pairs, isochrones), {})
-    outputs = publish_city(area_dir, area, schools, venues, reached, basemap, taxonomy, review, quiet=True)
-    seconds: dict[str, float] = {
-        "tiles_sum": round(sum(float(p["seconds"]["total"]) for p in parts), 2),  # type: ignore[index,misc]
-        "publish": time.perf_counter() - t0, "merge": time.perf_counter() - started,
-    }
-    summary = city_summary(area, str(parts[0]["source"]), bool(parts[0]["downloaded"]), parts[0]["data_date"],  # type: ignore[arg-type]
-                           schools, venues, parts[0]["catalogues"], reached, taxonomy, review, outputs,  # type: ignore[arg-type]
-                           seconds)
-    summary["partition"] = {
-        "grid": list(area.grid), "bbox": area.bbox, "buffer_m": round(float(fingerprint["buffer_m"]), 1),  # type: ignore[arg-type]
-        "tiles": [{k: p[k] for k in ("index", "schools", "venues", "network", "seconds") if k in p}
-                  | {k: p[k] for k in ("core", "graph_bbox", "osm_read", "read_box") if k in p} for p in parts],
-    }
-    summary["bounds"] = union_bbox(tuple(schools.total_bounds), tuple(venues.total_bounds)) if len(venues) else \
-        tuple(schools.total_bounds)
-    finish_build(area_dir, summary, seconds, started, len(schools), quiet=True)
-    write_manifest(area_dir, fingerprint, "built")
+    with staged_folder(area_dir, MANIFEST_FILE) as work:  # a killed merge leaves the area's last build as it was
+        outputs = publish_city(work, area, schools, venues, reached, basemap, taxonomy, review, quiet=True)
+        seconds: dict[str, float] = {
+            "tiles_sum": round(sum(float(p["seconds"]["total"]) for p in parts), 2),  # type: ignore[index,misc]
+            "publish": time.perf_counter() - t0, "merge": time.perf_counter() - started,
+        }
+        summary = city_summary(area, str(parts[0]["source"]), bool(parts[0]["downloaded"]), parts[0]["data_date"],  # type: ignore[arg-type]
+                               schools, venues, parts[0]["catalogues"], reached, taxonomy, review, outputs,  # type: ignore[arg-type]
+                               seconds)
+        summary["partition"] = {
+            "grid": list(area.grid), "bbox": area.bbox, "buffer_m": round(float(fingerprint["buffer_m"]), 1),  # type: ignore[arg-type]
+            "tiles": [{k: p[k] for k in ("index", "schools", "venues", "network", "seconds") if k in p}
+                      | {k: p[k] for k in ("core", "graph_bbox", "osm_read", "read_box") if k in p} for p in parts],
+        }
+        summary["bounds"] = union_bbox(tuple(schools.total_bounds), tuple(venues.total_bounds)) if len(venues) else \
+            tuple(schools.total_bounds)
+        finish_build(work, summary, seconds, started, len(schools), quiet=True, final=area_dir)
+        summary["outputs"] = {k: v.replace(str(work), str(area_dir), 1)
+                              for k, v in summary["outputs"].items()}  # type: ignore[attr-defined]
+        write_summary(work, summary)
+        write_manifest(work, fingerprint, "built")
+    for folder in {d.parent for d in dirs}:
+        shutil.rmtree(folder, ignore_errors=True)  # the tiles' tables, merged
     return summary
 
 
