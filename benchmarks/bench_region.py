@@ -4,9 +4,10 @@ Growth (default): for each number of copies, ``benchmarks/make_region.py`` lays 
 (one county per copy, cached in ``--data``) and ``build_region`` builds them in a fresh process
 on a fresh local cluster (or on ``--scheduler``). Reported per size: wall and CPU time (workers
 and client), peak memory per worker and of the client, bytes of task arguments and results
-between client and workers, seconds per stage summed over tiles (OSM read and cut, selection,
-graph, routing with polygons and route notes, writing, publishing), the machine's load, and the
-cost per school against the single copy.
+between client and workers, seconds per stage summed over tiles (choosing the tiles' cuts and
+writing them, one pass each over the shared file; reading a tile's cut, selection, graph,
+routing with polygons and route notes, writing, publishing), the machine's load, and the cost
+per school against the single copy.
 
     .venv/bin/python benchmarks/bench_region.py --copies 1 4 16 --workers 2 --json out/bench_region.json
 
@@ -122,7 +123,7 @@ def measure(toml: Path, out: Path, workers: int | None, scheduler: str | None) -
         "workers": len(peaks), "wall_s": round(wall, 1), "worker_cpu_s": round(worker_cpu, 1),
         "client_cpu_s": round(_cpu_s() - cpu0, 1), "peak_mb_per_worker": sorted(round(p) for p in peaks.values()),
         "client_peak_mb": round(_peak_mb()), "stage_s": {k: round(v, 1) for k, v in stages.items()}
-        | {"cut_plan": traffic["cut_plan_s"], "publish": round(publish, 1)},
+        | {"cut_plan": traffic["cut_plan_s"], "cut_write": traffic["cut_write_s"], "publish": round(publish, 1)},
         "bytes_to_workers": traffic["argument_bytes"], "bytes_from_workers": traffic["result_bytes"],
         "site_db": summary["site_database"], "load_before": load_before, "load_after": _load(),
     }

@@ -26,9 +26,10 @@ import numpy as np
 import osmium
 from scipy.spatial import cKDTree
 
+from mapgen.geo import degrees_for_metres, local_metres
+
 ROOT = Path(__file__).resolve().parents[1]
 HEIDELBERG = ROOT.parent / "shared" / "data" / "osm" / "heidelberg.osm.pbf"
-_M_PER_DEG = 111_320.0
 # Highway kinds a join continues: streets and paths both modes may use (no motorways, no platforms).
 JOINABLE = frozenset({
     "primary", "secondary", "tertiary", "unclassified", "residential", "living_street", "service", "track",
@@ -97,8 +98,7 @@ def source_layout(source: Path, copies: int, gap_m: float, trim: float = 0.01, c
     (west, south), (east, north) = np.quantile(np.array(xy), [trim, 1 - trim], axis=0)
     cols = columns or math.ceil(math.sqrt(copies))
     rows = math.ceil(copies / cols)
-    gap_lat = gap_m / _M_PER_DEG
-    gap_lon = gap_m / (_M_PER_DEG * math.cos(math.radians((south + north) / 2)))
+    gap_lon, gap_lat = degrees_for_metres(gap_m, (south + north) / 2)
     offset = 10 ** math.ceil(math.log10(top + 1))
     return Layout((float(west), float(south), float(east), float(north)), cols, rows, east - west + gap_lon,
                   north - south + gap_lat, offset)
@@ -138,8 +138,7 @@ def dangling_ends(source: Path, kept: dict[int, tuple[float, float]], edge_m: fl
                     ends.append(ref)
     table = np.array([(r, *kept[r]) for r in dict.fromkeys(ends) if uses[r] == 1], dtype=float).reshape(-1, 3)
     w, s, e, n = bbox
-    dlat = edge_m / _M_PER_DEG
-    dlon = edge_m / (_M_PER_DEG * math.cos(math.radians((s + n) / 2)))
+    dlon, dlat = degrees_for_metres(edge_m, (s + n) / 2)
     lon, lat = table[:, 1], table[:, 2]
     return {"west": table[lon <= w + dlon], "east": table[lon >= e - dlon],
             "south": table[lat <= s + dlat], "north": table[lat >= n - dlat]}
@@ -149,9 +148,8 @@ def pair_ends(a: np.ndarray, b: np.ndarray, max_m: float, lat: float) -> list[tu
     """Pair ends of `a` with the nearest unused end of `b` (both rows of id, lon, lat), closest pairs first."""
     if not len(a) or not len(b):
         return []
-    scale = np.array([_M_PER_DEG * math.cos(math.radians(lat)), _M_PER_DEG])
-    tree = cKDTree(b[:, 1:] * scale)
-    dist, near = tree.query(a[:, 1:] * scale, k=min(8, len(b)), distance_upper_bound=max_m)
+    tree = cKDTree(local_metres(b[:, 1], b[:, 2], lat))
+    dist, near = tree.query(local_metres(a[:, 1], a[:, 2], lat), k=min(8, len(b)), distance_upper_bound=max_m)
     dist, near = dist.reshape(len(a), -1), near.reshape(len(a), -1)
     candidates = sorted((d, i, j) for i in range(len(a)) for d, j in zip(dist[i], near[i], strict=True)
                         if np.isfinite(d))

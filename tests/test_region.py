@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from mapgen.cli import app
 from mapgen.config import DEFAULT_CATEGORIES, AreaConfig, RegionConfig, Settings, load_region
 from mapgen.errors import ConfigError
+from mapgen.geo import M_PER_DEG_LAT, M_PER_DEG_LON
 from mapgen.region import build_region, cut_graph, expand_bbox, tile_bbox, tile_of
 
 SMALL_CITIES = ("shenzhen-longgang", "nanjing-xinjiekou", "beijing-haidian", "monaco")
@@ -228,7 +229,8 @@ def test_tiles_own_every_point_once() -> None:
     assert tile_of(points, extent, (2, 2), clamp=False).tolist() == [0, 3, 3, -1, -1, -1]
     assert tile_bbox(extent, (2, 2), 3) == (8.5, 49.5, 9.0, 50.0)
     grown = expand_bbox(extent, 4325)
-    assert grown[1] == pytest.approx(49.0 - 4325 / 111_320) and 8.0 - grown[0] > 4325 / 111_320
+    assert grown[1] == pytest.approx(49.0 - 4325 / M_PER_DEG_LAT)
+    assert 8.0 - grown[0] == pytest.approx(4325 / (M_PER_DEG_LON * np.cos(np.radians(50.0 + 4325 / M_PER_DEG_LAT))))
 
 
 def test_region_config_inherits_defaults_and_rejects_bad_areas(tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ from conftest import ROOT, shared_file
 
 from mapgen import _osm
 from mapgen.config import AreaConfig, RegionConfig, Settings, load_region
+from mapgen.geo import local_metres
 from mapgen.network import street_graph
-from mapgen.region import build_region, plan_cuts, write_cut
+from mapgen.region import build_region, plan_cuts
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from make_region import make_region, source_layout
@@ -62,9 +63,8 @@ def test_copies_keep_every_copys_streets_and_join_them(two_copies: dict[str, obj
     for way in joins:
         u, v = way.node_ids // layout.id_offset
         assert (u, v) == (0, 1)
-        dx = (way.lonlat[1, 0] - way.lonlat[0, 0]) * 111_320 * np.cos(np.radians(way.lonlat[0, 1]))
-        dy = (way.lonlat[1, 1] - way.lonlat[0, 1]) * 111_320
-        assert np.hypot(dx, dy) < 800
+        xy = local_metres(way.lonlat[:, 0], way.lonlat[:, 1], float(way.lonlat[0, 1]))
+        assert np.hypot(*(xy[1] - xy[0])) < 800
     # the walk network's main component spans both copies: the seam is crossed
     graph = street_graph(region, "walk", Settings())
     sides = graph.node_osmid // layout.id_offset
@@ -77,21 +77,26 @@ def test_copies_keep_every_copys_streets_and_join_them(two_copies: dict[str, obj
     assert (sides[main] == 0).sum() > 1000 and (sides[main] == 1).sum() > 1000
 
 
-def test_pre_cut_holds_every_way_touching_its_box_whole(two_copies: dict[str, object], tmp_path: Path) -> None:
+def test_pre_cuts_written_in_one_pass_hold_every_way_touching_their_box_whole(
+    two_copies: dict[str, object], tmp_path: Path
+) -> None:
     pbf = Path(str(two_copies["pbf"]))
     region = load_region(Path(str(two_copies["toml"])))
-    box = region.areas[1].bbox
-    assert box is not None
-    files = plan_cuts(pbf, {"east": box}, tmp_path / "ids")["files"]
-    cut = _osm.read_osm(write_cut(pbf, files["east"], tmp_path / "east.osm.pbf"), {"amenity", "leisure"})
+    boxes = {area.name: area.bbox for area in region.areas}
+    assert len(boxes) == 2 and all(box is not None for box in boxes.values())
+    plan = plan_cuts(pbf, boxes, tmp_path / "cuts")  # type: ignore[arg-type]
+    assert set(plan["files"]) == set(boxes)  # type: ignore[arg-type]
     whole = _osm.read_osm(pbf, {"amenity", "leisure"})
-    expected = _osm.clip_extract(whole, box)
-    got = _osm.clip_extract(cut, box)
-    assert sorted((w.way_id, len(w.node_ids)) for w in got.highways) == \
-        sorted((w.way_id, len(w.node_ids)) for w in expected.highways)
-    assert len(got.highways) < 0.7 * len(whole.highways)  # the cut is the box's part, not the whole file
-    assert set(zip(got.features["element"], got.features["osm_id"], strict=True)) == \
-        set(zip(expected.features["element"], expected.features["osm_id"], strict=True))
+    for key, box in boxes.items():
+        cut = _osm.read_osm(Path(plan["files"][key]), {"amenity", "leisure"})  # type: ignore[index]
+        expected = _osm.clip_extract(whole, box)  # type: ignore[arg-type]
+        got = _osm.clip_extract(cut, box)  # type: ignore[arg-type]
+        assert sorted((w.way_id, len(w.node_ids)) for w in got.highways) == \
+            sorted((w.way_id, len(w.node_ids)) for w in expected.highways)
+        assert len(got.highways) > 1000
+        assert len(cut.highways) < 0.7 * len(whole.highways)  # the cut is the box's part, not the whole file
+        assert set(zip(got.features["element"], got.features["osm_id"], strict=True)) == \
+            set(zip(expected.features["element"], expected.features["osm_id"], strict=True))
 
 
 def test_two_copy_region_tiled_across_the_seam_equals_the_untiled_build(
