@@ -27,7 +27,7 @@ import networkx as nx
 import numpy as np
 import shapely
 
-from mapgen import _osm
+from mapgen import osm_extract
 from mapgen.config import DEFAULT_CATEGORIES, MODES, Settings
 from mapgen.network import street_graph
 from mapgen.planning.points import load_graph
@@ -105,7 +105,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     taxonomy = load_taxonomy(DEFAULT_CATEGORIES)
-    extract = _osm.read_osm(OSM, set(taxonomy.tag_keys) | {"amenity"})
+    extract = osm_extract.read_osm(OSM, set(taxonomy.tag_keys) | {"amenity"})
     parse_s = time.perf_counter() - t0
     venues = venues_from_osm(extract.features, taxonomy)
     result["parse_s"] = parse_s

@@ -16,7 +16,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from mapgen import _osm
+from mapgen import osm_extract
 from mapgen.campus import grounds_of, school_grounds
 from mapgen.config import Settings
 from mapgen.naming import RAW_TAG_NAME
@@ -84,7 +84,7 @@ def duplicate_pairs(venues: gpd.GeoDataFrame, pairs: pd.DataFrame, within_m: flo
 def main(argv: list[str]) -> None:
     """Print one JSON line of figures per build folder."""
     osm, builds = Path(argv[0]), [Path(b) for b in argv[1:]]
-    features = _osm.read_osm(osm, {"amenity", "leisure", "tourism", "historic", "heritage", "club", "man_made"}).features
+    features = osm_extract.read_osm(osm, {"amenity", "leisure", "tourism", "historic", "heritage", "club", "man_made"}).features
     for build in builds:
         print(json.dumps({"build": str(build), **figures(build, features, Settings())}, ensure_ascii=False))
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from mapgen._osm import OsmExtract
+from mapgen.osm_extract import OsmExtract
 
 # Feature keys the OSM reader must keep for the base map (added to the venue keys).
 BASEMAP_KEYS = frozenset({"landuse", "leisure", "natural", "waterway", "water", "building"})

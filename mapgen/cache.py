@@ -15,8 +15,8 @@ from typing import TypeVar
 import numpy as np
 from rich.markup import escape
 
-from mapgen._progress import console
 from mapgen.config import Settings
+from mapgen.progress import console
 
 T = TypeVar("T")
 Arrays = dict[str, np.ndarray]
@@ -28,7 +28,7 @@ CACHE_SUFFIX = ".mapgen-cache"
 _MAGIC = b"MAPGEN-CACHE-2\n"
 _DIGEST = 32
 # The code that shapes what is cached: an edit to it (e.g. a mode rule) makes new keys.
-_SHAPING_CODE = ("_osm.py", "network.py")
+_SHAPING_CODE = ("osm_extract.py", "network.py")
 
 
 class CorruptCacheError(ValueError):

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.markup import escape
 
-from mapgen._progress import console
 from mapgen.config import CityConfig, Settings, city_from_osm, load_city
 from mapgen.contract import INDEX_FILE, ReviewLog
 from mapgen.errors import ConfigError, MapgenError
+from mapgen.progress import console
 from mapgen.textsafe import console_text, write_person_csv
 
 if TYPE_CHECKING:  # imported where used, to keep `mapgen --help` fast
@@ -192,8 +192,8 @@ def _planner_inputs(
     quiet: bool,
 ) -> tuple[Settings, ReviewLog, gpd.GeoDataFrame, StreetGraph]:
     """Settings, rejected-row list, points and street graph shared by the planner commands."""
-    from mapgen._progress import stage
     from mapgen.planning.points import load_graph, read_points
+    from mapgen.progress import stage
 
     settings = city_from_osm(osm, walk_kmh=walk_kmh, bike_kmh=bike_kmh, reach_workers=workers).settings
     review = ReviewLog()
@@ -216,8 +216,8 @@ def isochrones(
     quiet: QuietOption = False,
 ) -> None:
     """Isochrone polygons (one per band, nested) around every point of --points."""
-    from mapgen._progress import stage
     from mapgen.planning.points import point_isochrones
+    from mapgen.progress import stage
 
     bands = _minutes_list(minutes)
     settings, review, places, graph = _planner_inputs(osm, points, mode, walk_kmh, bike_kmh, workers, quiet)
@@ -269,8 +269,8 @@ def matrix(
     quiet: QuietOption = False,
 ) -> None:
     """Exact travel minutes from every point to every target within --max-minutes."""
-    from mapgen._progress import stage
     from mapgen.planning.points import read_targets, travel_matrix
+    from mapgen.progress import stage
 
     settings, review, places, graph = _planner_inputs(osm, points, mode, walk_kmh, bike_kmh, workers, quiet)
     goals = read_targets(targets)
@@ -319,7 +319,7 @@ def pdf(
     """Write the PDF outing sheet schools/<school_id>.pdf of every school in a build folder."""
     import time
 
-    from mapgen._progress import stage
+    from mapgen.progress import stage
     from mapgen.publish.fonts import check_pango
     from mapgen.publish.pdf import write_sheets
     from mapgen.publish.sheetdata import load_build

@@ -6,7 +6,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from mapgen._osm import OsmExtract
+from mapgen.osm_extract import OsmExtract
 
 #: Declared bounds larger than this many times the streets' bounding box are not the cut's own.
 BOX_SLACK = 4.0

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from mapgen._osm import HighwayWay
 from mapgen.config import Language, Settings
+from mapgen.osm_extract import HighwayWay
 
 #: Time zones of the places whose language is Chinese (mainland, Hong Kong, Macau, Taiwan).
 CHINESE_TIME_ZONES = frozenset({

@@ -13,10 +13,10 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import connected_components
 
-from mapgen._osm import OsmExtract
 from mapgen.config import Mode, Settings
 from mapgen.errors import EmptyNetworkError
 from mapgen.geo import utm_crs
+from mapgen.osm_extract import OsmExtract
 
 # Minutes used instead of zero so sparse matrices keep zero-length edges as edges.
 MIN_EDGE_MINUTES = 1e-9
@@ -169,7 +169,7 @@ def street_graph(extract: OsmExtract, mode: Mode, settings: Settings, cache_key:
     Parameters
     ----------
     extract
-        The OSM extract (see :func:`mapgen._osm.read_osm`).
+        The OSM extract (see :func:`mapgen.osm_extract.read_osm`).
     mode
         ``"walk"`` or ``"bike"``: selects the access and one-way rules and the speed.
     settings

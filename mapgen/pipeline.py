@@ -13,9 +13,8 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from mapgen import _osm
-from mapgen._atomic import staged_folder
-from mapgen._progress import say, stage
+from mapgen import osm_extract
+from mapgen.atomic import staged_folder
 from mapgen.basemap import BASEMAP_KEYS, basemap_layers
 from mapgen.cache import cached, file_digest
 from mapgen.campus import outing_pairs, school_grounds
@@ -34,6 +33,7 @@ from mapgen.edge import data_area, reaches_data_edge
 from mapgen.errors import ConfigError, InputFileError, NoSchoolsError
 from mapgen.naming import SCHOOL_WORDS, city_language, generated_names, place_title
 from mapgen.network import StreetGraph, street_graph
+from mapgen.progress import say, stage
 from mapgen.publish import write_contract, write_maps
 from mapgen.publish.files import write_summary
 from mapgen.publish.finish import finish_build
@@ -51,7 +51,7 @@ from mapgen.venues import settle_venues, venues_from_osm
 BASEMAP_MARGIN = 0.3
 
 
-def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) -> tuple[_osm.OsmExtract, bool]:
+def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) -> tuple[osm_extract.OsmExtract, bool]:
     """Read the city's OSM extract, or download the same area with osmnx when the file is absent.
 
     Returns
@@ -62,9 +62,9 @@ def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) 
     if city.osm is not None and city.osm.exists():
         osm = city.osm
         with stage(f"Reading {osm.name}", quiet=quiet):
-            key = {"osm": file_digest(osm), "feature_keys": sorted(feature_keys), "way_tags": _osm.WAY_TAGS}
-            extract = cached("extract", key, lambda: _osm.read_osm(osm, feature_keys), city.settings,
-                             _osm.extract_arrays, _osm.extract_from_arrays)
+            key = {"osm": file_digest(osm), "feature_keys": sorted(feature_keys), "way_tags": osm_extract.WAY_TAGS}
+            extract = cached("extract", key, lambda: osm_extract.read_osm(osm, feature_keys), city.settings,
+                             osm_extract.extract_arrays, osm_extract.extract_from_arrays)
             return dataclasses.replace(extract, source=str(osm)), False
     if city.download_bbox is None:
         if city.osm is None:
@@ -77,7 +77,7 @@ def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) 
         quiet,
     )
     with stage("Downloading with osmnx", quiet=quiet):
-        return _osm.download_extract(city.download_bbox, feature_keys), True
+        return osm_extract.download_extract(city.download_bbox, feature_keys), True
 
 
 def feature_keys(city: CityConfig, taxonomy: Taxonomy) -> set[str]:
@@ -86,7 +86,7 @@ def feature_keys(city: CityConfig, taxonomy: Taxonomy) -> set[str]:
     return set(taxonomy.tag_keys) | {"amenity", "place", "boundary"} | gazetteer_keys | BASEMAP_KEYS
 
 
-def with_language(city: CityConfig, extract: _osm.OsmExtract) -> CityConfig:
+def with_language(city: CityConfig, extract: osm_extract.OsmExtract) -> CityConfig:
     """The city with its language decided (:func:`mapgen.naming.city_language`) and a title.
 
     The title is the city file's, else the name of the extract's main place (``place=city``…),
@@ -98,7 +98,7 @@ def with_language(city: CityConfig, extract: _osm.OsmExtract) -> CityConfig:
 
 
 def select_venues(
-    extract: _osm.OsmExtract,
+    extract: osm_extract.OsmExtract,
     city: CityConfig,
     taxonomy: Taxonomy,
     review: ReviewLog,
@@ -158,7 +158,7 @@ def select_schools(features: gpd.GeoDataFrame, city: CityConfig, review: ReviewL
 
 
 def name_unnamed_schools(
-    schools: gpd.GeoDataFrame, extract: _osm.OsmExtract, settings: Settings
+    schools: gpd.GeoDataFrame, extract: osm_extract.OsmExtract, settings: Settings
 ) -> gpd.GeoDataFrame:
     """Schools mapped without a name, named by place in the build's language (``珠江路旁学校``, ``School, Hauptstraße``)."""
     unnamed = ~schools["named"].fillna(True).astype(bool) if "named" in schools else pd.Series(False, index=schools.index)
@@ -183,13 +183,13 @@ class ModesReach:
 
 
 def reach_by_mode(
-    extract: _osm.OsmExtract,
+    extract: osm_extract.OsmExtract,
     schools: gpd.GeoDataFrame,
     venues: gpd.GeoDataFrame,
     settings: Settings,
     review: ReviewLog,
     quiet: bool = False,
-    graph_builder: Callable[[_osm.OsmExtract, Mode, Settings], StreetGraph] = street_graph,
+    graph_builder: Callable[[osm_extract.OsmExtract, Mode, Settings], StreetGraph] = street_graph,
 ) -> ModesReach:
     """Build the walk and bike graphs and route from every school to every venue.
 
@@ -302,7 +302,7 @@ def build_city(
         The city configuration.
     out_dir
         Output folder (created). The build writes a sibling folder and swaps it in when
-        complete (:func:`mapgen._atomic.staged_folder`): a killed build leaves the previous
+        complete (:func:`mapgen.atomic.staged_folder`): a killed build leaves the previous
         output as it was.
     bbox
         Optional (west, south, east, north) to build only part of the extract.
@@ -331,7 +331,7 @@ def _build_into(
     extract, downloaded = load_extract(city, feature_keys(city, taxonomy), quiet)
     data_date = date.today().isoformat() if downloaded else extract.data_date
     if bbox is not None:
-        extract = _osm.clip_extract(extract, bbox)
+        extract = osm_extract.clip_extract(extract, bbox)
     city = with_language(city, extract)
     timings["read"] = time.perf_counter() - started
 
@@ -363,7 +363,7 @@ def _build_into(
 
 
 def mark_data_edge(
-    extract: _osm.OsmExtract,
+    extract: osm_extract.OsmExtract,
     schools: gpd.GeoDataFrame,
     reached: ModesReach,
     settings: Settings,
@@ -397,7 +397,7 @@ def mark_data_edge(
     )
 
 
-def sheet_basemap(extract: _osm.OsmExtract, isochrones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def sheet_basemap(extract: osm_extract.OsmExtract, isochrones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Base-map layers of the PDF sheets: the extract around the schools' bike circles (plus a margin)."""
     west, south, east, north = isochrones[isochrones["mode"] == "bike"].total_bounds
     pad = BASEMAP_MARGIN * max(east - west, north - south)

@@ -9,10 +9,10 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from mapgen._osm import HighwayWay
 from mapgen.config import Settings
 from mapgen.contract import TRUTH_COLUMNS, VENUE_COLUMNS
 from mapgen.hours import open_after_school, open_weekend, parse_hours
+from mapgen.osm_extract import HighwayWay
 from mapgen.sitetext import normalise
 from mapgen.taxonomy import Facility, Taxonomy
 

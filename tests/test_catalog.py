@@ -274,12 +274,12 @@ def shapely_box(*bounds):
 @pytest.mark.slow
 def test_catalogue_in_city_file_is_merged_in_build(tmp_path):
     """A [[catalogues]] list in a city TOML, built with the real Nanjing extract."""
-    from mapgen import _osm
+    from mapgen import osm_extract
     from mapgen.config import load_city
     from mapgen.pipeline import build_city
 
     osm = shared_file("osm", "nanjing-xinjiekou.osm")
-    features = _osm.read_osm(osm, {"tourism", "amenity"}).features
+    features = osm_extract.read_osm(osm, {"tourism", "amenity"}).features
     museums = features[(features.get("tourism") == "museum") & features["name"].notna()].head(4)
     pts = museums.geometry.representative_point()
     glon, glat = convert(pts.x, pts.y, "wgs84", "gcj02")

@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import shared_file
 
-from mapgen import _osm
+from mapgen import osm_extract
 from mapgen.catalog import build_gazetteer, import_catalogue, map_columns, parse_coordinate, read_gazetteer, read_table
 from mapgen.catalog.categories import CategoryWords, fold
 from mapgen.config import DEFAULT_CATEGORIES, CatalogueConfig, CatalogueSettings
@@ -66,7 +66,7 @@ def test_category_setting_still_overrides_names(bureau):
 
 def test_category_words_people_use(tmp_path):
     """A list with traditional headers and the words districts write in its category column, on real Nanjing places."""
-    extract = _osm.read_osm(shared_file("osm", "nanjing-xinjiekou.osm"), {"name", "leisure", "building", "amenity"})
+    extract = osm_extract.read_osm(shared_file("osm", "nanjing-xinjiekou.osm"), {"name", "leisure", "building", "amenity"})
     f = extract.features.set_index(extract.features["element"] + "/" + extract.features["osm_id"].astype(str))
     rows = []
     for osm_id, word in [("way/93689857", "运动场地"), ("way/88780387", "体育馆"), ("way/192501889", "科技馆"),

@@ -209,10 +209,10 @@ def test_catalog_import_cli_never_overwrites_its_source(tmp_path: Path, culture:
 
 def _schools_csv(path: Path, extra: list[list[object]]) -> Path:
     """Real Shenzhen Longgang schools (from the extract) as a school list, plus `extra` rows."""
-    from mapgen import _osm
+    from mapgen import osm_extract
     from mapgen.schools import schools_from_osm
 
-    schools = schools_from_osm(_osm.read_osm(OSM / "shenzhen-longgang.osm", {"amenity"}).features, Settings())
+    schools = schools_from_osm(osm_extract.read_osm(OSM / "shenzhen-longgang.osm", {"amenity"}).features, Settings())
     rows = [[f"s{i}", s.name, s.geometry.x, s.geometry.y] for i, s in enumerate(schools.itertuples())]
     return _write_csv(path, ["school_id", "name", "lon", "lat"], rows + extra)
 
@@ -277,7 +277,7 @@ def test_a_killed_rebuild_leaves_the_previous_output_intact(shenzhen_build: Path
     print("after SIGKILL:", sorted(p.name for p in tmp_path.iterdir()), "staging holds",
           sorted(p.name for p in staging[0].iterdir()))
 
-    from mapgen._atomic import staged_folder
+    from mapgen.atomic import staged_folder
 
     with staged_folder(out, "summary.json") as work:  # the next run sweeps the dead run's folder
         shutil.copytree(out, work, dirs_exist_ok=True)
@@ -389,11 +389,11 @@ def test_a_damaged_or_forged_cache_file_is_discarded_and_rebuilt(tmp_path: Path,
 
 @pytest.mark.slow  # a whole build of its own
 def test_cached_extract_round_trips_exactly(tmp_path: Path) -> None:
-    from mapgen import _osm
+    from mapgen import osm_extract
     from mapgen.cache import load_arrays
 
-    extract = _osm.read_osm(OSM / "monaco.osm.pbf", {"amenity", "leisure", "name", "building"})
-    back = _osm.extract_from_arrays(load_arrays(dump_arrays(_osm.extract_arrays(extract))))
+    extract = osm_extract.read_osm(OSM / "monaco.osm.pbf", {"amenity", "leisure", "name", "building"})
+    back = osm_extract.extract_from_arrays(load_arrays(dump_arrays(osm_extract.extract_arrays(extract))))
     pd.testing.assert_frame_equal(pd.DataFrame(back.features), pd.DataFrame(extract.features))
     assert len(back.highways) == len(extract.highways) > 1000
     assert all(a.tags == b.tags and np.array_equal(a.lonlat, b.lonlat) and np.array_equal(a.node_ids, b.node_ids)
@@ -453,12 +453,12 @@ def test_ids_with_a_slash_and_repeated_words(site_data: Path, tmp_path: Path) ->
 @pytest.mark.slow  # a whole build of its own
 def test_a_build_with_hostile_catalogue_and_school_list_completes(tmp_path: Path) -> None:
     """``[[catalogues]]`` with malformed features and a school list with a repeated id: the build ends, rows in review."""
-    from mapgen import _osm
+    from mapgen import osm_extract
     from mapgen.config import load_city
     from mapgen.pipeline import build_city
 
     osm = OSM / "shenzhen-longgang.osm"
-    features = _osm.read_osm(osm, {"leisure", "amenity"}).features
+    features = osm_extract.read_osm(osm, {"leisure", "amenity"}).features
     named = features[features["name"].notna() & features["leisure"].notna()].head(8)
     points = named.geometry.representative_point()
     good = [{"type": "Feature", "properties": {"name": n, "category": "sports"},

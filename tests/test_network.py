@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mapgen._osm import read_osm
 from mapgen.config import Settings
 from mapgen.network import StreetGraph, street_graph, way_directions
+from mapgen.osm_extract import read_osm
 from tests.conftest import shared_file
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mapgen._osm import clip_extract, extract_from_osmnx, read_osm
 from mapgen.errors import EmptyNetworkError, InputFileError
+from mapgen.osm_extract import clip_extract, extract_from_osmnx, read_osm
 from tests.conftest import shared_file
 
 
@@ -53,9 +53,9 @@ def test_osmnx_graph_converts_to_the_same_streets_and_schools() -> None:
     """The download fallback feeds osmnx output into the pipeline; check it on a real file via osmnx's reader."""
     import osmnx as ox
 
-    from mapgen._osm import WAY_TAGS
     from mapgen.config import Settings
     from mapgen.network import street_graph
+    from mapgen.osm_extract import WAY_TAGS
 
     path = shared_file("osm", "shenzhen-longgang.osm")
     ox.settings.useful_tags_way = sorted(set(ox.settings.useful_tags_way) | set(WAY_TAGS))
@@ -72,7 +72,7 @@ def test_osmnx_graph_converts_to_the_same_streets_and_schools() -> None:
 
 
 def test_overlong_tag_values_are_cut_or_refused_in_one_line(tmp_path) -> None:
-    from mapgen._osm import MAX_TAG_CHARS
+    from mapgen.osm_extract import MAX_TAG_CHARS
 
     text = shared_file("osm", "shenzhen-longgang.osm").read_text(encoding="utf-8")
     crafted = tmp_path / "long.osm"
@@ -89,7 +89,7 @@ def test_overlong_tag_values_are_cut_or_refused_in_one_line(tmp_path) -> None:
 
 
 def test_cached_extract_keeps_the_files_bounds_and_data_date() -> None:
-    from mapgen._osm import extract_arrays, extract_from_arrays
+    from mapgen.osm_extract import extract_arrays, extract_from_arrays
 
     extract = read_osm(shared_file("osm", "monaco.osm.pbf"), {"amenity"})
     again = extract_from_arrays(extract_arrays(extract))

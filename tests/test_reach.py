@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import shapely
 
-from mapgen._osm import read_osm
 from mapgen.config import DEFAULT_CATEGORIES, Settings
 from mapgen.network import street_graph
+from mapgen.osm_extract import read_osm
 from mapgen.reach import attach, schools_reach, to_metric
 from mapgen.schools import schools_from_osm
 from mapgen.taxonomy import load_taxonomy

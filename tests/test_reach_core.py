@@ -13,7 +13,7 @@ import shapely
 from conftest import CITIES, shared_file
 from typer.testing import CliRunner
 
-from mapgen import _osm, pipeline
+from mapgen import osm_extract, pipeline
 from mapgen.cli import app
 from mapgen.config import DEFAULT_CATEGORIES, Settings, load_city
 from mapgen.network import street_graph
@@ -31,15 +31,15 @@ from mapgen.taxonomy import load_taxonomy
 from mapgen.venues import venues_from_osm
 
 SETTINGS = Settings()
-_EXTRACTS: dict[str, _osm.OsmExtract] = {}
+_EXTRACTS: dict[str, osm_extract.OsmExtract] = {}
 _GRAPHS: dict[tuple[str, str], object] = {}
 FILES = {"shenzhen": ("osm", "shenzhen-longgang.osm"), "heidelberg": ("osm", "heidelberg.osm.pbf")}
 
 
-def extract(city: str) -> _osm.OsmExtract:
+def extract(city: str) -> osm_extract.OsmExtract:
     if city not in _EXTRACTS:
         taxonomy = load_taxonomy(DEFAULT_CATEGORIES)
-        _EXTRACTS[city] = _osm.read_osm(shared_file(*FILES[city]), set(taxonomy.tag_keys) | {"amenity"})
+        _EXTRACTS[city] = osm_extract.read_osm(shared_file(*FILES[city]), set(taxonomy.tag_keys) | {"amenity"})
     return _EXTRACTS[city]
 
 
@@ -231,7 +231,7 @@ def test_second_load_skips_parsing(tmp_path, monkeypatch: pytest.MonkeyPatch) ->
     def no_parsing(*args: object, **kwargs: object) -> None:
         raise AssertionError("parsed again")
 
-    monkeypatch.setattr(_osm, "read_osm", no_parsing)
+    monkeypatch.setattr(osm_extract, "read_osm", no_parsing)
     again = load_graph(osm, "bike", settings)
     np.testing.assert_array_equal(first.edge_u, again.edge_u)
     np.testing.assert_array_equal(first.edge_minutes, again.edge_minutes)

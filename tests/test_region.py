@@ -131,15 +131,15 @@ def test_heidelberg_tiled_2x2_is_exactly_the_untiled_build(tmp_path: Path, heide
 @pytest.mark.slow
 def test_cut_keeps_every_street_piece_the_whole_extract_keeps() -> None:
     """A cut splits big networks into small pieces near its edge; those must not be dropped as islands."""
-    from mapgen import _osm
+    from mapgen import osm_extract
     from mapgen.network import street_graph
     from mapgen.taxonomy import load_taxonomy
 
-    extract = _osm.read_osm(shared_file("osm", "heidelberg.osm.pbf"), load_taxonomy(DEFAULT_CATEGORIES).tag_keys)
+    extract = osm_extract.read_osm(shared_file("osm", "heidelberg.osm.pbf"), load_taxonomy(DEFAULT_CATEGORIES).tag_keys)
     settings = Settings()
     whole = street_graph(extract, "walk", settings)
     box = expand_bbox((8.64, 49.38, 8.70, 49.42), 2000)  # old town and Bergheim, cut 2 km around
-    cut = _osm.clip_extract(extract, box)
+    cut = osm_extract.clip_extract(extract, box)
 
     def inside(graph) -> set[int]:  # type: ignore[no-untyped-def]
         lon, lat = graph.node_lonlat.T

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT, shared_file
 
-from mapgen import _osm
+from mapgen import osm_extract
 from mapgen.config import AreaConfig, RegionConfig, Settings, load_region
 from mapgen.geo import local_metres
 from mapgen.network import street_graph
@@ -45,8 +45,8 @@ def test_copies_keep_every_copys_streets_and_join_them(two_copies: dict[str, obj
     osm = shared_file("osm", "heidelberg.osm.pbf")
     layout = source_layout(osm, 2, 30.0, TRIM)
     keys = {"amenity"}
-    source = _osm.clip_extract(_osm.read_osm(osm, keys), layout.bbox)
-    region = _osm.read_osm(Path(str(two_copies["pbf"])), keys)
+    source = osm_extract.clip_extract(osm_extract.read_osm(osm, keys), layout.bbox)
+    region = osm_extract.read_osm(Path(str(two_copies["pbf"])), keys)
     joins = [w for w in region.highways if w.tags.get("name") == "Grenzweg (synthetic join)"]
     # every street segment of the copied box is in both copies, with its node ids offset per copy
     w, s, e, n = layout.bbox
@@ -86,11 +86,11 @@ def test_pre_cuts_written_in_one_pass_hold_every_way_touching_their_box_whole(
     assert len(boxes) == 2 and all(box is not None for box in boxes.values())
     plan = plan_cuts(pbf, boxes, tmp_path / "cuts")  # type: ignore[arg-type]
     assert set(plan["files"]) == set(boxes)  # type: ignore[arg-type]
-    whole = _osm.read_osm(pbf, {"amenity", "leisure"})
+    whole = osm_extract.read_osm(pbf, {"amenity", "leisure"})
     for key, box in boxes.items():
-        cut = _osm.read_osm(Path(plan["files"][key]), {"amenity", "leisure"})  # type: ignore[index]
-        expected = _osm.clip_extract(whole, box)  # type: ignore[arg-type]
-        got = _osm.clip_extract(cut, box)  # type: ignore[arg-type]
+        cut = osm_extract.read_osm(Path(plan["files"][key]), {"amenity", "leisure"})  # type: ignore[index]
+        expected = osm_extract.clip_extract(whole, box)  # type: ignore[arg-type]
+        got = osm_extract.clip_extract(cut, box)  # type: ignore[arg-type]
         assert sorted((w.way_id, len(w.node_ids)) for w in got.highways) == \
             sorted((w.way_id, len(w.node_ids)) for w in expected.highways)
         assert len(got.highways) > 1000

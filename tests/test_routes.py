@@ -67,7 +67,7 @@ def test_route_metres_fit_the_travel_time_and_main_road_counts_are_plausible(she
 
 
 def test_every_street_metre_is_main_road_when_every_class_counts() -> None:
-    from mapgen import _osm
+    from mapgen import osm_extract
     from mapgen.network import street_graph
     from mapgen.routes import routes_summary
     from mapgen.schools import schools_from_osm
@@ -76,7 +76,7 @@ def test_every_street_metre_is_main_road_when_every_class_counts() -> None:
 
     city = load_city(CITIES / "shenzhen-longgang.toml")
     taxonomy = load_taxonomy(city.categories)
-    extract = _osm.read_osm(shared_file("osm", "shenzhen-longgang.osm"), set(taxonomy.tag_keys) | {"amenity"})
+    extract = osm_extract.read_osm(shared_file("osm", "shenzhen-longgang.osm"), set(taxonomy.tag_keys) | {"amenity"})
     schools, venues = schools_from_osm(extract.features, city.settings), venues_from_osm(extract.features, taxonomy)
     graph = street_graph(extract, "walk", city.settings)
     every = city.settings.model_copy(update={"main_roads": tuple(set(graph.edge_highway))})

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import shared_file
 
-from mapgen import _osm
+from mapgen import osm_extract
 from mapgen.config import CatalogueSettings, SchoolListConfig, Settings, city_from_osm, load_city
 from mapgen.contract import ReviewLog
 from mapgen.geo import distance_m
@@ -73,7 +73,7 @@ def _write(path, rows):
 
 
 def _reconcile(tmp_path, osm_file, rows, complete=True):
-    extract = _osm.read_osm(shared_file("osm", osm_file), KEYS)
+    extract = osm_extract.read_osm(shared_file("osm", osm_file), KEYS)
     osm_schools = schools_from_osm(extract.features, Settings())
     spec = SchoolListConfig(file=_write(tmp_path / f"{osm_file.split('.')[0]}-schools.csv", rows), complete=complete)
     return reconcile_school_list(spec, osm_schools, extract.features, SETTINGS), extract.features, osm_schools
@@ -158,7 +158,7 @@ def test_city_file_school_list_in_select_schools(tmp_path):
                     'name = "nj"\ncomplete = true\n', encoding="utf-8")
     city = load_city(toml)
     assert city.school_list is not None and city.school_list.file == listed
-    extract = _osm.read_osm(city.osm, KEYS)
+    extract = osm_extract.read_osm(city.osm, KEYS)
     review = ReviewLog()
     schools = select_schools(extract.features, city, review)
     assert len(schools) == 10 and schools["school_id"].str.startswith("nj-").all() and schools["from_osm"].all()

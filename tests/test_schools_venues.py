@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mapgen._osm import read_osm
 from mapgen.config import DEFAULT_CATEGORIES, Settings
 from mapgen.contract import ReviewLog
+from mapgen.osm_extract import read_osm
 from mapgen.schools import schools_from_csv, schools_from_osm
 from mapgen.taxonomy import load_taxonomy
 from mapgen.venues import venues_from_osm

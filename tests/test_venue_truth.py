@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from mapgen import _osm
+from mapgen import osm_extract
 from mapgen.config import load_city
 from mapgen.contract import ReviewLog
 from mapgen.edge import data_area
@@ -90,7 +90,7 @@ def test_chinese_search_for_basketball_finds_the_courts(nanjing_build: Path) -> 
 
 def test_isochrones_at_the_nanjing_bounds_are_flagged_and_inner_ones_not(nanjing_build: Path) -> None:
     iso = gpd.read_file(nanjing_build / "isochrones.geojson")
-    extract = _osm.read_osm(shared_file("osm", "nanjing-xinjiekou.osm"), {"amenity"})
+    extract = osm_extract.read_osm(shared_file("osm", "nanjing-xinjiekou.osm"), {"amenity"})
     crs = iso.estimate_utm_crs()
     outline = gpd.GeoSeries([data_area(extract)], crs=4326).to_crs(crs).iloc[0].boundary
     distance = iso.geometry.to_crs(crs).distance(outline)

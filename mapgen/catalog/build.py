@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from mapgen._progress import say, stage
 from mapgen.catalog.categories import CategoryWords, category_counts, place_categories, row_categories
 from mapgen.catalog.checks import (
     MARKUP,
@@ -37,6 +36,7 @@ from mapgen.config import CatalogueConfig, CatalogueSettings, CityConfig, Settin
 from mapgen.contract import VENUE_COLUMNS, ReviewLog, ReviewRow
 from mapgen.errors import InputFileError, MapgenError
 from mapgen.geo import convert
+from mapgen.progress import say, stage
 from mapgen.taxonomy import Taxonomy
 from mapgen.textsafe import console_text
 from mapgen.venues import hours_flags

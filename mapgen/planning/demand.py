@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from mapgen._osm import OsmExtract
 from mapgen.config import PlanningSettings
 from mapgen.errors import MissingExtraError
 from mapgen.geo import distance_m
+from mapgen.osm_extract import OsmExtract
 
 try:
     import h3

@@ -9,12 +9,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from mapgen._osm import OsmExtract
-from mapgen._progress import stage
 from mapgen.config import MODES, CityConfig, Mode, Settings
 from mapgen.contract import SUMMARY_FILE, BuildFolder
 from mapgen.errors import InputFileError
 from mapgen.network import StreetGraph, street_graph
+from mapgen.osm_extract import OsmExtract
+from mapgen.progress import stage
 from mapgen.taxonomy import Taxonomy, load_taxonomy
 
 # OSM keys the planner reads beyond the venue taxonomy: candidate sites and homes.

@@ -15,7 +15,7 @@ import shapely
 
 from mapgen.config import OSM_ATTRIBUTION, CityConfig
 from mapgen.look import SCHOOL_COLOR
-from mapgen.publish._assets import copy_assets
+from mapgen.publish.assets import copy_assets
 from mapgen.publish.maps import base_map, display_shift
 from mapgen.taxonomy import Taxonomy
 from mapgen.textsafe import folium_text as escape

@@ -12,7 +12,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from mapgen import _osm
+from mapgen import osm_extract
 from mapgen.cache import cached, file_digest
 from mapgen.config import Mode, Settings
 from mapgen.contract import PAIR_COLUMNS, ReviewLog
@@ -44,9 +44,9 @@ def load_graph(osm: str | Path, mode: Mode, settings: Settings) -> StreetGraph:
     if not osm.is_file():
         raise InputFileError(f"{osm}: OSM file not found")
     digest = file_digest(osm)
-    key = {"osm": digest, "feature_keys": [], "way_tags": _osm.WAY_TAGS}
-    extract = cached("extract", key, lambda: _osm.read_osm(osm, ()), settings,
-                     _osm.extract_arrays, _osm.extract_from_arrays)
+    key = {"osm": digest, "feature_keys": [], "way_tags": osm_extract.WAY_TAGS}
+    extract = cached("extract", key, lambda: osm_extract.read_osm(osm, ()), settings,
+                     osm_extract.extract_arrays, osm_extract.extract_from_arrays)
     return street_graph(dataclasses.replace(extract, source=str(osm)), mode, settings, cache_key=f"{digest} bbox=None")
 
 

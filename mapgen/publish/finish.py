@@ -10,9 +10,9 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from mapgen._progress import console, stage
 from mapgen.contract import SkippedOutput, Summary
 from mapgen.errors import SystemPackageError
+from mapgen.progress import console, stage
 from mapgen.publish.files import write_summary
 from mapgen.publish.fonts import check_pango, cjk_font_family
 from mapgen.publish.pdf import write_sheets

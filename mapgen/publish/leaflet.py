@@ -18,7 +18,7 @@ import shapely
 
 from mapgen.config import OSM_ATTRIBUTION, TileProvider
 from mapgen.geo import shift_to_datum
-from mapgen.publish._assets import MAP_SCRIPT, asset_links
+from mapgen.publish.assets import MAP_SCRIPT, asset_links
 from mapgen.taxonomy import Category, Taxonomy
 from mapgen.textsafe import folium_text, html_text, json_script
 

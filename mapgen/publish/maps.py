@@ -17,7 +17,7 @@ import shapely
 
 from mapgen.config import MODES, CityConfig
 from mapgen.look import MINUTES_UNIT, MODE_COLORS, MODE_DASH, SCHOOL_COLOR, mode_label, whole_minutes
-from mapgen.publish._assets import copy_assets
+from mapgen.publish.assets import copy_assets
 from mapgen.publish.leaflet import (
     base_map,
     category_legend,

@@ -11,7 +11,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from mapgen._atomic import staged_file
+from mapgen.atomic import staged_file
 from mapgen.config import OSM_ATTRIBUTION, TileProvider
 from mapgen.contract import SITE_DB_FILE, BuildFolder, Summary
 from mapgen.errors import ConfigError

@@ -14,9 +14,9 @@ from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mapgen._progress import say, stage
 from mapgen.config import RegionConfig
 from mapgen.errors import RegionError
+from mapgen.progress import say, stage
 from mapgen.region.cuts import can_precut, cut_key, plan_cuts, precut_box
 from mapgen.region.manifest import area_fingerprint, is_unchanged, write_manifest
 from mapgen.region.publish import region_outputs

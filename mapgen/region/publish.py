@@ -19,7 +19,7 @@ from mapgen.contract import (
     SummaryCounts,
 )
 from mapgen.look import SCHOOL_COLOR
-from mapgen.publish._assets import copy_assets
+from mapgen.publish.assets import copy_assets
 from mapgen.publish.files import write_contract, write_summary
 from mapgen.publish.maps import (
     base_map,

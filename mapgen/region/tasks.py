@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from mapgen import _osm
-from mapgen._atomic import staged_folder
-from mapgen._osm import data_date
+from mapgen import osm_extract
+from mapgen.atomic import staged_folder
 from mapgen.config import MODES, AreaConfig, Mode, Settings
 from mapgen.contract import ROUTE_COLUMNS, ReviewLog, Summary
 from mapgen.errors import NoSchoolsError
 from mapgen.network import StreetGraph, street_graph
+from mapgen.osm_extract import data_date
 from mapgen.pipeline import (
     ModesReach,
     city_summary,
@@ -64,15 +64,15 @@ class _TilePlan:
     schools: gpd.GeoDataFrame
     venues: gpd.GeoDataFrame
     own_venues: gpd.GeoDataFrame
-    cut: _osm.OsmExtract
-    builder: Callable[[_osm.OsmExtract, Mode, Settings], StreetGraph]
+    cut: osm_extract.OsmExtract
+    builder: Callable[[osm_extract.OsmExtract, Mode, Settings], StreetGraph]
     graph_box: BBox | None
     catalogues: dict[str, object]
     once: ReviewLog  # rejected rows of the school list and catalogues: reported by tile 0 only
     info: dict[str, object]
 
 
-def _plan_tile(part: Part, extract: _osm.OsmExtract, taxonomy: Taxonomy) -> _TilePlan:
+def _plan_tile(part: Part, extract: osm_extract.OsmExtract, taxonomy: Taxonomy) -> _TilePlan:
     """Select the tile's schools and venues on `extract` exactly as an unpartitioned build has them, and its cut."""
     area = part.area
     once = ReviewLog()
@@ -95,7 +95,7 @@ def _plan_tile(part: Part, extract: _osm.OsmExtract, taxonomy: Taxonomy) -> _Til
     venues = every_venue[every_venue["footprint"].intersects(shapely.box(*reach_box))]
     own_venues = every_venue[tile_of(every_venue.geometry, extent, area.grid, clamp) == part.index]
     graph_box = union_bbox(reach_box, *([tuple(venues.footprint.total_bounds)] if len(venues) else []))
-    return _TilePlan(schools, venues, own_venues, _osm.clip_extract(extract, graph_box),
+    return _TilePlan(schools, venues, own_venues, osm_extract.clip_extract(extract, graph_box),
                      partial(cut_graph, bbox=graph_box), graph_box, catalogues, once,
                      {"core": core, "graph_bbox": graph_box, **listed})
 
@@ -111,7 +111,7 @@ def _read_and_plan(part: Part, taxonomy: Taxonomy, cuts: dict | None) -> tuple[_
     started = time.perf_counter()
     if part.read_box is not None and cuts is not None and area.osm is not None:
         cut_file = Path(cuts["files"][cut_key(part.area.name, part.index)])
-        extract = dataclasses.replace(_osm.read_osm(cut_file, keys), source=str(area.osm))
+        extract = dataclasses.replace(osm_extract.read_osm(cut_file, keys), source=str(area.osm))
         read_s = time.perf_counter() - started
         plan = _plan_tile(part, extract, taxonomy)
         if plan.graph_box is not None and contains_bbox(part.read_box, plan.graph_box):
@@ -153,7 +153,7 @@ def build_part(part: Part, cuts: dict | None = None) -> dict[str, object]:
                                **{k: v for k, v in read.items() if not k.endswith("_s")}}
     graph_s: dict[str, float] = {}
 
-    def timed_builder(extract: _osm.OsmExtract, mode: Mode, settings: Settings) -> StreetGraph:
+    def timed_builder(extract: osm_extract.OsmExtract, mode: Mode, settings: Settings) -> StreetGraph:
         t0 = time.perf_counter()
         graph = plan.builder(extract, mode, settings)
         graph_s[mode] = time.perf_counter() - t0

@@ -7,7 +7,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from mapgen import _osm
+from mapgen import osm_extract
 from mapgen.config import Mode, Settings
 from mapgen.geo import degrees_for_metres
 from mapgen.network import StreetGraph, street_graph
@@ -95,7 +95,7 @@ def contains_bbox(outer: BBox, inner: BBox) -> bool:
     return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
 
 
-def cut_graph(extract: _osm.OsmExtract, mode: Mode, settings: Settings, bbox: BBox) -> StreetGraph:
+def cut_graph(extract: osm_extract.OsmExtract, mode: Mode, settings: Settings, bbox: BBox) -> StreetGraph:
     """Street graph of a cut, dropping small islands only when the cut cannot have made them small.
 
     :func:`~mapgen.network.street_graph` drops street islands smaller than
@@ -108,7 +108,7 @@ def cut_graph(extract: _osm.OsmExtract, mode: Mode, settings: Settings, bbox: BB
     Parameters
     ----------
     extract
-        The cut: ways and features touching `bbox` (:func:`mapgen._osm.clip_extract`).
+        The cut: ways and features touching `bbox` (:func:`mapgen.osm_extract.clip_extract`).
     mode
         ``"walk"`` or ``"bike"``.
     settings
@@ -139,4 +139,4 @@ def cut_graph(extract: _osm.OsmExtract, mode: Mode, settings: Settings, bbox: BB
     kept_nodes = graph.node_osmid[keep[labels]]
     first = np.fromiter((w.node_ids[0] for w in extract.highways), dtype=np.int64, count=len(extract.highways))
     ways = [w for w, k in zip(extract.highways, np.isin(first, kept_nodes), strict=True) if k]
-    return street_graph(_osm.OsmExtract(extract.source, ways, extract.features), mode, everything)
+    return street_graph(osm_extract.OsmExtract(extract.source, ways, extract.features), mode, everything)
