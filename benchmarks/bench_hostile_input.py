@@ -27,22 +27,32 @@ def _write(path: Path, header: list[str], rows: list[list[object]]) -> Path:
 
 def cases(folder: Path) -> dict[str, Path]:
     """Write the hostile files, built from real named points of the Shanghai OSM culture export."""
-    points = [f for f in json.loads(CULTURE.read_text(encoding="utf-8"))["features"]
-              if f["geometry"]["type"] == "Point" and f["properties"].get("name")]
-    real = [[f["properties"]["name"], f["properties"].get("addr:street", ""), *f["geometry"]["coordinates"], "museum"]
-            for f in points]
+    points = [
+        f
+        for f in json.loads(CULTURE.read_text(encoding="utf-8"))["features"]
+        if f["geometry"]["type"] == "Point" and f["properties"].get("name")
+    ]
+    real = [
+        [f["properties"]["name"], f["properties"].get("addr:street", ""), *f["geometry"]["coordinates"], "museum"]
+        for f in points
+    ]
     name, (lon, lat) = points[0]["properties"]["name"], points[0]["geometry"]["coordinates"]
     long = [list(r) for r in real[:200]]
     long[10][0] = "长" * 200_000
     long[20][1] = "路" * 200_000
     return {
         "20,000 rows at one spot (half one name)": _write(
-            folder / "same.csv", HEADER, [[name if i % 2 else f"{name}{i}", "", lon, lat, "museum"] for i in range(20_000)]),
+            folder / "same.csv",
+            HEADER,
+            [[name if i % 2 else f"{name}{i}", "", lon, lat, "museum"] for i in range(20_000)],
+        ),
         "20,000 rows at one spot, one name": _write(
-            folder / "one.csv", HEADER, [[name, "", lon, lat, "museum"] for _ in range(20_000)]),
+            folder / "one.csv", HEADER, [[name, "", lon, lat, "museum"] for _ in range(20_000)]
+        ),
         "200 rows, two 200,000-character fields": _write(folder / "long.csv", HEADER, long),
-        "15,000 headers all 'x'": _write(folder / "wide.csv", HEADER + ["x"] * 15_000,
-                                         [[*r, *[""] * 15_000] for r in real[:50]]),
+        "15,000 headers all 'x'": _write(
+            folder / "wide.csv", HEADER + ["x"] * 15_000, [[*r, *[""] * 15_000] for r in real[:50]]
+        ),
     }
 
 
@@ -59,8 +69,10 @@ def main() -> None:
             peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
             c = result.counts
-            print(f"{label}: {c['rows']} rows -> {c['venues']} venues, {c['rejected']} to review; "
-                  f"{seconds:.1f} s, peak {peak / 2**20:.0f} MiB (file {path.stat().st_size / 2**20:.1f} MiB)")
+            print(
+                f"{label}: {c['rows']} rows -> {c['venues']} venues, {c['rejected']} to review; "
+                f"{seconds:.1f} s, peak {peak / 2**20:.0f} MiB (file {path.stat().st_size / 2**20:.1f} MiB)"
+            )
 
 
 if __name__ == "__main__":

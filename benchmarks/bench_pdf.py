@@ -54,14 +54,21 @@ def _pages(path: Path) -> int:
 def _before(revision: str, data: Path) -> dict[str, dict[str, float]]:
     """Render every sheet with `revision`'s code (its mapgen/ unpacked into a temporary folder)."""
     with tempfile.TemporaryDirectory(prefix="bench-pdf-before-") as tmp:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "mapgen"], capture_output=True,
-                                 check=True).stdout
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", revision, "mapgen"], capture_output=True, check=True
+        ).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
         out = Path(tmp) / "sheets"
         out.mkdir()
         # run from the unpacked folder: `python -c` puts the working directory first on sys.path
-        done = subprocess.run([sys.executable, "-c", _BEFORE, str(data), str(out)], capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": tmp}, cwd=tmp, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", _BEFORE, str(data), str(out)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": tmp},
+            cwd=tmp,
+            check=True,
+        )
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -117,21 +124,38 @@ def main() -> None:
             map_cpu = time.process_time()
             picture = school_map_jpeg(build.basemap, school.geometry, iso, markers, build.settings.main_roads)
             map_cpu = time.process_time() - map_cpu
-            old = school_map_jpeg(build.basemap, school.geometry, iso, markers, build.settings.main_roads,
-                                  dpi=200, quality=92)
-            rows.append({
-                "school_id": school_id, "venues": len(table), "pages": _pages(path), "kb": len(pdf) // 1024,
-                "cpu_s": round(cpu, 3), "map_cpu_s": round(map_cpu, 3), "map_kb": len(picture.jpeg) // 1024,
-                "map_kb_200dpi_q92": len(old.jpeg) // 1024,
-                "map_psnr_db": round(_psnr(Image.open(io.BytesIO(picture.jpeg)), Image.open(io.BytesIO(old.jpeg))), 1),
-                "moved_off_star": picture.moved,
-                **({f"before_{k}": v for k, v in before[school_id].items()} if school_id in before else {}),
-            })
+            old = school_map_jpeg(
+                build.basemap, school.geometry, iso, markers, build.settings.main_roads, dpi=200, quality=92
+            )
+            rows.append(
+                {
+                    "school_id": school_id,
+                    "venues": len(table),
+                    "pages": _pages(path),
+                    "kb": len(pdf) // 1024,
+                    "cpu_s": round(cpu, 3),
+                    "map_cpu_s": round(map_cpu, 3),
+                    "map_kb": len(picture.jpeg) // 1024,
+                    "map_kb_200dpi_q92": len(old.jpeg) // 1024,
+                    "map_psnr_db": round(
+                        _psnr(Image.open(io.BytesIO(picture.jpeg)), Image.open(io.BytesIO(old.jpeg))), 1
+                    ),
+                    "moved_off_star": picture.moved,
+                    **({f"before_{k}": v for k, v in before[school_id].items()} if school_id in before else {}),
+                }
+            )
     batch = {}
     for workers in (1, 0):
         folder = Path(tempfile.mkdtemp(prefix="bench-pdf-batch-"))
-        for name in ("schools.geojson", "venues.geojson", "isochrones.geojson", "reachability.csv", "summary.json",
-                     "routes.csv", "basemap.parquet"):
+        for name in (
+            "schools.geojson",
+            "venues.geojson",
+            "isochrones.geojson",
+            "reachability.csv",
+            "summary.json",
+            "routes.csv",
+            "basemap.parquet",
+        ):
             (folder / name).write_bytes((data / name).read_bytes())
         copy = load_build(folder)
         copy = dataclasses.replace(copy, settings=copy.settings.model_copy(update={"sheet_workers": workers}))
@@ -139,23 +163,40 @@ def main() -> None:
         write_sheets(copy)
         batch[workers or os.cpu_count() or 1] = round(time.perf_counter() - wall, 2)
 
-    print(f"{'school_id':<16}{'venues':>7}{'pages':>6}{'KB':>5}{'CPU s':>7}{'map KB':>7}{'PSNR':>6}"
-          f"{'| before: pages':>15}{'KB':>5}{'CPU s':>7}")
+    print(
+        f"{'school_id':<16}{'venues':>7}{'pages':>6}{'KB':>5}{'CPU s':>7}{'map KB':>7}{'PSNR':>6}"
+        f"{'| before: pages':>15}{'KB':>5}{'CPU s':>7}"
+    )
     for r in rows:
-        print(f"{r['school_id']:<16}{r['venues']:>7}{r['pages']:>6}{r['kb']:>5}{r['cpu_s']:>7.2f}{r['map_kb']:>7}"
-              f"{r['map_psnr_db']:>6.1f}{r.get('before_pages', '-'):>15}{r.get('before_kb', '-'):>5}"
-              f"{r.get('before_cpu_s', float('nan')):>7.2f}")
+        print(
+            f"{r['school_id']:<16}{r['venues']:>7}{r['pages']:>6}{r['kb']:>5}{r['cpu_s']:>7.2f}{r['map_kb']:>7}"
+            f"{r['map_psnr_db']:>6.1f}{r.get('before_pages', '-'):>15}{r.get('before_kb', '-'):>5}"
+            f"{r.get('before_cpu_s', float('nan')):>7.2f}"
+        )
     n = len(rows)
     total = {k: sum(r[k] for r in rows) for k in ("kb", "cpu_s")}
     before_total = {k: sum(r.get(f"before_{k}", 0) for r in rows) for k in ("kb", "cpu_s")}
-    print(f"\n{n} sheets: {total['kb'] / 1024:.1f} MB, {total['cpu_s']:.1f} CPU s"
-          + (f" (before: {before_total['kb'] / 1024:.1f} MB, {before_total['cpu_s']:.1f} CPU s)" if before else ""))
+    print(
+        f"\n{n} sheets: {total['kb'] / 1024:.1f} MB, {total['cpu_s']:.1f} CPU s"
+        + (f" (before: {before_total['kb'] / 1024:.1f} MB, {before_total['cpu_s']:.1f} CPU s)" if before else "")
+    )
     print(f"font cut to the sheets' characters once per build: {face_cpu:.2f} CPU s")
-    print("write_sheets wall: " + ", ".join(f"{w} process{'es' if w > 1 else ''} {s:.1f} s" for w, s in batch.items())
-          + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    result = {"schools": n, "rows": rows, "total": total, "before_total": before_total, "before_rev": args.before,
-              "font_subset_cpu_s": round(face_cpu, 2), "write_sheets_wall_s": batch,
-              "load_average": os.getloadavg()[0], "cores": os.cpu_count()}
+    print(
+        "write_sheets wall: "
+        + ", ".join(f"{w} process{'es' if w > 1 else ''} {s:.1f} s" for w, s in batch.items())
+        + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    result = {
+        "schools": n,
+        "rows": rows,
+        "total": total,
+        "before_total": before_total,
+        "before_rev": args.before,
+        "font_subset_cpu_s": round(face_cpu, 2),
+        "write_sheets_wall_s": batch,
+        "load_average": os.getloadavg()[0],
+        "cores": os.cpu_count(),
+    }
     args.json.write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(f"wrote {args.json}")
 

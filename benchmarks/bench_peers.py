@@ -129,16 +129,26 @@ def valhalla_engine(mode: str, speed_kmh: float, workdir: Path) -> tuple[Callabl
     config_path.write_text(json.dumps(config))
     if not any(tiles.iterdir()):
         t0 = time.perf_counter()
-        subprocess.run([str(PYVALHALLA_BIN_DIR / "valhalla_build_tiles"), "-c", str(config_path), str(OSM)],
-                       check=True, capture_output=True, cwd=workdir)  # it leaves duplicateways.txt in its folder
+        subprocess.run(
+            [str(PYVALHALLA_BIN_DIR / "valhalla_build_tiles"), "-c", str(config_path), str(OSM)],
+            check=True,
+            capture_output=True,
+            cwd=workdir,
+        )  # it leaves duplicateways.txt in its folder
         print(f"valhalla tiles built in {time.perf_counter() - t0:.1f} s")
     actor = valhalla.Actor(str(config_path))
     costing, speed_key = VALHALLA_COSTING[mode]
 
     def request(lon: float, lat: float) -> str:
-        return json.dumps({"locations": [{"lon": lon, "lat": lat}], "costing": costing,
-                           "costing_options": {costing: {speed_key: speed_kmh}},
-                           "contours": [{"time": LIMIT}], "polygons": True})
+        return json.dumps(
+            {
+                "locations": [{"lon": lon, "lat": lat}],
+                "costing": costing,
+                "costing_options": {costing: {speed_key: speed_kmh}},
+                "contours": [{"time": LIMIT}],
+                "polygons": True,
+            }
+        )
 
     def run(lonlat: np.ndarray) -> list[str]:
         return [actor.isochrone(request(float(lon), float(lat))) for lon, lat in lonlat]
@@ -159,8 +169,21 @@ def cli_seconds(points: np.ndarray, mode: str, workdir: Path) -> np.ndarray:
         writer = csv.writer(fh)
         writer.writerow(["id", "lon", "lat"])
         writer.writerows([i, f"{lon:.7f}", f"{lat:.7f}"] for i, (lon, lat) in enumerate(points))
-    cmd = [str(Path(sys.executable).with_name("mapgen")), "isochrones", "--osm", str(OSM), "--points", str(csv_path),
-           "--mode", mode, "--minutes", f"{LIMIT:g}", "--out", str(workdir / f"iso-{mode}.geojson"), "--quiet"]
+    cmd = [
+        str(Path(sys.executable).with_name("mapgen")),
+        "isochrones",
+        "--osm",
+        str(OSM),
+        "--points",
+        str(csv_path),
+        "--mode",
+        mode,
+        "--minutes",
+        f"{LIMIT:g}",
+        "--out",
+        str(workdir / f"iso-{mode}.geojson"),
+        "--quiet",
+    ]
     t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -179,9 +202,16 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     settings = Settings()
     rng = np.random.default_rng(args.seed)
-    result: dict = {"extract": OSM.name, "origins": args.origins, "limit_minutes": LIMIT, "seed": args.seed,
-                    "cpus": os.cpu_count(), "load_average_start": os.getloadavg(),
-                    "python": platform.python_version(), "modes": {}}
+    result: dict = {
+        "extract": OSM.name,
+        "origins": args.origins,
+        "limit_minutes": LIMIT,
+        "seed": args.seed,
+        "cpus": os.cpu_count(),
+        "load_average_start": os.getloadavg(),
+        "python": platform.python_version(),
+        "modes": {},
+    }
     graphs = {mode: load_graph(OSM, mode, settings) for mode in MODES}
     for mode in MODES:
         graph = graphs[mode]
@@ -222,25 +252,36 @@ def main() -> None:
             quality = np.array([ref.quality(m, p) for m, p in zip(exact, polygons, strict=True)])
             vertices = shapely.get_num_coordinates(polygons)
             sizes = [len(a) if isinstance(a, str) else len(shapely.to_geojson(a)) for a in answers[name]]
-            row[name] = {"single_ms": single[name][0] / len(lonlat) * 1e3, "batch_ms": batch[name][0] / len(lonlat) * 1e3,
-                         "single_cpu_ms": single[name][1] / len(lonlat) * 1e3,
-                         "batch_cpu_ms": batch[name][1] / len(lonlat) * 1e3,
-                         "coverage_mean": float(quality[:, 0].mean()), "coverage_min": float(quality[:, 0].min()),
-                         "overreach_mean": float(quality[:, 1].mean()), "overreach_max": float(quality[:, 1].max()),
-                         "vertices_median": float(np.median(vertices)), "geojson_bytes_median": float(np.median(sizes))}
+            row[name] = {
+                "single_ms": single[name][0] / len(lonlat) * 1e3,
+                "batch_ms": batch[name][0] / len(lonlat) * 1e3,
+                "single_cpu_ms": single[name][1] / len(lonlat) * 1e3,
+                "batch_cpu_ms": batch[name][1] / len(lonlat) * 1e3,
+                "coverage_mean": float(quality[:, 0].mean()),
+                "coverage_min": float(quality[:, 0].min()),
+                "overreach_mean": float(quality[:, 1].mean()),
+                "overreach_max": float(quality[:, 1].max()),
+                "vertices_median": float(np.median(vertices)),
+                "geojson_bytes_median": float(np.median(sizes)),
+            }
         if "valhalla" in engines:
             row["valhalla"]["marginal_ms"] = row["valhalla"]["batch_ms"]  # JSON text out, like a file written
             row["valhalla"]["marginal_cpu_ms"] = row["valhalla"]["batch_cpu_ms"]
 
         cli_points = graph.node_lonlat[rng.choice(graph.n_nodes, 2 * args.cli_points, replace=False)]
         cli_seconds(cli_points[:10], mode, args.workdir)  # warm-up: the first run fills the caches both timed runs read
-        small, large = cli_seconds(cli_points[: args.cli_points], mode, args.workdir), cli_seconds(cli_points, mode,
-                                                                                                  args.workdir)
-        row["mapgen"].update(cli_s_n=small[0], cli_s_2n=large[0], cli_points=args.cli_points,
-                             marginal_ms=(large[0] - small[0]) / args.cli_points * 1e3,
-                             marginal_cpu_ms=(large[1] - small[1]) / args.cli_points * 1e3,
-                             cli_bytes_per_isochrone=(args.workdir / f"iso-{mode}.geojson").stat().st_size
-                             / (2 * args.cli_points))
+        small, large = (
+            cli_seconds(cli_points[: args.cli_points], mode, args.workdir),
+            cli_seconds(cli_points, mode, args.workdir),
+        )
+        row["mapgen"].update(
+            cli_s_n=small[0],
+            cli_s_2n=large[0],
+            cli_points=args.cli_points,
+            marginal_ms=(large[0] - small[0]) / args.cli_points * 1e3,
+            marginal_cpu_ms=(large[1] - small[1]) / args.cli_points * 1e3,
+            cli_bytes_per_isochrone=(args.workdir / f"iso-{mode}.geojson").stat().st_size / (2 * args.cli_points),
+        )
 
         g = graph.to_networkx()
         nx.set_node_attributes(g, dict(enumerate(graph.node_xy[:, 0])), "x")
@@ -268,12 +309,16 @@ def main() -> None:
 
 def print_table(result: dict) -> None:
     """Print the figures as a Markdown table."""
-    print(f"\nIsochrones on {result['extract']}, {result['origins']} origins, {result['limit_minutes']:g} min, "
-          f"{result['cpus']} CPUs, load average {result['load_average_start'][0]:.1f} at start, "
-          f"{result['load_average_end'][0]:.1f} at end\n")
-    print("| engine | walk, one at a time | walk, batch | bike, one at a time | bike, batch | walk coverage / "
-          "overreach | bike coverage / overreach | median vertices walk / bike | median GeoJSON walk / bike | "
-          "CLI marginal walk / bike |")
+    print(
+        f"\nIsochrones on {result['extract']}, {result['origins']} origins, {result['limit_minutes']:g} min, "
+        f"{result['cpus']} CPUs, load average {result['load_average_start'][0]:.1f} at start, "
+        f"{result['load_average_end'][0]:.1f} at end\n"
+    )
+    print(
+        "| engine | walk, one at a time | walk, batch | bike, one at a time | bike, batch | walk coverage / "
+        "overreach | bike coverage / overreach | median vertices walk / bike | median GeoJSON walk / bike | "
+        "CLI marginal walk / bike |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     walk, bike = result["modes"]["walk"], result["modes"]["bike"]
     for name in ("valhalla", "mapgen"):
@@ -281,29 +326,41 @@ def print_table(result: dict) -> None:
         if not isinstance(w, dict):
             print(f"| {name} | {w} |")
             continue
-        print(f"| {name} | {w['single_ms']:.2f} ms | {w['batch_ms']:.2f} ms | {b['single_ms']:.2f} ms | "
-              f"{b['batch_ms']:.2f} ms | {w['coverage_mean']:.1%} / {w['overreach_mean']:.2%} | "
-              f"{b['coverage_mean']:.1%} / {b['overreach_mean']:.2%} | {w['vertices_median']:,.0f} / "
-              f"{b['vertices_median']:,.0f} | {w['geojson_bytes_median'] / 1e3:,.1f} / "
-              f"{b['geojson_bytes_median'] / 1e3:,.1f} KB | {w['marginal_ms']:.2f} / {b['marginal_ms']:.2f} ms |")
+        print(
+            f"| {name} | {w['single_ms']:.2f} ms | {w['batch_ms']:.2f} ms | {b['single_ms']:.2f} ms | "
+            f"{b['batch_ms']:.2f} ms | {w['coverage_mean']:.1%} / {w['overreach_mean']:.2%} | "
+            f"{b['coverage_mean']:.1%} / {b['overreach_mean']:.2%} | {w['vertices_median']:,.0f} / "
+            f"{b['vertices_median']:,.0f} | {w['geojson_bytes_median'] / 1e3:,.1f} / "
+            f"{b['geojson_bytes_median'] / 1e3:,.1f} KB | {w['marginal_ms']:.2f} / {b['marginal_ms']:.2f} ms |"
+        )
     print("\nCPU time per isochrone (this process; the CLI's child process), less sensitive to other jobs:\n")
-    print("| engine | walk, one at a time | walk, batch | bike, one at a time | bike, batch | CLI marginal walk / bike |")
+    print(
+        "| engine | walk, one at a time | walk, batch | bike, one at a time | bike, batch | CLI marginal walk / bike |"
+    )
     print("|---|---|---|---|---|---|")
     for name in ("valhalla", "mapgen"):
         w, b = walk.get(name), bike.get(name)
         if isinstance(w, dict):
-            print(f"| {name} | {w['single_cpu_ms']:.2f} ms | {w['batch_cpu_ms']:.2f} ms | {b['single_cpu_ms']:.2f} ms | "
-                  f"{b['batch_cpu_ms']:.2f} ms | {w['marginal_cpu_ms']:.2f} / {b['marginal_cpu_ms']:.2f} ms |")
-    print(f"\nosmnx recipe CPU per isochrone: walk {walk['osmnx_recipe_cpu_ms']:.0f} ms, bike "
-          f"{bike['osmnx_recipe_cpu_ms']:.0f} ms; recipe / mapgen (CPU): one at a time walk "
-          f"{walk['recipe_ratio_cpu_single']:.0f}x, bike {bike['recipe_ratio_cpu_single']:.0f}x; CLI marginal walk "
-          f"{walk['recipe_ratio_cpu_cli_marginal']:.0f}x, bike {bike['recipe_ratio_cpu_cli_marginal']:.0f}x")
-    print(f"\nmapgen isochrones output per isochrone: walk {walk['mapgen']['cli_bytes_per_isochrone'] / 1e3:.1f} KB, "
-          f"bike {bike['mapgen']['cli_bytes_per_isochrone'] / 1e3:.1f} KB")
-    print(f"\nosmnx recipe per isochrone: walk {walk['osmnx_recipe_ms']:.0f} ms, bike {bike['osmnx_recipe_ms']:.0f} ms; "
-          f"recipe / mapgen one at a time: walk {walk['recipe_ratio_single']:.0f}x, bike "
-          f"{bike['recipe_ratio_single']:.0f}x; recipe / mapgen CLI marginal: walk "
-          f"{walk['recipe_ratio_cli_marginal']:.0f}x, bike {bike['recipe_ratio_cli_marginal']:.0f}x")
+            print(
+                f"| {name} | {w['single_cpu_ms']:.2f} ms | {w['batch_cpu_ms']:.2f} ms | {b['single_cpu_ms']:.2f} ms | "
+                f"{b['batch_cpu_ms']:.2f} ms | {w['marginal_cpu_ms']:.2f} / {b['marginal_cpu_ms']:.2f} ms |"
+            )
+    print(
+        f"\nosmnx recipe CPU per isochrone: walk {walk['osmnx_recipe_cpu_ms']:.0f} ms, bike "
+        f"{bike['osmnx_recipe_cpu_ms']:.0f} ms; recipe / mapgen (CPU): one at a time walk "
+        f"{walk['recipe_ratio_cpu_single']:.0f}x, bike {bike['recipe_ratio_cpu_single']:.0f}x; CLI marginal walk "
+        f"{walk['recipe_ratio_cpu_cli_marginal']:.0f}x, bike {bike['recipe_ratio_cpu_cli_marginal']:.0f}x"
+    )
+    print(
+        f"\nmapgen isochrones output per isochrone: walk {walk['mapgen']['cli_bytes_per_isochrone'] / 1e3:.1f} KB, "
+        f"bike {bike['mapgen']['cli_bytes_per_isochrone'] / 1e3:.1f} KB"
+    )
+    print(
+        f"\nosmnx recipe per isochrone: walk {walk['osmnx_recipe_ms']:.0f} ms, bike {bike['osmnx_recipe_ms']:.0f} ms; "
+        f"recipe / mapgen one at a time: walk {walk['recipe_ratio_single']:.0f}x, bike "
+        f"{bike['recipe_ratio_single']:.0f}x; recipe / mapgen CLI marginal: walk "
+        f"{walk['recipe_ratio_cli_marginal']:.0f}x, bike {bike['recipe_ratio_cli_marginal']:.0f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -97,10 +97,19 @@ def main() -> None:
     shape = {"max_cells": settings.isochrone_max_cells, "fill_m2": settings.isochrone_fill_m2}  # as the pipeline
     rng = np.random.default_rng(args.seed)
     result: dict[str, object] = {
-        "extract": OSM.name, "origins": args.origins, "limit_minutes": LIMIT, "seed": args.seed,
-        "cpus": os.cpu_count(), "load_average": os.getloadavg(), "python": platform.python_version(),
-        "settings": {"buffer_m": settings.isochrone_buffer_m, "walk_kmh": settings.walk_kmh,
-                     "bike_kmh": settings.bike_kmh}, "modes": {},
+        "extract": OSM.name,
+        "origins": args.origins,
+        "limit_minutes": LIMIT,
+        "seed": args.seed,
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "python": platform.python_version(),
+        "settings": {
+            "buffer_m": settings.isochrone_buffer_m,
+            "walk_kmh": settings.walk_kmh,
+            "bike_kmh": settings.bike_kmh,
+        },
+        "modes": {},
     }
 
     t0 = time.perf_counter()
@@ -144,14 +153,22 @@ def main() -> None:
                 reached += len(got)
                 reached_polygon(graph, got, mins, LIMIT, settings.isochrone_buffer_m, **shape)
             lap("poly")
-        row.update(route_ms=wall["route"] / n * 1e3, polygon_ms=wall["poly"] / n * 1e3, join_ms=wall["join"] / n * 1e3,
-                   route_cpu_ms=cpu["route"] / n * 1e3, polygon_cpu_ms=cpu["poly"] / n * 1e3,
-                   join_cpu_ms=cpu["join"] / n * 1e3, reached_nodes_mean=reached / n, pairs=pairs)
+        row.update(
+            route_ms=wall["route"] / n * 1e3,
+            polygon_ms=wall["poly"] / n * 1e3,
+            join_ms=wall["join"] / n * 1e3,
+            route_cpu_ms=cpu["route"] / n * 1e3,
+            polygon_cpu_ms=cpu["poly"] / n * 1e3,
+            join_cpu_ms=cpu["join"] / n * 1e3,
+            reached_nodes_mean=reached / n,
+            pairs=pairs,
+        )
 
         # the whole stage as the pipeline runs it, on 1 and 2 processes
         lonlat = gpd.GeoSeries(gpd.points_from_xy(*graph.node_lonlat[nodes].T), crs=4326)
-        points = gpd.GeoDataFrame({"school_id": [f"n{i}" for i in nodes], "footprint": lonlat},
-                                  geometry="footprint", crs=4326)
+        points = gpd.GeoDataFrame(
+            {"school_id": [f"n{i}" for i in nodes], "footprint": lonlat}, geometry="footprint", crs=4326
+        )
         for workers in (1, 2):
             t0, c0 = time.perf_counter(), os.times()
             reach = schools_reach(graph, points, venues, settings.model_copy(update={"reach_workers": workers}))
@@ -177,9 +194,14 @@ def main() -> None:
                 inside += int(inside_mask[full <= LIMIT].sum())
                 total_in += int(inside_mask.sum())
                 over_in += int((full[inside_mask] > 1.1 * LIMIT).sum())
-        row.update(quality_origins=len(q_nodes), reached_inside_pooled=inside / reached_in,
-                   overreach_pooled=over_in / total_in, reached_inside_mean=float(np.mean(covered)),
-                   overreach_mean=float(np.mean(overs)), reached_inside_min=float(np.min(covered)))
+        row.update(
+            quality_origins=len(q_nodes),
+            reached_inside_pooled=inside / reached_in,
+            overreach_pooled=over_in / total_in,
+            reached_inside_mean=float(np.mean(covered)),
+            overreach_mean=float(np.mean(overs)),
+            reached_inside_min=float(np.min(covered)),
+        )
 
         # the osmnx recipe on a subsample, against our routing + polygon for the same origins
         t0 = time.perf_counter()
@@ -199,8 +221,13 @@ def main() -> None:
             ours_s += time.perf_counter() - t1
             recipe_s += t1 - t0
         recipe_ms, ours_ms = recipe_s / len(sample) * 1e3, ours_s / len(sample) * 1e3
-        row.update(recipe_origins=len(sample), recipe_ms=recipe_ms, ours_same_origins_ms=ours_ms,
-                   ratio=recipe_ms / ours_ms, ratio_at_scale=recipe_ms / (row["route_ms"] + row["polygon_ms"]))
+        row.update(
+            recipe_origins=len(sample),
+            recipe_ms=recipe_ms,
+            ours_same_origins_ms=ours_ms,
+            ratio=recipe_ms / ours_ms,
+            ratio_at_scale=recipe_ms / (row["route_ms"] + row["polygon_ms"]),
+        )
         result["modes"][mode] = row  # type: ignore[index]
         del g
 
@@ -221,38 +248,55 @@ def print_table(result: dict) -> None:
     modes = result["modes"]
     lines = [
         ("graph nodes / edges", lambda m: f"{m['nodes']:,} / {m['edges']:,}"),
-        (f"graph build from parsed ways (s; parsing the extract: {result['parse_s']:.2f} s)",
-         lambda m: f"{m['graph_s']:.2f}"),
+        (
+            f"graph build from parsed ways (s; parsing the extract: {result['parse_s']:.2f} s)",
+            lambda m: f"{m['graph_s']:.2f}",
+        ),
         ("graph load from the cache (s)", lambda m: f"{m['graph_cached_s']:.2f}"),
         ("routing per isochrone, wall (CPU) ms", lambda m: f"{m['route_ms']:.2f} ({m['route_cpu_ms']:.2f})"),
         ("polygon per isochrone, wall (CPU) ms", lambda m: f"{m['polygon_ms']:.2f} ({m['polygon_cpu_ms']:.2f})"),
         ("venue join per origin, wall (CPU) ms", lambda m: f"{m['join_ms']:.3f} ({m['join_cpu_ms']:.3f})"),
         ("reached nodes per origin (mean)", lambda m: f"{m['reached_nodes_mean']:.0f}"),
-        (f"{result['origins']} origins, whole stage, 1 process: wall (CPU) s",
-         lambda m: f"{m['stage_wall_s_1proc']:.1f} ({m['stage_cpu_s_1proc']:.1f})"),
-        (f"{result['origins']} origins, whole stage, 2 processes: wall (CPU) s",
-         lambda m: f"{m['stage_wall_s_2proc']:.1f} ({m['stage_cpu_s_2proc']:.1f})"),
-        ("reachable nodes inside polygon, pooled (mean, min)",
-         lambda m: f"{m['reached_inside_pooled']:.2%} ({m['reached_inside_mean']:.2%}, {m['reached_inside_min']:.2%})"),
-        ("inside nodes slower than 1.1x limit, pooled (mean)",
-         lambda m: f"{m['overreach_pooled']:.2%} ({m['overreach_mean']:.2%})"),
+        (
+            f"{result['origins']} origins, whole stage, 1 process: wall (CPU) s",
+            lambda m: f"{m['stage_wall_s_1proc']:.1f} ({m['stage_cpu_s_1proc']:.1f})",
+        ),
+        (
+            f"{result['origins']} origins, whole stage, 2 processes: wall (CPU) s",
+            lambda m: f"{m['stage_wall_s_2proc']:.1f} ({m['stage_cpu_s_2proc']:.1f})",
+        ),
+        (
+            "reachable nodes inside polygon, pooled (mean, min)",
+            lambda m: (
+                f"{m['reached_inside_pooled']:.2%} ({m['reached_inside_mean']:.2%}, {m['reached_inside_min']:.2%})"
+            ),
+        ),
+        (
+            "inside nodes slower than 1.1x limit, pooled (mean)",
+            lambda m: f"{m['overreach_pooled']:.2%} ({m['overreach_mean']:.2%})",
+        ),
         ("osmnx recipe per isochrone (ms)", lambda m: f"{m['recipe_ms']:.0f}"),
-        ("mapgen routing + polygon, same origins one at a time (ms)",
-         lambda m: f"{m['ours_same_origins_ms']:.2f}"),
+        ("mapgen routing + polygon, same origins one at a time (ms)", lambda m: f"{m['ours_same_origins_ms']:.2f}"),
         ("ratio recipe / mapgen per isochrone, same origins", lambda m: f"{m['ratio']:.0f}x"),
-        (f"ratio recipe / mapgen per isochrone, mapgen at {result['origins']} origins",
-         lambda m: f"{m['ratio_at_scale']:.0f}x"),
+        (
+            f"ratio recipe / mapgen per isochrone, mapgen at {result['origins']} origins",
+            lambda m: f"{m['ratio_at_scale']:.0f}x",
+        ),
     ]
-    print(f"\nReach benchmark: {result['extract']}, {result['origins']} origins, {result['limit_minutes']:g} min, "
-          f"{result['cpus']} CPUs (load average at start {result['load_average'][0]:.1f})\n")
+    print(
+        f"\nReach benchmark: {result['extract']}, {result['origins']} origins, {result['limit_minutes']:g} min, "
+        f"{result['cpus']} CPUs (load average at start {result['load_average'][0]:.1f})\n"
+    )
     print("| measure | walk | bike |\n|---|---:|---:|")
     for label, fmt in lines:
         print(f"| {label} | {fmt(modes['walk'])} | {fmt(modes['bike'])} |")
-    print(f"\nwalk + bike, {result['origins']} origins each, whole stage incl. polygons and venue join: "
-          f"{result['two_modes_wall_s_2proc']:.1f} s wall on 2 processes ({result['two_modes_cpu_s_2proc']:.1f} CPU-s, "
-          f"i.e. {result['two_modes_cpu_s_2proc'] / 2:.1f} s on 2 idle cores), "
-          f"{result['two_modes_wall_s_1proc']:.1f} s wall on 1; "
-          f"peak RSS {result['peak_rss_mb']:.0f} MB (children {result['peak_rss_children_mb']:.0f} MB)")
+    print(
+        f"\nwalk + bike, {result['origins']} origins each, whole stage incl. polygons and venue join: "
+        f"{result['two_modes_wall_s_2proc']:.1f} s wall on 2 processes ({result['two_modes_cpu_s_2proc']:.1f} CPU-s, "
+        f"i.e. {result['two_modes_cpu_s_2proc'] / 2:.1f} s on 2 idle cores), "
+        f"{result['two_modes_wall_s_1proc']:.1f} s wall on 1; "
+        f"peak RSS {result['peak_rss_mb']:.0f} MB (children {result['peak_rss_children_mb']:.0f} MB)"
+    )
 
 
 if __name__ == "__main__":

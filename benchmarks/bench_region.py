@@ -58,9 +58,14 @@ def run(grid: tuple[int, int], workers: int, osm: Path) -> dict[str, object]:
     if summary["failed"]:
         raise RuntimeError(f"build failed: {summary['areas']}")
     return {
-        "grid": f"{grid[0]}x{grid[1]}", "workers": workers, "wall_s": round(wall, 1), "worker_cpu_s": round(cpu, 1),
-        "peak_mb_per_worker": [round(p) for p in peaks], "tiles_sum_s": area["seconds"]["tiles_sum"],
-        "pairs": area["reach"]["walk"]["pairs"] + area["reach"]["bike"]["pairs"], "_reach": reach,
+        "grid": f"{grid[0]}x{grid[1]}",
+        "workers": workers,
+        "wall_s": round(wall, 1),
+        "worker_cpu_s": round(cpu, 1),
+        "peak_mb_per_worker": [round(p) for p in peaks],
+        "tiles_sum_s": area["seconds"]["tiles_sum"],
+        "pairs": area["reach"]["walk"]["pairs"] + area["reach"]["bike"]["pairs"],
+        "_reach": reach,
     }
 
 
@@ -70,17 +75,20 @@ def tiling(args: argparse.Namespace) -> None:
     reaches = [r.pop("_reach") for r in rows]
     same = all(reach == reaches[0] for reach in reaches)
     base = rows[0]
-    print(f"{'grid':<6}{'workers':>8}{'wall s':>9}{'× base':>8}{'worker CPU s':>14}{'tiles Σ s':>11}"
-          f"{'peak MB per worker':>22}{'pairs':>8}")
+    print(
+        f"{'grid':<6}{'workers':>8}{'wall s':>9}{'× base':>8}{'worker CPU s':>14}{'tiles Σ s':>11}"
+        f"{'peak MB per worker':>22}{'pairs':>8}"
+    )
     for r in rows:
         r["wall_vs_untiled_1_worker"] = round(float(r["wall_s"]) / float(base["wall_s"]), 2)  # type: ignore[arg-type]
-        print(f"{r['grid']:<6}{r['workers']:>8}{r['wall_s']:>9}{r['wall_vs_untiled_1_worker']:>8}"
-              f"{r['worker_cpu_s']:>14}{r['tiles_sum_s']:>11}{str(r['peak_mb_per_worker']):>22}{r['pairs']:>8}")
+        print(
+            f"{r['grid']:<6}{r['workers']:>8}{r['wall_s']:>9}{r['wall_vs_untiled_1_worker']:>8}"
+            f"{r['worker_cpu_s']:>14}{r['tiles_sum_s']:>11}{str(r['peak_mb_per_worker']):>22}{r['pairs']:>8}"
+        )
     print(f"reachability.csv identical in all runs: {same}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"osm": str(args.osm), "runs": rows, "identical_reachability": same}, indent=2))
     print(f"wrote {args.json}")
-
 
 
 def _load() -> list[float]:
@@ -119,13 +127,22 @@ def measure(toml: Path, out: Path, workers: int | None, scheduler: str | None) -
         counts["pairs"] += area["reach"]["walk"]["pairs"] + area["reach"]["bike"]["pairs"]
     traffic = summary["dask"]
     return {
-        "region": str(toml), "areas": len(summary["areas"]), **counts,
-        "workers": len(peaks), "wall_s": round(wall, 1), "worker_cpu_s": round(worker_cpu, 1),
-        "client_cpu_s": round(_cpu_s() - cpu0, 1), "peak_mb_per_worker": sorted(round(p) for p in peaks.values()),
-        "client_peak_mb": round(_peak_mb()), "stage_s": {k: round(v, 1) for k, v in stages.items()}
+        "region": str(toml),
+        "areas": len(summary["areas"]),
+        **counts,
+        "workers": len(peaks),
+        "wall_s": round(wall, 1),
+        "worker_cpu_s": round(worker_cpu, 1),
+        "client_cpu_s": round(_cpu_s() - cpu0, 1),
+        "peak_mb_per_worker": sorted(round(p) for p in peaks.values()),
+        "client_peak_mb": round(_peak_mb()),
+        "stage_s": {k: round(v, 1) for k, v in stages.items()}
         | {"cut_plan": traffic["cut_plan_s"], "cut_write": traffic["cut_write_s"], "publish": round(publish, 1)},
-        "bytes_to_workers": traffic["argument_bytes"], "bytes_from_workers": traffic["result_bytes"],
-        "site_db": summary["site_database"], "load_before": load_before, "load_after": _load(),
+        "bytes_to_workers": traffic["argument_bytes"],
+        "bytes_from_workers": traffic["result_bytes"],
+        "site_db": summary["site_database"],
+        "load_before": load_before,
+        "load_after": _load(),
     }
 
 
@@ -135,9 +152,22 @@ def growth(args: argparse.Namespace) -> None:
     for copies in args.copies:
         folder = args.data / f"copies-{copies}"
         if not (folder / "region.toml").is_file():
-            subprocess.run([sys.executable, str(ROOT / "benchmarks" / "make_region.py"), "--copies", str(copies),
-                            "--osm", str(args.osm), "--trim", str(args.trim), "--out", str(folder)],
-                           check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(ROOT / "benchmarks" / "make_region.py"),
+                    "--copies",
+                    str(copies),
+                    "--osm",
+                    str(args.osm),
+                    "--trim",
+                    str(args.trim),
+                    "--out",
+                    str(folder),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         out = args.out / f"copies-{copies}"
         cmd = [sys.executable, __file__, "--one", str(folder / "region.toml"), "--out", str(out)]
         cmd += ["--workers", str(args.workers)] if args.workers else []
@@ -150,15 +180,19 @@ def growth(args: argparse.Namespace) -> None:
         print(json.dumps(row), file=sys.stderr)
     base = rows[0]
     per_school = float(base["worker_cpu_s"]) / int(base["schools"])  # type: ignore[call-overload]
-    print(f"{'copies':>6}{'schools':>8}{'tiles':>6}{'wall s':>8}{'wkr CPU s':>10}{'CPU/school':>11}{'× 1st':>7}"
-          f"{'peak MB/worker':>16}{'client MB':>10}{'→wkr KB':>9}{'←wkr KB':>9}  load")
+    print(
+        f"{'copies':>6}{'schools':>8}{'tiles':>6}{'wall s':>8}{'wkr CPU s':>10}{'CPU/school':>11}{'× 1st':>7}"
+        f"{'peak MB/worker':>16}{'client MB':>10}{'→wkr KB':>9}{'←wkr KB':>9}  load"
+    )
     for r in rows:
         cost = float(r["worker_cpu_s"]) / int(r["schools"])  # type: ignore[call-overload]
         r["cpu_per_school_s"], r["cost_vs_first"] = round(cost, 2), round(cost / per_school, 2)
-        print(f"{r['copies']:>6}{r['schools']:>8}{r['tiles']:>6}{r['wall_s']:>8}{r['worker_cpu_s']:>10}"
-              f"{r['cpu_per_school_s']:>11}{r['cost_vs_first']:>7}{max(r['peak_mb_per_worker']):>16}"  # type: ignore[type-var]
-              f"{r['client_peak_mb']:>10}{int(r['bytes_to_workers']) // 1024:>9}"  # type: ignore[call-overload]
-              f"{int(r['bytes_from_workers']) // 1024:>9}  {r['load_before']}→{r['load_after']}")  # type: ignore[call-overload]
+        print(
+            f"{r['copies']:>6}{r['schools']:>8}{r['tiles']:>6}{r['wall_s']:>8}{r['worker_cpu_s']:>10}"
+            f"{r['cpu_per_school_s']:>11}{r['cost_vs_first']:>7}{max(r['peak_mb_per_worker']):>16}"  # type: ignore[type-var]
+            f"{r['client_peak_mb']:>10}{int(r['bytes_to_workers']) // 1024:>9}"  # type: ignore[call-overload]
+            f"{int(r['bytes_from_workers']) // 1024:>9}  {r['load_before']}→{r['load_after']}"
+        )  # type: ignore[call-overload]
         print(f"{'':>6}stages s: " + ", ".join(f"{k} {v}" for k, v in r["stage_s"].items()))  # type: ignore[attr-defined]
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"osm": str(args.osm), "runs": rows}, indent=2))

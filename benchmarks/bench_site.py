@@ -68,13 +68,16 @@ def workload(db_path: Path, n: int, seed: int) -> list[tuple[str, str]]:
         name = rng.choice(names)
         size = rng.choice([1, 2, 3, 4, 6])
         start = rng.randrange(max(1, len(name) - size + 1))
-        return quote(name[start:start + size].strip() or name)
+        return quote(name[start : start + size].strip() or name)
 
     def filters() -> str:
         parts = [f"category={rng.choice(categories)}"] if rng.random() < 0.5 else []
         if rng.random() < 0.5:
-            parts += [f"school={quote(rng.choice(schools))}", f"mode={rng.choice(['walk', 'bike'])}",
-                      f"max_minutes={rng.randint(3, int(minutes))}"]
+            parts += [
+                f"school={quote(rng.choice(schools))}",
+                f"mode={rng.choice(['walk', 'bike'])}",
+                f"max_minutes={rng.randint(3, int(minutes))}",
+            ]
         if rng.random() < 0.4:
             parts.append(f"open={rng.choice(['now', 'after_school', 'weekend'])}")
         if rng.random() < 0.2:
@@ -173,8 +176,12 @@ def service_times(db_path: Path, requests: list[tuple[str, str]]) -> dict[str, f
         client.get(url)
         wall.append((time.perf_counter() - started) * 1000)
     cpu = (time.process_time() - cpu_started) * 1000 / len(requests)
-    return {"requests": len(requests), "mean_ms": round(float(np.mean(wall)), 2),
-            "p95_ms": round(float(np.percentile(wall, 95)), 2), "cpu_ms_per_request": round(cpu, 2)}
+    return {
+        "requests": len(requests),
+        "mean_ms": round(float(np.mean(wall)), 2),
+        "p95_ms": round(float(np.percentile(wall, 95)), 2),
+        "cpu_ms_per_request": round(cpu, 2),
+    }
 
 
 def free_port() -> int:
@@ -208,13 +215,25 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50, help="concurrent connections")
     parser.add_argument("--requests", type=int, default=4000, help="requests of the mixed workload")
     parser.add_argument("--baseline-requests", type=int, default=2000, help="requests of the static-file baseline")
-    parser.add_argument("--rate", type=float, default=None,
-                        help="open loop: requests per second (default: closed loop, as fast as answered)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="open loop: requests per second (default: closed loop, as fast as answered)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4,
-                        help="threads per gunicorn worker (gthread; more threads fight over the GIL: 8 gave a worse p95 and p99)")
-    parser.add_argument("--cache-mb", type=float, default=None,
-                        help="the app's answer cache per worker, MB (default: the app's default; 0: off)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=4,
+        help="threads per gunicorn worker (gthread; more threads fight over the GIL: 8 gave a worse p95 and p99)",
+    )
+    parser.add_argument(
+        "--cache-mb",
+        type=float,
+        default=None,
+        help="the app's answer cache per worker, MB (default: the app's default; 0: off)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_site.json")
     args = parser.parse_args()
@@ -225,10 +244,19 @@ def main() -> None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         gunicorn = [
-            str(Path(sys.executable).with_name("gunicorn")), "-c", "python:webapp.gunicorn_conf",
-            "--bind", f"127.0.0.1:{port}",
-            "--workers", str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
-            "--log-level", "warning",
+            str(Path(sys.executable).with_name("gunicorn")),
+            "-c",
+            "python:webapp.gunicorn_conf",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(args.threads),
+            "--log-level",
+            "warning",
             f"webapp:create_app({str(db_path)!r}{'' if args.cache_mb is None else f', cache_mb={args.cache_mb}'})",
         ]
         server = subprocess.Popen(gunicorn, cwd=ROOT)
@@ -236,13 +264,15 @@ def main() -> None:
             wait_ready(base, server)
             mix = workload(db_path, args.requests, args.seed)
             with sqlite3.connect(db_path) as con:
-                sizes = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                         for t in ("venues", "schools", "reach")}
+                sizes = {
+                    t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("venues", "schools", "reach")
+                }
             # warm-up (workers, imports, connections) on other requests than the measured ones
             asyncio.run(run_load(base, workload(db_path, args.clients * 2, args.seed + 1), args.clients))
             started = time.perf_counter()
-            baseline_rows = asyncio.run(run_load(
-                base, [("static", "/static/site.css")] * args.baseline_requests, args.clients, args.rate))
+            baseline_rows = asyncio.run(
+                run_load(base, [("static", "/static/site.css")] * args.baseline_requests, args.clients, args.rate)
+            )
             baseline_wall = time.perf_counter() - started
             started = time.perf_counter()
             rows = asyncio.run(run_load(base, mix, args.clients, args.rate))
@@ -257,29 +287,53 @@ def main() -> None:
     ratio = table["all"]["p95_ms"] / baseline["p95_ms"]
     print(f"\nsite.db: {sizes['venues']} venues, {sizes['schools']} schools, {sizes['reach']} school-venue pairs")
     pace = "as fast as answered" if args.rate is None else f"open loop at {args.rate:g} req/s"
-    print(f"{args.requests} requests, {args.clients} concurrent clients ({pace}), gunicorn {args.workers} workers x "
-          f"{args.threads} threads, {os.cpu_count()} CPUs (client on the same machine)")
-    print(f"{'kind':<10}{'requests':>9}{'errors':>8}{'4xx':>6}{'hits':>6}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
-          f"{'max ms':>9}")
+    print(
+        f"{args.requests} requests, {args.clients} concurrent clients ({pace}), gunicorn {args.workers} workers x "
+        f"{args.threads} threads, {os.cpu_count()} CPUs (client on the same machine)"
+    )
+    print(
+        f"{'kind':<10}{'requests':>9}{'errors':>8}{'4xx':>6}{'hits':>6}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+        f"{'max ms':>9}"
+    )
     for kind, row in [*table.items(), ("static*", baseline)]:
-        print(f"{kind:<10}{row['requests']:>9}{row['errors']:>8}{row['client_errors_4xx']:>6}{row['cache_hits']:>6}"
-              f"{row['p50_ms']:>9}{row['p95_ms']:>9}{row['p99_ms']:>9}{row['max_ms']:>9}")
-    print(f"throughput {table['all']['req_per_s']} req/s; p95 {table['all']['p95_ms']} ms "
-          f"(goal <= {GOAL_P95_MS:g} ms: {'met' if table['all']['p95_ms'] <= GOAL_P95_MS else 'NOT met'}); "
-          f"p95 / static-file p95 = {ratio:.2f}  (*baseline: same load on /static/site.css)")
-    print(f"one at a time, in process: mean {service['mean_ms']} ms, p95 {service['p95_ms']} ms, "
-              f"CPU {service['cpu_ms_per_request']} ms per request; load average {os.getloadavg()[0]:.1f}")
+        print(
+            f"{kind:<10}{row['requests']:>9}{row['errors']:>8}{row['client_errors_4xx']:>6}{row['cache_hits']:>6}"
+            f"{row['p50_ms']:>9}{row['p95_ms']:>9}{row['p99_ms']:>9}{row['max_ms']:>9}"
+        )
+    print(
+        f"throughput {table['all']['req_per_s']} req/s; p95 {table['all']['p95_ms']} ms "
+        f"(goal <= {GOAL_P95_MS:g} ms: {'met' if table['all']['p95_ms'] <= GOAL_P95_MS else 'NOT met'}); "
+        f"p95 / static-file p95 = {ratio:.2f}  (*baseline: same load on /static/site.css)"
+    )
+    print(
+        f"one at a time, in process: mean {service['mean_ms']} ms, p95 {service['p95_ms']} ms, "
+        f"CPU {service['cpu_ms_per_request']} ms per request; load average {os.getloadavg()[0]:.1f}"
+    )
     result = {
-        "workload": {"requests": args.requests, "clients": args.clients, "rate": args.rate, "seed": args.seed,
-                     "gunicorn": {"workers": args.workers, "threads": args.threads, "worker_class": "gthread"},
-                     "cache_mb": args.cache_mb},
+        "workload": {
+            "requests": args.requests,
+            "clients": args.clients,
+            "rate": args.rate,
+            "seed": args.seed,
+            "gunicorn": {"workers": args.workers, "threads": args.threads, "worker_class": "gthread"},
+            "cache_mb": args.cache_mb,
+        },
         "data": Path(str(data) if args.data else (args.city or args.osm)).name,  # no machine paths in results
-        "results": table, "sequential_in_process": service, "baseline_static": baseline,
+        "results": table,
+        "sequential_in_process": service,
+        "baseline_static": baseline,
         "p95_ratio_to_static": round(ratio, 2),
-        "goal": {"p95_ms": GOAL_P95_MS, "errors": 0,
-                 "met": table["all"]["p95_ms"] <= GOAL_P95_MS and table["all"]["errors"] == 0},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "load_avg_1m": os.getloadavg()[0]},
+        "goal": {
+            "p95_ms": GOAL_P95_MS,
+            "errors": 0,
+            "met": table["all"]["p95_ms"] <= GOAL_P95_MS and table["all"]["errors"] == 0,
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_avg_1m": os.getloadavg()[0],
+        },
         "site_db_rows": sizes,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

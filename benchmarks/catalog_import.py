@@ -31,13 +31,15 @@ def make_catalogue(path: Path, rows: int, seed: int = 5) -> int:
     hours = [r["T_TIME"] for r in json.loads(HOURS.read_text(encoding="utf-8"))["rows"]]
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, len(features), rows)
-    frame = pd.DataFrame({
-        "名称": [f"{features[i]['properties']['title']}{k}" for k, i in enumerate(pick)],
-        "地址": [features[i]["properties"]["xian_di_zhi"] or "" for i in pick],
-        "经度": (np.array([features[i]["geometry"]["coordinates"][0] for i in pick]) + rng.normal(0, 0.003, rows)),
-        "纬度": (np.array([features[i]["geometry"]["coordinates"][1] for i in pick]) + rng.normal(0, 0.003, rows)),
-        "开放时间": [hours[i % len(hours)] for i in range(rows)],
-    })
+    frame = pd.DataFrame(
+        {
+            "名称": [f"{features[i]['properties']['title']}{k}" for k, i in enumerate(pick)],
+            "地址": [features[i]["properties"]["xian_di_zhi"] or "" for i in pick],
+            "经度": (np.array([features[i]["geometry"]["coordinates"][0] for i in pick]) + rng.normal(0, 0.003, rows)),
+            "纬度": (np.array([features[i]["geometry"]["coordinates"][1] for i in pick]) + rng.normal(0, 0.003, rows)),
+            "开放时间": [hours[i % len(hours)] for i in range(rows)],
+        }
+    )
     bad = np.arange(0, rows, 100)
     frame.loc[bad, "经度"] = 150.0
     frame.to_csv(path, index=False, encoding="utf-8")
@@ -75,17 +77,24 @@ def main() -> int:
         imp_s, imp_mb, result = measure(lambda: import_catalogue(spec, taxonomy, settings, area=area))
     assert len(result.venues) == args.rows - n_bad and len(result.review) == n_bad
     report = {
-        "rows": args.rows, "bad_rows": n_bad,
+        "rows": args.rows,
+        "bad_rows": n_bad,
         "baseline_pandas_read_csv": {"seconds": round(base_s, 3), "peak_mib": round(base_mb, 1)},
-        "import_catalogue": {"seconds": round(imp_s, 3), "peak_mib": round(imp_mb, 1),
-                             "rows_per_second": round(args.rows / imp_s)},
-        "ratio_time": round(imp_s / base_s, 1), "ratio_memory": round(imp_mb / base_mb, 1),
+        "import_catalogue": {
+            "seconds": round(imp_s, 3),
+            "peak_mib": round(imp_mb, 1),
+            "rows_per_second": round(args.rows / imp_s),
+        },
+        "ratio_time": round(imp_s / base_s, 1),
+        "ratio_memory": round(imp_mb / base_mb, 1),
     }
     print(f"{'step':<28}{'seconds':>10}{'peak MiB':>10}")
     print(f"{'pandas.read_csv (baseline)':<28}{base_s:>10.2f}{base_mb:>10.1f}")
     print(f"{'import_catalogue':<28}{imp_s:>10.2f}{imp_mb:>10.1f}")
-    print(f"ratio: time ×{report['ratio_time']}, memory ×{report['ratio_memory']}; "
-          f"{args.rows} rows → {len(result.venues)} venues, {n_bad} to review")
+    print(
+        f"ratio: time ×{report['ratio_time']}, memory ×{report['ratio_memory']}; "
+        f"{args.rows} rows → {len(result.venues)} venues, {n_bad} to review"
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
     return 0

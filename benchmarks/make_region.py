@@ -31,10 +31,26 @@ from mapgen.geo import degrees_for_metres, local_metres
 ROOT = Path(__file__).resolve().parents[1]
 HEIDELBERG = ROOT.parent / "shared" / "data" / "osm" / "heidelberg.osm.pbf"
 # Highway kinds a join continues: streets and paths both modes may use (no motorways, no platforms).
-JOINABLE = frozenset({
-    "primary", "secondary", "tertiary", "unclassified", "residential", "living_street", "service", "track",
-    "path", "footway", "cycleway", "pedestrian", "bridleway", "primary_link", "secondary_link", "tertiary_link",
-})
+JOINABLE = frozenset(
+    {
+        "primary",
+        "secondary",
+        "tertiary",
+        "unclassified",
+        "residential",
+        "living_street",
+        "service",
+        "track",
+        "path",
+        "footway",
+        "cycleway",
+        "pedestrian",
+        "bridleway",
+        "primary_link",
+        "secondary_link",
+        "tertiary_link",
+    }
+)
 JOIN_TAGS = {"highway": "unclassified", "name": "Grenzweg (synthetic join)"}
 
 
@@ -100,8 +116,14 @@ def source_layout(source: Path, copies: int, gap_m: float, trim: float = 0.01, c
     rows = math.ceil(copies / cols)
     gap_lon, gap_lat = degrees_for_metres(gap_m, (south + north) / 2)
     offset = 10 ** math.ceil(math.log10(top + 1))
-    return Layout((float(west), float(south), float(east), float(north)), cols, rows, east - west + gap_lon,
-                  north - south + gap_lat, offset)
+    return Layout(
+        (float(west), float(south), float(east), float(north)),
+        cols,
+        rows,
+        east - west + gap_lon,
+        north - south + gap_lat,
+        offset,
+    )
 
 
 def _inside(bbox: tuple[float, float, float, float], lon: float, lat: float) -> bool:
@@ -110,12 +132,16 @@ def _inside(bbox: tuple[float, float, float, float], lon: float, lat: float) -> 
 
 def kept_nodes(source: Path, bbox: tuple[float, float, float, float]) -> dict[int, tuple[float, float]]:
     """Location of every node of the source inside `bbox` (what each copy keeps)."""
-    return {n.id: (n.location.lon, n.location.lat) for n in osmium.FileProcessor(str(source), osmium.osm.NODE)
-            if n.location.valid() and _inside(bbox, n.location.lon, n.location.lat)}
+    return {
+        n.id: (n.location.lon, n.location.lat)
+        for n in osmium.FileProcessor(str(source), osmium.osm.NODE)
+        if n.location.valid() and _inside(bbox, n.location.lon, n.location.lat)
+    }
 
 
-def dangling_ends(source: Path, kept: dict[int, tuple[float, float]], edge_m: float,
-                  bbox: tuple[float, float, float, float]) -> dict[str, np.ndarray]:
+def dangling_ends(
+    source: Path, kept: dict[int, tuple[float, float]], edge_m: float, bbox: tuple[float, float, float, float]
+) -> dict[str, np.ndarray]:
     """Street ends of the copied part lying within `edge_m` of each side of `bbox`.
 
     A street way is cut where it leaves the box; a dangling end is the first or last
@@ -140,8 +166,12 @@ def dangling_ends(source: Path, kept: dict[int, tuple[float, float]], edge_m: fl
     w, s, e, n = bbox
     dlon, dlat = degrees_for_metres(edge_m, (s + n) / 2)
     lon, lat = table[:, 1], table[:, 2]
-    return {"west": table[lon <= w + dlon], "east": table[lon >= e - dlon],
-            "south": table[lat <= s + dlat], "north": table[lat >= n - dlat]}
+    return {
+        "west": table[lon <= w + dlon],
+        "east": table[lon >= e - dlon],
+        "south": table[lat <= s + dlat],
+        "north": table[lat >= n - dlat],
+    }
 
 
 def pair_ends(a: np.ndarray, b: np.ndarray, max_m: float, lat: float) -> list[tuple[int, int]]:
@@ -151,8 +181,9 @@ def pair_ends(a: np.ndarray, b: np.ndarray, max_m: float, lat: float) -> list[tu
     tree = cKDTree(local_metres(b[:, 1], b[:, 2], lat))
     dist, near = tree.query(local_metres(a[:, 1], a[:, 2], lat), k=min(8, len(b)), distance_upper_bound=max_m)
     dist, near = dist.reshape(len(a), -1), near.reshape(len(a), -1)
-    candidates = sorted((d, i, j) for i in range(len(a)) for d, j in zip(dist[i], near[i], strict=True)
-                        if np.isfinite(d))
+    candidates = sorted(
+        (d, i, j) for i in range(len(a)) for d, j in zip(dist[i], near[i], strict=True) if np.isfinite(d)
+    )
     used_a: set[int] = set()
     used_b: set[int] = set()
     pairs = []
@@ -164,8 +195,17 @@ def pair_ends(a: np.ndarray, b: np.ndarray, max_m: float, lat: float) -> list[tu
     return pairs
 
 
-def make_region(source: Path, copies: int, out: Path, county: int = 1, gap_m: float = 30.0, edge_m: float = 300.0,
-                max_join_m: float = 800.0, trim: float = 0.01, columns: int | None = None) -> dict[str, object]:
+def make_region(
+    source: Path,
+    copies: int,
+    out: Path,
+    county: int = 1,
+    gap_m: float = 30.0,
+    edge_m: float = 300.0,
+    max_join_m: float = 800.0,
+    trim: float = 0.01,
+    columns: int | None = None,
+) -> dict[str, object]:
     """Write ``region.osm.pbf`` (the copies, joined) and ``region.toml`` (one area per county) into `out`.
 
     Parameters
@@ -227,8 +267,16 @@ def make_region(source: Path, copies: int, out: Path, county: int = 1, gap_m: fl
                 counts["joins"] = len(joins)
     toml = out / "region.toml"
     toml.write_text(region_toml(layout, copies, county, f"{copies} copies of {source.name}"), encoding="utf-8")
-    info = {"source": str(source), "copies": copies, "grid": [layout.columns, layout.rows], "county": county,
-            "pbf": str(pbf), "toml": str(toml), "bytes": pbf.stat().st_size, **counts}
+    info = {
+        "source": str(source),
+        "copies": copies,
+        "grid": [layout.columns, layout.rows],
+        "county": county,
+        "pbf": str(pbf),
+        "toml": str(toml),
+        "bytes": pbf.stat().st_size,
+        **counts,
+    }
     (out / "region.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     return info
 
@@ -261,8 +309,15 @@ def region_toml(layout: Layout, copies: int, county: int, title: str) -> str:
     """
     w, s, _, _ = layout.bbox
     half_lon, half_lat = (layout.step_lon - (layout.bbox[2] - w)) / 2, (layout.step_lat - (layout.bbox[3] - s)) / 2
-    lines = ['name = "synthetic-region"', f'title = "{title}"', 'osm = "region.osm.pbf"', "", "[settings]",
-             "minutes = 15", ""]
+    lines = [
+        'name = "synthetic-region"',
+        f'title = "{title}"',
+        'osm = "region.osm.pbf"',
+        "",
+        "[settings]",
+        "minutes = 15",
+        "",
+    ]
     rows = math.ceil(copies / layout.columns)
     for row0 in range(0, rows, county):
         for col0 in range(0, layout.columns, county):
@@ -271,10 +326,18 @@ def region_toml(layout: Layout, copies: int, county: int, title: str) -> str:
             members = [r * layout.columns + c for r in rws for c in cols if r * layout.columns + c < copies]
             if not members:
                 continue
-            box = (w + cols[0] * layout.step_lon - half_lon, s + rws[0] * layout.step_lat - half_lat,
-                   w + (cols[-1] + 1) * layout.step_lon - half_lon, s + (rws[-1] + 1) * layout.step_lat - half_lat)
-            lines += ["[[areas]]", f'name = "county-{row0 // county}-{col0 // county}"',
-                      f"bbox = [{', '.join(f'{v:.6f}' for v in box)}]", ""]
+            box = (
+                w + cols[0] * layout.step_lon - half_lon,
+                s + rws[0] * layout.step_lat - half_lat,
+                w + (cols[-1] + 1) * layout.step_lon - half_lon,
+                s + (rws[-1] + 1) * layout.step_lat - half_lat,
+            )
+            lines += [
+                "[[areas]]",
+                f'name = "county-{row0 // county}-{col0 // county}"',
+                f"bbox = [{', '.join(f'{v:.6f}' for v in box)}]",
+                "",
+            ]
     return "\n".join(lines)
 
 

@@ -65,8 +65,11 @@ def duplicate_pairs(venues: gpd.GeoDataFrame, pairs: pd.DataFrame, within_m: flo
     """
     metric = venues.to_crs(venues.estimate_utm_crs())
     names = {
-        v: {normalise(n) for n in (row["name"], row.get("name_en"))
-            if isinstance(n, str) and n.strip() and not RAW_TAG_NAME.search(n)}
+        v: {
+            normalise(n)
+            for n in (row["name"], row.get("name_en"))
+            if isinstance(n, str) and n.strip() and not RAW_TAG_NAME.search(n)
+        }
         for v, row in zip(venues["venue_id"], venues.to_dict("records"), strict=True)
     }
     point = dict(zip(metric["venue_id"], metric.geometry, strict=True))
@@ -84,7 +87,9 @@ def duplicate_pairs(venues: gpd.GeoDataFrame, pairs: pd.DataFrame, within_m: flo
 def main(argv: list[str]) -> None:
     """Print one JSON line of figures per build folder."""
     osm, builds = Path(argv[0]), [Path(b) for b in argv[1:]]
-    features = osm_extract.read_osm(osm, {"amenity", "leisure", "tourism", "historic", "heritage", "club", "man_made"}).features
+    features = osm_extract.read_osm(
+        osm, {"amenity", "leisure", "tourism", "historic", "heritage", "club", "man_made"}
+    ).features
     for build in builds:
         print(json.dumps({"build": str(build), **figures(build, features, Settings())}, ensure_ascii=False))
 

@@ -192,15 +192,28 @@ def import_catalogue(
     from mapgen.taxonomy import load_taxonomy
 
     try:
-        spec = CatalogueConfig.model_validate({"file": file, "name": name, "crs": crs, "category": category,
-                                               "district": district, "columns": dict(columns or {})})
+        spec = CatalogueConfig.model_validate(
+            {
+                "file": file,
+                "name": name,
+                "crs": crs,
+                "category": category,
+                "district": district,
+                "columns": dict(columns or {}),
+            }
+        )
         settings = CatalogueSettings() if min_confidence is None else CatalogueSettings(min_confidence=min_confidence)
     except ValueError as exc:
         raise ConfigError(f"{file}: {exc}") from exc
     gazetteer = merge_gazetteers(build_gazetteer(read_gazetteer(p), settings) for p in gazetteers)
     area = shapely.box(*bbox) if bbox else gazetteer.area
-    return import_rows(spec, load_taxonomy(categories or DEFAULT_CATEGORIES), settings,
-                       gazetteer=gazetteer if len(gazetteer) else None, area=area)
+    return import_rows(
+        spec,
+        load_taxonomy(categories or DEFAULT_CATEGORIES),
+        settings,
+        gazetteer=gazetteer if len(gazetteer) else None,
+        area=area,
+    )
 
 
 def _points(points: Points) -> gpd.GeoDataFrame:
@@ -208,8 +221,12 @@ def _points(points: Points) -> gpd.GeoDataFrame:
     if isinstance(points, gpd.GeoDataFrame):
         ids = points["id"] if "id" in points else pd.Series(points.index, index=points.index)
         footprint = points.geometry.to_crs(4326) if points.crs is not None else points.geometry.set_crs(4326)
-        return gpd.GeoDataFrame({"school_id": ids.astype(str).to_numpy(), "footprint": footprint.to_numpy()},
-                                geometry="footprint", crs=4326)
+        return gpd.GeoDataFrame(
+            {"school_id": ids.astype(str).to_numpy(), "footprint": footprint.to_numpy()}, geometry="footprint", crs=4326
+        )
     lonlat = np.asarray(points, dtype=float).reshape(-1, 2)
-    return gpd.GeoDataFrame({"school_id": [str(i) for i in range(len(lonlat))],
-                             "footprint": shapely.points(lonlat)}, geometry="footprint", crs=4326)
+    return gpd.GeoDataFrame(
+        {"school_id": [str(i) for i in range(len(lonlat))], "footprint": shapely.points(lonlat)},
+        geometry="footprint",
+        crs=4326,
+    )

@@ -31,7 +31,7 @@ def _sweep(parent: Path, name: str) -> None:
     """Remove staging and retired folders of `name` left by runs that were killed (their process is gone)."""
     for kind in (_STAGING, _RETIRED):
         for leftover in parent.glob(f".{name}{kind}*"):
-            pid = leftover.name[len(f".{name}{kind}"):].split("-", 1)[0]
+            pid = leftover.name[len(f".{name}{kind}") :].split("-", 1)[0]
             if pid.isdigit() and not _alive(int(pid)) and leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)
 
@@ -76,7 +76,8 @@ def staged_folder(out: str | Path, built_marker: str) -> Iterator[Path]:
         work = Path(tempfile.mkdtemp(prefix=f".{out.name}{_STAGING}{os.getpid()}-", dir=parent))
         (work / INCOMPLETE_MARKER).write_text(
             f"A mapgen run is writing this folder (or was killed while doing so); when complete it replaces {out}.\n",
-            encoding="utf-8")
+            encoding="utf-8",
+        )
     except OSError as exc:
         raise InputFileError(f"{out}: cannot write the output folder ({exc.strerror or exc})") from exc
     done = False

@@ -19,14 +19,43 @@ _AREA_RULES: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("water", "landuse", frozenset({"reservoir", "basin"})),
     ("water", "waterway", frozenset({"riverbank", "dock", "canal", "river"})),
     ("water", "water", frozenset({"river", "lake", "pond", "reservoir", "canal", "basin"})),
-    ("park", "leisure", frozenset({
-        "park", "garden", "playground", "pitch", "sports_centre", "stadium", "track", "nature_reserve",
-        "recreation_ground", "golf_course", "dog_park",
-    })),
-    ("park", "landuse", frozenset({
-        "grass", "forest", "meadow", "recreation_ground", "village_green", "cemetery", "orchard", "vineyard",
-        "allotments", "park",
-    })),
+    (
+        "park",
+        "leisure",
+        frozenset(
+            {
+                "park",
+                "garden",
+                "playground",
+                "pitch",
+                "sports_centre",
+                "stadium",
+                "track",
+                "nature_reserve",
+                "recreation_ground",
+                "golf_course",
+                "dog_park",
+            }
+        ),
+    ),
+    (
+        "park",
+        "landuse",
+        frozenset(
+            {
+                "grass",
+                "forest",
+                "meadow",
+                "recreation_ground",
+                "village_green",
+                "cemetery",
+                "orchard",
+                "vineyard",
+                "allotments",
+                "park",
+            }
+        ),
+    ),
     ("park", "natural", frozenset({"wood", "scrub", "grassland", "heath"})),
 )
 _WATER_LINES = frozenset({"river", "stream", "canal", "drain", "ditch"})
@@ -52,19 +81,25 @@ def basemap_layers(extract: OsmExtract, bbox: tuple[float, float, float, float])
     """
     west, south, east, north = bbox
     inside = [
-        w for w in extract.highways
+        w
+        for w in extract.highways
         if w.tags["highway"] not in _NOT_STREETS
-        and ((w.lonlat[:, 0] >= west) & (w.lonlat[:, 0] <= east) & (w.lonlat[:, 1] >= south)
-             & (w.lonlat[:, 1] <= north)).any()
+        and (
+            (w.lonlat[:, 0] >= west) & (w.lonlat[:, 0] <= east) & (w.lonlat[:, 1] >= south) & (w.lonlat[:, 1] <= north)
+        ).any()
     ]
-    streets = pd.DataFrame({
-        "layer": "street",
-        "kind": [w.tags["highway"] for w in inside],
-        "geometry": shapely.linestrings(
-            np.concatenate([w.lonlat for w in inside]),
-            indices=np.repeat(np.arange(len(inside)), [len(w.lonlat) for w in inside]),
-        ) if inside else np.empty(0, dtype=object),
-    })
+    streets = pd.DataFrame(
+        {
+            "layer": "street",
+            "kind": [w.tags["highway"] for w in inside],
+            "geometry": shapely.linestrings(
+                np.concatenate([w.lonlat for w in inside]),
+                indices=np.repeat(np.arange(len(inside)), [len(w.lonlat) for w in inside]),
+            )
+            if inside
+            else np.empty(0, dtype=object),
+        }
+    )
     frames = [streets, _areas(extract.features)]
     layers = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=4326)
     layers["geometry"] = shapely.clip_by_rect(layers.geometry.values, west, south, east, north)

@@ -86,7 +86,7 @@ def load_arrays(data: bytes) -> Arrays:
     """
     if not data.startswith(_MAGIC):
         raise CorruptCacheError("not a mapgen cache file")
-    digest, payload = data[len(_MAGIC):len(_MAGIC) + _DIGEST], data[len(_MAGIC) + _DIGEST:]
+    digest, payload = data[len(_MAGIC) : len(_MAGIC) + _DIGEST], data[len(_MAGIC) + _DIGEST :]
     if hashlib.sha256(payload).digest() != digest:
         raise CorruptCacheError("checksum mismatch (flipped or missing bytes)")
     try:
@@ -150,8 +150,11 @@ def cached(
         except OSError:
             pass  # unreadable (permissions): rebuild, and try to replace it below
         except Exception as exc:
-            console.print(f"[yellow]warning:[/yellow] cache file {escape(str(path))} is damaged "
-                          f"({escape(str(exc))}); discarded, rebuilding", highlight=False)
+            console.print(
+                f"[yellow]warning:[/yellow] cache file {escape(str(path))} is damaged "
+                f"({escape(str(exc))}); discarded, rebuilding",
+                highlight=False,
+            )
             path.unlink(missing_ok=True)
     value = build()
     try:

@@ -31,13 +31,18 @@ def school_grounds(features: gpd.GeoDataFrame, settings: Settings) -> gpd.GeoDat
     """
     if "amenity" not in features or features.empty:
         return gpd.GeoDataFrame({"grounds_id": [], "name": []}, geometry=[], crs=4326)
-    areas = features[features["amenity"].isin(settings.campus_amenities)
-                     & features.geom_type.isin(["Polygon", "MultiPolygon"])]
+    areas = features[
+        features["amenity"].isin(settings.campus_amenities) & features.geom_type.isin(["Polygon", "MultiPolygon"])
+    ]
     names = areas["name"] if "name" in areas else pd.Series("", index=areas.index)
-    return gpd.GeoDataFrame({
-        "grounds_id": (areas["element"].astype(str) + "/" + areas["osm_id"].astype(str)).values,
-        "name": names.fillna("").astype(str).values,
-    }, geometry=areas.geometry.values, crs=features.crs)
+    return gpd.GeoDataFrame(
+        {
+            "grounds_id": (areas["element"].astype(str) + "/" + areas["osm_id"].astype(str)).values,
+            "name": names.fillna("").astype(str).values,
+        },
+        geometry=areas.geometry.values,
+        crs=features.crs,
+    )
 
 
 def grounds_of(points: gpd.GeoSeries, footprints: gpd.GeoSeries, grounds: gpd.GeoDataFrame) -> pd.Series:
@@ -74,7 +79,10 @@ def grounds_of(points: gpd.GeoSeries, footprints: gpd.GeoSeries, grounds: gpd.Ge
 
 
 def outing_pairs(
-    pairs: pd.DataFrame, schools: gpd.GeoDataFrame, venues: gpd.GeoDataFrame, grounds: gpd.GeoDataFrame,
+    pairs: pd.DataFrame,
+    schools: gpd.GeoDataFrame,
+    venues: gpd.GeoDataFrame,
+    grounds: gpd.GeoDataFrame,
     settings: Settings,
 ) -> pd.DataFrame:
     """Mark the pairs whose venue lies on the school's own grounds; drop pairs to venues not open to the public.
@@ -101,12 +109,17 @@ def outing_pairs(
     pandas.DataFrame
         `pairs` with ``on_campus`` (bool), without pairs to non-public venues of other schools.
     """
-    school_grounds_id = dict(zip(
-        schools["school_id"],
-        grounds_of(gpd.GeoSeries(schools.geometry.values, crs=4326),
-                   gpd.GeoSeries(schools["footprint"].values, crs=4326), grounds),
-        strict=True,
-    ))
+    school_grounds_id = dict(
+        zip(
+            schools["school_id"],
+            grounds_of(
+                gpd.GeoSeries(schools.geometry.values, crs=4326),
+                gpd.GeoSeries(schools["footprint"].values, crs=4326),
+                grounds,
+            ),
+            strict=True,
+        )
+    )
     campus = venues.set_index("venue_id")["campus"]
     public = venues.set_index("venue_id")["public"].astype(bool)
     venue_campus = pairs["venue_id"].map(campus).fillna("")

@@ -40,8 +40,9 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option(
-        "--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """15-minute activity circles: which venues each school's pupils reach on foot or by bike."""
 
@@ -69,27 +70,61 @@ def _city(city: Optional[Path], osm: Optional[Path], overrides: Mapping[str, obj
 @app.command()
 def build(
     out: Annotated[Path, typer.Option("--out", help="Output folder (created).")],
-    city: Annotated[Optional[Path], typer.Option("--city", help="City configuration TOML (data/venues/*.toml).")] = None,
-    osm: Annotated[Optional[Path], typer.Option("--osm", help="Any OSM extract (.osm or .osm.pbf); defaults for the rest.")] = None,
-    bbox: Annotated[Optional[str], typer.Option("--bbox", help="Build only west,south,east,north (degrees) of the extract.")] = None,
+    city: Annotated[
+        Optional[Path], typer.Option("--city", help="City configuration TOML (data/venues/*.toml).")
+    ] = None,
+    osm: Annotated[
+        Optional[Path], typer.Option("--osm", help="Any OSM extract (.osm or .osm.pbf); defaults for the rest.")
+    ] = None,
+    bbox: Annotated[
+        Optional[str], typer.Option("--bbox", help="Build only west,south,east,north (degrees) of the extract.")
+    ] = None,
     walk_kmh: Annotated[Optional[float], typer.Option("--walk-kmh", help="Walking speed, km/h [default 4].")] = None,
     bike_kmh: Annotated[Optional[float], typer.Option("--bike-kmh", help="Cycling speed, km/h [default 12].")] = None,
-    minutes: Annotated[Optional[float], typer.Option("--minutes", help="Travel-time limit, minutes [default 15].")] = None,
-    kindergartens: Annotated[Optional[bool], typer.Option("--kindergartens/--no-kindergartens", help="Count kindergartens as schools [default no].")] = None,
-    categories: Annotated[Optional[Path], typer.Option(
-        "--categories", help="Your own category taxonomy TOML [default: the city file's, else the packaged one].")] = None,
-    strict: Annotated[bool, typer.Option(
-        "--strict", help="Fail (exit 2) when an optional output (e.g. the PDF sheets) had to be skipped.")] = False,
-    only_inner_schools: Annotated[Optional[bool], typer.Option("--only-inner-schools/--all-schools", help="Leave out schools whose circles reach the edge of the data [default: all schools].")] = None,
-    language: Annotated[Optional[str], typer.Option("--language", help="zh, en or de: generated venue names, title, pages [default: zh in China, else en].")] = None,
+    minutes: Annotated[
+        Optional[float], typer.Option("--minutes", help="Travel-time limit, minutes [default 15].")
+    ] = None,
+    kindergartens: Annotated[
+        Optional[bool],
+        typer.Option("--kindergartens/--no-kindergartens", help="Count kindergartens as schools [default no]."),
+    ] = None,
+    categories: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--categories", help="Your own category taxonomy TOML [default: the city file's, else the packaged one]."
+        ),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Fail (exit 2) when an optional output (e.g. the PDF sheets) had to be skipped."),
+    ] = False,
+    only_inner_schools: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--only-inner-schools/--all-schools",
+            help="Leave out schools whose circles reach the edge of the data [default: all schools].",
+        ),
+    ] = None,
+    language: Annotated[
+        Optional[str],
+        typer.Option(
+            "--language", help="zh, en or de: generated venue names, title, pages [default: zh in China, else en]."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Build schools, venues, walk/bike circles and maps for one city into --out."""
     from mapgen.errors import IncompleteBuildError
     from mapgen.pipeline import build_city
 
-    overrides = {"walk_kmh": walk_kmh, "bike_kmh": bike_kmh, "minutes": minutes, "include_kindergartens": kindergartens,
-                 "inner_schools_only": only_inner_schools, "language": language}
+    overrides = {
+        "walk_kmh": walk_kmh,
+        "bike_kmh": bike_kmh,
+        "minutes": minutes,
+        "include_kindergartens": kindergartens,
+        "inner_schools_only": only_inner_schools,
+        "language": language,
+    }
     config = _city(city, osm, overrides)
     if categories is not None:
         config = config.model_copy(update={"categories": categories})
@@ -120,12 +155,17 @@ app.add_typer(region_app, name="region")
 def region_build(
     region: Annotated[Path, typer.Argument(help="Region configuration TOML (see docs/region.md).")],
     out: Annotated[Path, typer.Option("--out", help="Output folder (created); one sub-folder per area.")],
-    scheduler: Annotated[Optional[str], typer.Option(
-        "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 [default: a local cluster]."
-    )] = None,
-    workers: Annotated[Optional[int], typer.Option(
-        "--workers", min=1, help="Worker processes of the local cluster [default: one per CPU]."
-    )] = None,
+    scheduler: Annotated[
+        Optional[str],
+        typer.Option(
+            "--scheduler",
+            help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 [default: a local cluster].",
+        ),
+    ] = None,
+    workers: Annotated[
+        Optional[int],
+        typer.Option("--workers", min=1, help="Worker processes of the local cluster [default: one per CPU]."),
+    ] = None,
     walk_kmh: Annotated[Optional[float], typer.Option("--walk-kmh", help="Walking speed, km/h (all areas).")] = None,
     bike_kmh: Annotated[Optional[float], typer.Option("--bike-kmh", help="Cycling speed, km/h (all areas).")] = None,
     minutes: Annotated[Optional[float], typer.Option("--minutes", help="Time limit, minutes (all areas).")] = None,
@@ -142,10 +182,12 @@ def region_build(
     colour = "red" if summary["failed"] else "green"
     console.print(
         f"[{colour}]done[/{colour}] {console_text(region_progress_line(summary))}. "
-        f"Open {console_text(Path(out) / 'index.html')}", highlight=False
+        f"Open {console_text(Path(out) / 'index.html')}",
+        highlight=False,
     )
     if summary["failed"]:
         raise SystemExit(1)
+
 
 def _minutes_list(value: str) -> list[float]:
     try:
@@ -157,9 +199,7 @@ def _minutes_list(value: str) -> list[float]:
     return bands
 
 
-def _write_review(
-    out: Path, review: ReviewLog, unattached: list[str], points: Path, max_snap_m: float
-) -> str:
+def _write_review(out: Path, review: ReviewLog, unattached: list[str], points: Path, max_snap_m: float) -> str:
     """Write the points not used beside `out` (``<stem>.review.csv``); return the closing note on them ("" if none)."""
     for pid in unattached:
         review.add(points, f"id {pid}", "lon/lat", f"farther than {max_snap_m:g} m from any street of the mode", pid)
@@ -188,7 +228,12 @@ WorkersOption = Annotated[
 
 
 def _planner_inputs(
-    osm: Path, points: Path, mode: TravelMode, walk_kmh: Optional[float], bike_kmh: Optional[float], workers: int,
+    osm: Path,
+    points: Path,
+    mode: TravelMode,
+    walk_kmh: Optional[float],
+    bike_kmh: Optional[float],
+    workers: int,
     quiet: bool,
 ) -> tuple[Settings, ReviewLog, gpd.GeoDataFrame, StreetGraph]:
     """Settings, rejected-row list, points and street graph shared by the planner commands."""
@@ -245,9 +290,13 @@ def _write_isochrones(out: Path, isochrones: gpd.GeoDataFrame) -> None:
     rows = zip(isochrones["school_id"], isochrones["mode"], isochrones["minutes"], shapes, strict=True)
     with out.open("w", encoding="utf-8") as fh:
         fh.write('{"type": "FeatureCollection", "features": [\n')
-        fh.write(",\n".join(
-            f'{{"type": "Feature", "properties": {json.dumps({"id": i, "mode": m, "minutes": float(t)})}, '
-            f'"geometry": {shape}}}' for i, m, t, shape in rows))
+        fh.write(
+            ",\n".join(
+                f'{{"type": "Feature", "properties": {json.dumps({"id": i, "mode": m, "minutes": float(t)})}, '
+                f'"geometry": {shape}}}'
+                for i, m, t, shape in rows
+            )
+        )
         fh.write("\n]}\n")
 
 
@@ -292,9 +341,13 @@ def matrix(
 def publish(
     data: Annotated[Path, typer.Option("--data", help="A build's output folder (mapgen build --out).")],
     db: Annotated[Optional[Path], typer.Option("--db", help="Database file to write (default: DATA/site.db).")] = None,
-    timezone: Annotated[Optional[str], typer.Option(
-        "--timezone", help="IANA time zone for 'open now', e.g. Asia/Shanghai (default: looked up from the map).",
-    )] = None,
+    timezone: Annotated[
+        Optional[str],
+        typer.Option(
+            "--timezone",
+            help="IANA time zone for 'open now', e.g. Asia/Shanghai (default: looked up from the map).",
+        ),
+    ] = None,
 ) -> None:
     """Write site.db (search database of the web site) from a build's contract files."""
     from mapgen.publish.sitedb import write_site_db
@@ -342,8 +395,12 @@ def serve(
     data: Annotated[Path, typer.Option("--data", help="Folder with site.db (a build's output folder).")],
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)] = 5000,
-    cache_mb: Annotated[Optional[float], typer.Option(
-        "--cache-mb", help="In-memory cache of whole answers, MB per process; 0: none [default: 64].", min=0)] = None,
+    cache_mb: Annotated[
+        Optional[float],
+        typer.Option(
+            "--cache-mb", help="In-memory cache of whole answers, MB per process; 0: none [default: 64].", min=0
+        ),
+    ] = None,
 ) -> None:
     """Run the search site on site.db (read-only); for production run it under gunicorn (see README)."""
     from webapp import DEFAULT_CACHE_MB, create_app
@@ -353,8 +410,9 @@ def serve(
     application.run(host=host, port=port, threaded=True)
 
 
-catalog_app = typer.Typer(help="Venue catalogues: import lists, check them row by row, geocode, compare versions.",
-                          no_args_is_help=True)
+catalog_app = typer.Typer(
+    help="Venue catalogues: import lists, check them row by row, geocode, compare versions.", no_args_is_help=True
+)
 app.add_typer(catalog_app, name="catalog")
 
 
@@ -363,22 +421,44 @@ def catalog_import(
     file: Annotated[Path, typer.Argument(help="Catalogue: .csv (UTF-8/BOM/GBK), .xlsx, .json or .geojson.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder: venues.geojson, review.csv, changes.csv.")],
     crs: Annotated[str, typer.Option("--crs", help="Datum of the file's coordinates: wgs84, gcj02 or bd09.")] = "wgs84",
-    gazetteer: Annotated[Optional[list[Path]], typer.Option(
-        "--gazetteer", help="GeoJSON of named places to geocode rows without coordinates (repeatable).")] = None,
-    category: Annotated[Optional[str], typer.Option(
-        "--category", help="Category (key, label or synonym) of every row without a category value; overrides what "
-        "names and matched places say.")] = None,
-    district: Annotated[Optional[str], typer.Option(
-        "--district", help="District of every row, when the file has no district column.")] = None,
-    column: Annotated[Optional[list[str]], typer.Option(
-        "--column", help="FIELD=HEADER: the file's header for a field, e.g. --column opening_hours=T_TIME.")] = None,
+    gazetteer: Annotated[
+        Optional[list[Path]],
+        typer.Option("--gazetteer", help="GeoJSON of named places to geocode rows without coordinates (repeatable)."),
+    ] = None,
+    category: Annotated[
+        Optional[str],
+        typer.Option(
+            "--category",
+            help="Category (key, label or synonym) of every row without a category value; overrides what "
+            "names and matched places say.",
+        ),
+    ] = None,
+    district: Annotated[
+        Optional[str], typer.Option("--district", help="District of every row, when the file has no district column.")
+    ] = None,
+    column: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--column", help="FIELD=HEADER: the file's header for a field, e.g. --column opening_hours=T_TIME."
+        ),
+    ] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Short name in venue ids [default: file name].")] = None,
-    bbox: Annotated[Optional[str], typer.Option(
-        "--bbox", help="City area west,south,east,north: rows outside are rejected [default: gazetteer area].")] = None,
-    previous: Annotated[Optional[Path], typer.Option(
-        "--previous", help="venues.geojson of an earlier import: changes.csv [default: OUT/venues.geojson].")] = None,
-    min_confidence: Annotated[Optional[float], typer.Option(
-        "--min-confidence", help="Geocoded rows below this go to review.csv [default 0.85].")] = None,
+    bbox: Annotated[
+        Optional[str],
+        typer.Option(
+            "--bbox", help="City area west,south,east,north: rows outside are rejected [default: gazetteer area]."
+        ),
+    ] = None,
+    previous: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--previous", help="venues.geojson of an earlier import: changes.csv [default: OUT/venues.geojson]."
+        ),
+    ] = None,
+    min_confidence: Annotated[
+        Optional[float],
+        typer.Option("--min-confidence", help="Geocoded rows below this go to review.csv [default 0.85]."),
+    ] = None,
     categories: Annotated[Optional[Path], typer.Option("--categories", help="Category taxonomy TOML.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
@@ -390,9 +470,18 @@ def catalog_import(
     pairs = [c.split("=", 1) for c in column or []]
     if any(len(p) != 2 for p in pairs):
         raise ConfigError("--column expects FIELD=HEADER, e.g. --column name=场馆名称")
-    result = import_catalogue(file, crs=crs, columns=dict(pairs), category=category, district=district, name=name,
-                              gazetteers=gazetteer or [], bbox=_bbox(bbox) if bbox else None,
-                              min_confidence=min_confidence, categories=categories)
+    result = import_catalogue(
+        file,
+        crs=crs,
+        columns=dict(pairs),
+        category=category,
+        district=district,
+        name=name,
+        gazetteers=gazetteer or [],
+        bbox=_bbox(bbox) if bbox else None,
+        min_confidence=min_confidence,
+        categories=categories,
+    )
     settings = CatalogueSettings() if min_confidence is None else CatalogueSettings(min_confidence=min_confidence)
     paths = write_import(result, out, previous if previous is not None else Path(out) / "venues.geojson", settings)
     c = result.counts

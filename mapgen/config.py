@@ -60,16 +60,25 @@ class Settings(_Model):
         300.0, gt=0, le=5000, description="Schools/venues farther than this from any street are reported, not snapped."
     )
     access_buffer_m: float = Field(
-        25.0, ge=0, le=500, description="Street nodes within this distance of a campus or park outline are its entrances."
+        25.0,
+        ge=0,
+        le=500,
+        description="Street nodes within this distance of a campus or park outline are its entrances.",
     )
     isochrone_buffer_m: float = Field(
         25.0, ge=1, le=500, description="Half-width of the band drawn around every reached street segment."
     )
     isochrone_cell_m: float | None = Field(
-        None, ge=1, le=200, description="Smallest grid cell on which isochrone outlines are traced (default: the band / 2.5)."
+        None,
+        ge=1,
+        le=200,
+        description="Smallest grid cell on which isochrone outlines are traced (default: the band / 2.5).",
     )
     isochrone_max_cells: int = Field(
-        65536, ge=1024, le=16_777_216, description="Most grid cells of one isochrone: the cell grows with the reached extent."
+        65536,
+        ge=1024,
+        le=16_777_216,
+        description="Most grid cells of one isochrone: the cell grows with the reached extent.",
     )
     isochrone_fill_m2: float = Field(
         20000.0, ge=0, description="Holes smaller than this (m²) ringed by reached streets are filled; 0: none."
@@ -82,7 +91,10 @@ class Settings(_Model):
         None, description="Cache folder (default: $MAPGEN_CACHE_DIR, else $XDG_CACHE_HOME/mapgen or ~/.cache/mapgen)."
     )
     min_component_nodes: int = Field(
-        50, ge=1, le=1_000_000, description="Street islands smaller than this (clipped fragments, closed campuses) are dropped."
+        50,
+        ge=1,
+        le=1_000_000,
+        description="Street islands smaller than this (clipped fragments, closed campuses) are dropped.",
     )
     include_kindergartens: bool = Field(False, description="Treat amenity=kindergarten as schools too.")
     kindergarten_names: tuple[str, ...] = Field(
@@ -108,12 +120,16 @@ class Settings(_Model):
         description="highway=* classes that the route safety notes (routes.csv, PDF sheets) count as main roads.",
     )
     site_url: str | None = Field(
-        None, pattern=r"^https?://[^\s/]+", max_length=200,
+        None,
+        pattern=r"^https?://[^\s/]+",
+        max_length=200,
         description="Base URL of the search site (e.g. https://example.org/circles): PDF sheets then carry a QR "
-                    "code and link to the school's page there.",
+        "code and link to the school's page there.",
     )
     sheet_workers: int = Field(
-        0, ge=0, description="Processes (forked) rendering the PDF sheets; 0 = one per CPU core, 1 = none.",
+        0,
+        ge=0,
+        description="Processes (forked) rendering the PDF sheets; 0 = one per CPU core, 1 = none.",
     )
 
     @field_validator("kindergarten_names", "exclude_school_names")
@@ -144,7 +160,8 @@ class Settings(_Model):
         "(venues.geojson marks them public = false).",
     )
     same_place_m: float = Field(
-        150.0, ge=0,
+        150.0,
+        ge=0,
         description="Venues sharing a name (name, name:zh, name:en) or wikidata this close are one venue.",
     )
     category_priority: tuple[str, ...] = Field(
@@ -157,10 +174,13 @@ class Settings(_Model):
         "listed as their facilities instead of venues of their own.",
     )
     name_street_m: float = Field(
-        300.0, ge=0, description="An unnamed venue outside any named place is named after the nearest street this close."
+        300.0,
+        ge=0,
+        description="An unnamed venue outside any named place is named after the nearest street this close.",
     )
     data_edge_m: float = Field(
-        100.0, ge=0,
+        100.0,
+        ge=0,
         description="An isochrone this close to the edge of the extract's street network reaches_data_edge.",
     )
     inner_schools_only: bool = Field(
@@ -187,9 +207,7 @@ class TileProvider(_Model):
 
     name: str = "OpenStreetMap"
     url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
-    attribution: str = (
-        '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
-    )
+    attribution: str = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
     datum: Literal["wgs84", "gcj02"] = Field(
         "wgs84", description="Datum of the tiles; gcj02 (AMap, Tencent) shifts every drawn coordinate to match."
     )
@@ -220,8 +238,18 @@ class PlanningSettings(_Model):
         ("study", "library"), description="Venue categories where pupils can already study (demand they cover is met)."
     )
     candidate_amenities: tuple[str, ...] = Field(
-        ("community_centre", "social_centre", "library", "school", "townhall", "arts_centre", "social_facility",
-         "youth_centre", "university", "college"),
+        (
+            "community_centre",
+            "social_centre",
+            "library",
+            "school",
+            "townhall",
+            "arts_centre",
+            "social_facility",
+            "youth_centre",
+            "university",
+            "college",
+        ),
         description="amenity=* values of candidate sites for new community study stations.",
     )
     candidate_buildings: tuple[str, ...] = Field(
@@ -249,7 +277,10 @@ class CatalogueSettings(_Model):
         0.85, gt=0, le=1, description="Geocoded rows below this confidence go to review.csv, never to a guess."
     )
     area_buffer_m: float = Field(
-        2000.0, ge=0, le=100_000, description="Rows farther than this outside the mapped area (streets or gazetteer) are rejected."
+        2000.0,
+        ge=0,
+        le=100_000,
+        description="Rows farther than this outside the mapped area (streets or gazetteer) are rejected.",
     )
     duplicate_m: float = Field(50.0, ge=0, le=10_000, description="Rows with the same name this close are duplicates.")
     max_name_chars: int = Field(
@@ -259,10 +290,15 @@ class CatalogueSettings(_Model):
         2000, ge=10, le=100_000, description="Rows with a longer address, opening hours or other text go to review."
     )
     merge_m: float = Field(
-        150.0, ge=0, le=10_000, description="A catalogue venue this close to an OSM venue with a similar name is the same venue."
+        150.0,
+        ge=0,
+        le=10_000,
+        description="A catalogue venue this close to an OSM venue with a similar name is the same venue.",
     )
     merge_min_score: float = Field(0.85, gt=0, le=1, description="Name similarity needed to merge two venues.")
-    moved_m: float = Field(50.0, ge=0, le=100_000, description="changes.csv reports a venue as moved beyond this distance.")
+    moved_m: float = Field(
+        50.0, ge=0, le=100_000, description="changes.csv reports a venue as moved beyond this distance."
+    )
     place_prefixes: tuple[str, ...] = Field(
         ("中国", "上海", "北京", "天津", "重庆", "深圳", "广州", "南京", "杭州"),
         description="Place names stripped from the start of names (besides any ...省/市/区/县).",
@@ -272,24 +308,78 @@ class CatalogueSettings(_Model):
         description="Name endings that carry no identity (removed before matching).",
     )
     kind_suffixes: tuple[str, ...] = Field(
-        ("博物馆", "纪念馆", "美术馆", "艺术馆", "图书馆", "科技馆", "科普馆", "展示馆", "展览馆", "陈列馆",
-         "文化馆", "体育馆", "体育场", "体育中心", "游泳馆", "少年宫", "公园", "乐园", "植物园", "动物园",
-         "广场", "馆", "园", "museum", "gallery", "library", "park"),
+        (
+            "博物馆",
+            "纪念馆",
+            "美术馆",
+            "艺术馆",
+            "图书馆",
+            "科技馆",
+            "科普馆",
+            "展示馆",
+            "展览馆",
+            "陈列馆",
+            "文化馆",
+            "体育馆",
+            "体育场",
+            "体育中心",
+            "游泳馆",
+            "少年宫",
+            "公园",
+            "乐园",
+            "植物园",
+            "动物园",
+            "广场",
+            "馆",
+            "园",
+            "museum",
+            "gallery",
+            "library",
+            "park",
+        ),
         description="Venue-kind endings: a name is matched on the part before them (its distinctive part).",
     )
     branch_words: tuple[str, ...] = Field(
-        ("分馆", "分院", "分部", "分店", "分中心", "分园", "东馆", "西馆", "南馆", "北馆", "新馆", "旧馆", "旧址",
-         "校区", "检票口", "售票处", "入口", "出口", "停车场"),
+        (
+            "分馆",
+            "分院",
+            "分部",
+            "分店",
+            "分中心",
+            "分园",
+            "东馆",
+            "西馆",
+            "南馆",
+            "北馆",
+            "新馆",
+            "旧馆",
+            "旧址",
+            "校区",
+            "检票口",
+            "售票处",
+            "入口",
+            "出口",
+            "停车场",
+        ),
         description="Words that make a different place of a name (a branch, an old site, a gate): never ignored.",
     )
     district_aliases: dict[str, str] = Field(
-        {"卢湾": "黄浦", "南市": "黄浦", "闸北": "静安", "南汇": "浦东", "川沙": "浦东",
-         "宣武": "西城", "崇文": "东城"},
+        {
+            "卢湾": "黄浦",
+            "南市": "黄浦",
+            "闸北": "静安",
+            "南汇": "浦东",
+            "川沙": "浦东",
+            "宣武": "西城",
+            "崇文": "东城",
+        },
         description="Old district names → current ones (compared without 区/县/新区).",
     )
     online: OnlineGeocoder | None = Field(None, description="Optional online geocoder for rows left unplaced.")
     category_min_confidence: float = Field(
-        0.7, ge=0, le=1,
+        0.7,
+        ge=0,
+        le=1,
         description="Rows whose category was recognised (name word, matched place's tags) with less confidence "
         "go to review.csv.",
     )
@@ -306,7 +396,7 @@ class CatalogueConfig(_Model):
     )
     district: str | None = Field(None, description="District of every row, when the file has no district column.")
     columns: dict[str, str] = Field(
-        {}, description="Field → header of this file, e.g. {name = \"NAME\", opening_hours = \"T_TIME\"}."
+        {}, description='Field → header of this file, e.g. {name = "NAME", opening_hours = "T_TIME"}.'
     )
     gazetteers: tuple[Path, ...] = Field((), description="Extra GeoJSON gazetteers for geocoding this file.")
 
@@ -327,21 +417,81 @@ class SchoolListConfig(_Model):
     columns: dict[str, str] = Field({}, description="Field (id, name, address, district) → header of this file.")
     min_confidence: float = Field(0.85, gt=0, le=1, description="Name similarity that matches a school on its own.")
     address_min_confidence: float = Field(
-        0.6, gt=0, le=1,
+        0.6,
+        gt=0,
+        le=1,
         description="Lower name similarity that matches when the row's address geocodes near the same school.",
     )
-    address_m: float = Field(300.0, ge=0, description="An address this close to a school (or inside its campus) confirms it.")
+    address_m: float = Field(
+        300.0, ge=0, description="An address this close to a school (or inside its campus) confirms it."
+    )
     branch_words: tuple[str, ...] = Field(
-        ("分校", "校区", "分部", "本部", "分院", "campus", "außenstelle", "aussenstelle", "zweigstelle", "standort",
-         "annexe", "annex"),
+        (
+            "分校",
+            "校区",
+            "分部",
+            "本部",
+            "分院",
+            "campus",
+            "außenstelle",
+            "aussenstelle",
+            "zweigstelle",
+            "standort",
+            "annexe",
+            "annex",
+        ),
         description="Words that make another school of a name (a branch, a campus): never matched across.",
     )
     generic_words: tuple[str, ...] = Field(
-        ("schule", "schulen", "grundschule", "realschule", "werkrealschule", "gymnasium", "gesamtschule",
-         "gemeinschaftsschule", "hauptschule", "berufsschule", "förderschule", "sonderschule", "school", "primary",
-         "secondary", "high", "middle", "elementary", "international", "college", "école", "lycée", "collège",
-         "primaire", "élémentaire", "maternelle", "privé", "privée", "public", "publique", "polyvalent", "institution",
-         "der", "die", "das", "von", "st", "saint", "sainte", "the", "of", "de", "la", "le", "les", "des", "du"),
+        (
+            "schule",
+            "schulen",
+            "grundschule",
+            "realschule",
+            "werkrealschule",
+            "gymnasium",
+            "gesamtschule",
+            "gemeinschaftsschule",
+            "hauptschule",
+            "berufsschule",
+            "förderschule",
+            "sonderschule",
+            "school",
+            "primary",
+            "secondary",
+            "high",
+            "middle",
+            "elementary",
+            "international",
+            "college",
+            "école",
+            "lycée",
+            "collège",
+            "primaire",
+            "élémentaire",
+            "maternelle",
+            "privé",
+            "privée",
+            "public",
+            "publique",
+            "polyvalent",
+            "institution",
+            "der",
+            "die",
+            "das",
+            "von",
+            "st",
+            "saint",
+            "sainte",
+            "the",
+            "of",
+            "de",
+            "la",
+            "le",
+            "les",
+            "des",
+            "du",
+        ),
         description="Words in Latin-letter school names that do not identify a school on their own.",
     )
 
@@ -463,13 +613,15 @@ class RegionConfig(_Model):
     title: str | None = Field(None, description="Display title of the region index map.")
     areas: list[AreaConfig] = Field(min_length=1, description="The areas (counties, districts) to build.")
     buffer_margin_m: float = Field(
-        1000.0, ge=0,
+        1000.0,
+        ge=0,
         description="Metres added to the cut buffer beyond the farthest trip (speed × minutes + snapping distances).",
     )
     precut_margin_m: float = Field(
-        1500.0, ge=0,
+        1500.0,
+        ge=0,
         description="Metres added to the buffer when a shared extract is pre-cut per tile (room for campus and "
-                    "venue outlines reaching beyond the buffer; a tile needing more reads the whole file).",
+        "venue outlines reaching beyond the buffer; a tile needing more reads the whole file).",
     )
     tiles: TileProvider = TileProvider()
 
@@ -501,7 +653,14 @@ class RegionConfig(_Model):
 
 _AREA_PATH_KEYS = ("osm", "schools_csv", "categories")
 _REGION_DEFAULT_KEYS = (
-    "osm", "download_bbox", "categories", "settings", "tiles", "schools_csv_mode", "catalogue", "planning",
+    "osm",
+    "download_bbox",
+    "categories",
+    "settings",
+    "tiles",
+    "schools_csv_mode",
+    "catalogue",
+    "planning",
 )
 
 
@@ -606,5 +765,6 @@ def _resolve_paths(raw: dict[str, object], base: Path) -> None:
             for key in ("file", "gazetteers"):
                 if key in entry:
                     value = entry[key]
-                    entry[key] = [_resolve(base, v) for v in value] if isinstance(value, list) else _resolve(
-                        base, value)
+                    entry[key] = (
+                        [_resolve(base, v) for v in value] if isinstance(value, list) else _resolve(base, value)
+                    )

@@ -51,11 +51,30 @@ SHEET_INPUTS = {"routes": ROUTES_FILE, "basemap": BASEMAP_FILE}
 
 SCHOOL_COLUMNS = ["school_id", "name", "name_en", "source", "osm_id"]
 VENUE_COLUMNS = [
-    "venue_id", "name", "name_en", "category", "category_zh", "category_en", "opening_hours",
-    "fee", "access", "source", "osm_id",
-    "address", "district", "phone", "safety", "website",
-    "hours_parsed", "open_after_school", "open_weekend", "location_method", "location_confidence", "sources",
-    "category_source", "category_confidence",
+    "venue_id",
+    "name",
+    "name_en",
+    "category",
+    "category_zh",
+    "category_en",
+    "opening_hours",
+    "fee",
+    "access",
+    "source",
+    "osm_id",
+    "address",
+    "district",
+    "phone",
+    "safety",
+    "website",
+    "hours_parsed",
+    "open_after_school",
+    "open_weekend",
+    "location_method",
+    "location_confidence",
+    "sources",
+    "category_source",
+    "category_confidence",
 ]
 #: What the build adds to every venue (see docs/output-contract.md): the facilities of a park or
 #: sports centre, other names of the same place, search words, open to the public, school grounds.
@@ -109,8 +128,12 @@ class ReviewLog:
     def from_frame(cls, frame: pd.DataFrame) -> ReviewLog:
         """Rows from a table with :data:`REVIEW_COLUMNS` (a missing ``name`` is empty)."""
         names = frame["name"] if "name" in frame else pd.Series("", index=frame.index)
-        return cls(ReviewRow(str(f), r, str(c), str(why), "" if pd.isna(n) else str(n)) for f, r, c, why, n in
-                   zip(frame["file"], frame["row"], frame["column"], frame["reason"], names, strict=True))
+        return cls(
+            ReviewRow(str(f), r, str(c), str(why), "" if pd.isna(n) else str(n))
+            for f, r, c, why, n in zip(
+                frame["file"], frame["row"], frame["column"], frame["reason"], names, strict=True
+            )
+        )
 
 
 class SummarySource(BaseModel):
@@ -224,8 +247,10 @@ class BuildFolder:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(map(str, first["loc"])) or "the file"
-            raise InputFileError(f"{path}: {where}: {first['msg']}; rebuild the folder with `mapgen build` "
-                                 f"(this version writes contract version {CONTRACT_VERSION})") from exc
+            raise InputFileError(
+                f"{path}: {where}: {first['msg']}; rebuild the folder with `mapgen build` "
+                f"(this version writes contract version {CONTRACT_VERSION})"
+            ) from exc
 
     @cached_property
     def schools(self) -> gpd.GeoDataFrame:

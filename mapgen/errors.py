@@ -53,8 +53,10 @@ class MissingExtraError(SystemPackageError):
     """
 
     def __init__(self, package: str, extra: str, needed_for: str) -> None:
-        super().__init__(f"{needed_for} need the Python package {package}, which is not installed; "
-                         f"install it with `pip install 'mapgen[{extra}]'`")
+        super().__init__(
+            f"{needed_for} need the Python package {package}, which is not installed; "
+            f"install it with `pip install 'mapgen[{extra}]'`"
+        )
         self.package, self.extra = package, extra
 
 

@@ -198,8 +198,24 @@ def _week(expression: str) -> tuple[tuple[Interval, ...], ...]:
 _CJK = re.compile(r"[\u3000-\u9fff]")
 _DAY_LIST_GAP = re.compile(r"(?<=\b(?:Mo|Tu|We|Th|Fr|Sa|Su|PH)),\s+(?=(?:Mo|Tu|We|Th|Fr|Sa|Su|PH)\b)")
 _DASH = r"(?:-|~|至|到|—|–)"
-_DAYNUM = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "七": 6,
-           "1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5, "7": 6}
+_DAYNUM = {
+    "一": 0,
+    "二": 1,
+    "三": 2,
+    "四": 3,
+    "五": 4,
+    "六": 5,
+    "日": 6,
+    "天": 6,
+    "七": 6,
+    "1": 0,
+    "2": 1,
+    "3": 2,
+    "4": 3,
+    "5": 4,
+    "6": 5,
+    "7": 6,
+}
 _DAY = r"(?:周|星期|礼拜)([一二三四五六日天七1-7])"
 _CLOCK = r"(上午|早上|中午|下午|晚上)?\s*(\d{1,2})(?::(\d{2})|点(?:(\d{1,2})分?|(半))?)"
 _TOKENS = re.compile(
@@ -289,9 +305,9 @@ def _from_free_text(text: str) -> tuple[str, tuple[str, ...]] | None:
         elif kind == "times":
             g = match.groups()
             i = match.re.groupindex["times"]
-            start = _clock(*g[i:i + 5])
+            start = _clock(*g[i : i + 5])
             end_prefix = g[i + 5] or (g[i] if g[i] in ("下午", "晚上") else None)  # 下午1:30-5:00
-            end = _clock(end_prefix, *g[i + 6:i + 10])
+            end = _clock(end_prefix, *g[i + 6 : i + 10])
             if start >= _DAY_MINUTES or end > _DAY_MINUTES:
                 return None
             rule.times.append(f"{_fmt(start)}-{_fmt(_DAY_MINUTES if end == _DAY_MINUTES - 1 else end)}")

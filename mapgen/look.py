@@ -55,12 +55,27 @@ def mode_label(mode: str, language: str = "zh") -> str:
 
 # Opening hours in words, the same on maps, PDF sheets and site (days grouped: 周一至周五 09:00–17:00).
 HOURS_WORDS = {
-    "zh": {"days": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"), "range": "{first}至{last}",
-           "unknown": "未知", "always": "全天开放", "closed": "闭馆"},
-    "en": {"days": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"), "range": "{first}–{last}",
-           "unknown": "unknown", "always": "open 24/7", "closed": "closed"},
-    "de": {"days": ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So"), "range": "{first}–{last}",
-           "unknown": "unbekannt", "always": "rund um die Uhr", "closed": "geschlossen"},
+    "zh": {
+        "days": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"),
+        "range": "{first}至{last}",
+        "unknown": "未知",
+        "always": "全天开放",
+        "closed": "闭馆",
+    },
+    "en": {
+        "days": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+        "range": "{first}–{last}",
+        "unknown": "unknown",
+        "always": "open 24/7",
+        "closed": "closed",
+    },
+    "de": {
+        "days": ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So"),
+        "range": "{first}–{last}",
+        "unknown": "unbekannt",
+        "always": "rund um die Uhr",
+        "closed": "geschlossen",
+    },
 }
 _WHOLE_DAY = ((0, 1440),)
 
@@ -103,8 +118,10 @@ def hours_words(written: str, days: Sequence[Sequence[tuple[int, int]]] | None, 
             groups.append((day, day, shown))
     names = words["days"]
     parts = [
-        (names[a] if a == b else str(words["range"]).format(first=names[a], last=names[b])) + " "
+        (names[a] if a == b else str(words["range"]).format(first=names[a], last=names[b]))
+        + " "
         + ", ".join(f"{s // 60:02d}:{s % 60:02d}–{e // 60:02d}:{e % 60:02d}" for s, e in shown)
-        for a, b, shown in groups if shown
+        for a, b, shown in groups
+        if shown
     ]
     return "; ".join(parts) or str(words["closed"])

@@ -14,10 +14,18 @@ from mapgen.config import Language, Settings
 from mapgen.osm_extract import HighwayWay
 
 #: Time zones of the places whose language is Chinese (mainland, Hong Kong, Macau, Taiwan).
-CHINESE_TIME_ZONES = frozenset({
-    "Asia/Shanghai", "Asia/Urumqi", "Asia/Chongqing", "Asia/Harbin", "Asia/Kashgar", "Asia/Hong_Kong",
-    "Asia/Macau", "Asia/Taipei",
-})
+CHINESE_TIME_ZONES = frozenset(
+    {
+        "Asia/Shanghai",
+        "Asia/Urumqi",
+        "Asia/Chongqing",
+        "Asia/Harbin",
+        "Asia/Kashgar",
+        "Asia/Hong_Kong",
+        "Asia/Macau",
+        "Asia/Taipei",
+    }
+)
 CHINESE_COUNTRIES = frozenset({"CN", "HK", "MO", "TW"})
 #: ``place=*`` values that can title a build, most important first.
 PLACE_RANKS = ("city", "town", "municipality", "borough", "suburb")
@@ -30,7 +38,9 @@ _CONTAINER_AMENITIES = ("school", "university", "college", "kindergarten")
 SCHOOL_WORDS = {"zh": "学校", "en": "School", "de": "Schule"}
 
 
-def city_language(features: gpd.GeoDataFrame, bounds: tuple[float, float, float, float], settings: Settings) -> Language:
+def city_language(
+    features: gpd.GeoDataFrame, bounds: tuple[float, float, float, float], settings: Settings
+) -> Language:
     """The language of a build: ``settings.language`` when set, else Chinese for places in China, else English.
 
     A place is in China when most features with ``addr:country`` say CN (HK, MO, TW), or, without
@@ -95,13 +105,17 @@ def place_title(features: gpd.GeoDataFrame, bounds: tuple[float, float, float, f
         return None
     west, south, east, north = bounds
     centre = shapely.Point((west + east) / 2, (south + north) / 2)
-    places = features[features["place"].isin(PLACE_RANKS) & features["name"].notna()] if "place" in features \
+    places = (
+        features[features["place"].isin(PLACE_RANKS) & features["name"].notna()]
+        if "place" in features
         else features.iloc[:0]
+    )
     if places.empty:
         return _boundary_title(features, centre, language)
     rank = places["place"].map({p: i for i, p in enumerate(PLACE_RANKS)})
-    order = pd.DataFrame({"rank": rank, "distance": shapely.distance(places.geometry.values, centre)},
-                         index=places.index).sort_values(["rank", "distance"])
+    order = pd.DataFrame(
+        {"rank": rank, "distance": shapely.distance(places.geometry.values, centre)}, index=places.index
+    ).sort_values(["rank", "distance"])
     best = places.loc[order.index[0]]
     return local_name({k: v for k, v in best.items() if isinstance(v, str)}, language) or None
 
@@ -110,8 +124,12 @@ def _boundary_title(features: gpd.GeoDataFrame, centre: shapely.Point, language:
     if "boundary" not in features or "admin_level" not in features:
         return None
     level = pd.to_numeric(features["admin_level"], errors="coerce")
-    areas = features[(features["boundary"] == "administrative") & (level <= TITLE_ADMIN_LEVEL)
-                     & features["name"].notna() & features.geom_type.isin(["Polygon", "MultiPolygon"])]
+    areas = features[
+        (features["boundary"] == "administrative")
+        & (level <= TITLE_ADMIN_LEVEL)
+        & features["name"].notna()
+        & features.geom_type.isin(["Polygon", "MultiPolygon"])
+    ]
     areas = areas[areas.geometry.contains(centre)]
     if areas.empty:
         return None
@@ -196,8 +214,10 @@ def _container_names(
     ok = (area[holder_idx] >= own[venue_idx]) & (holder_ids[holder_idx] != venues["osm_id"].to_numpy()[venue_idx])
     hits = pd.DataFrame({"venue": venue_idx[ok], "holder": holder_idx[ok], "area": area[holder_idx[ok]]})
     smallest = hits.sort_values("area").drop_duplicates("venue")
-    labels = [local_name({k: v for k, v in row.items() if isinstance(v, str)}, language)
-              for row in holders.iloc[smallest["holder"].to_numpy()].to_dict("records")]
+    labels = [
+        local_name({k: v for k, v in row.items() if isinstance(v, str)}, language)
+        for row in holders.iloc[smallest["holder"].to_numpy()].to_dict("records")
+    ]
     names = list(empty)
     for v, label in zip(smallest["venue"], labels, strict=True):
         names[v] = label

@@ -21,11 +21,27 @@ from mapgen.osm_extract import OsmExtract
 # Minutes used instead of zero so sparse matrices keep zero-length edges as edges.
 MIN_EDGE_MINUTES = 1e-9
 
-_NEVER = frozenset({
-    "motorway", "motorway_link", "construction", "proposed", "planned", "abandoned", "disused",
-    "platform", "raceway", "bus_guideway", "escape", "razed", "elevator", "corridor", "busway",
-    "rest_area", "services",
-})
+_NEVER = frozenset(
+    {
+        "motorway",
+        "motorway_link",
+        "construction",
+        "proposed",
+        "planned",
+        "abandoned",
+        "disused",
+        "platform",
+        "raceway",
+        "bus_guideway",
+        "escape",
+        "razed",
+        "elevator",
+        "corridor",
+        "busway",
+        "rest_area",
+        "services",
+    }
+)
 _FOOT_ONLY = frozenset({"footway", "pedestrian", "steps", "path", "bridleway", "corridor"})
 _YES = frozenset({"yes", "designated", "permissive", "destination"})
 _NO = frozenset({"no", "private", "use_sidepath", "discouraged"})
@@ -133,7 +149,10 @@ class StreetGraph:
         g.add_edges_from(
             (int(u), int(v), {"minutes": float(t), "length": float(length)})
             for u, v, t, length in zip(
-                self.edge_u[order], self.edge_v[order], self.edge_minutes[order], self.edge_length_m[order],
+                self.edge_u[order],
+                self.edge_v[order],
+                self.edge_minutes[order],
+                self.edge_length_m[order],
                 strict=True,
             )
         )
@@ -186,10 +205,15 @@ def street_graph(extract: OsmExtract, mode: Mode, settings: Settings, cache_key:
     if cache_key is not None:
         from mapgen.cache import cached
 
-        key = {"extract": cache_key, "mode": mode, "speed_kmh": settings.speed_kmh(mode),
-               "min_component_nodes": settings.min_component_nodes}
-        return cached("graph", key, lambda: street_graph(extract, mode, settings), settings,
-                      graph_arrays, graph_from_arrays)
+        key = {
+            "extract": cache_key,
+            "mode": mode,
+            "speed_kmh": settings.speed_kmh(mode),
+            "min_component_nodes": settings.min_component_nodes,
+        }
+        return cached(
+            "graph", key, lambda: street_graph(extract, mode, settings), settings, graph_arrays, graph_from_arrays
+        )
     us: list[np.ndarray] = []
     vs: list[np.ndarray] = []
     highway_of: list[tuple[str, int, int]] = []  # (highway, way id, edge count) per chunk
@@ -257,10 +281,16 @@ def _large_components(u: np.ndarray, v: np.ndarray, n: int, min_nodes: int) -> n
 def graph_arrays(graph: StreetGraph) -> dict[str, np.ndarray]:
     """Return `graph` as plain arrays for the cache (:func:`graph_from_arrays` reads them back)."""
     return {
-        "mode": np.array(graph.mode), "speed_kmh": np.array(graph.speed_kmh, dtype=np.float64),
-        "crs": np.array(graph.crs.to_wkt()), "node_osmid": graph.node_osmid, "node_lonlat": graph.node_lonlat,
-        "node_xy": graph.node_xy, "edge_u": graph.edge_u, "edge_v": graph.edge_v,
-        "edge_length_m": graph.edge_length_m, "edge_highway": graph.edge_highway.astype(str),
+        "mode": np.array(graph.mode),
+        "speed_kmh": np.array(graph.speed_kmh, dtype=np.float64),
+        "crs": np.array(graph.crs.to_wkt()),
+        "node_osmid": graph.node_osmid,
+        "node_lonlat": graph.node_lonlat,
+        "node_xy": graph.node_xy,
+        "edge_u": graph.edge_u,
+        "edge_v": graph.edge_v,
+        "edge_length_m": graph.edge_length_m,
+        "edge_highway": graph.edge_highway.astype(str),
         "edge_way_id": graph.edge_way_id,
     }
 
@@ -270,9 +300,14 @@ def graph_from_arrays(arrays: Mapping[str, np.ndarray]) -> StreetGraph:
     mode = str(arrays["mode"])
     n, m = len(arrays["node_osmid"]), len(arrays["edge_u"])
     u, v = arrays["edge_u"].astype(np.int32), arrays["edge_v"].astype(np.int32)
-    sizes_ok = (arrays["node_lonlat"].shape == arrays["node_xy"].shape == (n, 2)
-                and all(len(arrays[k]) == m for k in ("edge_v", "edge_length_m", "edge_highway", "edge_way_id")))
-    if mode not in ("walk", "bike") or not sizes_ok or (m and not (0 <= min(u.min(), v.min()) and max(u.max(), v.max()) < n)):
+    sizes_ok = arrays["node_lonlat"].shape == arrays["node_xy"].shape == (n, 2) and all(
+        len(arrays[k]) == m for k in ("edge_v", "edge_length_m", "edge_highway", "edge_way_id")
+    )
+    if (
+        mode not in ("walk", "bike")
+        or not sizes_ok
+        or (m and not (0 <= min(u.min(), v.min()) and max(u.max(), v.max()) < n))
+    ):
         raise ValueError("street graph arrays do not fit together")
     return StreetGraph(
         mode=mode,  # type: ignore[arg-type]

@@ -30,9 +30,24 @@ MAX_TAG_CHARS = 255
 
 # The way tags the mode rules in network.py read; everything else is dropped to keep memory small.
 WAY_TAGS = (
-    "highway", "name", "oneway", "junction", "access", "foot", "bicycle", "motorroad",
-    "service", "area", "oneway:bicycle", "cycleway", "cycleway:left", "cycleway:right",
-    "cycleway:both", "sidewalk", "crossing", "footway",
+    "highway",
+    "name",
+    "oneway",
+    "junction",
+    "access",
+    "foot",
+    "bicycle",
+    "motorroad",
+    "service",
+    "area",
+    "oneway:bicycle",
+    "cycleway",
+    "cycleway:left",
+    "cycleway:right",
+    "cycleway:both",
+    "sidewalk",
+    "crossing",
+    "footway",
 )
 
 
@@ -176,8 +191,11 @@ def clip_extract(extract: OsmExtract, bbox: tuple[float, float, float, float]) -
     west, south, east, north = bbox
     box = shapely.box(west, south, east, north)
     ways = [
-        w for w in extract.highways
-        if ((w.lonlat[:, 0] >= west) & (w.lonlat[:, 0] <= east) & (w.lonlat[:, 1] >= south) & (w.lonlat[:, 1] <= north)).any()
+        w
+        for w in extract.highways
+        if (
+            (w.lonlat[:, 0] >= west) & (w.lonlat[:, 0] <= east) & (w.lonlat[:, 1] >= south) & (w.lonlat[:, 1] <= north)
+        ).any()
     ]
     if not ways:
         raise EmptyNetworkError(f"{extract.source}: no streets in bbox {west},{south},{east},{north}")
@@ -185,8 +203,13 @@ def clip_extract(extract: OsmExtract, bbox: tuple[float, float, float, float]) -
     if extract.box is not None:
         west, south = max(west, extract.box[0]), max(south, extract.box[1])
         east, north = min(east, extract.box[2]), min(north, extract.box[3])
-    return OsmExtract(source=f"{extract.source} (bbox {bbox[0]},{bbox[1]},{bbox[2]},{bbox[3]})", highways=ways,
-                      features=features, box=(west, south, east, north), data_date=extract.data_date)
+    return OsmExtract(
+        source=f"{extract.source} (bbox {bbox[0]},{bbox[1]},{bbox[2]},{bbox[3]})",
+        highways=ways,
+        features=features,
+        box=(west, south, east, north),
+        data_date=extract.data_date,
+    )
 
 
 def extract_from_osmnx(graph: nx.MultiDiGraph, features: gpd.GeoDataFrame, source: str) -> OsmExtract:
@@ -327,7 +350,9 @@ def extract_arrays(extract: OsmExtract) -> dict[str, np.ndarray]:
         "way_tags": text_array(json.dumps([w.tags for w in ways], ensure_ascii=False)),
         "feature_wkb": np.frombuffer(b"".join(wkb), dtype=np.uint8),
         "feature_offsets": np.concatenate([[0], np.cumsum([len(g) for g in wkb])]).astype(np.int64),
-        "feature_columns": text_array(json.dumps({"rows": len(features), "order": list(features.columns), "data": table}, ensure_ascii=False)),
+        "feature_columns": text_array(
+            json.dumps({"rows": len(features), "order": list(features.columns), "data": table}, ensure_ascii=False)
+        ),
     }
 
 
@@ -336,27 +361,39 @@ def extract_from_arrays(arrays: Mapping[str, np.ndarray]) -> OsmExtract:
     offsets, node_ids, lonlat = arrays["way_offsets"], arrays["node_ids"], arrays["lonlat"]
     tags = json.loads(array_text(arrays["way_tags"]))
     way_ids = arrays["way_id"]
-    if not (len(offsets) == len(way_ids) + 1 == len(tags) + 1 and offsets[-1] == len(node_ids) == len(lonlat)
-            and lonlat.ndim == 2 and np.all(np.diff(offsets) >= 2)):
+    if not (
+        len(offsets) == len(way_ids) + 1 == len(tags) + 1
+        and offsets[-1] == len(node_ids) == len(lonlat)
+        and lonlat.ndim == 2
+        and np.all(np.diff(offsets) >= 2)
+    ):
         raise ValueError("street way arrays do not fit together")
-    highways = [HighwayWay(int(w), {str(k): str(v) for k, v in t.items()}, node_ids[a:b], lonlat[a:b])
-                for w, t, a, b in zip(way_ids, tags, offsets[:-1], offsets[1:], strict=True)]
+    highways = [
+        HighwayWay(int(w), {str(k): str(v) for k, v in t.items()}, node_ids[a:b], lonlat[a:b])
+        for w, t, a, b in zip(way_ids, tags, offsets[:-1], offsets[1:], strict=True)
+    ]
     blob, cuts = arrays["feature_wkb"].tobytes(), arrays["feature_offsets"]
     geoms = shapely.from_wkb([blob[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)])
     table = json.loads(array_text(arrays["feature_columns"]))
     if table["rows"] != len(geoms):
         raise ValueError("feature arrays do not fit together")
-    frame = pd.DataFrame({c: _dense(rows, values, len(geoms)) for c, (rows, values) in table["data"].items()},
-                         index=pd.RangeIndex(len(geoms)))
+    frame = pd.DataFrame(
+        {c: _dense(rows, values, len(geoms)) for c, (rows, values) in table["data"].items()},
+        index=pd.RangeIndex(len(geoms)),
+    )
     if not len(frame):
         features = _features_frame([])
     else:
         features = gpd.GeoDataFrame(frame.assign(geometry=list(geoms)), geometry="geometry", crs="EPSG:4326")
         features = features[table["order"]]
     about = json.loads(array_text(arrays["about"]))  # the file's own bounds and data date
-    box = tuple(float(v) for v in about["box"]) if about["box"] is not None else None
-    return OsmExtract(source=array_text(arrays["source"]), highways=highways, features=features,
-                      box=box, data_date=about["data_date"])  # type: ignore[arg-type]
+    box = None
+    if about["box"] is not None:
+        west, south, east, north = (float(v) for v in about["box"])
+        box = (west, south, east, north)
+    return OsmExtract(
+        source=array_text(arrays["source"]), highways=highways, features=features, box=box, data_date=about["data_date"]
+    )
 
 
 def _dense(rows: list[int], values: list[object], n: int) -> pd.Series:

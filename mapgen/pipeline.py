@@ -63,8 +63,14 @@ def load_extract(city: CityConfig, feature_keys: set[str], quiet: bool = False) 
         osm = city.osm
         with stage(f"Reading {osm.name}", quiet=quiet):
             key = {"osm": file_digest(osm), "feature_keys": sorted(feature_keys), "way_tags": osm_extract.WAY_TAGS}
-            extract = cached("extract", key, lambda: osm_extract.read_osm(osm, feature_keys), city.settings,
-                             osm_extract.extract_arrays, osm_extract.extract_from_arrays)
+            extract = cached(
+                "extract",
+                key,
+                lambda: osm_extract.read_osm(osm, feature_keys),
+                city.settings,
+                osm_extract.extract_arrays,
+                osm_extract.extract_from_arrays,
+            )
             return dataclasses.replace(extract, source=str(osm)), False
     if city.download_bbox is None:
         if city.osm is None:
@@ -116,7 +122,8 @@ def select_venues(
     """
     settings = with_language(city, extract).settings if city.settings.language is None else city.settings
     venues, settled = settle_venues(
-        venues_from_osm(extract.features, taxonomy, settings), extract.features, extract.highways, taxonomy, settings)
+        venues_from_osm(extract.features, taxonomy, settings), extract.features, extract.highways, taxonomy, settings
+    )
     if report is not None:
         report.update(settled)
     if not city.catalogues:
@@ -161,7 +168,9 @@ def name_unnamed_schools(
     schools: gpd.GeoDataFrame, extract: osm_extract.OsmExtract, settings: Settings
 ) -> gpd.GeoDataFrame:
     """Schools mapped without a name, named by place in the build's language (``珠江路旁学校``, ``School, Hauptstraße``)."""
-    unnamed = ~schools["named"].fillna(True).astype(bool) if "named" in schools else pd.Series(False, index=schools.index)
+    unnamed = (
+        ~schools["named"].fillna(True).astype(bool) if "named" in schools else pd.Series(False, index=schools.index)
+    )
     if not unnamed.any():
         return schools
     language = settings.language or "en"
@@ -238,8 +247,12 @@ def reach_by_mode(
             "venues_not_on_network": len(reach.unattached_venues),
         }
         for school_id in reach.unattached_schools:
-            review.add(extract.source, school_id, "geometry",
-                       f"school farther than {settings.max_snap_m:g} m from any {mode} street")
+            review.add(
+                extract.source,
+                school_id,
+                "geometry",
+                f"school farther than {settings.max_snap_m:g} m from any {mode} street",
+            )
         all_pairs.append(pairs)
         all_iso.append(reach.isochrones)
         seconds[mode] = time.perf_counter() - t0
@@ -276,8 +289,18 @@ def publish_city(
     outputs.update(write_sheet_inputs(out, reached.routes, basemap))
     # the maps list a school's own grounds apart and leave other schools' grounds out
     with stage("Writing maps", total=len(schools), quiet=quiet) as advance:
-        write_maps(out, city, schools, venues, isochrones, pairs, taxonomy, progress=advance,
-                   language=city.settings.language or "zh", routes=reached.routes)
+        write_maps(
+            out,
+            city,
+            schools,
+            venues,
+            isochrones,
+            pairs,
+            taxonomy,
+            progress=advance,
+            language=city.settings.language or "zh",
+            routes=reached.routes,
+        )
     outputs.update({"index": str(out / "index.html"), "school_pages": str(out / "schools")})
     review_path = out / REVIEW_FILE
     if review:
@@ -346,8 +369,9 @@ def _build_into(
     truth: dict[str, object] = {"language": city.settings.language}
     venues, catalogues = select_venues(extract, city, taxonomy, review, quiet, report=truth)
     graph_key = None if downloaded or city.osm is None else f"{file_digest(city.osm)} bbox={bbox}"
-    reached = reach_by_mode(extract, schools, venues, city.settings, review, quiet,
-                            graph_builder=partial(street_graph, cache_key=graph_key))
+    reached = reach_by_mode(
+        extract, schools, venues, city.settings, review, quiet, graph_builder=partial(street_graph, cache_key=graph_key)
+    )
     timings.update(reached.seconds)
     schools, reached = mark_data_edge(extract, schools, reached, city.settings, truth)
 
@@ -355,8 +379,20 @@ def _build_into(
     basemap = sheet_basemap(extract, reached.isochrones)
     outputs = publish_city(out, city, schools, venues, reached, basemap, taxonomy, review, quiet)
     timings["publish"] = time.perf_counter() - t0
-    summary = city_summary(city, extract.source, downloaded, data_date, schools, venues, catalogues, reached, taxonomy,
-                           review, outputs, timings)
+    summary = city_summary(
+        city,
+        extract.source,
+        downloaded,
+        data_date,
+        schools,
+        venues,
+        catalogues,
+        reached,
+        taxonomy,
+        review,
+        outputs,
+        timings,
+    )
     summary.truth = truth
     finish_build(out, summary, timings, started, len(schools), quiet, final=final)
     return summary
@@ -387,7 +423,9 @@ def mark_data_edge(
     edge = set(iso.loc[iso["reaches_data_edge"], "school_id"])
     report["schools_left_out_at_data_edge"] = sorted(edge)
     if edge >= set(schools["school_id"]):
-        raise NoSchoolsError(f"{extract.source}: every school's circles reach the edge of the data (inner_schools_only)")
+        raise NoSchoolsError(
+            f"{extract.source}: every school's circles reach the edge of the data (inner_schools_only)"
+        )
     inner = schools[~schools["school_id"].isin(edge)]
     return inner, dataclasses.replace(
         reached,

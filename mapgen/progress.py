@@ -17,8 +17,12 @@ def stage(description: str, total: int | None = None, quiet: bool = False) -> It
     if quiet:
         yield lambda n: None
         return
-    columns = [TextColumn("{task.description}", markup=False),  # descriptions hold file names: plain text
-               BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    columns = [
+        TextColumn("{task.description}", markup=False),  # descriptions hold file names: plain text
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task, n)

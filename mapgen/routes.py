@@ -76,20 +76,26 @@ def routes_summary(
             matrix, directed=True, indices=n + ids, limit=settings.minutes, return_predecessors=True
         )
         for row, i in enumerate(ids):
-            target_min = minutes[row, n + n_schools:]
+            target_min = minutes[row, n + n_schools :]
             reached = np.flatnonzero(target_min <= settings.minutes)
             if not len(reached):
                 continue
             street_pred = np.where(pred[row, :n] < n, pred[row, :n], -9999)  # virtual origin → root
             totals = _tree_totals(graph, street_pred, edge_of, main_edge, main_adjacency)
             last = pred[row, n + n_schools + reached]
-            parts.append(pd.DataFrame({
-                "school_id": school_ids[i], "venue_id": venue_ids[reached], "mode": graph.mode,
-                "minutes": np.round(target_min[reached], 2),
-                "street_m": np.round(totals[last, 0], 1),
-                "main_road_m": np.round(totals[last, 1], 1),
-                "main_road_crossings": totals[last, 2].astype(np.int64),
-            }))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "school_id": school_ids[i],
+                        "venue_id": venue_ids[reached],
+                        "mode": graph.mode,
+                        "minutes": np.round(target_min[reached], 2),
+                        "street_m": np.round(totals[last, 0], 1),
+                        "main_road_m": np.round(totals[last, 1], 1),
+                        "main_road_crossings": totals[last, 2].astype(np.int64),
+                    }
+                )
+            )
         if progress:
             progress(len(ids))
     if not parts:

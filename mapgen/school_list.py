@@ -21,8 +21,20 @@ from mapgen.geo import distance_m
 #: Field → headers of an official school list (compared like a catalogue's: case, full-width and
 #: traditional characters folded).
 SCHOOL_LIST_ALIASES: dict[str, tuple[str, ...]] = {
-    "id": ("id", "school_id", "学校代码", "学校标识码", "学校编号", "编号", "代码", "标识码", "code", "序号",
-           "schulnummer", "dienststellennummer"),
+    "id": (
+        "id",
+        "school_id",
+        "学校代码",
+        "学校标识码",
+        "学校编号",
+        "编号",
+        "代码",
+        "标识码",
+        "code",
+        "序号",
+        "schulnummer",
+        "dienststellennummer",
+    ),
     "name": ("name", "学校名称", "学校", "名称", "校名", "单位名称", "school", "school name", "schule", "schulname"),
     "address": ("address", "地址", "学校地址", "详细地址", "办学地址", "校址", "adresse", "anschrift"),
     "district": ("district", "区", "所属区", "区县", "所在区", "行政区", "county", "bezirk", "stadtteil"),
@@ -102,8 +114,9 @@ def school_key(name: object, spec: SchoolListConfig, settings: CatalogueSettings
 def _fold_latin(text: str) -> str:
     """NFKC, lower case, umlauts spelt out (ü → ue), other accents dropped (École → ecole); CJK untouched."""
     text = unicodedata.normalize("NFKC", text).casefold().translate(_GERMAN)
-    return unicodedata.normalize("NFC", "".join(c for c in unicodedata.normalize("NFD", text)
-                                                if not unicodedata.combining(c)))
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    )
 
 
 def _branches(text: str, spec: SchoolListConfig) -> frozenset[str]:
@@ -174,8 +187,13 @@ def read_school_list(spec: SchoolListConfig, review: ReviewLog) -> pd.DataFrame:
     empty = data[["id", "name", "address", "district"]].eq("").all(axis=1)
     bad = data["name"].eq("") | data["name"].str.contains(MARKUP)
     for i in data.index[bad & ~empty]:
-        review.add(spec.file.name, int(data.at[i, "row"]), columns["name"],
-                   "missing name" if not data.at[i, "name"] else "name contains HTML/script markup", data.at[i, "name"])
+        review.add(
+            spec.file.name,
+            int(data.at[i, "row"]),
+            columns["name"],
+            "missing name" if not data.at[i, "name"] else "name contains HTML/script markup",
+            data.at[i, "name"],
+        )
     return data[~bad & ~empty].reset_index(drop=True)
 
 
@@ -190,8 +208,15 @@ def candidate_places(features: gpd.GeoDataFrame, schools: gpd.GeoDataFrame) -> g
     geopandas.GeoDataFrame
         ``osm_id``, ``name``, ``name_en``, ``is_school``, ``footprint``, point ``geometry``.
     """
-    own = pd.DataFrame({"osm_id": schools["osm_id"], "name": schools["name"], "name_en": schools["name_en"],
-                        "is_school": True, "footprint": schools["footprint"].values})
+    own = pd.DataFrame(
+        {
+            "osm_id": schools["osm_id"],
+            "name": schools["name"],
+            "name_en": schools["name_en"],
+            "is_school": True,
+            "footprint": schools["footprint"].values,
+        }
+    )
     names = features["name"] if "name" in features else pd.Series(np.nan, index=features.index)
     ids = features["element"].astype(str) + "/" + features["osm_id"].astype(str)
     moving = np.zeros(len(features), dtype=bool)
@@ -202,9 +227,15 @@ def candidate_places(features: gpd.GeoDataFrame, schools: gpd.GeoDataFrame) -> g
     building = (features["building"] == "school").to_numpy() if "building" in features else False
     keep = names.notna().to_numpy() & ~moving & (area | building) & ~ids.isin(set(schools["osm_id"])).to_numpy()
     chosen = features[keep]
-    other = pd.DataFrame({"osm_id": ids[keep], "name": names[keep],
-                          "name_en": chosen["name:en"] if "name:en" in chosen else "",
-                          "is_school": False, "footprint": chosen.geometry.values})
+    other = pd.DataFrame(
+        {
+            "osm_id": ids[keep],
+            "name": names[keep],
+            "name_en": chosen["name:en"] if "name:en" in chosen else "",
+            "is_school": False,
+            "footprint": chosen.geometry.values,
+        }
+    )
     frame = pd.concat([own, other], ignore_index=True)
     footprint = gpd.GeoSeries(frame["footprint"], crs=4326)
     return gpd.GeoDataFrame(frame.assign(footprint=footprint), geometry=footprint.representative_point(), crs=4326)
@@ -248,70 +279,109 @@ def reconcile_school_list(
     place_keys = [school_key(n, spec, settings) for n in places["name"]]
     row_keys = [school_key(n, spec, settings) for n in listed["name"]]
     scores = np.array([[school_score(r, p, spec) for p in place_keys] for r in row_keys]).reshape(
-        len(row_keys), len(place_keys))
+        len(row_keys), len(place_keys)
+    )
     near = _address_near(listed, places, features, spec, settings)
     accepted = (scores >= spec.min_confidence) | ((scores >= spec.address_min_confidence) & near)
     school = places["is_school"].to_numpy()
     taken: dict[int, int] = {}
     chosen: dict[int, int] = {}
     # best scores first; on a tie a school beats its yard or pitch, and an address-confirmed place the others
-    for r, p in sorted(zip(*np.nonzero(accepted), strict=True),
-                       key=lambda rp: (-scores[rp], not near[rp], not school[rp[1]])):
+    for r, p in sorted(
+        zip(*np.nonzero(accepted), strict=True), key=lambda rp: (-scores[rp], not near[rp], not school[rp[1]])
+    ):
         if r not in chosen and p not in taken:
             chosen[int(r)], taken[int(p)] = int(p), int(r)
     rows = []
     for r, p in sorted(chosen.items()):
         place, entry = places.iloc[p], listed.iloc[r]
         given = entry["id"] or str(entry["row"])
-        rows.append({"school_id": f"{spec.label}-" + re.sub(r"[^0-9A-Za-z_-]", "_", given),
-                     "name": entry["name"], "name_en": place["name_en"] if isinstance(place["name_en"], str) else "",
-                     "source": spec.file.name, "osm_id": place["osm_id"], "footprint": place["footprint"],
-                     "from_osm": True, "match_name": place["name"], "match_confidence": round(float(scores[r, p]), 3),
-                     "match_method": "name+address" if near[r, p] and scores[r, p] < spec.min_confidence else "name"})
+        rows.append(
+            {
+                "school_id": f"{spec.label}-" + re.sub(r"[^0-9A-Za-z_-]", "_", given),
+                "name": entry["name"],
+                "name_en": place["name_en"] if isinstance(place["name_en"], str) else "",
+                "source": spec.file.name,
+                "osm_id": place["osm_id"],
+                "footprint": place["footprint"],
+                "from_osm": True,
+                "match_name": place["name"],
+                "match_confidence": round(float(scores[r, p]), 3),
+                "match_method": "name+address" if near[r, p] and scores[r, p] < spec.min_confidence else "name",
+            }
+        )
     for r in range(len(listed)):
         if r in chosen:
             continue
         entry = listed.iloc[r]
         across = [school_score(row_keys[r], p, spec, across_branches=True) for p in place_keys]
-        review.add(spec.file.name, int(entry["row"]), "name",
-                   _not_found(r, scores, np.array(across), places, taken, listed, spec), entry["name"])
+        review.add(
+            spec.file.name,
+            int(entry["row"]),
+            "name",
+            _not_found(r, scores, np.array(across), places, taken, listed, spec),
+            entry["name"],
+        )
     matched_osm = {places.at[p, "osm_id"] for p in chosen.values()}
     rest = osm_schools[~osm_schools["osm_id"].isin(matched_osm)]
     left_out = rest[["school_id", "name", "osm_id"]].to_dict("records") if spec.complete else []
-    frame = pd.DataFrame(rows, columns=[*SCHOOL_COLUMNS, "footprint", "from_osm", "match_name", "match_confidence",
-                                        "match_method"])
+    frame = pd.DataFrame(
+        rows, columns=[*SCHOOL_COLUMNS, "footprint", "from_osm", "match_name", "match_confidence", "match_method"]
+    )
     if not spec.complete:
         frame = pd.concat([frame, rest.drop(columns="geometry").assign(from_osm=True)], ignore_index=True)
     footprint = gpd.GeoSeries(frame["footprint"], crs=4326)
     schools = gpd.GeoDataFrame(frame.assign(footprint=footprint), geometry=footprint.representative_point(), crs=4326)
-    summary = {"file": spec.file.name, "rows": len(listed) + invalid,
-               "matched": len(chosen), "matched_by_address": sum(r["match_method"] == "name+address" for r in rows),
-               "matched_other_places": sum(not places.at[p, "is_school"] for p in chosen.values()),
-               "to_review": len(review), "complete": spec.complete, "osm_schools_not_listed": len(rest),
-               "left_out": left_out}
+    summary = {
+        "file": spec.file.name,
+        "rows": len(listed) + invalid,
+        "matched": len(chosen),
+        "matched_by_address": sum(r["match_method"] == "name+address" for r in rows),
+        "matched_other_places": sum(not places.at[p, "is_school"] for p in chosen.values()),
+        "to_review": len(review),
+        "complete": spec.complete,
+        "osm_schools_not_listed": len(rest),
+        "left_out": left_out,
+    }
     return Reconciled(schools, review, summary)
 
 
-def _not_found(r: int, scores: np.ndarray, across: np.ndarray, places: gpd.GeoDataFrame, taken: dict[int, int],
-               listed: pd.DataFrame, spec: SchoolListConfig) -> str:
+def _not_found(
+    r: int,
+    scores: np.ndarray,
+    across: np.ndarray,
+    places: gpd.GeoDataFrame,
+    taken: dict[int, int],
+    listed: pd.DataFrame,
+    spec: SchoolListConfig,
+) -> str:
     """Why official row `r` matched nothing, naming its best candidate (another branch when that is closer)."""
     if not len(places):
         return "not found: the extract has no schools or named places"
     p, q = int(np.argmax(scores[r])), int(np.argmax(across))
     best = f"'{places.at[p, 'name']}' ({places.at[p, 'osm_id']})"
     if across[q] >= spec.address_min_confidence and across[q] > scores[r, p]:
-        return (f"not found: the closest is another branch or campus, '{places.at[q, 'name']}' "
-                f"({places.at[q, 'osm_id']}); branches are kept apart")
+        return (
+            f"not found: the closest is another branch or campus, '{places.at[q, 'name']}' "
+            f"({places.at[q, 'osm_id']}); branches are kept apart"
+        )
     if scores[r, p] == 0:
         return "not found: no school or named place of the extract resembles the name"
     if p in taken and scores[r, p] >= spec.min_confidence:
         return f"not found: best candidate {best} is already matched to row {listed.at[taken[p], 'row']}"
-    return (f"not found among the extract's schools and places: best candidate {best} has confidence "
-            f"{scores[r, p]:.2f} < {spec.min_confidence:.2f}")
+    return (
+        f"not found among the extract's schools and places: best candidate {best} has confidence "
+        f"{scores[r, p]:.2f} < {spec.min_confidence:.2f}"
+    )
 
 
-def _address_near(listed: pd.DataFrame, places: gpd.GeoDataFrame, features: gpd.GeoDataFrame,
-                  spec: SchoolListConfig, settings: CatalogueSettings) -> np.ndarray:
+def _address_near(
+    listed: pd.DataFrame,
+    places: gpd.GeoDataFrame,
+    features: gpd.GeoDataFrame,
+    spec: SchoolListConfig,
+    settings: CatalogueSettings,
+) -> np.ndarray:
     """Rows × places: the row's address geocodes within ``spec.address_m`` of the place."""
     near = np.zeros((len(listed), len(places)), dtype=bool)
     has = listed["address"].ne("")

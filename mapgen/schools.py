@@ -51,7 +51,10 @@ def schools_from_osm(features: gpd.GeoDataFrame, settings: Settings) -> gpd.GeoD
         return _empty()
     chosen = features[features["amenity"].isin(kinds)].copy()
     names = _column(chosen, "name")
-    patterns = [*settings.exclude_school_names, *([] if settings.include_kindergartens else settings.kindergarten_names)]
+    patterns = [
+        *settings.exclude_school_names,
+        *([] if settings.include_kindergartens else settings.kindergarten_names),
+    ]
     if patterns:
         chosen = chosen[~names.str.contains(re.compile("|".join(patterns)), na=False)]
     # a school mapped twice, as a node inside its own campus
@@ -61,24 +64,24 @@ def schools_from_osm(features: gpd.GeoDataFrame, settings: Settings) -> gpd.GeoD
         inside = shapely.STRtree(campuses.geometry.values).query(points.geometry.values, predicate="within")
         chosen = chosen.drop(index=points.index[inside[0]])
     chosen = chosen.sort_values(["element", "osm_id"])
-    frame = pd.DataFrame({
-        "school_id": [f"osm-{e[0]}{i}" for e, i in zip(chosen["element"], chosen["osm_id"])],
-        "name": [
-            n if isinstance(n, str) and n.strip() else f"未命名学校 unnamed school ({e} {i})"
-            for n, e, i in zip(_column(chosen, "name"), chosen["element"], chosen["osm_id"])
-        ],
-        "name_en": _column(chosen, "name:en").fillna("").values,
-        "source": "OpenStreetMap",
-        "osm_id": [f"{e}/{i}" for e, i in zip(chosen["element"], chosen["osm_id"])],
-        "footprint": chosen.geometry.values,
-        "named": [isinstance(n, str) and bool(n.strip()) for n in _column(chosen, "name")],
-    })
+    frame = pd.DataFrame(
+        {
+            "school_id": [f"osm-{e[0]}{i}" for e, i in zip(chosen["element"], chosen["osm_id"])],
+            "name": [
+                n if isinstance(n, str) and n.strip() else f"未命名学校 unnamed school ({e} {i})"
+                for n, e, i in zip(_column(chosen, "name"), chosen["element"], chosen["osm_id"])
+            ],
+            "name_en": _column(chosen, "name:en").fillna("").values,
+            "source": "OpenStreetMap",
+            "osm_id": [f"{e}/{i}" for e, i in zip(chosen["element"], chosen["osm_id"])],
+            "footprint": chosen.geometry.values,
+            "named": [isinstance(n, str) and bool(n.strip()) for n in _column(chosen, "name")],
+        }
+    )
     return _with_points(frame, features.crs)
 
 
-def schools_from_csv(
-    path: str | Path, review: ReviewLog, limits: CatalogueSettings | None = None
-) -> gpd.GeoDataFrame:
+def schools_from_csv(path: str | Path, review: ReviewLog, limits: CatalogueSettings | None = None) -> gpd.GeoDataFrame:
     """Read a user's school list (columns name, lon, lat; Chinese headers accepted).
 
     Rows that cannot be used are appended to `review` with file, row and
@@ -101,8 +104,9 @@ def schools_from_csv(
     path = Path(path)
     rows = []
     seen: dict[str, int] = {}
-    for line, fields, lon, lat in read_csv_points(path, _CSV_ALIASES, ("name", "lon", "lat"), "school list", review,
-                                                  review_field="name", limits=limits):
+    for line, fields, lon, lat in read_csv_points(
+        path, _CSV_ALIASES, ("name", "lon", "lat"), "school list", review, review_field="name", limits=limits
+    ):
         name = fields["name"]
         given = fields["school_id"]
         school_id = "csv-" + (re.sub(r"[^0-9A-Za-z_-]", "_", given) if given else str(line))
@@ -114,11 +118,16 @@ def schools_from_csv(
             review.add(path, line, column, reason, name)
             continue
         seen[school_id] = line
-        rows.append({
-            "school_id": school_id,
-            "name": name, "name_en": "", "source": path.name, "osm_id": "",
-            "footprint": shapely.Point(lon, lat),
-        })
+        rows.append(
+            {
+                "school_id": school_id,
+                "name": name,
+                "name_en": "",
+                "source": path.name,
+                "osm_id": "",
+                "footprint": shapely.Point(lon, lat),
+            }
+        )
     return _with_points(pd.DataFrame(rows, columns=[*SCHOOL_COLUMNS, "footprint"]), "EPSG:4326")
 
 
@@ -178,11 +187,13 @@ def read_csv_points(
             missing = [k for k in required if column[k] is None]
             if missing:
                 raise InputFileError(
-                    f"{path}: {what} lacks column(s) {', '.join(missing)} (header: {reader.fieldnames})")
+                    f"{path}: {what} lacks column(s) {', '.join(missing)} (header: {reader.fieldnames})"
+                )
             for line, row in enumerate(reader, start=2):
-                fields = {k: str(row.get(c) or "").strip() if c else "" for k, c in column.items()
-                          if k not in ("lon", "lat")}
-                note = fields[review_field][:limits.max_name_chars] if review_field else ""
+                fields = {
+                    k: str(row.get(c) or "").strip() if c else "" for k, c in column.items() if k not in ("lon", "lat")
+                }
+                note = fields[review_field][: limits.max_name_chars] if review_field else ""
                 try:
                     problem = _field_problem(row, column, limits)
                     lon, lat = (float(row[column["lon"]]), float(row[column["lat"]])) if not problem else (0.0, 0.0)

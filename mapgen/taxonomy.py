@@ -104,14 +104,22 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
         raw = table["categories"]
         facilities = tuple(
             Facility(
-                key=key, zh=spec["zh"], en=spec["en"], de=spec.get("de", spec["en"]), words=spec.get("words", ""),
-                part=bool(spec.get("part", False)), rules=_rules(spec),
+                key=key,
+                zh=spec["zh"],
+                en=spec["en"],
+                de=spec.get("de", spec["en"]),
+                words=spec.get("words", ""),
+                part=bool(spec.get("part", False)),
+                rules=_rules(spec),
             )
             for key, spec in table.get("facilities", {}).items()
         )
         categories = tuple(
             Category(
-                key=key, zh=spec["zh"], en=spec["en"], color=spec.get("color", NO_CATEGORY_COLOR),
+                key=key,
+                zh=spec["zh"],
+                en=spec["en"],
+                color=spec.get("color", NO_CATEGORY_COLOR),
                 rules=_rules(spec),
                 synonyms=tuple(str(w) for w in spec.get("synonyms", [])),
                 name_words=tuple(str(w) for w in spec.get("name_words", [])),

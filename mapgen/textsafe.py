@@ -18,8 +18,20 @@ if TYPE_CHECKING:  # pandas is imported where a table is written, so the CLI sta
 # HTML's special characters, and those that start template syntax for Jinja ({{ }}, {% %}, {# #}) and for JS
 # template literals (` ${ \), as HTML character references: a browser shows the character, neither Jinja nor
 # JavaScript ever sees it. One pass, so the references themselves are never escaped again.
-_INERT = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
-          "{": "&#123;", "}": "&#125;", "%": "&#37;", "#": "&#35;", "`": "&#96;", "$": "&#36;", "\\": "&#92;"}
+_INERT = {
+    "&": "&amp;",
+    "<": "&lt;",
+    ">": "&gt;",
+    '"': "&quot;",
+    "'": "&#39;",
+    "{": "&#123;",
+    "}": "&#125;",
+    "%": "&#37;",
+    "#": "&#35;",
+    "`": "&#96;",
+    "$": "&#36;",
+    "\\": "&#92;",
+}
 _INERT_RE = re.compile("[&<>\"'{}%#`$\\\\]")
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -80,7 +92,13 @@ def json_script(data: object) -> str:
         JSON text safe between ``<script>`` tags.
     """
     text = json.dumps(_no_nan(data), ensure_ascii=False, separators=(",", ":"))
-    for char, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for char, code in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(char, code)
     return text
 

@@ -21,8 +21,13 @@ _NAME_KEYS = ("name", "name:zh", "name:en", "official_name")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 # Details a kept venue takes from a merged one when it lacks them (with the columns read from them).
 _FILLED: dict[str, tuple[str, ...]] = {
-    "opening_hours": ("hours_parsed", "open_after_school", "open_weekend"), "name_en": (), "fee": (),
-    "website": (), "phone": (), "address": (), "district": (),
+    "opening_hours": ("hours_parsed", "open_after_school", "open_weekend"),
+    "name_en": (),
+    "fee": (),
+    "website": (),
+    "phone": (),
+    "address": (),
+    "district": (),
 }
 
 
@@ -49,11 +54,14 @@ def hours_flags(opening_hours: pd.Series, settings: Settings) -> pd.DataFrame:
         parsed = parse_hours(text) if text.strip() else None
         flags[text] = (parsed is not None, open_after_school(parsed, *window), open_weekend(parsed))
     rows = [flags[t] for t in texts]
-    return pd.DataFrame({
-        "hours_parsed": [r[0] for r in rows],
-        "open_after_school": pd.array([r[1] for r in rows], dtype="boolean"),
-        "open_weekend": pd.array([r[2] for r in rows], dtype="boolean"),
-    }, index=opening_hours.index)
+    return pd.DataFrame(
+        {
+            "hours_parsed": [r[0] for r in rows],
+            "open_after_school": pd.array([r[1] for r in rows], dtype="boolean"),
+            "open_weekend": pd.array([r[2] for r in rows], dtype="boolean"),
+        },
+        index=opening_hours.index,
+    )
 
 
 def venues_from_osm(
@@ -98,41 +106,44 @@ def venues_from_osm(
         facility = taxonomy.facility(tags)
         element = str(rec["element"])
         name = _display_name(tags, language)
-        rows.append({
-            "venue_id": f"osm-{element[0]}{rec['osm_id']}",
-            "name": name or (facility.word(language) if facility else category.en if language != "zh" else category.zh),
-            "name_en": tags.get("name:en", ""),
-            "category": category.key,
-            "category_zh": category.zh,
-            "category_en": category.en,
-            "opening_hours": tags.get("opening_hours", ""),
-            "fee": tags.get("fee", ""),
-            "access": tags.get("access", ""),
-            "source": "OpenStreetMap",
-            "osm_id": f"{element}/{rec['osm_id']}",
-            "address": " ".join(tags[k] for k in ("addr:street", "addr:housenumber") if tags.get(k)),
-            "district": tags.get("addr:district", ""),
-            "phone": tags.get("phone") or tags.get("contact:phone", ""),
-            "safety": "",
-            "website": tags.get("website") or tags.get("contact:website", ""),
-            "location_method": "osm",
-            "location_confidence": 1.0,
-            "sources": f"OpenStreetMap {element}/{rec['osm_id']}",
-            "facilities": "",
-            "aliases": "",
-            "search_terms": _search_terms(facility, tags),
-            "public": tags.get("access") not in settings.closed_access,
-            "campus": "",
-            "category_source": "osm",
-            "category_confidence": 1.0,
-            "footprint": rec["geometry"],
-            "named": bool(name),
-            "facility": facility.key if facility else "",
-            "part": bool(facility and facility.part),
-            "parent": bool(name) and tags.get("leisure") in settings.facility_parents,
-            "names": frozenset(normalise(tags[k]) for k in _NAME_KEYS if tags.get(k, "").strip()),
-            "wikidata": tags.get("wikidata", ""),
-        })
+        rows.append(
+            {
+                "venue_id": f"osm-{element[0]}{rec['osm_id']}",
+                "name": name
+                or (facility.word(language) if facility else category.en if language != "zh" else category.zh),
+                "name_en": tags.get("name:en", ""),
+                "category": category.key,
+                "category_zh": category.zh,
+                "category_en": category.en,
+                "opening_hours": tags.get("opening_hours", ""),
+                "fee": tags.get("fee", ""),
+                "access": tags.get("access", ""),
+                "source": "OpenStreetMap",
+                "osm_id": f"{element}/{rec['osm_id']}",
+                "address": " ".join(tags[k] for k in ("addr:street", "addr:housenumber") if tags.get(k)),
+                "district": tags.get("addr:district", ""),
+                "phone": tags.get("phone") or tags.get("contact:phone", ""),
+                "safety": "",
+                "website": tags.get("website") or tags.get("contact:website", ""),
+                "location_method": "osm",
+                "location_confidence": 1.0,
+                "sources": f"OpenStreetMap {element}/{rec['osm_id']}",
+                "facilities": "",
+                "aliases": "",
+                "search_terms": _search_terms(facility, tags),
+                "public": tags.get("access") not in settings.closed_access,
+                "campus": "",
+                "category_source": "osm",
+                "category_confidence": 1.0,
+                "footprint": rec["geometry"],
+                "named": bool(name),
+                "facility": facility.key if facility else "",
+                "part": bool(facility and facility.part),
+                "parent": bool(name) and tags.get("leisure") in settings.facility_parents,
+                "names": frozenset(normalise(tags[k]) for k in _NAME_KEYS if tags.get(k, "").strip()),
+                "wikidata": tags.get("wikidata", ""),
+            }
+        )
     frame = pd.DataFrame(rows, columns=[*VENUE_COLUMNS, *TRUTH_COLUMNS, "footprint", *_WORK_COLUMNS])
     flags = hours_flags(frame["opening_hours"], settings)
     frame[flags.columns] = flags
@@ -208,7 +219,9 @@ def _merge_same_places(
     if len(venues) < 2:
         return venues, []
     metric = venues["footprint"].to_crs(venues.estimate_utm_crs())
-    left, right = shapely.STRtree(metric.values).query(metric.values, predicate="dwithin", distance=settings.same_place_m)
+    left, right = shapely.STRtree(metric.values).query(
+        metric.values, predicate="dwithin", distance=settings.same_place_m
+    )
     names, wikidata = venues["names"].to_numpy(), venues["wikidata"].to_numpy()
     parent = list(range(len(venues)))
 
@@ -226,9 +239,14 @@ def _merge_same_places(
         return venues, []
     rank = {c: i for i, c in enumerate(settings.category_priority)}
     area = pd.Series(shapely.area(metric.values), index=venues.index)
-    order = pd.DataFrame({
-        "group": group, "rank": venues["category"].map(rank).fillna(len(rank)), "area": -area, "id": venues["venue_id"],
-    }).sort_values(["group", "rank", "area", "id"])
+    order = pd.DataFrame(
+        {
+            "group": group,
+            "rank": venues["category"].map(rank).fillna(len(rank)),
+            "area": -area,
+            "id": venues["venue_id"],
+        }
+    ).sort_values(["group", "rank", "area", "id"])
     venues = venues.copy()
     drop, report = [], []
     for _, members in order.groupby("group", sort=False):
@@ -252,12 +270,21 @@ def _merge_same_places(
         venues.at[keep, "search_terms"] = _joined_words(venues.loc[[keep, *others], "search_terms"])
         venues.at[keep, "named"] = bool(venues.loc[[keep, *others], "named"].any())
         drop.extend(others)
-        report.append({
-            "venue_id": venues.at[keep, "venue_id"], "name": venues.at[keep, "name"],
-            "category": venues.at[keep, "category"],
-            "merged": [{"venue_id": venues.at[o, "venue_id"], "name": venues.at[o, "name"],
-                        "category": venues.at[o, "category"]} for o in others],
-        })
+        report.append(
+            {
+                "venue_id": venues.at[keep, "venue_id"],
+                "name": venues.at[keep, "name"],
+                "category": venues.at[keep, "category"],
+                "merged": [
+                    {
+                        "venue_id": venues.at[o, "venue_id"],
+                        "name": venues.at[o, "name"],
+                        "category": venues.at[o, "category"],
+                    }
+                    for o in others
+                ],
+            }
+        )
     return venues.drop(index=drop), report
 
 
@@ -269,12 +296,20 @@ def _gather_facilities(venues: gpd.GeoDataFrame, taxonomy: Taxonomy, language: s
     part_idx, parent_idx = shapely.STRtree(parents["footprint"].values).query(parts.geometry.values, predicate="within")
     own = shapely.area(parts["footprint"].values)[part_idx]
     holder_area = shapely.area(parents["footprint"].values)[parent_idx]
-    hits = pd.DataFrame({
-        "part": parts.index[part_idx], "parent": parents.index[parent_idx], "area": holder_area,
-    })[(holder_area >= own)
-       & (parts["campus"].to_numpy()[part_idx] == parents["campus"].to_numpy()[parent_idx])
-       & (parts["part"].to_numpy()[part_idx]  # or an unnamed outline of the holder's own kind
-          | (parts["facility"].to_numpy()[part_idx] == parents["facility"].to_numpy()[parent_idx]))]
+    hits = pd.DataFrame(
+        {
+            "part": parts.index[part_idx],
+            "parent": parents.index[parent_idx],
+            "area": holder_area,
+        }
+    )[
+        (holder_area >= own)
+        & (parts["campus"].to_numpy()[part_idx] == parents["campus"].to_numpy()[parent_idx])
+        & (
+            parts["part"].to_numpy()[part_idx]  # or an unnamed outline of the holder's own kind
+            | (parts["facility"].to_numpy()[part_idx] == parents["facility"].to_numpy()[parent_idx])
+        )
+    ]
     hits = hits.sort_values("area").drop_duplicates("part")
     if hits.empty:
         return venues, 0
@@ -283,11 +318,15 @@ def _gather_facilities(venues: gpd.GeoDataFrame, taxonomy: Taxonomy, language: s
     for holder, members in hits.groupby("parent"):
         rows = venues.loc[members["part"]]
         rows = rows[rows["facility"] != venues.at[holder, "facility"]]
-        labels = [by_key[f].word(language) if f in by_key else n for n, f in zip(rows["name"], rows["facility"], strict=True)]
+        labels = [
+            by_key[f].word(language) if f in by_key else n for n, f in zip(rows["name"], rows["facility"], strict=True)
+        ]
         counts = pd.Series(labels).value_counts(sort=False)
         entries = [label if n == 1 else f"{label} ×{n}" for label, n in counts.items()]
         venues.at[holder, "facilities"] = "; ".join(filter(None, [venues.at[holder, "facilities"], *entries]))
-        venues.at[holder, "search_terms"] = _joined_words(pd.concat([venues.loc[[holder], "search_terms"], rows["search_terms"]]))
+        venues.at[holder, "search_terms"] = _joined_words(
+            pd.concat([venues.loc[[holder], "search_terms"], rows["search_terms"]])
+        )
         venues.at[holder, "sources"] = "; ".join(venues.loc[[holder, *members["part"]], "sources"])
     return venues.drop(index=hits["part"]), len(hits)
 

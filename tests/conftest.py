@@ -137,8 +137,11 @@ def _city_build(tmp_path_factory: pytest.TempPathFactory, city_file: str, extrac
     from mapgen.pipeline import build_city
 
     shared_file("osm", extract)
-    return built_once(tmp_path_factory, city_file.removesuffix(".toml"),
-                      lambda out: build_city(load_city(CITIES / city_file), out, quiet=True))
+    return built_once(
+        tmp_path_factory,
+        city_file.removesuffix(".toml"),
+        lambda out: build_city(load_city(CITIES / city_file), out, quiet=True),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -200,10 +203,19 @@ def site_data(shenzhen_build: Path, tmp_path_factory: pytest.TempPathFactory) ->
     schools = gpd.read_file(out / "schools.geojson")
     school = schools.iloc[0]
     hostile = {
-        "venue_id": "test-xss", "name": XSS_NAME, "name_en": "<b>bold</b>", "category": "library",
-        "category_zh": "图书馆", "category_en": "Libraries", "opening_hours": "Mo-Fr 08:00-20:00; Sa 09:00-12:00",
-        "fee": "no", "access": "", "source": "test <script>alert(3)</script>", "osm_id": "",
-        "district": "龙岗区", "address": "<script>alert(2)</script>",
+        "venue_id": "test-xss",
+        "name": XSS_NAME,
+        "name_en": "<b>bold</b>",
+        "category": "library",
+        "category_zh": "图书馆",
+        "category_en": "Libraries",
+        "opening_hours": "Mo-Fr 08:00-20:00; Sa 09:00-12:00",
+        "fee": "no",
+        "access": "",
+        "source": "test <script>alert(3)</script>",
+        "osm_id": "",
+        "district": "龙岗区",
+        "address": "<script>alert(2)</script>",
         "geometry": shapely.Point(school.geometry.x + 0.001, school.geometry.y),
     }
     # a whole contract row: the hours flags as the build reads them, with the build's after-school window
@@ -213,8 +225,14 @@ def site_data(shenzhen_build: Path, tmp_path_factory: pytest.TempPathFactory) ->
     (out / "venues.geojson").unlink()
     venues.to_file(out / "venues.geojson", driver="GeoJSON", engine="pyogrio")
     pairs = pd.read_csv(out / "reachability.csv", dtype=str)
-    extra = pd.DataFrame({"school_id": [school.school_id] * 2, "venue_id": ["test-xss"] * 2,
-                          "mode": ["walk", "bike"], "minutes": ["5.00", "2.00"]})
+    extra = pd.DataFrame(
+        {
+            "school_id": [school.school_id] * 2,
+            "venue_id": ["test-xss"] * 2,
+            "mode": ["walk", "bike"],
+            "minutes": ["5.00", "2.00"],
+        }
+    )
     pd.concat([pairs, extra]).to_csv(out / "reachability.csv", index=False)
     write_site_db(out)
     return out

@@ -44,26 +44,63 @@ def test_travel_matrix_equals_the_matrix_command(tmp_path: Path) -> None:
     osm = shared_file("osm", "monaco.osm.pbf")
     api = mapgen.travel_matrix(osm, MONACO_POINTS[:2], MONACO_POINTS[:2], mode="bike", max_minutes=20)
     points = tmp_path / "points.csv"
-    pd.DataFrame({"id": ["0", "1"], "lon": [p[0] for p in MONACO_POINTS[:2]],
-                  "lat": [p[1] for p in MONACO_POINTS[:2]]}).to_csv(points, index=False)
+    pd.DataFrame(
+        {"id": ["0", "1"], "lon": [p[0] for p in MONACO_POINTS[:2]], "lat": [p[1] for p in MONACO_POINTS[:2]]}
+    ).to_csv(points, index=False)
     targets = tmp_path / "targets.geojson"
-    targets.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"id": str(i)}, "geometry": {"type": "Point", "coordinates": list(p)}}
-        for i, p in enumerate(MONACO_POINTS[:2])]}), encoding="utf-8")
+    targets.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"id": str(i)},
+                        "geometry": {"type": "Point", "coordinates": list(p)},
+                    }
+                    for i, p in enumerate(MONACO_POINTS[:2])
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
     out = tmp_path / "times.csv"
-    done = subprocess.run([sys.executable, "-m", "mapgen.cli", "matrix", "--osm", str(osm), "--points", str(points),
-                           "--targets", str(targets), "--mode", "bike", "--max-minutes", "20", "--out", str(out)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mapgen.cli",
+            "matrix",
+            "--osm",
+            str(osm),
+            "--points",
+            str(points),
+            "--targets",
+            str(targets),
+            "--mode",
+            "bike",
+            "--max-minutes",
+            "20",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     cli = pd.read_csv(out, dtype={"point_id": str, "target_id": str})
-    assert len(api) == 4 and api[["point_id", "target_id"]].values.tolist() == cli[["point_id", "target_id"]].values.tolist()
+    assert (
+        len(api) == 4
+        and api[["point_id", "target_id"]].values.tolist() == cli[["point_id", "target_id"]].values.tolist()
+    )
     assert api["minutes"].round(2).tolist() == cli["minutes"].tolist()
     assert api["minutes"].between(0, 20).all()
 
 
 def test_import_catalogue_converts_gcj02_and_reviews_the_rest() -> None:
-    result = mapgen.import_catalogue(shared_file("venues", "shanghai-heritage-buildings-gcj02.geojson"), crs="gcj02",
-                                     category="heritage")
+    result = mapgen.import_catalogue(
+        shared_file("venues", "shanghai-heritage-buildings-gcj02.geojson"), crs="gcj02", category="heritage"
+    )
     assert len(result.venues) + len(result.review) == result.counts["rows"] and len(result.venues) > 100
     assert set(result.venues["category"]) == {"heritage"}
     assert result.datum["declared"] == "gcj02"

@@ -34,7 +34,8 @@ def _check_contract(out, n_schools: int) -> None:
     assert set(venues.geom_type) == {"Point"}
     # one walk and one bike polygon per school
     assert iso.groupby("mode")["school_id"].apply(set).to_dict() == {
-        "walk": set(schools["school_id"]), "bike": set(schools["school_id"])
+        "walk": set(schools["school_id"]),
+        "bike": set(schools["school_id"]),
     }
     assert set(iso.geom_type) <= {"Polygon", "MultiPolygon"} and iso.is_valid.all()
     assert set(pairs["school_id"]) <= set(schools["school_id"])

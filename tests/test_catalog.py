@@ -45,8 +45,18 @@ def _adversarial_rows(heritage, bureau_hours):
     good = []
     for i, f in enumerate(heritage["features"][:200]):
         p, (lon, lat) = f["properties"], f["geometry"]["coordinates"]
-        good.append([p["title"], p["xian_di_zhi"] or "", f"{lon:.7f}", f"{lat:.7f}", "文物古迹",
-                     bureau_hours[i % len(bureau_hours)], "是" if i % 2 else "否", ""])
+        good.append(
+            [
+                p["title"],
+                p["xian_di_zhi"] or "",
+                f"{lon:.7f}",
+                f"{lat:.7f}",
+                "文物古迹",
+                bureau_hours[i % len(bureau_hours)],
+                "是" if i % 2 else "否",
+                "",
+            ]
+        )
     good[5][1] = "<b>永福路</b>70号"  # markup outside the name is data: kept verbatim, escaped on output
     ref = good[10]
     bad_rows = [
@@ -99,8 +109,9 @@ def _check(result, rows, expected, good, first_row):
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])
-def test_adversarial_csv_every_bad_row_reported_every_good_row_kept(tmp_path, gazetteer, heritage, bureau_hours,
-                                                                    encoding):
+def test_adversarial_csv_every_bad_row_reported_every_good_row_kept(
+    tmp_path, gazetteer, heritage, bureau_hours, encoding
+):
     rows, expected, good = _adversarial_rows(heritage, bureau_hours)
     path = tmp_path / f"list-{encoding}.csv"
     _write_csv(path, rows, encoding)
@@ -122,15 +133,26 @@ def test_adversarial_xlsx_and_json(tmp_path, gazetteer, heritage, bureau_hours):
     for row in rows:
         sheet.append(row if any(row) else [None])
     book.save(tmp_path / "list.xlsx")
-    result = import_catalogue(CatalogueConfig(file=tmp_path / "list.xlsx", crs="gcj02"), TAXONOMY, SETTINGS,
-                              gazetteer=gazetteer, area=gazetteer.area)
+    result = import_catalogue(
+        CatalogueConfig(file=tmp_path / "list.xlsx", crs="gcj02"),
+        TAXONOMY,
+        SETTINGS,
+        gazetteer=gazetteer,
+        area=gazetteer.area,
+    )
     _check(result, rows, expected, good, first_row=2)
 
     records = [dict(zip(HEADER, row, strict=False)) for row in rows]
-    (tmp_path / "list.json").write_text(json.dumps({"total": len(records), "data": records}, ensure_ascii=False),
-                                        encoding="utf-8")
-    result = import_catalogue(CatalogueConfig(file=tmp_path / "list.json", crs="gcj02"), TAXONOMY, SETTINGS,
-                              gazetteer=gazetteer, area=gazetteer.area)
+    (tmp_path / "list.json").write_text(
+        json.dumps({"total": len(records), "data": records}, ensure_ascii=False), encoding="utf-8"
+    )
+    result = import_catalogue(
+        CatalogueConfig(file=tmp_path / "list.json", crs="gcj02"),
+        TAXONOMY,
+        SETTINGS,
+        gazetteer=gazetteer,
+        area=gazetteer.area,
+    )
     _check(result, rows, expected, good, first_row=1)
 
 
@@ -156,10 +178,27 @@ def test_missing_columns_and_bad_files_are_clear_errors(tmp_path):
 
 def test_bureau_catalogue_via_cli(tmp_path):
     out = tmp_path / "bureau"
-    args = ["catalog", "import", str(shared_file("venues", "shanghai-culture-bureau-venues.json")), "--out", str(out),
-            "--gazetteer", str(shared_file("venues", "shanghai-osm-culture.geojson")), "--category", "museum",
-            "--column", "name=NAME", "--column", "address=ADDRESS", "--column", "district=DNAME",
-            "--column", "opening_hours=T_TIME", "--column", "id=CODE"]
+    args = [
+        "catalog",
+        "import",
+        str(shared_file("venues", "shanghai-culture-bureau-venues.json")),
+        "--out",
+        str(out),
+        "--gazetteer",
+        str(shared_file("venues", "shanghai-osm-culture.geojson")),
+        "--category",
+        "museum",
+        "--column",
+        "name=NAME",
+        "--column",
+        "address=ADDRESS",
+        "--column",
+        "district=DNAME",
+        "--column",
+        "opening_hours=T_TIME",
+        "--column",
+        "id=CODE",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "150 rows → 35 venues (35 geocoded), 115 to review" in " ".join(result.output.split())
@@ -189,8 +228,25 @@ def test_update_diff_lists_added_removed_moved_changed(tmp_path, heritage):
     v2 = tmp_path / "v2.geojson"
     v2.write_text(json.dumps(newer, ensure_ascii=False), encoding="utf-8")
     out = tmp_path / "out"
-    base = ["catalog", "import", "--out", str(out), "--crs", "gcj02", "--category", "heritage", "--name", "heritage",
-            "--column", "name=title", "--column", "address=xian_di_zhi", "--column", "id=_id", "-q"]
+    base = [
+        "catalog",
+        "import",
+        "--out",
+        str(out),
+        "--crs",
+        "gcj02",
+        "--category",
+        "heritage",
+        "--name",
+        "heritage",
+        "--column",
+        "name=title",
+        "--column",
+        "address=xian_di_zhi",
+        "--column",
+        "id=_id",
+        "-q",
+    ]
     runner = CliRunner()
     assert runner.invoke(app, [*base[:2], str(v1), *base[2:]]).exit_code == 0
     assert runner.invoke(app, [*base[:2], str(v2), *base[2:]]).exit_code == 0
@@ -204,8 +260,11 @@ def test_update_diff_lists_added_removed_moved_changed(tmp_path, heritage):
 
 
 def test_diff_of_identical_lists_is_empty(heritage):
-    frame = gpd.GeoDataFrame({"venue_id": ["a", "b"], "name": ["甲", "乙"]},
-                             geometry=gpd.points_from_xy([121.4, 121.5], [31.2, 31.3]), crs=4326)
+    frame = gpd.GeoDataFrame(
+        {"venue_id": ["a", "b"], "name": ["甲", "乙"]},
+        geometry=gpd.points_from_xy([121.4, 121.5], [31.2, 31.3]),
+        crs=4326,
+    )
     assert diff_venues(frame, frame.copy(), 50).empty
 
 
@@ -216,8 +275,12 @@ def test_gcj02_list_merges_with_osm_venues_keeping_both_sources(gazetteer):
     osm = read_gazetteer(shared_file("venues", "shanghai-osm-culture.geojson"))
     osm = osm.assign(element=osm["@id"].str.split("/").str[0], osm_id=osm["@id"].str.split("/").str[1])
     osm_venues = venues_from_osm(osm, TAXONOMY, Settings(language="zh"))  # Shanghai's venues go by their Chinese names
-    spec = CatalogueConfig(file=shared_file("venues", "shanghai-heritage-buildings-gcj02.geojson"), crs="gcj02",
-                           category="heritage", columns={"name": "title", "address": "xian_di_zhi", "id": "_id"})
+    spec = CatalogueConfig(
+        file=shared_file("venues", "shanghai-heritage-buildings-gcj02.geojson"),
+        crs="gcj02",
+        category="heritage",
+        columns={"name": "title", "address": "xian_di_zhi", "id": "_id"},
+    )
     listed = import_catalogue(spec, TAXONOMY, SETTINGS, gazetteer=gazetteer).venues
     merged, log = merge_venues(osm_venues, listed, SETTINGS)
     assert len(merged) == len(osm_venues) + len(listed) - len(log)
@@ -226,7 +289,9 @@ def test_gcj02_list_merges_with_osm_venues_keeping_both_sources(gazetteer):
     assert set(twins.loc[near, "venue_id"]) <= set(log["merged_id"])  # every same-name twin within 150 m
     similar = log[log["name"] != log["merged_name"]]
     assert len(log) == 45 and sorted(zip(similar["name"], similar["merged_name"], strict=True)) == [
-        ("上海中华职业教育社", "中华职业教育社"), ("上海密丰绒线厂", "密丰绒线厂"), ("大世界", "大世界游乐场"),
+        ("上海中华职业教育社", "中华职业教育社"),
+        ("上海密丰绒线厂", "密丰绒线厂"),
+        ("大世界", "大世界游乐场"),
         ("邬达克纪念馆", "邬达克住宅"),  # the memorial hall is in Hudec's house
     ]
     assert log["distance_m"].median() < 30
@@ -244,15 +309,22 @@ def test_100k_row_catalogue(tmp_path, heritage):
     pick = rng.integers(0, len(features), n)
     lon = np.array([features[i]["geometry"]["coordinates"][0] for i in pick]) + rng.normal(0, 0.003, n)
     lat = np.array([features[i]["geometry"]["coordinates"][1] for i in pick]) + rng.normal(0, 0.003, n)
-    frame = pd.DataFrame({"名称": [f"{features[i]['properties']['title']}{k}" for k, i in enumerate(pick)],
-                          "经度": lon.round(7), "纬度": lat.round(7), "开放时间": "9:00-17:00"})
+    frame = pd.DataFrame(
+        {
+            "名称": [f"{features[i]['properties']['title']}{k}" for k, i in enumerate(pick)],
+            "经度": lon.round(7),
+            "纬度": lat.round(7),
+            "开放时间": "9:00-17:00",
+        }
+    )
     bad = np.arange(0, n, 100)
     frame.loc[bad, "经度"] = 150.0  # far outside
     path = tmp_path / "big.csv"
     frame.to_csv(path, index=False, encoding="utf-8")
     area = shapely_box(120.8, 30.6, 122.3, 31.9)
-    result = import_catalogue(CatalogueConfig(file=path, crs="gcj02", category="heritage"), TAXONOMY, SETTINGS,
-                              area=area)
+    result = import_catalogue(
+        CatalogueConfig(file=path, crs="gcj02", category="heritage"), TAXONOMY, SETTINGS, area=area
+    )
     assert len(result.venues) == n - len(bad) and len(result.review) == len(bad)
     assert {r.row for r in result.review} == set(bad + 2)
     assert result.review.frame()["reason"].str.startswith("outside the city area").all()
@@ -283,19 +355,24 @@ def test_catalogue_in_city_file_is_merged_in_build(tmp_path):
     museums = features[(features.get("tourism") == "museum") & features["name"].notna()].head(4)
     pts = museums.geometry.representative_point()
     glon, glat = convert(pts.x, pts.y, "wgs84", "gcj02")
-    rows = [[n, "", f"{x:.7f}", f"{y:.7f}", "博物馆", "周二至周日 9:00-17:00（16:00停止入馆）"]
-            for n, x, y in zip(museums["name"][:2], glon[:2], glat[:2], strict=True)]
+    rows = [
+        [n, "", f"{x:.7f}", f"{y:.7f}", "博物馆", "周二至周日 9:00-17:00（16:00停止入馆）"]
+        for n, x, y in zip(museums["name"][:2], glon[:2], glat[:2], strict=True)
+    ]
     rows += [[n, "", "", "", "博物馆", ""] for n in museums["name"][2:4]]  # to be geocoded on OSM names
     lon0, lat0 = convert(pts.x.mean(), pts.y.mean(), "wgs84", "gcj02")
-    rows.append(["新街口社区自习室", "", f"{float(lon0):.7f}", f"{float(lat0):.7f}", "社区自习室",
-                 "周一至周五 16:00-20:00"])
+    rows.append(
+        ["新街口社区自习室", "", f"{float(lon0):.7f}", f"{float(lat0):.7f}", "社区自习室", "周一至周五 16:00-20:00"]
+    )
     rows.append(["长江里的自习室", "", "122.9", "31.9", "社区自习室", ""])
     listed = tmp_path / "nanjing-list.csv"
     with listed.open("w", encoding="gbk", newline="") as fh:
         csv.writer(fh).writerows([["名称", "地址", "经度", "纬度", "类别", "开放时间"], *rows])
     city = tmp_path / "nanjing.toml"
-    city.write_text(f'name = "nanjing"\nosm = "{osm}"\n\n[[catalogues]]\nfile = "nanjing-list.csv"\ncrs = "gcj02"\n',
-                    encoding="utf-8")
+    city.write_text(
+        f'name = "nanjing"\nosm = "{osm}"\n\n[[catalogues]]\nfile = "nanjing-list.csv"\ncrs = "gcj02"\n',
+        encoding="utf-8",
+    )
     out = tmp_path / "out"
     summary = build_city(load_city(city), out, quiet=True)
     counts = summary.catalogues["nanjing-list"]

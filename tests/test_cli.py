@@ -35,7 +35,10 @@ def test_build_with_city_file_prints_progress_and_summary(tmp_path) -> None:
     [
         (["--osm", "nowhere/missing.osm.pbf"], "OSM file not found"),
         (["--osm", "README.md"], "not an OSM extract"),
-        (["--osm", str(OSM / "shenzhen-longgang.osm"), "--bbox", "114.1887,22.6797,114.1927,22.6837"], "no schools found"),
+        (
+            ["--osm", str(OSM / "shenzhen-longgang.osm"), "--bbox", "114.1887,22.6797,114.1927,22.6837"],
+            "no schools found",
+        ),
         (["--osm", str(OSM / "shenzhen-longgang.osm"), "--bbox", "120,10,120.01,10.01"], "no streets in bbox"),
         (["--osm", str(OSM / "shenzhen-longgang.osm"), "--walk-kmh", "-3"], "walk_kmh"),
         (["--city", "data/venues/no-such-city.toml"], "city configuration file not found"),
@@ -77,7 +80,9 @@ def _absent_extract_city(tmp_path) -> Path:
 
 
 @pytest.mark.slow  # a whole build of its own
-def test_missing_extract_falls_back_to_osmnx_download_and_says_so(tmp_path, monkeypatch, capsys, shenzhen_build) -> None:
+def test_missing_extract_falls_back_to_osmnx_download_and_says_so(
+    tmp_path, monkeypatch, capsys, shenzhen_build
+) -> None:
     """The download fallback with stand-ins for osmnx's two Overpass calls that answer from the real extract."""
     import json
 

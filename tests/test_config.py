@@ -21,8 +21,10 @@ def _toml(folder: Path, name: str, body: str) -> Path:
     [
         ('settings = "fast"\n', r"invalid configuration: settings: Input should be a valid dictionary"),
         ("catalogues = 5\n", r"invalid configuration: catalogues: Input should be a valid tuple"),
-        ("download_bbox = [8.7, 49.4, 8.6, 49.5]\n",
-         r"download_bbox: Value error, download_bbox must be \[west, south, east, north\] with west < east"),
+        (
+            "download_bbox = [8.7, 49.4, 8.6, 49.5]\n",
+            r"download_bbox: Value error, download_bbox must be \[west, south, east, north\] with west < east",
+        ),
     ],
 )
 def test_malformed_city_table_names_file_and_field(tmp_path: Path, body: str, message: str) -> None:
@@ -33,8 +35,9 @@ def test_malformed_city_table_names_file_and_field(tmp_path: Path, body: str, me
 
 
 def test_city_settings_take_overrides_and_keep_the_rest(tmp_path: Path) -> None:
-    city = load_city(_toml(tmp_path, "town.toml", "[settings]\nminutes = 10\nbike_kmh = 14\n"),
-                     bike_kmh=16, walk_kmh=None)
+    city = load_city(
+        _toml(tmp_path, "town.toml", "[settings]\nminutes = 10\nbike_kmh = 14\n"), bike_kmh=16, walk_kmh=None
+    )
     assert (city.name, city.settings.minutes, city.settings.bike_kmh, city.settings.walk_kmh) == ("town", 10, 16, 4)
 
 
@@ -43,8 +46,10 @@ def test_city_settings_take_overrides_and_keep_the_rest(tmp_path: Path) -> None:
     [
         ("areas = 5\n", r"areas must be an array of tables \(\[\[areas\]\]\)"),
         ('settings = "fast"\n[[areas]]\nname = "a"\n', r"areas\.0\.settings: Input should be a valid dictionary"),
-        ('[[areas]]\nname = "a"\nbbox = [8.6, 49.5, 8.7, 49.4]\n',
-         r"areas\.0\.bbox: Value error, bbox must be \[west, south, east, north\] with west < east"),
+        (
+            '[[areas]]\nname = "a"\nbbox = [8.6, 49.5, 8.7, 49.4]\n',
+            r"areas\.0\.bbox: Value error, bbox must be \[west, south, east, north\] with west < east",
+        ),
     ],
 )
 def test_malformed_region_table_names_file_and_field(tmp_path: Path, body: str, message: str) -> None:

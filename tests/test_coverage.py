@@ -80,14 +80,18 @@ def test_per_venue_routing_reproduces_every_pair(heidelberg: PlanningInputs) -> 
     # fewer origins (20 schools) than groups (721 venues): one Dijkstra per school, forward
     for mode, graph in heidelberg.graphs.items():
         minutes = nearest_minutes(
-            graph, to_metric(heidelberg.schools["footprint"], graph.crs),
-            to_metric(heidelberg.venues["footprint"], graph.crs), heidelberg.settings, MINUTES,
+            graph,
+            to_metric(heidelberg.schools["footprint"], graph.crs),
+            to_metric(heidelberg.venues["footprint"], graph.crs),
+            heidelberg.settings,
+            MINUTES,
         )
         rows, cols = np.nonzero(minutes <= MINUTES)
         mine = pd.Series(
             np.round(minutes[rows, cols], 2),
-            index=pd.MultiIndex.from_arrays([heidelberg.schools["school_id"].to_numpy()[rows],
-                                             heidelberg.venues["venue_id"].to_numpy()[cols]]),
+            index=pd.MultiIndex.from_arrays(
+                [heidelberg.schools["school_id"].to_numpy()[rows], heidelberg.venues["venue_id"].to_numpy()[cols]]
+            ),
         ).sort_index()
         build = heidelberg.pairs[heidelberg.pairs["mode"] == mode].set_index(["school_id", "venue_id"])["minutes"]
         assert len(mine) == len(build) > 200
@@ -122,9 +126,7 @@ def test_residential_cells_shenzhen_counts_homes_landuse_and_streets(shenzhen: P
     assert area.between(0.09e6, 0.12e6).all()  # H3 resolution 9: ~0.105 km²
 
 
-def test_residential_cells_heidelberg_fall_back_on_streets(
-    heidelberg: PlanningInputs, heidelberg_cells
-) -> None:
+def test_residential_cells_heidelberg_fall_back_on_streets(heidelberg: PlanningInputs, heidelberg_cells) -> None:
     # this extract maps almost no buildings and no land use: residential streets carry the demand
     cells = heidelberg_cells
     assert len(cells) > 500
@@ -149,8 +151,13 @@ def test_fifteen_minute_share_of_cells_agrees_with_per_venue_routing(
     sample = heidelberg_cells.iloc[::40]
     parks = heidelberg.venues[heidelberg.venues["category"] == "park"]
     graph = heidelberg.graphs["walk"]
-    per_park = nearest_minutes(graph, to_metric(sample["centre"], graph.crs),
-                                  to_metric(parks["footprint"], graph.crs), heidelberg.settings, MINUTES)
+    per_park = nearest_minutes(
+        graph,
+        to_metric(sample["centre"], graph.crs),
+        to_metric(parks["footprint"], graph.crs),
+        heidelberg.settings,
+        MINUTES,
+    )
     assert len(sample) < len(parks)  # so this ran forward from each hexagon
     np.testing.assert_allclose(per_park.min(axis=1), near.loc[sample.index, ("walk", "park")].to_numpy())
 
@@ -159,20 +166,20 @@ def test_candidate_sites_heidelberg(heidelberg: PlanningInputs, heidelberg_sites
     sites = heidelberg_sites
     planning = heidelberg.city.planning
     allowed = {f"amenity={v}" for v in planning.candidate_amenities} | {
-        f"building={v}" for v in planning.candidate_buildings}
+        f"building={v}" for v in planning.candidate_buildings
+    }
     assert set(sites["kind"]) <= allowed
     assert sites["site_id"].is_unique
     assert set(heidelberg.schools["osm_id"]) <= set(sites["osm_id"])  # every school can open a study room
     assert (sites["kind"] == "amenity=community_centre").sum() == (
-        heidelberg.extract.features["amenity"] == "community_centre").sum()
+        heidelberg.extract.features["amenity"] == "community_centre"
+    ).sum()
     areas = sites[sites["footprint"].geom_type.isin(["Polygon", "MultiPolygon"])]
     points = sites[sites["footprint"].geom_type == "Point"]
     assert not shapely.STRtree(areas["footprint"].values).query(points["footprint"].values, predicate="within").size
 
 
-def test_candidates_from_csv_rejects_bad_rows_with_file_and_row(
-    heidelberg_sites, tmp_path: Path
-) -> None:
+def test_candidates_from_csv_rejects_bad_rows_with_file_and_row(heidelberg_sites, tmp_path: Path) -> None:
     site = heidelberg_sites.iloc[0]
     path = tmp_path / "sites.csv"
     path.write_text(
@@ -214,9 +221,11 @@ def test_ilp_equals_exhaustive_search_on_small_real_instances(
 ) -> None:
     sz_cells = residential_cells(shenzhen.extract, shenzhen.city.planning)
     sz_sites = candidate_sites(shenzhen.extract.features, shenzhen.city.planning)
-    for cover in (_coverage(heidelberg, heidelberg_cells, heidelberg_sites, "walk"),
-                  _coverage(shenzhen, sz_cells, sz_sites, "walk"),
-                  _coverage(shenzhen, sz_cells, sz_sites, "bike")):
+    for cover in (
+        _coverage(heidelberg, heidelberg_cells, heidelberg_sites, "walk"),
+        _coverage(shenzhen, sz_cells, sz_sites, "walk"),
+        _coverage(shenzhen, sz_cells, sz_sites, "bike"),
+    ):
         for k in (1, 2, 3):
             best = max(cover[:, list(c)].any(axis=1).sum() for c in itertools.combinations(range(cover.shape[1]), k))
             optimum = optimal_max_coverage(cover, k)
@@ -262,17 +271,34 @@ def test_shared_venues_and_alliances_follow_the_pairs(heidelberg: PlanningInputs
 def test_gap_map_draws_offline_with_local_leaflet(shenzhen: PlanningInputs, tmp_path: Path) -> None:
     cells = residential_cells(shenzhen.extract, shenzhen.city.planning)
     near = cells_nearest(shenzhen, cells)
-    fmap = gap_map(shenzhen.city, shenzhen.schools, school_nearest(shenzhen), MINUTES, shenzhen.taxonomy,
-                         cells=cells, cells_reached=(near["walk"] <= MINUTES).sum(axis=1))
+    fmap = gap_map(
+        shenzhen.city,
+        shenzhen.schools,
+        school_nearest(shenzhen),
+        MINUTES,
+        shenzhen.taxonomy,
+        cells=cells,
+        cells_reached=(near["walk"] <= MINUTES).sum(axis=1),
+    )
     page = save_map(fmap, shenzhen.build_dir, "coverage_gaps.html")
     html = page.read_text(encoding="utf-8")
     assert '<script src="../lib/leaflet/leaflet.js">' in html
     assert (shenzhen.build_dir / "lib" / "leaflet" / "leaflet.js").is_file()
     assert "cdn" not in html.lower() and "© OpenStreetMap contributors" in html
     dom = subprocess.run(
-        [chromium_path(), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=4000",
-         "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120, check=True,
+        [
+            chromium_path(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=4000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     ).stdout
     # every hexagon and every school is drawn (a script error would stop the page part-way)
     assert dom.count('class="leaflet-interactive"') == len(cells) + len(shenzhen.schools)

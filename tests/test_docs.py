@@ -51,12 +51,30 @@ def test_every_city_setting_is_documented() -> None:
 def test_every_contract_column_is_documented() -> None:
     """Every file, column and summary entry of mapgen.contract appears in docs/output-contract.md."""
     doc = (ROOT / "docs" / "output-contract.md").read_text(encoding="utf-8")
-    columns = [*contract.SCHOOL_COLUMNS, *contract.VENUE_COLUMNS, *contract.TRUTH_COLUMNS, *contract.ISOCHRONE_COLUMNS,
-               *contract.PAIR_COLUMNS, *contract.ROUTE_COLUMNS, *contract.REVIEW_COLUMNS, *contract.CHANGE_COLUMNS]
-    files = [*contract.CONTRACT_FILES.values(), *contract.SHEET_INPUTS.values(), contract.REVIEW_FILE,
-             contract.INDEX_FILE, contract.SITE_DB_FILE, f"{contract.SCHOOL_PAGES_DIR}/<school_id>.pdf",
-             contract.CHANGES_FILE]
-    entries = [*contract.Summary.model_fields, *contract.SummaryCounts.model_fields, *contract.SummarySource.model_fields]
+    columns = [
+        *contract.SCHOOL_COLUMNS,
+        *contract.VENUE_COLUMNS,
+        *contract.TRUTH_COLUMNS,
+        *contract.ISOCHRONE_COLUMNS,
+        *contract.PAIR_COLUMNS,
+        *contract.ROUTE_COLUMNS,
+        *contract.REVIEW_COLUMNS,
+        *contract.CHANGE_COLUMNS,
+    ]
+    files = [
+        *contract.CONTRACT_FILES.values(),
+        *contract.SHEET_INPUTS.values(),
+        contract.REVIEW_FILE,
+        contract.INDEX_FILE,
+        contract.SITE_DB_FILE,
+        f"{contract.SCHOOL_PAGES_DIR}/<school_id>.pdf",
+        contract.CHANGES_FILE,
+    ]
+    entries = [
+        *contract.Summary.model_fields,
+        *contract.SummaryCounts.model_fields,
+        *contract.SummarySource.model_fields,
+    ]
     missing = [name for name in [*columns, *files, *entries] if f"`{name}`" not in doc]
     assert not missing, f"not in docs/output-contract.md: {missing}"
     assert f"contract version {contract.CONTRACT_VERSION}" in doc

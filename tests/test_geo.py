@@ -71,8 +71,12 @@ def test_gcj02_heritage_buildings_land_on_osm_twins():
 
     osm = gpd.read_file(shared_file("venues", "shanghai-osm-culture.geojson"))
     heritage_file = shared_file("venues", "shanghai-heritage-buildings-gcj02.geojson")
-    spec = CatalogueConfig(file=heritage_file, crs="gcj02", category="heritage",
-                           columns={"name": "title", "address": "xian_di_zhi", "id": "_id"})
+    spec = CatalogueConfig(
+        file=heritage_file,
+        crs="gcj02",
+        category="heritage",
+        columns={"name": "title", "address": "xian_di_zhi", "id": "_id"},
+    )
     imported = import_catalogue(spec, load_taxonomy(DEFAULT_CATEGORIES), CatalogueSettings()).venues
     raw = gpd.read_file(heritage_file)
     assert len(imported) == len(raw) == 663
@@ -102,8 +106,11 @@ def test_wrong_datum_is_reported_as_a_consistent_offset():
 
     settings = CatalogueSettings()
     gaz = build_gazetteer(read_gazetteer(shared_file("venues", "shanghai-osm-culture.geojson")), settings)
-    base = dict(file=shared_file("venues", "shanghai-heritage-buildings-gcj02.geojson"), category="heritage",
-                columns={"name": "title", "address": "xian_di_zhi", "id": "_id"})
+    base = dict(
+        file=shared_file("venues", "shanghai-heritage-buildings-gcj02.geojson"),
+        category="heritage",
+        columns={"name": "title", "address": "xian_di_zhi", "id": "_id"},
+    )
     taxonomy = load_taxonomy(DEFAULT_CATEGORIES)
     wrong = import_catalogue(CatalogueConfig(**base), taxonomy, settings, gazetteer=gaz).datum
     right = import_catalogue(CatalogueConfig(**base, crs="gcj02"), taxonomy, settings, gazetteer=gaz).datum

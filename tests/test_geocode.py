@@ -80,8 +80,14 @@ def gazetteer():
 @pytest.fixture(scope="module")
 def bureau(gazetteer):
     rows = json.loads(shared_file("venues", "shanghai-culture-bureau-venues.json").read_text(encoding="utf-8"))["rows"]
-    queries = pd.DataFrame({"code": [r["CODE"] for r in rows], "name": [r["NAME"] for r in rows],
-                            "address": [r.get("ADDRESS") for r in rows], "district": [r["DNAME"] for r in rows]})
+    queries = pd.DataFrame(
+        {
+            "code": [r["CODE"] for r in rows],
+            "name": [r["NAME"] for r in rows],
+            "address": [r.get("ADDRESS") for r in rows],
+            "district": [r["DNAME"] for r in rows],
+        }
+    )
     return pd.concat([queries, geocode(queries, gazetteer, SETTINGS)], axis=1).set_index("code")
 
 
@@ -131,8 +137,11 @@ def test_bureau_catalogue_placed_with_hand_checked_precision(gazetteer, bureau):
     placed = bureau[bureau["lon"].notna()]
     assert len(bureau) == 150 and len(placed) == 35
     checked = placed[placed.index.isin(TRUE_PLACE)]
-    truth = gazetteer.entries.drop_duplicates("feature_id").set_index("feature_id").loc[
-        [TRUE_PLACE[c] for c in checked.index]]
+    truth = (
+        gazetteer.entries.drop_duplicates("feature_id")
+        .set_index("feature_id")
+        .loc[[TRUE_PLACE[c] for c in checked.index]]
+    )
     error = distance_m(checked["lon"], checked["lat"], truth["lon"].values, truth["lat"].values)
     correct = int((error <= 100).sum())
     precision = correct / len(checked)

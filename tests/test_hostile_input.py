@@ -33,8 +33,15 @@ SETTINGS = CatalogueSettings()
 
 
 def _mapgen(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mapgen.cli", *args], capture_output=True, text=True, timeout=900,
-                          check=False, cwd=cwd, env={**os.environ, "PYTHONPATH": str(Path.cwd()), **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "mapgen.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(Path.cwd()), **(env or {})},
+    )
 
 
 def _one_error_line(run: subprocess.CompletedProcess[str], text: str) -> None:
@@ -60,8 +67,10 @@ def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
 
 
 def _rows(features: list[dict]) -> list[list[object]]:
-    return [[f["properties"]["name"], f["properties"].get("addr:street", ""), *f["geometry"]["coordinates"], "museum"]
-            for f in features]
+    return [
+        [f["properties"]["name"], f["properties"].get("addr:street", ""), *f["geometry"]["coordinates"], "museum"]
+        for f in features
+    ]
 
 
 HEADER = ["name", "address", "lon", "lat", "category"]
@@ -86,10 +95,13 @@ def test_twenty_thousand_rows_at_one_spot_import_without_a_pair_matrix(tmp_path:
 def test_duplicates_need_the_same_address_and_distance(tmp_path: Path, culture: list[dict]) -> None:
     f = culture[1]
     name, (lon, lat) = f["properties"]["name"], f["geometry"]["coordinates"]
-    rows = [[name, "路1号", lon, lat, "museum"], [name, "路1号", lon + 0.0002, lat, "museum"],  # ~20 m: duplicate
-            [name, "路2号", lon, lat, "museum"],  # another address: a branch
-            [name, "", lon + 0.0001, lat, "museum"],  # blank address near the first: duplicate
-            [name, "路1号", lon + 0.01, lat, "museum"]]  # ~1 km away: another venue
+    rows = [
+        [name, "路1号", lon, lat, "museum"],
+        [name, "路1号", lon + 0.0002, lat, "museum"],  # ~20 m: duplicate
+        [name, "路2号", lon, lat, "museum"],  # another address: a branch
+        [name, "", lon + 0.0001, lat, "museum"],  # blank address near the first: duplicate
+        [name, "路1号", lon + 0.01, lat, "museum"],
+    ]  # ~1 km away: another venue
     result = import_catalogue(CatalogueConfig(file=_write_csv(tmp_path / "d.csv", HEADER, rows)), TAXONOMY, SETTINGS)
     assert [r.row for r in result.review] == [3, 5]
     assert result.counts["venues"] == 3
@@ -116,8 +128,9 @@ def test_fifteen_thousand_identical_headers_are_made_unique_in_linear_time(tmp_p
     table = read_table(path)
     assert len(set(table.headers)) == len(table.headers) == 15_005
     assert table.headers[5:8] == ["x", "x'", "x (3)"]
-    assert read_table(_write_csv(tmp_path / "internal.csv", [*HEADER, "_row", "_invalid"], _rows(culture[:2]))
-                      ).headers[-2:] == ["_row'", "_invalid'"]  # never the reader's own columns
+    assert read_table(_write_csv(tmp_path / "internal.csv", [*HEADER, "_row", "_invalid"], _rows(culture[:2]))).headers[
+        -2:
+    ] == ["_row'", "_invalid'"]  # never the reader's own columns
     result = import_catalogue(CatalogueConfig(file=path), TAXONOMY, SETTINGS)
     assert result.counts["venues"] == 5
     print(f"15,005 headers read and imported in {time.process_time() - started:.1f} s of CPU")
@@ -143,7 +156,9 @@ def test_malformed_geojson_features_become_review_rows(tmp_path: Path, culture: 
     features[5] = "not a feature"
     features[6]["geometry"] = {"type": "Polygon", "coordinates": [[1, 2]]}
     path = tmp_path / "bad.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False), encoding="utf-8")
+    path.write_text(
+        json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False), encoding="utf-8"
+    )
     result = import_catalogue(CatalogueConfig(file=path, category="museum"), TAXONOMY, SETTINGS)
     reasons = result.review.frame().set_index("row")["reason"]
     assert reasons[2] == "malformed feature: Point coordinates '5' are not [lon, lat] numbers"
@@ -157,12 +172,14 @@ def test_malformed_geojson_features_become_review_rows(tmp_path: Path, culture: 
 
 def test_json_nested_too_deeply_is_one_error_line(tmp_path: Path) -> None:
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
-    _one_error_line(_mapgen("catalog", "import", str(tmp_path / "deep.json"), "--out", str(tmp_path / "o")),
-                    "nested too deeply")
+    _one_error_line(
+        _mapgen("catalog", "import", str(tmp_path / "deep.json"), "--out", str(tmp_path / "o")), "nested too deeply"
+    )
 
 
-def test_an_unexpected_error_in_one_row_is_a_review_row(tmp_path: Path, culture: list[dict],
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unexpected_error_in_one_row_is_a_review_row(
+    tmp_path: Path, culture: list[dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A step that fails on one row's value (a bug no check foresaw) costs that row, not the import."""
     rows = _rows(culture[:40])
     victim = rows[17][0]
@@ -183,11 +200,13 @@ def test_an_unexpected_error_in_one_row_is_a_review_row(tmp_path: Path, culture:
 
 def test_blanking_one_id_changes_only_that_venue_id(tmp_path: Path, culture: list[dict]) -> None:
     rows = [[f["properties"]["@id"], *r] for f, r in zip(culture[:25], _rows(culture[:25]), strict=True)]
-    first = import_catalogue(CatalogueConfig(file=_write_csv(tmp_path / "v1.csv", ["id", *HEADER], rows), name="list"),
-                             TAXONOMY, SETTINGS)
+    first = import_catalogue(
+        CatalogueConfig(file=_write_csv(tmp_path / "v1.csv", ["id", *HEADER], rows), name="list"), TAXONOMY, SETTINGS
+    )
     rows[3][0] = ""
-    second = import_catalogue(CatalogueConfig(file=_write_csv(tmp_path / "v2.csv", ["id", *HEADER], rows), name="list"),
-                              TAXONOMY, SETTINGS)
+    second = import_catalogue(
+        CatalogueConfig(file=_write_csv(tmp_path / "v2.csv", ["id", *HEADER], rows), name="list"), TAXONOMY, SETTINGS
+    )
     changes = diff_venues(first.venues, second.venues, SETTINGS.moved_m)
     assert sorted(changes["change"]) == ["added", "removed"]
     assert set(changes["name"]) == {rows[3][1]}
@@ -196,15 +215,18 @@ def test_blanking_one_id_changes_only_that_venue_id(tmp_path: Path, culture: lis
 
 def test_catalog_import_cli_never_overwrites_its_source(tmp_path: Path, culture: list[dict]) -> None:
     source = tmp_path / "venues.geojson"
-    source.write_text(json.dumps({"type": "FeatureCollection", "features": culture[:10]}, ensure_ascii=False),
-                      encoding="utf-8")
+    source.write_text(
+        json.dumps({"type": "FeatureCollection", "features": culture[:10]}, ensure_ascii=False), encoding="utf-8"
+    )
     before = source.read_bytes()
     run = _mapgen("catalog", "import", str(source), "--out", str(tmp_path), "--category", "museum")
     _one_error_line(run, "would overwrite its own source file")
     assert source.read_bytes() == before
     (tmp_path / "file").write_text("x", encoding="utf-8")
-    _one_error_line(_mapgen("catalog", "import", str(source), "--out", str(tmp_path / "file"), "--category", "museum"),
-                    "is a file, not a folder")
+    _one_error_line(
+        _mapgen("catalog", "import", str(source), "--out", str(tmp_path / "file"), "--category", "museum"),
+        "is a file, not a folder",
+    )
 
 
 def _schools_csv(path: Path, extra: list[list[object]]) -> Path:
@@ -218,8 +240,15 @@ def _schools_csv(path: Path, extra: list[list[object]]) -> Path:
 
 
 def test_school_list_rejects_repeated_ids_long_names_and_nul(tmp_path: Path) -> None:
-    path = _schools_csv(tmp_path / "schools.csv", [["s0", "重复编号学校", 114.25, 22.72], ["s9", "名" * 200_000, 114.25, 22.72],
-                                                   ["s10", "空\x00字节", 114.25, 22.72], ["s11", "好学校", 114.25, 22.72]])
+    path = _schools_csv(
+        tmp_path / "schools.csv",
+        [
+            ["s0", "重复编号学校", 114.25, 22.72],
+            ["s9", "名" * 200_000, 114.25, 22.72],
+            ["s10", "空\x00字节", 114.25, 22.72],
+            ["s11", "好学校", 114.25, 22.72],
+        ],
+    )
     review = ReviewLog()
     schools = schools_from_csv(path, review)
     reasons = {r.row: r.reason for r in review}
@@ -232,17 +261,33 @@ def test_school_list_rejects_repeated_ids_long_names_and_nul(tmp_path: Path) -> 
 def test_isochrones_points_with_hostile_rows_write_the_rest(tmp_path: Path) -> None:
     school_list = pd.read_csv(_schools_csv(tmp_path / "schools.csv", []))
     (a_lon, a_lat), (c_lon, c_lat) = school_list[["lon", "lat"]].to_numpy()[:2]
-    points = _write_csv(tmp_path / "points.csv", ["id", "lon", "lat"], [
-        ["a", a_lon, a_lat], ["b" * 200_000, a_lon, a_lat], ["nul\x00", a_lon, a_lat], ["c", c_lon, c_lat]])
+    points = _write_csv(
+        tmp_path / "points.csv",
+        ["id", "lon", "lat"],
+        [["a", a_lon, a_lat], ["b" * 200_000, a_lon, a_lat], ["nul\x00", a_lon, a_lat], ["c", c_lon, c_lat]],
+    )
     out = tmp_path / "iso.geojson"
-    run = _mapgen("isochrones", "--osm", str(OSM / "shenzhen-longgang.osm"), "--points", str(points),
-                  "--minutes", "5", "--out", str(out), "-q", env={"MAPGEN_CACHE_DIR": str(tmp_path / "cache")})
+    run = _mapgen(
+        "isochrones",
+        "--osm",
+        str(OSM / "shenzhen-longgang.osm"),
+        "--points",
+        str(points),
+        "--minutes",
+        "5",
+        "--out",
+        str(out),
+        "-q",
+        env={"MAPGEN_CACHE_DIR": str(tmp_path / "cache")},
+    )
     assert run.returncode == 0, run.stderr
     assert "2 rows not used" in run.stderr
     review = pd.read_csv(tmp_path / "iso.review.csv")
     assert review["row"].tolist() == [3, 4]
-    assert review["reason"].tolist() == ["id is 200,000 characters long (limit 2,000)",
-                                         "id contains control characters (NUL bytes and the like are not text)"]
+    assert review["reason"].tolist() == [
+        "id is 200,000 characters long (limit 2,000)",
+        "id contains control characters (NUL bytes and the like are not text)",
+    ]
     ids = sorted(f["properties"]["id"] for f in json.loads(out.read_text(encoding="utf-8"))["features"])
     assert ids == ["a", "c"]
 
@@ -256,9 +301,23 @@ def test_a_killed_rebuild_leaves_the_previous_output_intact(shenzhen_build: Path
     shutil.copytree(shenzhen_build, out)
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     build = subprocess.Popen(
-        [sys.executable, "-m", "mapgen.cli", "build", "--city", str(CITIES / "shenzhen-longgang.toml"), "--out", str(out),
-         "--minutes", "10", "-q"], env={**os.environ, "PYTHONPATH": str(Path.cwd())},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "mapgen.cli",
+            "build",
+            "--city",
+            str(CITIES / "shenzhen-longgang.toml"),
+            "--out",
+            str(out),
+            "--minutes",
+            "10",
+            "-q",
+        ],
+        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 600
     staging: list[Path] = []
     while time.monotonic() < deadline and build.poll() is None:  # kill it once it has written maps into its folder
@@ -274,8 +333,12 @@ def test_a_killed_rebuild_leaves_the_previous_output_intact(shenzhen_build: Path
     assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["settings"]["minutes"] == 15
     assert (staging[0] / "INCOMPLETE").is_file()  # the half-written folder says what it is
     assert (staging[0] / "isochrones.geojson").is_file()
-    print("after SIGKILL:", sorted(p.name for p in tmp_path.iterdir()), "staging holds",
-          sorted(p.name for p in staging[0].iterdir()))
+    print(
+        "after SIGKILL:",
+        sorted(p.name for p in tmp_path.iterdir()),
+        "staging holds",
+        sorted(p.name for p in staging[0].iterdir()),
+    )
 
     from mapgen.atomic import staged_folder
 
@@ -295,14 +358,20 @@ def test_build_output_errors_are_one_line(tmp_path: Path) -> None:
     assert (tmp_path / "mine" / "notes.txt").read_text(encoding="utf-8") == "mine"
     _one_error_line(_mapgen("build", "--osm", osm, "--out", "/sys/mapgen-out"), "cannot write the output folder")
     city = tmp_path / "city.toml"
-    city.write_text(f'name = "x"\nosm = "{osm}"\n[settings]\nexclude_school_names = ["党校(", "驾校"]\n', encoding="utf-8")
-    _one_error_line(_mapgen("build", "--city", str(city), "--out", str(tmp_path / "o")), "not a valid regular expression")
+    city.write_text(
+        f'name = "x"\nosm = "{osm}"\n[settings]\nexclude_school_names = ["党校(", "驾校"]\n', encoding="utf-8"
+    )
+    _one_error_line(
+        _mapgen("build", "--city", str(city), "--out", str(tmp_path / "o")), "not a valid regular expression"
+    )
     city.write_text(f'name = "x"\nosm = "{osm}"\n[settings]\nisochrone_cell_m = 0.05\n', encoding="utf-8")
     _one_error_line(_mapgen("build", "--city", str(city), "--out", str(tmp_path / "o")), "isochrone_cell_m")
 
 
-@pytest.mark.parametrize(("setting", "value"), [("isochrone_cell_m", 0.05), ("access_buffer_m", 1e7),
-                                                ("max_snap_m", 1e6), ("isochrone_buffer_m", 0.01)])
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("isochrone_cell_m", 0.05), ("access_buffer_m", 1e7), ("max_snap_m", 1e6), ("isochrone_buffer_m", 0.01)],
+)
 def test_settings_have_sane_bounds(setting: str, value: float) -> None:
     with pytest.raises(ValidationError, match=setting):
         Settings(**{setting: value})
@@ -313,9 +382,15 @@ def test_two_concurrent_publishes_are_safe(shenzhen_build: Path, tmp_path: Path)
     shutil.copytree(shenzhen_build, data)
     reader = sqlite3.connect(f"file:{data / 'site.db'}?mode=ro", uri=True)
     old_count = reader.execute("SELECT count(*) FROM venues").fetchone()[0]
-    runs = [subprocess.Popen([sys.executable, "-m", "mapgen.cli", "publish", "--data", str(data)],
-                             env={**os.environ, "PYTHONPATH": str(Path.cwd())}, stderr=subprocess.PIPE, text=True)
-            for _ in range(2)]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mapgen.cli", "publish", "--data", str(data)],
+            env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     results = [(p.wait(timeout=600), p.stderr.read()) for p in runs]  # type: ignore[union-attr]
     assert [code for code, _ in results] == [0, 0], results
     assert reader.execute("SELECT count(*) FROM venues").fetchone()[0] == old_count  # the old file, still served
@@ -327,8 +402,9 @@ def test_two_concurrent_publishes_are_safe(shenzhen_build: Path, tmp_path: Path)
 
 
 def test_publish_db_errors_are_one_line(shenzhen_build: Path, tmp_path: Path) -> None:
-    _one_error_line(_mapgen("publish", "--data", str(shenzhen_build), "--db", str(tmp_path / "no" / "site.db")),
-                    "folder not found")
+    _one_error_line(
+        _mapgen("publish", "--data", str(shenzhen_build), "--db", str(tmp_path / "no" / "site.db")), "folder not found"
+    )
     _one_error_line(_mapgen("publish", "--data", str(shenzhen_build), "--db", str(tmp_path)), "is a folder")
 
 
@@ -336,8 +412,9 @@ def test_publish_db_errors_are_one_line(shenzhen_build: Path, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("attack", ["flipped", "truncated", "pickle", "object-array", "old-magic"])
-def test_a_damaged_or_forged_cache_file_is_discarded_and_rebuilt(tmp_path: Path, attack: str,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_damaged_or_forged_cache_file_is_discarded_and_rebuilt(
+    tmp_path: Path, attack: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     settings = Settings(cache_dir=tmp_path / "cache")
     osm = OSM / "shenzhen-longgang.osm"
     fresh = load_graph(osm, "bike", settings)
@@ -347,7 +424,7 @@ def test_a_damaged_or_forged_cache_file_is_discarded_and_rebuilt(tmp_path: Path,
     payload = f"import pathlib; pathlib.Path({str(marker)!r}).write_text('ran')"
     if attack == "flipped":
         middle = len(data) // 2
-        data[middle:middle + 8] = bytes(b ^ 0xFF for b in data[middle:middle + 8])
+        data[middle : middle + 8] = bytes(b ^ 0xFF for b in data[middle : middle + 8])
     elif attack == "truncated":
         data = data[: len(data) // 3]
     elif attack == "pickle":  # a pickle that runs code when loaded, behind a correct header and checksum
@@ -396,8 +473,10 @@ def test_cached_extract_round_trips_exactly(tmp_path: Path) -> None:
     back = osm_extract.extract_from_arrays(load_arrays(dump_arrays(osm_extract.extract_arrays(extract))))
     pd.testing.assert_frame_equal(pd.DataFrame(back.features), pd.DataFrame(extract.features))
     assert len(back.highways) == len(extract.highways) > 1000
-    assert all(a.tags == b.tags and np.array_equal(a.lonlat, b.lonlat) and np.array_equal(a.node_ids, b.node_ids)
-               for a, b in zip(extract.highways, back.highways, strict=True))
+    assert all(
+        a.tags == b.tags and np.array_equal(a.lonlat, b.lonlat) and np.array_equal(a.node_ids, b.node_ids)
+        for a, b in zip(extract.highways, back.highways, strict=True)
+    )
 
 
 # --- the site ----------------------------------------------------------------------------------------------
@@ -461,16 +540,36 @@ def test_a_build_with_hostile_catalogue_and_school_list_completes(tmp_path: Path
     features = osm_extract.read_osm(osm, {"leisure", "amenity"}).features
     named = features[features["name"].notna() & features["leisure"].notna()].head(8)
     points = named.geometry.representative_point()
-    good = [{"type": "Feature", "properties": {"name": n, "category": "sports"},
-             "geometry": {"type": "Point", "coordinates": [p.x, p.y]}} for n, p in zip(named["name"], points, strict=True)]
-    bad = [{"type": "Feature", "properties": {"name": "五号", "category": "sports"}, "geometry": {"type": "Point", "coordinates": 5}},
-           {"type": "Feature", "properties": ["name"], "geometry": good[0]["geometry"]},
-           {"type": "Feature", "properties": {"name": "空\x00字节", "category": "sports"}, "geometry": good[1]["geometry"]}]
-    (tmp_path / "list.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": good + bad}), encoding="utf-8")
+    good = [
+        {
+            "type": "Feature",
+            "properties": {"name": n, "category": "sports"},
+            "geometry": {"type": "Point", "coordinates": [p.x, p.y]},
+        }
+        for n, p in zip(named["name"], points, strict=True)
+    ]
+    bad = [
+        {
+            "type": "Feature",
+            "properties": {"name": "五号", "category": "sports"},
+            "geometry": {"type": "Point", "coordinates": 5},
+        },
+        {"type": "Feature", "properties": ["name"], "geometry": good[0]["geometry"]},
+        {
+            "type": "Feature",
+            "properties": {"name": "空\x00字节", "category": "sports"},
+            "geometry": good[1]["geometry"],
+        },
+    ]
+    (tmp_path / "list.geojson").write_text(
+        json.dumps({"type": "FeatureCollection", "features": good + bad}), encoding="utf-8"
+    )
     _schools_csv(tmp_path / "schools.csv", [["s0", "重复编号学校", points.iloc[0].x, points.iloc[0].y]])
     city = tmp_path / "city.toml"
-    city.write_text(f'name = "sz"\nosm = "{osm}"\nschools_csv = "schools.csv"\n\n'
-                    '[[catalogues]]\nfile = "list.geojson"\n', encoding="utf-8")
+    city.write_text(
+        f'name = "sz"\nosm = "{osm}"\nschools_csv = "schools.csv"\n\n[[catalogues]]\nfile = "list.geojson"\n',
+        encoding="utf-8",
+    )
     summary = build_city(load_city(city), tmp_path / "out", quiet=True)
     counts = summary.catalogues["list"]
     assert counts["rows"] == 11 and counts["venues"] == 8 and counts["rejected"] == 3

@@ -24,12 +24,20 @@ pytestmark = pytest.mark.slow
 
 SCHOOL_ID = "osm-w238458950"  # 龙岗外国语学校
 # every payload at once: Jinja code execution, a broken Jinja block, JS template literal, script breakout
-SCHOOL_NAME = ("{{cycler.__init__.__globals__.os.makedirs('PWNED')}}{{7*7}}{% raw %}{# c #}"
-               "${alert(document.domain)}`</script><script>alert(1)</script>龙岗外国语学校")
+SCHOOL_NAME = (
+    "{{cycler.__init__.__globals__.os.makedirs('PWNED')}}{{7*7}}{% raw %}{# c #}"
+    "${alert(document.domain)}`</script><script>alert(1)</script>龙岗外国语学校"
+)
 VENUE_NAME = '=HYPERLINK("x"){{7*7}}${alert(2)}</script><script>alert(3)</script>{% endraw %}馆'
 FORMULAS = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3", "\t=1", "\r=1"]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 
 def _rename(osm: Path, out: Path, names: dict[str, str]) -> None:
@@ -69,15 +77,21 @@ def hostile(shenzhen_build: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     walk = pairs[(pairs["school_id"] == SCHOOL_ID) & (pairs["mode"] == "walk") & outing]["venue_id"]
     venue = venues[venues["venue_id"].isin(walk) & venues["osm_id"].str.match(r"(way|node)/")].iloc[0]
     osm = root / "hostile.osm"
-    _rename(shared_file("osm", "shenzhen-longgang.osm"), osm,
-            {f"way/{SCHOOL_ID.removeprefix('osm-w')}": SCHOOL_NAME, str(venue["osm_id"]): VENUE_NAME})
+    _rename(
+        shared_file("osm", "shenzhen-longgang.osm"),
+        osm,
+        {f"way/{SCHOOL_ID.removeprefix('osm-w')}": SCHOOL_NAME, str(venue["osm_id"]): VENUE_NAME},
+    )
     (root / "schools.csv").write_text(
-        "name,lon,lat\n" + "".join(f'"{f.replace(chr(34), chr(34) * 2)}",,\n' for f in FORMULAS), encoding="utf-8")
+        "name,lon,lat\n" + "".join(f'"{f.replace(chr(34), chr(34) * 2)}",,\n' for f in FORMULAS), encoding="utf-8"
+    )
     city = (CITIES / "shenzhen-longgang.toml").read_text(encoding="utf-8")
-    head, _, settings = city.replace('osm = "../../../shared/data/osm/shenzhen-longgang.osm"',
-                                     f'osm = "{osm}"').partition("[settings]")
-    (root / "city.toml").write_text(f'{head}schools_csv = "{root / "schools.csv"}"\n[settings]{settings}',
-                                    encoding="utf-8")
+    head, _, settings = city.replace(
+        'osm = "../../../shared/data/osm/shenzhen-longgang.osm"', f'osm = "{osm}"'
+    ).partition("[settings]")
+    (root / "city.toml").write_text(
+        f'{head}schools_csv = "{root / "schools.csv"}"\n[settings]{settings}', encoding="utf-8"
+    )
     work = root / "cwd"
     work.mkdir()
     cwd = os.getcwd()
@@ -120,14 +134,20 @@ def _visit(browser, url: str) -> tuple[object, list[str], list[str], list[str]]:
     Returns the page, script errors, dialogs and the text of each popup the clicks opened.
     """
     context = browser.new_context()
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
-        ("file://", "http://127.0.0.1")) else route.abort())
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_() if route.request.url.startswith(("file://", "http://127.0.0.1")) else route.abort()
+        ),
+    )
     page = context.new_page()
     errors: list[str] = []
     dialogs: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda m: errors.append(m.text)
-            if m.type == "error" and "Failed to load resource" not in m.text else None)
+    page.on(
+        "console",
+        lambda m: errors.append(m.text) if m.type == "error" and "Failed to load resource" not in m.text else None,
+    )
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.goto(url)
     page.wait_for_timeout(400)
@@ -142,8 +162,10 @@ def _visit(browser, url: str) -> tuple[object, list[str], list[str], list[str]]:
         }
         return out;
     }""")
-    scripts = page.evaluate("Array.from(document.scripts).filter(s => s.type !== 'application/json' && "
-                            "s.textContent.includes('alert')).length")
+    scripts = page.evaluate(
+        "Array.from(document.scripts).filter(s => s.type !== 'application/json' && "
+        "s.textContent.includes('alert')).length"
+    )
     assert scripts == 0  # no payload became a script element
     return page, errors, dialogs, popups
 
@@ -171,11 +193,14 @@ def test_region_index_over_the_hostile_extract(browser, hostile: dict[str, Path]
     from mapgen.region import build_region
 
     region = tmp_path / "region.toml"
-    region.write_text(f'name = "r"\ntitle = "{{{{7*7}}}} R"\n[[areas]]\ncity = "{hostile["root"] / "city.toml"}"\n',
-                      encoding="utf-8")
+    region.write_text(
+        f'name = "r"\ntitle = "{{{{7*7}}}} R"\n[[areas]]\ncity = "{hostile["root"] / "city.toml"}"\n', encoding="utf-8"
+    )
     out = tmp_path / "out"
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         build_region(load_region(region), out, client=client, quiet=True)
     page, errors, dialogs, popups = _visit(browser, (out / "index.html").as_uri())
     assert errors == [] and dialogs == []
@@ -201,9 +226,13 @@ def site(hostile: dict[str, Path]) -> Iterator[str]:
 
 
 def test_site_pages_show_the_names_as_text(browser, hostile: dict[str, Path], site: str) -> None:  # type: ignore[no-untyped-def]
-    for url, name in ((f"/school/{SCHOOL_ID}", SCHOOL_NAME), (f"/venue/{hostile['venue_id']}", VENUE_NAME),
-                      ("/search?q=馆", VENUE_NAME), ("/files/index.html", SCHOOL_NAME),
-                      (f"/files/schools/{SCHOOL_ID}.html", SCHOOL_NAME)):
+    for url, name in (
+        (f"/school/{SCHOOL_ID}", SCHOOL_NAME),
+        (f"/venue/{hostile['venue_id']}", VENUE_NAME),
+        ("/search?q=馆", VENUE_NAME),
+        ("/files/index.html", SCHOOL_NAME),
+        (f"/files/schools/{SCHOOL_ID}.html", SCHOOL_NAME),
+    ):
         page, errors, dialogs, popups = _visit(browser, site + url)
         assert errors == [] and dialogs == [], url
         assert name in page.locator("body").inner_text() or any(p.startswith(name) for p in popups), url
@@ -214,11 +243,14 @@ def test_every_person_csv_neutralises_formulas(hostile: dict[str, Path], tmp_pat
     review = pd.read_csv(out / "review.csv", dtype=str, keep_default_na=False)
     from_csv = review[review["file"].str.endswith("schools.csv")]
     assert len(from_csv) == len(FORMULAS) and from_csv["name"].str.startswith("'").all()
-    assert "'=HYPERLINK(\"http://x\",\"y\")" in set(from_csv["name"])
+    assert '\'=HYPERLINK("http://x","y")' in set(from_csv["name"])
     assert _formula_cells(out / "review.csv") == []
     # a catalogue imported twice: review.csv and changes.csv
-    rows = [("=HYPERLINK(\"x\")", 114.2120, 22.6900, "@SUM(1)"), ("+cmd|' /C calc'!A0", 114.2130, 22.6910, "-1+1"),
-            ("@rowbad", "", "", "=1")]
+    rows = [
+        ('=HYPERLINK("x")', 114.2120, 22.6900, "@SUM(1)"),
+        ("+cmd|' /C calc'!A0", 114.2130, 22.6910, "-1+1"),
+        ("@rowbad", "", "", "=1"),
+    ]
     for address in ("old", "=CHANGED()"):
         catalogue = tmp_path / "list.csv"
         with catalogue.open("w", encoding="utf-8", newline="") as handle:
@@ -226,20 +258,45 @@ def test_every_person_csv_neutralises_formulas(hostile: dict[str, Path], tmp_pat
             writer.writerow(["id", "name", "lon", "lat", "address", "phone"])
             for n, (name, lon, lat, phone) in enumerate(rows):
                 writer.writerow([n, name, lon, lat, address, phone])
-        result = CliRunner().invoke(app, ["catalog", "import", str(catalogue), "--out", str(tmp_path / "cat"),
-                                          "--category", "library", "--bbox", "114.18,22.67,114.24,22.71"])
+        result = CliRunner().invoke(
+            app,
+            [
+                "catalog",
+                "import",
+                str(catalogue),
+                "--out",
+                str(tmp_path / "cat"),
+                "--category",
+                "library",
+                "--bbox",
+                "114.18,22.67,114.24,22.71",
+            ],
+        )
         assert result.exit_code == 0, result.output
     review = pd.read_csv(tmp_path / "cat" / "review.csv", dtype=str, keep_default_na=False)
     changes = pd.read_csv(tmp_path / "cat" / "changes.csv", dtype=str, keep_default_na=False)
     assert "'@rowbad" in set(review["name"]) and "'=CHANGED()" in set(changes["new"])
-    assert "'=HYPERLINK(\"x\")" in set(changes["name"])
+    assert '\'=HYPERLINK("x")' in set(changes["name"])
     for path in (tmp_path / "cat" / "review.csv", tmp_path / "cat" / "changes.csv"):
         assert _formula_cells(path) == []
     # mapgen matrix: point ids from the user's file; a plain negative number stays a number
     points = tmp_path / "points.csv"
     points.write_text("id,lon,lat\n=1+1,114.2120,22.6900\n-3.5,114.2125,22.6905\n@far,100.0,10.0\n", encoding="utf-8")
-    result = CliRunner().invoke(app, ["matrix", "--osm", str(hostile["osm"]), "--points", str(points), "--targets",
-                                      str(out / "venues.geojson"), "--out", str(tmp_path / "m.csv"), "-q"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "matrix",
+            "--osm",
+            str(hostile["osm"]),
+            "--points",
+            str(points),
+            "--targets",
+            str(out / "venues.geojson"),
+            "--out",
+            str(tmp_path / "m.csv"),
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     matrix = pd.read_csv(tmp_path / "m.csv", dtype=str)
     assert {"'=1+1", "-3.5"} <= set(matrix["point_id"]) and _formula_cells(tmp_path / "m.csv") == []
@@ -250,8 +307,13 @@ def test_console_shows_markup_in_file_names_literally(tmp_path: Path) -> None:
     bad = tmp_path / "foo[" / "red][bold]x.osm"  # the path holds "foo[/red][bold]x.osm"
     bad.parent.mkdir()
     bad.write_text("not osm", encoding="utf-8")
-    run = subprocess.run([sys.executable, "-m", "mapgen.cli", "build", "--osm", str(bad), "--out", str(tmp_path / "o")],
-                         capture_output=True, text=True, timeout=300, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "mapgen.cli", "build", "--osm", str(bad), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert run.returncode == 2 and "MarkupError" not in run.stderr
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("error:") and f"{bad}:" in last  # the error line names the file as it is
@@ -260,11 +322,20 @@ def test_console_shows_markup_in_file_names_literally(tmp_path: Path) -> None:
 
 def test_helpers_cover_each_context() -> None:
     assert folium_text("{{7*7}}${x}`'\"<>&#%\\") == (
-        "&#123;&#123;7*7&#125;&#125;&#36;&#123;x&#125;&#96;&#39;&quot;&lt;&gt;&amp;&#35;&#37;&#92;")
+        "&#123;&#123;7*7&#125;&#125;&#36;&#123;x&#125;&#96;&#39;&quot;&lt;&gt;&amp;&#35;&#37;&#92;"
+    )
     assert json_script({"n": "</script><!--"}) == '{"n":"\\u003c/script\\u003e\\u003c!--"}'
     assert url_path("javascript:alert(1)", "..", "a/b.html") == "javascript%3Aalert%281%29/%2E%2E/a%2Fb.html"
-    assert [csv_cell(x) for x in ["-3.5", "+1", "1e5", -3.5, "-", "=A1", "a=b", "\tx"]] == \
-        ["-3.5", "+1", "1e5", -3.5, "'-", "'=A1", "a=b", "'\tx"]
+    assert [csv_cell(x) for x in ["-3.5", "+1", "1e5", -3.5, "-", "=A1", "a=b", "\tx"]] == [
+        "-3.5",
+        "+1",
+        "1e5",
+        -3.5,
+        "'-",
+        "'=A1",
+        "a=b",
+        "'\tx",
+    ]
 
 
 def test_folium_text_survives_folium_compiling_popups_and_tooltips(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -273,8 +344,9 @@ def test_folium_text_survives_folium_compiling_popups_and_tooltips(tmp_path: Pat
     monkeypatch.chdir(tmp_path)
     fmap = folium.Map(tiles=None)
     name = folium_text(SCHOOL_NAME)
-    folium.CircleMarker([22.7, 114.2], popup=folium.Popup(f"<b>{name}</b>", parse_html=False),
-                        tooltip=name).add_to(fmap)
+    folium.CircleMarker([22.7, 114.2], popup=folium.Popup(f"<b>{name}</b>", parse_html=False), tooltip=name).add_to(
+        fmap
+    )
     folium.FeatureGroup(name=name).add_to(fmap)
     page = fmap.get_root().render()  # the planner maps' route: folium compiles these texts as Jinja
     assert list(tmp_path.iterdir()) == []  # no PWNED directory, and {% raw %} did not abort the rendering

@@ -134,8 +134,13 @@ def test_osm_opening_hours_in_all_extracts_parse():
     culture = json.loads(shared_file("venues", "shanghai-osm-culture.geojson").read_text(encoding="utf-8"))
     texts = [f["properties"]["opening_hours"] for f in culture["features"] if f["properties"].get("opening_hours")]
     assert len(texts) == 36
-    for name in ("heidelberg.osm.pbf", "monaco.osm.pbf", "beijing-haidian.osm", "nanjing-xinjiekou.osm",
-                 "shenzhen-longgang.osm"):
+    for name in (
+        "heidelberg.osm.pbf",
+        "monaco.osm.pbf",
+        "beijing-haidian.osm",
+        "nanjing-xinjiekou.osm",
+        "shenzhen-longgang.osm",
+    ):
         kinds = osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION
         processor = osmium.FileProcessor(str(shared_file("osm", name)), kinds)
         texts += [o.tags["opening_hours"] for o in processor.with_filter(osmium.filter.KeyFilter("opening_hours"))]

@@ -46,8 +46,9 @@ def test_isochrones_around_points_are_exact_honest_and_small(mode: str, k: int, 
     for i in range(k):
         mine = links.place == i
         nodes, minutes = nearby_minutes(g, links.node[mine], links.minutes[mine], 1.1 * LIMIT)
-        whole = np.min(dijkstra(g.matrix, indices=links.node[mine], limit=1.1 * LIMIT) + links.minutes[mine, None],
-                       axis=0)
+        whole = np.min(
+            dijkstra(g.matrix, indices=links.node[mine], limit=1.1 * LIMIT) + links.minutes[mine, None], axis=0
+        )
         exact = np.flatnonzero(whole <= 1.1 * LIMIT)
         np.testing.assert_array_equal(np.sort(nodes), exact)  # the neighbourhood search is exact
         np.testing.assert_allclose(minutes[np.argsort(nodes)], whole[exact])

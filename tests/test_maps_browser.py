@@ -30,8 +30,14 @@ def browser():
         browser = p.chromium.launch(
             executable_path=executable,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
         )
         yield browser
         browser.close()
@@ -45,7 +51,12 @@ def _open_offline(browser, path):
     errors: list[str] = []
     dialogs: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and "Failed to load resource" not in msg.text else None)
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text) if msg.type == "error" and "Failed to load resource" not in msg.text else None
+        ),
+    )
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.goto(path.as_uri())
     page.wait_for_selector(".leaflet-control-layers", timeout=15_000)
@@ -82,7 +93,9 @@ def test_school_page_shows_toggleable_walk_and_bike_circles(browser, shenzhen_bu
     walk_label.locator("input").uncheck()
     assert walk.count() == 0 and bike.count() >= 1
     # a venue popup shows its walk and bike minutes
-    page.locator("path.leaflet-interactive:not([stroke='#2171b5']):not([stroke='#cb181d'])").first.dispatch_event("click")
+    page.locator("path.leaflet-interactive:not([stroke='#2171b5']):not([stroke='#cb181d'])").first.dispatch_event(
+        "click"
+    )
     popup = page.locator(".leaflet-popup-content").inner_text()
     assert "分钟 min" in popup and "Source" in popup
 
@@ -99,8 +112,15 @@ def test_markup_in_names_stays_inert_text(browser, shenzhen_build, tmp_path) -> 
     reached = pairs.loc[pairs["school_id"] == schools.loc[0, "school_id"], "venue_id"].iloc[0]
     venues.loc[venues["venue_id"] == reached, ["name", "opening_hours"]] = [EVIL, "<script>alert(2)</script>"]
     schools["footprint"], venues["footprint"] = schools.geometry, venues.geometry
-    write_maps(out, load_city(CITIES / "shenzhen-longgang.toml"), schools, venues, iso, pairs,
-               load_taxonomy(DEFAULT_CATEGORIES))
+    write_maps(
+        out,
+        load_city(CITIES / "shenzhen-longgang.toml"),
+        schools,
+        venues,
+        iso,
+        pairs,
+        load_taxonomy(DEFAULT_CATEGORIES),
+    )
     for page_path in (out / "index.html", out / "schools" / f"{schools.loc[0, 'school_id']}.html"):
         html = page_path.read_text(encoding="utf-8")
         assert EVIL not in html and "<script>alert(2)" not in html
@@ -120,8 +140,9 @@ def test_markup_in_names_stays_inert_text(browser, shenzhen_build, tmp_path) -> 
 
 @pytest.mark.parametrize("size", [(390, 844), (1280, 800)], ids=["phone", "desktop"])
 def test_overview_search_finds_a_school_and_opens_it_layers_start_collapsed(browser, shenzhen_build, size) -> None:
-    context = browser.new_context(viewport={"width": size[0], "height": size[1]}, is_mobile=size[0] < 500,
-                                  has_touch=size[0] < 500)
+    context = browser.new_context(
+        viewport={"width": size[0], "height": size[1]}, is_mobile=size[0] < 500, has_touch=size[0] < 500
+    )
     context.route("http*://**/*", lambda route: route.abort())
     page = context.new_page()
     errors: list[str] = []
@@ -137,8 +158,10 @@ def test_overview_search_finds_a_school_and_opens_it_layers_start_collapsed(brow
     box = page.locator(".folium-map").bounding_box()
     assert box["height"] == size[1]
     assert page.locator(".leaflet-mg-schools-pane path.leaflet-interactive").count() == 3
-    z = page.evaluate("[getComputedStyle(document.querySelector('.leaflet-mg-schools-pane')).zIndex,"
-                      " getComputedStyle(document.querySelector('.leaflet-marker-pane')).zIndex]")
+    z = page.evaluate(
+        "[getComputedStyle(document.querySelector('.leaflet-mg-schools-pane')).zIndex,"
+        " getComputedStyle(document.querySelector('.leaflet-marker-pane')).zIndex]"
+    )
     assert int(z[0]) > int(z[1])
     # a partial name finds the school; picking it flies there and opens its popup
     page.fill("#mg-search", "外国语")
@@ -249,15 +272,22 @@ def test_maps_orient_offline_with_the_builds_own_streets(browser, shenzhen_build
     base = gpd.read_parquet(shenzhen_build / "basemap.parquet")
     colors = {part["color"] for part in basemap["layers"]}
     assert {"#9a9a9a", "#e8590c"} <= colors  # streets and main roads of the extract (parks, water where there are)
-    drawn = [shapely.from_geojson(json.dumps(part["geojson"])) for part in basemap["layers"]
-             if part["color"] in ("#9a9a9a", "#e8590c")]
+    drawn = [
+        shapely.from_geojson(json.dumps(part["geojson"]))
+        for part in basemap["layers"]
+        if part["color"] in ("#9a9a9a", "#e8590c")
+    ]
     length = sum(g.length for g in drawn)
-    streets = base[(base["layer"] == "street") & ~base["kind"].isin(("footway", "path", "steps", "service", "cycleway"))]
+    streets = base[
+        (base["layer"] == "street") & ~base["kind"].isin(("footway", "path", "steps", "service", "cycleway"))
+    ]
     assert 0.9 < length / streets.geometry.length.sum() < 1.05  # degrees: the streets, joined and simplified
     # drawn on a canvas in a pane under the tiles: tiles cover it when they load, offline it shows
     assert page.locator(".leaflet-mg-base-pane canvas").count() == 1
-    z = page.evaluate("[getComputedStyle(document.querySelector('.leaflet-mg-base-pane')).zIndex,"
-                      " getComputedStyle(document.querySelector('.leaflet-tile-pane')).zIndex]")
+    z = page.evaluate(
+        "[getComputedStyle(document.querySelector('.leaflet-mg-base-pane')).zIndex,"
+        " getComputedStyle(document.querySelector('.leaflet-tile-pane')).zIndex]"
+    )
     assert int(z[0]) < int(z[1])
     painted = page.evaluate("""() => { const c = document.querySelector('.leaflet-mg-base-pane canvas');
         const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
@@ -273,8 +303,15 @@ def test_english_pages_say_route_notes_and_hours_in_english(shenzhen_build, tmp_
     shutil.copytree(shenzhen_build, out)
     frames = [gpd.read_file(out / f"{n}.geojson") for n in ("schools", "venues", "isochrones")]
     pairs, routes = pd.read_csv(out / "reachability.csv"), pd.read_csv(out / "routes.csv")
-    write_maps(out, load_city(CITIES / "shenzhen-longgang.toml"), *frames, pairs, load_taxonomy(DEFAULT_CATEGORIES),
-               language="en", routes=routes)
+    write_maps(
+        out,
+        load_city(CITIES / "shenzhen-longgang.toml"),
+        *frames,
+        pairs,
+        load_taxonomy(DEFAULT_CATEGORIES),
+        language="en",
+        routes=routes,
+    )
     html = (out / "schools" / "osm-w238458950.html").read_text(encoding="utf-8")
     notes = re.findall(r"<div>Route: ([^<]*)</div>", html)
     hours = re.findall(r"<div>Hours: ([^<]*)</div>", html)

@@ -50,8 +50,11 @@ def test_mode_rules(tags: dict[str, str], walk: tuple[bool, bool], bike: tuple[b
 def test_bike_respects_oneway_and_walk_ignores_it(heidelberg) -> None:
     extract, graphs = heidelberg
     oneways = [
-        w for w in extract.highways
-        if w.tags.get("oneway") == "yes" and w.tags.get("highway") == "residential" and "oneway:bicycle" not in w.tags
+        w
+        for w in extract.highways
+        if w.tags.get("oneway") == "yes"
+        and w.tags.get("highway") == "residential"
+        and "oneway:bicycle" not in w.tags
         and "cycleway" not in w.tags
     ]
     assert len(oneways) > 50  # Heidelberg's old town has many one-way streets
@@ -68,7 +71,11 @@ def test_bike_respects_oneway_and_walk_ignores_it(heidelberg) -> None:
 
 def test_bike_graph_has_no_plain_footways_and_no_motorways(heidelberg) -> None:
     extract, graphs = heidelberg
-    allowed_paths = {w.way_id for w in extract.highways if w.tags.get("bicycle") in ("yes", "designated", "permissive", "destination")}
+    allowed_paths = {
+        w.way_id
+        for w in extract.highways
+        if w.tags.get("bicycle") in ("yes", "designated", "permissive", "destination")
+    }
     bike = graphs["bike"]
     foot_only = np.isin(bike.edge_highway, ["footway", "steps", "pedestrian", "path"])
     assert foot_only.any()  # shared paths with bicycle=yes exist ...

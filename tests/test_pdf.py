@@ -83,7 +83,9 @@ def test_sheet_text_holds_the_chinese_school_name_and_its_nearest_venues(shenzhe
 def test_pdffonts_lists_an_embedded_cjk_font(shenzhen_build) -> None:
     listing = subprocess.run(
         [_tool("pdffonts"), str(shenzhen_build / "schools" / "osm-w533650676.pdf")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rows = [line.split() for line in listing.splitlines()[2:]]
     # the CJK font cut down to the sheets' characters (glyphs numbered from 1: a few tens of KB)
@@ -106,13 +108,17 @@ def test_markup_in_a_venue_name_prints_as_literal_text(shenzhen_build, tmp_path)
     (folder / "schools" / f"{school_id}.pdf").unlink()
     done = subprocess.run(
         [sys.executable, "-m", "mapgen.cli", "pdf", "--data", str(folder), "--school", school_id, "-q"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     text = _text(folder / "schools" / f"{school_id}.pdf")
     assert _squeezed(MARKUP) in _squeezed(text)  # printed as text (the name column may wrap it)
-    assert sorted(p.name for p in (folder / "schools").glob("*.pdf")) == ["osm-w238458950.pdf", "osm-w356776832.pdf",
-                                                                          f"{school_id}.pdf"]
+    assert sorted(p.name for p in (folder / "schools").glob("*.pdf")) == [
+        "osm-w238458950.pdf",
+        "osm-w356776832.pdf",
+        f"{school_id}.pdf",
+    ]
 
 
 def test_sheet_table_is_numbered_by_walking_time_with_bike_only_venues_after(shenzhen_build) -> None:
@@ -156,11 +162,16 @@ def test_basemap_parquet_is_wgs84_streets_parks_water_around_every_school(shenzh
 
 def test_missing_cjk_font_stops_with_a_clear_message(shenzhen_build, tmp_path) -> None:
     conf = tmp_path / "fonts.conf"  # a fontconfig setup that knows no font at all
-    conf.write_text('<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd"><fontconfig>'
-                    f"<cachedir>{tmp_path}</cachedir></fontconfig>", encoding="utf-8")
+    conf.write_text(
+        '<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd"><fontconfig>'
+        f"<cachedir>{tmp_path}</cachedir></fontconfig>",
+        encoding="utf-8",
+    )
     done = subprocess.run(
         [sys.executable, "-m", "mapgen.cli", "pdf", "--data", str(shenzhen_build), "-q"],
-        capture_output=True, text=True, env={**os.environ, "FONTCONFIG_FILE": str(conf), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FONTCONFIG_FILE": str(conf), "COLUMNS": "200"},
     )
     assert done.returncode == 2
     assert "no font with Chinese glyphs" in done.stderr and "fonts-noto-cjk" in done.stderr
@@ -169,7 +180,9 @@ def test_missing_cjk_font_stops_with_a_clear_message(shenzhen_build, tmp_path) -
 def test_unknown_school_and_incomplete_folder_are_clear_errors(shenzhen_build, tmp_path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "mapgen.cli", "pdf", "--data", str(shenzhen_build), "--school", "osm-w1", "-q"],
-        capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert done.returncode == 2
     assert "schools.geojson: no school with school_id osm-w1" in done.stderr
@@ -239,8 +252,9 @@ def test_minutes_are_whole_and_rounded_up_as_on_the_site(shenzhen_build) -> None
     first = table.iloc[0]
     walk = pairs.set_index("venue_id").loc[first["venue_id"], "minutes"]
     pdf = shenzhen_build / "schools" / "osm-w533650676.pdf"
-    text = subprocess.run([_tool("pdftotext"), "-layout", str(pdf), "-"], capture_output=True, text=True,
-                          check=True).stdout.split("\f")[1]  # the back: every venue on foot, one line each
+    text = subprocess.run(
+        [_tool("pdftotext"), "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout.split("\f")[1]  # the back: every venue on foot, one line each
     row = next(line for line in text.splitlines() if _squeezed(first["name"])[:8] in _squeezed(line))
     assert f" {whole_minutes(walk)} " in f" {row} " and whole_minutes(walk) == 6 and walk > 5
 
@@ -254,7 +268,9 @@ def test_sheet_links_the_school_page_with_a_qr_code_when_the_site_url_is_set(she
     build = load_build(shenzhen_build)
     assert build.settings.site_url is None  # by default: no link, no QR code
     assert "/school/" not in _text(shenzhen_build / "schools" / "osm-w533650676.pdf")
-    linked = dataclasses.replace(build, settings=build.settings.model_copy(update={"site_url": "https://circles.example.org/sz/"}))
+    linked = dataclasses.replace(
+        build, settings=build.settings.model_copy(update={"site_url": "https://circles.example.org/sz/"})
+    )
     pdf = tmp_path / "sheet.pdf"
     pdf.write_bytes(render_sheet(linked, "osm-w533650676", cjk_font_family()))
     front = _text(pdf).split("\f")[0]
@@ -278,8 +294,9 @@ def test_markers_under_the_school_star_are_moved_onto_rings() -> None:
     ax.set_ylim(22.70, 22.725)
     school = shapely.Point(114.22, 22.71)
     # nine venues on the campus itself (the star covers them), two next door, one far away
-    markers = pd.DataFrame({"lon": [114.22] * 9 + [114.2202, 114.2198, 114.235],
-                            "lat": [22.71] * 9 + [22.7101, 22.7099, 22.72]})
+    markers = pd.DataFrame(
+        {"lon": [114.22] * 9 + [114.2202, 114.2198, 114.235], "lat": [22.71] * 9 + [22.7101, 22.7099, 22.72]}
+    )
     placed = clear_of_school(ax, markers, school, 150)
     to_pt = lambda lon, lat: ax.transData.transform(np.column_stack([lon, lat])) * 72 / 150  # noqa: E731
     xy = to_pt(placed["lon"], placed["lat"])

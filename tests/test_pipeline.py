@@ -15,7 +15,9 @@ from mapgen.contract import BuildFolder
 from mapgen.publish import finish
 
 
-def test_finish_build_writes_site_db_once(heidelberg_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_finish_build_writes_site_db_once(
+    heidelberg_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "heidelberg"
     shutil.copytree(heidelberg_build, out)
     (out / "site.db").unlink()

@@ -39,7 +39,9 @@ def _networkx_minutes(graph, schools, venues, school_index: int) -> dict[str, fl
     g = graph.to_networkx()
     origins = attach(graph, to_metric(schools["footprint"], graph.crs), leaving=True, settings=SETTINGS)
     targets = attach(graph, to_metric(venues["footprint"], graph.crs), leaving=False, settings=SETTINGS)
-    for node, minutes in zip(origins.node[origins.place == school_index], origins.minutes[origins.place == school_index]):
+    for node, minutes in zip(
+        origins.node[origins.place == school_index], origins.minutes[origins.place == school_index]
+    ):
         old = g.get_edge_data("school", int(node), {"minutes": np.inf})["minutes"]
         g.add_edge("school", int(node), minutes=min(old, float(minutes)))
     venue_ids = venues["venue_id"].to_numpy()
@@ -100,7 +102,8 @@ def test_polygon_covers_reached_streets_and_not_far_ones(city) -> None:
     for i in range(len(schools)):
         links = origins.place == i
         minutes = np.min(
-            dijkstra(graph.matrix, indices=origins.node[links], limit=2 * SETTINGS.minutes) + origins.minutes[links, None],
+            dijkstra(graph.matrix, indices=origins.node[links], limit=2 * SETTINGS.minutes)
+            + origins.minutes[links, None],
             axis=0,
         )
         poly = iso.loc[schools["school_id"].iloc[i]].geometry

@@ -86,9 +86,12 @@ def random_points(graph, rng: np.random.Generator, k: int, jitter_m: float = 60.
 
 @pytest.mark.parametrize(
     ("city", "mode"),
-    [("shenzhen", "walk"), ("shenzhen", "bike"),
-     pytest.param("heidelberg", "walk", marks=pytest.mark.slow),
-     pytest.param("heidelberg", "bike", marks=pytest.mark.slow)],
+    [
+        ("shenzhen", "walk"),
+        ("shenzhen", "bike"),
+        pytest.param("heidelberg", "walk", marks=pytest.mark.slow),
+        pytest.param("heidelberg", "bike", marks=pytest.mark.slow),
+    ],
 )
 def test_batch_minutes_equal_networkx_dijkstra(city: str, mode: str) -> None:
     graph = graph_of(city, mode)
@@ -143,7 +146,8 @@ def test_bike_respects_oneway() -> None:
     one_way = np.flatnonzero(np.asarray(m[bike.edge_v, bike.edge_u]).ravel() == 0)
     assert len(one_way) > 500  # Heidelberg has many one-way streets
     on_foot_too = np.isin(bike.node_osmid[bike.edge_u[one_way]], walk.node_osmid) & np.isin(
-        bike.node_osmid[bike.edge_v[one_way]], walk.node_osmid)
+        bike.node_osmid[bike.edge_v[one_way]], walk.node_osmid
+    )
     sample = np.random.default_rng(1).choice(one_way[on_foot_too], 40, replace=False)
     u, v = bike.edge_u[sample], bike.edge_v[sample]
     edge_min = bike.edge_minutes[sample]
@@ -191,8 +195,9 @@ def test_isochrone_polygons_are_honest_and_nested(mode: str, k: int) -> None:
         for row in range(len(block.ids)):
             full = block.node_minutes(row, graph.n_nodes)
             got, minutes = block.reached(row)
-            polys = reached_polygons(graph, got, minutes, (5, 10, 15), SETTINGS.isochrone_buffer_m,
-                                     max_cells=10**7)  # 10 m cells at every size
+            polys = reached_polygons(
+                graph, got, minutes, (5, 10, 15), SETTINGS.isochrone_buffer_m, max_cells=10**7
+            )  # 10 m cells at every size
             assert all(shapely.is_valid(p) for p in polys)
             for small, big in zip(polys, polys[1:], strict=False):  # nested, to the one-cell simplification of both
                 assert shapely.area(shapely.difference(small, shapely.buffer(big, 25.0, quad_segs=2))) < 1.0
@@ -210,8 +215,9 @@ def test_isochrone_polygons_are_honest_and_nested(mode: str, k: int) -> None:
 def test_two_processes_give_the_same_reach() -> None:
     graph = graph_of("shenzhen", "walk")
     points = gpd.GeoSeries(random_points(graph, np.random.default_rng(2), 80), crs=graph.crs).to_crs(4326)
-    schools = gpd.GeoDataFrame({"school_id": [f"p{i}" for i in range(80)], "footprint": points},
-                               geometry="footprint", crs=4326)
+    schools = gpd.GeoDataFrame(
+        {"school_id": [f"p{i}" for i in range(80)], "footprint": points}, geometry="footprint", crs=4326
+    )
     venues = venues_from_osm(extract("shenzhen").features, load_taxonomy(DEFAULT_CATEGORIES))
     one = schools_reach(graph, schools, venues, Settings(reach_workers=1))
     two = schools_reach(graph, schools, venues, Settings(reach_workers=2))
@@ -260,23 +266,56 @@ def test_planner_cli_isochrones_and_matrix(tmp_path, monkeypatch: pytest.MonkeyP
     )
     runner = CliRunner()
     out = tmp_path / "iso.geojson"
-    res = runner.invoke(app, ["isochrones", "--osm", str(osm), "--points", str(tmp_path / "points.csv"),
-                              "--mode", "walk", "--minutes", "5,10,15", "--out", str(out), "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "isochrones",
+            "--osm",
+            str(osm),
+            "--points",
+            str(tmp_path / "points.csv"),
+            "--mode",
+            "walk",
+            "--minutes",
+            "5,10,15",
+            "--out",
+            str(out),
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     iso = gpd.read_file(out)
     assert sorted(zip(iso["id"], iso["minutes"], strict=True)) == [(p, m) for p in "ab" for m in (5, 10, 15)]
     areas = iso.to_crs(graph.crs).set_index(["id", "minutes"]).area
     assert areas["a", 5] < areas["a", 10] < areas["a", 15]
     review = pd.read_csv(tmp_path / "iso.review.csv")
-    assert list(review["reason"]) == ["coordinates missing or not numbers",
-                                      "farther than 300 m from any street of the mode"]
+    assert list(review["reason"]) == [
+        "coordinates missing or not numbers",
+        "farther than 300 m from any street of the mode",
+    ]
     assert res.output.rstrip().endswith(f"-> {out}; 2 rows not used, see {tmp_path / 'iso.review.csv'}")
 
     venues[["venue_id", "footprint"]].set_geometry("footprint").to_file(tmp_path / "venues.geojson")
     times = tmp_path / "times.csv"
-    res = runner.invoke(app, ["matrix", "--osm", str(osm), "--points", str(tmp_path / "points.csv"),
-                              "--targets", str(tmp_path / "venues.geojson"), "--mode", "bike",
-                              "--max-minutes", "12", "--out", str(times), "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "matrix",
+            "--osm",
+            str(osm),
+            "--points",
+            str(tmp_path / "points.csv"),
+            "--targets",
+            str(tmp_path / "venues.geojson"),
+            "--mode",
+            "bike",
+            "--max-minutes",
+            "12",
+            "--out",
+            str(times),
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     table = pd.read_csv(times, dtype={"point_id": str, "target_id": str})
     assert list(table.columns) == ["point_id", "target_id", "minutes"]
@@ -284,8 +323,9 @@ def test_planner_cli_isochrones_and_matrix(tmp_path, monkeypatch: pytest.MonkeyP
     assert set(table["point_id"]) <= {"a", "b"} and set(table["target_id"]) <= set(venues["venue_id"])
     written = json.loads(out.read_text())
     assert written["type"] == "FeatureCollection"
-    coords = np.concatenate([shapely.get_coordinates(shapely.from_geojson(json.dumps(f["geometry"])))
-                             for f in written["features"]])
+    coords = np.concatenate(
+        [shapely.get_coordinates(shapely.from_geojson(json.dumps(f["geometry"]))) for f in written["features"]]
+    )
     np.testing.assert_array_equal(coords, np.round(coords, 7))  # written to 7 decimals (about 1 cm)
     assert {tuple(f["properties"]) for f in written["features"]} == {("id", "mode", "minutes")}
     assert len(pd.read_csv(tmp_path / "times.review.csv")) == 2

@@ -30,8 +30,10 @@ def dask_client() -> Iterator[object]:
     """One small Dask cluster for the session: two single-thread workers in this process."""
     from dask.distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -45,9 +47,11 @@ def _region_file(folder: Path, body: str) -> Path:
 def test_region_of_four_extracts_builds_in_one_command(tmp_path: Path, shenzhen_build: Path) -> None:
     for name in SMALL_CITIES:
         shared_file("osm", f"{name}.osm" if name != "monaco" else "monaco.osm.pbf")
-    region = _region_file(tmp_path, 'name = "league"\ntitle = "联赛 League"\n' + "".join(
-        f'[[areas]]\ncity = "{CITIES / name}.toml"\n' for name in SMALL_CITIES
-    ))
+    region = _region_file(
+        tmp_path,
+        'name = "league"\ntitle = "联赛 League"\n'
+        + "".join(f'[[areas]]\ncity = "{CITIES / name}.toml"\n' for name in SMALL_CITIES),
+    )
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["region", "build", str(region), "--out", str(out), "--workers", "2", "-q"])
     assert result.exit_code == 0, result.output
@@ -59,8 +63,9 @@ def test_region_of_four_extracts_builds_in_one_command(tmp_path: Path, shenzhen_
         assert (out / name / "index.html").is_file() and (out / name / MANIFEST).is_file()
         assert len(list((out / name / "schools").glob("*.html"))) == area["counts"]["schools"]
     # an area built on the cluster is the city built alone, pair for pair
-    assert (out / "shenzhen-longgang" / "reachability.csv").read_bytes() == \
-        (shenzhen_build / "reachability.csv").read_bytes()
+    assert (out / "shenzhen-longgang" / "reachability.csv").read_bytes() == (
+        shenzhen_build / "reachability.csv"
+    ).read_bytes()
     # venue directory: one list per area and the merged list
     merged = pd.read_csv(out / "venues.csv")
     per_area = {n: pd.read_csv(out / "venues" / f"{n}.csv") for n in SMALL_CITIES}
@@ -119,8 +124,10 @@ def test_heidelberg_tiled_2x2_is_exactly_the_untiled_build(tmp_path: Path, heide
 
     # the PDF sheets' route summaries cover the same pairs with the same minutes
     key = ["school_id", "venue_id", "mode", "minutes"]
-    routes = [pd.read_csv(d / "routes.csv").sort_values(key, ignore_index=True)[key]
-              for d in (tmp_path / "heidelberg", heidelberg_build)]
+    routes = [
+        pd.read_csv(d / "routes.csv").sort_values(key, ignore_index=True)[key]
+        for d in (tmp_path / "heidelberg", heidelberg_build)
+    ]
     pd.testing.assert_frame_equal(*routes)
     assert len(list((tmp_path / "heidelberg" / "schools").glob("*.pdf"))) == 20
 
@@ -162,21 +169,27 @@ def test_changing_one_catalogue_rebuilds_only_that_area_and_a_failed_area_does_n
     catalogue = tmp_path / "monaco-categories.toml"
     shutil.copy(DEFAULT_CATEGORIES, catalogue)
     study_rooms = tmp_path / "nanjing-study-rooms.csv"
-    header, room = "名称,经度,纬度,类别,开放时间\n", "新街口社区自习室,118.7784,32.0416,社区自习室,周一至周五 16:00-20:00\n"
+    header, room = (
+        "名称,经度,纬度,类别,开放时间\n",
+        "新街口社区自习室,118.7784,32.0416,社区自习室,周一至周五 16:00-20:00\n",
+    )
     study_rooms.write_text(header + room, encoding="utf-8")
-    region_file = _region_file(tmp_path, f"""
+    region_file = _region_file(
+        tmp_path,
+        f"""
 name = "two"
 [[areas]]
-city = "{CITIES / 'monaco.toml'}"
+city = "{CITIES / "monaco.toml"}"
 categories = "{catalogue}"
 [[areas]]
-city = "{CITIES / 'nanjing-xinjiekou.toml'}"
+city = "{CITIES / "nanjing-xinjiekou.toml"}"
 grid = [2, 1]
 catalogues = [{{ file = "{study_rooms.name}" }}]
 [[areas]]
 name = "nowhere"
-osm = "{tmp_path / 'missing.osm.pbf'}"
-""")
+osm = "{tmp_path / "missing.osm.pbf"}"
+""",
+    )
     out = tmp_path / "out"
     first = build_region(load_region(region_file), out, client=dask_client, quiet=True)
     status = {a["name"]: a["status"] for a in first["areas"]}
@@ -191,7 +204,10 @@ osm = "{tmp_path / 'missing.osm.pbf'}"
 
     second = build_region(load_region(region_file), out, client=dask_client, quiet=True)
     assert {a["name"]: a["status"] for a in second["areas"]} == {
-        "monaco": "skipped", "nanjing-xinjiekou": "skipped", "nowhere": "failed"}  # a failed area is retried
+        "monaco": "skipped",
+        "nanjing-xinjiekou": "skipped",
+        "nowhere": "failed",
+    }  # a failed area is retried
 
     text = catalogue.read_text(encoding="utf-8")
     start = text.index("[categories.sports]")
@@ -199,17 +215,25 @@ osm = "{tmp_path / 'missing.osm.pbf'}"
     catalogue.write_text(text[:start] + text[end:], encoding="utf-8")  # Monaco without sports grounds
     third = build_region(load_region(region_file), out, client=dask_client, quiet=True)
     assert {a["name"]: a["status"] for a in third["areas"]} == {
-        "monaco": "built", "nanjing-xinjiekou": "skipped", "nowhere": "failed"}
+        "monaco": "built",
+        "nanjing-xinjiekou": "skipped",
+        "nowhere": "failed",
+    }
     monaco = json.loads((out / "monaco" / "summary.json").read_text())
     assert "sports" not in monaco["counts"]["venues_by_category"] and monaco["counts"]["venues"] < monaco_venues
     assert (out / "nanjing-xinjiekou" / "reachability.csv").stat().st_mtime_ns == nanjing_mtime
     monaco_mtime = (out / "monaco" / "reachability.csv").stat().st_mtime_ns
 
     # one more study room in Nanjing's catalogue: only Nanjing is routed again
-    study_rooms.write_text(header + room + "汉中门社区自习室,118.7650,32.0400,社区自习室,周六 9:00-17:00\n", encoding="utf-8")
+    study_rooms.write_text(
+        header + room + "汉中门社区自习室,118.7650,32.0400,社区自习室,周六 9:00-17:00\n", encoding="utf-8"
+    )
     fourth = build_region(load_region(region_file), out, client=dask_client, quiet=True)
     assert {a["name"]: a["status"] for a in fourth["areas"]} == {
-        "monaco": "skipped", "nanjing-xinjiekou": "built", "nowhere": "failed"}
+        "monaco": "skipped",
+        "nanjing-xinjiekou": "built",
+        "nowhere": "failed",
+    }
     assert (out / "monaco" / "reachability.csv").stat().st_mtime_ns == monaco_mtime
     rebuilt = json.loads((out / "nanjing-xinjiekou" / "summary.json").read_text())
     assert rebuilt["catalogues"]["nanjing-study-rooms"]["venues"] == 2
@@ -234,19 +258,25 @@ def test_tiles_own_every_point_once() -> None:
 
 
 def test_region_config_inherits_defaults_and_rejects_bad_areas(tmp_path: Path) -> None:
-    region = load_region(_region_file(tmp_path, f"""
+    region = load_region(
+        _region_file(
+            tmp_path,
+            f"""
 name = "r"
-osm = "{OSM / 'heidelberg.osm.pbf'}"
+osm = "{OSM / "heidelberg.osm.pbf"}"
 [settings]
 bike_kmh = 15
 [[areas]]
 name = "west"
 bbox = [8.57, 49.35, 8.69, 49.46]
 [[areas]]
-city = "{CITIES / 'monaco.toml'}"
+city = "{CITIES / "monaco.toml"}"
 [areas.settings]
 minutes = 10
-"""), walk_kmh=5)
+""",
+        ),
+        walk_kmh=5,
+    )
     west, monaco = region.areas
     assert west.osm == OSM / "heidelberg.osm.pbf" and west.settings.bike_kmh == 15 and west.settings.walk_kmh == 5
     assert monaco.osm is not None and monaco.osm.name == "monaco.osm.pbf" and monaco.settings.minutes == 10

@@ -36,8 +36,10 @@ def dask_client() -> Iterator[object]:
     """A small in-process Dask cluster: two single-thread workers."""
     from dask.distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -51,8 +53,12 @@ def test_copies_keep_every_copys_streets_and_join_them(two_copies: dict[str, obj
     # every street segment of the copied box is in both copies, with its node ids offset per copy
     w, s, e, n = layout.bbox
     inside = [(lon >= w) & (lon <= e) & (lat >= s) & (lat <= n) for lon, lat in (x.lonlat.T for x in source.highways)]
-    segments = {(int(a), int(b)) for x, ok in zip(source.highways, inside, strict=True)
-                for a, b, keep in zip(x.node_ids[:-1], x.node_ids[1:], ok[:-1] & ok[1:], strict=True) if keep}
+    segments = {
+        (int(a), int(b))
+        for x, ok in zip(source.highways, inside, strict=True)
+        for a, b, keep in zip(x.node_ids[:-1], x.node_ids[1:], ok[:-1] & ok[1:], strict=True)
+        if keep
+    }
     copied = {(int(a), int(b)) for x in region.highways for a, b in zip(x.node_ids[:-1], x.node_ids[1:], strict=True)}
     assert len(segments) > 5_000
     for k in (0, 1):
@@ -71,8 +77,12 @@ def test_copies_keep_every_copys_streets_and_join_them(two_copies: dict[str, obj
     assert set(np.unique(sides)) == {0, 1}
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
-    _, labels = connected_components(csr_matrix((np.ones(len(graph.edge_u)), (graph.edge_u, graph.edge_v)),
-                                                shape=(graph.n_nodes,) * 2), directed=True, connection="weak")
+
+    _, labels = connected_components(
+        csr_matrix((np.ones(len(graph.edge_u)), (graph.edge_u, graph.edge_v)), shape=(graph.n_nodes,) * 2),
+        directed=True,
+        connection="weak",
+    )
     main = labels == np.bincount(labels).argmax()
     assert (sides[main] == 0).sum() > 1000 and (sides[main] == 1).sum() > 1000
 
@@ -91,12 +101,14 @@ def test_pre_cuts_written_in_one_pass_hold_every_way_touching_their_box_whole(
         cut = osm_extract.read_osm(Path(plan["files"][key]), {"amenity", "leisure"})  # type: ignore[index]
         expected = osm_extract.clip_extract(whole, box)  # type: ignore[arg-type]
         got = osm_extract.clip_extract(cut, box)  # type: ignore[arg-type]
-        assert sorted((w.way_id, len(w.node_ids)) for w in got.highways) == \
-            sorted((w.way_id, len(w.node_ids)) for w in expected.highways)
+        assert sorted((w.way_id, len(w.node_ids)) for w in got.highways) == sorted(
+            (w.way_id, len(w.node_ids)) for w in expected.highways
+        )
         assert len(got.highways) > 1000
         assert len(cut.highways) < 0.7 * len(whole.highways)  # the cut is the box's part, not the whole file
-        assert set(zip(got.features["element"], got.features["osm_id"], strict=True)) == \
-            set(zip(expected.features["element"], expected.features["osm_id"], strict=True))
+        assert set(zip(got.features["element"], got.features["osm_id"], strict=True)) == set(
+            zip(expected.features["element"], expected.features["osm_id"], strict=True)
+        )
 
 
 def test_two_copy_region_tiled_across_the_seam_equals_the_untiled_build(

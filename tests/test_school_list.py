@@ -81,8 +81,10 @@ def _reconcile(tmp_path, osm_file, rows, complete=True):
 
 def _position_errors(result, features, rows):
     """Metres from each matched school's point to the point of the OSM feature its row was made from."""
-    truth = {f"{e}/{i}": g.representative_point() for e, i, g in zip(features["element"], features["osm_id"],
-                                                                    features.geometry, strict=True)}
+    truth = {
+        f"{e}/{i}": g.representative_point()
+        for e, i, g in zip(features["element"], features["osm_id"], features.geometry, strict=True)
+    }
     by_id = {r[0]: r[3] for r in rows}
     errors = []
     for school_id, point in zip(result.schools["school_id"], result.schools.geometry, strict=True):
@@ -91,12 +93,22 @@ def _position_errors(result, features, rows):
     return np.array(errors)
 
 
-@pytest.mark.parametrize(("osm_file", "rows", "matched", "by_address", "other_places", "review", "left_out"), [
-    ("nanjing-xinjiekou.osm", NANJING, 10, 1, 0, 3,
-     {"Changjiang Road Primary School", "南京外国语学校国际部及初三年级校区", "汉中门小学"}),
-    ("heidelberg.osm.pbf", HEIDELBERG, 12, 0, 2, 1, 10),
-    ("monaco.osm.pbf", MONACO, 9, 0, 2, 1, 6),
-])
+@pytest.mark.parametrize(
+    ("osm_file", "rows", "matched", "by_address", "other_places", "review", "left_out"),
+    [
+        (
+            "nanjing-xinjiekou.osm",
+            NANJING,
+            10,
+            1,
+            0,
+            3,
+            {"Changjiang Road Primary School", "南京外国语学校国际部及初三年级校区", "汉中门小学"},
+        ),
+        ("heidelberg.osm.pbf", HEIDELBERG, 12, 0, 2, 1, 10),
+        ("monaco.osm.pbf", MONACO, 9, 0, 2, 1, 6),
+    ],
+)
 def test_official_list_reconciled(tmp_path, osm_file, rows, matched, by_address, other_places, review, left_out):
     result, features, osm_schools = _reconcile(tmp_path, osm_file, rows)
     summary = result.summary
@@ -106,8 +118,11 @@ def test_official_list_reconciled(tmp_path, osm_file, rows, matched, by_address,
     assert left == left_out if isinstance(left_out, set) else len(left) == left_out
     # every matched school is the place its official row names, with the official name and id
     expected = {f"{osm_file.split('.')[0]}-schools-{r[0]}": (r[1], r[3]) for r in rows if r[3]}
-    got = dict(zip(result.schools["school_id"], zip(result.schools["name"], result.schools["osm_id"], strict=True),
-                   strict=True))
+    got = dict(
+        zip(
+            result.schools["school_id"], zip(result.schools["name"], result.schools["osm_id"], strict=True), strict=True
+        )
+    )
     assert got == expected
     assert _position_errors(result, features, rows).max() < 0.01  # OSM's position, to the centimetre
     ways = [r[3] for r in rows if r[3] and r[3].startswith("way/")]
@@ -133,18 +148,21 @@ def test_incomplete_list_keeps_the_other_osm_schools(tmp_path):
     assert result.schools["school_id"].str.startswith("nanjing-xinjiekou-schools-").sum() == 10
 
 
-@pytest.mark.parametrize(("a", "b", "same"), [
-    ("南京市金陵中学", "金陵中学", True),
-    ("南京市第一中学", "南京一中", True),
-    ("江苏省南京市第13中学", "南京十三中", True),
-    ("南京市第九中学", "南京市第九初级中学", False),
-    ("南京市第三高级中学", "南京三高中", True),
-    ("金陵中学", "金陵中学河西分校", False),
-    ("南京三中金銮校区", "南京市第三中学", False),
-    ("Helmholtz-Gymnasium Heidelberg", "Helmholtz-Gymnasium", True),
-    ("Grundschule Schlierbach", "Grundschule Neckargemünd", False),
-    ("Gymnasium Heidelberg", "Bunsen-Gymnasium", False),
-])
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("南京市金陵中学", "金陵中学", True),
+        ("南京市第一中学", "南京一中", True),
+        ("江苏省南京市第13中学", "南京十三中", True),
+        ("南京市第九中学", "南京市第九初级中学", False),
+        ("南京市第三高级中学", "南京三高中", True),
+        ("金陵中学", "金陵中学河西分校", False),
+        ("南京三中金銮校区", "南京市第三中学", False),
+        ("Helmholtz-Gymnasium Heidelberg", "Helmholtz-Gymnasium", True),
+        ("Grundschule Schlierbach", "Grundschule Neckargemünd", False),
+        ("Gymnasium Heidelberg", "Bunsen-Gymnasium", False),
+    ],
+)
 def test_school_name_variants(a, b, same):
     spec = SchoolListConfig(file="list.csv")
     score = school_score(school_key(a, spec, SETTINGS), school_key(b, spec, SETTINGS), spec)
@@ -154,8 +172,11 @@ def test_school_name_variants(a, b, same):
 def test_city_file_school_list_in_select_schools(tmp_path):
     listed = _write(tmp_path / "official.csv", NANJING)
     toml = tmp_path / "nanjing.toml"
-    toml.write_text(f'osm = "{shared_file("osm", "nanjing-xinjiekou.osm")}"\n\n[school_list]\nfile = "official.csv"\n'
-                    'name = "nj"\ncomplete = true\n', encoding="utf-8")
+    toml.write_text(
+        f'osm = "{shared_file("osm", "nanjing-xinjiekou.osm")}"\n\n[school_list]\nfile = "official.csv"\n'
+        'name = "nj"\ncomplete = true\n',
+        encoding="utf-8",
+    )
     city = load_city(toml)
     assert city.school_list is not None and city.school_list.file == listed
     extract = osm_extract.read_osm(city.osm, KEYS)

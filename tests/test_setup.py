@@ -25,8 +25,11 @@ PDF_PACKAGES = "fonts-noto-cjk fontconfig libpango-1.0-0 libpangoft2-1.0-0"
 def _no_fonts(tmp_path: Path) -> dict[str, str]:
     """Environment whose fontconfig knows no font at all (as on a machine without fonts-noto-cjk)."""
     conf = tmp_path / "fonts.conf"
-    conf.write_text('<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd"><fontconfig>'
-                    f"<cachedir>{tmp_path}</cachedir></fontconfig>", encoding="utf-8")
+    conf.write_text(
+        '<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd"><fontconfig>'
+        f"<cachedir>{tmp_path}</cachedir></fontconfig>",
+        encoding="utf-8",
+    )
     return {**os.environ, "FONTCONFIG_FILE": str(conf), "COLUMNS": "300"}
 
 
@@ -34,8 +37,14 @@ def _build(out: Path, env: dict[str, str], *args: str) -> subprocess.CompletedPr
     """`mapgen build` of the demo city (its parsed extract and graphs are in the session cache)."""
     shared_file("osm", "shenzhen-longgang.osm")
     city = CITIES / "shenzhen-longgang.toml"
-    return subprocess.run([sys.executable, "-m", "mapgen.cli", "build", "--city", str(city), "--out", str(out), *args],
-                          capture_output=True, text=True, env=env, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "mapgen.cli", "build", "--city", str(city), "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
 
 
 @pytest.mark.slow  # a whole build of its own
@@ -52,8 +61,16 @@ def test_build_without_cjk_font_keeps_everything_but_the_sheets(tmp_path: Path, 
     assert [s["output"] for s in summary["skipped"]] == ["pdf_sheets"]
     assert "fonts-noto-cjk" in summary["skipped"][0]["reason"]
     assert "pdf_sheets" not in summary["outputs"] and summary["outputs"]["site_db"] == str(out / "site.db")
-    for name in ("schools.geojson", "venues.geojson", "isochrones.geojson", "reachability.csv", "routes.csv",
-                 "basemap.parquet", "index.html", "site.db"):
+    for name in (
+        "schools.geojson",
+        "venues.geojson",
+        "isochrones.geojson",
+        "reachability.csv",
+        "routes.csv",
+        "basemap.parquet",
+        "index.html",
+        "site.db",
+    ):
         assert (out / name).stat().st_size > 0, name
     assert summary["counts"] == json.loads((shenzhen_build / "summary.json").read_text(encoding="utf-8"))["counts"]
     assert len(list((out / "schools").glob("*.html"))) == 3 and not list((out / "schools").glob("*.pdf"))
@@ -82,7 +99,7 @@ def _fake_debian(tmp_path: Path, uid: int, installed: set[str]) -> tuple[dict[st
     log = tmp_path / "apt.log"
     scripts = {
         "dpkg-query": f'case " {" ".join(sorted(installed))} " in *" $3 "*) printf "install ok installed";; '
-                      '*) exit 1;; esac',
+        "*) exit 1;; esac",
         "apt-get": f'echo "DEBIAN_FRONTEND=${{DEBIAN_FRONTEND:-}} $*" >> {log}',
         "id": f"echo {uid}",
     }
@@ -94,10 +111,13 @@ def _fake_debian(tmp_path: Path, uid: int, installed: set[str]) -> tuple[dict[st
 
 
 @pytest.mark.parametrize(("uid", "skip"), [(1000, "0"), (0, "1")])
-def test_system_step_as_user_or_skipped_prints_the_install_line_and_goes_on(tmp_path: Path, uid: int, skip: str) -> None:
+def test_system_step_as_user_or_skipped_prints_the_install_line_and_goes_on(
+    tmp_path: Path, uid: int, skip: str
+) -> None:
     env, log = _fake_debian(tmp_path, uid, installed={"fontconfig", "chromium"})
-    run = subprocess.run([str(SCRIPT), "test"], capture_output=True, text=True, check=False,
-                         env={**env, "MAPGEN_SKIP_SYSTEM": skip})
+    run = subprocess.run(
+        [str(SCRIPT), "test"], capture_output=True, text=True, check=False, env={**env, "MAPGEN_SKIP_SYSTEM": skip}
+    )
     assert run.returncode == 0
     assert run.stderr.strip().splitlines() == [
         "system packages missing: fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 poppler-utils; install them with:  "
@@ -131,22 +151,29 @@ def test_version_has_one_source_and_the_cli_prints_it() -> None:
 
 def test_every_file_the_package_reads_ships_in_the_wheel() -> None:
     """Each non-Python file inside the packages matches a package-data pattern; the taxonomy exists once."""
-    package_data: dict[str, list[str]] = tomllib.loads(
-        (ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"]
-    resources = [p for top in ("mapgen", "webapp") for p in (ROOT / top).rglob("*")
-                 if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts]
+    package_data: dict[str, list[str]] = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "setuptools"
+    ]["package-data"]
+    resources = [
+        p
+        for top in ("mapgen", "webapp")
+        for p in (ROOT / top).rglob("*")
+        if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
+    ]
     assert len(resources) >= 14  # taxonomy, sheet template + CSS, 8 site templates, 3 static files
     for path in resources:
         shipped = any(
             path.is_relative_to(ROOT / package.replace(".", "/"))
             and fnmatch.fnmatch(path.relative_to(ROOT / package.replace(".", "/")).as_posix(), pattern)
-            for package, patterns in package_data.items() for pattern in patterns
+            for package, patterns in package_data.items()
+            for pattern in patterns
         )
         assert shipped, f"{path.relative_to(ROOT)} is not in [tool.setuptools.package-data]"
     assert DEFAULT_CATEGORIES == ROOT / "mapgen" / "data" / "categories.toml" and DEFAULT_CATEGORIES.is_file()
     sources = ("mapgen", "webapp", "data", "docs", "tests", "benchmarks", "notebooks")  # not build/ or .venv/
     assert [p.relative_to(ROOT).as_posix() for top in sources for p in (ROOT / top).rglob("categories.toml")] == [
-        "mapgen/data/categories.toml"]
+        "mapgen/data/categories.toml"
+    ]
 
 
 def test_tests_cache_in_a_session_folder_and_stay_offline(shenzhen_build: Path) -> None:
@@ -155,7 +182,9 @@ def test_tests_cache_in_a_session_folder_and_stay_offline(shenzhen_build: Path) 
 
     folder = cache_folder(Settings())
     assert folder == Path(os.environ["MAPGEN_CACHE_DIR"]) and not folder.is_relative_to(Path.home() / ".cache")
-    assert list(folder.glob(f"graph-*{CACHE_SUFFIX}")) and list(folder.glob(f"extract-*{CACHE_SUFFIX}"))  # the Shenzhen build's
+    assert list(folder.glob(f"graph-*{CACHE_SUFFIX}")) and list(
+        folder.glob(f"extract-*{CACHE_SUFFIX}")
+    )  # the Shenzhen build's
     with pytest.raises(ConnectionRefusedError, match="tests must not reach the internet"):
         socket.create_connection(("192.0.2.1", 80), timeout=1)  # TEST-NET-1: not even tried
     with socket.socket() as server:

@@ -33,13 +33,24 @@ def venues(site_data: Path) -> pd.DataFrame:
     frame = gpd.read_file(site_data / "venues.geojson")
     public = frame["public"].map(lambda v: str(v).strip().lower() not in ("false", "0"))
     frame = frame[public].reset_index(drop=True)  # school grounds are not listed
-    words = ("name", "name_en", "aliases", "address", "district", "category_zh", "category_en", "category",
-             "facilities", "search_terms")
+    words = (
+        "name",
+        "name_en",
+        "aliases",
+        "address",
+        "district",
+        "category_zh",
+        "category_en",
+        "category",
+        "facilities",
+        "search_terms",
+    )
     for column in (*words, "opening_hours"):
         frame[column] = frame[column].astype(object).fillna("") if column in frame else ""
     # the site also finds names by their pinyin (site.db holds it: webapp needs no pinyin library)
-    frame["search"] = ["\n".join([*(normalise(r[c]) for c in words), pinyin_forms(r["name"])])
-                       for _, r in frame.iterrows()]
+    frame["search"] = [
+        "\n".join([*(normalise(r[c]) for c in words), pinyin_forms(r["name"])]) for _, r in frame.iterrows()
+    ]
     return frame
 
 
@@ -75,8 +86,10 @@ def test_site_db_holds_every_contract_row(site_data: Path, venues: pd.DataFrame,
     meta = dict(con.execute("SELECT key, value FROM meta"))
     assert meta["timezone"] == "Asia/Shanghai" and meta["minutes"] == "15"
     # the hostile venue's hours became weekly intervals: Mo-Fr 8-20 and Sa 9-12
-    rows = con.execute("SELECT weekday, open_min, close_min FROM opening o JOIN venues v ON v.id = o.venue "
-                       "WHERE v.venue_id = 'test-xss' ORDER BY weekday").fetchall()
+    rows = con.execute(
+        "SELECT weekday, open_min, close_min FROM opening o JOIN venues v ON v.id = o.venue "
+        "WHERE v.venue_id = 'test-xss' ORDER BY weekday"
+    ).fetchall()
     assert rows == [(d, 480, 1200) for d in range(5)] + [(5, 540, 720)]
 
 
@@ -170,11 +183,32 @@ def test_free_and_district_filters(client) -> None:  # type: ignore[no-untyped-d
     assert client.get("/api/schools").get_json()["districts"] == ["龙岗区"]
 
 
-@pytest.mark.parametrize("query", [
-    "page=0", "page=-1", "page=abc", "page=99999999999", "max_minutes=abc", "max_minutes=0", "max_minutes=16",
-    "max_minutes=nan", "mode=car", "open=sometimes", "category=zzz", "school=nope", "free=maybe", "q=" + "x" * 201,
-    "mode=", "page=", "max_minutes=", "free=", "open=", "category=", "school=",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "page=0",
+        "page=-1",
+        "page=abc",
+        "page=99999999999",
+        "max_minutes=abc",
+        "max_minutes=0",
+        "max_minutes=16",
+        "max_minutes=nan",
+        "mode=car",
+        "open=sometimes",
+        "category=zzz",
+        "school=nope",
+        "free=maybe",
+        "q=" + "x" * 201,
+        "mode=",
+        "page=",
+        "max_minutes=",
+        "free=",
+        "open=",
+        "category=",
+        "school=",
+    ],
+)
 def test_invalid_parameters_answer_400_json(client, query: str) -> None:  # type: ignore[no-untyped-def]
     response = client.get(f"/api/venues?{query}")
     assert response.status_code == 400
@@ -250,8 +284,15 @@ def test_pdf_sheet_is_linked_and_served_when_present(client, site_data: Path) ->
 
 def test_hostile_venue_stays_inert_on_every_page_and_in_the_api(client) -> None:  # type: ignore[no-untyped-def]
     escaped = "&lt;img src=x onerror=alert(1)&gt;"
-    urls = ["/search?q=img", "/search?category=library", "/search?free=1", "/venue/test-xss",
-            "/school/osm-w238458950", "/search?q=img&lang=en", "/venue/test-xss?lang=en"]
+    urls = [
+        "/search?q=img",
+        "/search?category=library",
+        "/search?free=1",
+        "/venue/test-xss",
+        "/school/osm-w238458950",
+        "/search?q=img&lang=en",
+        "/venue/test-xss?lang=en",
+    ]
     for url in urls:
         text = client.get(url).text
         assert "<img" not in text and "<script>alert" not in text and "<b>bold" not in text, url
@@ -286,8 +327,22 @@ def test_database_is_opened_read_only(site_data: Path) -> None:
 def test_openapi_document_lists_the_parameters(client) -> None:  # type: ignore[no-untyped-def]
     doc = client.get("/api/openapi.json").get_json()
     params = {p["name"]: p for p in doc["paths"]["/api/venues"]["get"]["parameters"]}
-    assert set(params) == {"q", "category", "district", "free", "school", "mode", "max_minutes", "open", "page",
-                           "bbox", "near", "radius_m", "limit", "format"}
+    assert set(params) == {
+        "q",
+        "category",
+        "district",
+        "free",
+        "school",
+        "mode",
+        "max_minutes",
+        "open",
+        "page",
+        "bbox",
+        "near",
+        "radius_m",
+        "limit",
+        "format",
+    }
     assert params["category"]["schema"]["enum"] == ["sports", "library", "park"]  # the taxonomy's order
     assert params["max_minutes"]["schema"]["maximum"] == 15
 
@@ -306,9 +361,14 @@ def _shown_category_labels(text: str) -> list[str]:
     labels = re.findall(r'<span class="cat">([^<]*)</span>', text)
     select = re.search(r'<select name="category".*?</select>', text, re.S)
     if select:
-        labels += [re.sub(r" \(\d+\)$", "", o) for o in re.findall(r'<option value="[^"]+"[^>]*>([^<]*)</option>', select[0])]
-    labels += [re.sub(r" \(\d+\)$", "", c).strip() for c in re.findall(r'class="chip"[^>]*><span[^>]*></span>([^<]*)</a>', text)]
-    labels += [re.sub(r" \(\d+\)$", "", h).strip() for h in re.findall(r'<h3><span[^>]*></span>([^<]*)</h3>', text)]
+        labels += [
+            re.sub(r" \(\d+\)$", "", o) for o in re.findall(r'<option value="[^"]+"[^>]*>([^<]*)</option>', select[0])
+        ]
+    labels += [
+        re.sub(r" \(\d+\)$", "", c).strip()
+        for c in re.findall(r'class="chip"[^>]*><span[^>]*></span>([^<]*)</a>', text)
+    ]
+    labels += [re.sub(r" \(\d+\)$", "", h).strip() for h in re.findall(r"<h3><span[^>]*></span>([^<]*)</h3>", text)]
     block = re.search(r'id="map-data">(.*?)</script>', text, re.S)
     if block:
         labels += [v["category_label"] for v in json.loads(block[1])["venues"]]
@@ -414,7 +474,7 @@ def test_unknown_hours_and_fees_are_counted_not_hidden(client, venues: pd.DataFr
     fee = venues["fee"].fillna("").astype(str)
     assert free["total"] == 1 and free["unknown_free"] == int((fee == "").sum())
     page = client.get("/search?open=now").text
-    assert re.search(rf'<b>1</b> 个结果.*{unknown_hours} 个场馆开放时间未知', page, re.S)
+    assert re.search(rf"<b>1</b> 个结果.*{unknown_hours} 个场馆开放时间未知", page, re.S)
     assert client.get("/api/venues").get_json()["unknown_hours"] is None  # only with an `open` filter
 
 
@@ -427,7 +487,9 @@ def test_district_filter_says_how_many_venues_it_cannot_find(client, venues: pd.
 
 def test_max_minutes_without_a_school_is_ignored_visibly(client, venues: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
     body = client.get("/api/venues?max_minutes=5").get_json()
-    assert body["total"] == len(venues) and body["warnings"] == ["max_minutes: ignored without `school` (travel times are from a school)"]
+    assert body["total"] == len(venues) and body["warnings"] == [
+        "max_minutes: ignored without `school` (travel times are from a school)"
+    ]
     assert 'id="ignored-minutes"' in client.get("/search?max_minutes=5").text
     assert 'id="ignored-minutes"' not in client.get("/search?max_minutes=5&school=osm-w238458950").text
 
@@ -447,7 +509,10 @@ def test_phone_website_and_safety_notes_reach_site_db(nanjing_build: Path, tmp_p
     client = create_app(tmp_path / "b" / "site.db").test_client()
     venue = client.get(f"/api/venues/{frame.loc[row, 'venue_id']}").get_json()
     assert (venue["phone"], venue["website"], venue["safety"]) == (
-        "025-84500000", "http://www.jsmsg.com/", "入口在长江路，过马路走人行横道")
+        "025-84500000",
+        "http://www.jsmsg.com/",
+        "入口在长江路，过马路走人行横道",
+    )
     page = client.get(f"/venue/{frame.loc[row, 'venue_id']}").text
     assert '<dd id="phone">025-84500000</dd>' in page and "过马路走人行横道" in page
 
@@ -471,19 +536,36 @@ def test_api_geojson_bbox_near_limit_and_paging(client, venues: pd.DataFrame) ->
     import pyproj
 
     school = client.get("/api/schools").get_json()["schools"][0]
-    _, _, metres = pyproj.Geod(ellps="WGS84").inv([school["lon"]] * len(venues), [school["lat"]] * len(venues), lon, lat)
+    _, _, metres = pyproj.Geod(ellps="WGS84").inv(
+        [school["lon"]] * len(venues), [school["lat"]] * len(venues), lon, lat
+    )
     expected = {v for v, m in zip(venues["venue_id"], metres, strict=True) if m <= 1498}
     near = _all_pages(client, f"/api/venues?near={school['lon']},{school['lat']}&radius_m=1500")
     assert expected <= {v["venue_id"] for v in near} and len(near) >= 3
-    assert all(v["distance_m"] <= 1500 for v in near) and [v["distance_m"] for v in near] == sorted(v["distance_m"] for v in near)
-    assert max(abs(v["distance_m"] - m) for v in near for i, m in enumerate(metres)
-               if venues["venue_id"].iloc[i] == v["venue_id"]) < 2
+    assert all(v["distance_m"] <= 1500 for v in near) and [v["distance_m"] for v in near] == sorted(
+        v["distance_m"] for v in near
+    )
+    assert (
+        max(
+            abs(v["distance_m"] - m)
+            for v in near
+            for i, m in enumerate(metres)
+            if venues["venue_id"].iloc[i] == v["venue_id"]
+        )
+        < 2
+    )
     # limit and paging
     per = 5
     pages = -(-len(venues) // per)  # the listed venues fill at least three pages, the last one maybe partly
     assert pages >= 3
     first = client.get(f"/api/venues?limit={per}").get_json()
-    assert (first["pages"], first["per_page"], first["next"], first["prev"], len(first["results"])) == (pages, per, 2, None, per)
+    assert (first["pages"], first["per_page"], first["next"], first["prev"], len(first["results"])) == (
+        pages,
+        per,
+        2,
+        None,
+        per,
+    )
     last = client.get(f"/api/venues?limit={per}&page={pages}").get_json()
     assert (last["next"], last["prev"], len(last["results"])) == (None, pages - 1, len(venues) - per * (pages - 1))
     past = client.get(f"/api/venues?limit={per}&page={pages + 1}")

@@ -50,8 +50,12 @@ class Watch:
         self.dialogs: list[str] = []
         self.outside: set[str] = set()
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        page.on("console", lambda msg: self.errors.append(msg.text)
-                if msg.type == "error" and "Content Security Policy" in msg.text else None)
+        page.on(
+            "console",
+            lambda msg: (
+                self.errors.append(msg.text) if msg.type == "error" and "Content Security Policy" in msg.text else None
+            ),
+        )
         page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
 
         def outside(route) -> None:  # type: ignore[no-untyped-def]
@@ -116,7 +120,9 @@ def test_search_filter_and_school_map(page, base_url: str, site_data: Path) -> N
     page.wait_for_selector("path.mg-venue")
     mine = pairs.loc[pairs["school_id"] == SCHOOL, "venue_id"]
     reached = mine.nunique()
-    assert page.locator("path.mg-venue").count() == reached >= 3 and "test-xss" in set(mine)  # walk or bike, test venue included
+    assert page.locator("path.mg-venue").count() == reached >= 3 and "test-xss" in set(
+        mine
+    )  # walk or bike, test venue included
     assert page.locator("path.mg-school").count() == 1
     assert page.locator("path.mg-iso-walk").count() == 1 and page.locator("path.mg-iso-bike").count() == 1
     labels = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
@@ -137,8 +143,14 @@ def test_search_filter_and_school_map(page, base_url: str, site_data: Path) -> N
 
 
 def test_hostile_venue_never_runs(page, base_url: str) -> None:  # type: ignore[no-untyped-def]
-    for url in ("/search?q=img", "/search?category=library&lang=en", "/venue/test-xss", f"/school/{SCHOOL}",
-                "/api/venues/test-xss", "/venue/test-xss?lang=zh"):
+    for url in (
+        "/search?q=img",
+        "/search?category=library&lang=en",
+        "/venue/test-xss",
+        f"/school/{SCHOOL}",
+        "/api/venues/test-xss",
+        "/venue/test-xss?lang=zh",
+    ):
         page.goto(base_url + url)
         assert page.evaluate("document.querySelectorAll('img[src=\"x\"], script:not([src]):not([type])').length") == 0
     page.goto(base_url + "/venue/test-xss")
@@ -165,15 +177,21 @@ def test_pages_fit_a_phone_screen(browser, base_url: str) -> None:  # type: igno
 
 
 @pytest.mark.parametrize(("width", "height"), [(390, 844), (1280, 800)])
-def test_search_page_finds_a_school_and_maps_the_results(browser, base_url: str, site_data: Path,  # type: ignore[no-untyped-def]
-                                                          width: int, height: int) -> None:
+def test_search_page_finds_a_school_and_maps_the_results(
+    browser,
+    base_url: str,
+    site_data: Path,  # type: ignore[no-untyped-def]
+    width: int,
+    height: int,
+) -> None:
     import json
 
     summary = json.loads((site_data / "summary.json").read_text(encoding="utf-8"))
     english = {c["key"] for c in summary["categories"]} | {c["en"] for c in summary["categories"]}
     phone = width < 600
-    context = browser.new_context(viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone,
-                                  locale="zh-CN")
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone, locale="zh-CN"
+    )
     page = context.new_page()
     watch = Watch(page, base_url)
     page.goto(base_url + "/search?q=馆")
@@ -185,7 +203,11 @@ def test_search_page_finds_a_school_and_maps_the_results(browser, base_url: str,
     assert page.locator("#map").is_visible()
     # the map sits beside the list on a wide screen, under it on a phone
     list_box, map_box = page.locator("#results").bounding_box(), page.locator("#map").bounding_box()
-    assert (map_box["y"] > list_box["y"] + list_box["height"] - 1) if phone else (map_box["x"] > list_box["x"] + list_box["width"] - 1)
+    assert (
+        (map_box["y"] > list_box["y"] + list_box["height"] - 1)
+        if phone
+        else (map_box["x"] > list_box["x"] + list_box["width"] - 1)
+    )
     # the filters fold away on a phone: the first results show on the first screen, under the search box
     assert page.locator("#filter-panel").evaluate("d => d.open") == (not phone)
     assert page.locator("#f-category").is_visible() == (not phone)

@@ -16,8 +16,16 @@ MONDAY_19_59 = datetime.fromisoformat("2026-11-23T19:59:00+08:00")  # the hostil
 
 def test_a_repeated_request_is_answered_from_the_cache(site_data: Path) -> None:
     client = create_app(site_data / "site.db").test_client()
-    for url in ("/", "/search?q=图书馆", "/school/osm-w356776832", "/venue/test-xss", "/api/venues?q=体育",
-                "/api/schools", "/api/schools/osm-w356776832/venues", "/api/schools/osm-w356776832/isochrones"):
+    for url in (
+        "/",
+        "/search?q=图书馆",
+        "/school/osm-w356776832",
+        "/venue/test-xss",
+        "/api/venues?q=体育",
+        "/api/schools",
+        "/api/schools/osm-w356776832/venues",
+        "/api/schools/osm-w356776832/isochrones",
+    ):
         first, second = client.get(url), client.get(url)
         assert (first.status_code, second.status_code) == (200, 200), url
         assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("MISS", "HIT"), url
@@ -111,17 +119,35 @@ def test_gunicorn_serves_the_site_with_the_documented_settings(site_data: Path) 
         port = s.getsockname()[1]
     gunicorn = Path(sys.executable).with_name("gunicorn")
     server = subprocess.Popen(
-        [str(gunicorn), "-c", "python:webapp.gunicorn_conf", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-         "--log-level", "debug", f"webapp:create_app({str(site_data / 'site.db')!r})"],
-        cwd=Path(__file__).resolve().parents[1], stderr=subprocess.PIPE)
+        [
+            str(gunicorn),
+            "-c",
+            "python:webapp.gunicorn_conf",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--log-level",
+            "debug",
+            f"webapp:create_app({str(site_data / 'site.db')!r})",
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        stderr=subprocess.PIPE,
+    )
     answers: list[tuple[int, str | None, bytes, str]] = []
     try:
         deadline = time.time() + 60
         while len(answers) < 2 and time.time() < deadline and server.poll() is None:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/schools", timeout=10) as answer:
-                    answers.append((answer.status, answer.headers["X-Cache"], answer.read(),
-                                    answer.headers["Content-Security-Policy"]))
+                    answers.append(
+                        (
+                            answer.status,
+                            answer.headers["X-Cache"],
+                            answer.read(),
+                            answer.headers["Content-Security-Policy"],
+                        )
+                    )
             except OSError:
                 time.sleep(0.2)  # still starting
     finally:
@@ -138,8 +164,10 @@ def test_the_site_starts_without_the_gis_stack() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, webapp, webapp.pages, webapp.api, webapp.search; "
-            "print(sorted(m for m in ('geopandas', 'pandas', 'shapely', 'pyproj', 'folium', 'numpy') if m in sys.modules))")
+    code = (
+        "import sys, webapp, webapp.pages, webapp.api, webapp.search; "
+        "print(sorted(m for m in ('geopandas', 'pandas', 'shapely', 'pyproj', 'folium', 'numpy') if m in sys.modules))"
+    )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
 

@@ -14,8 +14,13 @@ from webapp import create_app
 
 pytestmark = pytest.mark.slow
 EXAMPLES = 100  # per operation and generation mode: about 600 requests in all
-PATHS = ["/api/venues", "/api/venues/{venue_id}", "/api/schools", "/api/schools/{school_id}/venues",
-         "/api/schools/{school_id}/isochrones"]
+PATHS = [
+    "/api/venues",
+    "/api/venues/{venue_id}",
+    "/api/schools",
+    "/api/schools/{school_id}/venues",
+    "/api/schools/{school_id}/isochrones",
+]
 
 
 @pytest.fixture(scope="module")
@@ -25,25 +30,33 @@ def api_schema(site_data: Path):  # type: ignore[no-untyped-def]
 
 def test_document_covers_every_api_route(api_schema, site_data: Path) -> None:  # type: ignore[no-untyped-def]
     app = create_app(site_data / "site.db")
-    routes = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(r.rule)) for r in app.url_map.iter_rules()
-              if str(r.rule).startswith("/api/")}  # <path:venue_id> is {venue_id} in the document
+    routes = {
+        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(r.rule))
+        for r in app.url_map.iter_rules()
+        if str(r.rule).startswith("/api/")
+    }  # <path:venue_id> is {venue_id} in the document
     assert routes == {*PATHS, "/api/openapi.json"}  # schemathesis leaves out the document's own path
     assert {op.ok().path for op in api_schema.get_all_operations()} == set(PATHS)
 
 
-@pytest.mark.parametrize(("path", "mode"), [
-    *((path, GenerationMode.POSITIVE) for path in PATHS),
-    # invalid inputs exist only for query parameters (any string is a valid path identifier: unknown → 404)
-    *((path, GenerationMode.NEGATIVE) for path in ("/api/venues", "/api/schools")),
-], ids=str)
+@pytest.mark.parametrize(
+    ("path", "mode"),
+    [
+        *((path, GenerationMode.POSITIVE) for path in PATHS),
+        # invalid inputs exist only for query parameters (any string is a valid path identifier: unknown → 404)
+        *((path, GenerationMode.NEGATIVE) for path in ("/api/venues", "/api/schools")),
+    ],
+    ids=str,
+)
 def test_api_conforms_and_never_fails(api_schema, path: str, mode: GenerationMode) -> None:  # type: ignore[no-untyped-def]
     """All of schemathesis' checks: no 5xx, documented status codes, content types and response schemas."""
     operation = api_schema[path]["GET"]
     statuses: list[int] = []
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+    )
     def run(case) -> None:  # type: ignore[no-untyped-def]
         response = case.call_and_validate()
         statuses.append(response.status_code)

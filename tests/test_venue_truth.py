@@ -101,7 +101,9 @@ def test_isochrones_at_the_nanjing_bounds_are_flagged_and_inner_ones_not(nanjing
     assert summary["truth"]["isochrones_at_data_edge"] == {"walk": 7, "bike": 13}
 
 
-def test_no_venue_is_named_with_raw_tag_values(city_venues: tuple[str, gpd.GeoDataFrame, dict[str, object], str]) -> None:
+def test_no_venue_is_named_with_raw_tag_values(
+    city_venues: tuple[str, gpd.GeoDataFrame, dict[str, object], str],
+) -> None:
     _, venues, report, _ = city_venues
     assert len(venues) > 10
     assert venues["name"].str.strip().ne("").all()
@@ -109,7 +111,9 @@ def test_no_venue_is_named_with_raw_tag_values(city_venues: tuple[str, gpd.GeoDa
     assert report["named_from_tags"] > 0  # type: ignore[operator]
 
 
-def test_generated_names_speak_the_citys_language(city_venues: tuple[str, gpd.GeoDataFrame, dict[str, object], str]) -> None:
+def test_generated_names_speak_the_citys_language(
+    city_venues: tuple[str, gpd.GeoDataFrame, dict[str, object], str],
+) -> None:
     city, venues, _, language = city_venues
     in_china = city in ("nanjing-xinjiekou", "beijing-haidian", "shenzhen-longgang")
     assert language == ("zh" if in_china else "en")
@@ -125,14 +129,20 @@ def test_one_place_one_venue(city_venues: tuple[str, gpd.GeoDataFrame, dict[str,
     for name, same in metric.groupby(names):
         if len(same) > 1:
             footprints = gpd.GeoSeries(same["footprint"], crs=4326).to_crs(metric.crs).to_numpy()
-            gaps = [shapely.distance(a, b) for i, a in enumerate(footprints) for b in footprints[i + 1:]]
+            gaps = [shapely.distance(a, b) for i, a in enumerate(footprints) for b in footprints[i + 1 :]]
             assert min(gaps) > 150, name
 
 
-@pytest.mark.parametrize(("city", "date"), [
-    ("nanjing-xinjiekou", None), ("beijing-haidian", "2026-03-22"), ("heidelberg", "2024-09-08"),
-    ("shenzhen-longgang", "2019-11-03"), ("monaco", "2016-03-05"),
-])
+@pytest.mark.parametrize(
+    ("city", "date"),
+    [
+        ("nanjing-xinjiekou", None),
+        ("beijing-haidian", "2026-03-22"),
+        ("heidelberg", "2024-09-08"),
+        ("shenzhen-longgang", "2019-11-03"),
+        ("monaco", "2016-03-05"),
+    ],
+)
 def test_data_date_is_the_extracts_newest_timestamp(city: str, date: str | None) -> None:
     config = load_city(CITIES / f"{city}.toml")
     shared_file("osm", config.osm.name)  # type: ignore[union-attr]
@@ -140,11 +150,14 @@ def test_data_date_is_the_extracts_newest_timestamp(city: str, date: str | None)
     assert extract.data_date == date
 
 
-@pytest.mark.parametrize(("city", "title", "language"), [
-    ("monaco", "Monaco", "en"),  # place=city
-    ("nanjing-xinjiekou", "玄武区", "zh"),  # no city node: the district boundary holding the centre
-    ("heidelberg", None, "en"),  # neither in the extract: the file name stays the title
-])
+@pytest.mark.parametrize(
+    ("city", "title", "language"),
+    [
+        ("monaco", "Monaco", "en"),  # place=city
+        ("nanjing-xinjiekou", "玄武区", "zh"),  # no city node: the district boundary holding the centre
+        ("heidelberg", None, "en"),  # neither in the extract: the file name stays the title
+    ],
+)
 def test_a_bare_extract_is_titled_by_its_main_place(city: str, title: str | None, language: str) -> None:
     from mapgen.config import city_from_osm
 

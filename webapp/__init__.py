@@ -87,12 +87,17 @@ def create_app(
     app = _SiteFlask(__name__)
     now = clock or (lambda: datetime.now(zone))
     app.config.update(
-        MAPGEN_DB=path, MAPGEN_DATA=path.parent, MAPGEN_CLOCK=now, SEND_FILE_MAX_AGE_DEFAULT=3600, MAX_CONTENT_LENGTH=0,
+        MAPGEN_DB=path,
+        MAPGEN_DATA=path.parent,
+        MAPGEN_CLOCK=now,
+        SEND_FILE_MAX_AGE_DEFAULT=3600,
+        MAX_CONTENT_LENGTH=0,
     )
     if cache_mb < 0:
         raise ValueError(f"cache_mb must be 0 or more, not {cache_mb}")
     app.wsgi_app = ResponseCache(  # type: ignore[method-assign]  # Flask's documented way to add middleware
-        app.wsgi_app, [path, path.parent / "schools"], int(cache_mb * 1e6), now, LANG_COOKIE)
+        app.wsgi_app, [path, path.parent / "schools"], int(cache_mb * 1e6), now, LANG_COOKIE
+    )
     app.json = _HtmlSafeJSON(app)
     app.jinja_env.autoescape = True
     app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True
@@ -173,8 +178,10 @@ def _content_security_policy(tiles_url: str) -> dict[bool, str]:
     """
     parts = urlsplit(tiles_url.replace("{s}", "*"))
     tiles = f"{parts.scheme}://{parts.netloc.replace('{', '').replace('}', '')}" if parts.netloc else ""
-    common = (f"default-src 'self'; img-src 'self' data: {tiles}; connect-src 'self'; font-src 'self'; "
-              "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+    common = (
+        f"default-src 'self'; img-src 'self' data: {tiles}; connect-src 'self'; font-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
     return {
         False: f"{common}; script-src 'self'; style-src 'self'",
         True: f"{common}; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'",

@@ -56,8 +56,14 @@ def schools() -> ResponseReturnValue:
         raise BadQueryError("q: at most 200 characters")
     q = printable(q)
     info = site()
-    return jsonify({"schools": search_schools(db(), q, info), "minutes": info.minutes,
-                    "categories": info.categories, "districts": info.districts})
+    return jsonify(
+        {
+            "schools": search_schools(db(), q, info),
+            "minutes": info.minutes,
+            "categories": info.categories,
+            "districts": info.districts,
+        }
+    )
 
 
 @api.get("/schools/<school_id>/venues")

@@ -74,8 +74,9 @@ class ResponseCache:
         Name of the language cookie.
     """
 
-    def __init__(self, app: WSGIApplication, watched: list[Path], max_bytes: int,
-                 clock: Callable[[], datetime], cookie: str) -> None:
+    def __init__(
+        self, app: WSGIApplication, watched: list[Path], max_bytes: int, clock: Callable[[], datetime], cookie: str
+    ) -> None:
         self.app = app
         self.watched = watched
         self.max_bytes = max_bytes
@@ -137,7 +138,9 @@ class ResponseCache:
         minute = self.clock().strftime("%Y-%m-%dT%H:%M") if args.get("open") == "now" else ""
         return (environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""), query, lang, minute)
 
-    def _store(self, key: tuple[str, ...], entry: tuple[str, list[tuple[str, str]], bytes, str], stamp: tuple[int, ...]) -> None:
+    def _store(
+        self, key: tuple[str, ...], entry: tuple[str, list[tuple[str, str]], bytes, str], stamp: tuple[int, ...]
+    ) -> None:
         size = len(entry[2])
         if size > self.max_bytes // 8:  # one answer may take at most an eighth of the store
             return

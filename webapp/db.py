@@ -80,13 +80,18 @@ def load_site(con: sqlite3.Connection) -> SiteInfo:
     """
     meta = {r["key"]: r["value"] for r in con.execute("SELECT key, value FROM meta")}
     categories = [dict(r) for r in con.execute("SELECT key, zh, en, n, color FROM categories ORDER BY position")]
-    district_counts = {r[0]: r[1] for r in con.execute(
-        "SELECT district, count(*) FROM venues WHERE district != '' GROUP BY district ORDER BY 1")}
-    schools = [dict(r) for r in con.execute(
-        "SELECT s.id, s.school_id, s.name, s.name_en, s.lon, s.lat, s.map_lon, s.map_lat,"
-        " (SELECT count(*) FROM reach r WHERE r.school = s.id AND r.mode = 'walk') AS walk,"
-        " (SELECT count(*) FROM reach r WHERE r.school = s.id AND r.mode = 'bike') AS bike"
-        " FROM schools s ORDER BY s.name"
-    )]
+    district_counts = {
+        r[0]: r[1]
+        for r in con.execute("SELECT district, count(*) FROM venues WHERE district != '' GROUP BY district ORDER BY 1")
+    }
+    schools = [
+        dict(r)
+        for r in con.execute(
+            "SELECT s.id, s.school_id, s.name, s.name_en, s.lon, s.lat, s.map_lon, s.map_lat,"
+            " (SELECT count(*) FROM reach r WHERE r.school = s.id AND r.mode = 'walk') AS walk,"
+            " (SELECT count(*) FROM reach r WHERE r.school = s.id AND r.mode = 'bike') AS bike"
+            " FROM schools s ORDER BY s.name"
+        )
+    ]
     venues = con.execute("SELECT count(*) FROM venues").fetchone()[0]
     return SiteInfo(meta, categories, list(district_counts), schools, district_counts, venues)

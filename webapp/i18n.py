@@ -4,15 +4,19 @@ from __future__ import annotations
 
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
-WEEKDAYS = {"zh": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"),
-            "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
+WEEKDAYS = {
+    "zh": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"),
+    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+}
 
 # key: (Chinese, English)
 STRINGS: dict[str, tuple[str, str]] = {
     "site": ("学生 15 分钟活动圈", "15-minute activity circles"),
     "search": ("搜索", "Search"),
-    "data_edge": ("出行圈已到达地图数据的边界，实际可到达的范围可能更大。",
-                  "The circles run into the edge of the map data: the real reach may be larger."),
+    "data_edge": (
+        "出行圈已到达地图数据的边界，实际可到达的范围可能更大。",
+        "The circles run into the edge of the map data: the real reach may be larger.",
+    ),
     "on_campus": ("校内设施（不算校外活动）", "On campus (the school's own, not outings)"),
     "search_placeholder": ("搜索场馆：名称、地址、类别，如 图书馆", "Search venues: name, address, category"),
     "schools": ("学校", "Schools"),
@@ -61,10 +65,14 @@ STRINGS: dict[str, tuple[str, str]] = {
     "home": ("首页", "Home"),
     "venue_count": ("个场馆", "venues"),
     "map_note_tiles": ("底图需要联网；标记与范围离线也可显示。", "Base tiles need internet; markers draw offline"),
-    "map_note": ("底图瓦片需要联网；离线时仍显示数据中的街道、水系和绿地，以及标记与范围。",
-                 "Base tiles need internet; offline the streets, water and parks of the data still show, with the markers"),
-    "not_found_message": ("没有这个页面，或者这个场馆、学校不在本站的数据里。",
-                          "No such page, or this venue or school is not in this site's data."),
+    "map_note": (
+        "底图瓦片需要联网；离线时仍显示数据中的街道、水系和绿地，以及标记与范围。",
+        "Base tiles need internet; offline the streets, water and parks of the data still show, with the markers",
+    ),
+    "not_found_message": (
+        "没有这个页面，或者这个场馆、学校不在本站的数据里。",
+        "No such page, or this venue or school is not in this site's data.",
+    ),
     "bad_request_message": ("请求参数有误。", "A parameter of the request is not valid."),
     "server_error_message": ("服务器没能回答这个请求。", "the server could not answer this request"),
     "method_not_allowed": ("不支持这种请求方式", "Method not allowed"),
@@ -75,15 +83,20 @@ STRINGS: dict[str, tuple[str, str]] = {
     "school_venues_link": ("查看学校页面", "School page"),
     "unknown_hours": ("{n} 个场馆开放时间未知，未计入", "{n} with unknown hours are not counted"),
     "unknown_free": ("{n} 个场馆是否收费未知，未计入", "{n} with unknown fees are not counted"),
-    "ignored_minutes": ("“分钟以内”只在选择学校后生效，现在没有使用。",
-                        "“minutes at most” applies only with a school chosen; it is not used now."),
+    "ignored_minutes": (
+        "“分钟以内”只在选择学校后生效，现在没有使用。",
+        "“minutes at most” applies only with a school chosen; it is not used now.",
+    ),
     "sorted_by_time": ("按{mode}时间排序", "sorted by {mode} time"),
     "without_district": ("{n} 个场馆没有区的信息", "{n} venues have no district"),
     "phone": ("电话", "Phone"),
     "website": ("网站", "Website"),
     "safety": ("安全提示", "Safety note"),
     "results_map": ("结果地图", "Map of the results"),
-    "map_shows": ("地图显示本页的 {n} 个结果，编号同列表。", "The map shows this page's {n} results, numbered as in the list."),
+    "map_shows": (
+        "地图显示本页的 {n} 个结果，编号同列表。",
+        "The map shows this page's {n} results, numbered as in the list.",
+    ),
 }
 _ERROR_KEYS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
 

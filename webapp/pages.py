@@ -87,8 +87,10 @@ def _category_class(info: SiteInfo) -> dict[str, str]:
 
 def _category_color(info: SiteInfo) -> dict[str, str]:
     """The taxonomy colour of each category (``categories.color`` in ``site.db``), checked to be a hex colour."""
-    return {str(c["key"]): str(c["color"]) if _HEX_COLOR.fullmatch(str(c["color"])) else NO_CATEGORY_COLOR
-            for c in info.categories}
+    return {
+        str(c["key"]): str(c["color"]) if _HEX_COLOR.fullmatch(str(c["color"])) else NO_CATEGORY_COLOR
+        for c in info.categories
+    }
 
 
 @pages.get("/colours.css")
@@ -114,7 +116,9 @@ def home() -> ResponseReturnValue:
 def results() -> ResponseReturnValue:
     """Search results with filters (kept in one form with the search box), matching schools and a map."""
     info = site()
-    filled = {k: v for k, v in request.args.items() if v != "" and k not in ("lang", "format")}  # a form sends empty fields
+    filled = {
+        k: v for k, v in request.args.items() if v != "" and k not in ("lang", "format")
+    }  # a form sends empty fields
     query = VenueQuery.parse(filled, info)
     page = search_venues(db(), query, info, current_app.config["MAPGEN_CLOCK"]())
     cat_class = _category_class(info)
@@ -124,19 +128,36 @@ def results() -> ResponseReturnValue:
     schools = search_schools(db(), query.q, info) if query.q else []
     lang = g.get("lang", "zh")
     color = _category_color(info)
-    markers = [{**_marker({**v, query.mode: v["minutes"]} if query.school else v, shown, color), "number": first + i}
-               for i, (v, shown) in enumerate(rows)]
+    markers = [
+        {**_marker({**v, query.mode: v["minutes"]} if query.school else v, shown, color), "number": first + i}
+        for i, (v, shown) in enumerate(rows)
+    ]
     chosen = next((s for s in info.schools if s["school_id"] == query.school), None)
     map_data: dict[str, object] = {
-        **_tiles(info), "venues": markers, "layers": {}, "numbered": True,
-        "school": None if chosen is None else {"lon": chosen["map_lon"], "lat": chosen["map_lat"], "name": _label(chosen)},
+        **_tiles(info),
+        "venues": markers,
+        "layers": {},
+        "numbered": True,
+        "school": None
+        if chosen is None
+        else {"lon": chosen["map_lon"], "lat": chosen["map_lat"], "name": _label(chosen)},
         **_mode_data(lang),
     }
     if chosen is not None:
         map_data["isochrones_url"] = url_for("api.school_isochrones", school_id=chosen["school_id"])
         map_data["only_mode"] = query.mode
-    return render_template("results.html", info=info, query=query, page=page, rows=rows, cat_class=cat_class,
-                           first=first, schools=schools, map_data=map_data, hours=_hours(page.results, lang))
+    return render_template(
+        "results.html",
+        info=info,
+        query=query,
+        page=page,
+        rows=rows,
+        cat_class=cat_class,
+        first=first,
+        schools=schools,
+        map_data=map_data,
+        hours=_hours(page.results, lang),
+    )
 
 
 @pages.get("/venue/<path:venue_id>")  # catalogue ids may hold "/"
@@ -151,11 +172,17 @@ def venue(venue_id: str) -> ResponseReturnValue:
     for day, start, end in found["opening"]:  # type: ignore[attr-defined]
         by_day[day].append(f"{clock(start)}–{clock(end)}")
     cat_class = _category_class(info)
-    map_data = {**_tiles(info), "venues": [_marker(found, _venue_display(info)(found), _category_color(info))],
-                "school": None, "layers": {}, **_mode_data(g.get("lang", "zh"))}
+    map_data = {
+        **_tiles(info),
+        "venues": [_marker(found, _venue_display(info)(found), _category_color(info))],
+        "school": None,
+        "layers": {},
+        **_mode_data(g.get("lang", "zh")),
+    }
     hours = _hours([found], g.get("lang", "zh"))[str(found["venue_id"])]
-    return render_template("venue.html", info=info, v=found, by_day=by_day, map_data=map_data, cat_class=cat_class,
-                           hours=hours)
+    return render_template(
+        "venue.html", info=info, v=found, by_day=by_day, map_data=map_data, cat_class=cat_class, hours=hours
+    )
 
 
 @pages.get("/school/<school_id>")
@@ -174,7 +201,8 @@ def school(school_id: str) -> ResponseReturnValue:
     groups = [(c, members) for c, members in groups if members]
     lang = g.get("lang", "zh")
     layers: dict[str, str] = {
-        m: f"{mode_label(m, lang)} {info.minutes:g} {translate('minutes', lang)}" for m in ("walk", "bike")}
+        m: f"{mode_label(m, lang)} {info.minutes:g} {translate('minutes', lang)}" for m in ("walk", "bike")
+    }
     layers.update({str(c["key"]): f"{_label(c)} ({len(members)})" for c, members in groups})
     color = _category_color(info)
     map_data: dict[str, object] = {
@@ -187,14 +215,36 @@ def school(school_id: str) -> ResponseReturnValue:
     }
     data_dir: Path = current_app.config["MAPGEN_DATA"]
     links = {kind: (data_dir / "schools" / f"{school_id}.{kind}").is_file() for kind in ("html", "pdf")}
-    at_edge = db().execute(
-        "SELECT count(*) FROM isochrones i JOIN schools s ON s.id = i.school"
-        " WHERE s.school_id = ? AND i.reaches_data_edge = 1", (school_id,)).fetchone()[0]
-    on_campus = db().execute(
-        "SELECT c.name, c.category_zh, c.category_en FROM campus c JOIN schools s ON s.id = c.school"
-        " WHERE s.school_id = ? ORDER BY c.name", (school_id,)).fetchall()
-    return render_template("school.html", info=info, s=found, groups=groups, map_data=map_data, links=links,
-                           cat_class=cat_class, at_edge=at_edge, on_campus=on_campus, hours=_hours(reached, lang))
+    at_edge = (
+        db()
+        .execute(
+            "SELECT count(*) FROM isochrones i JOIN schools s ON s.id = i.school"
+            " WHERE s.school_id = ? AND i.reaches_data_edge = 1",
+            (school_id,),
+        )
+        .fetchone()[0]
+    )
+    on_campus = (
+        db()
+        .execute(
+            "SELECT c.name, c.category_zh, c.category_en FROM campus c JOIN schools s ON s.id = c.school"
+            " WHERE s.school_id = ? ORDER BY c.name",
+            (school_id,),
+        )
+        .fetchall()
+    )
+    return render_template(
+        "school.html",
+        info=info,
+        s=found,
+        groups=groups,
+        map_data=map_data,
+        links=links,
+        cat_class=cat_class,
+        at_edge=at_edge,
+        on_campus=on_campus,
+        hours=_hours(reached, lang),
+    )
 
 
 @pages.get("/files/<path:name>")
@@ -214,14 +264,20 @@ def leaflet(name: str) -> ResponseReturnValue:
 def _hours(venues: list[dict[str, object]], lang: str) -> dict[str, str]:
     """Each venue's opening hours in words, worded as on the maps and sheets (:func:`mapgen.look.hours_words`)."""
     days = opening_days(db(), [str(v["venue_id"]) for v in venues])
-    return {str(v["venue_id"]): hours_words(str(v["opening_hours"]), days[str(v["venue_id"])] if v["hours_known"] else None,
-                                            lang) for v in venues}
+    return {
+        str(v["venue_id"]): hours_words(
+            str(v["opening_hours"]), days[str(v["venue_id"])] if v["hours_known"] else None, lang
+        )
+        for v in venues
+    }
 
 
 def _tiles(info: object) -> dict[str, object]:
     meta = info.meta  # type: ignore[attr-defined]
-    return {"tiles": {"url": meta["tiles_url"], "attribution": meta["tiles_attribution"]},
-            "attribution": meta["attribution"]}
+    return {
+        "tiles": {"url": meta["tiles_url"], "attribution": meta["tiles_attribution"]},
+        "attribution": meta["attribution"],
+    }
 
 
 def _venue_display(info: SiteInfo) -> Callable[[dict[str, object]], dict[str, str]]:
@@ -234,8 +290,10 @@ def _venue_display(info: SiteInfo) -> Callable[[dict[str, object]], dict[str, st
 
     def show(v: dict[str, object]) -> dict[str, str]:
         return {
-            "label": _label(v, "name", lang), "category_label": labels.get(str(v["category"])) or str(v["category_zh"] or v["category"]),
-            "cls": cat_class.get(str(v["category"]), ""), "url": f"{root}/venue/{quote(str(v['venue_id']), safe='')}",
+            "label": _label(v, "name", lang),
+            "category_label": labels.get(str(v["category"])) or str(v["category_zh"] or v["category"]),
+            "cls": cat_class.get(str(v["category"]), ""),
+            "url": f"{root}/venue/{quote(str(v['venue_id']), safe='')}",
         }
 
     return show
@@ -243,15 +301,27 @@ def _venue_display(info: SiteInfo) -> Callable[[dict[str, object]], dict[str, st
 
 def _mode_data(lang: str) -> dict[str, object]:
     """Mode colours and labels and the minutes unit for map.js (from :mod:`mapgen.look`, as on the maps and sheets)."""
-    return {"mode_colors": MODE_COLORS, "mode_dash": MODE_DASH, "school_color": SCHOOL_COLOR, "minutes_label": translate("minutes", lang),
-            "mode_labels": {m: mode_label(m, lang) for m in ("walk", "bike")}}
+    return {
+        "mode_colors": MODE_COLORS,
+        "mode_dash": MODE_DASH,
+        "school_color": SCHOOL_COLOR,
+        "minutes_label": translate("minutes", lang),
+        "mode_labels": {m: mode_label(m, lang) for m in ("walk", "bike")},
+    }
 
 
 def _marker(v: dict[str, object], shown: dict[str, str], color: dict[str, str]) -> dict[str, object]:
     times = {m: whole_minutes(v.get(m)) for m in ("walk", "bike")}  # type: ignore[arg-type]
     return {
-        "id": v["venue_id"], "name": shown["label"], "category": v["category"],
-        "category_label": shown["category_label"], "color": color.get(str(v["category"]), NO_CATEGORY_COLOR),
-        "lon": v["map_lon"], "lat": v["map_lat"], "walk": times["walk"], "bike": times["bike"],
-        "hours": v["opening_hours"], "url": shown["url"],
+        "id": v["venue_id"],
+        "name": shown["label"],
+        "category": v["category"],
+        "category_label": shown["category_label"],
+        "color": color.get(str(v["category"]), NO_CATEGORY_COLOR),
+        "lon": v["map_lon"],
+        "lat": v["map_lat"],
+        "walk": times["walk"],
+        "bike": times["bike"],
+        "hours": v["opening_hours"],
+        "url": shown["url"],
     }

@@ -128,8 +128,9 @@ class VenueQuery(BaseModel):
     @property
     def filtered(self) -> bool:
         """Whether any search term or filter is set."""
-        return bool(self.q or self.category or self.district or self.free or self.school or self.open
-                    or self.bbox or self.near)
+        return bool(
+            self.q or self.category or self.district or self.free or self.school or self.open or self.bbox or self.near
+        )
 
 
 class Page(BaseModel):

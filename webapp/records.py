@@ -19,13 +19,30 @@ def venue_json(row: sqlite3.Row) -> dict[str, object]:
     v = dict(row)
     flag = lambda x: None if x is None else bool(x)  # noqa: E731
     return {
-        "venue_id": v["venue_id"], "name": v["name"], "name_en": v["name_en"], "category": v["category"],
-        "category_zh": v["category_zh"], "category_en": v["category_en"], "opening_hours": v["opening_hours"],
-        "hours_known": bool(v["hours_known"]), "open_after_school": flag(v["after_school"]),
-        "open_weekend": flag(v["weekend"]), "fee": v["fee"], "free": flag(v["free"]), "access": v["access"],
-        "district": v["district"], "address": v["address"], "phone": v["phone"], "website": web_link(v["website"]),
-        "safety": v["safety"], "source": v["source"], "osm_id": v["osm_id"],
-        "lon": v["lon"], "lat": v["lat"], "map_lon": v["map_lon"], "map_lat": v["map_lat"],
+        "venue_id": v["venue_id"],
+        "name": v["name"],
+        "name_en": v["name_en"],
+        "category": v["category"],
+        "category_zh": v["category_zh"],
+        "category_en": v["category_en"],
+        "opening_hours": v["opening_hours"],
+        "hours_known": bool(v["hours_known"]),
+        "open_after_school": flag(v["after_school"]),
+        "open_weekend": flag(v["weekend"]),
+        "fee": v["fee"],
+        "free": flag(v["free"]),
+        "access": v["access"],
+        "district": v["district"],
+        "address": v["address"],
+        "phone": v["phone"],
+        "website": web_link(v["website"]),
+        "safety": v["safety"],
+        "source": v["source"],
+        "osm_id": v["osm_id"],
+        "lon": v["lon"],
+        "lat": v["lat"],
+        "map_lon": v["map_lon"],
+        "map_lat": v["map_lat"],
         "minutes": v.get("minutes"),
     }
 
@@ -39,8 +56,13 @@ def web_link(text: object) -> str:
 def school_json(s: dict[str, object]) -> dict[str, object]:
     """Return the public JSON form of a school with its walk/bike reach counts."""
     return {
-        "school_id": s["school_id"], "name": s["name"], "name_en": s["name_en"], "lon": s["lon"], "lat": s["lat"],
-        "venues_walk": s["walk"], "venues_bike": s["bike"],
+        "school_id": s["school_id"],
+        "name": s["name"],
+        "name_en": s["name_en"],
+        "lon": s["lon"],
+        "lat": s["lat"],
+        "venues_walk": s["walk"],
+        "venues_bike": s["bike"],
     }
 
 
@@ -75,7 +97,8 @@ def opening_days(con: sqlite3.Connection, venue_ids: list[str]) -> dict[str, lis
     rows = con.execute(
         "SELECT v.venue_id, o.weekday, o.open_min, o.close_min FROM opening o JOIN venues v ON v.id = o.venue"
         " WHERE v.venue_id IN (SELECT value FROM json_each(?)) ORDER BY o.weekday, o.open_min",
-        (json.dumps(venue_ids),))
+        (json.dumps(venue_ids),),
+    )
     for venue_id, weekday, start, end in rows:
         days[venue_id][weekday].append((start, end))
     return days
@@ -83,18 +106,28 @@ def opening_days(con: sqlite3.Connection, venue_ids: list[str]) -> dict[str, lis
 
 def venue_detail(con: sqlite3.Connection, venue_id: str) -> dict[str, object] | None:
     """Return a venue with its weekly opening intervals and the schools that reach it (None if unknown)."""
-    row = con.execute(f"SELECT v.id, {VENUE_COLUMNS}, NULL AS minutes FROM venues v WHERE v.venue_id = ?",
-                      (venue_id,)).fetchone()
+    row = con.execute(
+        f"SELECT v.id, {VENUE_COLUMNS}, NULL AS minutes FROM venues v WHERE v.venue_id = ?", (venue_id,)
+    ).fetchone()
     if row is None:
         return None
-    opening = [list(r) for r in con.execute(
-        "SELECT weekday, open_min, close_min FROM opening WHERE venue = ? ORDER BY weekday, open_min", (row["id"],))]
-    schools = [dict(r) for r in con.execute(
-        "SELECT s.school_id, s.name, s.name_en,"
-        " max(CASE WHEN r.mode = 'walk' THEN r.minutes END) AS walk,"
-        " max(CASE WHEN r.mode = 'bike' THEN r.minutes END) AS bike"
-        " FROM reach r JOIN schools s ON s.id = r.school WHERE r.venue = ?"
-        " GROUP BY s.id ORDER BY min(r.minutes), s.name", (row["id"],))]
+    opening = [
+        list(r)
+        for r in con.execute(
+            "SELECT weekday, open_min, close_min FROM opening WHERE venue = ? ORDER BY weekday, open_min", (row["id"],)
+        )
+    ]
+    schools = [
+        dict(r)
+        for r in con.execute(
+            "SELECT s.school_id, s.name, s.name_en,"
+            " max(CASE WHEN r.mode = 'walk' THEN r.minutes END) AS walk,"
+            " max(CASE WHEN r.mode = 'bike' THEN r.minutes END) AS bike"
+            " FROM reach r JOIN schools s ON s.id = r.school WHERE r.venue = ?"
+            " GROUP BY s.id ORDER BY min(r.minutes), s.name",
+            (row["id"],),
+        )
+    ]
     return {**venue_json(row), "opening": opening, "schools": schools}
 
 
@@ -102,7 +135,9 @@ def school_detail(con: sqlite3.Connection, school_id: str) -> dict[str, object] 
     """Return a school's row, or None if unknown."""
     row = con.execute(
         "SELECT id, school_id, name, name_en, source, osm_id, lon, lat, map_lon, map_lat FROM schools"
-        " WHERE school_id = ?", (school_id,)).fetchone()
+        " WHERE school_id = ?",
+        (school_id,),
+    ).fetchone()
     return None if row is None else dict(row)
 
 
@@ -116,9 +151,13 @@ def isochrones_geojson(con: sqlite3.Connection, school_id: str) -> str | None:
     if row is None:
         return None
     features = [
-        '{"type":"Feature","properties":' + json.dumps({"mode": r["mode"], "minutes": r["minutes"]})
-        + ',"geometry":' + r["geojson"] + "}"
-        for r in con.execute("SELECT mode, minutes, geojson FROM isochrones WHERE school = ? ORDER BY mode DESC",
-                             (row["id"],))
+        '{"type":"Feature","properties":'
+        + json.dumps({"mode": r["mode"], "minutes": r["minutes"]})
+        + ',"geometry":'
+        + r["geojson"]
+        + "}"
+        for r in con.execute(
+            "SELECT mode, minutes, geojson FROM isochrones WHERE school = ? ORDER BY mode DESC", (row["id"],)
+        )
     ]
     return '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}"

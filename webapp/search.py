@@ -16,14 +16,6 @@ MAX_TERMS = 8  # different words in one search: each is a clause, and no name ne
 _WGS84_A, _WGS84_E2 = 6_378_137.0, 0.006_694_379_990_14  # semi-major axis (m), first eccentricity squared
 
 
-
-
-
-
-
-
-
-
 def search_venues(con: sqlite3.Connection, query: VenueQuery, info: SiteInfo, now: datetime) -> Page:
     """Return one page of venues matching `query`.
 
@@ -71,9 +63,14 @@ def search_venues(con: sqlite3.Connection, query: VenueQuery, info: SiteInfo, no
         order.append("(v.name_norm = :exact OR v.address_norm = :exact) DESC")
         order.append("v.name_norm LIKE :prefix ESCAPE '\\' DESC")
         order.append("(" + " AND ".join(f"instr(v.name_norm, :term{i}) > 0" for i in range(len(terms))) + ") DESC")
-        order.append("(" + " OR ".join(
-            f"instr(lower(v.category_zh || ' ' || v.category_en || ' ' || v.category), :term{i}) > 0"
-            for i in range(len(terms))) + ") DESC")
+        order.append(
+            "("
+            + " OR ".join(
+                f"instr(lower(v.category_zh || ' ' || v.category_en || ' ' || v.category), :term{i}) > 0"
+                for i in range(len(terms))
+            )
+            + ") DESC"
+        )
         params.update({f"term{i}": t for i, t in enumerate(terms)})
     if ranked:
         order.append("venues_fts.rank")
@@ -95,8 +92,10 @@ def search_venues(con: sqlite3.Connection, query: VenueQuery, info: SiteInfo, no
     free_clause = "v.free = 1"
     open_clause = ""
     if query.open == "now":
-        open_clause = ("v.id IN (SELECT venue FROM opening WHERE weekday = :weekday"
-                       " AND open_min <= :minute AND close_min > :minute)")
+        open_clause = (
+            "v.id IN (SELECT venue FROM opening WHERE weekday = :weekday"
+            " AND open_min <= :minute AND close_min > :minute)"
+        )
         params.update(weekday=now.weekday(), minute=now.hour * 60 + now.minute)
     elif query.open == "after_school":
         open_clause = "v.after_school = 1"
@@ -116,7 +115,8 @@ def search_venues(con: sqlite3.Connection, query: VenueQuery, info: SiteInfo, no
     unknown_hours = unknown_free = None
     if open_clause:
         unknown_hours = con.execute(
-            f"SELECT count(*) {body(free_clause if query.free else '', 'v.hours_known = 0')}", params).fetchone()[0]
+            f"SELECT count(*) {body(free_clause if query.free else '', 'v.hours_known = 0')}", params
+        ).fetchone()[0]
     if query.free:
         unknown_free = con.execute(f"SELECT count(*) {body('v.free IS NULL', open_clause)}", params).fetchone()[0]
     minutes = ", r.minutes AS minutes" if query.school else ", NULL AS minutes"
@@ -131,9 +131,18 @@ def search_venues(con: sqlite3.Connection, query: VenueQuery, info: SiteInfo, no
         if point is not None:
             venue["distance_m"] = round(math.sqrt(r["distance"]), 1)
         results.append(venue)
-    return Page(total=total, page=query.page, pages=pages, per_page=query.limit,
-                next=query.page + 1 if query.page < pages else None, prev=query.page - 1 if query.page > 1 else None,
-                unknown_hours=unknown_hours, unknown_free=unknown_free, warnings=query.warnings, results=results)
+    return Page(
+        total=total,
+        page=query.page,
+        pages=pages,
+        per_page=query.limit,
+        next=query.page + 1 if query.page < pages else None,
+        prev=query.page - 1 if query.page > 1 else None,
+        unknown_hours=unknown_hours,
+        unknown_free=unknown_free,
+        warnings=query.warnings,
+        results=results,
+    )
 
 
 def page_geojson(page: Page) -> dict[str, object]:
@@ -145,8 +154,15 @@ def page_geojson(page: Page) -> dict[str, object]:
         A page from :func:`search_venues`.
     """
     meta = page.model_dump(exclude={"results"})
-    features = [{"type": "Feature", "id": v["venue_id"], "geometry": {"type": "Point", "coordinates": [v["lon"], v["lat"]]},
-                 "properties": v} for v in page.results]
+    features = [
+        {
+            "type": "Feature",
+            "id": v["venue_id"],
+            "geometry": {"type": "Point", "coordinates": [v["lon"], v["lat"]]},
+            "properties": v,
+        }
+        for v in page.results
+    ]
     return {"type": "FeatureCollection", **meta, "features": features}
 
 
@@ -162,8 +178,9 @@ def _near(point: tuple[float, float], radius_m: float, where: list[str], params:
     w = math.sqrt(1 - e2 * math.sin(math.radians(lat)) ** 2)
     ky = math.radians(_WGS84_A * (1 - e2) / w**3)  # metres per degree of latitude
     kx = max(math.radians(_WGS84_A / w) * math.cos(math.radians(lat)), 1e-6)  # … of longitude
-    params.update(near_lon=lon, near_lat=lat, kx=kx, ky=ky, r2=radius_m * radius_m,
-                  dlon=radius_m / kx, dlat=radius_m / ky)
+    params.update(
+        near_lon=lon, near_lat=lat, kx=kx, ky=ky, r2=radius_m * radius_m, dlon=radius_m / kx, dlat=radius_m / ky
+    )
     where.append("v.lat BETWEEN :near_lat - :dlat AND :near_lat + :dlat")
     where.append("v.lon BETWEEN :near_lon - :dlon AND :near_lon + :dlon")
     squared = "((v.lon - :near_lon) * :kx * (v.lon - :near_lon) * :kx + (v.lat - :near_lat) * :ky * (v.lat - :near_lat) * :ky)"
@@ -193,22 +210,6 @@ def search_schools(con: sqlite3.Connection, q: str, info: SiteInfo) -> list[dict
     sql = f"SELECT s.school_id FROM schools s {' '.join(joins)} {'WHERE ' + ' AND '.join(where) if where else ''}"
     found = {r[0] for r in con.execute(sql, params)}
     return [school_json(s) for s in info.schools if s["school_id"] in found]
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def search_terms(q: str) -> list[str]:
@@ -244,9 +245,5 @@ def _text_match(
     return bool(long_terms)
 
 
-
-
 def _like_escape(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-

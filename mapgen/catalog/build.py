@@ -107,9 +107,16 @@ def import_catalogue(
     except Exception as exc:
         raise InputFileError(f"{spec.file}: import failed ({type(exc).__name__}: {exc})") from exc
     names = table.rows.set_index("_row")[columns["name"]]
-    extra = [ReviewRow(table.path.name, int(row), "",
-                       f"unexpected error while checking this row ({reason}); the other rows were imported",
-                       clip(str(names.get(row, "")), settings.max_name_chars)) for row, reason in failed.items()]
+    extra = [
+        ReviewRow(
+            table.path.name,
+            int(row),
+            "",
+            f"unexpected error while checking this row ({reason}); the other rows were imported",
+            clip(str(names.get(row, "")), settings.max_name_chars),
+        )
+        for row, reason in failed.items()
+    ]
     result.review = _in_file_order([*result.review, *extra])
     result.counts.update(rows=len(table.rows), rejected=len(result.review))
     return result
@@ -129,9 +136,17 @@ def _failing_rows(run: Callable[[pd.DataFrame], CatalogueImport], rows: pd.DataF
     return {**_failing_rows(run, rows.iloc[:half]), **_failing_rows(run, rows.iloc[half:])}
 
 
-def _import_rows(spec: CatalogueConfig, table: RawTable, columns: dict[str, str], taxonomy: Taxonomy,
-                 settings: CatalogueSettings, gazetteer: Gazetteer | None, area: shapely.Geometry | None,
-                 hours: Settings, rows: pd.DataFrame) -> CatalogueImport:
+def _import_rows(
+    spec: CatalogueConfig,
+    table: RawTable,
+    columns: dict[str, str],
+    taxonomy: Taxonomy,
+    settings: CatalogueSettings,
+    gazetteer: Gazetteer | None,
+    area: shapely.Geometry | None,
+    hours: Settings,
+    rows: pd.DataFrame,
+) -> CatalogueImport:
     """Check, locate and convert `rows` of `table` (all of them, or a part while looking for a failing row)."""
     columns = dict(columns)
     rows = rows.reset_index(drop=True)
@@ -151,8 +166,9 @@ def _import_rows(spec: CatalogueConfig, table: RawTable, columns: dict[str, str]
         if not mask.any():
             return
         texts = reasons[mask].tolist() if isinstance(reasons, pd.Series) else [reasons] * int(mask.sum())
-        for row, reason, name in zip(data.loc[mask, "_row"].tolist(), texts, data.loc[mask, "name"].tolist(),
-                                     strict=True):
+        for row, reason, name in zip(
+            data.loc[mask, "_row"].tolist(), texts, data.loc[mask, "name"].tolist(), strict=True
+        ):
             review.add(table.path.name, int(row), column, reason, clip(name, settings.max_name_chars))
         bad.loc[mask] = True
 
@@ -171,8 +187,16 @@ def _import_rows(spec: CatalogueConfig, table: RawTable, columns: dict[str, str]
     category = row_categories(data, columns, spec, words, reject)
 
     # place the rows without coordinates
-    located = pd.DataFrame({"lon": lon, "lat": lat, "confidence": np.where(np.isnan(lon), 0.0, 1.0),
-                            "method": np.where(np.isnan(lon), "", "catalogue"), "match_id": ""}, index=data.index)
+    located = pd.DataFrame(
+        {
+            "lon": lon,
+            "lat": lat,
+            "confidence": np.where(np.isnan(lon), 0.0, 1.0),
+            "method": np.where(np.isnan(lon), "", "catalogue"),
+            "match_id": "",
+        },
+        index=data.index,
+    )
     todo = ~bad & located["lon"].isna()
     if todo.any():
         if gazetteer is None or not len(gazetteer):
@@ -182,30 +206,49 @@ def _import_rows(spec: CatalogueConfig, table: RawTable, columns: dict[str, str]
             found = geocode(data.loc[todo, ["name", "address", "district"]], gazetteer, settings, online=lookup)
             unplaced = found["lon"].isna()
             where = "/".join(columns[k] for k in ("name", "address") if k in columns)
-            reject(todo & unplaced.reindex(data.index, fill_value=False), where,
-                   found["reason"].reindex(data.index).fillna(""))
+            reject(
+                todo & unplaced.reindex(data.index, fill_value=False),
+                where,
+                found["reason"].reindex(data.index).fillna(""),
+            )
             placed = found[~unplaced]
             located.loc[placed.index, ["lon", "lat", "confidence", "method", "match_id"]] = placed[
-                ["lon", "lat", "confidence", "method", "match_id"]].values
+                ["lon", "lat", "confidence", "method", "match_id"]
+            ].values
             if area is not None and len(placed):
                 inside = shapely.contains_xy(buffered_area(area, settings.area_buffer_m), placed["lon"], placed["lat"])
-                reject(pd.Series(~inside, index=placed.index).reindex(data.index, fill_value=False), "address",
-                       "geocoded outside the city area")
-    category = place_categories(category, data, located, gazetteer, words, settings.category_min_confidence,
-                                columns, reject)
+                reject(
+                    pd.Series(~inside, index=placed.index).reindex(data.index, fill_value=False),
+                    "address",
+                    "geocoded outside the city area",
+                )
+    category = place_categories(
+        category, data, located, gazetteer, words, settings.category_min_confidence, columns, reject
+    )
     keys = data["name"].map(lambda n: name_key(n, settings))
     check_duplicates(data, located, keys, ~bad, settings, columns, reject)
 
     good = data[~bad]
-    venues = _venue_rows(spec, good, located.loc[good.index], category.loc[good.index], keys.loc[good.index],
-                         taxonomy, hours)
+    venues = _venue_rows(
+        spec, good, located.loc[good.index], category.loc[good.index], keys.loc[good.index], taxonomy, hours
+    )
     review = _in_file_order(review)
-    counts = {"rows": len(data), "venues": len(venues), "rejected": len(review),
-              "geocoded": int(venues["location_method"].isin(["name", "address", "name+address", "online"]).sum()),
-              "hours_unparsed": int((venues["opening_hours"].ne("") & ~venues["hours_parsed"].astype(bool)).sum())}
+    counts = {
+        "rows": len(data),
+        "venues": len(venues),
+        "rejected": len(review),
+        "geocoded": int(venues["location_method"].isin(["name", "address", "name+address", "online"]).sum()),
+        "hours_unparsed": int((venues["opening_hours"].ne("") & ~venues["hours_parsed"].astype(bool)).sum()),
+    }
     counts.update(category_counts(venues, review))
-    datum = check_datum(data.loc[~np.isnan(lon), "name"], np.asarray(data["lon"].map(parse_coordinate), dtype=float),
-                        np.asarray(data["lat"].map(parse_coordinate), dtype=float), spec.crs, gazetteer, settings)
+    datum = check_datum(
+        data.loc[~np.isnan(lon), "name"],
+        np.asarray(data["lon"].map(parse_coordinate), dtype=float),
+        np.asarray(data["lat"].map(parse_coordinate), dtype=float),
+        spec.crs,
+        gazetteer,
+        settings,
+    )
     return CatalogueImport(venues, review, counts, datum, source=table.path)
 
 
@@ -220,6 +263,7 @@ def _venue_ids(good: pd.DataFrame, keys: pd.Series) -> pd.Series:
     Two rows without an id and the same name and district are told apart by their address,
     then by ``-2``, ``-3``… in file order.
     """
+
     def digest(text: str) -> str:
         return hashlib.sha1(text.encode()).hexdigest()[:10]
 
@@ -231,36 +275,49 @@ def _venue_ids(good: pd.DataFrame, keys: pd.Series) -> pd.Series:
     return ids.where(again.eq(0), ids + "-" + (again + 1).astype(str))
 
 
-def _venue_rows(spec: CatalogueConfig, good: pd.DataFrame, located: pd.DataFrame, category: pd.DataFrame,
-                keys: pd.Series, taxonomy: Taxonomy, hours: Settings) -> gpd.GeoDataFrame:
+def _venue_rows(
+    spec: CatalogueConfig,
+    good: pd.DataFrame,
+    located: pd.DataFrame,
+    category: pd.DataFrame,
+    keys: pd.Series,
+    taxonomy: Taxonomy,
+    hours: Settings,
+) -> gpd.GeoDataFrame:
     """The checked rows as venues: contract columns, hours flags, point geometry (also kept as ``footprint``)."""
     label = spec.label
     ids = _venue_ids(good, keys)
-    fee = np.where(good["fee"].ne(""), good["fee"].map(lambda v: _flag(v, "yes", "no")),
-                   good["free"].map(lambda v: _flag(v, "no", "yes")))
-    frame = pd.DataFrame({
-        "venue_id": f"{label}-" + ids.astype(str),
-        "name": good["name"],
-        "name_en": good["name_en"],
-        "category": category["category"],
-        "category_zh": category["category"].map(lambda k: taxonomy[k].zh),
-        "category_en": category["category"].map(lambda k: taxonomy[k].en),
-        "opening_hours": good["opening_hours"],
-        "fee": fee,
-        "access": "",
-        "source": str(spec.file.name),
-        "osm_id": located["match_id"].where(located["match_id"].astype(str).str.contains("/"), ""),
-        "address": good["address"],
-        "district": good["district"],
-        "phone": good["phone"],
-        "safety": good["safety"],
-        "website": good["website"],
-        "location_method": located["method"],
-        "location_confidence": located["confidence"].astype(float),
-        "sources": spec.file.name + "#" + good["_row"].astype(str),
-        "category_source": category["category_source"],
-        "category_confidence": category["category_confidence"].astype(float),
-    }, index=good.index)
+    fee = np.where(
+        good["fee"].ne(""),
+        good["fee"].map(lambda v: _flag(v, "yes", "no")),
+        good["free"].map(lambda v: _flag(v, "no", "yes")),
+    )
+    frame = pd.DataFrame(
+        {
+            "venue_id": f"{label}-" + ids.astype(str),
+            "name": good["name"],
+            "name_en": good["name_en"],
+            "category": category["category"],
+            "category_zh": category["category"].map(lambda k: taxonomy[k].zh),
+            "category_en": category["category"].map(lambda k: taxonomy[k].en),
+            "opening_hours": good["opening_hours"],
+            "fee": fee,
+            "access": "",
+            "source": str(spec.file.name),
+            "osm_id": located["match_id"].where(located["match_id"].astype(str).str.contains("/"), ""),
+            "address": good["address"],
+            "district": good["district"],
+            "phone": good["phone"],
+            "safety": good["safety"],
+            "website": good["website"],
+            "location_method": located["method"],
+            "location_confidence": located["confidence"].astype(float),
+            "sources": spec.file.name + "#" + good["_row"].astype(str),
+            "category_source": category["category_source"],
+            "category_confidence": category["category_confidence"].astype(float),
+        },
+        index=good.index,
+    )
     frame = frame.join(hours_flags(good["opening_hours"], hours))
     points = gpd.points_from_xy(located["lon"].astype(float), located["lat"].astype(float), crs=4326)
     frame = frame[VENUE_COLUMNS].reset_index(drop=True)
@@ -312,13 +369,17 @@ def add_catalogues(
     for spec in city.catalogues:
         with stage(f"Importing catalogue {spec.file.name}", quiet=quiet):
             extra = [build_gazetteer(read_gazetteer(p), settings) for p in spec.gazetteers]
-            result = import_catalogue(spec, taxonomy, settings, gazetteer=merge_gazetteers([osm, *extra]),
-                                      area=area, hours=city.settings)
+            result = import_catalogue(
+                spec, taxonomy, settings, gazetteer=merge_gazetteers([osm, *extra]), area=area, hours=city.settings
+            )
             venues, merges = merge_venues(venues, result.venues, settings, city.settings)
         review.extend(result.review)
         summary[spec.label] = {**result.counts, "merged_with_osm": len(merges), "datum": result.datum}
-        say(f"{console_text(spec.file.name)}: {result.counts['venues']} venues ({result.counts['geocoded']} geocoded, "
-            f"{len(merges)} merged with OSM venues), {result.counts['rejected']} rows to review", quiet)
+        say(
+            f"{console_text(spec.file.name)}: {result.counts['venues']} venues ({result.counts['geocoded']} geocoded, "
+            f"{len(merges)} merged with OSM venues), {result.counts['rejected']} rows to review",
+            quiet,
+        )
         if "warning" in result.datum:
             say(f"[yellow]{console_text(spec.file.name)}: {console_text(result.datum['warning'])}[/yellow]", quiet)
     return venues, summary

@@ -67,12 +67,17 @@ class CategoryWords:
         for c in taxonomy.categories:
             for word in (c.key, c.zh, c.en, *c.synonyms, *c.name_words):
                 self.words.setdefault(fold(word), c.key)
-        self.kind_words = sorted({(fold(w), c.key) for c in taxonomy.categories for w in c.name_words},
-                                 key=lambda wk: -len(wk[0]))
-        self._patterns = [(re.compile(re.escape(w) + (r"(?![a-zà-ÿ])" if _LATIN.search(w) else "")), w, k)
-                          for w, k in self.kind_words]
-        self._tails = sorted({fold(w).replace(" ", "") for w in (*settings.noise_suffixes, *settings.branch_words)},
-                             key=len, reverse=True)
+        self.kind_words = sorted(
+            {(fold(w), c.key) for c in taxonomy.categories for w in c.name_words}, key=lambda wk: -len(wk[0])
+        )
+        self._patterns = [
+            (re.compile(re.escape(w) + (r"(?![a-zà-ÿ])" if _LATIN.search(w) else "")), w, k) for w, k in self.kind_words
+        ]
+        self._tails = sorted(
+            {fold(w).replace(" ", "") for w in (*settings.noise_suffixes, *settings.branch_words)},
+            key=len,
+            reverse=True,
+        )
 
     def lookup(self, value: str) -> str | None:
         """Category key of a category-column value: a key, label, synonym or kind word; else None.
@@ -83,8 +88,7 @@ class CategoryWords:
         folded = fold(value)
         if folded in self.words:
             return self.words[folded]
-        hits = {c.key for c in self.taxonomy.categories
-                if folded and (folded in fold(c.zh) or folded in fold(c.en))}
+        hits = {c.key for c in self.taxonomy.categories if folded and (folded in fold(c.zh) or folded in fold(c.en))}
         return hits.pop() if len(hits) == 1 else None
 
     def closest(self, text: str) -> str:
@@ -114,9 +118,10 @@ class CategoryWords:
             folded = fold(part)
             for pattern, word, key in self._patterns:
                 for match in pattern.finditer(folded):
-                    tail = folded[match.end():].replace(" ", "")
-                    confidence = NAME_AT_END if not tail else NAME_BEFORE_BRANCH if not self._strip_tail(
-                        tail) else NAME_INSIDE
+                    tail = folded[match.end() :].replace(" ", "")
+                    confidence = (
+                        NAME_AT_END if not tail else NAME_BEFORE_BRANCH if not self._strip_tail(tail) else NAME_INSIDE
+                    )
                     rank = (confidence, match.end(), len(word))
                     if best is None or rank > best:
                         best, guess = rank, Guess(key, "name", confidence, word)
@@ -128,7 +133,7 @@ class CategoryWords:
             word = next((w for w in self._tails if tail.startswith(w)), None)
             if word is None:
                 return tail
-            tail = tail[len(word):]
+            tail = tail[len(word) :]
         return tail
 
     def from_tags(self, tags: dict[str, str], named: Guess | None, feature_id: str) -> Guess | None:
@@ -151,8 +156,9 @@ class CategoryWords:
         return Guess(found.key, "tags", TAGS_AGAINST_NAME, f"{feature_id} (the name says {named.key})")
 
 
-def row_categories(data: pd.DataFrame, columns: dict[str, str], spec: CatalogueConfig, words: CategoryWords,
-                   reject: Reject) -> pd.DataFrame:
+def row_categories(
+    data: pd.DataFrame, columns: dict[str, str], spec: CatalogueConfig, words: CategoryWords, reject: Reject
+) -> pd.DataFrame:
     """Category of every row from its category column, else the catalogue's setting, else its name.
 
     Unknown category words go to review naming the closest known one; rows with neither a word
@@ -165,9 +171,11 @@ def row_categories(data: pd.DataFrame, columns: dict[str, str], spec: CatalogueC
     """
     given = words.lookup(spec.category) if spec.category is not None else None
     if spec.category is not None and given is None:
-        raise InputFileError(f"{spec.file}: unknown category {spec.category!r} "
-                             f"(one of {', '.join(c.key for c in words.taxonomy.categories)}; "
-                             f"{words.closest(spec.category)})")
+        raise InputFileError(
+            f"{spec.file}: unknown category {spec.category!r} "
+            f"(one of {', '.join(c.key for c in words.taxonomy.categories)}; "
+            f"{words.closest(spec.category)})"
+        )
     default = Guess(given, "setting", 1.0) if given else None
     guesses: list[Guess | None] = []
     for value, name in zip(data["category"], data["name"], strict=True):
@@ -179,8 +187,13 @@ def row_categories(data: pd.DataFrame, columns: dict[str, str], spec: CatalogueC
     column = columns.get("category", "category")
     unknown = data["category"].ne("") & pd.Series([g is None for g in guesses], index=data.index)
     values = data.loc[unknown, "category"]
-    reject(unknown, column, ("unknown category " + values.map(repr) + " (" + values.map(words.closest) + ")").reindex(
-        data.index, fill_value=""))
+    reject(
+        unknown,
+        column,
+        ("unknown category " + values.map(repr) + " (" + values.map(words.closest) + ")").reindex(
+            data.index, fill_value=""
+        ),
+    )
     return _guess_frame(guesses, data.index)
 
 
@@ -188,20 +201,33 @@ def category_counts(venues: pd.DataFrame, review: ReviewLog) -> dict[str, int]:
     """Venues per category source (``categories_from_tags`` counts ``tags`` and ``tags+name``) and rows to review."""
     source = venues["category_source"].str.split(":").str[0].replace({"tags+name": "tags"})
     counts = {f"categories_from_{k}": int((source == k).sum()) for k in ("column", "setting", "tags", "name")}
-    counts["categories_to_review"] = sum(r.reason.startswith(("no category", "unknown category", "category unsure"))
-                                         for r in review)
+    counts["categories_to_review"] = sum(
+        r.reason.startswith(("no category", "unknown category", "category unsure")) for r in review
+    )
     return counts
 
 
 def _guess_frame(guesses: list[Guess | None], index: pd.Index) -> pd.DataFrame:
-    return pd.DataFrame({"category": [g.key if g else None for g in guesses],
-                         "category_source": [g.reason if g else "" for g in guesses],
-                         "category_confidence": [g.confidence if g else 0.0 for g in guesses]}, index=index)
+    return pd.DataFrame(
+        {
+            "category": [g.key if g else None for g in guesses],
+            "category_source": [g.reason if g else "" for g in guesses],
+            "category_confidence": [g.confidence if g else 0.0 for g in guesses],
+        },
+        index=index,
+    )
 
 
-def place_categories(category: pd.DataFrame, data: pd.DataFrame, located: pd.DataFrame, gazetteer: Gazetteer | None,
-                     words: CategoryWords, min_confidence: float, columns: dict[str, str],
-                     reject: Reject) -> pd.DataFrame:
+def place_categories(
+    category: pd.DataFrame,
+    data: pd.DataFrame,
+    located: pd.DataFrame,
+    gazetteer: Gazetteer | None,
+    words: CategoryWords,
+    min_confidence: float,
+    columns: dict[str, str],
+    reject: Reject,
+) -> pd.DataFrame:
     """Rows without a category word take their matched place's category (its tags), else keep the name's.
 
     Rows still without a category, or below `min_confidence`, go to review with the closest category.
@@ -215,11 +241,24 @@ def place_categories(category: pd.DataFrame, data: pd.DataFrame, located: pd.Dat
                 category.loc[i] = [found.key, found.reason, found.confidence]
     missing = category["category"].isna()
     where = columns.get("category", columns["name"])
-    reject(missing, where, "no category: no category column, and neither the name nor a matched place "
-           "says what it is (" + data.loc[missing, "name"].map(words.closest).reindex(data.index, fill_value="")
-           + "; add a category column or give --category)")
+    reject(
+        missing,
+        where,
+        "no category: no category column, and neither the name nor a matched place "
+        "says what it is ("
+        + data.loc[missing, "name"].map(words.closest).reindex(data.index, fill_value="")
+        + "; add a category column or give --category)",
+    )
     weak = ~missing & (category["category_confidence"] < min_confidence)
-    reject(weak, where, "category unsure: " + category["category"].astype(str) + " from "
-           + category["category_source"] + " has confidence " + category["category_confidence"].map("{:.2f}".format)
-           + f" < {min_confidence:.2f}")
+    reject(
+        weak,
+        where,
+        "category unsure: "
+        + category["category"].astype(str)
+        + " from "
+        + category["category_source"]
+        + " has confidence "
+        + category["category_confidence"].map("{:.2f}".format)
+        + f" < {min_confidence:.2f}",
+    )
     return category

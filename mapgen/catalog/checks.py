@@ -29,8 +29,9 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def check_text(data: pd.DataFrame, columns: dict[str, str], fields: list[str], settings: CatalogueSettings,
-               reject: Reject) -> None:
+def check_text(
+    data: pd.DataFrame, columns: dict[str, str], fields: list[str], settings: CatalogueSettings, reject: Reject
+) -> None:
     """Reject rows with control characters (NUL…) in any field, or names and other texts over their length limit."""
     for key in fields:
         values = data[key]
@@ -38,15 +39,28 @@ def check_text(data: pd.DataFrame, columns: dict[str, str], fields: list[str], s
         if control.any():
             first = values[control].str.extract(f"({CONTROL_CHARS.pattern})", expand=False)
             found = first.map(lambda c: f"U+{ord(c):04X}")
-            reject(control, columns[key], "contains the control character " + found.reindex(data.index, fill_value="")
-                   + f" in {key} (NUL bytes and the like are not text; fix the file)")
+            reject(
+                control,
+                columns[key],
+                "contains the control character "
+                + found.reindex(data.index, fill_value="")
+                + f" in {key} (NUL bytes and the like are not text; fix the file)",
+            )
         limit = settings.max_name_chars if key in ("name", "name_en") else settings.max_text_chars
         length = values.str.len()
         long = length > limit
         if long.any():
-            reject(long, columns[key], length[long].map(
-                lambda n, k=key, m=limit: f"{k} is {n:,} characters long (limit {m:,}; see max_name_chars/max_text_chars)"
-            ).reindex(data.index, fill_value=""))
+            reject(
+                long,
+                columns[key],
+                length[long]
+                .map(
+                    lambda n, k=key, m=limit: (
+                        f"{k} is {n:,} characters long (limit {m:,}; see max_name_chars/max_text_chars)"
+                    )
+                )
+                .reindex(data.index, fill_value=""),
+            )
 
 
 def parse_coordinate(text: str) -> float:
@@ -82,8 +96,16 @@ def buffered_area(area: shapely.Geometry, metres: float) -> shapely.Geometry:
     return series.to_crs(utm).buffer(metres).to_crs(4326).iloc[0]
 
 
-def check_area(data: pd.DataFrame, columns: dict[str, str], lon: np.ndarray, lat: np.ndarray, has_xy: np.ndarray,
-               area: shapely.Geometry | None, settings: CatalogueSettings, reject: Reject) -> None:
+def check_area(
+    data: pd.DataFrame,
+    columns: dict[str, str],
+    lon: np.ndarray,
+    lat: np.ndarray,
+    has_xy: np.ndarray,
+    area: shapely.Geometry | None,
+    settings: CatalogueSettings,
+    reject: Reject,
+) -> None:
     """Reject rows placed farther than ``settings.area_buffer_m`` outside `area` (naming swapped coordinates)."""
     if area is None or not has_xy.any():
         return
@@ -92,18 +114,33 @@ def check_area(data: pd.DataFrame, columns: dict[str, str], lon: np.ndarray, lat
     outside = has_xy & ~shapely.contains_xy(zone, x, y)
     swapped = outside & shapely.contains_xy(zone, y, x)
     col = f"{columns.get('lon', 'lon')}/{columns.get('lat', 'lat')}"
-    reject(pd.Series(swapped, index=data.index), col,
-           "latitude and longitude are swapped (swapped back they fall inside the city area)")
+    reject(
+        pd.Series(swapped, index=data.index),
+        col,
+        "latitude and longitude are swapped (swapped back they fall inside the city area)",
+    )
     west, south, east, north = shapely.bounds(zone)
     where = np.flatnonzero(outside)
-    reason = pd.Series([f"outside the city area ({x[i]:.5f}, {y[i]:.5f} is more than {settings.area_buffer_m:g} m "
-                        f"beyond the mapped area {west:.3f},{south:.3f},{east:.3f},{north:.3f}: sea, or another place)"
-                        for i in where], index=data.index[where])
+    reason = pd.Series(
+        [
+            f"outside the city area ({x[i]:.5f}, {y[i]:.5f} is more than {settings.area_buffer_m:g} m "
+            f"beyond the mapped area {west:.3f},{south:.3f},{east:.3f},{north:.3f}: sea, or another place)"
+            for i in where
+        ],
+        index=data.index[where],
+    )
     reject(pd.Series(outside, index=data.index), col, reason.reindex(data.index, fill_value=""))
 
 
-def check_duplicates(data: pd.DataFrame, located: pd.DataFrame, keys: pd.Series, alive: pd.Series,
-                     settings: CatalogueSettings, columns: dict[str, str], reject: Reject) -> None:
+def check_duplicates(
+    data: pd.DataFrame,
+    located: pd.DataFrame,
+    keys: pd.Series,
+    alive: pd.Series,
+    settings: CatalogueSettings,
+    columns: dict[str, str],
+    reject: Reject,
+) -> None:
     """Reject later rows repeating an earlier one: same id, or same name and address within ``duplicate_m``."""
     dup = pd.Series(False, index=data.index)
     reason = pd.Series("", index=data.index)
@@ -112,8 +149,9 @@ def check_duplicates(data: pd.DataFrame, located: pd.DataFrame, keys: pd.Series,
         first_row = data.loc[ids.index, "_row"].groupby(ids.values).transform("first")
         again = ids.duplicated()
         dup[again[again].index] = True
-        reason[again[again].index] = [f"duplicate id {v!r} (also row {r})" for v, r in
-                                      zip(ids[again], first_row[again], strict=True)]
+        reason[again[again].index] = [
+            f"duplicate id {v!r} (also row {r})" for v, r in zip(ids[again], first_row[again], strict=True)
+        ]
     idx = data.index[alive & ~dup & located["lon"].notna()]
     if len(idx) >= 2:
         lat0 = float(np.nanmean(located.loc[idx, "lat"]))
@@ -123,8 +161,10 @@ def check_duplicates(data: pd.DataFrame, located: pd.DataFrame, keys: pd.Series,
         if repeats:
             later, first = idx[list(repeats)], idx[list(repeats.values())]
             dup[later] = True
-            reason[later] = [f"duplicate of row {r} (same name and address within {settings.duplicate_m:g} m)"
-                             for r in data.loc[first, "_row"].tolist()]
+            reason[later] = [
+                f"duplicate of row {r} (same name and address within {settings.duplicate_m:g} m)"
+                for r in data.loc[first, "_row"].tolist()
+            ]
     reject(dup, columns["name"], reason)
 
 

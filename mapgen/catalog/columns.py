@@ -29,8 +29,9 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-def map_columns(table: RawTable, overrides: dict[str, str],
-                aliases: dict[str, tuple[str, ...]] | None = None) -> dict[str, str]:
+def map_columns(
+    table: RawTable, overrides: dict[str, str], aliases: dict[str, tuple[str, ...]] | None = None
+) -> dict[str, str]:
     """Find each field's header: the catalogue's own ``columns`` first, then :data:`FIELD_ALIASES`.
 
     Headers are compared case-insensitively, full-width and traditional characters folded
@@ -79,7 +80,7 @@ def map_columns(table: RawTable, overrides: dict[str, str],
     if "name" not in mapping:
         raise InputFileError(
             f"{table.path}: no name column (looked for {', '.join(aliases['name'])}; header: {table.headers}); "
-            "name it in the catalogue's columns, e.g. columns = {{name = \"场馆\"}}"
+            'name it in the catalogue\'s columns, e.g. columns = {{name = "场馆"}}'
         )
     return mapping
 
@@ -87,8 +88,10 @@ def map_columns(table: RawTable, overrides: dict[str, str],
 #: Fields holding text: a column of bare numbers there is a code (DISTRICT = 1), not the value.
 _TEXT_FIELDS = frozenset({"name", "address", "district"})
 #: Traditional → simplified for the characters of the recognised headers (名稱, 地址, 經度, 開放時間…).
-_TRADITIONAL = str.maketrans("編號場館稱單標題詳細區縣屬經緯開營時間類別費門電話聯繫係須網項學級碼識絡義務",
-                             "编号场馆称单标题详细区县属经纬开营时间类别费门电话联系系须网项学级码识络义务")
+_TRADITIONAL = str.maketrans(
+    "編號場館稱單標題詳細區縣屬經緯開營時間類別費門電話聯繫係須網項學級碼識絡義務",
+    "编号场馆称单标题详细区县属经纬开营时间类别费门电话联系系须网项学级码识络义务",
+)
 
 
 def _fold_header(header: str) -> str:

@@ -11,8 +11,14 @@ from mapgen.config import CatalogueSettings
 from mapgen.geo import Datum, datum_offsets
 
 
-def check_datum(names: pd.Series, lon: np.ndarray, lat: np.ndarray, declared: Datum,
-                gazetteer: Gazetteer | None, settings: CatalogueSettings) -> dict[str, object]:
+def check_datum(
+    names: pd.Series,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    declared: Datum,
+    gazetteer: Gazetteer | None,
+    settings: CatalogueSettings,
+) -> dict[str, object]:
     """Compare the catalogue's coordinates with same-named gazetteer places, for each datum.
 
     A catalogue in the wrong datum is visible as a consistent offset: the median distance to

@@ -35,19 +35,36 @@ def diff_venues(old: pd.DataFrame, new: pd.DataFrame, moved_m: float) -> pd.Data
     both = new_i.index.intersection(old_i.index, sort=False)
     if len(both):
         a, b = old_i.loc[both, "geometry"], new_i.loc[both, "geometry"]
-        moved = distance_m(shapely.get_x(a.values), shapely.get_y(a.values), shapely.get_x(b.values),
-                           shapely.get_y(b.values))
+        moved = distance_m(
+            shapely.get_x(a.values), shapely.get_y(a.values), shapely.get_x(b.values), shapely.get_y(b.values)
+        )
         for vid, metres, pa, pb in zip(both, moved, a.values, b.values, strict=True):
             if metres > moved_m:
-                rows.append({"change": "moved", "venue_id": vid, "name": new_i.at[vid, "name"], "field": "geometry",
-                             "old": f"{pa.x:.6f},{pa.y:.6f}", "new": f"{pb.x:.6f},{pb.y:.6f}",
-                             "distance_m": round(float(metres), 1)})
+                rows.append(
+                    {
+                        "change": "moved",
+                        "venue_id": vid,
+                        "name": new_i.at[vid, "name"],
+                        "field": "geometry",
+                        "old": f"{pa.x:.6f},{pa.y:.6f}",
+                        "new": f"{pb.x:.6f},{pb.y:.6f}",
+                        "distance_m": round(float(metres), 1),
+                    }
+                )
         for f in fields:
             if f not in old_i or f not in new_i:
                 continue
             before = old_i.loc[both, f].fillna("").astype(str)
             after = new_i.loc[both, f].fillna("").astype(str)
             for vid in both[(before != after).to_numpy()]:
-                rows.append({"change": "changed", "venue_id": vid, "name": new_i.at[vid, "name"], "field": f,
-                             "old": before[vid], "new": after[vid]})
+                rows.append(
+                    {
+                        "change": "changed",
+                        "venue_id": vid,
+                        "name": new_i.at[vid, "name"],
+                        "field": f,
+                        "old": before[vid],
+                        "new": after[vid],
+                    }
+                )
     return pd.DataFrame(rows, columns=CHANGE_COLUMNS)

@@ -115,13 +115,25 @@ def build_gazetteer(
             for name in value.split(";") if tag == "alt_name" else [value]:
                 key = name_key(name, settings)
                 if key:
-                    rows.append((ids[idx], name.strip(), key, street[idx], *numbers[idx], districts[idx],
-                                 points[idx].x, points[idx].y, sources[idx]))
+                    rows.append(
+                        (
+                            ids[idx],
+                            name.strip(),
+                            key,
+                            street[idx],
+                            *numbers[idx],
+                            districts[idx],
+                            points[idx].x,
+                            points[idx].y,
+                            sources[idx],
+                        )
+                    )
     # features with an address but no name can still place a street address
     unnamed = (street != "") & numbers.map(lambda r: r[0] >= 0) & ~ids.isin({r[0] for r in rows})
     for idx in features.index[unnamed]:
-        rows.append((ids[idx], "", "", street[idx], *numbers[idx], districts[idx], points[idx].x, points[idx].y,
-                     sources[idx]))
+        rows.append(
+            (ids[idx], "", "", street[idx], *numbers[idx], districts[idx], points[idx].x, points[idx].y, sources[idx])
+        )
     columns = ["feature_id", "name", "key", "street", "num_lo", "num_hi", "district", "lon", "lat", "source"]
     entries = pd.DataFrame(rows, columns=columns).drop_duplicates(["feature_id", "key"], ignore_index=True)
     area = shapely.MultiPoint(np.c_[points.x, points.y]).convex_hull if len(points) else None
@@ -135,13 +147,19 @@ def merge_gazetteers(gazetteers: Iterable[Gazetteer]) -> Gazetteer:
     """Combine gazetteers (e.g. the city's OSM features and a catalogue's own GeoJSON)."""
     gazetteers = [g for g in gazetteers if len(g)]
     if not gazetteers:
-        return Gazetteer(pd.DataFrame(columns=["feature_id", "name", "key", "street", "num_lo", "num_hi", "district",
-                                               "lon", "lat", "source"]), None)
+        return Gazetteer(
+            pd.DataFrame(
+                columns=["feature_id", "name", "key", "street", "num_lo", "num_hi", "district", "lon", "lat", "source"]
+            ),
+            None,
+        )
     areas = [g.area for g in gazetteers if g.area is not None]
     tags = [g.tags for g in gazetteers if g.tags is not None]
-    return Gazetteer(pd.concat([g.entries for g in gazetteers], ignore_index=True),
-                     shapely.union_all(areas).convex_hull if areas else None,
-                     pd.concat(tags) if tags else None)
+    return Gazetteer(
+        pd.concat([g.entries for g in gazetteers], ignore_index=True),
+        shapely.union_all(areas).convex_hull if areas else None,
+        pd.concat(tags) if tags else None,
+    )
 
 
 def _tag(features: pd.DataFrame, key: str) -> pd.Series:
@@ -163,13 +181,17 @@ def _districts(features: gpd.GeoDataFrame, points: gpd.GeoSeries, settings: Cata
     if "boundary" not in features:
         return tagged
     names = _tag(features, "name")
-    admin = features[(_tag(features, "boundary") == "administrative") & names.str.contains(r"(?:区|县)$")
-                     & features.geom_type.isin(["Polygon", "MultiPolygon"])]
+    admin = features[
+        (_tag(features, "boundary") == "administrative")
+        & names.str.contains(r"(?:区|县)$")
+        & features.geom_type.isin(["Polygon", "MultiPolygon"])
+    ]
     if admin.empty:
         return tagged
     tree = shapely.STRtree(admin.geometry.values)
     point_idx, poly_idx = tree.query(points.values, predicate="within")
-    inside = pd.Series([normalise_district(names[admin.index[j]], settings) for j in poly_idx],
-                       index=features.index[point_idx])
+    inside = pd.Series(
+        [normalise_district(names[admin.index[j]], settings) for j in poly_idx], index=features.index[point_idx]
+    )
     inside = inside[~inside.index.duplicated()]
     return tagged.where(tagged != "", inside.reindex(features.index).fillna(""))

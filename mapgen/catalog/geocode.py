@@ -26,8 +26,12 @@ _AMBIGUOUS_M = 500.0  # equally good matches farther apart than this are ambiguo
 GEOCODE_COLUMNS = ["lon", "lat", "confidence", "method", "match_id", "match_name", "reason"]
 
 
-def geocode(queries: pd.DataFrame, gazetteer: Gazetteer, settings: CatalogueSettings,
-            online: Callable[[str], tuple[float, float] | None] | None = None) -> pd.DataFrame:
+def geocode(
+    queries: pd.DataFrame,
+    gazetteer: Gazetteer,
+    settings: CatalogueSettings,
+    online: Callable[[str], tuple[float, float] | None] | None = None,
+) -> pd.DataFrame:
     """Place catalogue rows by name and address, or say why not.
 
     Parameters
@@ -61,8 +65,15 @@ def geocode(queries: pd.DataFrame, gazetteer: Gazetteer, settings: CatalogueSett
     return pd.DataFrame(results, columns=GEOCODE_COLUMNS, index=queries.index)
 
 
-def _geocode_one(name: object, address: object, district: str, entries: pd.DataFrame, keys: list[str],
-                 by_address: dict[str, pd.DataFrame], settings: CatalogueSettings) -> tuple:
+def _geocode_one(
+    name: object,
+    address: object,
+    district: str,
+    entries: pd.DataFrame,
+    keys: list[str],
+    by_address: dict[str, pd.DataFrame],
+    settings: CatalogueSettings,
+) -> tuple:
     threshold = settings.min_confidence
     scored: dict[int, float] = {}
     for key, weight in name_variants(name, settings):
@@ -87,21 +98,26 @@ def _geocode_one(name: object, address: object, district: str, entries: pd.DataF
     best_score = scored.get(best, 0.0) if best is not None else 0.0
     if best is not None and best_score >= threshold:
         hit = entries.loc[best]
-        rivals = [i for i, s in scored.items()
-                  if s >= best_score - 0.02 and entries.at[i, "feature_id"] != hit.feature_id]
+        rivals = [
+            i for i, s in scored.items() if s >= best_score - 0.02 and entries.at[i, "feature_id"] != hit.feature_id
+        ]
         if rivals:
             far = distance_m(hit.lon, hit.lat, entries.loc[rivals, "lon"], entries.loc[rivals, "lat"])
             if (far > _AMBIGUOUS_M).any():
                 other = entries.loc[rivals[int(np.argmax(far))]]
-                return _unplaced(f"ambiguous name: '{hit['name']}' and '{other['name']}' are "
-                                 f"{far.max() / 1000:.1f} km apart", hit)
+                return _unplaced(
+                    f"ambiguous name: '{hit['name']}' and '{other['name']}' are {far.max() / 1000:.1f} km apart", hit
+                )
         if at_address is not None:
             gap = distance_m(hit.lon, hit.lat, at_address["lon"], at_address["lat"]).min()
             if gap <= _NEAR_M:
                 return _placed(hit, min(1.0, best_score + 0.05), "name+address")
             where = at_address.iloc[0]
-            return _unplaced(f"name matches '{hit['name']}' but the address matches "
-                             f"'{where['name'] or where['feature_id']}' {gap / 1000:.1f} km away", hit)
+            return _unplaced(
+                f"name matches '{hit['name']}' but the address matches "
+                f"'{where['name'] or where['feature_id']}' {gap / 1000:.1f} km away",
+                hit,
+            )
         if addr.street and hit.street and hit.street != addr.street:
             best_score *= 0.95  # the gazetteer knows another street for it
         if best_score >= threshold:
@@ -115,8 +131,9 @@ def _geocode_one(name: object, address: object, district: str, entries: pd.DataF
         return _unplaced(f"address '{address}' matches several places up to {spread.max() / 1000:.1f} km apart", None)
     if best is not None and best_score > 0:
         hit = entries.loc[best]
-        return _unplaced(f"unmatched: best candidate '{hit['name']}' has confidence {best_score:.2f} "
-                         f"< {threshold:.2f}", hit)
+        return _unplaced(
+            f"unmatched: best candidate '{hit['name']}' has confidence {best_score:.2f} < {threshold:.2f}", hit
+        )
     what = "name or address" if isinstance(address, str) and address.strip() else "name (no address given)"
     return _unplaced(f"unmatched: no gazetteer place resembles the {what}", None)
 
@@ -126,8 +143,15 @@ def _placed(hit: pd.Series, confidence: float, method: str) -> tuple:
 
 
 def _unplaced(reason: str, hit: pd.Series | None) -> tuple:
-    return (np.nan, np.nan, 0.0, "", hit.feature_id if hit is not None else "",
-            hit["name"] if hit is not None else "", reason)
+    return (
+        np.nan,
+        np.nan,
+        0.0,
+        "",
+        hit.feature_id if hit is not None else "",
+        hit["name"] if hit is not None else "",
+        reason,
+    )
 
 
 def _online(

@@ -88,8 +88,15 @@ def merge_venues(
                 merged.at[target, f] = venue[f]
         merged.at[target, "sources"] = f"{merged.at[target, 'sources']}; {venue['sources']}"
         touched.add(target)
-        log.append({"venue_id": merged.at[target, "venue_id"], "merged_id": venue["venue_id"],
-                    "name": merged.at[target, "name"], "merged_name": venue["name"], "distance_m": round(metres, 1)})
+        log.append(
+            {
+                "venue_id": merged.at[target, "venue_id"],
+                "merged_id": venue["venue_id"],
+                "name": merged.at[target, "name"],
+                "merged_name": venue["name"],
+                "distance_m": round(metres, 1),
+            }
+        )
     if touched:
         rows = list(touched)
         flags = hours_flags(merged.loc[rows, "opening_hours"], hours or Settings())
@@ -98,4 +105,5 @@ def merge_venues(
             merged.loc[rows, column] = flags[column]
     combined = pd.concat([merged, extra.loc[keep]], ignore_index=True)
     return gpd.GeoDataFrame(combined, geometry="geometry", crs=base.crs or extra.crs), pd.DataFrame(
-        log, columns=["venue_id", "merged_id", "name", "merged_name", "distance_m"])
+        log, columns=["venue_id", "merged_id", "name", "merged_name", "distance_m"]
+    )

@@ -54,7 +54,7 @@ def _strip_city(value: str, settings: CatalogueSettings) -> str:
         stripped = re.sub(rf"^(?:{_PROVINCE}|{_CITY})", "", value)
         for prefix in settings.place_prefixes:
             if stripped.startswith(prefix):
-                stripped = stripped[len(prefix):].removeprefix("市")
+                stripped = stripped[len(prefix) :].removeprefix("市")
         if stripped == value or len(stripped) < 2:
             return value
         value = stripped
@@ -90,7 +90,7 @@ def name_key(text: object, settings: CatalogueSettings) -> str:
         stripped = REGION_PREFIX.sub("", value, count=1)
         for prefix in settings.place_prefixes:
             if stripped.startswith(prefix):
-                stripped = stripped[len(prefix):]
+                stripped = stripped[len(prefix) :]
         if stripped == value or not split_kind(stripped, settings)[0]:
             return value
         value = stripped
@@ -186,7 +186,7 @@ def parse_address(text: object, settings: CatalogueSettings) -> Address:
     match = _DISTRICT.match(value)
     if match:
         district = normalise_district(match.group(0), settings)
-        value = value[match.end():]
+        value = value[match.end() :]
     value = _TOWN.sub("", value)
     street = _STREET.search(value)
     if street is None:

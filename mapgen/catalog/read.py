@@ -126,17 +126,19 @@ def _read_json(path: Path) -> RawTable:
         lists += [v for v in data.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
         data = lists[0] if lists else None
     if not isinstance(data, list):
-        raise InputFileError(f"{path}: expected a list of objects, or an object holding one (e.g. under \"rows\")")
+        raise InputFileError(f'{path}: expected a list of objects, or an object holding one (e.g. under "rows")')
     headers = _headers(list(dict.fromkeys(k for rec in data if isinstance(rec, dict) for k in rec)))
-    rows = [(i, [_cell(rec.get(h)) for h in headers] if isinstance(rec, dict) else [])
-            for i, rec in enumerate(data, start=1)]
+    rows = [
+        (i, [_cell(rec.get(h)) for h in headers] if isinstance(rec, dict) else [])
+        for i, rec in enumerate(data, start=1)
+    ]
     invalid = ["" if isinstance(rec, dict) else f"not an object (a JSON {type(rec).__name__})" for rec in data]
     return RawTable(path, headers, _frame(headers, rows, invalid), "json")
 
 
 def _read_features(path: Path, features: object) -> RawTable:
     if not isinstance(features, list):
-        raise InputFileError(f"{path}: \"features\" is not a list of GeoJSON features")
+        raise InputFileError(f'{path}: "features" is not a list of GeoJSON features')
     props = [f.get("properties") if isinstance(f, dict) else None for f in features]
     headers = _headers(list(dict.fromkeys(k for p in props if isinstance(p, dict) for k in p)))
     rows, lon, lat, invalid = [], [], [], []
@@ -168,8 +170,11 @@ def _point(geometry: object) -> tuple[str, str, str]:
         return "", "", f"malformed feature: geometry is a JSON {type(geometry).__name__}, not an object"
     coords = geometry.get("coordinates")
     if geometry.get("type") == "Point":
-        if not (isinstance(coords, list) and len(coords) >= 2 and all(
-                isinstance(c, int | float) and not isinstance(c, bool) for c in coords[:2])):
+        if not (
+            isinstance(coords, list)
+            and len(coords) >= 2
+            and all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords[:2])
+        ):
             return "", "", f"malformed feature: Point coordinates {_cell(coords)[:80]!r} are not [lon, lat] numbers"
         return _cell(coords[0]), _cell(coords[1]), ""
     try:
@@ -184,8 +189,13 @@ def _cell(value: object) -> str:
         return ""
     if isinstance(value, float) and value.is_integer() and abs(value) > 1e6:
         return str(int(value))
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False) if isinstance(
-        value, dict | list) else str(value)
+    return (
+        value
+        if isinstance(value, str)
+        else json.dumps(value, ensure_ascii=False)
+        if isinstance(value, dict | list)
+        else str(value)
+    )
 
 
 #: Columns a RawTable adds to the file's own (a header of that name is renamed, never overwritten).

@@ -14,8 +14,9 @@ from mapgen.errors import InputFileError
 from mapgen.textsafe import write_person_csv
 
 
-def write_import(result: CatalogueImport, out_dir: str | Path, previous: str | Path | None,
-                 settings: CatalogueSettings) -> dict[str, str]:
+def write_import(
+    result: CatalogueImport, out_dir: str | Path, previous: str | Path | None, settings: CatalogueSettings
+) -> dict[str, str]:
     """Write an import: ``venues.geojson``, ``review.csv`` (when rows were rejected), ``changes.csv``.
 
     Parameters
@@ -43,8 +44,10 @@ def write_import(result: CatalogueImport, out_dir: str | Path, previous: str | P
     if result.source is not None and result.source.exists():
         for target in paths.values():
             if target.exists() and target.samefile(result.source):
-                raise InputFileError(f"{result.source}: the import would overwrite its own source file "
-                                     f"({target.name} in {out}); choose another --out folder")
+                raise InputFileError(
+                    f"{result.source}: the import would overwrite its own source file "
+                    f"({target.name} in {out}); choose another --out folder"
+                )
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

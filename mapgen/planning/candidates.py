@@ -49,13 +49,17 @@ def candidate_sites(features: gpd.GeoDataFrame, planning: PlanningSettings) -> g
         inside = shapely.STRtree(areas.geometry.values).query(points.geometry.values, predicate="within")
         chosen = chosen.drop(index=points.index[np.unique(inside[0])])
     names = chosen["name"] if "name" in chosen else pd.Series("", index=chosen.index)
-    sites = pd.DataFrame({
-        "site_id": [f"osm-{e[0]}{i}" for e, i in zip(chosen["element"], chosen["osm_id"], strict=True)],
-        "name": [n if isinstance(n, str) and n.strip() else k for n, k in zip(names, kind[chosen.index], strict=True)],
-        "kind": kind[chosen.index].values,
-        "osm_id": [f"{e}/{i}" for e, i in zip(chosen["element"], chosen["osm_id"], strict=True)],
-        "footprint": chosen.geometry.values,
-    })
+    sites = pd.DataFrame(
+        {
+            "site_id": [f"osm-{e[0]}{i}" for e, i in zip(chosen["element"], chosen["osm_id"], strict=True)],
+            "name": [
+                n if isinstance(n, str) and n.strip() else k for n, k in zip(names, kind[chosen.index], strict=True)
+            ],
+            "kind": kind[chosen.index].values,
+            "osm_id": [f"{e}/{i}" for e, i in zip(chosen["element"], chosen["osm_id"], strict=True)],
+            "footprint": chosen.geometry.values,
+        }
+    )
     footprint = gpd.GeoSeries(sites["footprint"], crs=4326)
     points = footprint.representative_point() if len(sites) else footprint
     return gpd.GeoDataFrame(sites.assign(footprint=footprint), geometry=points, crs=4326).sort_values(

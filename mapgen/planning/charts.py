@@ -41,7 +41,7 @@ def access_curves(nearest: pd.DataFrame, minutes: float, taxonomy: Taxonomy) -> 
         ax.set_ylim(0, 100)
         ax.legend(fontsize=7, loc="upper left")
         ax.grid(alpha=0.3)
-    for ax in axes[len(categories):]:
+    for ax in axes[len(categories) :]:
         ax.set_visible(False)
     fig.supxlabel("minutes")
     fig.supylabel("% reaching the category")

@@ -88,7 +88,13 @@ def gap_map(
     if cells is not None and cells_reached is not None:
         top = max(int(cells_reached.reindex(cells.index).max()), 1)
         _hexagon_layer(
-            cells, cells_reached, "reached", "categories within reach", lambda n: _ramp(1 - n / top), 0.45, shift,
+            cells,
+            cells_reached,
+            "reached",
+            "categories within reach",
+            lambda n: _ramp(1 - n / top),
+            0.45,
+            shift,
             name=f"住宅网格 Residential hexagons: categories within {minutes:g} min walk",
         ).add_to(fmap)
     lacking = nearest > minutes
@@ -96,8 +102,9 @@ def gap_map(
     labels = {c.key: f"{c.zh} {c.en}" for c in taxonomy.categories}
     layer = folium.FeatureGroup(name=escape(f"学校 Schools ({len(schools)}): colour = categories lacking on foot"))
     by_category = {
-        c.key: folium.FeatureGroup(name=escape(f"缺 lacking {labels[c.key]} ({int(lacking['walk'][c.key].sum())})"),
-                                   show=False)
+        c.key: folium.FeatureGroup(
+            name=escape(f"缺 lacking {labels[c.key]} ({int(lacking['walk'][c.key].sum())})"), show=False
+        )
         for c in taxonomy.categories
     }
     for s in schools.itertuples():
@@ -105,7 +112,8 @@ def gap_map(
         for mode in ("walk", "bike"):
             missing = [
                 f"{escape(labels[c])} ({_minutes_text(nearest.at[s.school_id, (mode, c)])})"
-                for c in lacking[mode].columns if lacking.at[s.school_id, (mode, c)]
+                for c in lacking[mode].columns
+                if lacking.at[s.school_id, (mode, c)]
             ]
             lines.append(f"{mode} — lacking {len(missing)}: " + ("; ".join(missing) or "none"))
         popup = "<br>".join(lines)
@@ -158,7 +166,13 @@ def siting_map(
     if cells is not None and cells_state is not None:
         colors = {"covered": "#3182bd", "new": "#31a354", "open": "#de2d26"}
         _hexagon_layer(
-            cells, cells_state, "state", "demand", colors.__getitem__, 0.4, shift,
+            cells,
+            cells_state,
+            "state",
+            "demand",
+            colors.__getitem__,
+            0.4,
+            shift,
             name="住宅网格 Residential hexagons (blue: study place near; green: newly covered; red: open)",
         ).add_to(fmap)
     if schools is not None:
@@ -173,14 +187,15 @@ def siting_map(
     chosen = folium.FeatureGroup(name=escape(f"选址 Picked sites ({len(picks)})"))
     located = picks.merge(sites[["site_id", "geometry"]], on="site_id")
     for p in located.itertuples():
-        label = (f"<b>{int(p.pick)}. {escape(str(p.name))}</b><br>{escape(str(p.kind))}<br>"
-                 f"newly covered: {p.gain:g}")
+        label = f"<b>{int(p.pick)}. {escape(str(p.name))}</b><br>{escape(str(p.kind))}<br>newly covered: {p.gain:g}"
         folium.Marker(
             [p.geometry.y, p.geometry.x],
-            icon=folium.DivIcon(html=(
-                '<div style="background:#e6ab02;color:#000;border:2px solid #000;border-radius:50%;width:22px;'
-                f'height:22px;text-align:center;font:bold 12px/18px sans-serif">{int(p.pick)}</div>'
-            )),
+            icon=folium.DivIcon(
+                html=(
+                    '<div style="background:#e6ab02;color:#000;border:2px solid #000;border-radius:50%;width:22px;'
+                    f'height:22px;text-align:center;font:bold 12px/18px sans-serif">{int(p.pick)}</div>'
+                )
+            ),
             tooltip=folium.Tooltip(label),
         ).add_to(chosen)
     chosen.add_to(fmap)
@@ -198,10 +213,12 @@ def _finish(fmap: folium.Map, taxonomy: Taxonomy, title: str) -> None:
     root = fmap.get_root()
     assert isinstance(root, folium.Figure)  # a folium.Map is created inside a Figure (the HTML page)
     root.header.add_child(folium.Element(f"<title>{escape(title)}</title>"))
-    root.html.add_child(folium.Element(
-        '<div class="mg-legend" id="mg-legend" style="position:fixed;bottom:24px;left:10px;z-index:1000">'
-        f'<b>{escape(title)}</b>{legend}<div>{escape(OSM_ATTRIBUTION)}</div></div>'
-    ))
+    root.html.add_child(
+        folium.Element(
+            '<div class="mg-legend" id="mg-legend" style="position:fixed;bottom:24px;left:10px;z-index:1000">'
+            f"<b>{escape(title)}</b>{legend}<div>{escape(OSM_ATTRIBUTION)}</div></div>"
+        )
+    )
 
 
 def _hexagon_layer(
@@ -239,13 +256,18 @@ def _hexagon_layer(
     -------
     folium.GeoJson
     """
-    hexes = shift(gpd.GeoDataFrame({column: values.reindex(cells.index).to_numpy()},
-                                   geometry=cells.geometry.values, crs=4326))
+    hexes = shift(
+        gpd.GeoDataFrame({column: values.reindex(cells.index).to_numpy()}, geometry=cells.geometry.values, crs=4326)
+    )
     return folium.GeoJson(
         json.loads(hexes.to_json()),
         name=escape(name),
-        style_function=lambda f: {"color": "#555", "weight": 0.5, "fillOpacity": opacity,
-                                  "fillColor": fill(f["properties"][column])},
+        style_function=lambda f: {
+            "color": "#555",
+            "weight": 0.5,
+            "fillOpacity": opacity,
+            "fillColor": fill(f["properties"][column]),
+        },
         tooltip=folium.GeoJsonTooltip([column], aliases=[alias]),
     )
 
@@ -253,8 +275,14 @@ def _hexagon_layer(
 def _dot(point: shapely.Point, color: str, radius: int, label_html: str) -> folium.CircleMarker:
     """A circle marker whose details show on hover (tooltips need no jQuery, unlike folium popups)."""
     return folium.CircleMarker(
-        [point.y, point.x], radius=radius, color=color, weight=2, fill=True, fill_color=color,
-        fill_opacity=0.85, tooltip=folium.Tooltip(label_html),
+        [point.y, point.x],
+        radius=radius,
+        color=color,
+        weight=2,
+        fill=True,
+        fill_color=color,
+        fill_opacity=0.85,
+        tooltip=folium.Tooltip(label_html),
     )
 
 

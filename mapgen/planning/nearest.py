@@ -109,8 +109,13 @@ def nearest_by_category(
     known = venues["category"].isin(categories).to_numpy()
     codes = pd.Categorical(venues.loc[known, "category"], categories=categories).codes
     minutes = nearest_minutes(
-        graph, to_metric(origins, graph.crs), to_metric(venues.loc[known, "footprint"], graph.crs),
-        settings, limit, groups=codes, n_groups=len(categories),
+        graph,
+        to_metric(origins, graph.crs),
+        to_metric(venues.loc[known, "footprint"], graph.crs),
+        settings,
+        limit,
+        groups=codes,
+        n_groups=len(categories),
     )
     return pd.DataFrame(minutes, index=origins.index, columns=pd.Index(categories, name="category"))
 
@@ -134,9 +139,12 @@ def nearest_by_mode(inputs: PlanningInputs, origins: gpd.GeoSeries, limit: float
     """
     categories = [c.key for c in inputs.taxonomy.categories]
     return pd.concat(
-        {mode: nearest_by_category(graph, origins, inputs.venues, categories, inputs.settings, limit)
-         for mode, graph in inputs.graphs.items()},
-        axis=1, names=["mode", "category"],
+        {
+            mode: nearest_by_category(graph, origins, inputs.venues, categories, inputs.settings, limit)
+            for mode, graph in inputs.graphs.items()
+        },
+        axis=1,
+        names=["mode", "category"],
     )
 
 

@@ -45,8 +45,14 @@ def load_graph(osm: str | Path, mode: Mode, settings: Settings) -> StreetGraph:
         raise InputFileError(f"{osm}: OSM file not found")
     digest = file_digest(osm)
     key = {"osm": digest, "feature_keys": [], "way_tags": osm_extract.WAY_TAGS}
-    extract = cached("extract", key, lambda: osm_extract.read_osm(osm, ()), settings,
-                     osm_extract.extract_arrays, osm_extract.extract_from_arrays)
+    extract = cached(
+        "extract",
+        key,
+        lambda: osm_extract.read_osm(osm, ()),
+        settings,
+        osm_extract.extract_arrays,
+        osm_extract.extract_from_arrays,
+    )
     return street_graph(dataclasses.replace(extract, source=str(osm)), mode, settings, cache_key=f"{digest} bbox=None")
 
 
@@ -69,8 +75,11 @@ def read_points(path: str | Path, review: ReviewLog) -> gpd.GeoDataFrame:
     ids, points, seen = [], [], set()
     for line, fields, lon, lat in read_csv_points(path, _POINT_COLUMNS, tuple(_POINT_COLUMNS), "points file", review):
         point_id = fields["id"]
-        reason = "id missing" if not point_id else (
-            f"id {point_id!r} repeated" if point_id in seen else bad_lonlat(lon, lat))
+        reason = (
+            "id missing"
+            if not point_id
+            else (f"id {point_id!r} repeated" if point_id in seen else bad_lonlat(lon, lat))
+        )
         if reason:
             review.add(path, line, "lon/lat" if point_id else "id", reason, point_id)
             continue
@@ -79,8 +88,9 @@ def read_points(path: str | Path, review: ReviewLog) -> gpd.GeoDataFrame:
         points.append(shapely.Point(lon, lat))
     if not ids:
         raise InputFileError(f"{path}: no usable points (see the review file)")
-    return gpd.GeoDataFrame({"school_id": ids, "footprint": gpd.GeoSeries(points, crs=4326)},
-                            geometry="footprint", crs=4326)
+    return gpd.GeoDataFrame(
+        {"school_id": ids, "footprint": gpd.GeoSeries(points, crs=4326)}, geometry="footprint", crs=4326
+    )
 
 
 def read_targets(path: str | Path) -> gpd.GeoDataFrame:
@@ -111,13 +121,12 @@ def read_targets(path: str | Path) -> gpd.GeoDataFrame:
     column = next((c for c in ("venue_id", "id") if c in frame), None)
     ids = frame[column].astype(str) if column else pd.Series(range(len(frame)), index=frame.index).astype(str)
     footprint = frame.geometry.to_crs(4326) if frame.crs is not None else frame.geometry.set_crs(4326)
-    return gpd.GeoDataFrame({"venue_id": ids.to_numpy(), "footprint": footprint.to_numpy()},
-                            geometry="footprint", crs=4326)
+    return gpd.GeoDataFrame(
+        {"venue_id": ids.to_numpy(), "footprint": footprint.to_numpy()}, geometry="footprint", crs=4326
+    )
 
 
-def point_isochrones(
-    graph: StreetGraph, points: gpd.GeoDataFrame, bands: Sequence[float], settings: Settings
-) -> Reach:
+def point_isochrones(graph: StreetGraph, points: gpd.GeoDataFrame, bands: Sequence[float], settings: Settings) -> Reach:
     """Nested isochrones (one polygon per band) around every point.
 
     Parameters
@@ -140,12 +149,21 @@ def point_isochrones(
     ids = points["school_id"].to_numpy()
     used = around.attached
     isochrones = gpd.GeoDataFrame(
-        {"school_id": np.repeat(ids[used], len(around.bands)), "mode": graph.mode,
-         "minutes": np.tile(around.bands, int(used.sum())), "geometry": around.geometry[used].ravel()},
-        geometry="geometry", crs=4326,
+        {
+            "school_id": np.repeat(ids[used], len(around.bands)),
+            "mode": graph.mode,
+            "minutes": np.tile(around.bands, int(used.sum())),
+            "geometry": around.geometry[used].ravel(),
+        },
+        geometry="geometry",
+        crs=4326,
     )
-    return Reach(pairs=pd.DataFrame(columns=PAIR_COLUMNS[:4]), isochrones=isochrones,
-                 unattached_schools=list(ids[~used]), unattached_venues=[])
+    return Reach(
+        pairs=pd.DataFrame(columns=PAIR_COLUMNS[:4]),
+        isochrones=isochrones,
+        unattached_schools=list(ids[~used]),
+        unattached_venues=[],
+    )
 
 
 def travel_matrix(
@@ -170,6 +188,11 @@ def travel_matrix(
         ``pairs`` has ``school_id`` (the point id), ``venue_id`` (the target id), ``mode``, ``minutes``.
     """
     limited = settings.model_copy(update={"minutes": max_minutes})
-    found = points_reach(graph, to_metric(points["footprint"], graph.crs), to_metric(targets["footprint"], graph.crs),
-                         limited, isochrones=False)
+    found = points_reach(
+        graph,
+        to_metric(points["footprint"], graph.crs),
+        to_metric(targets["footprint"], graph.crs),
+        limited,
+        isochrones=False,
+    )
     return Reach.from_points(found, points["school_id"].to_numpy(), targets["venue_id"].to_numpy(), graph.mode)

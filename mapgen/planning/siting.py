@@ -42,9 +42,12 @@ def coverage_matrix(
     numpy.ndarray
         Boolean (n_demand × n_sites).
     """
-    return nearest_minutes(
-        graph, to_metric(demand, graph.crs), to_metric(sites, graph.crs), settings, minutes, n_groups=len(sites)
-    ) <= minutes
+    return (
+        nearest_minutes(
+            graph, to_metric(demand, graph.crs), to_metric(sites, graph.crs), settings, minutes, n_groups=len(sites)
+        )
+        <= minutes
+    )
 
 
 def greedy_max_coverage(cover: np.ndarray, k: int, weights: np.ndarray | None = None) -> pd.DataFrame:
@@ -177,6 +180,13 @@ def compare_with_optimum(cover: np.ndarray, k_max: int, weights: np.ndarray | No
     for k in range(1, k_max + 1):
         best = optimal_max_coverage(cover, k, weights)
         got = float(greedy["covered"].iloc[min(k, len(greedy)) - 1]) if len(greedy) else 0.0
-        rows.append({"k": k, "greedy": got, "optimum": best.covered,
-                     "ratio": got / best.covered if best.covered else 1.0, "optimal_sites": best.sites})
+        rows.append(
+            {
+                "k": k,
+                "greedy": got,
+                "optimum": best.covered,
+                "ratio": got / best.covered if best.covered else 1.0,
+                "optimal_sites": best.sites,
+            }
+        )
     return pd.DataFrame(rows).set_index("k")

@@ -17,7 +17,11 @@ MAP_SCRIPT = f"{LIB_DIR}/{OWN_DIR}/map.js"
 
 # (folium resource name, file under lib/)
 # folium's popups need jQuery; it comes from its XStatic package like Leaflet.
-JS = [("jquery", "jquery/jquery.min.js"), ("leaflet", "leaflet/leaflet.js"), ("markerclusterjs", "markercluster/leaflet.markercluster.js")]
+JS = [
+    ("jquery", "jquery/jquery.min.js"),
+    ("leaflet", "leaflet/leaflet.js"),
+    ("markerclusterjs", "markercluster/leaflet.markercluster.js"),
+]
 CSS = [
     ("leaflet_css", "leaflet/leaflet.css"),
     ("markerclustercss", "markercluster/MarkerCluster.css"),
@@ -42,7 +46,9 @@ def copy_assets(out_dir: Path) -> Path:
     lib = out_dir / LIB_DIR
     for package, name in ((xs_jquery, "jquery"), (xs_leaflet, "leaflet"), (xs_cluster, "markercluster")):
         target = lib / name
-        shutil.copytree(package.BASE_DIR, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.map", "*.esm.js", "*slim*"))
+        shutil.copytree(
+            package.BASE_DIR, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.map", "*.esm.js", "*slim*")
+        )
     own = lib / OWN_DIR
     own.mkdir(parents=True, exist_ok=True)
     for item in files("mapgen.publish").joinpath("lib").iterdir():

@@ -53,8 +53,7 @@ def write_contract(
     _geojson(schools[[*SCHOOL_COLUMNS, "geometry"]], paths["schools"])
     _geojson(venues[[*VENUE_COLUMNS, *TRUTH_COLUMNS, "geometry"]], paths["venues"])
     _geojson(isochrones[[*ISOCHRONE_COLUMNS, "geometry"]], paths["isochrones"])
-    pairs[PAIR_COLUMNS].to_csv(
-        paths["reachability"], index=False, encoding="utf-8")
+    pairs[PAIR_COLUMNS].to_csv(paths["reachability"], index=False, encoding="utf-8")
     return {k: str(p) for k, p in paths.items() if k != "summary"}
 
 

@@ -21,7 +21,12 @@ from mapgen.publish.sitedb import write_site_db
 
 
 def finish_build(
-    out: Path, summary: Summary, timings: dict[str, float], started: float, n_schools: int, quiet: bool,
+    out: Path,
+    summary: Summary,
+    timings: dict[str, float],
+    started: float,
+    n_schools: int,
+    quiet: bool,
     final: Path | None = None,
 ) -> None:
     """Write ``summary.json``, the PDF sheets (they read it) and ``site.db``; record their timings.
@@ -63,8 +68,9 @@ def _optional_output(name: str, write: Callable[[], None], rerun: str, skipped: 
         write()
     except SystemPackageError as exc:
         skipped.append(SkippedOutput(output=name, reason=str(exc)))
-        console.print(f"[yellow]warning:[/yellow] {name} skipped: {escape(str(exc))}; then run `{escape(rerun)}`",
-                      highlight=False)
+        console.print(
+            f"[yellow]warning:[/yellow] {name} skipped: {escape(str(exc))}; then run `{escape(rerun)}`", highlight=False
+        )
 
 
 def check_fts5() -> None:

@@ -16,8 +16,15 @@ from mapgen.publish.sheetdata import Build, sheet_words
 
 # Font families with Chinese glyphs, in order of preference (Debian fonts-noto-cjk first).
 CJK_FAMILIES = (
-    "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Micro Hei",
-    "WenQuanYi Zen Hei", "Noto Serif CJK SC", "AR PL UMing CN", "Droid Sans Fallback",
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "Source Han Sans CN",
+    "WenQuanYi Micro Hei",
+    "WenQuanYi Zen Hei",
+    "Noto Serif CJK SC",
+    "AR PL UMing CN",
+    "Droid Sans Fallback",
 )
 
 
@@ -95,12 +102,15 @@ def sheet_characters(build: Build) -> str:
     hours = HOURS_WORDS.get(language, HOURS_WORDS["en"]).values()
     texts += [" ".join(map(str, v)) if isinstance(v, list | tuple) else str(v) for v in (*words.values(), *hours)]
     texts += [" ".join(c.model_dump().values()) for c in build.summary.categories]
-    for frame, columns in ((build.schools, ("name", "name_en", "address", "phone")),
-                           (build.venues, ("name", "name_en", "address", "phone", "opening_hours", "fee", "safety"))):
+    for frame, columns in (
+        (build.schools, ("name", "name_en", "address", "phone")),
+        (build.venues, ("name", "name_en", "address", "phone", "opening_hours", "fee", "safety")),
+    ):
         texts += ["".join(map(str, frame[c].dropna().unique())) for c in columns if c in frame]
     templates = resources.files("mapgen.publish").joinpath("templates")
-    texts += [templates.joinpath(n).read_text(encoding="utf-8")
-              for n in ("sheet.html.j2", "sheet_table.html.j2", "sheet.css")]
+    texts += [
+        templates.joinpath(n).read_text(encoding="utf-8") for n in ("sheet.html.j2", "sheet_table.html.j2", "sheet.css")
+    ]
     return "".join(sorted(set("".join(texts))))
 
 
@@ -130,8 +140,9 @@ def subset_font(family: str, characters: str, folder: Path) -> Path | None:
     fc_match = shutil.which("fc-match")
     if fc_match is None:
         return None
-    found = subprocess.run([fc_match, "--format=%{file}\n%{index}", family], capture_output=True, text=True,
-                           check=False).stdout.split("\n")
+    found = subprocess.run(
+        [fc_match, "--format=%{file}\n%{index}", family], capture_output=True, text=True, check=False
+    ).stdout.split("\n")
     if len(found) < 2 or not found[0]:
         return None
     options = subset.Options(hinting=False, desubroutinize=True, layout_features=[], notdef_outline=True)

@@ -15,10 +15,25 @@ from mapgen.sitetext import BASEMAP_SCRIPT
 from mapgen.textsafe import json_script
 
 #: Street classes drawn (paths, steps and service roads would only clutter an overview).
-STREET_KINDS = frozenset({
-    "motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link",
-    "tertiary", "tertiary_link", "unclassified", "residential", "living_street", "pedestrian", "road",
-})
+STREET_KINDS = frozenset(
+    {
+        "motorway",
+        "motorway_link",
+        "trunk",
+        "trunk_link",
+        "primary",
+        "primary_link",
+        "secondary",
+        "secondary_link",
+        "tertiary",
+        "tertiary_link",
+        "unclassified",
+        "residential",
+        "living_street",
+        "pedestrian",
+        "road",
+    }
+)
 #: Main-road classes, drawn wider and in the sheets' main-road colour.
 MAIN_KINDS = frozenset({"motorway", "trunk", "primary", "secondary"})
 _TOLERANCE_DEG = 3e-5  # ~3 m: a light layer, no visible change at street zoom
@@ -83,10 +98,14 @@ def write_basemap_script(out_dir: Path, base: gpd.GeoDataFrame | None) -> str | 
         (streets.geometry[~main], "#9a9a9a", 1, False),
         (streets.geometry[main], MAIN_ROAD_COLOR, 2.5, False),
     ]
-    layers = [{"geojson": _geojson(geoms), "color": color, "weight": weight, "fill": fill}
-              for geoms, color, weight, fill in parts if len(geoms)]
-    path.write_text(f"window.mgBasemap = {json_script({'background': BACKGROUND, 'layers': layers})};\n",
-                    encoding="utf-8")
+    layers = [
+        {"geojson": _geojson(geoms), "color": color, "weight": weight, "fill": fill}
+        for geoms, color, weight, fill in parts
+        if len(geoms)
+    ]
+    path.write_text(
+        f"window.mgBasemap = {json_script({'background': BACKGROUND, 'layers': layers})};\n", encoding="utf-8"
+    )
     return BASEMAP_SCRIPT
 
 
@@ -94,6 +113,8 @@ def _geojson(geoms: gpd.GeoSeries) -> dict[str, object]:
     """One GeoJSON geometry collection of `geoms`: lines joined where ways meet, simplified, rounded to ~1 m."""
     parts = shapely.get_parts(geoms.values)
     is_line = shapely.get_type_id(parts) == shapely.GeometryType.LINESTRING
-    joined = shapely.get_parts(shapely.line_merge(shapely.MultiLineString(list(parts[is_line])))) if is_line.any() else []
+    joined = (
+        shapely.get_parts(shapely.line_merge(shapely.MultiLineString(list(parts[is_line])))) if is_line.any() else []
+    )
     light = shapely.set_precision(shapely.simplify([*joined, *parts[~is_line]], _TOLERANCE_DEG), _PRECISION_DEG)
     return json.loads(shapely.to_geojson(shapely.GeometryCollection([g for g in light if not g.is_empty])))

@@ -39,8 +39,18 @@ from mapgen.taxonomy import Taxonomy
 from mapgen.textsafe import html_text, url_path
 
 # region.py and planning.py build their pages from these parts too
-__all__ = ["base_map", "category_legend", "display_shift", "layer", "page_data", "point", "popup", "save_page",
-           "shape", "write_maps"]
+__all__ = [
+    "base_map",
+    "category_legend",
+    "display_shift",
+    "layer",
+    "page_data",
+    "point",
+    "popup",
+    "save_page",
+    "shape",
+    "write_maps",
+]
 
 
 def write_maps(
@@ -95,24 +105,40 @@ def write_maps(
     schools, venues, isochrones = (shift(f) for f in (schools, venues, isochrones))
     minutes = f"{city.settings.minutes:g}"
     on_campus = _true(pairs["on_campus"]) if "on_campus" in pairs else pd.Series(False, index=pairs.index)
-    campus = pairs.loc[on_campus, ["school_id", "venue_id"]].drop_duplicates().merge(
-        pd.DataFrame(venues.drop(columns=venues.geometry.name)), on="venue_id")  # a school's own facilities, listed apart
+    campus = (
+        pairs.loc[on_campus, ["school_id", "venue_id"]]
+        .drop_duplicates()
+        .merge(pd.DataFrame(venues.drop(columns=venues.geometry.name)), on="venue_id")
+    )  # a school's own facilities, listed apart
     pairs = pairs[~on_campus]  # a school's own grounds are no outing
     if "public" in venues and not city.settings.include_non_public_venues:
         venues = venues[_true(venues["public"])]
     reached = pairs.pivot_table(index=["school_id", "venue_id"], columns="mode", values="minutes", aggfunc="min")
     basemap = write_basemap_script(out_dir, read_basemap(out_dir, shift))
-    pages = [_index_page(out_dir, city, schools, venues, isochrones, reached, taxonomy, minutes, text,
-                         basemap)]
+    pages = [_index_page(out_dir, city, schools, venues, isochrones, reached, taxonomy, minutes, text, basemap)]
     (out_dir / "schools").mkdir(exist_ok=True)
     venues_by_id = venues.set_index("venue_id")
     notes = _route_notes(routes, text["language"])
     for school in schools.itertuples():
-        mine = reached.loc[school.school_id] if school.school_id in reached.index.get_level_values(0) else reached.iloc[:0]
-        pages.append(_school_page(
-            out_dir, city, school, venues_by_id, mine, isochrones[isochrones["school_id"] == school.school_id],
-            taxonomy, minutes, text, notes, campus[campus["school_id"] == school.school_id], basemap,
-        ))
+        mine = (
+            reached.loc[school.school_id] if school.school_id in reached.index.get_level_values(0) else reached.iloc[:0]
+        )
+        pages.append(
+            _school_page(
+                out_dir,
+                city,
+                school,
+                venues_by_id,
+                mine,
+                isochrones[isochrones["school_id"] == school.school_id],
+                taxonomy,
+                minutes,
+                text,
+                notes,
+                campus[campus["school_id"] == school.school_id],
+                basemap,
+            )
+        )
         if progress:
             progress(1)
     return pages
@@ -137,17 +163,37 @@ def _index_page(
     for s in schools.sort_values("name").itertuples():
         n = {m: int(counts.loc[s.school_id].get(m, 0)) if s.school_id in counts.index else 0 for m in MODES}
         reach = f"{text['within'].format(m=minutes)}: " + " · ".join(f"{_mode(m, text)} {n[m]}" for m in MODES)
-        school_items.append({**point(s.geometry, SCHOOL_COLOR, 8, popup(
-            s.name, [reach], [(url_path("schools", f"{s.school_id}.html"), text["open_school"])],
-        )), "label": str(s.name), "search": _also(s), "note": reach})
+        school_items.append(
+            {
+                **point(
+                    s.geometry,
+                    SCHOOL_COLOR,
+                    8,
+                    popup(
+                        s.name,
+                        [reach],
+                        [(url_path("schools", f"{s.school_id}.html"), text["open_school"])],
+                    ),
+                ),
+                "label": str(s.name),
+                "search": _also(s),
+                "note": reach,
+            }
+        )
     layers = [{**layer(f"{text['schools']} ({len(schools)})", school_items), "pane": "mg-schools", "list": True}]
     for category in taxonomy.categories:
         members = venues[venues["category"] == category.key]
         if not members.empty:
-            layers.append(layer(f"{category_name(category, text)} ({len(members)})", [
-                {**point(v.geometry, category.color, 6, _venue_popup(v, text)), "search": _also(v)}
-                for v in members.itertuples()
-            ], cluster=True))
+            layers.append(
+                layer(
+                    f"{category_name(category, text)} ({len(members)})",
+                    [
+                        {**point(v.geometry, category.color, 6, _venue_popup(v, text)), "search": _also(v)}
+                        for v in members.itertuples()
+                    ],
+                    cluster=True,
+                )
+            )
     title = f"{city.display_title} — {text['title'].format(m=minutes)}"
     data = page_data(title, layers, category_legend(taxonomy, text), text=text, basemap=basemap)
     return save_page(fmap, data, out_dir / "index.html", prefix="")
@@ -167,16 +213,21 @@ def _school_page(
     campus: pd.DataFrame,
     basemap: str | None,
 ) -> Path:
-    fmap = base_map(city.tiles, pd.concat([gpd.GeoSeries([school.geometry], crs=4326), isochrones.geometry]),
-                    prefix="../")
+    fmap = base_map(
+        city.tiles, pd.concat([gpd.GeoSeries([school.geometry], crs=4326), isochrones.geometry]), prefix="../"
+    )
     layers = []
     legend: list[dict] = []
     for mode in ("bike", "walk"):  # bike first so the smaller walk circle stays clickable on top
         shapes = isochrones[isochrones["mode"] == mode]
         if not shapes.empty:
             name = f"{_mode(mode, text)} {minutes} {_unit(text)}"
-            layers.append(layer(name, [{**shape(shapely.union_all(shapes.geometry.values), MODE_COLORS[mode]),
-                                        "dash": MODE_DASH[mode]}]))
+            layers.append(
+                layer(
+                    name,
+                    [{**shape(shapely.union_all(shapes.geometry.values), MODE_COLORS[mode]), "dash": MODE_DASH[mode]}],
+                )
+            )
             legend.insert(0, {"color": MODE_COLORS[mode], "text": name, "dash": MODE_DASH[mode], "line": True})
     layers.append(layer(str(school.name), [marker(school.geometry, popup(school.name))], in_control=False))
     rows = mine.join(venues_by_id, how="inner")
@@ -185,23 +236,44 @@ def _school_page(
     for category in taxonomy.categories:
         members = rows[rows["category"] == category.key]
         if not members.empty:
-            layers.append(layer(f"{category_name(category, text)} ({len(members)})", [
-                point(v.geometry, category.color, 7, _venue_popup(v, text, extra=_times(v, text)))
-                for _, v in members.iterrows()
-            ]))
-    links = [(url_path(f"{school.school_id}.pdf"), text["pdf"]), ("/school/" + url_path(school.school_id), text["site"]),
-             ("../index.html", text["all_schools"])]
+            layers.append(
+                layer(
+                    f"{category_name(category, text)} ({len(members)})",
+                    [
+                        point(v.geometry, category.color, 7, _venue_popup(v, text, extra=_times(v, text)))
+                        for _, v in members.iterrows()
+                    ],
+                )
+            )
+    links = [
+        (url_path(f"{school.school_id}.pdf"), text["pdf"]),
+        ("/school/" + url_path(school.school_id), text["site"]),
+        ("../index.html", text["all_schools"]),
+    ]
     title = f"{school.name} — {text['circles'].format(m=minutes)}"
-    data = page_data(title, layers, legend + category_legend(taxonomy, text), text=text,  # links: in the list
-                     basemap=basemap)
+    data = page_data(
+        title,
+        layers,
+        legend + category_legend(taxonomy, text),
+        text=text,  # links: in the list
+        basemap=basemap,
+    )
     side = _venue_list(school, rows, taxonomy, minutes, text, notes, links, campus)
     if "reaches_data_edge" in isochrones and isochrones["reaches_data_edge"].astype(bool).any():
         side = side.replace("</h1>", f'</h1><p id="mg-data-edge">{html_text(text["data_edge"])}</p>', 1)
     return save_page(fmap, data, out_dir / "schools" / f"{school.school_id}.html", prefix="../", side=side)
 
 
-def _venue_list(school: Any, rows: pd.DataFrame, taxonomy: Taxonomy, minutes: str, text: dict, notes: pd.Series,
-                links: list[tuple[str, str]], campus: pd.DataFrame) -> str:
+def _venue_list(
+    school: Any,
+    rows: pd.DataFrame,
+    taxonomy: Taxonomy,
+    minutes: str,
+    text: dict,
+    notes: pd.Series,
+    links: list[tuple[str, str]],
+    campus: pd.DataFrame,
+) -> str:
     """The school page's venue list as HTML (every value escaped): by walking time, bike-only venues last.
 
     The school's own facilities (venues on its grounds) follow in a list of their own.
@@ -210,23 +282,32 @@ def _venue_list(school: Any, rows: pd.DataFrame, taxonomy: Taxonomy, minutes: st
     items = []
     for venue_id, v in rows.iterrows():
         walk_only = pd.isna(v.get("walk"))
-        flags = " · ".join(f"{text[k]}: {_flag(v.get(col), text)}"
-                           for k, col in (("after_school", "open_after_school"), ("weekend", "open_weekend")))
+        flags = " · ".join(
+            f"{text[k]}: {_flag(v.get(col), text)}"
+            for k, col in (("after_school", "open_after_school"), ("weekend", "open_weekend"))
+        )
         note = notes.get((school.school_id, venue_id, "bike" if walk_only else "walk"), "")
-        lines = [_times(v, text), f"{text['hours']}: {venue_hours(_value(v.get('opening_hours')), text['language'])}", flags,
-                 f"{text['fee']}: {_fee(_value(v.get('fee')), text)}"]
+        lines = [
+            _times(v, text),
+            f"{text['hours']}: {venue_hours(_value(v.get('opening_hours')), text['language'])}",
+            flags,
+            f"{text['fee']}: {_fee(_value(v.get('fee')), text)}",
+        ]
         if note:
             lines.append(f"{text['route']}: {note}")
         items.append(
             f'<li class="mg-venue{" mg-bike-only" if walk_only else ""}">'
             f'<span class="mg-swatch" style="background:{html_text(colors.get(v["category"], "#777"))}"></span>'
             f'<b>{html_text(v["name"])}</b> <span class="mg-cat">{html_text(_category_of(v, text))}</span>'
-            + "".join(f"<div>{html_text(line)}</div>" for line in lines) + "</li>"
+            + "".join(f"<div>{html_text(line)}</div>" for line in lines)
+            + "</li>"
         )
     link_html = " · ".join(f'<a href="{html_text(href)}">{html_text(label)}</a>' for href, label in links)
-    return (f'<aside class="mg-side" id="mg-side"><h1>{html_text(school.name)}</h1><p>{link_html}</p>'
-            f'<h2>{html_text(text["venues"].format(m=minutes, n=len(rows)))}</h2>'
-            f'<ol class="mg-venues">{"".join(items)}</ol>{_campus_list(campus, text)}</aside>')
+    return (
+        f'<aside class="mg-side" id="mg-side"><h1>{html_text(school.name)}</h1><p>{link_html}</p>'
+        f"<h2>{html_text(text['venues'].format(m=minutes, n=len(rows)))}</h2>"
+        f'<ol class="mg-venues">{"".join(items)}</ol>{_campus_list(campus, text)}</aside>'
+    )
 
 
 def _campus_list(campus: pd.DataFrame, text: dict) -> str:
@@ -235,10 +316,14 @@ def _campus_list(campus: pd.DataFrame, text: dict) -> str:
         return ""
     items = "".join(
         f'<li><b>{html_text(v["name"])}</b> <span class="mg-cat">{html_text(_category_of(v, text))}</span>'
-        + (f"<div>{html_text(_value(v.get('facilities')))}</div>" if _value(v.get("facilities")) else "") + "</li>"
-        for _, v in campus.sort_values("name").iterrows())
-    return (f'<h2 id="mg-campus-title">{html_text(text["on_campus"].format(n=len(campus)))}</h2>'
-            f'<ul class="mg-campus" id="mg-campus">{items}</ul>')
+        + (f"<div>{html_text(_value(v.get('facilities')))}</div>" if _value(v.get("facilities")) else "")
+        + "</li>"
+        for _, v in campus.sort_values("name").iterrows()
+    )
+    return (
+        f'<h2 id="mg-campus-title">{html_text(text["on_campus"].format(n=len(campus)))}</h2>'
+        f'<ul class="mg-campus" id="mg-campus">{items}</ul>'
+    )
 
 
 def _venue_popup(v: object, text: dict, extra: str = "") -> dict:
@@ -276,8 +361,9 @@ def _unit(text: dict) -> str:
 
 def _times(v: pd.Series, text: dict) -> str:
     """``步行 Walk 6 分钟 min · 骑行 Bike 2 分钟 min``: whole minutes rounded up (:func:`mapgen.look.whole_minutes`)."""
-    return " · ".join(f"{_mode(m, text)} {whole_minutes(v[m])} {_unit(text)}"
-                      for m in MODES if m in v and pd.notna(v[m]))
+    return " · ".join(
+        f"{_mode(m, text)} {whole_minutes(v[m])} {_unit(text)}" for m in MODES if m in v and pd.notna(v[m])
+    )
 
 
 def _category_of(v: object, text: dict) -> str:
@@ -307,5 +393,7 @@ def _route_notes(routes: pd.DataFrame | None, language: str) -> pd.Series:
     if routes is None or routes.empty:
         return pd.Series(dtype=object)
     words = sheet_words(language)
-    notes = [safety_note(m, c, words) for m, c in zip(routes["main_road_m"], routes["main_road_crossings"], strict=True)]
+    notes = [
+        safety_note(m, c, words) for m, c in zip(routes["main_road_m"], routes["main_road_crossings"], strict=True)
+    ]
     return pd.Series(notes, index=pd.MultiIndex.from_frame(routes[["school_id", "venue_id", "mode"]]))

@@ -29,22 +29,6 @@ _BIKE_COLUMNS = 4  # the venues reached only by bike, in a compact list of this 
 _BIKE_NAME_WIDTH = 26  # … with names cut to this many columns (the full names are on the site)
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def render_sheet(build: Build, school_id: str, font_family: str, font_face: Path | None = None) -> bytes:
     """Render one school's sheet as PDF: front, map and nearest venues; back, every venue reached.
 
@@ -77,38 +61,54 @@ def render_sheet(build: Build, school_id: str, font_family: str, font_face: Path
     table["color"] = table["category"].map(colors).fillna(NO_CATEGORY_COLOR)
     table["category_label"] = table["category"].map(labels).fillna(table["category"])
     picture = school_map_jpeg(
-        build.basemap, school.geometry, build.isochrones[build.isochrones["school_id"] == school_id],
-        table[["number", "lon", "lat", "color", "section"]], build.settings.main_roads,
+        build.basemap,
+        school.geometry,
+        build.isochrones[build.isochrones["school_id"] == school_id],
+        table[["number", "lon", "lat", "color", "section"]],
+        build.settings.main_roads,
     )
     minutes = f"{build.settings.minutes:g}"
     walk = table[table["section"] == "walk"]
     bike = table[table["section"] == "bike"]
-    nearest = [table[table["category"] == c["key"]].iloc[0] for c in categories
-               if (table["category"] == c["key"]).any()]
+    nearest = [
+        table[table["category"] == c["key"]].iloc[0] for c in categories if (table["category"] == c["key"]).any()
+    ]
     html = _template().render(
         w=w,
         font=font_family,
         font_face=font_face.as_uri() if font_face else "",
         attribution=OSM_ATTRIBUTION,
-        school={"name": school["name"], "name_en": _other_name(school["name"], school.get("name_en"), language),
-                "contact": " · ".join(filter(None, (_text(school.get("address")), _text(school.get("phone")))))},
+        school={
+            "name": school["name"],
+            "name_en": _other_name(school["name"], school.get("name_en"), language),
+            "contact": " · ".join(filter(None, (_text(school.get("address")), _text(school.get("phone"))))),
+        },
         title=build.summary.title,
         data_date=build.summary.source.data_date or w["unknown"],
-        speeds=str(w["speeds"]).format(walk=f"{build.settings.walk_kmh:g}", bike=f"{build.settings.bike_kmh:g}",
-                                       minutes=minutes),
+        speeds=str(w["speeds"]).format(
+            walk=f"{build.settings.walk_kmh:g}", bike=f"{build.settings.bike_kmh:g}", minutes=minutes
+        ),
         link=_school_link(build.settings.site_url, school_id),
         map_jpeg=base64.b64encode(picture.jpeg).decode("ascii"),
         moved=picture.moved > 0,
         modes={m: {"color": MODE_COLORS[m]} for m in MODE_COLORS},
         school_color=SCHOOL_COLOR,
-        data_edge=bool(build.isochrones.loc[build.isochrones["school_id"] == school_id]
-                       .get("reaches_data_edge", pd.Series(dtype=bool)).fillna(False).astype(bool).any()),
+        data_edge=bool(
+            build.isochrones.loc[build.isochrones["school_id"] == school_id]
+            .get("reaches_data_edge", pd.Series(dtype=bool))
+            .fillna(False)
+            .astype(bool)
+            .any()
+        ),
         main_road_color=MAIN_ROAD_COLOR,
         areas=AREA_STYLE,
-        legend={"walk": str(w["walk_circle"]).format(minutes=minutes),
-                "bike": str(w["bike_circle"]).format(minutes=minutes)},
-        used_categories=[{"label": labels[c["key"]], "color": c["color"]} for c in categories
-                         if c["key"] in set(table["category"])],
+        legend={
+            "walk": str(w["walk_circle"]).format(minutes=minutes),
+            "bike": str(w["bike_circle"]).format(minutes=minutes),
+        },
+        used_categories=[
+            {"label": labels[c["key"]], "color": c["color"]} for c in categories if c["key"] in set(table["category"])
+        ],
         nearest=_rows(pd.DataFrame(nearest), w, language),
         no_venue=str(w["no_venue"]).format(minutes=minutes),
         missing_walk_label=str(w["missing_walk"]).format(minutes=minutes),
@@ -118,11 +118,24 @@ def render_sheet(build: Build, school_id: str, font_family: str, font_face: Path
         walk_rows=_rows(walk, w, language),
         bike_heading=str(w["bike_section"]).format(minutes=minutes, n=len(bike)),
         bike_columns=_BIKE_COLUMNS,
-        bike_rows=_down_columns([{"number": r.number, "name": _one_line(r.name, _BIKE_NAME_WIDTH), "color": r.color,
-                                  "bike": whole_minutes(r.bike)} for r in bike.itertuples()], _BIKE_COLUMNS),
+        bike_rows=_down_columns(
+            [
+                {
+                    "number": r.number,
+                    "name": _one_line(r.name, _BIKE_NAME_WIDTH),
+                    "color": r.color,
+                    "bike": whole_minutes(r.bike),
+                }
+                for r in bike.itertuples()
+            ],
+            _BIKE_COLUMNS,
+        ),
         notes=[
-            str(w["note_times"]).format(walk=f"{build.settings.walk_kmh:g}", bike=f"{build.settings.bike_kmh:g}",
-                                        buffer=f"{build.settings.access_buffer_m:g}"),
+            str(w["note_times"]).format(
+                walk=f"{build.settings.walk_kmh:g}",
+                bike=f"{build.settings.bike_kmh:g}",
+                buffer=f"{build.settings.access_buffer_m:g}",
+            ),
             str(w["note_route"]).format(roads="/".join(build.settings.main_roads)),
             str(w["note_hours"]).format(start=build.settings.after_school_start, end=build.settings.after_school_end),
         ],
@@ -161,9 +174,7 @@ def write_sheets(
     wanted = list(school_ids) if school_ids else known
     unknown = sorted(set(wanted) - set(known))
     if unknown:
-        raise ConfigError(
-            f"{build.folder / SCHOOLS_FILE}: no school with school_id {', '.join(unknown)}"
-        )
+        raise ConfigError(f"{build.folder / SCHOOLS_FILE}: no school with school_id {', '.join(unknown)}")
     out = build.folder / SCHOOL_PAGES_DIR
     out.mkdir(exist_ok=True)
     workers = min(build.settings.sheet_workers or os.cpu_count() or 1, len(wanted))
@@ -171,7 +182,11 @@ def write_sheets(
     with tempfile.TemporaryDirectory(prefix="mapgen-sheets-") as tmp:
         face = subset_font(font, sheet_characters(build), Path(tmp))
         # a daemonic process (a Dask worker building a region's area) may not fork workers of its own
-        if workers > 1 and "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon:
+        if (
+            workers > 1
+            and "fork" in multiprocessing.get_all_start_methods()
+            and not multiprocessing.current_process().daemon
+        ):
             _warm_up(font)  # the renderer's fonts load once, before the fork, and are shared
             global _SHARED
             _SHARED = (build, font, face)
@@ -185,10 +200,6 @@ def write_sheets(
             for school_id in wanted:
                 written.append(_write(out, school_id, render_sheet(build, school_id, font, face), progress))
     return written
-
-
-
-
 
 
 _SHARED: tuple[Build, str, Path | None] | None = None  # what a forked sheet worker renders from
@@ -212,7 +223,7 @@ def _write(out: Path, school_id: str, pdf: bytes, progress: Callable[[int], None
 def _warm_up(font: str) -> None:
     from weasyprint import HTML
 
-    HTML(string=f'<p style="font-family: \'{font}\'">学校 school</p>').write_pdf()
+    HTML(string=f"<p style=\"font-family: '{font}'\">学校 school</p>").write_pdf()
 
 
 def _school_link(site_url: str | None, school_id: str) -> dict[str, str] | None:
@@ -228,8 +239,11 @@ def _school_link(site_url: str | None, school_id: str) -> dict[str, str] | None:
 @functools.cache
 def _template() -> Template:
     env = Environment(
-        loader=PackageLoader("mapgen.publish", "templates"), autoescape=True, undefined=StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True,
+        loader=PackageLoader("mapgen.publish", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     return env.get_template("sheet.html.j2")
 
@@ -247,8 +261,9 @@ def _one_line(text: str, width: int) -> str:
 def _down_columns(items: list[dict[str, object]], columns: int) -> list[list[dict[str, object] | None]]:
     """Table lines that read `items` down `columns` columns, then across (empty cells pad the last column)."""
     height = -(-len(items) // columns)
-    return [[items[c * height + i] if c * height + i < len(items) else None for c in range(columns)]
-            for i in range(height)]
+    return [
+        [items[c * height + i] if c * height + i < len(items) else None for c in range(columns)] for i in range(height)
+    ]
 
 
 def _text(value: object) -> str:
@@ -285,15 +300,23 @@ def _rows(table: pd.DataFrame, words: dict[str, object], language: str) -> list[
         after = r.after_school
         notes = [safety_note(r.main_road_m, r.main_road_crossings, words), _text(getattr(r, "safety", ""))]
         walk, bike = whole_minutes(r.walk), whole_minutes(r.bike)
-        rows.append({
-            "number": r.number, "name": r.name, "name_en": _other_name(r.name, r.name_en, language),
-            "category": r.category_label, "color": r.color,
-            "walk": "—" if walk is None else walk, "bike": "—" if bike is None else bike,
-            "hours": venue_hours(_text(r.opening_hours), language), "hours_unknown": not _text(r.opening_hours),
-            "after_school": words["unknown"] if after is None else words["yes" if after else "no"],
-            "after_unknown": after is None,
-            "fee": fee, "fee_unknown": fee_unknown,
-            "contact": " · ".join(filter(None, (_text(getattr(r, "address", "")), _text(getattr(r, "phone", ""))))),
-            "route": " · ".join(filter(None, notes)),
-        })
+        rows.append(
+            {
+                "number": r.number,
+                "name": r.name,
+                "name_en": _other_name(r.name, r.name_en, language),
+                "category": r.category_label,
+                "color": r.color,
+                "walk": "—" if walk is None else walk,
+                "bike": "—" if bike is None else bike,
+                "hours": venue_hours(_text(r.opening_hours), language),
+                "hours_unknown": not _text(r.opening_hours),
+                "after_school": words["unknown"] if after is None else words["yes" if after else "no"],
+                "after_unknown": after is None,
+                "fee": fee,
+                "fee_unknown": fee_unknown,
+                "contact": " · ".join(filter(None, (_text(getattr(r, "address", "")), _text(getattr(r, "phone", ""))))),
+                "route": " · ".join(filter(None, notes)),
+            }
+        )
     return rows

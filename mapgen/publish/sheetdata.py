@@ -18,8 +18,6 @@ from mapgen.contract import ROUTE_COLUMNS, SHEET_INPUTS, BuildFolder, Summary
 _NOTE_MIN_M = 10.0
 
 
-
-
 @dataclass(frozen=True)
 class Build:
     """What the sheets read from a build folder (all WGS-84)."""
@@ -75,7 +73,9 @@ def load_build(data_dir: str | Path) -> Build:
     venues = build.venues
     text = venues.select_dtypes(["object", "string"]).columns
     venues[text] = venues[text].fillna("")
-    pairs = build.pairs[~build.pairs["on_campus"]]  # a school's own grounds are no outing, nor the nearest of a category
+    pairs = build.pairs[
+        ~build.pairs["on_campus"]
+    ]  # a school's own grounds are no outing, nor the nearest of a category
     return Build(
         folder=build.folder,
         summary=summary,
@@ -83,8 +83,9 @@ def load_build(data_dir: str | Path) -> Build:
         schools=build.schools,
         venues=venues.set_index("venue_id"),
         isochrones=build.isochrones,
-        times=pairs.pivot_table(index=["school_id", "venue_id"], columns="mode", values="minutes", aggfunc="min")
-        .reindex(columns=["walk", "bike"]),
+        times=pairs.pivot_table(
+            index=["school_id", "venue_id"], columns="mode", values="minutes", aggfunc="min"
+        ).reindex(columns=["walk", "bike"]),
         routes=build.routes.set_index(["school_id", "venue_id", "mode"]),
         basemap=build.basemap,
     )
@@ -112,17 +113,30 @@ def sheet_table(build: Build, school_id: str) -> pd.DataFrame:
         ``main_road_m``, ``main_road_crossings``, ``after_school`` (True/False/None).
     """
     if school_id not in build.times.index.get_level_values(0):
-        return pd.DataFrame(columns=["number", "section", "venue_id", "walk", "bike", "main_road_m",
-                                     "main_road_crossings", "after_school", "lon", "lat", *build.venues.columns])
+        return pd.DataFrame(
+            columns=[
+                "number",
+                "section",
+                "venue_id",
+                "walk",
+                "bike",
+                "main_road_m",
+                "main_road_crossings",
+                "after_school",
+                "lon",
+                "lat",
+                *build.venues.columns,
+            ]
+        )
     rows = build.times.loc[school_id].join(build.venues, how="inner")
     rows["section"] = rows["walk"].notna().map({True: "walk", False: "bike"})
     rows["order"] = rows["walk"].fillna(rows["bike"])
     rows = rows.rename_axis("venue_id").reset_index()
     rows["bike_only"] = rows["section"] == "bike"
     rows = rows.sort_values(["bike_only", "order", "name"], ignore_index=True)
-    routes = build.routes.reindex(pd.MultiIndex.from_arrays(
-        [[school_id] * len(rows), rows["venue_id"], rows["section"]]
-    ))
+    routes = build.routes.reindex(
+        pd.MultiIndex.from_arrays([[school_id] * len(rows), rows["venue_id"], rows["section"]])
+    )
     rows["main_road_m"] = routes["main_road_m"].to_numpy()
     rows["main_road_crossings"] = routes["main_road_crossings"].to_numpy()
     # the build's flag (venues.geojson; GeoJSON readers give booleans or 1.0/0.0), empty when the hours are unknown
@@ -175,6 +189,7 @@ def sheet_words(language: str) -> dict[str, object]:
     dict
         Key → text, from ``templates/sheet_text.toml``.
     """
-    texts = tomllib.loads(resources.files("mapgen.publish").joinpath("templates", "sheet_text.toml")
-                          .read_text(encoding="utf-8"))
+    texts = tomllib.loads(
+        resources.files("mapgen.publish").joinpath("templates", "sheet_text.toml").read_text(encoding="utf-8")
+    )
     return texts.get(language, texts["en"])

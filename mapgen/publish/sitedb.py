@@ -145,13 +145,20 @@ def write_site_db(
         )
         iso_rows = _isochrone_rows(isochrones, school_ids, tiles)
         con.executemany("INSERT INTO isochrones VALUES (?, ?, ?, ?, ?)", iso_rows)
-        con.executemany("INSERT INTO campus VALUES (?, ?, ?, ?, ?, ?)", _campus_rows(campus_pairs, own_venues, school_ids))
+        con.executemany(
+            "INSERT INTO campus VALUES (?, ?, ?, ?, ?, ?)", _campus_rows(campus_pairs, own_venues, school_ids)
+        )
         con.execute("INSERT INTO venues_fts(venues_fts) VALUES ('rebuild')")
         con.execute("INSERT INTO schools_fts(schools_fts) VALUES ('rebuild')")
         con.execute("ANALYZE")
     return {
-        "path": str(path), "schools": len(school_rows), "venues": len(venue_rows), "pairs": len(pairs),
-        "isochrones": len(iso_rows), "hours_parsed": parsed, "hours_unreadable": unreadable,
+        "path": str(path),
+        "schools": len(school_rows),
+        "venues": len(venue_rows),
+        "pairs": len(pairs),
+        "isochrones": len(iso_rows),
+        "hours_parsed": parsed,
+        "hours_unreadable": unreadable,
     }
 
 
@@ -192,11 +199,30 @@ def _venue_rows(
     parsed = unreadable = 0
     map_lon, map_lat = _display_xy(venues, tiles)
     for i, (_, v) in enumerate(venues.iterrows()):
-        text = {c: _text(v, c) for c in (
-            "venue_id", "name", "name_en", "category", "category_zh", "category_en", "opening_hours", "fee",
-            "access", "source", "osm_id", "district", "address", "phone", "website", "safety", "facilities", "aliases",
-            "search_terms",
-        )}
+        text = {
+            c: _text(v, c)
+            for c in (
+                "venue_id",
+                "name",
+                "name_en",
+                "category",
+                "category_zh",
+                "category_en",
+                "opening_hours",
+                "fee",
+                "access",
+                "source",
+                "osm_id",
+                "district",
+                "address",
+                "phone",
+                "website",
+                "safety",
+                "facilities",
+                "aliases",
+                "search_terms",
+            )
+        }
         schedule = parse_hours(text["opening_hours"]) if text["opening_hours"] else None
         if schedule is not None:
             parsed += 1
@@ -205,21 +231,44 @@ def _venue_rows(
             unreadable += 1
         # the build's flags (venues.hours_flags, the after-school window of its settings): one reading of the hours
         after, weekend = _known_flag(v.get("open_after_school")), _known_flag(v.get("open_weekend"))
-        rows.append({
-            **text,
-            "free": free_flag(v.get("free"), text["fee"]),
-            "hours_known": int(schedule is not None),
-            "after_school": None if after is None else int(after),
-            "weekend": None if weekend is None else int(weekend),
-            "lon": float(v.geometry.x), "lat": float(v.geometry.y),
-            "map_lon": map_lon[i], "map_lat": map_lat[i],
-            "name_norm": normalise(text["name"]),
-            "address_norm": normalise(text["address"]),
-            "public": int(_flag(v.get("public"), default=True)),
-            "search": "\n".join(normalise(t) for t in (*(text[c] for c in (
-                "name", "name_en", "aliases", "address", "district", "category_zh", "category_en", "category",
-                "facilities", "search_terms")), pinyin_forms(text["name"])) if t),
-        })
+        rows.append(
+            {
+                **text,
+                "free": free_flag(v.get("free"), text["fee"]),
+                "hours_known": int(schedule is not None),
+                "after_school": None if after is None else int(after),
+                "weekend": None if weekend is None else int(weekend),
+                "lon": float(v.geometry.x),
+                "lat": float(v.geometry.y),
+                "map_lon": map_lon[i],
+                "map_lat": map_lat[i],
+                "name_norm": normalise(text["name"]),
+                "address_norm": normalise(text["address"]),
+                "public": int(_flag(v.get("public"), default=True)),
+                "search": "\n".join(
+                    normalise(t)
+                    for t in (
+                        *(
+                            text[c]
+                            for c in (
+                                "name",
+                                "name_en",
+                                "aliases",
+                                "address",
+                                "district",
+                                "category_zh",
+                                "category_en",
+                                "category",
+                                "facilities",
+                                "search_terms",
+                            )
+                        ),
+                        pinyin_forms(text["name"]),
+                    )
+                    if t
+                ),
+            }
+        )
     return rows, openings, parsed, unreadable
 
 
@@ -228,11 +277,19 @@ def _school_rows(schools: gpd.GeoDataFrame, tiles: TileProvider) -> list[dict[st
     rows = []
     for i, (_, s) in enumerate(schools.iterrows()):
         text = {c: _text(s, c) for c in ("school_id", "name", "name_en", "source", "osm_id")}
-        rows.append({
-            **text, "lon": float(s.geometry.x), "lat": float(s.geometry.y),
-            "map_lon": map_lon[i], "map_lat": map_lat[i], "name_norm": normalise(text["name"]),
-            "search": "\n".join(normalise(t) for t in (text["name"], text["name_en"], pinyin_forms(text["name"])) if t),
-        })
+        rows.append(
+            {
+                **text,
+                "lon": float(s.geometry.x),
+                "lat": float(s.geometry.y),
+                "map_lon": map_lon[i],
+                "map_lat": map_lat[i],
+                "name_norm": normalise(text["name"]),
+                "search": "\n".join(
+                    normalise(t) for t in (text["name"], text["name_en"], pinyin_forms(text["name"])) if t
+                ),
+            }
+        )
     return rows
 
 
@@ -241,15 +298,24 @@ def _category_rows(venues: gpd.GeoDataFrame, summary: Summary) -> list[tuple[str
     if venues.empty:
         return []
     counts = venues.groupby("category", sort=False).agg(
-        zh=("category_zh", "first"), en=("category_en", "first"), n=("venue_id", "size"))
+        zh=("category_zh", "first"), en=("category_en", "first"), n=("venue_id", "size")
+    )
     known = {c.key: c.model_dump() for c in summary.categories}
     order = [k for k in known if k in counts.index] + [str(k) for k in counts.index if str(k) not in known]
     rows = []
     for position, key in enumerate(order):
         label = known.get(key, {})
         row = counts.loc[key]
-        rows.append((key, str(label.get("zh") or row.zh), str(label.get("en") or row.en), int(row.n), position,
-                     str(label.get("color") or NO_CATEGORY_COLOR)))
+        rows.append(
+            (
+                key,
+                str(label.get("zh") or row.zh),
+                str(label.get("en") or row.en),
+                int(row.n),
+                position,
+                str(label.get("color") or NO_CATEGORY_COLOR),
+            )
+        )
     return rows
 
 
@@ -273,9 +339,16 @@ def _campus_rows(
     by_id = venues.set_index("venue_id")
     seen = pairs[["school_id", "venue_id"]].drop_duplicates()
     return [
-        (school_ids[s], v, _text(by_id.loc[v], "name"), _text(by_id.loc[v], "category_zh"),
-         _text(by_id.loc[v], "category_en"), _text(by_id.loc[v], "facilities"))
-        for s, v in seen.itertuples(index=False) if s in school_ids and v in by_id.index
+        (
+            school_ids[s],
+            v,
+            _text(by_id.loc[v], "name"),
+            _text(by_id.loc[v], "category_zh"),
+            _text(by_id.loc[v], "category_en"),
+            _text(by_id.loc[v], "facilities"),
+        )
+        for s, v in seen.itertuples(index=False)
+        if s in school_ids and v in by_id.index
     ]
 
 
@@ -288,10 +361,14 @@ def _isochrone_rows(
             continue
         shape = shapely.simplify(shapely.union_all(group.geometry.values), _ISOCHRONE_TOLERANCE_DEG)
         shape = shift_to_datum([shape], tiles.datum)[0]
-        edge = bool(group["reaches_data_edge"].map(lambda f: _flag(f, default=False)).any()) \
-            if "reaches_data_edge" in group else False
-        rows.append((school_ids[school_id], str(mode), float(group["minutes"].max()), shapely.to_geojson(shape),
-                     int(edge)))
+        edge = (
+            bool(group["reaches_data_edge"].map(lambda f: _flag(f, default=False)).any())
+            if "reaches_data_edge" in group
+            else False
+        )
+        rows.append(
+            (school_ids[school_id], str(mode), float(group["minutes"].max()), shapely.to_geojson(shape), int(edge))
+        )
     return rows
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PathCollection, PolyCollection
 from matplotlib.colors import to_rgba
@@ -29,10 +30,15 @@ MAIN_ROAD_COLOR = "#e8590c"
 MOTORWAY_COLOR = "#8f2d24"
 # highway classes → (colour, line width in points); classes not listed are drawn as paths
 _STREET_STYLE = {
-    "motorway": (MOTORWAY_COLOR, 2.4), "motorway_link": (MOTORWAY_COLOR, 1.4),
-    "tertiary": ("#7d7d7d", 1.1), "tertiary_link": ("#7d7d7d", 0.9),
-    "unclassified": ("#8f8f8f", 0.8), "residential": ("#8f8f8f", 0.8), "living_street": ("#8f8f8f", 0.7),
-    "road": ("#8f8f8f", 0.7), "service": ("#ababab", 0.5),
+    "motorway": (MOTORWAY_COLOR, 2.4),
+    "motorway_link": (MOTORWAY_COLOR, 1.4),
+    "tertiary": ("#7d7d7d", 1.1),
+    "tertiary_link": ("#7d7d7d", 0.9),
+    "unclassified": ("#8f8f8f", 0.8),
+    "residential": ("#8f8f8f", 0.8),
+    "living_street": ("#8f8f8f", 0.7),
+    "road": ("#8f8f8f", 0.7),
+    "service": ("#ababab", 0.5),
 }
 _PATH_STYLE = ("#b4b4b4", 0.35)
 _MAIN_ROAD_WIDTH = 2.0
@@ -109,20 +115,44 @@ def school_map_jpeg(
         shapes = isochrones[isochrones["mode"] == mode].geometry.values
         if len(shapes):
             color = MODE_COLORS[mode]
-            ax.add_collection(PathCollection(
-                [_polygon_path(shapely.union_all(shapes))],
-                facecolors=[to_rgba(color, 0.10 if mode == "bike" else 0.16)],
-                edgecolors=color, linewidths=0.9, linestyles=[_dashes(MODE_DASH[mode])], zorder=5,
-            ), autolim=False)
+            ax.add_collection(
+                PathCollection(
+                    [_polygon_path(shapely.union_all(shapes))],
+                    facecolors=[to_rgba(color, 0.10 if mode == "bike" else 0.16)],
+                    edgecolors=color,
+                    linewidths=0.9,
+                    linestyles=[_dashes(MODE_DASH[mode])],
+                    zorder=5,
+                ),
+                autolim=False,
+            )
     placed = clear_of_school(ax, markers, school, dpi)
     _draw_markers(ax, placed)
     ax.scatter([school.x], [school.y], s=260, marker="*", c=SCHOOL_COLOR, edgecolors="white", linewidths=1.0, zorder=9)
     _scale_bar(ax, west, south, east, north)
-    ax.annotate("N", xy=(0.965, 0.965), xytext=(0.965, 0.86), xycoords="axes fraction", ha="center", va="center",
-                fontsize=9, fontweight="bold", zorder=12,
-                arrowprops={"arrowstyle": "-|>", "color": "black", "linewidth": 1.4, "mutation_scale": 14})
-    ax.text(0.995, 0.006, OSM_ATTRIBUTION, transform=ax.transAxes, ha="right", va="bottom", fontsize=6.5, zorder=12,
-            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
+    ax.annotate(
+        "N",
+        xy=(0.965, 0.965),
+        xytext=(0.965, 0.86),
+        xycoords="axes fraction",
+        ha="center",
+        va="center",
+        fontsize=9,
+        fontweight="bold",
+        zorder=12,
+        arrowprops={"arrowstyle": "-|>", "color": "black", "linewidth": 1.4, "mutation_scale": 14},
+    )
+    ax.text(
+        0.995,
+        0.006,
+        OSM_ATTRIBUTION,
+        transform=ax.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=6.5,
+        zorder=12,
+        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5},
+    )
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     buffer = io.BytesIO()  # opaque RGB, quickly compressed: the PDF renderer re-encodes it anyway
@@ -174,12 +204,12 @@ def _extent(
     return cx - half_w / k, cy - half_h, cx + half_w / k, cy + half_h
 
 
-def _draw_base(ax: object, layers: gpd.GeoDataFrame, main_roads: frozenset[str]) -> None:
+def _draw_base(ax: Axes, layers: gpd.GeoDataFrame, main_roads: frozenset[str]) -> None:
     for layer, color in AREA_STYLE.items():
         polygons = layers.geometry.values[(layers["layer"] == layer).to_numpy()]
         rings = _rings(polygons)
         if rings:
-            ax.add_collection(PolyCollection(rings, facecolors=color, edgecolors="none", zorder=1), autolim=False)  # type: ignore[attr-defined]
+            ax.add_collection(PolyCollection(rings, facecolors=color, edgecolors="none", zorder=1), autolim=False)
     water_lines = layers[(layers["layer"] == "water") & layers.geom_type.isin(["LineString", "MultiLineString"])]
     _lines(ax, water_lines.geometry.values, WATER_LINE, 1.0, zorder=2)
     streets = layers[layers["layer"] == "street"]
@@ -192,13 +222,22 @@ def _draw_base(ax: object, layers: gpd.GeoDataFrame, main_roads: frozenset[str])
     _lines(ax, streets.geometry.values[np.isin(kind, list(main_roads))], MAIN_ROAD_COLOR, _MAIN_ROAD_WIDTH, zorder=4)
 
 
-def _lines(ax: object, geoms: np.ndarray, color: str, width: float, zorder: int) -> None:
+def _lines(ax: Axes, geoms: np.ndarray, color: str, width: float, zorder: int) -> None:
     if not len(geoms):
         return
     coords, index = shapely.get_coordinates(shapely.get_parts(geoms), return_index=True)
     segments = np.split(coords, np.flatnonzero(np.diff(index)) + 1)
-    ax.add_collection(LineCollection(segments, colors=color, linewidths=width, zorder=zorder,  # type: ignore[attr-defined]
-                                     capstyle="round", joinstyle="round"), autolim=False)
+    ax.add_collection(
+        LineCollection(
+            segments,
+            colors=color,
+            linewidths=width,
+            zorder=zorder,
+            capstyle="round",
+            joinstyle="round",
+        ),
+        autolim=False,
+    )
 
 
 def _rings(polygons: np.ndarray) -> list[np.ndarray]:
@@ -219,7 +258,7 @@ def _polygon_path(geom: shapely.Geometry) -> MplPath:
     return MplPath.make_compound_path(*paths) if paths else MplPath(np.zeros((0, 2)))
 
 
-def clear_of_school(ax: object, markers: pd.DataFrame, school: shapely.Point, dpi: int) -> pd.DataFrame:
+def clear_of_school(ax: Axes, markers: pd.DataFrame, school: shapely.Point, dpi: int) -> pd.DataFrame:
     """Move the markers the school star would hide onto rings around it, in their directions from the school.
 
     Parameters
@@ -243,7 +282,7 @@ def clear_of_school(ax: object, markers: pd.DataFrame, school: shapely.Point, dp
     markers = markers.assign(anchor_lon=markers["lon"], anchor_lat=markers["lat"])
     if markers.empty:
         return markers
-    to_px = ax.transData  # type: ignore[attr-defined]
+    to_px = ax.transData
     points_per_px = 72.0 / dpi
     centre = to_px.transform([[school.x, school.y]])[0]
     xy = to_px.transform(markers[["lon", "lat"]].to_numpy(dtype=float))
@@ -259,42 +298,76 @@ def clear_of_school(ax: object, markers: pd.DataFrame, school: shapely.Point, dp
     while start < len(order):
         radius = _RING_FIRST_PT + ring * _RING_STEP_PT
         fits = max(1, int(2 * math.pi * radius // _RING_SPACING_PT))
-        chunk = order[start:start + fits]
+        chunk = order[start : start + fits]
         turn = 2 * math.pi * np.arange(len(chunk)) / max(len(chunk), 1) + math.pi / 2
-        placed[start:start + len(chunk)] = np.column_stack([np.cos(turn), np.sin(turn)]) * radius
+        placed[start : start + len(chunk)] = np.column_stack([np.cos(turn), np.sin(turn)]) * radius
         start, ring = start + len(chunk), ring + 1
     moved = to_px.inverted().transform(centre + placed / points_per_px)
     markers.loc[markers.index[order], ["lon", "lat"]] = moved
     return markers
 
 
-def _draw_markers(ax: object, markers: pd.DataFrame) -> None:
+def _draw_markers(ax: Axes, markers: pd.DataFrame) -> None:
     moved = markers[(markers["lon"] != markers["anchor_lon"]) | (markers["lat"] != markers["anchor_lat"])]
     if not moved.empty:
-        ax.add_collection(LineCollection(  # type: ignore[attr-defined]
-            [((r.anchor_lon, r.anchor_lat), (r.lon, r.lat)) for r in moved.itertuples()],
-            colors="#333333", linewidths=0.6, zorder=8.9,  # under the star, from its edge
-        ), autolim=False)
+        ax.add_collection(
+            LineCollection(
+                [((r.anchor_lon, r.anchor_lat), (r.lon, r.lat)) for r in moved.itertuples()],
+                colors="#333333",
+                linewidths=0.6,
+                zorder=8.9,  # under the star, from its edge
+            ),
+            autolim=False,
+        )
     for section, size, font in (("bike", 70, 4.6), ("walk", 105, 5.6)):
         rows = markers[markers["section"] == section]
         if rows.empty:
             continue
-        ax.scatter(rows["lon"], rows["lat"], s=size, c=list(rows["color"]), edgecolors="white",  # type: ignore[attr-defined]
-                   linewidths=0.7, zorder=10 if section == "walk" else 8)
+        ax.scatter(
+            rows["lon"],
+            rows["lat"],
+            s=size,
+            c=list(rows["color"]),
+            edgecolors="white",
+            linewidths=0.7,
+            zorder=10 if section == "walk" else 8,
+        )
         for r in rows.itertuples():
-            ax.text(r.lon, r.lat, str(r.number), ha="center", va="center", color="white",  # type: ignore[attr-defined]
-                    fontsize=font if r.number < 100 else font * 0.8, fontweight="bold",
-                    zorder=11 if section == "walk" else 9)
+            ax.text(
+                r.lon,
+                r.lat,
+                str(r.number),
+                ha="center",
+                va="center",
+                color="white",
+                fontsize=font if r.number < 100 else font * 0.8,
+                fontweight="bold",
+                zorder=11 if section == "walk" else 9,
+            )
 
 
-def _scale_bar(ax: object, west: float, south: float, east: float, north: float) -> None:
+def _scale_bar(ax: Axes, west: float, south: float, east: float, north: float) -> None:
     latitude = south + 0.05 * (north - south)
     metres = scale_bar_metres(west, east, latitude)
     x0 = west + 0.03 * (east - west)
     x1, _, _ = _GEOD.fwd(x0, latitude, 90, metres)
     tick = 0.012 * (north - south)
-    ax.plot([x0, x0, x1, x1], [latitude + tick, latitude, latitude, latitude + tick],  # type: ignore[attr-defined]
-            color="black", linewidth=1.6, zorder=12, solid_capstyle="butt")
+    ax.plot(
+        [x0, x0, x1, x1],
+        [latitude + tick, latitude, latitude, latitude + tick],
+        color="black",
+        linewidth=1.6,
+        zorder=12,
+        solid_capstyle="butt",
+    )
     label = f"{metres // 1000} km" if metres >= 1000 and metres % 1000 == 0 else f"{metres} m"
-    ax.text((x0 + x1) / 2, latitude + 1.6 * tick, label, ha="center", va="bottom", fontsize=7, zorder=12,  # type: ignore[attr-defined]
-            bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1.0})
+    ax.text(
+        (x0 + x1) / 2,
+        latitude + 1.6 * tick,
+        label,
+        ha="center",
+        va="bottom",
+        fontsize=7,
+        zorder=12,
+        bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1.0},
+    )

@@ -123,4 +123,3 @@ def _walk_chains(
             cums.append(cum)
             walks.append((s, node, inner, cums))
     return walks
-

@@ -65,11 +65,16 @@ def isochrones_around(
     geometry = np.full((len(xy), len(bands)), EMPTY_POLYGON, dtype=object)
     cell = settings.isochrone_cell_m or settings.isochrone_buffer_m / 2.5
     for i in np.flatnonzero(np.diff(start)):
-        mine = by_point[start[i]:start[i + 1]]
+        mine = by_point[start[i] : start[i + 1]]
         nodes, minutes = nearby_minutes(graph, links.node[mine], links.minutes[mine], bands[-1])
-        outlines = trace_outlines([reached_segments(graph, nodes, minutes, band) for band in bands], points[i],
-                                  settings.isochrone_buffer_m, cell, settings.isochrone_max_cells,
-                                  settings.isochrone_fill_m2)
+        outlines = trace_outlines(
+            [reached_segments(graph, nodes, minutes, band) for band in bands],
+            points[i],
+            settings.isochrone_buffer_m,
+            cell,
+            settings.isochrone_max_cells,
+            settings.isochrone_fill_m2,
+        )
         every = np.concatenate([o.xy for o in outlines])
         lon_lat = np.column_stack(to_lonlat.transform(every[:, 0], every[:, 1]))
         ends = np.cumsum([len(o.xy) for o in outlines])
@@ -143,9 +148,17 @@ def points_reach(
             pair_parts.append(np.stack([block.ids[rows], cols, np.round(target_min[rows, cols], 2)]))
             for row, i in enumerate(block.ids if isochrones else []):
                 nodes, minutes = block.reached(row)
-                polys = reached_polygons(graph, nodes, minutes, bands, settings.isochrone_buffer_m,
-                                         origins[i], settings.isochrone_cell_m,
-                                         max_cells=settings.isochrone_max_cells, fill_m2=settings.isochrone_fill_m2)
+                polys = reached_polygons(
+                    graph,
+                    nodes,
+                    minutes,
+                    bands,
+                    settings.isochrone_buffer_m,
+                    origins[i],
+                    settings.isochrone_cell_m,
+                    max_cells=settings.isochrone_max_cells,
+                    fill_m2=settings.isochrone_fill_m2,
+                )
                 iso_rows += [(int(i), band, poly) for band, poly in zip(bands, polys, strict=True)]
         return pair_parts, iso_rows
 
@@ -169,7 +182,12 @@ def points_reach(
     bad = ~shapely.is_valid(shapes)  # a vertex a hair from another ring's edge may cross it once reprojected
     shapes[bad] = shapely.make_valid(shapes[bad], method="structure")
     return PointsReach(
-        origin=pairs[0].astype(np.int64), target=pairs[1].astype(np.int64), minutes=pairs[2],
-        iso_origin=iso_origin[order], iso_minutes=iso_minutes[order], iso_geometry=shapes,
-        origin_attached=sources.attached, target_attached=sinks.attached,
+        origin=pairs[0].astype(np.int64),
+        target=pairs[1].astype(np.int64),
+        minutes=pairs[2],
+        iso_origin=iso_origin[order],
+        iso_minutes=iso_minutes[order],
+        iso_geometry=shapes,
+        origin_attached=sources.attached,
+        target_attached=sinks.attached,
     )

@@ -40,9 +40,7 @@ def _run_task(ids: np.ndarray) -> object:
     return _TASK[-1](ids)
 
 
-def run_parts(
-    func: Callable[[np.ndarray], T], parts: list[np.ndarray], workers: int
-) -> Iterator[tuple[np.ndarray, T]]:
+def run_parts(func: Callable[[np.ndarray], T], parts: list[np.ndarray], workers: int) -> Iterator[tuple[np.ndarray, T]]:
     """Apply `func` to every part, in `workers` forked processes when more than one (results in order).
 
     The processes are forked, so `func` may be a closure over the graph: nothing
@@ -65,4 +63,3 @@ def worker_count(settings: Settings) -> int:
     if multiprocessing.current_process().daemon or sys.platform == "win32":
         return 1
     return settings.reach_workers or os.cpu_count() or 1
-

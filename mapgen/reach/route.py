@@ -119,15 +119,20 @@ def reach_blocks(
         east, north = hi[group].max(axis=0) + radius
         nodes = np.sort(graph.node_tree.query(shapely.box(west, south, east, north)))
         k = len(group)
-        mine = np.concatenate([by_place[link_start[i]:link_start[i + 1]] for i in group])
+        mine = np.concatenate([by_place[link_start[i] : link_start[i + 1]] for i in group])
         local = np.searchsorted(nodes, origins.node[mine])
         row = np.repeat(np.arange(k), link_start[group + 1] - link_start[group])
         # local graph: the streets in reach, then one row per origin (origins only send)
-        sub = sp.bmat([
-            [streets[nodes][:, nodes], sp.csr_matrix((len(nodes), k))],
-            [edges_matrix(row, local, origins.minutes[mine], max(k, len(nodes)))[:k, : len(nodes)],
-             sp.csr_matrix((k, k))],
-        ], format="csr")
+        sub = sp.bmat(
+            [
+                [streets[nodes][:, nodes], sp.csr_matrix((len(nodes), k))],
+                [
+                    edges_matrix(row, local, origins.minutes[mine], max(k, len(nodes)))[:k, : len(nodes)],
+                    sp.csr_matrix((k, k)),
+                ],
+            ],
+            format="csr",
+        )
         chunk = max(1, _BLOCK_BYTES // (8 * sub.shape[0]))
         for start in range(0, k, chunk):
             rows = np.arange(start, min(start + chunk, k))
@@ -203,13 +208,13 @@ def nearby_minutes(
         if ch.kept[node] >= 0:
             start[int(ch.kept[node])] = min(start.get(int(ch.kept[node]), np.inf), leg)
             continue
-        for e in ch.node_entry[ch.node_entry_ptr[node]:ch.node_entry_ptr[node + 1]].tolist():
+        for e in ch.node_entry[ch.node_entry_ptr[node] : ch.node_entry_ptr[node + 1]].tolist():
             c = int(ch.entry_chain[e])
             stop = int(ch.chain_entries[c + 1])
             end = int(ch.chain_end[c])
             start[end] = min(start.get(end, np.inf), leg + float(ch.chain_minutes[c] - ch.entry_cum[e]))
-            near_nodes.append(ch.entry_node[e + 1:stop])  # further along the origin's own chain
-            near_minutes.append(leg + ch.entry_cum[e + 1:stop] - ch.entry_cum[e])
+            near_nodes.append(ch.entry_node[e + 1 : stop])  # further along the origin's own chain
+            near_minutes.append(leg + ch.entry_cum[e + 1 : stop] - ch.entry_cum[e])
     start = {k: m for k, m in start.items() if m <= limit}
     kept_minutes = np.full(len(ch.kept_nodes), np.inf)
     if start:
@@ -234,4 +239,3 @@ def nearby_minutes(
     first = winner[owner[nodes[winner]] == winner]
     best[nodes] = np.inf
     return nodes[first], minutes[first]
-

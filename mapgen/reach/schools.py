@@ -47,11 +47,26 @@ class Reach:
         Reach
             Pairs sorted by school, minutes and venue; isochrones by school and band.
         """
-        pairs = pd.DataFrame({"school_id": school_ids[found.origin], "venue_id": venue_ids[found.target],
-                              "mode": mode, "minutes": found.minutes}, columns=_PAIRS)
-        iso = gpd.GeoDataFrame({"school_id": school_ids[found.iso_origin], "mode": mode,
-                                "minutes": found.iso_minutes, "geometry": found.iso_geometry},
-                               columns=_ISOCHRONES, geometry="geometry", crs=4326)
+        pairs = pd.DataFrame(
+            {
+                "school_id": school_ids[found.origin],
+                "venue_id": venue_ids[found.target],
+                "mode": mode,
+                "minutes": found.minutes,
+            },
+            columns=_PAIRS,
+        )
+        iso = gpd.GeoDataFrame(
+            {
+                "school_id": school_ids[found.iso_origin],
+                "mode": mode,
+                "minutes": found.iso_minutes,
+                "geometry": found.iso_geometry,
+            },
+            columns=_ISOCHRONES,
+            geometry="geometry",
+            crs=4326,
+        )
         return cls(
             pairs=pairs.sort_values(["school_id", "minutes", "venue_id"], ignore_index=True),
             isochrones=iso,
@@ -90,6 +105,13 @@ def schools_reach(
     -------
     Reach
     """
-    found = points_reach(graph, to_metric(schools["footprint"], graph.crs), to_metric(venues["footprint"], graph.crs),
-                         settings, bands, progress, isochrones)
+    found = points_reach(
+        graph,
+        to_metric(schools["footprint"], graph.crs),
+        to_metric(venues["footprint"], graph.crs),
+        settings,
+        bands,
+        progress,
+        isochrones,
+    )
     return Reach.from_points(found, schools["school_id"].to_numpy(), venues["venue_id"].to_numpy(), graph.mode)

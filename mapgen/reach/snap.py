@@ -71,9 +71,11 @@ def attach(graph: StreetGraph, footprints: np.ndarray, *, leaving: bool, setting
     leg = dist + (length - along if leaving else along)
 
     areas = np.flatnonzero(shapely.get_dimensions(footprints) == 2)
-    area_i, entrance = graph.node_tree.query(
-        shapely.buffer(footprints[areas], settings.access_buffer_m), predicate="intersects"
-    ) if len(areas) else (np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp))
+    area_i, entrance = (
+        graph.node_tree.query(shapely.buffer(footprints[areas], settings.access_buffer_m), predicate="intersects")
+        if len(areas)
+        else (np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp))
+    )
     snap_m = np.full(len(footprints), np.nan)
     np.fmin.at(snap_m, place, dist)
     snap_m[areas[area_i]] = 0.0
@@ -88,8 +90,10 @@ def attach(graph: StreetGraph, footprints: np.ndarray, *, leaving: bool, setting
 @functools.lru_cache(maxsize=8)
 def transformers(srs: str) -> tuple[pyproj.Transformer, pyproj.Transformer]:
     """WGS-84 to the metric CRS `srs` and back."""
-    return (pyproj.Transformer.from_crs(4326, srs, always_xy=True),
-            pyproj.Transformer.from_crs(srs, 4326, always_xy=True))
+    return (
+        pyproj.Transformer.from_crs(4326, srs, always_xy=True),
+        pyproj.Transformer.from_crs(srs, 4326, always_xy=True),
+    )
 
 
 def to_metric(geoms: gpd.GeoSeries, crs: pyproj.CRS) -> np.ndarray:

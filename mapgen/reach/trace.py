@@ -93,8 +93,9 @@ def isochrone_polygon(
         Polygon or MultiPolygon in the graph's metric CRS (empty when nothing is reached).
     """
     nodes = np.flatnonzero(node_minutes <= limit)
-    return reached_polygon(graph, nodes, node_minutes[nodes], limit, buffer_m, origin, cell_m,
-                           max_cells=max_cells, fill_m2=fill_m2)
+    return reached_polygon(
+        graph, nodes, node_minutes[nodes], limit, buffer_m, origin, cell_m, max_cells=max_cells, fill_m2=fill_m2
+    )
 
 
 def reached_polygon(
@@ -110,8 +111,9 @@ def reached_polygon(
     fill_m2: float = 0.0,
 ) -> shapely.Geometry:
     """:func:`isochrone_polygon` from reached nodes only (node indices and their minutes)."""
-    return reached_polygons(graph, nodes, minutes, [limit], buffer_m, origin, cell_m,
-                            max_cells=max_cells, fill_m2=fill_m2)[0]
+    return reached_polygons(
+        graph, nodes, minutes, [limit], buffer_m, origin, cell_m, max_cells=max_cells, fill_m2=fill_m2
+    )[0]
 
 
 def reached_polygons(
@@ -246,8 +248,9 @@ def trace_outlines(
     if len(dots):
         _mark(canvas, (dots - origin_xy) / cell)
     if shells:  # OpenCV draws on fixed-point pixel coordinates, here with 2 fractional bits
-        cv2.fillPoly(canvas, [((s - origin_xy) * (4.0 / cell)).round().astype(np.int32) for s in shells], 1,
-                     cv2.LINE_8, 2)
+        cv2.fillPoly(
+            canvas, [((s - origin_xy) * (4.0 / cell)).round().astype(np.int32) for s in shells], 1, cv2.LINE_8, 2
+        )
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     fill_px = fill_m2 / cell**2
     outlines = []
@@ -341,4 +344,3 @@ def isochrone_quality(
     covered = float(inside[reached].mean()) if reached.any() else 1.0
     over = float((node_minutes[inside] > slack * limit).mean()) if inside.any() else 0.0
     return covered, over
-

@@ -74,8 +74,10 @@ def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 5
     members: dict[int, tuple[list[int], list[int]]] = {}  # relation → (member nodes, member ways)
     for rel in osmium.FileProcessor(str(source), osmium.osm.RELATION):
         if isinstance(rel, osmium.osm.Relation):
-            members[rel.id] = ([m.ref for m in rel.members if m.type == "n"],
-                               [m.ref for m in rel.members if m.type == "w"])
+            members[rel.id] = (
+                [m.ref for m in rel.members if m.type == "n"],
+                [m.ref for m in rel.members if m.type == "w"],
+            )
     member_ways = {w for _, ways in members.values() for w in ways}
     member_refs: dict[int, np.ndarray] = {}  # node ids of the ways some relation uses
     chosen: dict[str, list[list[np.ndarray]]] = {kind: [[] for _ in keys] for kind in ("n", "w", "tagged")}
@@ -88,8 +90,12 @@ def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 5
             return
         ids = np.array(batch[kind], dtype=np.int64)
         b = shapely.bounds(shapely.from_wkb(bounds[kind])) if kind == "w" else np.array(bounds[kind])[:, [0, 1, 0, 1]]
-        hit = (b[:, None, 0] <= box[None, :, 2]) & (b[:, None, 2] >= box[None, :, 0]) & \
-              (b[:, None, 1] <= box[None, :, 3]) & (b[:, None, 3] >= box[None, :, 1])
+        hit = (
+            (b[:, None, 0] <= box[None, :, 2])
+            & (b[:, None, 2] >= box[None, :, 0])
+            & (b[:, None, 1] <= box[None, :, 3])
+            & (b[:, None, 3] >= box[None, :, 1])
+        )
         for j in range(len(keys)):
             if kind == "n":
                 chosen["tagged"][j].append(ids[hit[:, j]])
@@ -102,8 +108,9 @@ def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 5
 
     untagged = EmptyTagFilter()
     untagged.enable_for(osmium.osm.NODE)  # untagged nodes matter only as way nodes, taken from the ways
-    for obj in osmium.FileProcessor(str(source), osmium.osm.NODE | osmium.osm.WAY).with_locations().with_filter(
-            untagged):
+    for obj in (
+        osmium.FileProcessor(str(source), osmium.osm.NODE | osmium.osm.WAY).with_locations().with_filter(untagged)
+    ):
         if isinstance(obj, osmium.osm.Node):
             if obj.location.valid():
                 batch["n"].append(obj.id)
@@ -118,8 +125,11 @@ def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 5
             if obj.id in member_ways:
                 member_refs[obj.id] = refs
             batch["w"].append(obj.id)
-            bounds["w"].append(shapely.to_wkb(shapely.MultiPoint([(x, y) for _, x, y in located])) if
-                               len(located) < len(obj.nodes) else wkb.create_linestring(obj))
+            bounds["w"].append(
+                shapely.to_wkb(shapely.MultiPoint([(x, y) for _, x, y in located]))
+                if len(located) < len(obj.nodes)
+                else wkb.create_linestring(obj)
+            )
             batch["refs"].append(refs)
             if len(batch["w"]) >= chunk:
                 flush("w")
@@ -132,16 +142,25 @@ def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 5
         tagged = np.unique(np.concatenate([empty, *chosen["tagged"][j]]))
         nodes = [tagged, *chosen["n"][j]]
         way_set, node_set = set(ways.tolist()), set(tagged.tolist())
-        relations = [r for r, (ns, ws) in members.items()
-                     if any(w in way_set for w in ws) or any(n in node_set for n in ns)]
+        relations = [
+            r for r, (ns, ws) in members.items() if any(w in way_set for w in ws) or any(n in node_set for n in ns)
+        ]
         extra = [w for r in relations for w in members[r][1] if w not in way_set and w in member_refs]
         nodes += [np.array(members[r][0], dtype=np.int64) for r in relations] + [member_refs[w] for w in extra]
-        wanted.append({"n": np.unique(np.concatenate([empty, *nodes])), "w": np.union1d(ways, np.array(extra, np.int64)),
-                       "r": np.array(sorted(relations), dtype=np.int64)})
+        wanted.append(
+            {
+                "n": np.unique(np.concatenate([empty, *nodes])),
+                "w": np.union1d(ways, np.array(extra, np.int64)),
+                "r": np.array(sorted(relations), dtype=np.int64),
+            }
+        )
     seconds = time.perf_counter() - started
     files = write_cuts(source, {folder / f"{key}.osm.pbf": ids for key, ids in zip(keys, wanted, strict=True)})
-    return {"files": {key: str(path) for key, path in zip(keys, files, strict=True)}, "seconds": round(seconds, 2),
-            "write_seconds": round(time.perf_counter() - started - seconds, 2)}
+    return {
+        "files": {key: str(path) for key, path in zip(keys, files, strict=True)},
+        "seconds": round(seconds, 2),
+        "write_seconds": round(time.perf_counter() - started - seconds, 2),
+    }
 
 
 def write_cuts(source: Path, wanted: dict[Path, dict[str, np.ndarray]]) -> list[Path]:

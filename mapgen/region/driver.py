@@ -52,14 +52,18 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         try:
             client = Client(scheduler, timeout="30s")
         except (OSError, TimeoutError) as exc:
-            raise RegionError(f"{scheduler}: cannot reach the Dask scheduler ({exc}); is `dask scheduler` running "
-                              "there and the port open?") from exc
+            raise RegionError(
+                f"{scheduler}: cannot reach the Dask scheduler ({exc}); is `dask scheduler` running "
+                "there and the port open?"
+            ) from exc
         with client:
             yield client
         return
     n = workers or os.cpu_count() or 1
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -115,7 +119,7 @@ def build_region(
             todo.append((area, fp))
     traffic: dict[str, object] = {}
     if todo:
-        with (nullcontext(client) if client is not None else dask_client(scheduler, workers)) as dask:
+        with nullcontext(client) if client is not None else dask_client(scheduler, workers) as dask:
             done, traffic = _run_areas(dask, region, todo, out, quiet)
             status.update(done)
     summary = region_outputs(region, out, status)
@@ -139,12 +143,23 @@ def _run_areas(
         n = area.grid[0] * area.grid[1]
         buffer = region.buffer_m(area)
         plan = cuts.get(str(area.osm)) if can_precut(area) else None
-        tiles = [Part(area, i, buffer, out / PARTS_DIR / area.name / str(i),
-                      precut_box(area, i, buffer, region.precut_margin_m) if plan else None) for i in range(n)]
-        parts = [client.submit(build_part, tile, plan, key=f"tile-{area.name}-{i}-{fp['digest'][:12]}", pure=False)
-                 for i, tile in enumerate(tiles)]
-        merge = client.submit(merge_area, area, area_dir, fp, *parts, key=f"area-{area.name}-{fp['digest'][:12]}",
-                              pure=False)
+        tiles = [
+            Part(
+                area,
+                i,
+                buffer,
+                out / PARTS_DIR / area.name / str(i),
+                precut_box(area, i, buffer, region.precut_margin_m) if plan else None,
+            )
+            for i in range(n)
+        ]
+        parts = [
+            client.submit(build_part, tile, plan, key=f"tile-{area.name}-{i}-{fp['digest'][:12]}", pure=False)
+            for i, tile in enumerate(tiles)
+        ]
+        merge = client.submit(
+            merge_area, area, area_dir, fp, *parts, key=f"area-{area.name}-{fp['digest'][:12]}", pure=False
+        )
         sent += sum(len(pickle.dumps(t)) for t in tiles) + len(pickle.dumps((area, area_dir, fp)))
         merges.append(merge)
         area_of[merge.key] = (area, fp)
@@ -162,23 +177,33 @@ def _run_areas(
                 error = f"{type(exc).__name__}: {exc}"
                 (out / area.name).mkdir(exist_ok=True)
                 write_manifest(out / area.name, fp, "failed", error)
-                status[area.name] = {"status": "failed", "error": error,
-                                     "traceback": "".join(traceback.format_exception(exc))[-4000:]}
+                status[area.name] = {
+                    "status": "failed",
+                    "error": error,
+                    "traceback": "".join(traceback.format_exception(exc))[-4000:],
+                }
                 say(f"[red]{console_text(area.name)}: failed[/red] — {console_text(error)}", quiet)
             else:
                 counts, reach = summary.counts, summary.reach
                 status[area.name] = {"status": "built", "seconds": summary.seconds}
-                say(f"[green]{console_text(area.name)}[/green]: {counts.schools} schools, {counts.venues} venues, "
+                say(
+                    f"[green]{console_text(area.name)}[/green]: {counts.schools} schools, {counts.venues} venues, "
                     f"pairs walk {reach['walk']['pairs']} / bike {reach['bike']['pairs']}, "
-                    f"{len((summary.partition or {}).get('tiles', []))} tile(s)", quiet)
+                    f"{len((summary.partition or {}).get('tiles', []))} tile(s)",
+                    quiet,
+                )
             advance(1)
     plans = [f.result() for f in cuts.values() if f.status == "finished"]
     shutil.rmtree(out / CUTS_DIR, ignore_errors=True)  # the tiles' extracts, read by now
     with suppress(OSError):
         (out / PARTS_DIR).rmdir()  # empty unless a failed area left its tiles' tables
-    return status, {"tasks": n_parts + len(merges) + len(cuts), "argument_bytes": sent, "result_bytes": received,
-                    "cut_plan_s": sum(p["seconds"] for p in plans),
-                    "cut_write_s": sum(p["write_seconds"] for p in plans)}
+    return status, {
+        "tasks": n_parts + len(merges) + len(cuts),
+        "argument_bytes": sent,
+        "result_bytes": received,
+        "cut_plan_s": sum(p["seconds"] for p in plans),
+        "cut_write_s": sum(p["write_seconds"] for p in plans),
+    }
 
 
 def _submit_cuts(client: Client, region: RegionConfig, todo: list, out: Path) -> tuple[dict[str, Future], int]:
@@ -194,7 +219,8 @@ def _submit_cuts(client: Client, region: RegionConfig, todo: list, out: Path) ->
             buffer = region.buffer_m(area)
             for i in range(area.grid[0] * area.grid[1]):
                 boxes.setdefault(str(area.osm), {})[cut_key(area.name, i)] = precut_box(
-                    area, i, buffer, region.precut_margin_m)
+                    area, i, buffer, region.precut_margin_m
+                )
     futures, sent = {}, 0
     for source, mine in boxes.items():
         digest = hashlib.sha256(json.dumps([source, mine], sort_keys=True).encode()).hexdigest()[:16]
@@ -214,6 +240,8 @@ def _describe(client: Client) -> str:
 def region_progress_line(summary: dict[str, object]) -> str:
     """One-line end-of-run summary of :func:`build_region`."""
     failed = summary["failed"]
-    return (f"{summary['title']}: {summary['built']} area(s) built, {summary['skipped']} unchanged and skipped, "
-            f"{len(failed)} failed{' (' + ', '.join(failed) + ')' if failed else ''}; "  # type: ignore[arg-type]
-            f"{summary['seconds']:.1f} s")
+    return (
+        f"{summary['title']}: {summary['built']} area(s) built, {summary['skipped']} unchanged and skipped, "
+        f"{len(failed)} failed{' (' + ', '.join(failed) + ')' if failed else ''}; "  # type: ignore[arg-type]
+        f"{summary['seconds']:.1f} s"
+    )

@@ -47,21 +47,33 @@ def region_outputs(region: RegionConfig, out: Path, status: dict[str, dict[str, 
         entry = {"name": area.name, "title": area.display_title, **status[area.name]}
         if entry["status"] != "failed" and (out / area.name / SUMMARY_FILE).is_file():
             summary = BuildFolder(out / area.name).summary
-            entry.update({"counts": summary.counts.model_dump(), "reach": {m: summary.reach[m]["pairs"] for m in MODES},
-                          "bounds": list(summary.bounds) if summary.bounds else None,
-                          "index": f"{area.name}/{INDEX_FILE}"})
+            entry.update(
+                {
+                    "counts": summary.counts.model_dump(),
+                    "reach": {m: summary.reach[m]["pairs"] for m in MODES},
+                    "bounds": list(summary.bounds) if summary.bounds else None,
+                    "index": f"{area.name}/{INDEX_FILE}",
+                }
+            )
         areas.append(entry)
     ok = [a for a in areas if "counts" in a]
     directory = write_venue_directory(out, [str(a["name"]) for a in ok])
     index = write_region_map(out, region, ok)
     site = write_region_site_db(out, region, [str(a["name"]) for a in ok]) if ok else None
     return {
-        "region": region.name, "title": region.display_title, "attribution": OSM_ATTRIBUTION,
+        "region": region.name,
+        "title": region.display_title,
+        "attribution": OSM_ATTRIBUTION,
         "areas": areas,
-        "built": sum(a["status"] == "built" for a in areas), "skipped": sum(a["status"] == "skipped" for a in areas),
+        "built": sum(a["status"] == "built" for a in areas),
+        "skipped": sum(a["status"] == "skipped" for a in areas),
         "failed": [a["name"] for a in areas if a["status"] == "failed"],
-        "outputs": {"index": str(index), "venue_directory": str(directory), "areas": str(out),
-                    "site_db": str(site["path"]) if site else None},
+        "outputs": {
+            "index": str(index),
+            "venue_directory": str(directory),
+            "areas": str(out),
+            "site_db": str(site["path"]) if site else None,
+        },
         "site_database": {k: v for k, v in (site or {}).items() if k != "path"},
     }
 
@@ -97,12 +109,31 @@ def write_region_site_db(out: Path, region: RegionConfig, area_names: list[str])
     pairs = pd.concat([build.pairs for build in builds], ignore_index=True)
     schools, venues = merged("schools", "school_id"), merged("venues", "venue_id")
     write_contract(folder, schools, venues, merged("isochrones"), pairs)
-    counts = SummaryCounts(schools=len(schools), venues=len(venues),
-                           venues_by_category={k: int(n) for k, n in venues["category"].value_counts().items()})
-    write_summary(folder, builds[0].summary.model_copy(update={  # the first area's settings and taxonomy
-        "city": region.name, "title": region.display_title, "tiles": region.tiles, "counts": counts, "areas": area_names,
-        "outputs": {}, "seconds": {}, "catalogues": {}, "school_list": {}, "truth": {}, "skipped": [],
-        "partition": None, "bounds": None}))
+    counts = SummaryCounts(
+        schools=len(schools),
+        venues=len(venues),
+        venues_by_category={k: int(n) for k, n in venues["category"].value_counts().items()},
+    )
+    write_summary(
+        folder,
+        builds[0].summary.model_copy(
+            update={  # the first area's settings and taxonomy
+                "city": region.name,
+                "title": region.display_title,
+                "tiles": region.tiles,
+                "counts": counts,
+                "areas": area_names,
+                "outputs": {},
+                "seconds": {},
+                "catalogues": {},
+                "school_list": {},
+                "truth": {},
+                "skipped": [],
+                "partition": None,
+                "bounds": None,
+            }
+        ),
+    )
     return write_site_db(folder, out / SITE_DB_FILE)
 
 
@@ -131,8 +162,12 @@ def write_venue_directory(out: Path, area_names: list[str]) -> Path:
         build = BuildFolder(out / name)
         venues, pairs = build.venues, build.pairs
         counts = pairs.groupby(["venue_id", "mode"])["school_id"].nunique().unstack("mode")
-        table = pd.DataFrame(venues[VENUE_COLUMNS]).astype(object).fillna("").assign(
-            lon=venues.geometry.x.round(6), lat=venues.geometry.y.round(6))
+        table = (
+            pd.DataFrame(venues[VENUE_COLUMNS])
+            .astype(object)
+            .fillna("")
+            .assign(lon=venues.geometry.x.round(6), lat=venues.geometry.y.round(6))
+        )
         for mode in MODES:
             reached = counts[mode] if mode in counts else pd.Series(dtype=int)
             table[f"schools_{mode}"] = table["venue_id"].map(reached).fillna(0).astype(int)
@@ -172,34 +207,61 @@ def write_region_map(out: Path, region: RegionConfig, areas: list[dict[str, obje
     copy_assets(out)
     taxonomy = load_taxonomy(region.areas[0].categories)
     shift = display_shift(region.tiles)
-    outlines = gpd.GeoDataFrame(
-        [{"name": a["name"], "geometry": shapely.box(*a["bounds"])} for a in areas if a.get("bounds")],  # type: ignore[misc]
-        geometry="geometry", crs=4326,
-    ) if areas else gpd.GeoDataFrame({"name": []}, geometry=[], crs=4326)
+    outlines = (
+        gpd.GeoDataFrame(
+            [{"name": a["name"], "geometry": shapely.box(*a["bounds"])} for a in areas if a.get("bounds")],  # type: ignore[misc]
+            geometry="geometry",
+            crs=4326,
+        )
+        if areas
+        else gpd.GeoDataFrame({"name": []}, geometry=[], crs=4326)
+    )
     schools = [BuildFolder(out / str(a["name"])).schools.assign(area=a["name"]) for a in areas]
     all_schools = shift(concat_frames(schools)) if schools else gpd.GeoDataFrame(geometry=[], crs=4326)
     outlines = shift(outlines)
-    fmap = base_map(region.tiles, pd.concat([outlines.geometry, all_schools.geometry]) if len(outlines) else
-                    gpd.GeoSeries([shapely.box(-180, -60, 180, 75)]), prefix="")
+    fmap = base_map(
+        region.tiles,
+        pd.concat([outlines.geometry, all_schools.geometry])
+        if len(outlines)
+        else gpd.GeoSeries([shapely.box(-180, -60, 180, 75)]),
+        prefix="",
+    )
     by_name = {a["name"]: a for a in areas}
     area_items = []
     for row in outlines.itertuples():
         a = by_name[row.name]
         counts, reach = a["counts"], a["reach"]
-        details = popup(a["title"], [
-            f"学校 schools {counts['schools']} · 场馆 venues {counts['venues']}",  # type: ignore[index]
-            f"{region.areas[0].settings.minutes:g} 分钟可达 pairs: 步行 walk {reach['walk']} · "  # type: ignore[index]
-            f"骑行 bike {reach['bike']}",  # type: ignore[index]
-        ], [(url_path(a["name"], INDEX_FILE), "打开地区地图 Open area map"),
-            (url_path("venues", f"{a['name']}.csv"), "场馆名录 Venue list (CSV)")])
+        details = popup(
+            a["title"],
+            [
+                f"学校 schools {counts['schools']} · 场馆 venues {counts['venues']}",  # type: ignore[index]
+                f"{region.areas[0].settings.minutes:g} 分钟可达 pairs: 步行 walk {reach['walk']} · "  # type: ignore[index]
+                f"骑行 bike {reach['bike']}",  # type: ignore[index]
+            ],
+            [
+                (url_path(a["name"], INDEX_FILE), "打开地区地图 Open area map"),
+                (url_path("venues", f"{a['name']}.csv"), "场馆名录 Venue list (CSV)"),
+            ],
+        )
         area_items.append(shape(row.geometry, "#444", details, tooltip=a["title"], fill_opacity=0.05))
     school_items = [
-        point(s.geometry, SCHOOL_COLOR, 5, popup(s.name, [], [
-            (url_path(s.area, SCHOOL_PAGES_DIR, f"{s.school_id}.html"), "打开学校地图 Open school map")]), tooltip=s.name)
+        point(
+            s.geometry,
+            SCHOOL_COLOR,
+            5,
+            popup(
+                s.name,
+                [],
+                [(url_path(s.area, SCHOOL_PAGES_DIR, f"{s.school_id}.html"), "打开学校地图 Open school map")],
+            ),
+            tooltip=s.name,
+        )
         for s in all_schools.itertuples()
     ]
-    data = page_data(f"{region.display_title} — 区域总览 region overview",
-                     [layer(f"地区 Areas ({len(areas)})", area_items),
-                      layer(f"学校 Schools ({len(all_schools)})", school_items)],
-                     category_legend(taxonomy), links=[(VENUE_DIRECTORY, "全部场馆名录 Region venue directory (CSV)")])
+    data = page_data(
+        f"{region.display_title} — 区域总览 region overview",
+        [layer(f"地区 Areas ({len(areas)})", area_items), layer(f"学校 Schools ({len(all_schools)})", school_items)],
+        category_legend(taxonomy),
+        links=[(VENUE_DIRECTORY, "全部场馆名录 Region venue directory (CSV)")],
+    )
     return save_page(fmap, data, out / INDEX_FILE, prefix="")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 import geopandas as gpd
 import numpy as np
@@ -84,20 +85,30 @@ def _plan_tile(part: Part, extract: osm_extract.OsmExtract, taxonomy: Taxonomy) 
     if not area.tiled:
         return _TilePlan(every_school, every_venue, every_venue, extract, street_graph, None, catalogues, once, listed)
     if every_school.empty:
-        raise NoSchoolsError(f"{extract.source}: no schools found in area {area.name}; "
-                             "add a school list with schools_csv")
+        raise NoSchoolsError(
+            f"{extract.source}: no schools found in area {area.name}; add a school list with schools_csv"
+        )
     extent = area.bbox or extent_of(every_school.geometry)
     core = tile_bbox(extent, area.grid, part.index)
     clamp = area.bbox is None
     schools = every_school[tile_of(every_school.geometry, extent, area.grid, clamp) == part.index]
-    reach_box = expand_bbox(union_bbox(core, *([tuple(schools.footprint.total_bounds)] if len(schools) else [])),
-                            part.buffer_m)
+    reach_box = expand_bbox(
+        union_bbox(core, *([tuple(schools.footprint.total_bounds)] if len(schools) else [])), part.buffer_m
+    )
     venues = every_venue[every_venue["footprint"].intersects(shapely.box(*reach_box))]
     own_venues = every_venue[tile_of(every_venue.geometry, extent, area.grid, clamp) == part.index]
     graph_box = union_bbox(reach_box, *([tuple(venues.footprint.total_bounds)] if len(venues) else []))
-    return _TilePlan(schools, venues, own_venues, osm_extract.clip_extract(extract, graph_box),
-                     partial(cut_graph, bbox=graph_box), graph_box, catalogues, once,
-                     {"core": core, "graph_bbox": graph_box, **listed})
+    return _TilePlan(
+        schools,
+        venues,
+        own_venues,
+        osm_extract.clip_extract(extract, graph_box),
+        partial(cut_graph, bbox=graph_box),
+        graph_box,
+        catalogues,
+        once,
+        {"core": core, "graph_bbox": graph_box, **listed},
+    )
 
 
 def _read_and_plan(part: Part, taxonomy: Taxonomy, cuts: dict | None) -> tuple[_TilePlan, dict]:
@@ -115,13 +126,24 @@ def _read_and_plan(part: Part, taxonomy: Taxonomy, cuts: dict | None) -> tuple[_
         read_s = time.perf_counter() - started
         plan = _plan_tile(part, extract, taxonomy)
         if plan.graph_box is not None and contains_bbox(part.read_box, plan.graph_box):
-            return plan, {"source": str(area.osm), "downloaded": False, "osm_read": "pre-cut",
-                          "read_box": part.read_box, "read_s": read_s, "plan_s": time.perf_counter() - started - read_s}
+            return plan, {
+                "source": str(area.osm),
+                "downloaded": False,
+                "osm_read": "pre-cut",
+                "read_box": part.read_box,
+                "read_s": read_s,
+                "plan_s": time.perf_counter() - started - read_s,
+            }
     extract, downloaded = load_extract(area, keys, quiet=True)
     read_s = time.perf_counter() - started
     plan = _plan_tile(part, extract, taxonomy)
-    return plan, {"source": extract.source, "downloaded": downloaded, "osm_read": "whole file", "read_s": read_s,
-                  "plan_s": time.perf_counter() - started - read_s}
+    return plan, {
+        "source": extract.source,
+        "downloaded": downloaded,
+        "osm_read": "whole file",
+        "read_s": read_s,
+        "plan_s": time.perf_counter() - started - read_s,
+    }
 
 
 def build_part(part: Part, cuts: dict | None = None) -> dict[str, object]:
@@ -149,8 +171,13 @@ def build_part(part: Part, cuts: dict | None = None) -> dict[str, object]:
     taxonomy = load_taxonomy(area.categories)
     plan, read = _read_and_plan(part, taxonomy, cuts)
     review = ReviewLog(plan.once if part.index == 0 else ())
-    info: dict[str, object] = {"index": part.index, "dir": str(part.out_dir), "catalogues": plan.catalogues, **plan.info,
-                               **{k: v for k, v in read.items() if not k.endswith("_s")}}
+    info: dict[str, object] = {
+        "index": part.index,
+        "dir": str(part.out_dir),
+        "catalogues": plan.catalogues,
+        **plan.info,
+        **{k: v for k, v in read.items() if not k.endswith("_s")},
+    }
     graph_s: dict[str, float] = {}
 
     def timed_builder(extract: osm_extract.OsmExtract, mode: Mode, settings: Settings) -> StreetGraph:
@@ -161,13 +188,15 @@ def build_part(part: Part, cuts: dict | None = None) -> dict[str, object]:
 
     schools, venues = plan.schools, plan.venues
     if len(schools):
-        reached = reach_by_mode(plan.cut, schools, venues, area.settings, review, quiet=True,
-                                graph_builder=timed_builder)
+        reached = reach_by_mode(
+            plan.cut, schools, venues, area.settings, review, quiet=True, graph_builder=timed_builder
+        )
     else:
         reached = _no_reach()
     t_write = time.perf_counter()
-    used = venues[venues["venue_id"].isin(reached.pairs["venue_id"]) |
-                  venues["venue_id"].isin(plan.own_venues["venue_id"])]
+    used = venues[
+        venues["venue_id"].isin(reached.pairs["venue_id"]) | venues["venue_id"].isin(plan.own_venues["venue_id"])
+    ]
     out = part.out_dir
     out.mkdir(parents=True, exist_ok=True)
     schools.drop(columns="footprint").to_parquet(out / "schools.parquet")
@@ -180,14 +209,24 @@ def build_part(part: Part, cuts: dict | None = None) -> dict[str, object]:
     downloaded = bool(read["downloaded"])
     info["data_date"] = date.today().isoformat() if downloaded else data_date(area.osm)  # type: ignore[arg-type]
     graph = sum(graph_s.values())
-    info.update({
-        "schools": len(schools), "venues": len(plan.own_venues), "network": reached.network, "reach": reached.reach,
-        "review": review, "seconds": {
-            **{k: round(v, 2) for k, v in reached.seconds.items()},
-            "read": round(float(read["read_s"]), 2), "select": round(float(read["plan_s"]), 2),
-            "graph": round(graph, 2), "routing": round(sum(reached.seconds.values()) - graph, 2),
-            "write": round(time.perf_counter() - t_write, 2), "total": round(time.perf_counter() - started, 2)},
-    })
+    info.update(
+        {
+            "schools": len(schools),
+            "venues": len(plan.own_venues),
+            "network": reached.network,
+            "reach": reached.reach,
+            "review": review,
+            "seconds": {
+                **{k: round(v, 2) for k, v in reached.seconds.items()},
+                "read": round(float(read["read_s"]), 2),
+                "select": round(float(read["plan_s"]), 2),
+                "graph": round(graph, 2),
+                "routing": round(sum(reached.seconds.values()) - graph, 2),
+                "write": round(time.perf_counter() - t_write, 2),
+                "total": round(time.perf_counter() - started, 2),
+            },
+        }
+    )
     return info
 
 
@@ -213,26 +252,38 @@ def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object],
     """
     started = time.perf_counter()
     dirs = [Path(str(p["dir"])) for p in parts]
-    schools = concat_frames([gpd.read_parquet(d / "schools.parquet") for d in dirs]).sort_values(_ORDER, ignore_index=True)
+    schools = concat_frames([gpd.read_parquet(d / "schools.parquet") for d in dirs]).sort_values(
+        _ORDER, ignore_index=True
+    )
     if schools.empty:
-        raise NoSchoolsError(f"{parts[0]['source']}: no schools found in area {area.name}; "
-                             "add a school list with schools_csv")
+        raise NoSchoolsError(
+            f"{parts[0]['source']}: no schools found in area {area.name}; add a school list with schools_csv"
+        )
     venues = concat_frames([gpd.read_parquet(d / "venues.parquet") for d in dirs]).drop_duplicates("venue_id")
     pairs = pd.concat([pd.read_parquet(d / "pairs.parquet") for d in dirs], ignore_index=True)
-    pairs = pd.concat([
-        pairs[pairs["mode"] == mode].sort_values(["school_id", "minutes", "venue_id"], ignore_index=True)
-        for mode in MODES
-    ], ignore_index=True)
+    pairs = pd.concat(
+        [
+            pairs[pairs["mode"] == mode].sort_values(["school_id", "minutes", "venue_id"], ignore_index=True)
+            for mode in MODES
+        ],
+        ignore_index=True,
+    )
     isochrones = concat_frames([gpd.read_parquet(d / "isochrones.parquet") for d in dirs])
     position = pd.Series(np.arange(len(schools)), index=schools["school_id"])
-    isochrones = isochrones.assign(
-        _mode=isochrones["mode"].map({m: i for i, m in enumerate(MODES)}), _school=isochrones["school_id"].map(position)
-    ).sort_values(["_mode", "_school", "minutes"], ignore_index=True).drop(columns=["_mode", "_school"])
+    isochrones = (
+        isochrones.assign(
+            _mode=isochrones["mode"].map({m: i for i, m in enumerate(MODES)}),
+            _school=isochrones["school_id"].map(position),
+        )
+        .sort_values(["_mode", "_school", "minutes"], ignore_index=True)
+        .drop(columns=["_mode", "_school"])
+    )
     routes = pd.concat([pd.read_parquet(d / "routes.parquet") for d in dirs], ignore_index=True)
     layers = [gpd.read_parquet(d / "basemap.parquet") for d in dirs if (d / "basemap.parquet").is_file()]
     basemap = concat_frames(layers)  # tiles' base maps overlap: keep every feature once
-    basemap = basemap[~pd.DataFrame(basemap.drop(columns="geometry")).assign(
-        _wkb=basemap.geometry.to_wkb()).duplicated()]
+    basemap = basemap[
+        ~pd.DataFrame(basemap.drop(columns="geometry")).assign(_wkb=basemap.geometry.to_wkb()).duplicated()
+    ]
     review = ReviewLog(row for p in parts for row in p["review"])  # type: ignore[attr-defined]
     schools.attrs["school_list"] = parts[0].get("school_list", {})
     taxonomy = load_taxonomy(area.categories)
@@ -242,18 +293,38 @@ def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object],
         outputs = publish_city(work, area, schools, venues, reached, basemap, taxonomy, review, quiet=True)
         seconds: dict[str, float] = {
             "tiles_sum": round(sum(float(p["seconds"]["total"]) for p in parts), 2),  # type: ignore[index,misc]
-            "publish": time.perf_counter() - t0, "merge": time.perf_counter() - started,
+            "publish": time.perf_counter() - t0,
+            "merge": time.perf_counter() - started,
         }
-        summary = city_summary(area, str(parts[0]["source"]), bool(parts[0]["downloaded"]), parts[0]["data_date"],  # type: ignore[arg-type]
-                               schools, venues, parts[0]["catalogues"], reached, taxonomy, review, outputs,  # type: ignore[arg-type]
-                               seconds)
+        summary = city_summary(
+            area,
+            str(parts[0]["source"]),
+            bool(parts[0]["downloaded"]),
+            cast("str | None", parts[0]["data_date"]),
+            schools,
+            venues,
+            cast("dict[str, object]", parts[0]["catalogues"]),
+            reached,
+            taxonomy,
+            review,
+            outputs,
+            seconds,
+        )
         summary.partition = {
-            "grid": list(area.grid), "bbox": area.bbox, "buffer_m": round(float(fingerprint["buffer_m"]), 1),  # type: ignore[arg-type]
-            "tiles": [{k: p[k] for k in ("index", "schools", "venues", "network", "seconds") if k in p}
-                      | {k: p[k] for k in ("core", "graph_bbox", "osm_read", "read_box") if k in p} for p in parts],
+            "grid": list(area.grid),
+            "bbox": area.bbox,
+            "buffer_m": round(float(fingerprint["buffer_m"]), 1),  # type: ignore[arg-type]
+            "tiles": [
+                {k: p[k] for k in ("index", "schools", "venues", "network", "seconds") if k in p}
+                | {k: p[k] for k in ("core", "graph_bbox", "osm_read", "read_box") if k in p}
+                for p in parts
+            ],
         }
-        summary.bounds = union_bbox(tuple(schools.total_bounds), tuple(venues.total_bounds)) if len(venues) else \
-            tuple(schools.total_bounds)
+        summary.bounds = (
+            union_bbox(tuple(schools.total_bounds), tuple(venues.total_bounds))
+            if len(venues)
+            else tuple(schools.total_bounds)
+        )
         finish_build(work, summary, seconds, started, len(schools), quiet=True, final=area_dir)
         summary.outputs = {k: v.replace(str(work), str(area_dir), 1) for k, v in summary.outputs.items()}
         write_summary(work, summary)
@@ -278,10 +349,13 @@ def _with_order(schools: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def _no_reach() -> ModesReach:
     return ModesReach(
         pairs=pd.DataFrame({"school_id": [], "venue_id": [], "mode": [], "minutes": [], "on_campus": []}).astype(
-            {"school_id": object, "venue_id": object, "mode": object, "minutes": float, "on_campus": bool}),
+            {"school_id": object, "venue_id": object, "mode": object, "minutes": float, "on_campus": bool}
+        ),
         isochrones=gpd.GeoDataFrame({"school_id": [], "mode": [], "minutes": []}, geometry=[], crs=4326),
         routes=pd.DataFrame(columns=ROUTE_COLUMNS),
-        network={}, reach={}, seconds={},
+        network={},
+        reach={},
+        seconds={},
     )
 
 
@@ -295,8 +369,12 @@ def _sum_network(parts: tuple[dict[str, object], ...]) -> dict[str, dict[str, ob
     out: dict[str, dict[str, object]] = {}
     for mode in MODES:
         nets = [p["network"][mode] for p in parts if mode in p["network"]]  # type: ignore[operator,index]
-        out[mode] = {"nodes": sum(n["nodes"] for n in nets), "edges": sum(n["edges"] for n in nets),
-                     "speed_kmh": nets[0]["speed_kmh"] if nets else None, "tiles_with_schools": len(nets)}
+        out[mode] = {
+            "nodes": sum(n["nodes"] for n in nets),
+            "edges": sum(n["edges"] for n in nets),
+            "speed_kmh": nets[0]["speed_kmh"] if nets else None,
+            "tiles_with_schools": len(nets),
+        }
     return out
 
 

@@ -124,7 +124,8 @@ def cut_graph(extract: osm_extract.OsmExtract, mode: Mode, settings: Settings, b
     graph = street_graph(extract, mode, everything)
     _, labels = connected_components(
         csr_matrix((np.ones(len(graph.edge_u)), (graph.edge_u, graph.edge_v)), shape=(graph.n_nodes,) * 2),
-        directed=True, connection="weak",
+        directed=True,
+        connection="weak",
     )
     sizes = np.bincount(labels)
     west, south, east, north = bbox
