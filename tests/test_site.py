@@ -608,3 +608,16 @@ def test_hours_in_words_on_results_school_and_venue_pages(client, site_data: Pat
     # a venue without hours says so in words, not with an empty line
     unknown = client.get(f"/search?school={SCHOOL}&lang=zh").get_data(as_text=True)
     assert "开放时间: 未知" in unknown
+
+
+def test_site_db_flags_are_the_builds_hours_flags(heidelberg_build: Path) -> None:
+    """site.db takes open_after_school / open_weekend from venues.geojson (nullable: 0/1 floats when read back)."""
+    venues = gpd.read_file(heidelberg_build / "venues.geojson").set_index("venue_id")
+    con = sqlite3.connect(heidelberg_build / "site.db")
+    rows = con.execute("SELECT venue_id, after_school, weekend FROM venues").fetchall()
+    known = [(v, a, w) for v, a, w in rows if a is not None]
+    assert len(known) >= 15  # Heidelberg: 20 venues with readable hours
+    for venue_id, after, weekend in rows:
+        for value, column in ((after, "open_after_school"), (weekend, "open_weekend")):
+            flag = venues.at[venue_id, column]
+            assert value == (None if pd.isna(flag) else int(bool(flag))), (venue_id, column)

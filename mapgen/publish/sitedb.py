@@ -320,10 +320,13 @@ def _category_rows(venues: gpd.GeoDataFrame, summary: Summary) -> list[tuple[str
 
 
 def _known_flag(value: object) -> bool | None:
-    """A nullable contract flag as read from GeoJSON: True, False, or None when unknown."""
-    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)) or value == "":
+    """A nullable contract flag as read from GeoJSON (bool, 0/1 floats when the column has nulls, or text)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        return (text in _TRUE_WORDS) if text else None
+    if value is None or pd.isna(value):
         return None
-    return str(value).strip().lower() in _TRUE_WORDS
+    return bool(value)
 
 
 def _flag(value: object, default: bool) -> bool:
