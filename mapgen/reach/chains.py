@@ -35,7 +35,6 @@ class Chains:
     node_entry_ptr: np.ndarray  # (n + 1,) entries of each graph node
     node_entry: np.ndarray  # entries grouped by graph node
     best: np.ndarray  # (n,) scratch minutes of one search, all inf between searches
-    owner: np.ndarray  # (n,) scratch: the entry that keeps each node in one search
 
 
 _CHAINS: dict[int, tuple[weakref.ref, Chains]] = {}
@@ -96,7 +95,6 @@ def _build_chains(graph: StreetGraph) -> Chains:
         node_entry_ptr=np.searchsorted(entry_node[by_node], np.arange(n + 1)),
         node_entry=by_node,
         best=np.full(n, np.inf),
-        owner=np.zeros(n, dtype=np.intp),
     )
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import shapely
 
 from mapgen.network import StreetGraph
+from mapgen.reach.kernels import mark_segments, segment_ends
 
 
 def reached_segments(
@@ -32,15 +33,8 @@ def reached_segments(
         Start and end points (metric CRS), each (k, 2).
     """
     matrix = graph.matrix
-    live = minutes < limit
-    tail, start_min = nodes[live], minutes[live]
-    first = matrix.indptr[tail]
-    count = matrix.indptr[tail + 1] - first
-    owner = np.repeat(np.arange(len(tail)), count)
-    edge = np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count) + first[owner]
-    frac = np.minimum((limit - start_min[owner]) / matrix.data[edge], 1.0)
-    a = graph.node_xy[tail[owner]]
-    return a, a + frac[:, None] * (graph.node_xy[matrix.indices[edge]] - a)
+    return segment_ends(matrix.indptr, matrix.indices, matrix.data, graph.node_xy, np.asarray(nodes, dtype=np.int64),
+                        np.asarray(minutes, dtype=float), float(limit))
 
 
 def isochrone_polygon(
@@ -252,12 +246,7 @@ def trace_outlines(
     fill_px = fill_m2 / cell**2
     outlines = []
     for a, b in segments:
-        end, step = (b - origin_xy) / cell, (b - a) / cell
-        steps = np.ceil(np.maximum(np.abs(step[:, 0]), np.abs(step[:, 1]))).astype(np.intp)
-        long = np.flatnonzero(steps > 1)  # longer than a cell: sampled every cell or less back from its end
-        back = np.repeat(long, steps[long] - 1)
-        k = np.arange(1, len(back) + 1) - np.repeat(np.cumsum(steps[long] - 1) - steps[long] + 1, steps[long] - 1)
-        _mark(canvas, np.concatenate([end, end[back] - (k / steps[back])[:, None] * step[back]]))
+        mark_segments(canvas, a, b, float(origin_xy[0]), float(origin_xy[1]), cell)
         outlines.append(_outline(cv2.dilate(canvas, disc), origin_xy, cell, fill_px))
     return outlines
 

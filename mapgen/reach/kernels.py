@@ -1,0 +1,262 @@
+"""Compiled kernels (numba) of the one-origin isochrone path: bounded search, chain expansion, segments, raster."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# The kernels repeat the floating-point operations of the array code they replaced, in the same order,
+# so minutes, segment ends and marked cells are bit for bit what numpy and scipy gave.
+
+
+@njit(cache=True, nogil=True)
+def _heap_push(keys: np.ndarray, items: np.ndarray, size: int, key: float, item: int) -> int:
+    """Push (`key`, `item`) on the binary min-heap held in ``keys[:size]``, ``items[:size]``; return the new size."""
+    i = size
+    while i > 0:
+        up = (i - 1) >> 1
+        if keys[up] <= key:
+            break
+        keys[i] = keys[up]
+        items[i] = items[up]
+        i = up
+    keys[i] = key
+    items[i] = item
+    return size + 1
+
+
+@njit(cache=True, nogil=True)
+def _heap_pop(keys: np.ndarray, items: np.ndarray, size: int) -> int:
+    """Drop the root of the binary min-heap of `size` entries (read it first); return the new size."""
+    size -= 1
+    key, item = keys[size], items[size]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        if child + 1 < size and keys[child + 1] < keys[child]:
+            child += 1
+        if keys[child] >= key:
+            break
+        keys[i] = keys[child]
+        items[i] = items[child]
+        i = child
+    if size > 0:
+        keys[i] = key
+        items[i] = item
+    return size
+
+
+@njit(cache=True, nogil=True)
+def bounded_search(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, source: int, bound: float, dist: np.ndarray
+) -> np.ndarray:
+    """Exact Dijkstra from `source` over a CSR graph, settling only nodes within `bound`.
+
+    Parameters
+    ----------
+    indptr, indices, data
+        The graph's CSR arrays (edge weights positive).
+    source
+        Start node.
+    bound
+        Largest distance searched.
+    dist
+        Scratch distances, one per node, all ``inf`` on entry; holds the settled distances on return
+        (the caller resets the returned nodes to ``inf``).
+
+    Returns
+    -------
+    numpy.ndarray
+        The settled nodes, in the order settled (distances at most `bound`).
+    """
+    keys = np.empty(len(indices) + 1)
+    items = np.empty(len(indices) + 1, dtype=np.int64)
+    settled = np.empty(len(dist), dtype=np.int64)
+    done = 0
+    dist[source] = 0.0
+    size = _heap_push(keys, items, 0, 0.0, source)
+    while size:
+        d, u = keys[0], items[0]
+        size = _heap_pop(keys, items, size)
+        if d > dist[u]:
+            continue  # a stale entry: u was settled earlier, closer
+        settled[done] = u
+        done += 1
+        for k in range(indptr[u], indptr[u + 1]):
+            v = indices[k]
+            nd = d + data[k]
+            if nd < dist[v] and nd <= bound:
+                dist[v] = nd
+                size = _heap_push(keys, items, size, nd, v)
+    return settled[:done]
+
+
+@njit(cache=True, nogil=True)
+def chain_search(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    kept: np.ndarray,
+    kept_nodes: np.ndarray,
+    entry_ptr: np.ndarray,
+    entry_node: np.ndarray,
+    entry_cum: np.ndarray,
+    entry_chain: np.ndarray,
+    chain_entries: np.ndarray,
+    chain_end: np.ndarray,
+    chain_minutes: np.ndarray,
+    node_entry_ptr: np.ndarray,
+    node_entry: np.ndarray,
+    best: np.ndarray,
+    link_nodes: np.ndarray,
+    link_minutes: np.ndarray,
+    limit: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact minutes from one origin to the graph nodes within `limit`, searched on the chain graph.
+
+    The arrays are those of :class:`mapgen.reach.chains.Chains` (``indptr``, ``indices``, ``data``:
+    its matrix); ``best`` is its scratch (all ``inf`` on entry and on return). Every start kept node
+    is searched on its own and its offset added after, as scipy's multi-source search does, so the
+    minutes are the same to the last bit; each node is reported once, by its last fastest candidate.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Reached graph nodes and their minutes (at most `limit`).
+    """
+    n_kept = len(kept_nodes)
+    start = np.full(n_kept, np.inf)
+    order = np.empty(n_kept, dtype=np.int64)  # start kept nodes in the order first seen
+    n_start = 0
+    near_total = 0
+    for i in range(len(link_nodes)):
+        node, leg = link_nodes[i], link_minutes[i]
+        if kept[node] >= 0:
+            s = kept[node]
+            if start[s] == np.inf:
+                order[n_start] = s
+                n_start += 1
+            start[s] = min(start[s], leg)
+            continue
+        for j in range(node_entry_ptr[node], node_entry_ptr[node + 1]):
+            e = node_entry[j]
+            c = entry_chain[e]
+            end = chain_end[c]
+            if start[end] == np.inf:
+                order[n_start] = end
+                n_start += 1
+            start[end] = min(start[end], leg + (chain_minutes[c] - entry_cum[e]))
+            near_total += chain_entries[c + 1] - e - 1
+    sources = order[:n_start]
+    offsets = start[sources]
+    live = offsets <= limit
+    sources, offsets = sources[live], offsets[live]
+    kept_minutes = np.full(n_kept, np.inf)
+    reached = np.empty(0, dtype=np.int64)
+    if len(sources):
+        bound = limit - offsets.min()
+        dist = np.full(n_kept, np.inf)
+        for i in range(len(sources)):
+            settled = bounded_search(indptr, indices, data, sources[i], bound, dist)
+            for u in settled:
+                kept_minutes[u] = min(kept_minutes[u], dist[u] + offsets[i])
+                dist[u] = np.inf
+        reached = np.flatnonzero(kept_minutes <= limit)
+    n_along = 0
+    for r in reached:
+        n_along += entry_ptr[r + 1] - entry_ptr[r]
+    total = len(reached) + n_along + len(link_nodes) + near_total
+    nodes = np.empty(total, dtype=np.int64)
+    minutes = np.empty(total)
+    # candidates in the order of the array code: kept nodes, their chains, the links, the origin's own chains
+    k = 0
+    for r in reached:
+        nodes[k], minutes[k] = kept_nodes[r], kept_minutes[r]
+        k += 1
+    for r in reached:
+        for e in range(entry_ptr[r], entry_ptr[r + 1]):
+            nodes[k], minutes[k] = entry_node[e], kept_minutes[r] + entry_cum[e]
+            k += 1
+    for i in range(len(link_nodes)):
+        nodes[k], minutes[k] = link_nodes[i], link_minutes[i]
+        k += 1
+    for i in range(len(link_nodes)):
+        node, leg = link_nodes[i], link_minutes[i]
+        if kept[node] >= 0:
+            continue
+        for j in range(node_entry_ptr[node], node_entry_ptr[node + 1]):
+            e = node_entry[j]
+            for f in range(e + 1, chain_entries[entry_chain[e] + 1]):
+                nodes[k], minutes[k] = entry_node[f], leg + entry_cum[f] - entry_cum[e]
+                k += 1
+    # an inner node lies on the chains of both directions: keep the faster, once
+    for i in range(total):
+        best[nodes[i]] = min(best[nodes[i]], minutes[i])
+    keep = np.zeros(total, dtype=np.bool_)
+    for i in range(total - 1, -1, -1):
+        node = nodes[i]
+        if minutes[i] <= limit and minutes[i] == best[node]:
+            keep[i] = True
+            best[node] = -np.inf  # taken: earlier candidates of this node are dropped
+    for i in range(total):
+        best[nodes[i]] = np.inf
+    return nodes[keep], minutes[keep]
+
+
+@njit(cache=True, nogil=True)
+def segment_ends(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    node_xy: np.ndarray,
+    nodes: np.ndarray,
+    minutes: np.ndarray,
+    limit: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end points of the street segments travelled within `limit` (frontier edges cut).
+
+    Every edge out of a node reached in under `limit` minutes, from its tail to the point where
+    time runs out (or its head), over the graph's CSR arrays and node coordinates.
+    """
+    count = 0
+    for i in range(len(nodes)):
+        if minutes[i] < limit:
+            count += indptr[nodes[i] + 1] - indptr[nodes[i]]
+    a = np.empty((count, 2))
+    b = np.empty((count, 2))
+    k = 0
+    for i in range(len(nodes)):
+        m = minutes[i]
+        if not m < limit:
+            continue
+        tail = nodes[i]
+        ax, ay = node_xy[tail, 0], node_xy[tail, 1]
+        for j in range(indptr[tail], indptr[tail + 1]):
+            frac = min((limit - m) / data[j], 1.0)
+            head = indices[j]
+            a[k, 0], a[k, 1] = ax, ay
+            b[k, 0] = ax + frac * (node_xy[head, 0] - ax)
+            b[k, 1] = ay + frac * (node_xy[head, 1] - ay)
+            k += 1
+    return a, b
+
+
+@njit(cache=True, nogil=True)
+def mark_segments(canvas: np.ndarray, a: np.ndarray, b: np.ndarray, x0: float, y0: float, cell: float) -> None:
+    """Mark, in place, the cells of `canvas` under each segment's end and under points back along it.
+
+    Points are taken every cell or less from the end back towards (not onto) the start, whose cell
+    is another segment's end or one cell from it; (`x0`, `y0`) is the corner of pixel (0, 0).
+    """
+    for i in range(len(a)):
+        ex, ey = (b[i, 0] - x0) / cell, (b[i, 1] - y0) / cell
+        sx, sy = (b[i, 0] - a[i, 0]) / cell, (b[i, 1] - a[i, 1]) / cell
+        canvas[int(ey + 0.5), int(ex + 0.5)] = 1
+        steps = math.ceil(max(abs(sx), abs(sy)))
+        for k in range(1, steps):
+            t = k / steps
+            canvas[int(ey - t * sy + 0.5), int(ex - t * sx + 0.5)] = 1
