@@ -35,6 +35,8 @@ class Chains:
     node_entry_ptr: np.ndarray  # (n + 1,) entries of each graph node
     node_entry: np.ndarray  # entries grouped by graph node
     best: np.ndarray  # (n,) scratch minutes of one search, all inf between searches
+    kept_best: np.ndarray  # (k,) scratch minutes per kept node, all inf between searches
+    kept_dist: np.ndarray  # (k,) scratch distances per kept node, all inf between searches
 
 
 _CHAINS: dict[int, tuple[weakref.ref, Chains]] = {}
@@ -95,6 +97,8 @@ def _build_chains(graph: StreetGraph) -> Chains:
         node_entry_ptr=np.searchsorted(entry_node[by_node], np.arange(n + 1)),
         node_entry=by_node,
         best=np.full(n, np.inf),
+        kept_best=np.full(len(kept_nodes), np.inf),
+        kept_dist=np.full(len(kept_nodes), np.inf),
     )
 
 

@@ -51,10 +51,20 @@ def _heap_pop(keys: np.ndarray, items: np.ndarray, size: int) -> int:
 
 
 @njit(cache=True, nogil=True)
+def _grown(array: np.ndarray) -> np.ndarray:
+    """`array` copied into one twice as long (the tail uninitialised)."""
+    out = np.empty(2 * len(array), dtype=array.dtype)
+    out[: len(array)] = array
+    return out
+
+
+@njit(cache=True, nogil=True)
 def bounded_search(
     indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, source: int, bound: float, dist: np.ndarray
 ) -> np.ndarray:
     """Exact Dijkstra from `source` over a CSR graph, settling only nodes within `bound`.
+
+    Work and memory grow with the nodes reached, not with the graph.
 
     Parameters
     ----------
@@ -65,17 +75,18 @@ def bounded_search(
     bound
         Largest distance searched.
     dist
-        Scratch distances, one per node, all ``inf`` on entry; holds the settled distances on return
-        (the caller resets the returned nodes to ``inf``).
+        Scratch distances, one per node, all ``inf`` on entry; on return it holds the distances of
+        the returned nodes (the caller resets them to ``inf``) and is ``inf`` elsewhere (every node
+        given a distance is pushed, so it is settled).
 
     Returns
     -------
     numpy.ndarray
         The settled nodes, in the order settled (distances at most `bound`).
     """
-    keys = np.empty(len(indices) + 1)
-    items = np.empty(len(indices) + 1, dtype=np.int64)
-    settled = np.empty(len(dist), dtype=np.int64)
+    keys = np.empty(256)
+    items = np.empty(256, dtype=np.int64)
+    settled = np.empty(256, dtype=np.int64)
     done = 0
     dist[source] = 0.0
     size = _heap_push(keys, items, 0, 0.0, source)
@@ -84,6 +95,8 @@ def bounded_search(
         size = _heap_pop(keys, items, size)
         if d > dist[u]:
             continue  # a stale entry: u was settled earlier, closer
+        if done == len(settled):
+            settled = _grown(settled)
         settled[done] = u
         done += 1
         for k in range(indptr[u], indptr[u + 1]):
@@ -91,6 +104,8 @@ def bounded_search(
             nd = d + data[k]
             if nd < dist[v] and nd <= bound:
                 dist[v] = nd
+                if size == len(keys):
+                    keys, items = _grown(keys), _grown(items)
                 size = _heap_push(keys, items, size, nd, v)
     return settled[:done]
 
@@ -112,6 +127,8 @@ def chain_search(
     node_entry_ptr: np.ndarray,
     node_entry: np.ndarray,
     best: np.ndarray,
+    kept_best: np.ndarray,
+    kept_dist: np.ndarray,
     link_nodes: np.ndarray,
     link_minutes: np.ndarray,
     limit: float,
@@ -119,7 +136,9 @@ def chain_search(
     """Exact minutes from one origin to the graph nodes within `limit`, searched on the chain graph.
 
     The arrays are those of :class:`mapgen.reach.chains.Chains` (``indptr``, ``indices``, ``data``:
-    its matrix); ``best`` is its scratch (all ``inf`` on entry and on return). Every start kept node
+    its matrix); ``best``, ``kept_best`` and ``kept_dist`` are its scratch, per graph node and per
+    kept node (all ``inf`` on entry and on return), so the work grows with the nodes reached, not
+    with the graph. Every start kept node
     is searched on its own and its offset added after, as scipy's multi-source search does, so the
     minutes are the same to the last bit; each node is reported once, by its last fastest candidate.
 
@@ -128,9 +147,11 @@ def chain_search(
     tuple of numpy.ndarray
         Reached graph nodes and their minutes (at most `limit`).
     """
-    n_kept = len(kept_nodes)
-    start = np.full(n_kept, np.inf)
-    order = np.empty(n_kept, dtype=np.int64)  # start kept nodes in the order first seen
+    start = kept_best  # first the start offsets, then the kept nodes' minutes
+    n_order = len(link_nodes)
+    for node in link_nodes:
+        n_order += node_entry_ptr[node + 1] - node_entry_ptr[node]
+    order = np.empty(n_order, dtype=np.int64)  # start kept nodes in the order first seen
     n_start = 0
     near_total = 0
     for i in range(len(link_nodes)):
@@ -153,19 +174,33 @@ def chain_search(
             near_total += chain_entries[c + 1] - e - 1
     sources = order[:n_start]
     offsets = start[sources]
+    start[sources] = np.inf
     live = offsets <= limit
     sources, offsets = sources[live], offsets[live]
-    kept_minutes = np.full(n_kept, np.inf)
+    kept_minutes = kept_best
     reached = np.empty(0, dtype=np.int64)
+    reached_minutes = np.empty(0)
     if len(sources):
         bound = limit - offsets.min()
-        dist = np.full(n_kept, np.inf)
+        found = [bounded_search(indptr, indices, data, sources[0], bound, kept_dist)]
         for i in range(len(sources)):
-            settled = bounded_search(indptr, indices, data, sources[i], bound, dist)
-            for u in settled:
-                kept_minutes[u] = min(kept_minutes[u], dist[u] + offsets[i])
-                dist[u] = np.inf
-        reached = np.flatnonzero(kept_minutes <= limit)
+            if i:
+                found.append(bounded_search(indptr, indices, data, sources[i], bound, kept_dist))
+            for u in found[i]:
+                kept_minutes[u] = min(kept_minutes[u], kept_dist[u] + offsets[i])
+                kept_dist[u] = np.inf
+        n_found = 0
+        for settled in found:
+            n_found += len(settled)
+        every = np.empty(n_found, dtype=np.int64)
+        n_found = 0
+        for settled in found:
+            every[n_found:n_found + len(settled)] = settled
+            n_found += len(settled)
+        candidates = np.unique(every)  # sorted, as the kept index order of the array code
+        reached = candidates[kept_minutes[candidates] <= limit]
+        reached_minutes = kept_minutes[reached].copy()
+        kept_minutes[candidates] = np.inf
     n_along = 0
     for r in reached:
         n_along += entry_ptr[r + 1] - entry_ptr[r]
@@ -174,12 +209,12 @@ def chain_search(
     minutes = np.empty(total)
     # candidates in the order of the array code: kept nodes, their chains, the links, the origin's own chains
     k = 0
-    for r in reached:
-        nodes[k], minutes[k] = kept_nodes[r], kept_minutes[r]
+    for i in range(len(reached)):
+        nodes[k], minutes[k] = kept_nodes[reached[i]], reached_minutes[i]
         k += 1
-    for r in reached:
-        for e in range(entry_ptr[r], entry_ptr[r + 1]):
-            nodes[k], minutes[k] = entry_node[e], kept_minutes[r] + entry_cum[e]
+    for i in range(len(reached)):
+        for e in range(entry_ptr[reached[i]], entry_ptr[reached[i] + 1]):
+            nodes[k], minutes[k] = entry_node[e], reached_minutes[i] + entry_cum[e]
             k += 1
     for i in range(len(link_nodes)):
         nodes[k], minutes[k] = link_nodes[i], link_minutes[i]
