@@ -281,6 +281,20 @@ def segment_ends(
 
 
 @njit(cache=True, nogil=True)
+def corners(xy: np.ndarray) -> np.ndarray:
+    """Lower-left and upper-right corners, (2, 2), of the points `xy` (n, 2), n at least one."""
+    out = np.empty((2, 2))
+    out[0, 0], out[0, 1] = xy[0, 0], xy[0, 1]
+    out[1, 0], out[1, 1] = xy[0, 0], xy[0, 1]
+    for i in range(1, len(xy)):
+        out[0, 0] = min(out[0, 0], xy[i, 0])
+        out[0, 1] = min(out[0, 1], xy[i, 1])
+        out[1, 0] = max(out[1, 0], xy[i, 0])
+        out[1, 1] = max(out[1, 1], xy[i, 1])
+    return out
+
+
+@njit(cache=True, nogil=True)
 def mark_segments(canvas: np.ndarray, a: np.ndarray, b: np.ndarray, x0: float, y0: float, cell: float) -> None:
     """Mark, in place, the cells of `canvas` under each segment's end and under points back along it.
 

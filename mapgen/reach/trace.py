@@ -10,7 +10,7 @@ import numpy as np
 import shapely
 
 from mapgen.network import StreetGraph
-from mapgen.reach.kernels import mark_segments, segment_ends
+from mapgen.reach.kernels import corners, mark_segments, segment_ends
 
 
 def reached_segments(
@@ -225,12 +225,12 @@ def trace_outlines(
             shells = [shapely.get_coordinates(ring) for ring in shapely.get_exterior_ring(shapely.get_parts(origin))]
         else:
             dots = shapely.get_coordinates(origin)
-    every = np.concatenate([last_b, dots, *shells])  # every start is another segment's end or a cell from one
-    if not len(every):
+    # every start is another segment's end or a cell from one: the ends (and the origin) span the raster
+    parts = [p for p in (last_b, dots, *shells) if len(p)]
+    if not parts:
         return [_NO_OUTLINE] * len(segments)
-    # column by column: numpy reduces a narrow (n, 2) array along axis 0 some 10 times slower
-    lo = np.array([every[:, 0].min(), every[:, 1].min()])
-    hi = np.array([every[:, 0].max(), every[:, 1].max()])
+    extent = np.array([corners(p) for p in parts])
+    lo, hi = extent[:, 0].min(axis=0), extent[:, 1].max(axis=0)
     span = hi - lo + 2 * buffer_m
     cell = max(cell_m, float(np.sqrt(span[0] * span[1] / max_cells)))
     radius = max(1, round(buffer_m / cell))
@@ -285,8 +285,11 @@ def _outline(band: np.ndarray, origin_xy: np.ndarray, cell: float, fill_px: floa
         keep &= ~inside_filled
     rings: list[np.ndarray] = []
     ring_offsets, polygon_offsets = [0], [0]
+    kept_holes = np.flatnonzero(keep & (depth % 2 == 1))
+    by_parent = kept_holes[np.argsort(parent[kept_holes], kind="stable")]
+    hole_start = np.searchsorted(parent[by_parent], np.arange(len(parent) + 1))
     for shell in np.flatnonzero(keep & (depth % 2 == 0)):
-        for k in (shell, *np.flatnonzero(keep & (parent == shell))):
+        for k in (shell, *by_parent[hole_start[shell]:hole_start[shell + 1]]):
             ring = cv2.approxPolyDP(contours[int(k)], 1.0, True)[:, 0]
             if len(ring) < 3:
                 if k == shell:
