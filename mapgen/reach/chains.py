@@ -37,6 +37,7 @@ class Chains:
     best: np.ndarray  # (n,) scratch minutes of one search, all inf between searches
     kept_best: np.ndarray  # (k,) scratch minutes per kept node, all inf between searches
     kept_dist: np.ndarray  # (k,) scratch distances per kept node, all inf between searches
+    kept_slot: np.ndarray  # (k,) scratch heap positions per kept node, all -1 between searches
 
 
 _CHAINS: dict[int, tuple[weakref.ref, Chains]] = {}
@@ -99,6 +100,7 @@ def _build_chains(graph: StreetGraph) -> Chains:
         best=np.full(n, np.inf),
         kept_best=np.full(len(kept_nodes), np.inf),
         kept_dist=np.full(len(kept_nodes), np.inf),
+        kept_slot=np.full(len(kept_nodes), -1, dtype=np.int64),
     )
 
 

@@ -12,45 +12,6 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def _heap_push(keys: np.ndarray, items: np.ndarray, size: int, key: float, item: int) -> int:
-    """Push (`key`, `item`) on the binary min-heap held in ``keys[:size]``, ``items[:size]``; return the new size."""
-    i = size
-    while i > 0:
-        up = (i - 1) >> 1
-        if keys[up] <= key:
-            break
-        keys[i] = keys[up]
-        items[i] = items[up]
-        i = up
-    keys[i] = key
-    items[i] = item
-    return size + 1
-
-
-@njit(cache=True, nogil=True)
-def _heap_pop(keys: np.ndarray, items: np.ndarray, size: int) -> int:
-    """Drop the root of the binary min-heap of `size` entries (read it first); return the new size."""
-    size -= 1
-    key, item = keys[size], items[size]
-    i = 0
-    while True:
-        child = 2 * i + 1
-        if child >= size:
-            break
-        if child + 1 < size and keys[child + 1] < keys[child]:
-            child += 1
-        if keys[child] >= key:
-            break
-        keys[i] = keys[child]
-        items[i] = items[child]
-        i = child
-    if size > 0:
-        keys[i] = key
-        items[i] = item
-    return size
-
-
-@njit(cache=True, nogil=True)
 def _grown(array: np.ndarray) -> np.ndarray:
     """`array` copied into one twice as long (the tail uninitialised)."""
     out = np.empty(2 * len(array), dtype=array.dtype)
@@ -60,11 +21,18 @@ def _grown(array: np.ndarray) -> np.ndarray:
 
 @njit(cache=True, nogil=True)
 def bounded_search(
-    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, source: int, bound: float, dist: np.ndarray
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    source: int,
+    bound: float,
+    dist: np.ndarray,
+    slot: np.ndarray,
 ) -> np.ndarray:
     """Exact Dijkstra from `source` over a CSR graph, settling only nodes within `bound`.
 
-    Work and memory grow with the nodes reached, not with the graph.
+    An indexed binary heap (decrease-key): work and memory grow with the nodes reached, not with
+    the graph.
 
     Parameters
     ----------
@@ -77,7 +45,9 @@ def bounded_search(
     dist
         Scratch distances, one per node, all ``inf`` on entry; on return it holds the distances of
         the returned nodes (the caller resets them to ``inf``) and is ``inf`` elsewhere (every node
-        given a distance is pushed, so it is settled).
+        given a distance enters the heap, so it is settled).
+    slot
+        Scratch heap positions, one per node, all -1 on entry and on return.
 
     Returns
     -------
@@ -88,13 +58,30 @@ def bounded_search(
     items = np.empty(256, dtype=np.int64)
     settled = np.empty(256, dtype=np.int64)
     done = 0
+    size = 1
+    keys[0], items[0] = 0.0, source
+    slot[source] = 0
     dist[source] = 0.0
-    size = _heap_push(keys, items, 0, 0.0, source)
     while size:
-        d, u = keys[0], items[0]
-        size = _heap_pop(keys, items, size)
-        if d > dist[u]:
-            continue  # a stale entry: u was settled earlier, closer
+        u, d = items[0], keys[0]
+        slot[u] = -2  # settled
+        size -= 1
+        if size:  # the last entry sifts down from the root
+            key, item = keys[size], items[size]
+            i = 0
+            while True:
+                child = 2 * i + 1
+                if child >= size:
+                    break
+                if child + 1 < size and keys[child + 1] < keys[child]:
+                    child += 1
+                if keys[child] >= key:
+                    break
+                keys[i], items[i] = keys[child], items[child]
+                slot[items[i]] = i
+                i = child
+            keys[i], items[i] = key, item
+            slot[item] = i
         if done == len(settled):
             settled = _grown(settled)
         settled[done] = u
@@ -104,10 +91,25 @@ def bounded_search(
             nd = d + data[k]
             if nd < dist[v] and nd <= bound:
                 dist[v] = nd
-                if size == len(keys):
-                    keys, items = _grown(keys), _grown(items)
-                size = _heap_push(keys, items, size, nd, v)
-    return settled[:done]
+                i = slot[v]
+                if i == -1:  # not yet in the heap: a new leaf
+                    if size == len(keys):
+                        keys, items = _grown(keys), _grown(items)
+                    i = size
+                    size += 1
+                while i > 0:  # sift up
+                    up = (i - 1) >> 1
+                    if keys[up] <= nd:
+                        break
+                    keys[i], items[i] = keys[up], items[up]
+                    slot[items[i]] = i
+                    i = up
+                keys[i], items[i] = nd, v
+                slot[v] = i
+    out = settled[:done]
+    for u in out:
+        slot[u] = -1
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -129,6 +131,7 @@ def chain_search(
     best: np.ndarray,
     kept_best: np.ndarray,
     kept_dist: np.ndarray,
+    kept_slot: np.ndarray,
     link_nodes: np.ndarray,
     link_minutes: np.ndarray,
     limit: float,
@@ -136,8 +139,8 @@ def chain_search(
     """Exact minutes from one origin to the graph nodes within `limit`, searched on the chain graph.
 
     The arrays are those of :class:`mapgen.reach.chains.Chains` (``indptr``, ``indices``, ``data``:
-    its matrix); ``best``, ``kept_best`` and ``kept_dist`` are its scratch, per graph node and per
-    kept node (all ``inf`` on entry and on return), so the work grows with the nodes reached, not
+    its matrix); ``best``, ``kept_best``, ``kept_dist`` and ``kept_slot`` are its scratch, per graph
+    node and per kept node (all ``inf``, or -1, on entry and on return), so the work grows with the nodes reached, not
     with the graph. Every start kept node
     is searched on its own and its offset added after, as scipy's multi-source search does, so the
     minutes are the same to the last bit; each node is reported once, by its last fastest candidate.
@@ -182,10 +185,10 @@ def chain_search(
     reached_minutes = np.empty(0)
     if len(sources):
         bound = limit - offsets.min()
-        found = [bounded_search(indptr, indices, data, sources[0], bound, kept_dist)]
+        found = [bounded_search(indptr, indices, data, sources[0], bound, kept_dist, kept_slot)]
         for i in range(len(sources)):
             if i:
-                found.append(bounded_search(indptr, indices, data, sources[i], bound, kept_dist))
+                found.append(bounded_search(indptr, indices, data, sources[i], bound, kept_dist, kept_slot))
             for u in found[i]:
                 kept_minutes[u] = min(kept_minutes[u], kept_dist[u] + offsets[i])
                 kept_dist[u] = np.inf

@@ -202,6 +202,6 @@ def nearby_minutes(
     return chain_search(
         ch.matrix.indptr, ch.matrix.indices, ch.matrix.data, ch.kept, ch.kept_nodes, ch.entry_ptr, ch.entry_node,
         ch.entry_cum, ch.entry_chain, ch.chain_entries, ch.chain_end, ch.chain_minutes, ch.node_entry_ptr,
-        ch.node_entry, ch.best, ch.kept_best, ch.kept_dist, np.asarray(link_nodes, dtype=np.int64),
+        ch.node_entry, ch.best, ch.kept_best, ch.kept_dist, ch.kept_slot, np.asarray(link_nodes, dtype=np.int64),
         np.asarray(link_minutes, dtype=float), float(limit),
     )
