@@ -59,7 +59,9 @@ def test_isochrones_around_points_are_exact_honest_and_small(mode: str, k: int, 
         inside = shapely.contains_xy(polygon, *g.node_xy.T)
         inside_total += int(inside.sum())
         over += int((whole[inside] > 1.1 * LIMIT).sum())
-    assert np.isinf(chains(g).best).all()  # every search leaves its scratch clean for the next one
+    ch = chains(g)  # every search leaves its scratch clean for the next one
+    assert np.isinf(ch.best).all() and np.isinf(ch.kept_best).all() and np.isinf(ch.kept_dist).all()
+    assert (ch.kept_slot == -1).all()
     assert np.mean(covered) >= 0.99 and min(covered) >= 0.95, covered
     assert over / inside_total <= 0.01, (over, inside_total)
     vertices = shapely.get_num_coordinates(around.geometry[:, 0])

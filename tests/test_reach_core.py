@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import shapely
 from conftest import CITIES, shared_file
+from scipy.sparse.csgraph import dijkstra
 from typer.testing import CliRunner
 
 from mapgen import osm_extract, pipeline
@@ -21,12 +22,15 @@ from mapgen.planning.points import load_graph
 from mapgen.reach import (
     Attachment,
     attach,
+    chains,
     isochrone_quality,
+    nearby_minutes,
     reach_blocks,
     reached_polygons,
     schools_reach,
     to_metric,
 )
+from mapgen.reach.kernels import bounded_search
 from mapgen.taxonomy import load_taxonomy
 from mapgen.venues import venues_from_osm
 
@@ -117,6 +121,40 @@ def test_batch_minutes_equal_networkx_dijkstra(city: str, mode: str) -> None:
             checked_nodes += len(nodes)
             checked_venues += int(np.isfinite(best).sum())
     assert checked_nodes > 1000 and checked_venues > 5
+
+
+@pytest.mark.parametrize("mode", ["walk", "bike"])
+def test_compiled_one_origin_search_equals_networkx_and_scipy(mode: str) -> None:
+    graph = graph_of("shenzhen", mode)
+    ch = chains(graph)
+    rng = np.random.default_rng(11)
+    points = random_points(graph, rng, 8)
+    origins = attach(graph, points, leaving=True, settings=SETTINGS)
+    g = graph.to_networkx()
+    checked = 0
+    for place in range(len(points)):
+        mine = origins.place == place
+        nodes, minutes = nearby_minutes(graph, origins.node[mine], origins.minutes[mine], SETTINGS.minutes)
+        expected = nx_minutes(g, origins, place, SETTINGS.minutes)
+        assert len(set(nodes.tolist())) == len(nodes)  # each node once
+        assert sorted(expected) == sorted(nodes.tolist())
+        np.testing.assert_allclose(minutes, [expected[int(v)] for v in nodes], rtol=1e-12, atol=1e-12)
+        checked += len(nodes)
+        # the heap search on the chain graph gives scipy's distances to the last bit
+        source = int(rng.integers(len(ch.kept_nodes)))
+        settled = bounded_search(
+            ch.matrix.indptr, ch.matrix.indices, ch.matrix.data, source, 6.0, ch.kept_dist, ch.kept_slot
+        )
+        found = ch.kept_dist[settled].copy()
+        ch.kept_dist[settled] = np.inf
+        reference = dijkstra(ch.matrix, directed=True, indices=source, limit=6.0)
+        assert np.array_equal(np.sort(settled), np.flatnonzero(np.isfinite(reference)))
+        assert np.array_equal(found, reference[settled])
+        assert np.all(np.diff(found) >= 0)  # settled in order
+    assert checked > 1000
+    # every search leaves its scratch clean for the next one
+    assert np.isinf(ch.best).all() and np.isinf(ch.kept_best).all() and np.isinf(ch.kept_dist).all()
+    assert (ch.kept_slot == -1).all()
 
 
 def test_reverse_query_uses_the_transpose() -> None:

@@ -35,7 +35,9 @@ class Chains:
     node_entry_ptr: np.ndarray  # (n + 1,) entries of each graph node
     node_entry: np.ndarray  # entries grouped by graph node
     best: np.ndarray  # (n,) scratch minutes of one search, all inf between searches
-    owner: np.ndarray  # (n,) scratch: the entry that keeps each node in one search
+    kept_best: np.ndarray  # (k,) scratch minutes per kept node, all inf between searches
+    kept_dist: np.ndarray  # (k,) scratch distances per kept node, all inf between searches
+    kept_slot: np.ndarray  # (k,) scratch heap positions per kept node, all -1 between searches
 
 
 _CHAINS: dict[int, tuple[weakref.ref, Chains]] = {}
@@ -96,7 +98,9 @@ def _build_chains(graph: StreetGraph) -> Chains:
         node_entry_ptr=np.searchsorted(entry_node[by_node], np.arange(n + 1)),
         node_entry=by_node,
         best=np.full(n, np.inf),
-        owner=np.zeros(n, dtype=np.intp),
+        kept_best=np.full(len(kept_nodes), np.inf),
+        kept_dist=np.full(len(kept_nodes), np.inf),
+        kept_slot=np.full(len(kept_nodes), -1, dtype=np.int64),
     )
 
 

@@ -12,6 +12,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from mapgen.network import StreetGraph, edges_matrix
 from mapgen.reach.chains import chains
+from mapgen.reach.kernels import chain_search
 from mapgen.reach.snap import Attachment
 
 # Bound on the (origins × nodes) distance block held in memory at once.
@@ -185,7 +186,8 @@ def nearby_minutes(
     graph): the search runs on the graph of the other nodes, each chain of
     pass-through nodes one edge (:class:`Chains`), and the chains are then
     walked to give every node its minutes. Paths are the same, so the minutes
-    are exact; the search costs what a simplified graph costs.
+    are exact; the search costs what a simplified graph costs. The search and
+    the walk are one compiled kernel (:func:`mapgen.reach.kernels.chain_search`).
 
     Parameters
     ----------
@@ -202,40 +204,26 @@ def nearby_minutes(
         Reached graph node indices (each once, in no particular order) and their minutes (at most `limit`).
     """
     ch = chains(graph)
-    start: dict[int, float] = {}
-    near_nodes, near_minutes = [link_nodes], [link_minutes]
-    for node, leg in zip(link_nodes.tolist(), link_minutes.tolist(), strict=True):
-        if ch.kept[node] >= 0:
-            start[int(ch.kept[node])] = min(start.get(int(ch.kept[node]), np.inf), leg)
-            continue
-        for e in ch.node_entry[ch.node_entry_ptr[node] : ch.node_entry_ptr[node + 1]].tolist():
-            c = int(ch.entry_chain[e])
-            stop = int(ch.chain_entries[c + 1])
-            end = int(ch.chain_end[c])
-            start[end] = min(start.get(end, np.inf), leg + float(ch.chain_minutes[c] - ch.entry_cum[e]))
-            near_nodes.append(ch.entry_node[e + 1 : stop])  # further along the origin's own chain
-            near_minutes.append(leg + ch.entry_cum[e + 1 : stop] - ch.entry_cum[e])
-    start = {k: m for k, m in start.items() if m <= limit}
-    kept_minutes = np.full(len(ch.kept_nodes), np.inf)
-    if start:
-        sources = np.fromiter(start, dtype=np.intp, count=len(start))
-        offsets = np.fromiter(start.values(), dtype=float, count=len(start))
-        found = dijkstra(ch.matrix, directed=True, indices=sources, limit=limit - float(offsets.min()))
-        kept_minutes = np.min(found + offsets[:, None], axis=0)
-    reached = np.flatnonzero(kept_minutes <= limit)
-    first = ch.entry_ptr[reached]
-    count = ch.entry_ptr[reached + 1] - first
-    ends = np.cumsum(count)
-    entry = np.arange(ends[-1] if len(ends) else 0) + np.repeat(first - (ends - count), count)
-    along = np.repeat(kept_minutes[reached], count) + ch.entry_cum[entry]
-    nodes = np.concatenate([ch.kept_nodes[reached], ch.entry_node[entry], *near_nodes])
-    minutes = np.concatenate([kept_minutes[reached], along, *near_minutes])
-    # an inner node lies on the chains of both directions: keep the faster, once (scratch: O(reached), not O(graph))
-    best, owner = ch.best, ch.owner
-    np.minimum.at(best, nodes, minutes)
-    row = np.arange(len(nodes))
-    winner = row[(best[nodes] == minutes) & (minutes <= limit)]
-    owner[nodes[winner]] = winner
-    first = winner[owner[nodes[winner]] == winner]
-    best[nodes] = np.inf
-    return nodes[first], minutes[first]
+    return chain_search(
+        ch.matrix.indptr,
+        ch.matrix.indices,
+        ch.matrix.data,
+        ch.kept,
+        ch.kept_nodes,
+        ch.entry_ptr,
+        ch.entry_node,
+        ch.entry_cum,
+        ch.entry_chain,
+        ch.chain_entries,
+        ch.chain_end,
+        ch.chain_minutes,
+        ch.node_entry_ptr,
+        ch.node_entry,
+        ch.best,
+        ch.kept_best,
+        ch.kept_dist,
+        ch.kept_slot,
+        np.asarray(link_nodes, dtype=np.int64),
+        np.asarray(link_minutes, dtype=float),
+        float(limit),
+    )
