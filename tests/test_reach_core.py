@@ -14,7 +14,7 @@ from conftest import CITIES, shared_file
 from scipy.sparse.csgraph import dijkstra
 from typer.testing import CliRunner
 
-from mapgen import osm_extract, pipeline
+from mapgen import osm_extract, places
 from mapgen.cli import app
 from mapgen.config import DEFAULT_CATEGORIES, Settings, load_city
 from mapgen.network import street_graph
@@ -270,7 +270,7 @@ def test_second_load_skips_parsing(tmp_path, monkeypatch: pytest.MonkeyPatch) ->
     osm = shared_file("osm", "shenzhen-longgang.osm")
     first = load_graph(osm, "bike", settings)
     city = load_city(CITIES / "shenzhen-longgang.toml", cache_dir=str(tmp_path))
-    extract_first, _ = pipeline.load_extract(city, {"amenity", "leisure"}, quiet=True)
+    extract_first, _ = places.load_extract(city, {"amenity", "leisure"}, quiet=True)
 
     def no_parsing(*args: object, **kwargs: object) -> None:
         raise AssertionError("parsed again")
@@ -279,7 +279,7 @@ def test_second_load_skips_parsing(tmp_path, monkeypatch: pytest.MonkeyPatch) ->
     again = load_graph(osm, "bike", settings)
     np.testing.assert_array_equal(first.edge_u, again.edge_u)
     np.testing.assert_array_equal(first.edge_minutes, again.edge_minutes)
-    extract_again, _ = pipeline.load_extract(city, {"amenity", "leisure"}, quiet=True)
+    extract_again, _ = places.load_extract(city, {"amenity", "leisure"}, quiet=True)
     assert len(extract_again.features) == len(extract_first.features) > 0
     faster = load_graph(osm, "bike", Settings(cache_dir=tmp_path, bike_kmh=15))  # other settings: other graph
     assert faster.speed_kmh == 15

@@ -13,7 +13,7 @@ from mapgen import osm_extract
 from mapgen.config import CatalogueSettings, SchoolListConfig, Settings, city_from_osm, load_city
 from mapgen.contract import ReviewLog
 from mapgen.geo import distance_m
-from mapgen.pipeline import select_schools
+from mapgen.places import select_schools
 from mapgen.school_list import reconcile_school_list, school_key, school_score
 from mapgen.schools import schools_from_osm
 

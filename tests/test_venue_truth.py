@@ -15,7 +15,7 @@ from mapgen.config import load_city
 from mapgen.contract import ReviewLog
 from mapgen.edge import data_area
 from mapgen.naming import RAW_TAG_NAME
-from mapgen.pipeline import feature_keys, load_extract, select_venues, with_language
+from mapgen.places import feature_keys, load_extract, select_venues, with_language
 from mapgen.publish.sheetdata import load_build, sheet_table
 from mapgen.sitetext import normalise
 from mapgen.taxonomy import load_taxonomy

@@ -86,7 +86,7 @@ def load_inputs(build_dir: str | Path, city: CityConfig, quiet: bool = True) -> 
     InputFileError
         When a contract file is missing or unreadable, or the build is of another city.
     """
-    from mapgen.pipeline import load_extract
+    from mapgen.places import load_extract
 
     build = BuildFolder(build_dir)
     summary = build.summary

@@ -24,17 +24,8 @@ from mapgen.contract import ROUTE_COLUMNS, ReviewLog, Summary
 from mapgen.errors import NoSchoolsError
 from mapgen.network import StreetGraph, street_graph
 from mapgen.osm_extract import data_date
-from mapgen.pipeline import (
-    ModesReach,
-    city_summary,
-    feature_keys,
-    load_extract,
-    publish_city,
-    reach_by_mode,
-    select_schools,
-    select_venues,
-    sheet_basemap,
-)
+from mapgen.pipeline import ModesReach, city_summary, publish_city, reach_by_mode, sheet_basemap
+from mapgen.places import feature_keys, load_extract, select_schools, select_venues
 from mapgen.publish.files import write_summary
 from mapgen.publish.finish import finish_build
 from mapgen.region.cuts import cut_key
