@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 import pyproj
 import scipy.sparse as sp
@@ -17,6 +17,9 @@ from mapgen.config import Mode, Settings
 from mapgen.errors import EmptyNetworkError
 from mapgen.geo import utm_crs
 from mapgen.osm_extract import OsmExtract
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 # Minutes used instead of zero so sparse matrices keep zero-length edges as edges.
 MIN_EDGE_MINUTES = 1e-9
@@ -142,7 +145,9 @@ class StreetGraph:
         return shapely.STRtree(shapely.points(self.node_xy))
 
     def to_networkx(self) -> nx.DiGraph:
-        """Return the graph as a networkx DiGraph with ``minutes`` and ``length`` edge attributes."""
+        """Return the graph as a networkx DiGraph with ``minutes`` and ``length`` edge attributes (tests, checks)."""
+        import networkx as nx  # not a dependency of the package: the tests and benchmarks install it
+
         g = nx.DiGraph()
         g.add_nodes_from(range(self.n_nodes))
         order = np.argsort(-self.edge_minutes)  # slowest first, so the fastest parallel edge wins
