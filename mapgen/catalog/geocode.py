@@ -17,7 +17,7 @@ from rapidfuzz import fuzz, process
 from mapgen.catalog.gazetteer import Gazetteer
 from mapgen.catalog.names import name_score, name_variants, normalise_district, parse_address
 from mapgen.config import CatalogueSettings, OnlineGeocoder
-from mapgen.errors import ConfigError
+from mapgen.errors import ConfigError, MissingExtraError
 from mapgen.geo import convert, distance_m
 
 _NEAR_M = 300.0  # name and address agree when their places are this close
@@ -207,7 +207,10 @@ class OnlineLookup:
         return float(lon), float(lat)
 
     def _nominatim(self, text: str) -> tuple[float, float] | None:
-        from geopy.geocoders import Nominatim
+        try:
+            from geopy.geocoders import Nominatim
+        except ImportError as exc:
+            raise MissingExtraError("geopy", "online", "online geocoding") from exc
 
         location = Nominatim(user_agent=self.config.user_agent, timeout=10).geocode(text)
         return (location.longitude, location.latitude) if location is not None else None

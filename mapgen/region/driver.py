@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mapgen.config import RegionConfig
-from mapgen.errors import RegionError
+from mapgen.errors import MissingExtraError, RegionError
 from mapgen.progress import say, stage
 from mapgen.region.cuts import can_precut, cut_key, plan_cuts, precut_box
 from mapgen.region.manifest import area_fingerprint, is_unchanged, write_manifest
@@ -46,7 +46,10 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
     ------
     dask.distributed.Client
     """
-    from dask.distributed import Client, LocalCluster
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise MissingExtraError("dask", "region", "region builds") from exc
 
     if scheduler is not None:
         try:
