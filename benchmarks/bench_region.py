@@ -150,7 +150,7 @@ def growth(args: argparse.Namespace) -> None:
     """Make (or reuse) each synthetic region, build it in a fresh process, and print the growth table."""
     rows = []
     for copies in args.copies:
-        folder = args.data / f"copies-{copies}"
+        folder = args.data / (f"copies-{copies}" + (f"-county-{args.county}" if args.county > 1 else ""))
         if not (folder / "region.toml").is_file():
             subprocess.run(
                 [
@@ -162,13 +162,15 @@ def growth(args: argparse.Namespace) -> None:
                     str(args.osm),
                     "--trim",
                     str(args.trim),
+                    "--county",
+                    str(args.county),
                     "--out",
                     str(folder),
                 ],
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
-        out = args.out / f"copies-{copies}"
+        out = args.out / folder.name
         cmd = [sys.executable, __file__, "--one", str(folder / "region.toml"), "--out", str(out)]
         cmd += ["--workers", str(args.workers)] if args.workers else []
         cmd += ["--scheduler", args.scheduler] if args.scheduler else []
@@ -205,6 +207,7 @@ def main() -> None:
     parser.add_argument("--osm", type=Path, default=HEIDELBERG, help="extract to copy or build (default Heidelberg)")
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 4, 16], help="region sizes (copies)")
     parser.add_argument("--trim", type=float, default=0.01, help="make_region.py --trim (0.25: central Heidelberg)")
+    parser.add_argument("--county", type=int, default=1, help="make_region.py --county: copies per county side")
     parser.add_argument("--workers", type=int, default=None, help="local cluster workers (default one per CPU)")
     parser.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
     parser.add_argument("--data", type=Path, default=Path("out/bench-region"), help="synthetic regions")
