@@ -124,17 +124,6 @@ class ReviewLog:
         """The rows as a table with :data:`REVIEW_COLUMNS`."""
         return pd.DataFrame([astuple(r) for r in self._rows], columns=[f.name for f in fields(ReviewRow)])
 
-    @classmethod
-    def from_frame(cls, frame: pd.DataFrame) -> ReviewLog:
-        """Rows from a table with :data:`REVIEW_COLUMNS` (a missing ``name`` is empty)."""
-        names = frame["name"] if "name" in frame else pd.Series("", index=frame.index)
-        return cls(
-            ReviewRow(str(f), r, str(c), str(why), "" if pd.isna(n) else str(n))
-            for f, r, c, why, n in zip(
-                frame["file"], frame["row"], frame["column"], frame["reason"], names, strict=True
-            )
-        )
-
 
 class SummarySource(BaseModel):
     """Where the build's OSM data came from."""
