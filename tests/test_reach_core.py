@@ -143,7 +143,14 @@ def test_compiled_one_origin_search_equals_networkx_and_scipy(mode: str) -> None
         # the heap search on the chain graph gives scipy's distances to the last bit
         source = int(rng.integers(len(ch.kept_nodes)))
         settled = bounded_search(
-            ch.matrix.indptr, ch.matrix.indices, ch.matrix.data, source, 6.0, ch.kept_dist, ch.kept_slot
+            ch.matrix.indptr,
+            ch.matrix.indices,
+            ch.matrix.data,
+            np.array([source]),
+            np.zeros(1),
+            6.0,
+            ch.kept_dist,
+            ch.kept_slot,
         )
         found = ch.kept_dist[settled].copy()
         ch.kept_dist[settled] = np.inf

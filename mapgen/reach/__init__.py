@@ -12,7 +12,6 @@ from mapgen.reach.trace import (
     isochrone_quality,
     reached_polygon,
     reached_polygons,
-    reached_segments,
     trace_outlines,
 )
 
@@ -36,7 +35,6 @@ __all__ = [
     "reach_blocks",
     "reached_polygon",
     "reached_polygons",
-    "reached_segments",
     "run_parts",
     "schools_reach",
     "to_metric",

@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mapgen.network import StreetGraph, edges_matrix
+from mapgen.reach.memo import per_graph
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,7 @@ _CHAINS: dict[int, tuple[weakref.ref, Chains]] = {}
 
 def chains(graph: StreetGraph) -> Chains:
     """The :class:`Chains` of `graph`, built on first use and kept while the graph lives."""
-    entry = _CHAINS.get(id(graph))
-    if entry is None or entry[0]() is not graph:
-        for key in [k for k, (ref, _) in _CHAINS.items() if ref() is None]:
-            del _CHAINS[key]
-        entry = (weakref.ref(graph), _build_chains(graph))
-        _CHAINS[id(graph)] = entry
-    return entry[1]
+    return per_graph(_CHAINS, graph, _build_chains)
 
 
 def _build_chains(graph: StreetGraph) -> Chains:

@@ -1,18 +1,17 @@
-"""Compiled kernels (numba) of the one-origin isochrone path: bounded search, chain expansion, segments, raster."""
+"""Compiled kernels (numba) of the one-origin search: a bounded multi-start Dijkstra and the chain expansion."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 from numba import njit
 
 # The kernels repeat the floating-point operations of the array code they replaced, in the same order,
-# so minutes, segment ends and marked cells are bit for bit what numpy and scipy gave.
+# so segment ends and marked cells are bit for bit what numpy gave, and a one-start search gives
+# scipy's distances to the last bit.
 
 
 @njit(cache=True, nogil=True)
-def _grown(array: np.ndarray) -> np.ndarray:
+def grown(array: np.ndarray) -> np.ndarray:
     """`array` copied into one twice as long (the tail uninitialised)."""
     out = np.empty(2 * len(array), dtype=array.dtype)
     out[: len(array)] = array
@@ -20,26 +19,47 @@ def _grown(array: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
+def _sift_up(keys: np.ndarray, items: np.ndarray, slot: np.ndarray, size: int, v: int, key: float) -> int:
+    """Give `v` the smaller `key` in the heap (entering as a new leaf when absent); the new heap size."""
+    i = slot[v]
+    if i == -1:  # not yet in the heap: a new leaf (the caller made room)
+        i = size
+        size += 1
+    while i > 0:
+        up = (i - 1) >> 1
+        if keys[up] <= key:
+            break
+        keys[i], items[i] = keys[up], items[up]
+        slot[items[i]] = i
+        i = up
+    keys[i], items[i] = key, v
+    slot[v] = i
+    return size
+
+
+@njit(cache=True, nogil=True)
 def bounded_search(
     indptr: np.ndarray,
     indices: np.ndarray,
     data: np.ndarray,
-    source: int,
+    sources: np.ndarray,
+    offsets: np.ndarray,
     bound: float,
     dist: np.ndarray,
     slot: np.ndarray,
 ) -> np.ndarray:
-    """Exact Dijkstra from `source` over a CSR graph, settling only nodes within `bound`.
+    """Exact Dijkstra from `sources`, each starting at its offset, over a CSR graph, settling only nodes within `bound`.
 
     An indexed binary heap (decrease-key): work and memory grow with the nodes reached, not with
-    the graph.
+    the graph. One search from several starts costs what one start costs; from one start at offset 0
+    the distances are scipy's to the last bit.
 
     Parameters
     ----------
     indptr, indices, data
         The graph's CSR arrays (edge weights positive).
-    source
-        Start node.
+    sources, offsets
+        Start nodes and the distance each starts at (a start listed twice keeps its smaller offset).
     bound
         Largest distance searched.
     dist
@@ -54,14 +74,16 @@ def bounded_search(
     numpy.ndarray
         The settled nodes, in the order settled (distances at most `bound`).
     """
-    keys = np.empty(256)
-    items = np.empty(256, dtype=np.int64)
+    keys = np.empty(max(256, 2 * len(sources)))
+    items = np.empty(len(keys), dtype=np.int64)
     settled = np.empty(256, dtype=np.int64)
     done = 0
-    size = 1
-    keys[0], items[0] = 0.0, source
-    slot[source] = 0
-    dist[source] = 0.0
+    size = 0
+    for s in range(len(sources)):
+        v, nd = sources[s], offsets[s]
+        if nd < dist[v] and nd <= bound:
+            dist[v] = nd
+            size = _sift_up(keys, items, slot, size, v, nd)
     while size:
         u, d = items[0], keys[0]
         slot[u] = -2  # settled
@@ -83,7 +105,7 @@ def bounded_search(
             keys[i], items[i] = key, item
             slot[item] = i
         if done == len(settled):
-            settled = _grown(settled)
+            settled = grown(settled)
         settled[done] = u
         done += 1
         for k in range(indptr[u], indptr[u + 1]):
@@ -91,21 +113,9 @@ def bounded_search(
             nd = d + data[k]
             if nd < dist[v] and nd <= bound:
                 dist[v] = nd
-                i = slot[v]
-                if i == -1:  # not yet in the heap: a new leaf
-                    if size == len(keys):
-                        keys, items = _grown(keys), _grown(items)
-                    i = size
-                    size += 1
-                while i > 0:  # sift up
-                    up = (i - 1) >> 1
-                    if keys[up] <= nd:
-                        break
-                    keys[i], items[i] = keys[up], items[up]
-                    slot[items[i]] = i
-                    i = up
-                keys[i], items[i] = nd, v
-                slot[v] = i
+                if slot[v] == -1 and size == len(keys):
+                    keys, items = grown(keys), grown(items)
+                size = _sift_up(keys, items, slot, size, v, nd)
     out = settled[:done]
     for u in out:
         slot[u] = -1
@@ -141,16 +151,16 @@ def chain_search(
     The arrays are those of :class:`mapgen.reach.chains.Chains` (``indptr``, ``indices``, ``data``:
     its matrix); ``best``, ``kept_best``, ``kept_dist`` and ``kept_slot`` are its scratch, per graph
     node and per kept node (all ``inf``, or -1, on entry and on return), so the work grows with the nodes reached, not
-    with the graph. Every start kept node
-    is searched on its own and its offset added after, as scipy's multi-source search does, so the
-    minutes are the same to the last bit; each node is reported once, by its last fastest candidate.
+    with the graph. One search starts from every start kept node at once, each at its offset, so the
+    minutes are scipy's multi-source minutes to rounding (offsets are added first, not last); each
+    node is reported once, by its last fastest candidate.
 
     Returns
     -------
     tuple of numpy.ndarray
         Reached graph nodes and their minutes (at most `limit`).
     """
-    start = kept_best  # first the start offsets, then the kept nodes' minutes
+    start = kept_best  # the start offsets
     n_order = len(link_nodes)
     for node in link_nodes:
         n_order += node_entry_ptr[node + 1] - node_entry_ptr[node]
@@ -178,32 +188,9 @@ def chain_search(
     sources = order[:n_start]
     offsets = start[sources]
     start[sources] = np.inf
-    live = offsets <= limit
-    sources, offsets = sources[live], offsets[live]
-    kept_minutes = kept_best
-    reached = np.empty(0, dtype=np.int64)
-    reached_minutes = np.empty(0)
-    if len(sources):
-        bound = limit - offsets.min()
-        found = [bounded_search(indptr, indices, data, sources[0], bound, kept_dist, kept_slot)]
-        for i in range(len(sources)):
-            if i:
-                found.append(bounded_search(indptr, indices, data, sources[i], bound, kept_dist, kept_slot))
-            for u in found[i]:
-                kept_minutes[u] = min(kept_minutes[u], kept_dist[u] + offsets[i])
-                kept_dist[u] = np.inf
-        n_found = 0
-        for settled in found:
-            n_found += len(settled)
-        every = np.empty(n_found, dtype=np.int64)
-        n_found = 0
-        for settled in found:
-            every[n_found : n_found + len(settled)] = settled
-            n_found += len(settled)
-        candidates = np.unique(every)  # sorted, as the kept index order of the array code
-        reached = candidates[kept_minutes[candidates] <= limit]
-        reached_minutes = kept_minutes[reached].copy()
-        kept_minutes[candidates] = np.inf
+    reached = bounded_search(indptr, indices, data, sources, offsets, limit, kept_dist, kept_slot)
+    reached_minutes = kept_dist[reached].copy()
+    kept_dist[reached] = np.inf
     n_along = 0
     for r in reached:
         n_along += entry_ptr[r + 1] - entry_ptr[r]
@@ -243,72 +230,3 @@ def chain_search(
     for i in range(total):
         best[nodes[i]] = np.inf
     return nodes[keep], minutes[keep]
-
-
-@njit(cache=True, nogil=True)
-def segment_ends(
-    indptr: np.ndarray,
-    indices: np.ndarray,
-    data: np.ndarray,
-    node_xy: np.ndarray,
-    nodes: np.ndarray,
-    minutes: np.ndarray,
-    limit: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end points of the street segments travelled within `limit` (frontier edges cut).
-
-    Every edge out of a node reached in under `limit` minutes, from its tail to the point where
-    time runs out (or its head), over the graph's CSR arrays and node coordinates.
-    """
-    count = 0
-    for i in range(len(nodes)):
-        if minutes[i] < limit:
-            count += indptr[nodes[i] + 1] - indptr[nodes[i]]
-    a = np.empty((count, 2))
-    b = np.empty((count, 2))
-    k = 0
-    for i in range(len(nodes)):
-        m = minutes[i]
-        if not m < limit:
-            continue
-        tail = nodes[i]
-        ax, ay = node_xy[tail, 0], node_xy[tail, 1]
-        for j in range(indptr[tail], indptr[tail + 1]):
-            frac = min((limit - m) / data[j], 1.0)
-            head = indices[j]
-            a[k, 0], a[k, 1] = ax, ay
-            b[k, 0] = ax + frac * (node_xy[head, 0] - ax)
-            b[k, 1] = ay + frac * (node_xy[head, 1] - ay)
-            k += 1
-    return a, b
-
-
-@njit(cache=True, nogil=True)
-def corners(xy: np.ndarray) -> np.ndarray:
-    """Lower-left and upper-right corners, (2, 2), of the points `xy` (n, 2), n at least one."""
-    out = np.empty((2, 2))
-    out[0, 0], out[0, 1] = xy[0, 0], xy[0, 1]
-    out[1, 0], out[1, 1] = xy[0, 0], xy[0, 1]
-    for i in range(1, len(xy)):
-        out[0, 0] = min(out[0, 0], xy[i, 0])
-        out[0, 1] = min(out[0, 1], xy[i, 1])
-        out[1, 0] = max(out[1, 0], xy[i, 0])
-        out[1, 1] = max(out[1, 1], xy[i, 1])
-    return out
-
-
-@njit(cache=True, nogil=True)
-def mark_segments(canvas: np.ndarray, a: np.ndarray, b: np.ndarray, x0: float, y0: float, cell: float) -> None:
-    """Mark, in place, the cells of `canvas` under each segment's end and under points back along it.
-
-    Points are taken every cell or less from the end back towards (not onto) the start, whose cell
-    is another segment's end or one cell from it; (`x0`, `y0`) is the corner of pixel (0, 0).
-    """
-    for i in range(len(a)):
-        ex, ey = (b[i, 0] - x0) / cell, (b[i, 1] - y0) / cell
-        sx, sy = (b[i, 0] - a[i, 0]) / cell, (b[i, 1] - a[i, 1]) / cell
-        canvas[int(ey + 0.5), int(ex + 0.5)] = 1
-        steps = math.ceil(max(abs(sx), abs(sy)))
-        for k in range(1, steps):
-            t = k / steps
-            canvas[int(ey - t * sy + 0.5), int(ex - t * sx + 0.5)] = 1

@@ -13,7 +13,7 @@ from mapgen.network import StreetGraph
 from mapgen.reach.pool import origin_parts, run_parts, worker_count
 from mapgen.reach.route import nearby_minutes, reach_blocks
 from mapgen.reach.snap import attach, transformers
-from mapgen.reach.trace import EMPTY_POLYGON, reached_polygons, reached_segments, trace_outlines
+from mapgen.reach.trace import EMPTY_POLYGON, reached_polygons, trace_outlines
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,10 @@ def isochrones_around(
         mine = by_point[start[i] : start[i + 1]]
         nodes, minutes = nearby_minutes(graph, links.node[mine], links.minutes[mine], bands[-1])
         outlines = trace_outlines(
-            [reached_segments(graph, nodes, minutes, band) for band in bands],
+            graph,
+            nodes,
+            minutes,
+            bands,
             points[i],
             settings.isochrone_buffer_m,
             cell,

@@ -10,38 +10,15 @@ import numpy as np
 import shapely
 
 from mapgen.network import StreetGraph
-from mapgen.reach.kernels import corners, mark_segments, segment_ends
-
-
-def reached_segments(
-    graph: StreetGraph, nodes: np.ndarray, minutes: np.ndarray, limit: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Street segments travelled within `limit` minutes, the frontier edges cut where time runs out.
-
-    Parameters
-    ----------
-    graph
-        The street graph.
-    nodes, minutes
-        Reached node indices and their minutes.
-    limit
-        Time limit in minutes.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        Start and end points (metric CRS), each (k, 2).
-    """
-    matrix = graph.matrix
-    return segment_ends(
-        matrix.indptr,
-        matrix.indices,
-        matrix.data,
-        graph.node_xy,
-        np.asarray(nodes, dtype=np.int64),
-        np.asarray(minutes, dtype=float),
-        float(limit),
-    )
+from mapgen.reach.nodegrid import BIN_M, node_grid
+from mapgen.reach.raster import (
+    carve_unreached,
+    fill_small_holes,
+    mark_reached,
+    reached_corners,
+    thicken_corner_touches,
+)
+from mapgen.reach.rings import simplify_rings
 
 
 def isochrone_polygon(
@@ -60,10 +37,13 @@ def isochrone_polygon(
     Every edge whose tail is reached contributes the part of it travelled
     before time runs out (interpolated along the edge); the area within
     `buffer_m` of those segments (and of the origin's footprint) is the
-    polygon. It is traced on a raster (OpenCV): the segments are drawn one
-    cell thick, widened by `buffer_m` (a dilation with a disc), enclosed holes
-    smaller than `fill_m2` are filled (blocks ringed by reached streets), and
-    the outlines are traced and simplified to one cell before any shapely
+    polygon. It is traced on a raster: the segments are drawn one cell thick,
+    widened by `buffer_m` (a dilation with a disc, OpenCV), the cells of street
+    nodes the search did not reach are cut out again where no reached segment
+    crosses them and no reached node is next to them (the other carriageway of a
+    one-way pair is not reached), enclosed
+    holes smaller than `fill_m2` are filled (blocks ringed by reached streets), and
+    the outlines are traced (OpenCV) and simplified to one cell before any shapely
     object exists. The cell is `cell_m` or, when the reached extent would need
     more than `max_cells` cells, as large as that extent requires. Unlike a
     convex hull, rivers, rail yards and parks larger than `fill_m2` that no
@@ -159,9 +139,9 @@ def reached_polygons(
     list of shapely.Geometry
         Polygons in the order of sorted `bands` (metric CRS; empty where nothing is reached).
     """
-    bands = sorted(bands)
-    segments = [reached_segments(graph, nodes, minutes, band) for band in bands]
-    outlines = trace_outlines(segments, origin, buffer_m, cell_m or buffer_m / 2.5, max_cells, fill_m2)
+    outlines = trace_outlines(
+        graph, nodes, minutes, sorted(bands), origin, buffer_m, cell_m or buffer_m / 2.5, max_cells, fill_m2
+    )
     return [outline.geometry(outline.xy) for outline in outlines]
 
 
@@ -196,20 +176,26 @@ _NO_OUTLINE = Outline(np.empty((0, 2)), np.zeros(1, dtype=np.int64), np.zeros(1,
 
 
 def trace_outlines(
-    segments: Sequence[tuple[np.ndarray, np.ndarray]],
+    graph: StreetGraph,
+    nodes: np.ndarray,
+    minutes: np.ndarray,
+    bands: Sequence[float],
     origin: shapely.Geometry | None,
     buffer_m: float,
     cell_m: float,
     max_cells: int,
     fill_m2: float,
 ) -> list[Outline]:
-    """Outlines of the area within `buffer_m` of each set of segments (and of `origin`), on one raster.
+    """Outlines of the area within `buffer_m` of the streets travelled within each band (and of `origin`), on one raster.
 
     Parameters
     ----------
-    segments
-        Per band, start and end points (k, 2) of its segments (see :func:`reached_segments`);
-        the last set spans the others.
+    graph
+        The street graph.
+    nodes, minutes
+        Reached node indices and their minutes (searched to at least the largest band).
+    bands
+        Time limits in minutes, ascending: each band's streets include the smaller bands' streets.
     origin
         Footprint (point or area, metric CRS) added to every outline, or None.
     buffer_m
@@ -224,9 +210,14 @@ def trace_outlines(
     Returns
     -------
     list of Outline
-        One per set of segments.
+        One per band.
     """
-    last_b = segments[-1][1]
+    csr = graph.matrix
+    nodes = np.asarray(nodes, dtype=np.int64)
+    street = (csr.indptr, csr.indices, csr.data, graph.node_xy, nodes)
+    grid = node_grid(graph)
+    minutes = np.asarray(minutes, dtype=float)
+    extent, n_segments = reached_corners(*street, minutes, float(bands[-1]))
     dots = np.empty((0, 2))
     shells: list[np.ndarray] = []
     if origin is not None and not shapely.is_empty(origin):
@@ -234,12 +225,11 @@ def trace_outlines(
             shells = [shapely.get_coordinates(ring) for ring in shapely.get_exterior_ring(shapely.get_parts(origin))]
         else:
             dots = shapely.get_coordinates(origin)
-    # every start is another segment's end or a cell from one: the ends (and the origin) span the raster
-    parts = [p for p in (last_b, dots, *shells) if len(p)]
-    if not parts:
-        return [_NO_OUTLINE] * len(segments)
-    extent = np.array([corners(p) for p in parts])
-    lo, hi = extent[:, 0].min(axis=0), extent[:, 1].max(axis=0)
+    parts = [p for p in (dots, *shells) if len(p)]
+    if not parts and not n_segments:
+        return [_NO_OUTLINE] * len(bands)
+    corners = np.array([extent] * bool(n_segments) + [[p.min(axis=0), p.max(axis=0)] for p in parts])
+    lo, hi = corners[:, 0].min(axis=0), corners[:, 1].max(axis=0)
     span = hi - lo + 2 * buffer_m
     cell = max(cell_m, float(np.sqrt(span[0] * span[1] / max_cells)))
     radius = max(1, round(buffer_m / cell))
@@ -255,9 +245,29 @@ def trace_outlines(
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     fill_px = fill_m2 / cell**2
     outlines = []
-    for a, b in segments:
-        mark_segments(canvas, a, b, float(origin_xy[0]), float(origin_xy[1]), cell)
-        outlines.append(_outline(cv2.dilate(canvas, disc), origin_xy, cell, fill_px))
+    for band in bands:
+        mark_reached(canvas, *street, minutes, float(band), float(origin_xy[0]), float(origin_xy[1]), cell)
+        wide = cv2.dilate(canvas, disc)
+        # a street node the search did not reach, in a cell no reached street crosses, is not in the band:
+        # the other carriageway of a one-way pair, a street across a fence (holes it leaves are filled later)
+        reached = nodes[minutes <= band]
+        grid.reached[reached] = True
+        carve_unreached(
+            wide,
+            canvas,
+            grid.corner,
+            BIN_M,
+            *grid.shape,
+            grid.bin_ptr,
+            grid.node,
+            grid.reached,
+            graph.node_xy,
+            float(origin_xy[0]),
+            float(origin_xy[1]),
+            cell,
+        )
+        grid.reached[reached] = False
+        outlines.append(_outline(wide, origin_xy, cell, fill_px))
     return outlines
 
 
@@ -268,65 +278,26 @@ def _mark(canvas: np.ndarray, px: np.ndarray) -> None:
 
 
 def _outline(band: np.ndarray, origin_xy: np.ndarray, cell: float, fill_px: float) -> Outline:
-    """Trace the outlines of the marked cells, fill holes under `fill_px` cells, simplify to one cell, georeference.
+    """Fill holes under `fill_px` cells, trace the outlines of the marked cells, simplify to one cell, georeference.
 
-    Contours nest (OpenCV's tree): shells at even depth, holes at odd depth. A
-    hole smaller than `fill_px` is dropped with everything inside it, which
-    fills it; the rest are simplified (Douglas-Peucker, one cell) as pixel chains.
+    Holes are filled on the raster (:func:`fill_small_holes`), so OpenCV traces only the outer
+    boundaries and the holes that stay (a two-level tree: shells, then their holes); where two cells
+    touch only at a corner a third is marked, so no ring passes a point twice; the rings are
+    simplified (Douglas-Peucker, one cell) as pixel chains (:func:`simplify_rings`).
     """
-    contours, hierarchy = cv2.findContours(band, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
+    if fill_px >= 1:
+        fill_small_holes(band, fill_px)
+    thicken_corner_touches(band)
+    contours, hierarchy = cv2.findContours(band, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return _NO_OUTLINE
-    parent = hierarchy[0][:, 3]
-    depth = np.zeros(len(parent), dtype=np.intp)
-    up = parent.copy()
-    while (up >= 0).any():
-        depth += up >= 0
-        up = np.where(up >= 0, parent[up], -1)
-    keep = np.ones(len(parent), dtype=bool)
-    holes = np.flatnonzero(depth % 2 == 1)
-    if fill_px >= 1 and len(holes):
-        keep[holes[ring_areas(contours, holes) < fill_px]] = False
-        inside_filled = np.zeros(len(parent), dtype=bool)
-        up = parent.copy()
-        while (up >= 0).any():
-            inside_filled |= (up >= 0) & ~keep[np.maximum(up, 0)]
-            up = np.where(up >= 0, parent[up], -1)
-        keep &= ~inside_filled
-    rings: list[np.ndarray] = []
-    ring_offsets, polygon_offsets = [0], [0]
-    kept_holes = np.flatnonzero(keep & (depth % 2 == 1))
-    by_parent = kept_holes[np.argsort(parent[kept_holes], kind="stable")]
-    hole_start = np.searchsorted(parent[by_parent], np.arange(len(parent) + 1))
-    for shell in np.flatnonzero(keep & (depth % 2 == 0)):
-        for k in (shell, *by_parent[hole_start[shell] : hole_start[shell + 1]]):
-            ring = cv2.approxPolyDP(contours[int(k)], 1.0, True)[:, 0]
-            if len(ring) < 3:
-                if k == shell:
-                    break
-                continue
-            rings += [ring, ring[:1]]
-            ring_offsets.append(ring_offsets[-1] + len(ring) + 1)
-        if len(ring_offsets) - 1 > polygon_offsets[-1]:
-            polygon_offsets.append(len(ring_offsets) - 1)
-    if len(polygon_offsets) == 1:
+    starts = np.cumsum([0] + [len(c) for c in contours])
+    px, ring_at, polygon_at = simplify_rings(
+        np.concatenate(contours).reshape(-1, 2).astype(np.int64), starts, hierarchy[0].astype(np.int64), 1.0
+    )
+    if len(polygon_at) == 1:
         return _NO_OUTLINE
-    return Outline(np.concatenate(rings) * cell + origin_xy, np.array(ring_offsets), np.array(polygon_offsets))
-
-
-def ring_areas(contours: Sequence[np.ndarray], which: np.ndarray) -> np.ndarray:
-    """Areas, in cells, of the OpenCV contours `which` (integer vertices, shoelace formula).
-
-    The same figures as ``cv2.contourArea`` (on integer vertices every product and sum is exact in
-    double precision), in one pass over all the rings instead of one call per ring.
-    """
-    sizes = np.array([len(contours[int(k)]) for k in which])
-    xy = np.concatenate([contours[int(k)] for k in which]).reshape(-1, 2).astype(np.int64)
-    start = np.cumsum(sizes) - sizes
-    after = np.arange(1, len(xy) + 1)
-    after[start + sizes - 1] = start  # each ring closes on its first vertex
-    cross = xy[:, 0] * xy[after, 1] - xy[after, 0] * xy[:, 1]
-    return np.abs(np.add.reduceat(cross, start)) / 2.0
+    return Outline(px * cell + origin_xy, ring_at, polygon_at)
 
 
 def isochrone_quality(

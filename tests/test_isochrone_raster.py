@@ -1,0 +1,183 @@
+"""Isochrone raster kernels: holes filled by size, corner touches, unreached nodes cut out, rings simplified, grid."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import shapely
+from scipy.sparse.csgraph import dijkstra
+from test_reach_core import SETTINGS, graph_of, random_points
+
+from mapgen.reach import attach, chains, nearby_minutes
+from mapgen.reach.kernels import bounded_search
+from mapgen.reach.nodegrid import BIN_M, node_grid
+from mapgen.reach.raster import carve_unreached, fill_small_holes, thicken_corner_touches
+from mapgen.reach.rings import simplify_rings
+from mapgen.reach.trace import trace_outlines
+
+
+def frame(rows: list[str]) -> np.ndarray:
+    """A raster from rows of '#' (marked) and '.' (empty)."""
+    return np.array([[c == "#" for c in row] for row in rows], dtype=np.uint8)
+
+
+def test_holes_smaller_than_the_limit_are_filled_and_the_outside_is_not() -> None:
+    band = frame(
+        [
+            "..............",
+            ".#####.######.",
+            ".#...#.#....#.",
+            ".#.#.#.#....#.",
+            ".#...#.#....#.",
+            ".#####.######.",
+            "..............",
+        ]
+    )
+    before = band.copy()
+    # left: a hole of 8 cells around an island; right: a hole of 12 cells
+    assert fill_small_holes(band, 10.0) == 1
+    assert band[2:5, 2:5].all()  # the small hole is filled (its island joined)
+    assert (band[2:5, 8:12] == 0).all()  # the larger one stays
+    assert (band[0] == 0).all() and (band[:, 6] == 0).all()  # the outside (touching the border) stays empty
+    assert ((band - before) >= 0).all()
+
+
+def test_empty_regions_touching_at_a_corner_are_two_holes() -> None:
+    # marked cells are 8-connected, as OpenCV traces them: the two empty cells are separate holes of one cell
+    band = frame(
+        [
+            "......",
+            ".####.",
+            ".#.##.",
+            ".##.#.",
+            ".####.",
+            "......",
+        ]
+    )
+    assert fill_small_holes(band, 2.0) == 2
+    assert band[1:5, 1:5].all()
+
+
+def test_corner_touches_are_thickened_so_no_ring_passes_a_point_twice() -> None:
+    band = frame(
+        [
+            "........",
+            ".###....",
+            ".###....",
+            ".###....",
+            "....###.",
+            "....###.",
+            "....###.",
+            "........",
+        ]
+    )
+    assert thicken_corner_touches(band) == 1
+    contours, _ = cv2.findContours(band, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    assert len(contours) == 1
+    ring = contours[0][:, 0]
+    assert len({tuple(p) for p in ring}) == len(ring)  # no vertex visited twice
+    assert shapely.Polygon(ring).is_valid
+
+
+def test_simplified_rings_stay_within_a_cell_of_the_traced_outline_on_real_isochrones() -> None:
+    graph = graph_of("heidelberg", "bike")
+    rng = np.random.default_rng(5)
+    origins = attach(graph, random_points(graph, rng, 6), leaving=True, settings=SETTINGS)
+    checked = 0
+    for place in range(6):
+        mine = origins.place == place
+        nodes, minutes = nearby_minutes(graph, origins.node[mine], origins.minutes[mine], SETTINGS.minutes)
+        outline = trace_outlines(
+            graph, nodes, minutes, [SETTINGS.minutes], None, 25.0, 10.0, SETTINGS.isochrone_max_cells, 0.0
+        )[0]
+        assert len(outline.polygon_offsets) > 1
+        # the rings are closed and every polygon has a shell
+        for r in range(len(outline.ring_offsets) - 1):
+            ring = outline.xy[outline.ring_offsets[r] : outline.ring_offsets[r + 1]]
+            assert len(ring) >= 4 and (ring[0] == ring[-1]).all()
+        checked += 1
+    # the simplification itself, on a traced ring: every traced vertex within one pixel of the simplified ring
+    canvas = np.zeros((60, 80), dtype=np.uint8)
+    cv2.circle(canvas, (40, 30), 22, 1, -1)
+    cv2.rectangle(canvas, (30, 20), (44, 34), 0, -1)
+    contours, hierarchy = cv2.findContours(canvas, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    points = np.concatenate(contours).reshape(-1, 2).astype(np.int64)
+    starts = np.cumsum([0] + [len(c) for c in contours])
+    xy, ring_at, polygon_at = simplify_rings(points, starts, hierarchy[0].astype(np.int64), 1.0)
+    assert len(polygon_at) == 2 and len(ring_at) == 3  # one polygon: its shell and the square hole
+    assert len(xy) < len(points)
+    shape = shapely.Polygon(xy[ring_at[0] : ring_at[1]], [xy[ring_at[1] : ring_at[2]]])
+    assert shape.is_valid
+    assert shapely.distance(shapely.points(points), shape.boundary).max() <= 1.0 + 1e-9
+    assert checked == 6
+
+
+def test_unreached_street_nodes_off_the_reached_streets_are_cut_out_of_the_band() -> None:
+    graph = graph_of("shenzhen", "walk")
+    grid = node_grid(graph)
+    cell = 10.0
+    corner = graph.node_xy.min(axis=0) - 5 * cell
+    size = ((graph.node_xy.max(axis=0) - corner) / cell).astype(int) + 6
+    band = np.ones((size[1], size[0]), dtype=np.uint8)  # the widened band covers the whole network
+    streets = np.zeros_like(band)
+    unreached = np.array([0, graph.n_nodes // 2, graph.n_nodes - 1])
+    px = ((graph.node_xy[unreached] - corner) / cell + 0.5).astype(int)
+    assert len({tuple(p) for p in px}) == 3
+    streets[px[0, 1], px[0, 0]] = 1  # a reached street crosses the first one's cell
+    grid.reached[:] = True
+    grid.reached[unreached] = False
+    try:
+        cleared = carve_unreached(
+            band,
+            streets,
+            grid.corner,
+            BIN_M,
+            *grid.shape,
+            grid.bin_ptr,
+            grid.node,
+            grid.reached,
+            graph.node_xy,
+            float(corner[0]),
+            float(corner[1]),
+            cell,
+        )
+    finally:
+        grid.reached[:] = False
+    assert cleared == 2
+    assert band[px[0, 1], px[0, 0]] == 1  # not reached, but on a cell a reached street crosses
+    assert band[px[1, 1], px[1, 0]] == 0 and band[px[2, 1], px[2, 0]] == 0
+    assert int((band == 0).sum()) == 2  # reached nodes keep their cells
+
+
+def test_the_node_grid_holds_every_node_once_in_its_bin() -> None:
+    graph = graph_of("shenzhen", "bike")
+    grid = node_grid(graph)
+    assert node_grid(graph) is grid  # built once per graph
+    assert np.array_equal(np.sort(grid.node), np.arange(graph.n_nodes))
+    nx, ny = grid.shape
+    for b in np.random.default_rng(3).choice(nx * ny, 40, replace=False):
+        mine = grid.node[grid.bin_ptr[b] : grid.bin_ptr[b + 1]]
+        i, j = b % nx, b // nx
+        lo = grid.corner + np.array([i, j]) * BIN_M
+        assert ((graph.node_xy[mine] >= lo) & (graph.node_xy[mine] < lo + BIN_M + 1e-6)).all()
+
+
+def test_one_search_from_several_starts_equals_scipy_from_each() -> None:
+    graph = graph_of("shenzhen", "bike")
+    ch = chains(graph)
+    rng = np.random.default_rng(8)
+    for _ in range(5):
+        sources = rng.choice(len(ch.kept_nodes), 3, replace=False)
+        offsets = rng.uniform(0.0, 2.0, 3)
+        settled = bounded_search(
+            ch.matrix.indptr, ch.matrix.indices, ch.matrix.data, sources, offsets, 8.0, ch.kept_dist, ch.kept_slot
+        )
+        found = ch.kept_dist[settled].copy()
+        ch.kept_dist[settled] = np.inf
+        each = dijkstra(ch.matrix, directed=True, indices=sources, limit=8.0) + offsets[:, None]
+        best = each.min(axis=0)
+        expected = np.flatnonzero(best <= 8.0)
+        assert np.array_equal(np.sort(settled), expected)
+        np.testing.assert_allclose(found, best[settled], rtol=1e-12, atol=1e-12)
+        assert np.all(np.diff(found) >= 0)  # settled in order
+    assert np.isinf(ch.kept_dist).all() and (ch.kept_slot == -1).all()
