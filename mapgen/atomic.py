@@ -120,6 +120,10 @@ def staged_file(path: str | Path) -> Iterator[Path]:
         raise InputFileError(f"{path}: cannot write into {path.parent} ({exc.strerror or exc})") from exc
     os.close(handle)
     tmp = Path(name)
+    # mkstemp makes the file private (0600); the result gets the mode a plain open() would give it
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
         os.replace(tmp, path)

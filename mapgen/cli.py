@@ -280,15 +280,17 @@ def isochrones(
 
 
 def _write_isochrones(out: Path, isochrones: gpd.GeoDataFrame) -> None:
-    """Write isochrones (WGS-84) as GeoJSON: properties id, mode, minutes; coordinates to 7 decimals (~1 cm)."""
+    """Write isochrones (WGS-84) as GeoJSON, atomically: properties id, mode, minutes; coordinates to 7 decimals (~1 cm)."""
     import json
 
     import numpy as np
     import shapely
 
+    from mapgen.atomic import staged_file
+
     shapes = shapely.to_geojson(shapely.transform(isochrones.geometry.to_numpy(), lambda xy: np.round(xy, 7)))
     rows = zip(isochrones["school_id"], isochrones["mode"], isochrones["minutes"], shapes, strict=True)
-    with out.open("w", encoding="utf-8") as fh:
+    with staged_file(out) as tmp, tmp.open("w", encoding="utf-8") as fh:
         fh.write('{"type": "FeatureCollection", "features": [\n')
         fh.write(
             ",\n".join(

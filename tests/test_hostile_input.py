@@ -347,6 +347,18 @@ def test_a_killed_rebuild_leaves_the_previous_output_intact(shenzhen_build: Path
     assert not staging[0].exists() and not list(tmp_path.glob(".out.*"))
 
 
+def test_a_staged_file_gets_the_mode_a_plain_write_gives(tmp_path: Path) -> None:
+    from mapgen.atomic import staged_file
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x", encoding="utf-8")
+    with staged_file(tmp_path / "staged.txt") as tmp:
+        tmp.write_text("x", encoding="utf-8")
+    # readable by the web server's user as any other output is, not private as a temporary file
+    assert (tmp_path / "staged.txt").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    assert not list(tmp_path.glob(".staged.txt.*"))
+
+
 @pytest.mark.slow  # a whole build of its own
 def test_build_output_errors_are_one_line(tmp_path: Path) -> None:
     osm = str(OSM / "shenzhen-longgang.osm")
