@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mapgen.network import StreetGraph, edges_matrix
+from mapgen.reach.kernels import walk_chains
 from mapgen.reach.memo import per_graph
 
 
@@ -57,26 +58,22 @@ def _build_chains(graph: StreetGraph) -> Chains:
     degree = np.diff(both.indptr)
     out_degree, in_degree = np.diff(matrix.indptr), np.diff(matrix.T.tocsr().indptr)
     passing = (degree == 2) & (((in_degree == 2) & (out_degree == 2)) | ((in_degree == 1) & (out_degree == 1)))
-    indptr, indices, data = matrix.indptr.tolist(), matrix.indices.tolist(), matrix.data.tolist()
     while True:
         kept_nodes = np.flatnonzero(~passing)
-        walks = _walk_chains(kept_nodes.tolist(), passing.tolist(), indptr, indices, data)
+        starts, ends, total, inner_ptr, entry_node, entry_cum = walk_chains(
+            kept_nodes, passing, matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64), matrix.data
+        )
         seen = np.zeros(n, dtype=bool)
-        for _, _, inner, _ in walks:
-            seen[inner] = True
+        seen[entry_node] = True
         loops = passing & ~seen  # rings of pass-through nodes that no kept node reaches: keep their nodes
         if not loops.any():
             break
         passing &= ~loops
     kept = np.full(n, -1, dtype=np.int64)
     kept[kept_nodes] = np.arange(len(kept_nodes))
-    tail = np.array([kept[w[0]] for w in walks], dtype=np.int64)
-    head = np.array([kept[w[1]] for w in walks], dtype=np.int64)
-    total = np.array([w[3][-1] for w in walks])
-    sizes = np.array([len(w[2]) for w in walks], dtype=np.int64)
-    entry_node = np.array([node for w in walks for node in w[2]], dtype=np.int64)
-    entry_cum = np.array([cum for w in walks for cum in w[3][:-1]])
-    entry_chain = np.repeat(np.arange(len(walks)), sizes)
+    tail, head = kept[starts], kept[ends]
+    sizes = np.diff(inner_ptr)
+    entry_chain = np.repeat(np.arange(len(starts)), sizes)
     loop = tail == head
     by_node = np.argsort(entry_node, kind="stable")
     return Chains(
@@ -87,7 +84,7 @@ def _build_chains(graph: StreetGraph) -> Chains:
         entry_node=entry_node,
         entry_cum=entry_cum,
         entry_chain=entry_chain,
-        chain_entries=np.concatenate([[0], np.cumsum(sizes)]),
+        chain_entries=inner_ptr,
         chain_end=head,
         chain_minutes=total,
         node_entry_ptr=np.searchsorted(entry_node[by_node], np.arange(n + 1)),
@@ -97,28 +94,3 @@ def _build_chains(graph: StreetGraph) -> Chains:
         kept_dist=np.full(len(kept_nodes), np.inf),
         kept_slot=np.full(len(kept_nodes), -1, dtype=np.int64),
     )
-
-
-def _walk_chains(
-    starts: list[int], passing: list[bool], indptr: list[int], indices: list[int], data: list[float]
-) -> list[tuple[int, int, list[int], list[float]]]:
-    """Follow every edge out of every kept node through pass-through nodes to the next kept node.
-
-    Returns (start, end, inner nodes, minutes from the start to each inner node and to the end) per chain,
-    in the order of `starts`.
-    """
-    walks = []
-    for s in starts:
-        for k in range(indptr[s], indptr[s + 1]):
-            prev, node, cum = s, indices[k], data[k]
-            inner: list[int] = []
-            cums: list[float] = []
-            while passing[node]:
-                inner.append(node)
-                cums.append(cum)
-                a, b = indptr[node], indptr[node + 1]
-                step = a if b - a == 1 or indices[a] != prev else a + 1
-                prev, node, cum = node, indices[step], cum + data[step]
-            cums.append(cum)
-            walks.append((s, node, inner, cums))
-    return walks

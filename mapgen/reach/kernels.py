@@ -230,3 +230,51 @@ def chain_search(
     for i in range(total):
         best[nodes[i]] = np.inf
     return nodes[keep], minutes[keep]
+
+
+@njit(cache=True, nogil=True)
+def walk_chains(
+    starts: np.ndarray, passing: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Follow every edge out of every start node through pass-through nodes to the next other node.
+
+    Parameters
+    ----------
+    starts
+        Kept nodes, in order; every edge out of each starts one chain.
+    passing
+        Mask of pass-through nodes (two neighbours, traffic through in one or both directions).
+    indptr, indices, data
+        The graph's CSR arrays.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Per chain its start node, end node and minutes; the offsets (chains + 1) of its inner nodes
+        in the inner node array, and the minutes from the chain's start to each inner node, in order.
+    """
+    n_chains = 0
+    for s in starts:
+        n_chains += indptr[s + 1] - indptr[s]
+    chain_start = np.empty(n_chains, dtype=np.int64)
+    chain_end = np.empty(n_chains, dtype=np.int64)
+    chain_minutes = np.empty(n_chains)
+    inner_ptr = np.zeros(n_chains + 1, dtype=np.int64)
+    inner = np.empty(1024, dtype=np.int64)
+    inner_cum = np.empty(1024)
+    c = n_inner = 0
+    for s in starts:
+        for k in range(indptr[s], indptr[s + 1]):
+            prev, node, cum = s, indices[k], data[k]
+            while passing[node]:
+                if n_inner == len(inner):
+                    inner, inner_cum = grown(inner), grown(inner_cum)
+                inner[n_inner], inner_cum[n_inner] = node, cum
+                n_inner += 1
+                a, b = indptr[node], indptr[node + 1]
+                step = a if b - a == 1 or indices[a] != prev else a + 1
+                prev, node, cum = node, indices[step], cum + data[step]
+            chain_start[c], chain_end[c], chain_minutes[c] = s, node, cum
+            c += 1
+            inner_ptr[c] = n_inner
+    return chain_start, chain_end, chain_minutes, inner_ptr, inner[:n_inner], inner_cum[:n_inner]
