@@ -215,7 +215,6 @@ def trace_outlines(
     csr = graph.matrix
     nodes = np.asarray(nodes, dtype=np.int64)
     street = (csr.indptr, csr.indices, csr.data, graph.node_xy, nodes)
-    grid = node_grid(graph)
     minutes = np.asarray(minutes, dtype=float)
     extent, n_segments = reached_corners(*street, minutes, float(bands[-1]))
     dots = np.empty((0, 2))
@@ -245,16 +244,28 @@ def trace_outlines(
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     fill_px = fill_m2 / cell**2
     outlines = []
-    for band in bands:
-        mark_reached(canvas, *street, minutes, float(band), float(origin_xy[0]), float(origin_xy[1]), cell)
+    for limit in bands:
+        mark_reached(canvas, *street, minutes, float(limit), float(origin_xy[0]), float(origin_xy[1]), cell)
         wide = cv2.dilate(canvas, disc)
-        # a street node the search did not reach, in a cell no reached street crosses, is not in the band:
-        # the other carriageway of a one-way pair, a street across a fence (holes it leaves are filled later)
-        reached = nodes[minutes <= band]
-        grid.reached[reached] = True
+        _cut_out_unreached(wide, canvas, graph, nodes[minutes <= limit], origin_xy, cell)
+        outlines.append(_outline(wide, origin_xy, cell, fill_px))
+    return outlines
+
+
+def _cut_out_unreached(
+    band: np.ndarray, streets: np.ndarray, graph: StreetGraph, reached: np.ndarray, origin_xy: np.ndarray, cell: float
+) -> None:
+    """Clear, in `band`, the cells of the graph's nodes not in `reached` (see :func:`carve_unreached`).
+
+    Such a node in a cell no reached street crosses, next to no reached node, is not in the band: the
+    other carriageway of a one-way pair, a street behind a fence (holes it leaves are filled after).
+    """
+    grid = node_grid(graph)
+    grid.reached[reached] = True
+    try:
         carve_unreached(
-            wide,
-            canvas,
+            band,
+            streets,
             grid.corner,
             BIN_M,
             *grid.shape,
@@ -266,9 +277,8 @@ def trace_outlines(
             float(origin_xy[1]),
             cell,
         )
+    finally:
         grid.reached[reached] = False
-        outlines.append(_outline(wide, origin_xy, cell, fill_px))
-    return outlines
 
 
 def _mark(canvas: np.ndarray, px: np.ndarray) -> None:
