@@ -9,7 +9,8 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def reached_corners(
+def reached_segments(
+    canvas: np.ndarray,
     indptr: np.ndarray,
     indices: np.ndarray,
     data: np.ndarray,
@@ -17,16 +18,24 @@ def reached_corners(
     nodes: np.ndarray,
     minutes: np.ndarray,
     limit: float,
+    x0: float,
+    y0: float,
+    cell: float,
 ) -> tuple[np.ndarray, int]:
-    """Lower-left and upper-right corners (2, 2) of the far ends of the segments travelled within `limit`, and their count.
+    """Draw on `canvas` the street segments travelled within `limit` minutes; the box of their far ends and their count.
 
     A segment is every edge out of a node reached in under `limit` minutes, from its tail to the
-    point where time runs out (or its head); every start is another segment's end or a cell from
-    one, so the far ends span what :func:`mark_reached` draws. The corners are unset when the count is 0.
+    point where time runs out (or its head). Each marks (1) the cell of its far end and of points
+    every cell or less back towards (not onto) its start, whose cell is another segment's end or a
+    cell from one, so the far ends span the drawing; then the cell of every node a segment starts
+    from is marked 2 (a reached node, see :func:`carve_unreached`). (`x0`, `y0`) is the corner of
+    pixel (0, 0). An empty `canvas` (no cells) draws nothing: the call only measures the box, to size
+    the raster. The box (2, 2: lower left, upper right) is unset when the count is 0.
     """
-    out = np.empty((2, 2))
-    out[0, :] = np.inf
-    out[1, :] = -np.inf
+    draw = canvas.size > 0
+    box = np.empty((2, 2))
+    box[0, :] = np.inf
+    box[1, :] = -np.inf
     count = 0
     for i in range(len(nodes)):
         m = minutes[i]
@@ -39,43 +48,11 @@ def reached_corners(
             head = indices[j]
             bx = ax + frac * (node_xy[head, 0] - ax)
             by = ay + frac * (node_xy[head, 1] - ay)
-            out[0, 0], out[0, 1] = min(out[0, 0], bx), min(out[0, 1], by)
-            out[1, 0], out[1, 1] = max(out[1, 0], bx), max(out[1, 1], by)
+            box[0, 0], box[0, 1] = min(box[0, 0], bx), min(box[0, 1], by)
+            box[1, 0], box[1, 1] = max(box[1, 0], bx), max(box[1, 1], by)
             count += 1
-    return out, count
-
-
-@njit(cache=True, nogil=True)
-def mark_reached(
-    canvas: np.ndarray,
-    indptr: np.ndarray,
-    indices: np.ndarray,
-    data: np.ndarray,
-    node_xy: np.ndarray,
-    nodes: np.ndarray,
-    minutes: np.ndarray,
-    limit: float,
-    x0: float,
-    y0: float,
-    cell: float,
-) -> None:
-    """Mark, in place, the cells of `canvas` under the street segments travelled within `limit` minutes.
-
-    Each segment (see :func:`reached_corners`) marks (1) the cell of its far end and of points every
-    cell or less back towards (not onto) its start; the cell of every node a segment starts from is
-    marked 2 (a reached node, see :func:`carve_unreached`); (`x0`, `y0`) is the corner of pixel (0, 0).
-    """
-    for i in range(len(nodes)):
-        m = minutes[i]
-        if not m < limit:
-            continue
-        tail = nodes[i]
-        ax, ay = node_xy[tail, 0], node_xy[tail, 1]
-        for j in range(indptr[tail], indptr[tail + 1]):
-            frac = min((limit - m) / data[j], 1.0)
-            head = indices[j]
-            bx = ax + frac * (node_xy[head, 0] - ax)
-            by = ay + frac * (node_xy[head, 1] - ay)
+            if not draw:
+                continue
             ex, ey = (bx - x0) / cell, (by - y0) / cell
             sx, sy = (bx - ax) / cell, (by - ay) / cell
             canvas[int(ey + 0.5), int(ex + 0.5)] = 1
@@ -83,10 +60,11 @@ def mark_reached(
             for k in range(1, steps):
                 t = k / steps
                 canvas[int(ey - t * sy + 0.5), int(ex - t * sx + 0.5)] = 1
-    for i in range(len(nodes)):  # after the segments, which would overwrite them
+    for i in range(len(nodes) if draw else 0):  # after the segments, which would overwrite them
         if minutes[i] < limit:
             tail = nodes[i]
             canvas[int((node_xy[tail, 1] - y0) / cell + 0.5), int((node_xy[tail, 0] - x0) / cell + 0.5)] = 2
+    return box, count
 
 
 @njit(cache=True, nogil=True)
@@ -193,7 +171,7 @@ def carve_unreached(
     """Clear, in `band`, the cells of street nodes not `reached` that no reached street crosses; the number cleared.
 
     `streets` is the raster of reached segments (1) and reached nodes (2) before it was widened into
-    `band` (:func:`mark_reached`). A cell next to a reached node is kept, so the outline, traced
+    `band` (:func:`reached_segments`). A cell next to a reached node is kept, so the outline, traced
     through cell centres and simplified by a cell, still holds that node. The nodes come from the grid
     bins (`corner`, `bin_m`, ``bin_ptr``, ``grid_node``: a :class:`mapgen.reach.nodegrid.NodeGrid`)
     under the raster, whose pixel (0, 0) has its corner at (`x0`, `y0`).

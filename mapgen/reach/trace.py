@@ -14,8 +14,7 @@ from mapgen.reach.nodegrid import BIN_M, node_grid
 from mapgen.reach.raster import (
     carve_unreached,
     fill_small_holes,
-    mark_reached,
-    reached_corners,
+    reached_segments,
     thicken_corner_touches,
 )
 from mapgen.reach.rings import simplify_rings
@@ -172,6 +171,7 @@ class Outline:
 
 
 EMPTY_POLYGON = shapely.Polygon()
+_MEASURE_ONLY = np.zeros((0, 0), dtype=np.uint8)  # a canvas of no cells: reached_segments only measures
 _NO_OUTLINE = Outline(np.empty((0, 2)), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
 
 
@@ -216,7 +216,7 @@ def trace_outlines(
     nodes = np.asarray(nodes, dtype=np.int64)
     street = (csr.indptr, csr.indices, csr.data, graph.node_xy, nodes)
     minutes = np.asarray(minutes, dtype=float)
-    extent, n_segments = reached_corners(*street, minutes, float(bands[-1]))
+    extent, n_segments = reached_segments(_MEASURE_ONLY, *street, minutes, float(bands[-1]), 0.0, 0.0, 1.0)
     dots = np.empty((0, 2))
     shells: list[np.ndarray] = []
     if origin is not None and not shapely.is_empty(origin):
@@ -245,7 +245,7 @@ def trace_outlines(
     fill_px = fill_m2 / cell**2
     outlines = []
     for limit in bands:
-        mark_reached(canvas, *street, minutes, float(limit), float(origin_xy[0]), float(origin_xy[1]), cell)
+        reached_segments(canvas, *street, minutes, float(limit), float(origin_xy[0]), float(origin_xy[1]), cell)
         wide = cv2.dilate(canvas, disc)
         _cut_out_unreached(wide, canvas, graph, nodes[minutes <= limit], origin_xy, cell)
         outlines.append(_outline(wide, origin_xy, cell, fill_px))
