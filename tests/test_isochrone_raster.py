@@ -11,9 +11,9 @@ from test_reach_core import SETTINGS, graph_of, random_points
 from mapgen.reach import attach, chains, nearby_minutes
 from mapgen.reach.kernels import bounded_search
 from mapgen.reach.nodegrid import BIN_M, node_grid
-from mapgen.reach.raster import carve_unreached, fill_small_holes, thicken_corner_touches
+from mapgen.reach.raster import fill_small_holes, thicken_corner_touches
 from mapgen.reach.rings import simplify_rings
-from mapgen.reach.trace import trace_outlines
+from mapgen.reach.trace import cut_out_unreached, trace_outlines
 
 
 def frame(rows: list[str]) -> np.ndarray:
@@ -114,7 +114,6 @@ def test_simplified_rings_stay_within_a_cell_of_the_traced_outline_on_real_isoch
 
 def test_unreached_street_nodes_off_the_reached_streets_are_cut_out_of_the_band() -> None:
     graph = graph_of("shenzhen", "walk")
-    grid = node_grid(graph)
     cell = 10.0
     corner = graph.node_xy.min(axis=0) - 5 * cell
     size = ((graph.node_xy.max(axis=0) - corner) / cell).astype(int) + 6
@@ -124,29 +123,13 @@ def test_unreached_street_nodes_off_the_reached_streets_are_cut_out_of_the_band(
     px = ((graph.node_xy[unreached] - corner) / cell + 0.5).astype(int)
     assert len({tuple(p) for p in px}) == 3
     streets[px[0, 1], px[0, 0]] = 1  # a reached street crosses the first one's cell
-    grid.reached[:] = True
-    grid.reached[unreached] = False
-    try:
-        cleared = carve_unreached(
-            band,
-            streets,
-            grid.corner,
-            BIN_M,
-            *grid.shape,
-            grid.bin_ptr,
-            grid.node,
-            grid.reached,
-            graph.node_xy,
-            float(corner[0]),
-            float(corner[1]),
-            cell,
-        )
-    finally:
-        grid.reached[:] = False
-    assert cleared == 2
+    streets[px[1, 1] + 1, px[1, 0] - 1] = 2  # a reached node lies in a cell touching the second one's
+    cut_out_unreached(band, streets, graph, np.setdiff1d(np.arange(graph.n_nodes), unreached), corner, cell)
     assert band[px[0, 1], px[0, 0]] == 1  # not reached, but on a cell a reached street crosses
-    assert band[px[1, 1], px[1, 0]] == 0 and band[px[2, 1], px[2, 0]] == 0
-    assert int((band == 0).sum()) == 2  # reached nodes keep their cells
+    assert band[px[1, 1], px[1, 0]] == 1  # not reached, but next to a reached node (kept inside the outline)
+    assert band[px[2, 1], px[2, 0]] == 0
+    assert int((band == 0).sum()) == 1  # reached nodes keep their cells
+    assert not node_grid(graph).reached.any()  # the scratch flags are left clean
 
 
 def test_the_node_grid_holds_every_node_once_in_its_bin() -> None:

@@ -247,12 +247,12 @@ def trace_outlines(
     for limit in bands:
         reached_segments(canvas, *street, minutes, float(limit), float(origin_xy[0]), float(origin_xy[1]), cell)
         wide = cv2.dilate(canvas, disc)
-        _cut_out_unreached(wide, canvas, graph, nodes[minutes <= limit], origin_xy, cell)
+        cut_out_unreached(wide, canvas, graph, nodes[minutes <= limit], origin_xy, cell)
         outlines.append(_outline(wide, origin_xy, cell, fill_px))
     return outlines
 
 
-def _cut_out_unreached(
+def cut_out_unreached(
     band: np.ndarray, streets: np.ndarray, graph: StreetGraph, reached: np.ndarray, origin_xy: np.ndarray, cell: float
 ) -> None:
     """Clear, in `band`, the cells of the graph's nodes not in `reached` (see :func:`carve_unreached`).
