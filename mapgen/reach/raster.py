@@ -30,7 +30,7 @@ def reached_segments(
     cell from one, so the far ends span the drawing; then the cell of every node a segment starts
     from is marked 2 (a reached node, see :func:`carve_unreached`). (`x0`, `y0`) is the corner of
     pixel (0, 0). An empty `canvas` (no cells) draws nothing: the call only measures the box, to size
-    the raster. The box (2, 2: lower left, upper right) is unset when the count is 0.
+    the raster (the box, 2 × 2: lower left, upper right, is set only then, and when the count is not 0).
     """
     draw = canvas.size > 0
     box = np.empty((2, 2))
@@ -48,10 +48,10 @@ def reached_segments(
             head = indices[j]
             bx = ax + frac * (node_xy[head, 0] - ax)
             by = ay + frac * (node_xy[head, 1] - ay)
-            box[0, 0], box[0, 1] = min(box[0, 0], bx), min(box[0, 1], by)
-            box[1, 0], box[1, 1] = max(box[1, 0], bx), max(box[1, 1], by)
             count += 1
             if not draw:
+                box[0, 0], box[0, 1] = min(box[0, 0], bx), min(box[0, 1], by)
+                box[1, 0], box[1, 1] = max(box[1, 0], bx), max(box[1, 1], by)
                 continue
             ex, ey = (bx - x0) / cell, (by - y0) / cell
             sx, sy = (bx - ax) / cell, (by - ay) / cell
