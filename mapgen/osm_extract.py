@@ -110,7 +110,9 @@ def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
         stamp = header.get("osmosis_replication_timestamp") or header.get("timestamp")
         processor = osmium.FileProcessor(str(path)).with_locations().with_areas()
         if stamp:  # the date is the header's: nodes without a feature key need not reach Python
-            processor.with_filter(osmium.filter.KeyFilter(*keys).enable_for(osmium.osm.NODE))
+            keyed = osmium.filter.KeyFilter(*keys)
+            keyed.enable_for(osmium.osm.NODE)
+            processor.with_filter(keyed)
         for obj in processor:
             if isinstance(obj, osmium.osm.OSMObject) and obj.timestamp > newest:
                 newest = obj.timestamp

@@ -210,7 +210,7 @@ def write_cuts(source: Path, wanted: dict[Path, dict[str, np.ndarray]], stamp: s
     newest = None
     try:
         for obj in osmium.FileProcessor(str(source), osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION):
-            if stamp is None and (newest is None or obj.timestamp > newest):
+            if stamp is None and isinstance(obj, osmium.osm.OSMObject) and (newest is None or obj.timestamp > newest):
                 newest = obj.timestamp
             for j in owners[obj.type_str()].get(obj.id, ()):
                 writers[j].add(obj)
