@@ -95,7 +95,7 @@ def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 5
 
     def flush(kind: str) -> None:
         if kind == "w" and streets:
-            streets[:] = shapely.get_coordinates(shapely.MultiPoint(streets).convex_hull).tolist()
+            streets[:] = shapely.get_coordinates(convex_hull(streets)).tolist()
         if not batch[kind]:
             return
         ids = np.array(batch[kind], dtype=np.int64)
@@ -142,7 +142,9 @@ def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 5
             )
             batch["refs"].append(refs)
             if "highway" in obj.tags:
-                streets.extend(street_points(obj.nodes))
+                streets.extend(
+                    [(x, y) for _, x, y in located] if len(located) == len(obj.nodes) else street_points(obj.nodes)
+                )
             if len(batch["w"]) >= chunk:
                 flush("w")
     flush("n")
@@ -174,7 +176,7 @@ def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 5
     return {
         "files": {key: str(path) for key, path in zip(keys, cuts, strict=True)},
         "data_date": stamp[:10] if stamp else newest,
-        "data_area": declared_area(header_box(header), shapely.MultiPoint(streets).convex_hull),
+        "data_area": declared_area(header_box(header), convex_hull(streets)),
         "seconds": round(seconds, 2),
         "write_seconds": round(time.perf_counter() - started - seconds, 2),
     }
@@ -218,6 +220,11 @@ def write_cuts(source: Path, wanted: dict[Path, dict[str, np.ndarray]], stamp: s
         for writer in writers:
             writer.close()
     return None if newest is None or newest.year < 2000 else newest.date().isoformat()
+
+
+def convex_hull(points: list[tuple[float, float]]) -> shapely.Geometry:
+    """Convex hull of (lon, lat) `points` (an empty geometry when there are none)."""
+    return shapely.convex_hull(shapely.multipoints(np.asarray(points, dtype=float).reshape(-1, 2)))
 
 
 def street_points(nodes: osmium.osm.WayNodeList) -> list[tuple[float, float]]:
