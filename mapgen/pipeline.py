@@ -296,9 +296,7 @@ def mark_data_edge(
     edge = set(iso.loc[iso["reaches_data_edge"], "school_id"])
     report["schools_left_out_at_data_edge"] = sorted(edge)
     if edge >= set(schools["school_id"]):
-        raise NoSchoolsError(
-            f"{source}: every school's circles reach the edge of the data (inner_schools_only)"
-        )
+        raise NoSchoolsError(f"{source}: every school's circles reach the edge of the data (inner_schools_only)")
     inner = schools[~schools["school_id"].isin(edge)]
     return inner, dataclasses.replace(
         reached,
