@@ -118,6 +118,30 @@ def test_pre_cuts_written_in_one_pass_hold_every_way_touching_their_box_whole(
     assert plan["data_area"].equals(data_area(whole))  # type: ignore[attr-defined]
 
 
+def test_a_dated_cut_reads_the_same_extract_as_an_undated_copy(two_copies: dict[str, object], tmp_path: Path) -> None:
+    import osmium
+
+    region = load_region(Path(str(two_copies["toml"])))
+    area = region.areas[1]
+    assert area.bbox is not None
+    plan = plan_cuts(Path(str(two_copies["pbf"])), {"east": area.bbox}, tmp_path / "cuts")
+    dated = Path(plan["files"]["east"])  # type: ignore[index]
+    undated = tmp_path / "undated.osm.pbf"
+    with osmium.SimpleWriter(str(undated)) as writer:  # the same objects, no header date
+        for obj in osmium.FileProcessor(str(dated)):
+            writer.add(obj)
+    keys = {"amenity", "leisure", "building", "natural", "water"}
+    # with the header's date the untagged nodes stay in C++; what is read is the same
+    fast, full = osm_extract.read_osm(dated, keys), osm_extract.read_osm(undated, keys)
+    assert fast.data_date == "2024-09-08" and full.data_date != fast.data_date  # the newest edit, not the header
+    assert len(fast.highways) == len(full.highways) > 1000
+    for a, b in zip(fast.highways, full.highways, strict=True):
+        assert a.way_id == b.way_id and a.tags == b.tags
+        assert np.array_equal(a.node_ids, b.node_ids) and np.array_equal(a.lonlat, b.lonlat)
+    assert len(fast.features) > 300  # 336 tagged nodes, ways and areas
+    pd.testing.assert_frame_equal(pd.DataFrame(fast.features), pd.DataFrame(full.features))
+
+
 def test_cut_plan_of_a_file_without_header_date_dates_it_by_its_newest_edit(tmp_path: Path) -> None:
     osm = shared_file("osm", "beijing-haidian.osm")  # XML from the OSM API: no header timestamp
     whole = osm_extract.read_osm(osm, {"amenity"})
