@@ -6,8 +6,8 @@ on a fresh local cluster (or on ``--scheduler``). Reported per size: wall and CP
 and client), peak memory per worker and of the client, bytes of task arguments and results
 between client and workers, seconds per stage summed over tiles (choosing the tiles' cuts and
 writing them, one pass each over the shared file; reading a tile's cut, selection, graph,
-routing with polygons and route notes, writing, publishing), the machine's load, and the cost
-per school against the single copy.
+routing with polygons and route notes, writing, publishing maps and pages, the PDF sheets), the
+machine's load, and the cost per school against the single copy.
 
     .venv/bin/python benchmarks/bench_region.py --copies 1 4 16 --workers 2 --json out/bench_region.json
 
@@ -112,7 +112,7 @@ def measure(toml: Path, out: Path, workers: int | None, scheduler: str | None) -
     worker_cpu = sum(cpu.values()) - sum(cpu_before.values())
     stages = dict.fromkeys(STAGES, 0.0)
     counts = {"schools": 0, "venues": 0, "pairs": 0, "tiles": 0, "pre_cut_tiles": 0, "walk_nodes_routed": 0}
-    publish = 0.0
+    publish = pdf = 0.0
     for name in (a["name"] for a in summary["areas"]):
         area = json.loads((out / name / "summary.json").read_text(encoding="utf-8"))
         for tile in area["partition"]["tiles"]:
@@ -122,6 +122,7 @@ def measure(toml: Path, out: Path, workers: int | None, scheduler: str | None) -
             counts["walk_nodes_routed"] += int(tile["network"].get("walk", {}).get("nodes", 0))
         counts["tiles"] += len(area["partition"]["tiles"])
         publish += float(area["seconds"]["publish"])
+        pdf += float(area["seconds"].get("pdf", 0.0))
         counts["schools"] += area["counts"]["schools"]
         counts["venues"] += area["counts"]["venues"]
         counts["pairs"] += area["reach"]["walk"]["pairs"] + area["reach"]["bike"]["pairs"]
@@ -137,7 +138,12 @@ def measure(toml: Path, out: Path, workers: int | None, scheduler: str | None) -
         "peak_mb_per_worker": sorted(round(p) for p in peaks.values()),
         "client_peak_mb": round(_peak_mb()),
         "stage_s": {k: round(v, 1) for k, v in stages.items()}
-        | {"cut_plan": traffic["cut_plan_s"], "cut_write": traffic["cut_write_s"], "publish": round(publish, 1)},
+        | {
+            "cut_plan": traffic["cut_plan_s"],
+            "cut_write": traffic["cut_write_s"],
+            "publish": round(publish, 1),
+            "pdf": round(pdf, 1),
+        },
         "bytes_to_workers": traffic["argument_bytes"],
         "bytes_from_workers": traffic["result_bytes"],
         "site_db": summary["site_database"],

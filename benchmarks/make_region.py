@@ -239,7 +239,7 @@ def make_region(
     pbf = out / "region.osm.pbf"
     counts: Counter[str] = Counter()
     top_way = 0
-    with osmium.SimpleWriter(str(pbf), overwrite=True) as writer:
+    with osmium.SimpleWriter(str(pbf), header=_dated_header(source), overwrite=True) as writer:
         for kind in (osmium.osm.NODE, osmium.osm.WAY, osmium.osm.RELATION):
             for k in range(copies):
                 dx, dy = layout.shift(k)
@@ -279,6 +279,16 @@ def make_region(
     }
     (out / "region.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     return info
+
+
+def _dated_header(source: Path) -> osmium.io.Header:
+    """A header carrying the source's timestamps (its data date, as every copy's data is the source's)."""
+    theirs = osmium.io.Reader(str(source), osmium.osm.osm_entity_bits.NOTHING).header()
+    header = osmium.io.Header()
+    for key in ("osmosis_replication_timestamp", "timestamp"):
+        if theirs.get(key):
+            header.set(key, theirs.get(key))
+    return header
 
 
 def _joins(layout: Layout, ends: dict[str, np.ndarray], copies: int, max_m: float) -> list[tuple[int, int]]:

@@ -29,12 +29,20 @@ def data_area(extract: OsmExtract) -> shapely.Polygon:
     shapely.Polygon
         WGS-84.
     """
-    hull = shapely.MultiPoint(np.vstack([w.lonlat for w in extract.highways])).convex_hull
-    if extract.box is not None:
-        box = shapely.box(*extract.box)
+    return declared_area(extract.box, shapely.MultiPoint(np.vstack([w.lonlat for w in extract.highways])).convex_hull)
+
+
+def declared_area(box: tuple[float, float, float, float] | None, hull: shapely.Geometry) -> shapely.Geometry:
+    """The data area from a file's declared bounds (or None) and the convex hull of its street nodes.
+
+    See :func:`data_area`; a region build gets both from one pass over a shared extract
+    (:func:`mapgen.region.plan_cuts`).
+    """
+    if box is not None:
+        declared = shapely.box(*box)
         # a cut's bounds hug its data; a header saying "half the world" (some PBF writers) says nothing
-        if box.intersects(hull) and box.area <= BOX_SLACK * shapely.envelope(hull).area:
-            return box
+        if declared.intersects(hull) and declared.area <= BOX_SLACK * shapely.envelope(hull).area:
+            return declared
     return hull
 
 

@@ -107,7 +107,12 @@ def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
     newest = _EPOCH
     try:
         header = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING).header()
+        stamp = header.get("osmosis_replication_timestamp") or header.get("timestamp")
         processor = osmium.FileProcessor(str(path)).with_locations().with_areas()
+        if stamp:  # the date is the header's: nodes without a feature key need not reach Python
+            keyed = osmium.filter.KeyFilter(*keys)
+            keyed.enable_for(osmium.osm.NODE)
+            processor.with_filter(keyed)
         for obj in processor:
             if isinstance(obj, osmium.osm.OSMObject) and obj.timestamp > newest:
                 newest = obj.timestamp
@@ -134,12 +139,11 @@ def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
     features = _features_frame(list(records.values()))
     if not highways and features.empty:
         raise InputFileError(f"{path}: contains no OSM ways or tagged features (is it an OSM extract?)")
-    stamp = header.get("osmosis_replication_timestamp") or header.get("timestamp")
     when = stamp[:10] if stamp else newest.date().isoformat() if newest.year >= 2000 else None
-    return OsmExtract(source=str(path), highways=highways, features=features, box=_header_box(header), data_date=when)
+    return OsmExtract(source=str(path), highways=highways, features=features, box=header_box(header), data_date=when)
 
 
-def _header_box(header: osmium.io.Header) -> tuple[float, float, float, float] | None:
+def header_box(header: osmium.io.Header) -> tuple[float, float, float, float] | None:
     """The bounds a file declares, unless missing or the whole world."""
     box = header.box()
     if not box.valid():

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import shapely
 
 from mapgen import osm_extract
 from mapgen.atomic import staged_folder
@@ -241,7 +242,7 @@ def _build_into(
         extract, schools, venues, city.settings, review, quiet, graph_builder=partial(street_graph, cache_key=graph_key)
     )
     timings.update(reached.seconds)
-    schools, reached = mark_data_edge(extract, schools, reached, city.settings, truth)
+    schools, reached = mark_data_edge(extract.source, data_area(extract), schools, reached, city.settings, truth)
 
     t0 = time.perf_counter()
     basemap = sheet_basemap(extract, reached.isochrones)
@@ -267,13 +268,17 @@ def _build_into(
 
 
 def mark_data_edge(
-    extract: osm_extract.OsmExtract,
+    source: str,
+    area: shapely.Geometry,
     schools: gpd.GeoDataFrame,
     reached: ModesReach,
     settings: Settings,
     report: dict[str, object],
 ) -> tuple[gpd.GeoDataFrame, ModesReach]:
-    """Flag the isochrones that reach the edge of the data (``reaches_data_edge``); count them in `report`.
+    """Flag the isochrones that reach the edge of the data `area` (``reaches_data_edge``); count them in `report`.
+
+    `area` is :func:`mapgen.edge.data_area` of the extract named `source` (a region build
+    gets it for the whole shared extract from its cut plan).
 
     With ``settings.inner_schools_only`` the schools with a flagged isochrone are left out
     (their pairs, routes and isochrones too).
@@ -284,16 +289,14 @@ def mark_data_edge(
         When every school's circles reach the edge of the data and only inner schools are wanted.
     """
     iso = reached.isochrones
-    iso["reaches_data_edge"] = reaches_data_edge(iso, data_area(extract), settings.data_edge_m)
+    iso["reaches_data_edge"] = reaches_data_edge(iso, area, settings.data_edge_m)
     report["isochrones_at_data_edge"] = {m: int(iso.loc[iso["mode"] == m, "reaches_data_edge"].sum()) for m in MODES}
     if not settings.inner_schools_only:
         return schools, reached
     edge = set(iso.loc[iso["reaches_data_edge"], "school_id"])
     report["schools_left_out_at_data_edge"] = sorted(edge)
     if edge >= set(schools["school_id"]):
-        raise NoSchoolsError(
-            f"{extract.source}: every school's circles reach the edge of the data (inner_schools_only)"
-        )
+        raise NoSchoolsError(f"{source}: every school's circles reach the edge of the data (inner_schools_only)")
     inner = schools[~schools["school_id"].isin(edge)]
     return inner, dataclasses.replace(
         reached,

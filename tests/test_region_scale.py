@@ -7,13 +7,16 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from conftest import ROOT, shared_file
 
 from mapgen import osm_extract
 from mapgen.config import AreaConfig, RegionConfig, Settings, load_region
+from mapgen.edge import data_area
 from mapgen.geo import local_metres
 from mapgen.network import street_graph
 from mapgen.region import build_region, plan_cuts
@@ -109,6 +112,44 @@ def test_pre_cuts_written_in_one_pass_hold_every_way_touching_their_box_whole(
         assert set(zip(got.features["element"], got.features["osm_id"], strict=True)) == set(
             zip(expected.features["element"], expected.features["osm_id"], strict=True)
         )
+        assert cut.data_date == whole.data_date == "2024-09-08"  # each cut's header carries the source's date
+    # the plan gives tiles what their cut cannot show: the whole extract's date and data area
+    assert plan["data_date"] == whole.data_date
+    assert plan["data_area"].equals(data_area(whole))  # type: ignore[attr-defined]
+
+
+def test_a_dated_cut_reads_the_same_extract_as_an_undated_copy(two_copies: dict[str, object], tmp_path: Path) -> None:
+    import osmium
+
+    region = load_region(Path(str(two_copies["toml"])))
+    area = region.areas[1]
+    assert area.bbox is not None
+    plan = plan_cuts(Path(str(two_copies["pbf"])), {"east": area.bbox}, tmp_path / "cuts")
+    dated = Path(plan["files"]["east"])  # type: ignore[index]
+    undated = tmp_path / "undated.osm.pbf"
+    with osmium.SimpleWriter(str(undated)) as writer:  # the same objects, no header date
+        for obj in osmium.FileProcessor(str(dated)):
+            writer.add(obj)
+    keys = {"amenity", "leisure", "building", "natural", "water"}
+    # with the header's date the untagged nodes stay in C++; what is read is the same
+    fast, full = osm_extract.read_osm(dated, keys), osm_extract.read_osm(undated, keys)
+    assert fast.data_date == "2024-09-08" and full.data_date != fast.data_date  # the newest edit, not the header
+    assert len(fast.highways) == len(full.highways) > 1000
+    for a, b in zip(fast.highways, full.highways, strict=True):
+        assert a.way_id == b.way_id and a.tags == b.tags
+        assert np.array_equal(a.node_ids, b.node_ids) and np.array_equal(a.lonlat, b.lonlat)
+    assert len(fast.features) > 300  # 336 tagged nodes, ways and areas
+    pd.testing.assert_frame_equal(pd.DataFrame(fast.features), pd.DataFrame(full.features))
+
+
+def test_cut_plan_of_a_file_without_header_date_dates_it_by_its_newest_edit(tmp_path: Path) -> None:
+    osm = shared_file("osm", "beijing-haidian.osm")  # XML from the OSM API: no header timestamp
+    whole = osm_extract.read_osm(osm, {"amenity"})
+    west, south, east, north = whole.bounds
+    box = (west, south, (west + east) / 2, (south + north) / 2)
+    plan = plan_cuts(osm, {"sw": box}, tmp_path / "cuts")
+    assert plan["data_date"] == whole.data_date == "2026-03-22"
+    assert plan["data_area"].equals(data_area(whole))  # type: ignore[attr-defined]
 
 
 def test_two_copy_region_tiled_across_the_seam_equals_the_untiled_build(
@@ -137,10 +178,20 @@ def test_two_copy_region_tiled_across_the_seam_equals_the_untiled_build(
     across = (pairs["school_id"].map(schools) < seam) & (pairs["venue_id"].map(venues) > seam)
     assert across.sum() > 0
     assert len(pairs) > 100
+    # reaches_data_edge is the shared extract's edge, as in the untiled build; the seam between tiles is no edge
+    flags = {
+        name: gpd.read_file(tmp_path / name / "a" / "isochrones.geojson").set_index(["school_id", "mode"])
+        for name in ("untiled", "tiled")
+    }
+    edge = flags["untiled"]["reaches_data_edge"]
+    pd.testing.assert_series_equal(flags["tiled"]["reaches_data_edge"].loc[edge.index], edge)
+    assert 0 < edge.sum() < len(edge)
+    crs = flags["tiled"].estimate_utm_crs()
+    seam_line = gpd.GeoSeries([shapely.LineString([(seam, west[1]), (seam, west[3])])], crs=4326).to_crs(crs)
+    at_seam = flags["tiled"].to_crs(crs).distance(seam_line.iloc[0]) <= 100
+    assert at_seam.sum() >= 4 and not flags["tiled"].loc[at_seam, "reaches_data_edge"].all()
 
 
 def _lon(path: Path, key: str) -> pd.Series:
-    import geopandas as gpd
-
     frame = gpd.read_file(path)
     return pd.Series(frame.geometry.x.to_numpy(), index=frame[key].astype(str))

@@ -6,10 +6,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import osmium
 import shapely
+from osmium.filter import EmptyTagFilter
 
 from mapgen.config import AreaConfig
+from mapgen.edge import declared_area
 from mapgen.errors import RegionError
+from mapgen.osm_extract import header_box
 from mapgen.region.tiles import BBox, expand_bbox, tile_bbox
 
 
@@ -42,7 +46,12 @@ def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 5
     when it lies inside; a relation when one of its members is chosen, with all its
     members (as ``osmium extract --strategy complete_ways``). A second pass,
     :func:`write_cuts`, then writes every tile's own small extract, ``folder/<key>.osm.pbf``,
-    so the shared file is read twice in all, however many tiles it feeds. Memory is that of
+    so the shared file is read twice in all, however many tiles it feeds. The same passes
+    give what a tile cannot see in its cut: the extract's date (its header's, which each
+    cut's header repeats, else the newest edit in the file) and its data area
+    (:func:`mapgen.edge.data_area`: the declared bounds, else the convex hull of every street
+    node), so tiles date their data and flag ``reaches_data_edge`` as a build of the whole
+    extract does. Memory is that of
     the chosen ids and of the relations' member lists, never the extract's geometry
     (libosmium's id sets are not used: on ids spread over the whole OSM range they take
     gigabytes).
@@ -61,12 +70,10 @@ def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 5
     Returns
     -------
     dict
-        ``files``: key → path of its extract; ``seconds`` of the choosing pass and
-        ``write_seconds`` of the writing pass.
+        ``files``: key → path of its extract; ``data_date`` (``YYYY-MM-DD`` or None) and
+        ``data_area`` (shapely geometry) of the whole extract; ``seconds`` of the choosing
+        pass and ``write_seconds`` of the writing pass.
     """
-    import osmium
-    from osmium.filter import EmptyTagFilter
-
     started = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
     keys = list(boxes)
@@ -84,8 +91,11 @@ def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 5
     batch: dict[str, list] = {"n": [], "w": [], "refs": []}
     bounds: dict[str, list] = {"n": [], "w": []}
     wkb = osmium.geom.WKBFactory()
+    streets: list[tuple[float, float]] = []  # street nodes, reduced to their convex hull batch by batch
 
     def flush(kind: str) -> None:
+        if kind == "w" and streets:
+            streets[:] = shapely.get_coordinates(convex_hull(streets)).tolist()
         if not batch[kind]:
             return
         ids = np.array(batch[kind], dtype=np.int64)
@@ -131,6 +141,10 @@ def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 5
                 else wkb.create_linestring(obj)
             )
             batch["refs"].append(refs)
+            if "highway" in obj.tags:
+                streets.extend(
+                    [(x, y) for _, x, y in located] if len(located) == len(obj.nodes) else street_points(obj.nodes)
+                )
             if len(batch["w"]) >= chunk:
                 flush("w")
     flush("n")
@@ -155,15 +169,20 @@ def plan_cuts(source: Path, boxes: dict[str, BBox], folder: Path, chunk: int = 5
             }
         )
     seconds = time.perf_counter() - started
-    files = write_cuts(source, {folder / f"{key}.osm.pbf": ids for key, ids in zip(keys, wanted, strict=True)})
+    header = osmium.io.Reader(str(source), osmium.osm.osm_entity_bits.NOTHING).header()
+    stamp = header.get("osmosis_replication_timestamp") or header.get("timestamp")
+    cuts = {folder / f"{key}.osm.pbf": ids for key, ids in zip(keys, wanted, strict=True)}
+    newest = write_cuts(source, cuts, stamp or None)
     return {
-        "files": {key: str(path) for key, path in zip(keys, files, strict=True)},
+        "files": {key: str(path) for key, path in zip(keys, cuts, strict=True)},
+        "data_date": stamp[:10] if stamp else newest,
+        "data_area": declared_area(header_box(header), convex_hull(streets)),
         "seconds": round(seconds, 2),
         "write_seconds": round(time.perf_counter() - started - seconds, 2),
     }
 
 
-def write_cuts(source: Path, wanted: dict[Path, dict[str, np.ndarray]]) -> list[Path]:
+def write_cuts(source: Path, wanted: dict[Path, dict[str, np.ndarray]], stamp: str | None = None) -> str | None:
     """Write many extracts of `source` in one pass: each the nodes, ways and relations chosen for it.
 
     Parameters
@@ -172,27 +191,50 @@ def write_cuts(source: Path, wanted: dict[Path, dict[str, np.ndarray]]) -> list[
         The shared extract.
     wanted
         PBF to write → ids to copy into it, by kind (``n``, ``w``, ``r``: int64 arrays).
+    stamp
+        The source header's timestamp, written into every extract's header (its data date,
+        which lets :func:`mapgen.osm_extract.read_osm` skip the untagged nodes). None: the
+        source has none, and the pass finds its newest edit instead.
 
     Returns
     -------
-    list of pathlib.Path
-        The PBFs written, in the order of `wanted`.
+    str or None
+        The source's newest edit (``YYYY-MM-DD``) when `stamp` is None and it has one, else None.
     """
-    import osmium
-
     owners = {kind: _owners([ids[kind] for ids in wanted.values()]) for kind in ("n", "w", "r")}
-    outs = list(wanted)
-    for out in outs:
+    header = osmium.io.Header()
+    if stamp:
+        for key in ("osmosis_replication_timestamp", "timestamp"):  # PBF keeps the first
+            header.set(key, stamp)
+    for out in wanted:
         out.parent.mkdir(parents=True, exist_ok=True)
-    writers = [osmium.SimpleWriter(str(out), overwrite=True) for out in outs]
+    writers = [osmium.SimpleWriter(str(out), header=header, overwrite=True) for out in wanted]
+    newest = None
     try:
         for obj in osmium.FileProcessor(str(source), osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION):
+            if stamp is None and isinstance(obj, osmium.osm.OSMObject) and (newest is None or obj.timestamp > newest):
+                newest = obj.timestamp
             for j in owners[obj.type_str()].get(obj.id, ()):
                 writers[j].add(obj)
     finally:
         for writer in writers:
             writer.close()
-    return outs
+    return None if newest is None or newest.year < 2000 else newest.date().isoformat()
+
+
+def convex_hull(points: list[tuple[float, float]]) -> shapely.Geometry:
+    """Convex hull of (lon, lat) `points` (an empty geometry when there are none)."""
+    return shapely.convex_hull(shapely.multipoints(np.asarray(points, dtype=float).reshape(-1, 2)))
+
+
+def street_points(nodes: osmium.osm.WayNodeList) -> list[tuple[float, float]]:
+    """Coordinates of a street's located nodes that have a located neighbour (as the network reader keeps them)."""
+    ok = [n.location.valid() for n in nodes]
+    return [
+        (n.lon, n.lat)
+        for i, n in enumerate(nodes)
+        if ok[i] and ((i > 0 and ok[i - 1]) or (i + 1 < len(ok) and ok[i + 1]))
+    ]
 
 
 def _owners(per_file: list[np.ndarray]) -> dict[int, tuple[int, ...]]:

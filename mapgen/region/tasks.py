@@ -21,10 +21,10 @@ from mapgen import osm_extract
 from mapgen.atomic import staged_folder
 from mapgen.config import MODES, AreaConfig, Mode, Settings
 from mapgen.contract import ROUTE_COLUMNS, ReviewLog, Summary
+from mapgen.edge import data_area
 from mapgen.errors import NoSchoolsError
 from mapgen.network import StreetGraph, street_graph
-from mapgen.osm_extract import data_date
-from mapgen.pipeline import ModesReach, city_summary, publish_city, reach_by_mode, sheet_basemap
+from mapgen.pipeline import ModesReach, city_summary, mark_data_edge, publish_city, reach_by_mode, sheet_basemap
 from mapgen.places import feature_keys, load_extract, select_schools, select_venues
 from mapgen.publish.files import write_summary
 from mapgen.publish.finish import finish_build
@@ -106,7 +106,9 @@ def _read_and_plan(part: Part, taxonomy: Taxonomy, cuts: dict | None) -> tuple[_
     """Read the tile's pre-cut (when planned) or the whole extract, and plan the tile on it.
 
     A pre-cut is used only when the tile's graph box lies inside it, so the cut holds
-    every way and feature that box touches; otherwise the whole file is read.
+    every way and feature that box touches; otherwise the whole file is read. Either way
+    the date and data area returned are those of the whole extract (a pre-cut's come from
+    its cut plan).
     """
     area = part.area
     keys = feature_keys(area, taxonomy)
@@ -122,6 +124,8 @@ def _read_and_plan(part: Part, taxonomy: Taxonomy, cuts: dict | None) -> tuple[_
                 "downloaded": False,
                 "osm_read": "pre-cut",
                 "read_box": part.read_box,
+                "data_date": cuts["data_date"],
+                "data_area": cuts["data_area"],
                 "read_s": read_s,
                 "plan_s": time.perf_counter() - started - read_s,
             }
@@ -132,6 +136,8 @@ def _read_and_plan(part: Part, taxonomy: Taxonomy, cuts: dict | None) -> tuple[_
         "source": extract.source,
         "downloaded": downloaded,
         "osm_read": "whole file",
+        "data_date": date.today().isoformat() if downloaded else extract.data_date,
+        "data_area": data_area(extract),
         "read_s": read_s,
         "plan_s": time.perf_counter() - started - read_s,
     }
@@ -197,8 +203,6 @@ def build_part(part: Part, cuts: dict | None = None) -> dict[str, object]:
     reached.routes.to_parquet(out / "routes.parquet")
     if len(schools):
         sheet_basemap(plan.cut, reached.isochrones).to_parquet(out / "basemap.parquet")
-    downloaded = bool(read["downloaded"])
-    info["data_date"] = date.today().isoformat() if downloaded else data_date(area.osm)  # type: ignore[arg-type]
     graph = sum(graph_s.values())
     info.update(
         {
@@ -280,6 +284,10 @@ def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object],
     taxonomy = load_taxonomy(area.categories)
     t0 = time.perf_counter()
     reached = ModesReach(pairs, isochrones, routes, _sum_network(parts), _merged_reach(parts, pairs, isochrones), {})
+    truth: dict[str, object] = {}  # the data edge is the whole extract's, not a tile's cut
+    schools, reached = mark_data_edge(
+        str(parts[0]["source"]), parts[0]["data_area"], schools, reached, area.settings, truth
+    )
     with staged_folder(area_dir, MANIFEST_FILE) as work:  # a killed merge leaves the area's last build as it was
         outputs = publish_city(work, area, schools, venues, reached, basemap, taxonomy, review, quiet=True)
         seconds: dict[str, float] = {
@@ -301,6 +309,7 @@ def merge_area(area: AreaConfig, area_dir: Path, fingerprint: dict[str, object],
             outputs,
             seconds,
         )
+        summary.truth = truth
         summary.partition = {
             "grid": list(area.grid),
             "bbox": area.bbox,
