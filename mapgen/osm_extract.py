@@ -49,6 +49,7 @@ WAY_TAGS = (
     "crossing",
     "footway",
 )
+_WAY_TAG_SET = frozenset(WAY_TAGS)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,10 @@ def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
     newest = _EPOCH
     try:
         header = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING).header()
+        stamp = header.get("osmosis_replication_timestamp") or header.get("timestamp")
         processor = osmium.FileProcessor(str(path)).with_locations().with_areas()
+        if stamp:  # the date is known: only objects with a wanted key reach Python (not the untagged nodes)
+            processor = processor.with_filter(osmium.filter.KeyFilter("highway", *keys))
         for obj in processor:
             if isinstance(obj, osmium.osm.OSMObject) and obj.timestamp > newest:
                 newest = obj.timestamp
@@ -134,7 +138,6 @@ def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
     features = _features_frame(list(records.values()))
     if not highways and features.empty:
         raise InputFileError(f"{path}: contains no OSM ways or tagged features (is it an OSM extract?)")
-    stamp = header.get("osmosis_replication_timestamp") or header.get("timestamp")
     when = stamp[:10] if stamp else newest.date().isoformat() if newest.year >= 2000 else None
     return OsmExtract(source=str(path), highways=highways, features=features, box=_header_box(header), data_date=when)
 
@@ -164,14 +167,15 @@ def _tag_value(value: str) -> str:
 
 def _highway_runs(way: osmium.osm.Way) -> list[HighwayWay]:
     """Split a way at nodes missing from the extract so no edge jumps across the gap."""
-    tags = {k: _tag_value(way.tags[k]) for k in WAY_TAGS if k in way.tags}
+    tags = {t.k: _tag_value(t.v) for t in way.tags if t.k in _WAY_TAG_SET}
     runs: list[HighwayWay] = []
     ids: list[int] = []
     coords: list[tuple[float, float]] = []
     for ref in [*way.nodes, None]:
-        if ref is not None and ref.location.valid():
+        location = None if ref is None else ref.location
+        if ref is not None and location is not None and location.valid():
             ids.append(ref.ref)
-            coords.append((ref.lon, ref.lat))
+            coords.append((location.lon, location.lat))
             continue
         if len(ids) >= 2:
             runs.append(HighwayWay(way.id, tags, np.array(ids, dtype=np.int64), np.array(coords)))
