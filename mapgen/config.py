@@ -131,6 +131,11 @@ class Settings(_Model):
         ge=0,
         description="Processes (forked) rendering the PDF sheets; 0 = one per CPU core, 1 = none.",
     )
+    parallel_modes: bool = Field(
+        True,
+        description="Build and route the bike network in a forked process while walking is routed "
+        "(with more than one CPU core).",
+    )
 
     @field_validator("kindergarten_names", "exclude_school_names")
     @classmethod

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,6 +69,7 @@ def reach_by_mode(
     review: ReviewLog,
     quiet: bool = False,
     graph_builder: Callable[[osm_extract.OsmExtract, Mode, Settings], StreetGraph] = street_graph,
+    parallel: bool = False,
 ) -> ModesReach:
     """Build the walk and bike graphs and route from every school to every venue.
 
@@ -84,53 +87,114 @@ def reach_by_mode(
         No progress output.
     graph_builder
         Function building a mode's graph (default :func:`mapgen.network.street_graph`).
+    parallel
+        Build and route bike in a forked process while walk is routed here (when this
+        process may fork and the machine has more than one core); the result is the same.
 
     Returns
     -------
     ModesReach
     """
-    all_pairs, all_iso, all_routes = [], [], []
-    network: dict[str, dict[str, object]] = {}
-    reach_counts: dict[str, dict[str, object]] = {}
-    seconds: dict[str, float] = {}
     grounds = school_grounds(extract.features, settings)
-    for mode in MODES:
-        t0 = time.perf_counter()
-        with stage(f"Building {mode} network", quiet=quiet):
-            graph = graph_builder(extract, mode, settings)
-        with stage(f"Routing {mode} from schools", total=len(schools), quiet=quiet) as advance:
-            reach = schools_reach(graph, schools, venues, settings, progress=advance)
-        with stage(f"Checking {mode} routes for main roads", total=len(schools), quiet=quiet) as advance:
-            routes = routes_summary(graph, schools, venues, settings, progress=advance)
-        pairs = outing_pairs(reach.pairs, schools, venues, grounds, settings)
+    job = partial(_mode_reach, extract, schools, venues, settings, grounds, graph_builder)
+    forked = (
+        parallel
+        and (os.cpu_count() or 1) > 1
+        and "fork" in multiprocessing.get_all_start_methods()
+        and not multiprocessing.current_process().daemon
+    )
+    if forked:
+        *here, there = MODES
+        global _MODE_JOB
+        _MODE_JOB = job
+        try:
+            with multiprocessing.get_context("fork").Pool(1) as pool:
+                other = pool.apply_async(_forked_mode_reach, (there,))
+                results = [job(mode, quiet) for mode in here]
+                with stage(f"Routing {there} from schools (in a second process)", quiet=quiet):
+                    results.append(other.get())
+        finally:
+            _MODE_JOB = None
+    else:
+        results = [job(mode, quiet) for mode in MODES]
+    for result in results:
+        for school_id in result.unattached_schools:
+            review.add(
+                extract.source,
+                school_id,
+                "geometry",
+                f"school farther than {settings.max_snap_m:g} m from any {result.mode} street",
+            )
+    return ModesReach(
+        pairs=pd.concat([r.pairs for r in results], ignore_index=True),
+        isochrones=gpd.GeoDataFrame(
+            pd.concat([r.isochrones for r in results], ignore_index=True), geometry="geometry", crs=4326
+        ),
+        routes=pd.concat([r.routes for r in results], ignore_index=True),
+        network={r.mode: r.network for r in results},
+        reach={r.mode: r.reach for r in results},
+        seconds={r.mode: r.seconds for r in results},
+    )
+
+
+@dataclass
+class _ModeResult:
+    """One mode's part of :class:`ModesReach` (sent back from a forked process)."""
+
+    mode: Mode
+    pairs: pd.DataFrame
+    isochrones: gpd.GeoDataFrame
+    routes: pd.DataFrame
+    network: dict[str, object]
+    reach: dict[str, object]
+    unattached_schools: list[str]
+    seconds: float
+
+
+_MODE_JOB: Callable[[Mode, bool], _ModeResult] | None = None  # what the forked process of reach_by_mode runs
+
+
+def _forked_mode_reach(mode: Mode) -> _ModeResult:
+    assert _MODE_JOB is not None, "mode process started without its job"
+    return _MODE_JOB(mode, True)
+
+
+def _mode_reach(
+    extract: osm_extract.OsmExtract,
+    schools: gpd.GeoDataFrame,
+    venues: gpd.GeoDataFrame,
+    settings: Settings,
+    grounds: gpd.GeoDataFrame,
+    graph_builder: Callable[[osm_extract.OsmExtract, Mode, Settings], StreetGraph],
+    mode: Mode,
+    quiet: bool,
+) -> _ModeResult:
+    """Build `mode`'s graph, route from every school to every venue and check the routes for main roads."""
+    t0 = time.perf_counter()
+    with stage(f"Building {mode} network", quiet=quiet):
+        graph = graph_builder(extract, mode, settings)
+    with stage(f"Routing {mode} from schools", total=len(schools), quiet=quiet) as advance:
+        reach = schools_reach(graph, schools, venues, settings, progress=advance)
+    with stage(f"Checking {mode} routes for main roads", total=len(schools), quiet=quiet) as advance:
+        routes = routes_summary(graph, schools, venues, settings, progress=advance)
+    pairs = outing_pairs(reach.pairs, schools, venues, grounds, settings)
+    return _ModeResult(
+        mode=mode,
+        pairs=pairs,
+        isochrones=reach.isochrones,
         # one route per listed pair: pairs to venues not open to the public have none
-        all_routes.append(routes.merge(pairs[["school_id", "venue_id", "mode"]], on=["school_id", "venue_id", "mode"]))
-        network[mode] = {"nodes": graph.n_nodes, "edges": len(graph.edge_u), "speed_kmh": graph.speed_kmh}
-        reach_counts[mode] = {
+        routes=routes.merge(pairs[["school_id", "venue_id", "mode"]], on=["school_id", "venue_id", "mode"]),
+        network={"nodes": graph.n_nodes, "edges": len(graph.edge_u), "speed_kmh": graph.speed_kmh},
+        reach={
             "pairs": len(pairs),
             "on_campus_pairs": int(pairs["on_campus"].sum()),
             "schools_reaching_a_venue": int(reach.pairs["school_id"].nunique()),
             "isochrones": len(reach.isochrones),
             "schools_not_on_network": reach.unattached_schools,
             "venues_not_on_network": len(reach.unattached_venues),
-        }
-        for school_id in reach.unattached_schools:
-            review.add(
-                extract.source,
-                school_id,
-                "geometry",
-                f"school farther than {settings.max_snap_m:g} m from any {mode} street",
-            )
-        all_pairs.append(pairs)
-        all_iso.append(reach.isochrones)
-        seconds[mode] = time.perf_counter() - t0
-    return ModesReach(
-        pairs=pd.concat(all_pairs, ignore_index=True),
-        isochrones=gpd.GeoDataFrame(pd.concat(all_iso, ignore_index=True), geometry="geometry", crs=4326),
-        routes=pd.concat(all_routes, ignore_index=True),
-        network=network,
-        reach=reach_counts,
-        seconds=seconds,
+        },
+        unattached_schools=list(reach.unattached_schools),
+        seconds=time.perf_counter() - t0,
     )
 
 
@@ -152,23 +216,28 @@ def publish_city(
     dict
         Output name → path.
     """
-    isochrones, pairs = reached.isochrones, reached.pairs
-    outputs = write_contract(out, schools, venues, isochrones, pairs)
+    outputs = publish_files(out, schools, venues, reached, basemap, review)
+    write_city_maps(out, city, schools, venues, reached, taxonomy, quiet)
+    return outputs
+
+
+def publish_files(
+    out: Path,
+    schools: gpd.GeoDataFrame,
+    venues: gpd.GeoDataFrame,
+    reached: ModesReach,
+    basemap: gpd.GeoDataFrame,
+    review: ReviewLog,
+) -> dict[str, str]:
+    """Write the contract files, the PDF sheets' inputs and ``review.csv`` (removed when empty).
+
+    Returns
+    -------
+    dict
+        Output name → path, the maps' too (:func:`write_city_maps` writes them).
+    """
+    outputs = write_contract(out, schools, venues, reached.isochrones, reached.pairs)
     outputs.update(write_sheet_inputs(out, reached.routes, basemap))
-    # the maps list a school's own grounds apart and leave other schools' grounds out
-    with stage("Writing maps", total=len(schools), quiet=quiet) as advance:
-        write_maps(
-            out,
-            city,
-            schools,
-            venues,
-            isochrones,
-            pairs,
-            taxonomy,
-            progress=advance,
-            language=city.settings.language or "zh",
-            routes=reached.routes,
-        )
     outputs.update({"index": str(out / "index.html"), "school_pages": str(out / "schools")})
     review_path = out / REVIEW_FILE
     if review:
@@ -177,6 +246,31 @@ def publish_city(
     else:
         review_path.unlink(missing_ok=True)
     return outputs
+
+
+def write_city_maps(
+    out: Path,
+    city: CityConfig,
+    schools: gpd.GeoDataFrame,
+    venues: gpd.GeoDataFrame,
+    reached: ModesReach,
+    taxonomy: Taxonomy,
+    quiet: bool = False,
+) -> None:
+    """Write ``index.html`` and the school pages (a school's own grounds apart, other schools' left out)."""
+    with stage("Writing maps", total=len(schools), quiet=quiet) as advance:
+        write_maps(
+            out,
+            city,
+            schools,
+            venues,
+            reached.isochrones,
+            reached.pairs,
+            taxonomy,
+            progress=advance,
+            language=city.settings.language or "zh",
+            routes=reached.routes,
+        )
 
 
 def build_city(
@@ -238,15 +332,28 @@ def _build_into(
     venues, catalogues = select_venues(extract, city, taxonomy, review, quiet, report=truth)
     graph_key = None if downloaded or city.osm is None else f"{file_digest(city.osm)} bbox={bbox}"
     reached = reach_by_mode(
-        extract, schools, venues, city.settings, review, quiet, graph_builder=partial(street_graph, cache_key=graph_key)
+        extract,
+        schools,
+        venues,
+        city.settings,
+        review,
+        quiet,
+        graph_builder=partial(street_graph, cache_key=graph_key),
+        parallel=city.settings.parallel_modes,
     )
     timings.update(reached.seconds)
     schools, reached = mark_data_edge(extract, schools, reached, city.settings, truth)
 
     t0 = time.perf_counter()
     basemap = sheet_basemap(extract, reached.isochrones)
-    outputs = publish_city(out, city, schools, venues, reached, basemap, taxonomy, review, quiet)
+    outputs = publish_files(out, schools, venues, reached, basemap, review)
     timings["publish"] = time.perf_counter() - t0
+
+    def maps() -> None:  # written while forked processes render the PDF sheets
+        t0 = time.perf_counter()
+        write_city_maps(out, city, schools, venues, reached, taxonomy, quiet)
+        timings["publish"] += time.perf_counter() - t0
+
     summary = city_summary(
         city,
         extract.source,
@@ -262,7 +369,7 @@ def _build_into(
         timings,
     )
     summary.truth = truth
-    finish_build(out, summary, timings, started, len(schools), quiet, final=final)
+    finish_build(out, summary, timings, started, len(schools), quiet, final=final, meanwhile=maps)
     return summary
 
 

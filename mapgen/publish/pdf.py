@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import functools
 import multiprocessing
+import multiprocessing.pool
 import os
 import tempfile
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
@@ -152,7 +153,7 @@ def write_sheets(
 
     With more than one sheet and ``settings.sheet_workers`` other than 1, the sheets are
     rendered by forked processes (one per CPU core by default), each with the build already
-    in memory; the files are written by this process.
+    in memory; the files are written by this process (see :class:`SheetRun`).
 
     Parameters
     ----------
@@ -168,19 +169,46 @@ def write_sheets(
     list of pathlib.Path
         The sheets written.
     """
-    font = cjk_font_family()
-    check_pango()
-    known = list(build.schools["school_id"])
-    wanted = list(school_ids) if school_ids else known
-    unknown = sorted(set(wanted) - set(known))
-    if unknown:
-        raise ConfigError(f"{build.folder / SCHOOLS_FILE}: no school with school_id {', '.join(unknown)}")
-    out = build.folder / SCHOOL_PAGES_DIR
-    out.mkdir(exist_ok=True)
-    workers = min(build.settings.sheet_workers or os.cpu_count() or 1, len(wanted))
-    written = []
-    with tempfile.TemporaryDirectory(prefix="mapgen-sheets-") as tmp:
-        face = subset_font(font, sheet_characters(build), Path(tmp))
+    with SheetRun(build, school_ids) as run:
+        return run.write(progress)
+
+
+class SheetRun:
+    """The PDF sheets of a build, rendered by forked processes from the moment it is made.
+
+    This process is free meanwhile (a build writes its maps and ``site.db``); :meth:`write`
+    then writes the sheets as they come. Without forked workers (``settings.sheet_workers``
+    1, a single sheet, no ``fork`` start method, or a daemonic process such as a Dask worker)
+    :meth:`write` renders them one by one. Use it as a context manager: leaving it stops
+    the workers and removes the sheets' font.
+
+    Parameters
+    ----------
+    build
+        A build folder's contents (:func:`load_build`).
+    school_ids
+        Only these schools (default: all).
+
+    Raises
+    ------
+    ConfigError
+        When a school id is not in the build.
+    """
+
+    def __init__(self, build: Build, school_ids: Sequence[str] | None = None) -> None:
+        font = cjk_font_family()
+        check_pango()
+        known = list(build.schools["school_id"])
+        wanted = list(school_ids) if school_ids else known
+        unknown = sorted(set(wanted) - set(known))
+        if unknown:
+            raise ConfigError(f"{build.folder / SCHOOLS_FILE}: no school with school_id {', '.join(unknown)}")
+        self.build, self.font, self.wanted = build, font, wanted
+        self._tmp = tempfile.TemporaryDirectory(prefix="mapgen-sheets-")
+        self.face = subset_font(font, sheet_characters(build), Path(self._tmp.name))
+        workers = min(build.settings.sheet_workers or os.cpu_count() or 1, len(wanted))
+        self._pool: multiprocessing.pool.Pool | None = None
+        self._results: Iterator[tuple[str, bytes]] | None = None
         # a daemonic process (a Dask worker building a region's area) may not fork workers of its own
         if (
             workers > 1
@@ -189,17 +217,45 @@ def write_sheets(
         ):
             _warm_up(font)  # the renderer's fonts load once, before the fork, and are shared
             global _SHARED
-            _SHARED = (build, font, face)
-            try:
-                with multiprocessing.get_context("fork").Pool(workers) as pool:
-                    for school_id, pdf in pool.imap(_render_shared, wanted):
-                        written.append(_write(out, school_id, pdf, progress))
-            finally:
-                _SHARED = None
-        else:
-            for school_id in wanted:
-                written.append(_write(out, school_id, render_sheet(build, school_id, font, face), progress))
-    return written
+            _SHARED = (build, font, self.face)
+            self._pool = multiprocessing.get_context("fork").Pool(workers)
+            self._results = self._pool.imap(_render_shared, wanted)
+
+    def __enter__(self) -> SheetRun:
+        """Return the run."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop the workers (if any are left) and remove the sheets' font."""
+        global _SHARED
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+            _SHARED = None
+        self._tmp.cleanup()
+
+    def write(self, progress: Callable[[int], None] | None = None) -> list[Path]:
+        """Write ``schools/<school_id>.pdf`` of every wanted school, in order, as each is rendered.
+
+        Parameters
+        ----------
+        progress
+            Called with 1 after each sheet.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The sheets written.
+        """
+        out = self.build.folder / SCHOOL_PAGES_DIR
+        out.mkdir(exist_ok=True)
+        if self._results is not None:
+            return [_write(out, school_id, pdf, progress) for school_id, pdf in self._results]
+        return [
+            _write(out, school_id, render_sheet(self.build, school_id, self.font, self.face), progress)
+            for school_id in self.wanted
+        ]
 
 
 _SHARED: tuple[Build, str, Path | None] | None = None  # what a forked sheet worker renders from
