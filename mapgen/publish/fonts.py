@@ -109,7 +109,8 @@ def sheet_characters(build: Build) -> str:
         texts += ["".join(map(str, frame[c].dropna().unique())) for c in columns if c in frame]
     templates = resources.files("mapgen.publish").joinpath("templates")
     texts += [
-        templates.joinpath(n).read_text(encoding="utf-8") for n in ("sheet.html.j2", "sheet_table.html.j2", "sheet.css")
+        templates.joinpath(n).read_text(encoding="utf-8")
+        for n in ("sheet.html.j2", "sheet_table.html.j2", "sheet.css", "sheet_style.css.j2")
     ]
     return "".join(sorted(set("".join(texts))))
 
