@@ -86,7 +86,9 @@ class Settings(_Model):
     reach_workers: int = Field(
         1, ge=0, le=256, description="Processes for routing and isochrones (parts of 64 schools); 0 = one per CPU core."
     )
-    graph_cache: bool = Field(True, description="Keep parsed extracts and street graphs in cache_dir for later runs.")
+    graph_cache: bool = Field(
+        True, description="Keep parsed extracts, street graphs and the PDF sheets' font in cache_dir for later runs."
+    )
     cache_dir: Path | None = Field(
         None, description="Cache folder (default: $MAPGEN_CACHE_DIR, else $XDG_CACHE_HOME/mapgen or ~/.cache/mapgen)."
     )

@@ -235,7 +235,7 @@ class SheetRun:
             raise ConfigError(f"{build.folder / SCHOOLS_FILE}: no school with school_id {', '.join(unknown)}")
         self.build, self.font, self.wanted = build, font, wanted
         self._tmp = tempfile.TemporaryDirectory(prefix="mapgen-sheets-")
-        self.face = subset_font(font, sheet_characters(build), Path(self._tmp.name))
+        self.face = subset_font(font, sheet_characters(build), Path(self._tmp.name), build.settings)
         workers = min(build.settings.sheet_workers or os.cpu_count() or 1, len(wanted))
         self._pool: multiprocessing.pool.Pool | None = None
         self._results: Iterator[tuple[str, bytes]] | None = None
