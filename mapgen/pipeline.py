@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
-import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
-import pandas as pd
 
 from mapgen import osm_extract
 from mapgen.atomic import staged_folder
 from mapgen.basemap import basemap_layers
 from mapgen.cache import file_digest
-from mapgen.campus import outing_pairs, school_grounds
-from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig, Mode, Settings
+from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig, Settings
 from mapgen.contract import (
     REVIEW_FILE,
     SUMMARY_FILE,
@@ -32,170 +26,20 @@ from mapgen.contract import (
 )
 from mapgen.edge import data_area, reaches_data_edge
 from mapgen.errors import NoSchoolsError
-from mapgen.network import StreetGraph, street_graph
+from mapgen.modes import ModesReach, reach_by_mode
+from mapgen.network import street_graph
 from mapgen.places import feature_keys, load_extract, name_unnamed_schools, select_schools, select_venues, with_language
 from mapgen.progress import stage
 from mapgen.publish import write_contract, write_maps
 from mapgen.publish.files import write_summary
 from mapgen.publish.finish import finish_build
 from mapgen.publish.sheetdata import write_sheet_inputs
-from mapgen.reach import schools_reach
-from mapgen.routes import routes_summary
 from mapgen.taxonomy import Taxonomy, load_taxonomy
 from mapgen.textsafe import write_person_csv
 
 # Margin around the schools' bike circles kept in basemap.parquet, as a share of their extent
 # (a sheet's map widens one circle to the A4 picture's aspect ratio).
 BASEMAP_MARGIN = 0.3
-
-
-@dataclass
-class ModesReach:
-    """Walk and bike results of one build: pairs, isochrones and per-mode counts and timings."""
-
-    pairs: pd.DataFrame
-    isochrones: gpd.GeoDataFrame
-    routes: pd.DataFrame  # main-road summary of every school → venue route (mapgen.routes)
-    network: dict[str, dict[str, object]]
-    reach: dict[str, dict[str, object]]
-    seconds: dict[str, float]
-
-
-def reach_by_mode(
-    extract: osm_extract.OsmExtract,
-    schools: gpd.GeoDataFrame,
-    venues: gpd.GeoDataFrame,
-    settings: Settings,
-    review: ReviewLog,
-    quiet: bool = False,
-    graph_builder: Callable[[osm_extract.OsmExtract, Mode, Settings], StreetGraph] = street_graph,
-    parallel: bool = False,
-) -> ModesReach:
-    """Build the walk and bike graphs and route from every school to every venue.
-
-    Parameters
-    ----------
-    extract
-        The OSM extract the graphs are built from.
-    schools, venues
-        Places with ``school_id`` / ``venue_id`` and ``footprint``.
-    settings
-        Speeds, limit and snapping.
-    review
-        Collects schools that are not on a network.
-    quiet
-        No progress output.
-    graph_builder
-        Function building a mode's graph (default :func:`mapgen.network.street_graph`).
-    parallel
-        Build and route bike in a forked process while walk is routed here (when this
-        process may fork and the machine has more than one core); the result is the same.
-
-    Returns
-    -------
-    ModesReach
-    """
-    grounds = school_grounds(extract.features, settings)
-    job = partial(_mode_reach, extract, schools, venues, settings, grounds, graph_builder)
-    forked = (
-        parallel
-        and (os.cpu_count() or 1) > 1
-        and "fork" in multiprocessing.get_all_start_methods()
-        and not multiprocessing.current_process().daemon
-    )
-    if forked:
-        *here, there = MODES
-        global _MODE_JOB
-        _MODE_JOB = job
-        try:
-            with multiprocessing.get_context("fork").Pool(1) as pool:
-                other = pool.apply_async(_forked_mode_reach, (there,))
-                results = [job(mode, quiet) for mode in here]
-                with stage(f"Routing {there} from schools (in a second process)", quiet=quiet):
-                    results.append(other.get())
-        finally:
-            _MODE_JOB = None
-    else:
-        results = [job(mode, quiet) for mode in MODES]
-    for result in results:
-        for school_id in result.unattached_schools:
-            review.add(
-                extract.source,
-                school_id,
-                "geometry",
-                f"school farther than {settings.max_snap_m:g} m from any {result.mode} street",
-            )
-    return ModesReach(
-        pairs=pd.concat([r.pairs for r in results], ignore_index=True),
-        isochrones=gpd.GeoDataFrame(
-            pd.concat([r.isochrones for r in results], ignore_index=True), geometry="geometry", crs=4326
-        ),
-        routes=pd.concat([r.routes for r in results], ignore_index=True),
-        network={r.mode: r.network for r in results},
-        reach={r.mode: r.reach for r in results},
-        seconds={r.mode: r.seconds for r in results},
-    )
-
-
-@dataclass
-class _ModeResult:
-    """One mode's part of :class:`ModesReach` (sent back from a forked process)."""
-
-    mode: Mode
-    pairs: pd.DataFrame
-    isochrones: gpd.GeoDataFrame
-    routes: pd.DataFrame
-    network: dict[str, object]
-    reach: dict[str, object]
-    unattached_schools: list[str]
-    seconds: float
-
-
-_MODE_JOB: Callable[[Mode, bool], _ModeResult] | None = None  # what the forked process of reach_by_mode runs
-
-
-def _forked_mode_reach(mode: Mode) -> _ModeResult:
-    assert _MODE_JOB is not None, "mode process started without its job"
-    return _MODE_JOB(mode, True)
-
-
-def _mode_reach(
-    extract: osm_extract.OsmExtract,
-    schools: gpd.GeoDataFrame,
-    venues: gpd.GeoDataFrame,
-    settings: Settings,
-    grounds: gpd.GeoDataFrame,
-    graph_builder: Callable[[osm_extract.OsmExtract, Mode, Settings], StreetGraph],
-    mode: Mode,
-    quiet: bool,
-) -> _ModeResult:
-    """Build `mode`'s graph, route from every school to every venue and check the routes for main roads."""
-    t0 = time.perf_counter()
-    with stage(f"Building {mode} network", quiet=quiet):
-        graph = graph_builder(extract, mode, settings)
-    with stage(f"Routing {mode} from schools", total=len(schools), quiet=quiet) as advance:
-        reach = schools_reach(graph, schools, venues, settings, progress=advance)
-    with stage(f"Checking {mode} routes for main roads", total=len(schools), quiet=quiet) as advance:
-        routes = routes_summary(graph, schools, venues, settings, progress=advance)
-    pairs = outing_pairs(reach.pairs, schools, venues, grounds, settings)
-    return _ModeResult(
-        mode=mode,
-        pairs=pairs,
-        isochrones=reach.isochrones,
-        # one route per listed pair: pairs to venues not open to the public have none
-        routes=routes.merge(pairs[["school_id", "venue_id", "mode"]], on=["school_id", "venue_id", "mode"]),
-        network={"nodes": graph.n_nodes, "edges": len(graph.edge_u), "speed_kmh": graph.speed_kmh},
-        reach={
-            "pairs": len(pairs),
-            "on_campus_pairs": int(pairs["on_campus"].sum()),
-            "schools_reaching_a_venue": int(reach.pairs["school_id"].nunique()),
-            "isochrones": len(reach.isochrones),
-            "schools_not_on_network": reach.unattached_schools,
-            "venues_not_on_network": len(reach.unattached_venues),
-        },
-        unattached_schools=list(reach.unattached_schools),
-        seconds=time.perf_counter() - t0,
-    )
 
 
 def publish_city(
