@@ -27,7 +27,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from mapgen.cache import file_digest
+
 ROOT = Path(__file__).resolve().parents[1]
+# Outputs that both sides must write byte for byte the same (the PDFs carry a creation date).
+_SAME = ("schools.geojson", "venues.geojson", "isochrones.geojson", "reachability.csv", "routes.csv")
 HEIDELBERG = ROOT.parent / "shared" / "data" / "osm" / "heidelberg.osm.pbf"
 
 # Runs `mapgen build` with every progress stage timed; prints the timings as JSON on its last line.
@@ -84,6 +88,7 @@ def _build(code: Path, osm: Path, out: Path, cache: Path) -> dict[str, object]:
         "stages": {name: [round(w, 2), round(c, 2)] for name, w, c in timed["stages"]},
         "summary_seconds": summary["seconds"],
         "pdfs": len(list((out / "schools").glob("*.pdf"))),
+        "digests": {name: file_digest(out / name) for name in _SAME},
     }
 
 
@@ -156,6 +161,8 @@ def main() -> None:
                         flush=True,
                     )
     print(_table(results))
+    digests = {json.dumps(run["digests"], sort_keys=True) for runs in results.values() for run in runs}
+    print(f"contract files ({', '.join(_SAME)}) of every build: {'the same' if len(digests) == 1 else 'DIFFERENT'}")
     print(f"\n{os.cpu_count()} cores; goal: whole build <= 15 s wall")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(

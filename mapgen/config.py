@@ -135,8 +135,8 @@ class Settings(_Model):
     )
     parallel_modes: bool = Field(
         True,
-        description="Build and route the bike network in a forked process while walking is routed "
-        "(with more than one CPU core).",
+        description="Use every core for walk and bike: graphs built side by side, then each mode's schools "
+        "routed in halves by forked processes (the outputs are the same).",
     )
 
     @field_validator("kindergarten_names", "exclude_school_names")
