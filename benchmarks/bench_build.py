@@ -85,7 +85,15 @@ def _build(code: Path, osm: Path, out: Path, cache: Path) -> dict[str, object]:
         "cpu_s": round(cpu, 2),
         "load_before": round(load, 2),
         "load_after": round(os.getloadavg()[0], 2),
-        "stages": {name: [round(w, 2), round(c, 2)] for name, w, c in timed["stages"]},
+        "stages": {
+            **{name: [round(w, 2), round(c, 2)] for name, w, c in timed["stages"]},
+            # the build process outside the progress stages: imports, school and venue selection, contract files
+            "(rest of the build process)": [
+                round(timed["process_wall"] - sum(w for _, w, _ in timed["stages"]), 2),
+                round(timed["process_cpu"] - sum(c for _, _, c in timed["stages"]), 2),
+            ],
+            "(forked processes: CPU only)": [0.0, round(cpu - timed["process_cpu"], 2)],
+        },
         "summary_seconds": summary["seconds"],
         "pdfs": len(list((out / "schools").glob("*.pdf"))),
         "digests": {name: file_digest(out / name) for name in _SAME},

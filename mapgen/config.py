@@ -135,8 +135,8 @@ class Settings(_Model):
     )
     parallel_modes: bool = Field(
         True,
-        description="Use every core for walk and bike: graphs built side by side, then each mode's schools "
-        "routed in halves by forked processes (the outputs are the same).",
+        description="Build and route bike in a forked process while walk is built and routed (with more than "
+        "one CPU core; the outputs are the same).",
     )
 
     @field_validator("kindergarten_names", "exclude_school_names")

@@ -7,10 +7,10 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import cast
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
 from mapgen import osm_extract
@@ -23,10 +23,6 @@ from mapgen.reach import Reach, schools_reach
 from mapgen.routes import routes_summary
 
 GraphBuilder = Callable[[osm_extract.OsmExtract, Mode, Settings], StreetGraph]
-
-# Pairs and routes of one mode sorted as schools_reach and routes_summary sort them: the parts of a forked
-# run put back in that order.
-_PAIR_ORDER = ["school_id", "minutes", "venue_id"]
 
 
 @dataclass
@@ -68,19 +64,17 @@ def reach_by_mode(
     graph_builder
         Function building a mode's graph (default :func:`mapgen.network.street_graph`).
     parallel
-        Use every core (when this process may fork and the machine has more than one): the
-        bike graph is built by a forked process while this one builds the walk graph, then
-        each mode's schools are routed in halves by a pool of forked processes. The result
-        is the same as one process gives.
+        Use two cores (when this process may fork and the machine has more than one): bike
+        is built and routed by a forked process while this one builds and routes walk. The
+        result is the same as one process gives.
 
     Returns
     -------
     ModesReach
     """
     grounds = school_grounds(extract.features, settings)
-    cores = os.cpu_count() or 1
-    if parallel and cores > 1 and len(schools) > 1 and _may_fork():
-        found = _forked_reach(extract, schools, venues, settings, graph_builder, min(cores, 2 * len(MODES)), quiet)
+    if parallel and (os.cpu_count() or 1) > 1 and _may_fork():
+        found = _forked_reach(extract, schools, venues, settings, graph_builder, quiet)
     else:
         found = {
             mode: _one_process_reach(extract, schools, venues, settings, graph_builder, mode, quiet) for mode in MODES
@@ -122,8 +116,6 @@ class _ModeResult:
 
 # What one mode's routing gives: its graph's counts, the reach, the route summary and the seconds it took.
 _Found = tuple[dict[str, object], Reach, pd.DataFrame, float]
-# What routing part of the schools in a forked process sends back: reach, route summary, seconds.
-_Routed = tuple[Reach, pd.DataFrame, float]
 
 
 def _mode_result(
@@ -201,65 +193,23 @@ def _forked_reach(
     venues: gpd.GeoDataFrame,
     settings: Settings,
     graph_builder: GraphBuilder,
-    workers: int,
     quiet: bool,
 ) -> dict[Mode, _Found]:
-    """Every mode's reach on several cores: graphs built side by side, then the schools routed in halves."""
+    """Every mode's reach on two cores: the first mode here, the others each in a forked process meanwhile.
 
-    def build(mode: Mode) -> tuple[StreetGraph, float]:
-        t0 = time.perf_counter()
-        return graph_builder(extract, mode, settings), time.perf_counter() - t0
-
+    Each process builds (or loads) its own graph, so no graph is sent between processes and
+    none of a graph's indexes is built twice; only the results come back.
+    """
+    job = partial(_one_process_reach, extract, schools, venues, settings, graph_builder)
     here, *there = MODES
-    built: dict[Mode, tuple[StreetGraph, float]] = {}
-    _FORKED.append(build)
+    _FORKED.append(job)
     try:
         with multiprocessing.get_context("fork").Pool(len(there)) as pool:
-            others = {mode: pool.apply_async(_run_forked, (mode,)) for mode in there}
-            with stage(f"Building {here} network", quiet=quiet):
-                built[here] = build(here)
+            others = {mode: pool.apply_async(_run_forked, (mode, True)) for mode in there}
+            found = {here: job(here, quiet)}
             for mode, result in others.items():
-                with stage(f"Building {mode} network", quiet=quiet):
-                    built[mode] = cast(tuple[StreetGraph, float], result.get())
-    finally:
-        _FORKED.pop()
-    graphs = {mode: graph for mode, (graph, _) in built.items()}
-    halves = [part for part in np.array_split(np.arange(len(schools)), 2) if len(part)]
-
-    def route(mode: Mode, part: np.ndarray) -> _Routed:
-        t0 = time.perf_counter()
-        mine = schools.iloc[part]
-        reach = schools_reach(graphs[mode], mine, venues, settings)
-        routes = routes_summary(graphs[mode], mine, venues, settings)
-        return reach, routes, time.perf_counter() - t0
-
-    found: dict[Mode, _Found] = {}
-    _FORKED.append(route)
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            jobs = {mode: [pool.apply_async(_run_forked, (mode, part)) for part in halves] for mode in MODES}
-            for mode in MODES:
-                parts: list[_Routed] = []
-                with stage(f"Routing {mode} from schools", total=len(schools), quiet=quiet) as advance:
-                    for part, job in zip(halves, jobs[mode], strict=True):
-                        parts.append(cast(_Routed, job.get()))
-                        advance(len(part))
-                reach = _joined([p[0] for p in parts])
-                routes = pd.concat([p[1] for p in parts], ignore_index=True).sort_values(_PAIR_ORDER, ignore_index=True)
-                routed = sum(p[2] for p in parts)
-                found[mode] = (_network(graphs[mode]), reach, routes, built[mode][1] + routed)
+                with stage(f"Routing {mode} from schools (in a second process)", quiet=quiet):
+                    found[mode] = cast(_Found, result.get())
     finally:
         _FORKED.pop()
     return found
-
-
-def _joined(parts: list[Reach]) -> Reach:
-    """The reach of the schools of consecutive `parts`, as one call on all of them gives it."""
-    return Reach(
-        pairs=pd.concat([p.pairs for p in parts], ignore_index=True).sort_values(_PAIR_ORDER, ignore_index=True),
-        isochrones=gpd.GeoDataFrame(
-            pd.concat([p.isochrones for p in parts], ignore_index=True), geometry="geometry", crs=4326
-        ),
-        unattached_schools=[s for p in parts for s in p.unattached_schools],
-        unattached_venues=parts[0].unattached_venues,  # every part attaches all the venues
-    )
