@@ -31,11 +31,19 @@ if TYPE_CHECKING:
     from weasyprint import CSS
     from weasyprint.text.fonts import FontConfiguration
 
+    SheetStyle = tuple[FontConfiguration, CSS]  # the renderer's fonts holding the sheet font, and the stylesheet
+
 _BIKE_COLUMNS = 4  # the venues reached only by bike, in a compact list of this many columns
 _BIKE_NAME_WIDTH = 26  # … with names cut to this many columns (the full names are on the site)
 
 
-def render_sheet(build: Build, school_id: str, font_family: str, font_face: Path | None = None) -> bytes:
+def render_sheet(
+    build: Build,
+    school_id: str,
+    font_family: str,
+    font_face: Path | None = None,
+    style: SheetStyle | None = None,
+) -> bytes:
     """Render one school's sheet as PDF: front, map and nearest venues; back, every venue reached.
 
     Parameters
@@ -49,6 +57,8 @@ def render_sheet(build: Build, school_id: str, font_family: str, font_face: Path
     font_face
         That font cut down to the sheets' characters (:func:`subset_font`), used first; the
         whole family stays the fallback for any other character.
+    style
+        :func:`sheet_style` of these fonts, made once for many sheets (default: made here).
 
     Returns
     -------
@@ -140,13 +150,12 @@ def render_sheet(build: Build, school_id: str, font_family: str, font_face: Path
             str(w["note_hours"]).format(start=build.settings.after_school_start, end=build.settings.after_school_end),
         ],
     )
-    fonts, style = sheet_style(font_family, font_face)
-    return HTML(string=html).write_pdf(stylesheets=[style], font_config=fonts)
+    fonts, css = style or sheet_style(font_family, font_face)
+    return HTML(string=html).write_pdf(stylesheets=[css], font_config=fonts)
 
 
-@functools.lru_cache(maxsize=4)
-def sheet_style(font_family: str, font_face: Path | None = None) -> tuple[FontConfiguration, CSS]:
-    """The sheets' stylesheet, parsed once for every sheet of a build (one parse per sheet is an eighth of its time).
+def sheet_style(font_family: str, font_face: Path | None = None) -> SheetStyle:
+    """The sheets' stylesheet, to parse once for every sheet of a build (one parse per sheet is an eighth of its time).
 
     Parameters
     ----------
@@ -236,6 +245,7 @@ class SheetRun:
         self.build, self.font, self.wanted = build, font, wanted
         self._tmp = tempfile.TemporaryDirectory(prefix="mapgen-sheets-")
         self.face = subset_font(font, sheet_characters(build), Path(self._tmp.name), build.settings)
+        self.style: SheetStyle | None = sheet_style(font, self.face)  # parsed once, shared by the forked workers
         workers = min(build.settings.sheet_workers or os.cpu_count() or 1, len(wanted))
         self._pool: multiprocessing.pool.Pool | None = None
         self._results: Iterator[tuple[str, bytes]] | None = None
@@ -246,9 +256,8 @@ class SheetRun:
             and not multiprocessing.current_process().daemon
         ):
             _warm_up(font)  # the renderer's fonts load once, before the fork, and are shared
-            sheet_style(font, self.face)  # so does the stylesheet
             global _SHARED
-            _SHARED = (build, font, self.face)
+            _SHARED = (build, font, self.face, self.style)
             self._pool = multiprocessing.get_context("fork").Pool(workers)
             self._results = self._pool.imap(_render_shared, wanted)
 
@@ -257,13 +266,14 @@ class SheetRun:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        """Stop the workers (if any are left) and remove the sheets' font."""
+        """Stop the workers (if any are left), free the renderer's fonts and remove the sheets' font."""
         global _SHARED
         if self._pool is not None:
             self._pool.terminate()
             self._pool.join()
             self._pool = None
             _SHARED = None
+        self.style = None  # its font configuration cleans up now, not while the interpreter shuts down
         self._tmp.cleanup()
 
     def write(self, progress: Callable[[int], None] | None = None) -> list[Path]:
@@ -284,18 +294,18 @@ class SheetRun:
         if self._results is not None:
             return [_write(out, school_id, pdf, progress) for school_id, pdf in self._results]
         return [
-            _write(out, school_id, render_sheet(self.build, school_id, self.font, self.face), progress)
+            _write(out, school_id, render_sheet(self.build, school_id, self.font, self.face, self.style), progress)
             for school_id in self.wanted
         ]
 
 
-_SHARED: tuple[Build, str, Path | None] | None = None  # what a forked sheet worker renders from
+_SHARED: tuple[Build, str, Path | None, SheetStyle | None] | None = None  # what a forked sheet worker renders from
 
 
 def _render_shared(school_id: str) -> tuple[str, bytes]:
     assert _SHARED is not None, "sheet worker started without a build"
-    build, font, face = _SHARED
-    return school_id, render_sheet(build, school_id, font, face)
+    build, font, face, style = _SHARED
+    return school_id, render_sheet(build, school_id, font, face, style)
 
 
 def _write(out: Path, school_id: str, pdf: bytes, progress: Callable[[int], None] | None) -> Path:
