@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_pdf.py [--data DIR] [--before REV] [--json PATH]
 
 Without --data, Heidelberg is built first (``mapgen build --osm ../shared/data/osm/heidelberg.osm.pbf``)
-into a temporary folder. ``--before REV`` (a git revision, default ``c7956d0``: the sheets before issue 17)
+into a temporary folder. ``--before REV`` (a git revision, default ``b3af7df``: the sheets before issue 19's whole-build work)
 renders the same folder with that revision's ``mapgen/`` in a subprocess, in the same run, so both sides
 see the same machine load. Prints per school pages, KB and CPU seconds of both, the map picture's size and
 quality (PSNR against the old 200 dpi, quality 92 picture), and the batch wall time in one process and in
@@ -29,14 +29,16 @@ _BEFORE = r"""
 import json, sys, time, subprocess
 from pathlib import Path
 from mapgen.publish.pdf import render_sheet
-from mapgen.publish.fonts import cjk_font_family
+from mapgen.publish import fonts
 from mapgen.publish.sheetdata import load_build
 data, out = Path(sys.argv[1]), Path(sys.argv[2])
-build, font = load_build(data), cjk_font_family()
+build, font = load_build(data), fonts.cjk_font_family()
+# the cut-down font, as that revision's build uses it (revisions before it had none)
+face = fonts.subset_font(font, fonts.sheet_characters(build), out) if hasattr(fonts, "subset_font") else None
 rows = {}
 for school_id in build.schools["school_id"]:
     cpu = time.process_time()
-    pdf = render_sheet(build, school_id, font)
+    pdf = render_sheet(build, school_id, font, face) if face else render_sheet(build, school_id, font)
     cpu = time.process_time() - cpu
     path = out / f"{school_id}.pdf"
     path.write_bytes(pdf)
@@ -76,7 +78,7 @@ def _psnr(image: object, reference: object) -> float:
     import numpy as np
 
     a = np.asarray(image, dtype=float)
-    b = np.asarray(reference.resize(image.size), dtype=float)  # type: ignore[attr-defined]
+    b = np.asarray(reference.resize(image.size), dtype=np.float64)  # type: ignore[attr-defined]
     mse = float(((a - b) ** 2).mean())
     return 10 * np.log10(255**2 / mse) if mse else float("inf")
 
@@ -85,7 +87,7 @@ def main() -> None:
     """Run the benchmark and print/write its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="an existing Heidelberg build folder")
-    parser.add_argument("--before", default="c7956d0", help="git revision of the sheets to compare with ('' = none)")
+    parser.add_argument("--before", default="b3af7df", help="git revision of the sheets to compare with ('' = none)")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "bench_pdf.json", help="JSON output")
     args = parser.parse_args()
 
@@ -94,7 +96,7 @@ def main() -> None:
     from mapgen.config import city_from_osm
     from mapgen.pipeline import build_city
     from mapgen.publish.fonts import cjk_font_family, sheet_characters, subset_font
-    from mapgen.publish.pdf import render_sheet, write_sheets
+    from mapgen.publish.pdf import render_sheet, sheet_style, write_sheets
     from mapgen.publish.sheetdata import load_build, sheet_table
     from mapgen.publish.staticmap import school_map_jpeg
 
@@ -105,15 +107,16 @@ def main() -> None:
         build_city(city_from_osm(HEIDELBERG), data, quiet=True)
     before = _before(args.before, data) if args.before else {}
     build, font = load_build(data), cjk_font_family()
-    colors = {c["key"]: c["color"] for c in build.summary["categories"]}  # type: ignore[attr-defined]
+    colors = {c.key: c.color for c in build.summary.categories}
     with tempfile.TemporaryDirectory(prefix="bench-pdf-") as tmp:
         face_cpu = time.process_time()
         face = subset_font(font, sheet_characters(build), Path(tmp))
+        style = sheet_style(font, face)
         face_cpu = time.process_time() - face_cpu
         rows = []
         for school_id in build.schools["school_id"]:
             cpu = time.process_time()
-            pdf = render_sheet(build, school_id, font, face)
+            pdf = render_sheet(build, school_id, font, face, style)  # the stylesheet parsed once, as a build does
             cpu = time.process_time() - cpu
             path = Path(tmp) / f"{school_id}.pdf"
             path.write_bytes(pdf)

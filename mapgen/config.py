@@ -86,7 +86,9 @@ class Settings(_Model):
     reach_workers: int = Field(
         1, ge=0, le=256, description="Processes for routing and isochrones (parts of 64 schools); 0 = one per CPU core."
     )
-    graph_cache: bool = Field(True, description="Keep parsed extracts and street graphs in cache_dir for later runs.")
+    graph_cache: bool = Field(
+        True, description="Keep parsed extracts, street graphs and the PDF sheets' font in cache_dir for later runs."
+    )
     cache_dir: Path | None = Field(
         None, description="Cache folder (default: $MAPGEN_CACHE_DIR, else $XDG_CACHE_HOME/mapgen or ~/.cache/mapgen)."
     )
@@ -130,6 +132,11 @@ class Settings(_Model):
         0,
         ge=0,
         description="Processes (forked) rendering the PDF sheets; 0 = one per CPU core, 1 = none.",
+    )
+    parallel_modes: bool = Field(
+        True,
+        description="Build and route bike in a forked process while walk is built and routed (with more than "
+        "one CPU core; the outputs are the same).",
     )
 
     @field_validator("kindergarten_names", "exclude_school_names")

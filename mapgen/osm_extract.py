@@ -49,6 +49,7 @@ WAY_TAGS = (
     "crossing",
     "footway",
 )
+_WAY_TAG_SET = frozenset(WAY_TAGS)
 
 
 @dataclass(frozen=True)
@@ -168,14 +169,15 @@ def _tag_value(value: str) -> str:
 
 def _highway_runs(way: osmium.osm.Way) -> list[HighwayWay]:
     """Split a way at nodes missing from the extract so no edge jumps across the gap."""
-    tags = {k: _tag_value(way.tags[k]) for k in WAY_TAGS if k in way.tags}
+    tags = {t.k: _tag_value(t.v) for t in way.tags if t.k in _WAY_TAG_SET}
     runs: list[HighwayWay] = []
     ids: list[int] = []
     coords: list[tuple[float, float]] = []
     for ref in [*way.nodes, None]:
-        if ref is not None and ref.location.valid():
+        location = None if ref is None else ref.location
+        if ref is not None and location is not None and location.valid():
             ids.append(ref.ref)
-            coords.append((ref.lon, ref.lat))
+            coords.append((location.lon, location.lat))
             continue
         if len(ids) >= 2:
             runs.append(HighwayWay(way.id, tags, np.array(ids, dtype=np.int64), np.array(coords)))

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
-import pandas as pd
 import shapely
 
 from mapgen import osm_extract
 from mapgen.atomic import staged_folder
 from mapgen.basemap import basemap_layers
 from mapgen.cache import file_digest
-from mapgen.campus import outing_pairs, school_grounds
-from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig, Mode, Settings
+from mapgen.config import MODES, OSM_ATTRIBUTION, CityConfig, Settings
 from mapgen.contract import (
     REVIEW_FILE,
     SUMMARY_FILE,
@@ -31,108 +27,20 @@ from mapgen.contract import (
 )
 from mapgen.edge import data_area, reaches_data_edge
 from mapgen.errors import NoSchoolsError
-from mapgen.network import StreetGraph, street_graph
+from mapgen.modes import ModesReach, reach_by_mode
+from mapgen.network import street_graph
 from mapgen.places import feature_keys, load_extract, name_unnamed_schools, select_schools, select_venues, with_language
 from mapgen.progress import stage
 from mapgen.publish import write_contract, write_maps
 from mapgen.publish.files import write_summary
 from mapgen.publish.finish import finish_build
 from mapgen.publish.sheetdata import write_sheet_inputs
-from mapgen.reach import schools_reach
-from mapgen.routes import routes_summary
 from mapgen.taxonomy import Taxonomy, load_taxonomy
 from mapgen.textsafe import write_person_csv
 
 # Margin around the schools' bike circles kept in basemap.parquet, as a share of their extent
 # (a sheet's map widens one circle to the A4 picture's aspect ratio).
 BASEMAP_MARGIN = 0.3
-
-
-@dataclass
-class ModesReach:
-    """Walk and bike results of one build: pairs, isochrones and per-mode counts and timings."""
-
-    pairs: pd.DataFrame
-    isochrones: gpd.GeoDataFrame
-    routes: pd.DataFrame  # main-road summary of every school → venue route (mapgen.routes)
-    network: dict[str, dict[str, object]]
-    reach: dict[str, dict[str, object]]
-    seconds: dict[str, float]
-
-
-def reach_by_mode(
-    extract: osm_extract.OsmExtract,
-    schools: gpd.GeoDataFrame,
-    venues: gpd.GeoDataFrame,
-    settings: Settings,
-    review: ReviewLog,
-    quiet: bool = False,
-    graph_builder: Callable[[osm_extract.OsmExtract, Mode, Settings], StreetGraph] = street_graph,
-) -> ModesReach:
-    """Build the walk and bike graphs and route from every school to every venue.
-
-    Parameters
-    ----------
-    extract
-        The OSM extract the graphs are built from.
-    schools, venues
-        Places with ``school_id`` / ``venue_id`` and ``footprint``.
-    settings
-        Speeds, limit and snapping.
-    review
-        Collects schools that are not on a network.
-    quiet
-        No progress output.
-    graph_builder
-        Function building a mode's graph (default :func:`mapgen.network.street_graph`).
-
-    Returns
-    -------
-    ModesReach
-    """
-    all_pairs, all_iso, all_routes = [], [], []
-    network: dict[str, dict[str, object]] = {}
-    reach_counts: dict[str, dict[str, object]] = {}
-    seconds: dict[str, float] = {}
-    grounds = school_grounds(extract.features, settings)
-    for mode in MODES:
-        t0 = time.perf_counter()
-        with stage(f"Building {mode} network", quiet=quiet):
-            graph = graph_builder(extract, mode, settings)
-        with stage(f"Routing {mode} from schools", total=len(schools), quiet=quiet) as advance:
-            reach = schools_reach(graph, schools, venues, settings, progress=advance)
-        with stage(f"Checking {mode} routes for main roads", total=len(schools), quiet=quiet) as advance:
-            routes = routes_summary(graph, schools, venues, settings, progress=advance)
-        pairs = outing_pairs(reach.pairs, schools, venues, grounds, settings)
-        # one route per listed pair: pairs to venues not open to the public have none
-        all_routes.append(routes.merge(pairs[["school_id", "venue_id", "mode"]], on=["school_id", "venue_id", "mode"]))
-        network[mode] = {"nodes": graph.n_nodes, "edges": len(graph.edge_u), "speed_kmh": graph.speed_kmh}
-        reach_counts[mode] = {
-            "pairs": len(pairs),
-            "on_campus_pairs": int(pairs["on_campus"].sum()),
-            "schools_reaching_a_venue": int(reach.pairs["school_id"].nunique()),
-            "isochrones": len(reach.isochrones),
-            "schools_not_on_network": reach.unattached_schools,
-            "venues_not_on_network": len(reach.unattached_venues),
-        }
-        for school_id in reach.unattached_schools:
-            review.add(
-                extract.source,
-                school_id,
-                "geometry",
-                f"school farther than {settings.max_snap_m:g} m from any {mode} street",
-            )
-        all_pairs.append(pairs)
-        all_iso.append(reach.isochrones)
-        seconds[mode] = time.perf_counter() - t0
-    return ModesReach(
-        pairs=pd.concat(all_pairs, ignore_index=True),
-        isochrones=gpd.GeoDataFrame(pd.concat(all_iso, ignore_index=True), geometry="geometry", crs=4326),
-        routes=pd.concat(all_routes, ignore_index=True),
-        network=network,
-        reach=reach_counts,
-        seconds=seconds,
-    )
 
 
 def publish_city(
@@ -153,23 +61,28 @@ def publish_city(
     dict
         Output name → path.
     """
-    isochrones, pairs = reached.isochrones, reached.pairs
-    outputs = write_contract(out, schools, venues, isochrones, pairs)
+    outputs = publish_files(out, schools, venues, reached, basemap, review)
+    write_city_maps(out, city, schools, venues, reached, taxonomy, quiet)
+    return outputs
+
+
+def publish_files(
+    out: Path,
+    schools: gpd.GeoDataFrame,
+    venues: gpd.GeoDataFrame,
+    reached: ModesReach,
+    basemap: gpd.GeoDataFrame,
+    review: ReviewLog,
+) -> dict[str, str]:
+    """Write the contract files, the PDF sheets' inputs and ``review.csv`` (removed when empty).
+
+    Returns
+    -------
+    dict
+        Output name → path, the maps' too (:func:`write_city_maps` writes them).
+    """
+    outputs = write_contract(out, schools, venues, reached.isochrones, reached.pairs)
     outputs.update(write_sheet_inputs(out, reached.routes, basemap))
-    # the maps list a school's own grounds apart and leave other schools' grounds out
-    with stage("Writing maps", total=len(schools), quiet=quiet) as advance:
-        write_maps(
-            out,
-            city,
-            schools,
-            venues,
-            isochrones,
-            pairs,
-            taxonomy,
-            progress=advance,
-            language=city.settings.language or "zh",
-            routes=reached.routes,
-        )
     outputs.update({"index": str(out / "index.html"), "school_pages": str(out / "schools")})
     review_path = out / REVIEW_FILE
     if review:
@@ -178,6 +91,31 @@ def publish_city(
     else:
         review_path.unlink(missing_ok=True)
     return outputs
+
+
+def write_city_maps(
+    out: Path,
+    city: CityConfig,
+    schools: gpd.GeoDataFrame,
+    venues: gpd.GeoDataFrame,
+    reached: ModesReach,
+    taxonomy: Taxonomy,
+    quiet: bool = False,
+) -> None:
+    """Write ``index.html`` and the school pages (a school's own grounds apart, other schools' left out)."""
+    with stage("Writing maps", total=len(schools), quiet=quiet) as advance:
+        write_maps(
+            out,
+            city,
+            schools,
+            venues,
+            reached.isochrones,
+            reached.pairs,
+            taxonomy,
+            progress=advance,
+            language=city.settings.language or "zh",
+            routes=reached.routes,
+        )
 
 
 def build_city(
@@ -239,15 +177,28 @@ def _build_into(
     venues, catalogues = select_venues(extract, city, taxonomy, review, quiet, report=truth)
     graph_key = None if downloaded or city.osm is None else f"{file_digest(city.osm)} bbox={bbox}"
     reached = reach_by_mode(
-        extract, schools, venues, city.settings, review, quiet, graph_builder=partial(street_graph, cache_key=graph_key)
+        extract,
+        schools,
+        venues,
+        city.settings,
+        review,
+        quiet,
+        graph_builder=partial(street_graph, cache_key=graph_key),
+        parallel=city.settings.parallel_modes,
     )
     timings.update(reached.seconds)
     schools, reached = mark_data_edge(extract.source, data_area(extract), schools, reached, city.settings, truth)
 
     t0 = time.perf_counter()
     basemap = sheet_basemap(extract, reached.isochrones)
-    outputs = publish_city(out, city, schools, venues, reached, basemap, taxonomy, review, quiet)
+    outputs = publish_files(out, schools, venues, reached, basemap, review)
     timings["publish"] = time.perf_counter() - t0
+
+    def maps() -> None:  # written while forked processes render the PDF sheets
+        t0 = time.perf_counter()
+        write_city_maps(out, city, schools, venues, reached, taxonomy, quiet)
+        timings["publish"] += time.perf_counter() - t0
+
     summary = city_summary(
         city,
         extract.source,
@@ -263,7 +214,7 @@ def _build_into(
         timings,
     )
     summary.truth = truth
-    finish_build(out, summary, timings, started, len(schools), quiet, final=final)
+    finish_build(out, summary, timings, started, len(schools), quiet, final=final, meanwhile=maps)
     return summary
 
 

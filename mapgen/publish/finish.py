@@ -15,7 +15,7 @@ from mapgen.errors import SystemPackageError
 from mapgen.progress import console, stage
 from mapgen.publish.files import write_summary
 from mapgen.publish.fonts import check_pango, cjk_font_family
-from mapgen.publish.pdf import write_sheets
+from mapgen.publish.pdf import SheetRun
 from mapgen.publish.sheetdata import load_build
 from mapgen.publish.sitedb import write_site_db
 
@@ -28,8 +28,13 @@ def finish_build(
     n_schools: int,
     quiet: bool,
     final: Path | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> None:
     """Write ``summary.json``, the PDF sheets (they read it) and ``site.db``; record their timings.
+
+    The sheets are rendered by forked processes (:class:`~mapgen.publish.pdf.SheetRun`)
+    while this process runs `meanwhile` (a build writes its maps there) and ``site.db``;
+    ``pdf`` in the timings is the time from the first sheet begun to the last one written.
 
     An optional output (PDF sheets, ``site.db``) that a missing system package keeps from
     being written is skipped with one warning line and listed in ``summary.skipped``;
@@ -39,12 +44,24 @@ def finish_build(
     later = final or out
     outputs, skipped = summary.outputs, summary.skipped
     write_summary(out, summary)  # the sheets read it
+    others_done = False
+
+    def others() -> None:
+        nonlocal others_done
+        others_done = True
+        if meanwhile is not None:
+            meanwhile()
+        _optional_output("site_db", site_db, f"mapgen publish --data {later}", skipped)
 
     def sheets() -> None:
         cjk_font_family()  # before the progress bar, so a missing package shows only as the warning line
         check_pango()
-        with stage("Writing PDF sheets", total=n_schools, quiet=quiet) as advance:
-            write_sheets(load_build(out), progress=advance)
+        t0 = time.perf_counter()
+        with SheetRun(load_build(out)) as run:  # the workers begin at once
+            others()
+            with stage("Writing PDF sheets", total=n_schools, quiet=quiet) as advance:
+                run.write(progress=advance)
+        timings["pdf"] = time.perf_counter() - t0
         outputs["pdf_sheets"] = str(out / "schools")
 
     def site_db() -> None:
@@ -54,11 +71,11 @@ def finish_build(
 
     t0 = time.perf_counter()
     _optional_output("pdf_sheets", sheets, f"mapgen pdf --data {later}", skipped)
-    timings["pdf"] = time.perf_counter() - t0
+    timings.setdefault("pdf", time.perf_counter() - t0)  # skipped: the time it took to find out
+    if not others_done:  # the sheets were skipped before they began
+        others()
     timings["total"] = time.perf_counter() - started
     summary.seconds = {k: round(v, 2) for k, v in timings.items()}
-    write_summary(out, summary)
-    _optional_output("site_db", site_db, f"mapgen publish --data {later}", skipped)
     write_summary(out, summary)
 
 

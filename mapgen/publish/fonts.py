@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
+import os
 import shutil
 import string
 import subprocess
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
-from mapgen.config import OSM_ATTRIBUTION
+import numpy as np
+
+from mapgen.config import OSM_ATTRIBUTION, Settings
 from mapgen.errors import FontError, MissingExtraError, SystemPackageError
 from mapgen.look import HOURS_WORDS
 from mapgen.publish.sheetdata import Build, sheet_words
@@ -109,12 +115,13 @@ def sheet_characters(build: Build) -> str:
         texts += ["".join(map(str, frame[c].dropna().unique())) for c in columns if c in frame]
     templates = resources.files("mapgen.publish").joinpath("templates")
     texts += [
-        templates.joinpath(n).read_text(encoding="utf-8") for n in ("sheet.html.j2", "sheet_table.html.j2", "sheet.css")
+        templates.joinpath(n).read_text(encoding="utf-8")
+        for n in ("sheet.html.j2", "sheet_table.html.j2", "sheet.css", "sheet_style.css.j2")
     ]
     return "".join(sorted(set("".join(texts))))
 
 
-def subset_font(family: str, characters: str, folder: Path) -> Path | None:
+def subset_font(family: str, characters: str, folder: Path, settings: Settings | None = None) -> Path | None:
     """Write `family` cut down to `characters` as an OpenType file in `folder` (None if fontconfig or fontTools cannot).
 
     The PDF renderer keeps the original glyph numbers of a font, so a CJK font of 65,000
@@ -129,14 +136,14 @@ def subset_font(family: str, characters: str, folder: Path) -> Path | None:
         What the sheets print (:func:`sheet_characters`).
     folder
         Where to write ``sheet-font.otf``.
+    settings
+        With ``graph_cache`` on, the cut font is kept in the cache (:func:`mapgen.cache.cached`),
+        keyed by the font file and the characters: cutting it takes half a second.
 
     Returns
     -------
     pathlib.Path or None
     """
-    from fontTools import subset
-    from fontTools.ttLib import TTFont, TTLibError
-
     fc_match = shutil.which("fc-match")
     if fc_match is None:
         return None
@@ -145,15 +152,55 @@ def subset_font(family: str, characters: str, folder: Path) -> Path | None:
     ).stdout.split("\n")
     if len(found) < 2 or not found[0]:
         return None
+    file, number = found[0], int(found[1] or 0)
+    cut = functools.partial(_cut_font, file, number, characters)
+    if settings is None:
+        data = cut()
+    else:
+        from mapgen.cache import cached
+
+        try:
+            stat = os.stat(file)
+        except OSError:
+            return None
+        key = {
+            "font": file,
+            "number": number,
+            "bytes": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "characters": hashlib.sha256(characters.encode("utf-8")).hexdigest(),
+            "version": _CUT_VERSION,
+        }
+        data = cached("font", key, cut, settings, lambda b: {"font": np.frombuffer(b, dtype=np.uint8)}, _font_bytes)
+    if not data:
+        return None
+    path = folder / "sheet-font.otf"
+    path.write_bytes(data)
+    return path
+
+
+# Bump when _cut_font's options change: cached cut fonts are then cut again.
+_CUT_VERSION = 1
+
+
+def _cut_font(file: str, number: int, characters: str) -> bytes:
+    """Font `number` of `file` cut down to `characters`, as OpenType bytes (empty when fontTools cannot)."""
+    from fontTools import subset
+    from fontTools.ttLib import TTFont, TTLibError
+
     options = subset.Options(hinting=False, desubroutinize=True, layout_features=[], notdef_outline=True)
     options.drop_tables += ["GSUB", "GPOS", "BASE", "VORG", "vhea", "vmtx"]
     try:
-        font = TTFont(found[0], fontNumber=int(found[1] or 0), lazy=True)
+        font = TTFont(file, fontNumber=number, lazy=True)
         subsetter = subset.Subsetter(options)
         subsetter.populate(text=characters)
         subsetter.subset(font)
-        path = folder / "sheet-font.otf"
-        font.save(path)
+        buffer = io.BytesIO()
+        font.save(buffer)
     except (TTLibError, OSError, ValueError):
-        return None
-    return path
+        return b""
+    return buffer.getvalue()
+
+
+def _font_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    return arrays["font"].tobytes()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import functools
 import multiprocessing
+import multiprocessing.pool
 import os
 import tempfile
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import pandas as pd
@@ -25,11 +27,23 @@ from mapgen.publish.sitedb import free_flag
 from mapgen.publish.staticmap import AREA_STYLE, MAIN_ROAD_COLOR, school_map_jpeg
 from mapgen.publish.words import venue_hours
 
+if TYPE_CHECKING:
+    from weasyprint import CSS
+    from weasyprint.text.fonts import FontConfiguration
+
+    SheetStyle = tuple[FontConfiguration, CSS]  # the renderer's fonts holding the sheet font, and the stylesheet
+
 _BIKE_COLUMNS = 4  # the venues reached only by bike, in a compact list of this many columns
 _BIKE_NAME_WIDTH = 26  # … with names cut to this many columns (the full names are on the site)
 
 
-def render_sheet(build: Build, school_id: str, font_family: str, font_face: Path | None = None) -> bytes:
+def render_sheet(
+    build: Build,
+    school_id: str,
+    font_family: str,
+    font_face: Path | None = None,
+    style: SheetStyle | None = None,
+) -> bytes:
     """Render one school's sheet as PDF: front, map and nearest venues; back, every venue reached.
 
     Parameters
@@ -43,6 +57,8 @@ def render_sheet(build: Build, school_id: str, font_family: str, font_face: Path
     font_face
         That font cut down to the sheets' characters (:func:`subset_font`), used first; the
         whole family stays the fallback for any other character.
+    style
+        :func:`sheet_style` of these fonts, made once for many sheets (default: made here).
 
     Returns
     -------
@@ -73,10 +89,8 @@ def render_sheet(build: Build, school_id: str, font_family: str, font_face: Path
     nearest = [
         table[table["category"] == c["key"]].iloc[0] for c in categories if (table["category"] == c["key"]).any()
     ]
-    html = _template().render(
+    html = _template("sheet.html.j2").render(
         w=w,
-        font=font_family,
-        font_face=font_face.as_uri() if font_face else "",
         attribution=OSM_ATTRIBUTION,
         school={
             "name": school["name"],
@@ -91,8 +105,6 @@ def render_sheet(build: Build, school_id: str, font_family: str, font_face: Path
         link=_school_link(build.settings.site_url, school_id),
         map_jpeg=base64.b64encode(picture.jpeg).decode("ascii"),
         moved=picture.moved > 0,
-        modes={m: {"color": MODE_COLORS[m]} for m in MODE_COLORS},
-        school_color=SCHOOL_COLOR,
         data_edge=bool(
             build.isochrones.loc[build.isochrones["school_id"] == school_id]
             .get("reaches_data_edge", pd.Series(dtype=bool))
@@ -100,8 +112,6 @@ def render_sheet(build: Build, school_id: str, font_family: str, font_face: Path
             .astype(bool)
             .any()
         ),
-        main_road_color=MAIN_ROAD_COLOR,
-        areas=AREA_STYLE,
         legend={
             "walk": str(w["walk_circle"]).format(minutes=minutes),
             "bike": str(w["bike_circle"]).format(minutes=minutes),
@@ -140,7 +150,37 @@ def render_sheet(build: Build, school_id: str, font_family: str, font_face: Path
             str(w["note_hours"]).format(start=build.settings.after_school_start, end=build.settings.after_school_end),
         ],
     )
-    return HTML(string=html).write_pdf()
+    fonts, css = style or sheet_style(font_family, font_face)
+    return HTML(string=html).write_pdf(stylesheets=[css], font_config=fonts)
+
+
+def sheet_style(font_family: str, font_face: Path | None = None) -> SheetStyle:
+    """The sheets' stylesheet, to parse once for every sheet of a build (one parse per sheet is an eighth of its time).
+
+    Parameters
+    ----------
+    font_family, font_face
+        As for :func:`render_sheet`.
+
+    Returns
+    -------
+    tuple
+        The renderer's font configuration holding the sheet font, and the stylesheet.
+    """
+    from weasyprint import CSS
+    from weasyprint.text.fonts import FontConfiguration
+
+    fonts = FontConfiguration()
+    text = _template("sheet_style.css.j2").render(
+        font=font_family,
+        font_face=font_face.as_uri() if font_face else "",
+        attribution=OSM_ATTRIBUTION,
+        modes={m: {"color": MODE_COLORS[m]} for m in MODE_COLORS},
+        school_color=SCHOOL_COLOR,
+        main_road_color=MAIN_ROAD_COLOR,
+        areas=AREA_STYLE,
+    )
+    return fonts, CSS(string=text, font_config=fonts)
 
 
 def write_sheets(
@@ -152,7 +192,7 @@ def write_sheets(
 
     With more than one sheet and ``settings.sheet_workers`` other than 1, the sheets are
     rendered by forked processes (one per CPU core by default), each with the build already
-    in memory; the files are written by this process.
+    in memory; the files are written by this process (see :class:`SheetRun`).
 
     Parameters
     ----------
@@ -168,19 +208,47 @@ def write_sheets(
     list of pathlib.Path
         The sheets written.
     """
-    font = cjk_font_family()
-    check_pango()
-    known = list(build.schools["school_id"])
-    wanted = list(school_ids) if school_ids else known
-    unknown = sorted(set(wanted) - set(known))
-    if unknown:
-        raise ConfigError(f"{build.folder / SCHOOLS_FILE}: no school with school_id {', '.join(unknown)}")
-    out = build.folder / SCHOOL_PAGES_DIR
-    out.mkdir(exist_ok=True)
-    workers = min(build.settings.sheet_workers or os.cpu_count() or 1, len(wanted))
-    written = []
-    with tempfile.TemporaryDirectory(prefix="mapgen-sheets-") as tmp:
-        face = subset_font(font, sheet_characters(build), Path(tmp))
+    with SheetRun(build, school_ids) as run:
+        return run.write(progress)
+
+
+class SheetRun:
+    """The PDF sheets of a build, rendered by forked processes from the moment it is made.
+
+    This process is free meanwhile (a build writes its maps and ``site.db``); :meth:`write`
+    then writes the sheets as they come. Without forked workers (``settings.sheet_workers``
+    1, a single sheet, no ``fork`` start method, or a daemonic process such as a Dask worker)
+    :meth:`write` renders them one by one. Use it as a context manager: leaving it stops
+    the workers and removes the sheets' font.
+
+    Parameters
+    ----------
+    build
+        A build folder's contents (:func:`load_build`).
+    school_ids
+        Only these schools (default: all).
+
+    Raises
+    ------
+    ConfigError
+        When a school id is not in the build.
+    """
+
+    def __init__(self, build: Build, school_ids: Sequence[str] | None = None) -> None:
+        font = cjk_font_family()
+        check_pango()
+        known = list(build.schools["school_id"])
+        wanted = list(school_ids) if school_ids else known
+        unknown = sorted(set(wanted) - set(known))
+        if unknown:
+            raise ConfigError(f"{build.folder / SCHOOLS_FILE}: no school with school_id {', '.join(unknown)}")
+        self.build, self.font, self.wanted = build, font, wanted
+        self._tmp = tempfile.TemporaryDirectory(prefix="mapgen-sheets-")
+        self.face = subset_font(font, sheet_characters(build), Path(self._tmp.name), build.settings)
+        self.style: SheetStyle | None = sheet_style(font, self.face)  # parsed once, shared by the forked workers
+        workers = min(build.settings.sheet_workers or os.cpu_count() or 1, len(wanted))
+        self._pool: multiprocessing.pool.Pool | None = None
+        self._results: Iterator[tuple[str, bytes]] | None = None
         # a daemonic process (a Dask worker building a region's area) may not fork workers of its own
         if (
             workers > 1
@@ -189,26 +257,55 @@ def write_sheets(
         ):
             _warm_up(font)  # the renderer's fonts load once, before the fork, and are shared
             global _SHARED
-            _SHARED = (build, font, face)
-            try:
-                with multiprocessing.get_context("fork").Pool(workers) as pool:
-                    for school_id, pdf in pool.imap(_render_shared, wanted):
-                        written.append(_write(out, school_id, pdf, progress))
-            finally:
-                _SHARED = None
-        else:
-            for school_id in wanted:
-                written.append(_write(out, school_id, render_sheet(build, school_id, font, face), progress))
-    return written
+            _SHARED = (build, font, self.face, self.style)
+            self._pool = multiprocessing.get_context("fork").Pool(workers)
+            self._results = self._pool.imap(_render_shared, wanted)
+
+    def __enter__(self) -> SheetRun:
+        """Return the run."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop the workers (if any are left), free the renderer's fonts and remove the sheets' font."""
+        global _SHARED
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+            _SHARED = None
+        self.style = None  # its font configuration cleans up now, not while the interpreter shuts down
+        self._tmp.cleanup()
+
+    def write(self, progress: Callable[[int], None] | None = None) -> list[Path]:
+        """Write ``schools/<school_id>.pdf`` of every wanted school, in order, as each is rendered.
+
+        Parameters
+        ----------
+        progress
+            Called with 1 after each sheet.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The sheets written.
+        """
+        out = self.build.folder / SCHOOL_PAGES_DIR
+        out.mkdir(exist_ok=True)
+        if self._results is not None:
+            return [_write(out, school_id, pdf, progress) for school_id, pdf in self._results]
+        return [
+            _write(out, school_id, render_sheet(self.build, school_id, self.font, self.face, self.style), progress)
+            for school_id in self.wanted
+        ]
 
 
-_SHARED: tuple[Build, str, Path | None] | None = None  # what a forked sheet worker renders from
+_SHARED: tuple[Build, str, Path | None, SheetStyle | None] | None = None  # what a forked sheet worker renders from
 
 
 def _render_shared(school_id: str) -> tuple[str, bytes]:
     assert _SHARED is not None, "sheet worker started without a build"
-    build, font, face = _SHARED
-    return school_id, render_sheet(build, school_id, font, face)
+    build, font, face, style = _SHARED
+    return school_id, render_sheet(build, school_id, font, face, style)
 
 
 def _write(out: Path, school_id: str, pdf: bytes, progress: Callable[[int], None] | None) -> Path:
@@ -237,7 +334,7 @@ def _school_link(site_url: str | None, school_id: str) -> dict[str, str] | None:
 
 
 @functools.cache
-def _template() -> Template:
+def _template(name: str) -> Template:
     env = Environment(
         loader=PackageLoader("mapgen.publish", "templates"),
         autoescape=True,
@@ -245,7 +342,7 @@ def _template() -> Template:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    return env.get_template("sheet.html.j2")
+    return env.get_template(name)
 
 
 def _one_line(text: str, width: int) -> str:

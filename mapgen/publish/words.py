@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-from pypinyin import Style, lazy_pinyin
-
 from mapgen.hours import parse_hours
 from mapgen.look import hours_words
 
@@ -50,6 +48,8 @@ def pinyin_forms(name: str) -> str:
     """
     if not _HAN.search(name):
         return ""
+    from pypinyin import Style, lazy_pinyin  # a third of a second to load: only for Chinese names
+
     full = "".join(lazy_pinyin(name)).replace(" ", "").lower()
     initials = "".join(lazy_pinyin(name, style=Style.FIRST_LETTER)).replace(" ", "").lower()
     return f"{full} {initials}"

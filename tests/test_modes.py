@@ -1,0 +1,45 @@
+"""Walk and bike reach on every core is the reach of one process: same pairs, circles, routes and counts."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import shapely
+from conftest import CITIES, shared_file
+
+from mapgen.config import load_city
+from mapgen.contract import ReviewLog
+from mapgen.modes import reach_by_mode
+from mapgen.places import feature_keys, load_extract, name_unnamed_schools, select_schools, select_venues
+from mapgen.taxonomy import load_taxonomy
+
+
+@pytest.mark.parametrize(
+    ("city_file", "extract"),
+    [("shenzhen-longgang.toml", "shenzhen-longgang.osm"), ("nanjing-xinjiekou.toml", "nanjing-xinjiekou.osm")],
+)
+def test_forked_reach_is_the_one_process_reach(city_file: str, extract: str, tmp_path) -> None:
+    shared_file("osm", extract)
+    city = load_city(CITIES / city_file, cache_dir=tmp_path)
+    taxonomy = load_taxonomy(city.categories)
+    data, _ = load_extract(city, feature_keys(city, taxonomy), quiet=True)
+    review = ReviewLog()
+    schools = name_unnamed_schools(select_schools(data.features, city, review), data, city.settings)
+    venues, _ = select_venues(data, city, taxonomy, review, True, report={})
+    assert len(schools) >= 3 and len(venues) >= 20
+
+    runs = {}
+    for parallel in (False, True):
+        log = ReviewLog()
+        runs[parallel] = (reach_by_mode(data, schools, venues, city.settings, log, quiet=True, parallel=parallel), log)
+    (one, one_log), (forked, forked_log) = runs[False], runs[True]
+
+    pd.testing.assert_frame_equal(forked.pairs, one.pairs)
+    pd.testing.assert_frame_equal(forked.routes, one.routes)
+    pd.testing.assert_frame_equal(forked.isochrones.drop(columns="geometry"), one.isochrones.drop(columns="geometry"))
+    assert shapely.equals_exact(forked.isochrones.geometry.values, one.isochrones.geometry.values, 0).all()
+    assert forked.network == one.network and forked.reach == one.reach
+    assert list(forked_log.frame().itertuples(index=False)) == list(one_log.frame().itertuples(index=False))
+    # both modes reach venues from most schools: the bike half came back from the forked process
+    assert set(one.pairs["mode"]) == {"walk", "bike"}
+    assert one.pairs.groupby("mode")["school_id"].nunique().min() > len(schools) // 2
