@@ -111,8 +111,11 @@ def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
         stamp = header.get("osmosis_replication_timestamp") or header.get("timestamp")
         processor = osmium.FileProcessor(str(path)).with_locations().with_areas()
         if stamp:  # the date is the header's: nodes without a feature key need not reach Python
-            keyed = osmium.filter.KeyFilter(*keys)
-            keyed.enable_for(osmium.osm.NODE)
+            if keys:
+                keyed = osmium.filter.KeyFilter(*keys)
+                keyed.enable_for(osmium.osm.NODE)
+            else:  # no feature keys (a street network only): no node is needed
+                keyed = osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.RELATION | osmium.osm.AREA)
             processor.with_filter(keyed)
         for obj in processor:
             if isinstance(obj, osmium.osm.OSMObject) and obj.timestamp > newest:

@@ -24,6 +24,17 @@ def test_pbf_extract_is_read_with_the_same_function() -> None:
     assert {"Helmholtz-Gymnasium", "Kurfürst-Friedrich-Gymnasium"} <= set(schools["name"])
 
 
+def test_a_dated_pbf_read_for_its_streets_only_keeps_every_street() -> None:
+    # no feature keys: the header-dated read drops every node before Python, and needs none
+    with_features = read_osm(shared_file("osm", "monaco.osm.pbf"), {"amenity", "leisure"})
+    streets_only = read_osm(shared_file("osm", "monaco.osm.pbf"), [])
+    assert streets_only.data_date == with_features.data_date
+    assert streets_only.features.empty and not with_features.features.empty
+    assert [(w.way_id, list(w.node_ids)) for w in streets_only.highways] == [
+        (w.way_id, list(w.node_ids)) for w in with_features.highways
+    ]
+
+
 def test_missing_file_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(InputFileError, match="not found"):
         read_osm(tmp_path / "nowhere.osm.pbf", {"amenity"})

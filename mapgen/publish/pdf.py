@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import gc
 import multiprocessing
 import multiprocessing.pool
 import os
@@ -245,7 +246,7 @@ class SheetRun:
         self.build, self.font, self.wanted = build, font, wanted
         self._tmp = tempfile.TemporaryDirectory(prefix="mapgen-sheets-")
         self.face = subset_font(font, sheet_characters(build), Path(self._tmp.name), build.settings)
-        self.style: SheetStyle | None = sheet_style(font, self.face)  # parsed once, shared by the forked workers
+        self.style: SheetStyle | None = None  # parsed once per process that renders
         workers = min(build.settings.sheet_workers or os.cpu_count() or 1, len(wanted))
         self._pool: multiprocessing.pool.Pool | None = None
         self._results: Iterator[tuple[str, bytes]] | None = None
@@ -257,9 +258,15 @@ class SheetRun:
         ):
             _warm_up(font)  # the renderer's fonts load once, before the fork, and are shared
             global _SHARED
-            _SHARED = (build, font, self.face, self.style)
+            _SHARED = (build, font, self.face)
+            # each worker parses the stylesheet into a font configuration of its own: one made before the fork
+            # and used by every worker was in use when a worker aborted in a test run; this process's garbage
+            # is collected here, before the fork, not in every worker
+            gc.collect()
             self._pool = multiprocessing.get_context("fork").Pool(workers)
             self._results = self._pool.imap(_render_shared, wanted)
+        else:
+            self.style = sheet_style(font, self.face)
 
     def __enter__(self) -> SheetRun:
         """Return the run."""
@@ -299,13 +306,17 @@ class SheetRun:
         ]
 
 
-_SHARED: tuple[Build, str, Path | None, SheetStyle | None] | None = None  # what a forked sheet worker renders from
+_SHARED: tuple[Build, str, Path | None] | None = None  # what a forked sheet worker renders from
+_WORKER_STYLE: SheetStyle | None = None  # a forked sheet worker's own stylesheet and font configuration
 
 
 def _render_shared(school_id: str) -> tuple[str, bytes]:
+    global _WORKER_STYLE
     assert _SHARED is not None, "sheet worker started without a build"
-    build, font, face, style = _SHARED
-    return school_id, render_sheet(build, school_id, font, face, style)
+    build, font, face = _SHARED
+    if _WORKER_STYLE is None:
+        _WORKER_STYLE = sheet_style(font, face)
+    return school_id, render_sheet(build, school_id, font, face, _WORKER_STYLE)
 
 
 def _write(out: Path, school_id: str, pdf: bytes, progress: Callable[[int], None] | None) -> Path:
