@@ -114,9 +114,11 @@ def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
             if keys:
                 keyed = osmium.filter.KeyFilter(*keys)
                 keyed.enable_for(osmium.osm.NODE)
+                processor.with_filter(keyed)
             else:  # no feature keys (a street network only): no node is needed
-                keyed = osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.RELATION | osmium.osm.AREA)
-            processor.with_filter(keyed)
+                processor.with_filter(
+                    osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.RELATION | osmium.osm.AREA)
+                )
         for obj in processor:
             if isinstance(obj, osmium.osm.OSMObject) and obj.timestamp > newest:
                 newest = obj.timestamp
