@@ -179,7 +179,10 @@ def main() -> None:
     print(f"\n{os.cpu_count()} cores; goal: whole build <= 15 s wall")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
-        json.dumps({"osm": os.path.relpath(args.osm, ROOT), "revisions": sides, "cores": os.cpu_count(), "runs": results}, indent=2),
+        json.dumps(
+            {"osm": os.path.relpath(args.osm, ROOT), "revisions": sides, "cores": os.cpu_count(), "runs": results},
+            indent=2,
+        ),
         encoding="utf-8",
     )
     print(f"wrote {args.json}")
