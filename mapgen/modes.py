@@ -18,6 +18,7 @@ from mapgen.campus import outing_pairs, school_grounds
 from mapgen.config import MODES, Mode, Settings
 from mapgen.contract import ReviewLog
 from mapgen.network import StreetGraph, street_graph
+from mapgen.processes import may_fork
 from mapgen.progress import stage
 from mapgen.reach import Reach, schools_reach
 from mapgen.routes import routes_summary
@@ -73,7 +74,7 @@ def reach_by_mode(
     ModesReach
     """
     grounds = school_grounds(extract.features, settings)
-    if parallel and (os.cpu_count() or 1) > 1 and _may_fork():
+    if parallel and (os.cpu_count() or 1) > 1 and may_fork():
         found = _forked_reach(extract, schools, venues, settings, graph_builder, quiet)
     else:
         found = {
@@ -173,11 +174,6 @@ def _one_process_reach(
     with stage(f"Checking {mode} routes for main roads", total=len(schools), quiet=quiet) as advance:
         routes = routes_summary(graph, schools, venues, settings, progress=advance)
     return _network(graph), reach, routes, time.perf_counter() - t0
-
-
-def _may_fork() -> bool:
-    """Whether this process may fork workers (not a daemonic one, such as a Dask worker building a region's area)."""
-    return "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
 
 
 _FORKED: list[Callable[..., object]] = []  # the job a forked process of this module runs (inherited, not pickled)

@@ -22,6 +22,7 @@ from mapgen.config import OSM_ATTRIBUTION
 from mapgen.contract import SCHOOL_PAGES_DIR, SCHOOLS_FILE
 from mapgen.errors import ConfigError
 from mapgen.look import MODE_COLORS, NO_CATEGORY_COLOR, SCHOOL_COLOR, whole_minutes
+from mapgen.processes import may_fork
 from mapgen.publish.fonts import check_pango, cjk_font_family, sheet_characters, subset_font
 from mapgen.publish.sheetdata import Build, safety_note, sheet_table, sheet_words
 from mapgen.publish.sitedb import free_flag
@@ -250,12 +251,7 @@ class SheetRun:
         workers = min(build.settings.sheet_workers or os.cpu_count() or 1, len(wanted))
         self._pool: multiprocessing.pool.Pool | None = None
         self._results: Iterator[tuple[str, bytes]] | None = None
-        # a daemonic process (a Dask worker building a region's area) may not fork workers of its own
-        if (
-            workers > 1
-            and "fork" in multiprocessing.get_all_start_methods()
-            and not multiprocessing.current_process().daemon
-        ):
+        if workers > 1 and may_fork():
             _warm_up(font)  # the renderer's fonts load once, before the fork, and are shared
             global _SHARED
             _SHARED = (build, font, self.face)

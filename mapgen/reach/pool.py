@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -13,6 +12,7 @@ import numpy as np
 
 from mapgen.config import Settings
 from mapgen.network import StreetGraph
+from mapgen.processes import may_fork
 from mapgen.reach.snap import Attachment
 
 T = TypeVar("T")
@@ -59,7 +59,7 @@ def run_parts(func: Callable[[np.ndarray], T], parts: list[np.ndarray], workers:
 
 
 def worker_count(settings: Settings) -> int:
-    """Number of processes: ``settings.reach_workers`` (0: one per CPU core); 1 inside a daemon process."""
-    if multiprocessing.current_process().daemon or sys.platform == "win32":
+    """Number of processes: ``settings.reach_workers`` (0: one per CPU core); 1 where this process may not fork."""
+    if not may_fork():
         return 1
     return settings.reach_workers or os.cpu_count() or 1

@@ -78,7 +78,7 @@ def _root(parent: np.ndarray, i: int) -> int:
 
 @njit(cache=True, nogil=True)
 def fill_small_holes(band: np.ndarray, max_cells: float) -> int:
-    """Fill, in place, every hole of `band` (0/1 cells) smaller than `max_cells` cells; the number filled.
+    """Fill, in place, every hole of `band` (0 empty, other values marked) smaller than `max_cells` cells; the number filled.
 
     A hole is a 4-connected region of empty cells not joined to the raster's border (the marked cells
     are 8-connected, as OpenCV traces them, so two empty regions touching at a corner are two holes);
