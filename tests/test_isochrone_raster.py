@@ -1,4 +1,4 @@
-"""Isochrone raster kernels: holes filled by size, corner touches, unreached nodes cut out, rings simplified, grid."""
+"""Isochrone raster kernels: holes filled by size and content, corner touches, unreached nodes cut out, rings simplified, grid."""
 
 from __future__ import annotations
 
@@ -35,11 +35,30 @@ def test_holes_smaller_than_the_limit_are_filled_and_the_outside_is_not() -> Non
     )
     before = band.copy()
     # left: a hole of 8 cells around an island; right: a hole of 12 cells
-    assert fill_small_holes(band, 10.0) == 1
+    assert fill_small_holes(band, 10.0, np.zeros_like(band)) == 1
     assert band[2:5, 2:5].all()  # the small hole is filled (its island joined)
     assert (band[2:5, 8:12] == 0).all()  # the larger one stays
     assert (band[0] == 0).all() and (band[:, 6] == 0).all()  # the outside (touching the border) stays empty
     assert ((band - before) >= 0).all()
+
+
+def test_a_small_hole_holding_a_street_node_not_reached_stays_open() -> None:
+    band = frame(
+        [
+            ".............",
+            ".#####.#####.",
+            ".#...#.#...#.",
+            ".#...#.#...#.",
+            ".#####.#####.",
+            ".............",
+        ]
+    )
+    unreached = np.zeros_like(band)
+    unreached[2, 9] = 1  # a node of a street no path reaches within the limit lies in the right hole
+    unreached[0, 3] = 1  # one outside changes nothing
+    assert fill_small_holes(band, 10.0, unreached) == 1
+    assert band[2:4, 2:5].all()  # the left block is filled
+    assert (band[2:4, 8:11] == 0).all()  # the right one is not: something in it is not reached
 
 
 def test_empty_regions_touching_at_a_corner_are_two_holes() -> None:
@@ -54,7 +73,7 @@ def test_empty_regions_touching_at_a_corner_are_two_holes() -> None:
             "......",
         ]
     )
-    assert fill_small_holes(band, 2.0) == 2
+    assert fill_small_holes(band, 2.0, np.zeros_like(band)) == 2
     assert band[1:5, 1:5].all()
 
 
@@ -119,16 +138,20 @@ def test_unreached_street_nodes_off_the_reached_streets_are_cut_out_of_the_band(
     size = ((graph.node_xy.max(axis=0) - corner) / cell).astype(int) + 6
     band = np.ones((size[1], size[0]), dtype=np.uint8)  # the widened band covers the whole network
     streets = np.zeros_like(band)
-    unreached = np.array([0, graph.n_nodes // 2, graph.n_nodes - 1])
+    unreached = np.array([0, graph.n_nodes // 2, graph.n_nodes - 1, graph.n_nodes // 3])
     px = ((graph.node_xy[unreached] - corner) / cell + 0.5).astype(int)
-    assert len({tuple(p) for p in px}) == 3
+    assert len({tuple(p) for p in px}) == 4
     streets[px[0, 1], px[0, 0]] = 1  # a reached street crosses the first one's cell
     streets[px[1, 1] + 1, px[1, 0] - 1] = 2  # a reached node lies in a cell touching the second one's
-    cut_out_unreached(band, streets, graph, np.setdiff1d(np.arange(graph.n_nodes), unreached), corner, cell)
+    band[px[3, 1], px[3, 0]] = 0  # the fourth one lies outside the band
+    marks = np.zeros_like(band)
+    cut_out_unreached(band, streets, marks, graph, np.setdiff1d(np.arange(graph.n_nodes), unreached), corner, cell)
     assert band[px[0, 1], px[0, 0]] == 1  # not reached, but on a cell a reached street crosses
     assert band[px[1, 1], px[1, 0]] == 1  # not reached, but next to a reached node (kept inside the outline)
     assert band[px[2, 1], px[2, 0]] == 0
-    assert int((band == 0).sum()) == 1  # reached nodes keep their cells
+    assert int((band == 0).sum()) == 2  # reached nodes keep their cells
+    # the cells cut out, and those of unreached nodes outside the band, are marked: holes around them stay open
+    assert {tuple(p) for p in np.argwhere(marks)} == {(px[2, 1], px[2, 0]), (px[3, 1], px[3, 0])}
     assert not node_grid(graph).reached.any()  # the scratch flags are left clean
 
 

@@ -77,10 +77,11 @@ def _root(parent: np.ndarray, i: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def fill_small_holes(band: np.ndarray, max_cells: float) -> int:
+def fill_small_holes(band: np.ndarray, max_cells: float, unreached: np.ndarray) -> int:
     """Fill, in place, every hole of `band` (0 empty, other values marked) smaller than `max_cells` cells; the number filled.
 
-    A hole is a 4-connected region of empty cells not joined to the raster's border (the marked cells
+    A hole with a cell marked in `unreached` (a street node not reached, :func:`carve_unreached`) stays
+    open. A hole is a 4-connected region of empty cells not joined to the raster's border (the marked cells
     are 8-connected, as OpenCV traces them, so two empty regions touching at a corner are two holes);
     the border row and column are empty. Regions are found as runs of empty cells per row, joined to
     the overlapping runs of the row above (union-find), so the work grows with the runs, not the cells.
@@ -90,6 +91,7 @@ def fill_small_holes(band: np.ndarray, max_cells: float) -> int:
     starts = np.empty(most, dtype=np.int64)
     ends = np.empty(most, dtype=np.int64)
     rows = np.empty(most, dtype=np.int64)
+    open_run = np.zeros(most, dtype=np.bool_)
     row_first = np.empty(height + 1, dtype=np.int64)
     n = 0
     for y in range(height):
@@ -102,6 +104,8 @@ def fill_small_holes(band: np.ndarray, max_cells: float) -> int:
                 n += 1
             elif cell != 0 and before == 0:
                 ends[n - 1] = x
+            if cell == 0 and unreached[y, x]:
+                open_run[n - 1] = True
             before = cell
         if before == 0:
             ends[n - 1] = width
@@ -119,13 +123,16 @@ def fill_small_holes(band: np.ndarray, max_cells: float) -> int:
             else:
                 j += 1
     area = np.zeros(n, dtype=np.int64)
+    keep_open = np.zeros(n, dtype=np.bool_)
     for r in range(n):
-        area[_root(parent, r)] += ends[r] - starts[r]
+        root = _root(parent, r)
+        area[root] += ends[r] - starts[r]
+        keep_open[root] |= open_run[r]
     border = _root(parent, 0)  # the first run is the empty top row
     holes = 0
     for r in range(n):
         root = _root(parent, r)
-        if root != border and area[root] < max_cells:
+        if root != border and area[root] < max_cells and not keep_open[root]:
             for x in range(starts[r], ends[r]):
                 band[rows[r], x] = 1
             holes += r == root
@@ -156,6 +163,7 @@ def thicken_corner_touches(band: np.ndarray) -> int:
 def carve_unreached(
     band: np.ndarray,
     streets: np.ndarray,
+    unreached: np.ndarray,
     corner: np.ndarray,
     bin_m: float,
     n_bins_x: int,
@@ -169,6 +177,9 @@ def carve_unreached(
     cell: float,
 ) -> int:
     """Clear, in `band`, the cells of street nodes not `reached` that no reached street crosses; the number cleared.
+
+    Those cells, and the cells of such nodes outside the band, are marked in `unreached` (a raster of
+    the band's shape, zero before): :func:`fill_small_holes` leaves the holes holding them open.
 
     `streets` is the raster of reached segments (1) and reached nodes (2) before it was widened into
     `band` (:func:`reached_segments`). A cell next to a reached node is kept, so the outline, traced
@@ -191,8 +202,12 @@ def carve_unreached(
                     continue
                 px = int((node_xy[node, 0] - x0) / cell + 0.5)
                 py = int((node_xy[node, 1] - y0) / cell + 0.5)
-                if 1 <= px < width - 1 and 1 <= py < height - 1 and band[py, px] and not streets[py, px]:
-                    if (streets[py - 1 : py + 2, px - 1 : px + 2] < 2).all():
-                        band[py, px] = 0
-                        cleared += 1
+                if not (1 <= px < width - 1 and 1 <= py < height - 1) or streets[py, px]:
+                    continue
+                if not band[py, px]:
+                    unreached[py, px] = 1  # outside the band: a hole around it stays open
+                elif (streets[py - 1 : py + 2, px - 1 : px + 2] < 2).all():
+                    band[py, px] = 0
+                    unreached[py, px] = 1
+                    cleared += 1
     return cleared

@@ -41,7 +41,8 @@ def isochrone_polygon(
     nodes the search did not reach are cut out again where no reached segment
     crosses them and no reached node is next to them (the other carriageway of a
     one-way pair is not reached), enclosed
-    holes smaller than `fill_m2` are filled (blocks ringed by reached streets), and
+    holes smaller than `fill_m2` are filled (blocks ringed by reached streets) unless the
+    cell of a street node not reached lies in them, and
     the outlines are traced (OpenCV) and simplified to one cell before any shapely
     object exists. The cell is `cell_m` or, when the reached extent would need
     more than `max_cells` cells, as large as that extent requires. Unlike a
@@ -65,7 +66,7 @@ def isochrone_polygon(
     max_cells
         Most cells of the raster; the cell grows beyond `cell_m` to stay within it.
     fill_m2
-        Holes smaller than this (square metres) are filled.
+        Holes smaller than this (square metres), holding no street node not reached, are filled.
 
     Returns
     -------
@@ -247,18 +248,27 @@ def trace_outlines(
     for limit in bands:
         reached_segments(canvas, *street, minutes, float(limit), float(origin_xy[0]), float(origin_xy[1]), cell)
         wide = cv2.dilate(canvas, disc)
-        cut_out_unreached(wide, canvas, graph, nodes[minutes <= limit], origin_xy, cell)
-        outlines.append(_outline(wide, origin_xy, cell, fill_px))
+        unreached = np.zeros_like(canvas)
+        cut_out_unreached(wide, canvas, unreached, graph, nodes[minutes <= limit], origin_xy, cell)
+        outlines.append(_outline(wide, unreached, origin_xy, cell, fill_px))
     return outlines
 
 
 def cut_out_unreached(
-    band: np.ndarray, streets: np.ndarray, graph: StreetGraph, reached: np.ndarray, origin_xy: np.ndarray, cell: float
+    band: np.ndarray,
+    streets: np.ndarray,
+    unreached: np.ndarray,
+    graph: StreetGraph,
+    reached: np.ndarray,
+    origin_xy: np.ndarray,
+    cell: float,
 ) -> None:
-    """Clear, in `band`, the cells of the graph's nodes not in `reached` (see :func:`carve_unreached`).
+    """Clear, in `band`, the cells of the graph's nodes not in `reached`, and mark them in `unreached` (see :func:`carve_unreached`).
 
     Such a node in a cell no reached street crosses, next to no reached node, is not in the band: the
-    other carriageway of a one-way pair, a street behind a fence (holes it leaves are filled after).
+    other carriageway of a one-way pair, a street behind a fence. A hole holding such a cell is not
+    filled (:func:`fill_small_holes`): a block with a street inside that no path reaches in time is
+    not a block ringed by reached streets.
     """
     grid = node_grid(graph)
     grid.reached[reached] = True
@@ -266,6 +276,7 @@ def cut_out_unreached(
         carve_unreached(
             band,
             streets,
+            unreached,
             grid.corner,
             BIN_M,
             *grid.shape,
@@ -287,16 +298,17 @@ def _mark(canvas: np.ndarray, px: np.ndarray) -> None:
     canvas[cells[:, 1], cells[:, 0]] = 1
 
 
-def _outline(band: np.ndarray, origin_xy: np.ndarray, cell: float, fill_px: float) -> Outline:
+def _outline(band: np.ndarray, unreached: np.ndarray, origin_xy: np.ndarray, cell: float, fill_px: float) -> Outline:
     """Fill holes under `fill_px` cells, trace the outlines of the marked cells, simplify to one cell, georeference.
 
-    Holes are filled on the raster (:func:`fill_small_holes`), so OpenCV traces only the outer
+    Holes are filled on the raster (:func:`fill_small_holes`; not those holding a cell marked in
+    `unreached`), so OpenCV traces only the outer
     boundaries and the holes that stay (a two-level tree: shells, then their holes); where two cells
     touch only at a corner a third is marked, so no ring passes a point twice; the rings are
     simplified (Douglas-Peucker, one cell) as pixel chains (:func:`simplify_rings`).
     """
     if fill_px >= 1:
-        fill_small_holes(band, fill_px)
+        fill_small_holes(band, fill_px, unreached)
     thicken_corner_touches(band)
     contours, hierarchy = cv2.findContours(band, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
