@@ -14,9 +14,10 @@ binding is importable (``pip install -e '.[bench]'``), else skipped and said so.
 - Timing, per isochrone, polygon included, in this warm process: one at a time (one origin per call,
   engines interleaved origin by origin, so both see the same machine load) and in batch (all origins in
   one call for mapgen; Valhalla's binding takes one location per isochrone, so its batch is a loop).
-- Through the CLI: ``mapgen isochrones`` on N and 2N points (one band), each twice, the marginal cost per
-  isochrone ``(t(2N) - t(N)) / N`` from the faster run of each size, output written, after a warm-up run
-  that fills the caches (so no timed run pays for them).
+- Through the CLI: ``mapgen isochrones`` (one band, output written) on the same origins repeated R, 2R,
+  3R and 4R times (so its points cost what Valhalla's batch on those origins costs), after a warm-up run
+  that fills the caches (so no timed run pays for them); the marginal cost per isochrone is the slope
+  of a least-squares line through the four runs' times, with the spread of the runs around it.
 - The osmnx isochrone recipe (``ego_graph`` by time, buffered nodes and edges merged) on a subsample.
 """
 
@@ -196,7 +197,9 @@ def cli_seconds(points: np.ndarray, mode: str, workdir: Path) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--origins", type=int, default=100)
-    parser.add_argument("--cli-points", type=int, default=500, help="N for the CLI marginal cost (N and 2N points)")
+    parser.add_argument(
+        "--cli-repeats", type=int, default=10, help="R for the CLI marginal cost (the origins R, 2R, 3R, 4R times)"
+    )
     parser.add_argument("--recipe-origins", type=int, default=5, help="osmnx recipe subsample per mode")
     parser.add_argument("--seed", type=int, default=19)
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mapgen-bench-peers")
@@ -272,19 +275,23 @@ def main() -> None:
             row["valhalla"]["marginal_ms"] = row["valhalla"]["batch_ms"]  # JSON text out, like a file written
             row["valhalla"]["marginal_cpu_ms"] = row["valhalla"]["batch_cpu_ms"]
 
-        cli_points = graph.node_lonlat[rng.choice(graph.n_nodes, 2 * args.cli_points, replace=False)]
-        cli_seconds(cli_points[:10], mode, args.workdir)  # warm-up: the first run fills the caches both timed runs read
-        # each size twice, sizes alternating, the faster of the two kept: a process's fixed cost (imports, the
-        # graph from the cache) varies by a second or more on a loaded machine, the marginal cost is the difference
-        runs = [cli_seconds(cli_points[: k * args.cli_points], mode, args.workdir) for _ in range(2) for k in (1, 2)]
-        small, large = np.minimum(runs[0], runs[2]), np.minimum(runs[1], runs[3])
+        rng.choice(graph.n_nodes, 1000, replace=False)  # the draw of an earlier CLI sample: later origins stay the same
+        cli_seconds(lonlat[:10], mode, args.workdir)  # warm-up: the first run fills the caches the timed runs read
+        # a process's fixed cost (imports, the graph from the cache, compiled kernels loaded) varies by a second
+        # or more on a loaded machine: the slope through four sizes is steadier than a difference of two
+        sizes = np.array([k * args.cli_repeats * len(lonlat) for k in (1, 2, 3, 4)])
+        runs = np.array([cli_seconds(np.tile(lonlat, (n // len(lonlat), 1)), mode, args.workdir) for n in sizes])
+        fits = [np.polyfit(sizes, runs[:, k], 1) for k in (0, 1)]  # (slope, intercept) for wall, CPU
+        spread = [float(np.abs(runs[:, k] - np.polyval(fits[k], sizes)).max()) for k in (0, 1)]
         row["mapgen"].update(
-            cli_s_n=small[0],
-            cli_s_2n=large[0],
-            cli_points=args.cli_points,
-            marginal_ms=(large[0] - small[0]) / args.cli_points * 1e3,
-            marginal_cpu_ms=(large[1] - small[1]) / args.cli_points * 1e3,
-            cli_bytes_per_isochrone=(args.workdir / f"iso-{mode}.geojson").stat().st_size / (2 * args.cli_points),
+            cli_points=sizes.tolist(),
+            cli_wall_s=runs[:, 0].tolist(),
+            cli_cpu_s=runs[:, 1].tolist(),
+            cli_fixed_s=float(fits[0][1]),
+            cli_fit_spread_s=spread[0],
+            marginal_ms=float(fits[0][0]) * 1e3,
+            marginal_cpu_ms=float(fits[1][0]) * 1e3,
+            cli_bytes_per_isochrone=(args.workdir / f"iso-{mode}.geojson").stat().st_size / sizes[-1],
         )
 
         g = graph.to_networkx()
@@ -360,6 +367,13 @@ def print_table(result: dict) -> None:
         f"\nmapgen isochrones output per isochrone: walk {walk['mapgen']['cli_bytes_per_isochrone'] / 1e3:.1f} KB, "
         f"bike {bike['mapgen']['cli_bytes_per_isochrone'] / 1e3:.1f} KB"
     )
+    for mode, row in (("walk", walk), ("bike", bike)):
+        m = row["mapgen"]
+        print(
+            f"mapgen isochrones {mode}: {', '.join(f'{n:,}' for n in m['cli_points'])} points in "
+            f"{', '.join(f'{t:.1f}' for t in m['cli_wall_s'])} s wall; fixed cost {m['cli_fixed_s']:.1f} s, "
+            f"runs within {m['cli_fit_spread_s']:.2f} s of the line"
+        )
     print(
         f"\nosmnx recipe per isochrone: walk {walk['osmnx_recipe_ms']:.0f} ms, bike {bike['osmnx_recipe_ms']:.0f} ms; "
         f"recipe / mapgen one at a time: walk {walk['recipe_ratio_single']:.0f}x, bike "

@@ -30,6 +30,7 @@ from mapgen.reach import (
     schools_reach,
     to_metric,
 )
+from mapgen.reach.edgegrid import nearest_edges
 from mapgen.reach.kernels import bounded_search
 from mapgen.taxonomy import load_taxonomy
 from mapgen.venues import venues_from_osm
@@ -206,6 +207,30 @@ def test_bike_respects_oneway() -> None:
     wv = np.array([w_index[int(bike.node_osmid[x])] for x in v])
     walk_back = minutes_between(walk, wv, wu, 30.0)
     assert np.all(walk_back <= bike.edge_length_m[sample] / (SETTINGS.walk_kmh * 1000 / 60) + 2e-9)
+
+
+@pytest.mark.parametrize(("city", "mode"), [("shenzhen", "walk"), ("shenzhen", "bike"), ("heidelberg", "walk")])
+def test_points_find_their_nearest_edges_on_the_grid_as_geos_does(city: str, mode: str) -> None:
+    graph = graph_of(city, mode)
+    rng = np.random.default_rng(11)
+    west_south, east_north = graph.node_xy.min(axis=0) - 500, graph.node_xy.max(axis=0) + 500
+    xy = np.concatenate(
+        [
+            rng.uniform(west_south, east_north, (1500, 2)),  # anywhere, some beyond every street
+            graph.node_xy[rng.choice(graph.n_nodes, 500)],  # on nodes: every edge there ties at 0 m
+            (graph.node_xy[graph.edge_u[:300]] + graph.node_xy[graph.edge_v[:300]]) / 2,  # on edges, both ways
+        ]
+    )
+    place, edge, dist, along = nearest_edges(graph, xy, SETTINGS.max_snap_m)
+    points, lines = shapely.points(xy), graph.edge_lines
+    geos_place, geos_edge = graph.edge_tree.query_nearest(points, max_distance=SETTINGS.max_snap_m, all_matches=True)
+    ours, theirs = np.lexsort((edge, place)), np.lexsort((geos_edge, geos_place))
+    assert (place[ours] == geos_place[theirs]).all() and (edge[ours] == geos_edge[theirs]).all()
+    assert 0 < len(np.unique(place)) < len(xy)  # some points are beyond max_snap_m
+    assert len(place) > len(np.unique(place))  # and ties are kept
+    assert (dist[ours] == shapely.distance(points[geos_place], lines[geos_edge])[theirs]).all()
+    on_edge = shapely.get_point(shapely.shortest_line(lines[geos_edge], points[geos_place]), 0)
+    assert (along[ours] == shapely.line_locate_point(lines[geos_edge], on_edge)[theirs]).all()
 
 
 def test_points_beyond_max_snap_are_reported_not_snapped() -> None:

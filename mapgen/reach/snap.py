@@ -12,6 +12,7 @@ import shapely
 
 from mapgen.config import Settings
 from mapgen.network import MIN_EDGE_MINUTES, StreetGraph
+from mapgen.reach.edgegrid import nearest_edges
 
 
 @dataclass(frozen=True)
@@ -60,17 +61,24 @@ def attach(graph: StreetGraph, footprints: np.ndarray, *, leaving: bool, setting
     Attachment
     """
     footprints = np.asarray(footprints, dtype=object)
-    lines = graph.edge_lines
     m_per_min = graph.speed_kmh * 1000.0 / 60.0
-    place, edge = graph.edge_tree.query_nearest(footprints, max_distance=settings.max_snap_m, all_matches=True)
-    dist = shapely.distance(footprints[place], lines[edge])
-    on_edge = shapely.get_point(shapely.shortest_line(lines[edge], footprints[place]), 0)
-    along = shapely.line_locate_point(lines[edge], on_edge)
+    dimensions = shapely.get_dimensions(footprints)
+    points = np.flatnonzero(dimensions == 0)
+    others = np.flatnonzero(dimensions != 0)
+    # points (most places, and every isochrone origin) on the edge grid, without a GEOS object per edge
+    point_at, point_edge, point_dist, point_along = nearest_edges(
+        graph, shapely.get_coordinates(footprints[points]), settings.max_snap_m
+    )
+    other_at, other_edge, other_dist, other_along = _nearest_edges_geos(graph, footprints[others], settings.max_snap_m)
+    place = np.concatenate([points[point_at], others[other_at]])
+    edge = np.concatenate([point_edge, other_edge])
+    dist = np.concatenate([point_dist, other_dist])
+    along = np.concatenate([point_along, other_along])
     length = graph.edge_length_m[edge]
     node = graph.edge_v[edge] if leaving else graph.edge_u[edge]
     leg = dist + (length - along if leaving else along)
 
-    areas = np.flatnonzero(shapely.get_dimensions(footprints) == 2)
+    areas = np.flatnonzero(dimensions == 2)
     area_i, entrance = (
         graph.node_tree.query(shapely.buffer(footprints[areas], settings.access_buffer_m), predicate="intersects")
         if len(areas)
@@ -84,6 +92,21 @@ def attach(graph: StreetGraph, footprints: np.ndarray, *, leaving: bool, setting
         node=np.concatenate([node, entrance]).astype(np.int64),
         minutes=np.maximum(np.concatenate([leg / m_per_min, np.zeros(len(entrance))]), MIN_EDGE_MINUTES),
         snap_m=snap_m,
+    )
+
+
+def _nearest_edges_geos(graph: StreetGraph, footprints: np.ndarray, max_distance: float) -> tuple[np.ndarray, ...]:
+    """:func:`nearest_edges` for any shapes (lines, areas) by GEOS: (index, edge, distance, distance along the edge)."""
+    if not len(footprints):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
+    lines = graph.edge_lines
+    place, edge = graph.edge_tree.query_nearest(footprints, max_distance=max_distance, all_matches=True)
+    on_edge = shapely.get_point(shapely.shortest_line(lines[edge], footprints[place]), 0)
+    return (
+        place,
+        edge,
+        shapely.distance(footprints[place], lines[edge]),
+        shapely.line_locate_point(lines[edge], on_edge),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -228,8 +229,9 @@ def trace_outlines(
     parts = [p for p in (dots, *shells) if len(p)]
     if not parts and not n_segments:
         return [_NO_OUTLINE] * len(bands)
-    corners = np.array([extent] * bool(n_segments) + [[p.min(axis=0), p.max(axis=0)] for p in parts])
-    lo, hi = corners[:, 0].min(axis=0), corners[:, 1].max(axis=0)
+    lo, hi = extent if n_segments else (parts[0].min(axis=0), parts[0].max(axis=0))
+    for part in parts:
+        lo, hi = np.minimum(lo, part.min(axis=0)), np.maximum(hi, part.max(axis=0))
     span = hi - lo + 2 * buffer_m
     cell = max(cell_m, float(np.sqrt(span[0] * span[1] / max_cells)))
     radius = max(1, round(buffer_m / cell))
@@ -242,7 +244,7 @@ def trace_outlines(
         cv2.fillPoly(
             canvas, [((s - origin_xy) * (4.0 / cell)).round().astype(np.int32) for s in shells], 1, cv2.LINE_8, 2
         )
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    disc = _disc(radius)
     fill_px = fill_m2 / cell**2
     outlines = []
     for limit in bands:
@@ -290,6 +292,12 @@ def cut_out_unreached(
         )
     finally:
         grid.reached[reached] = False
+
+
+@functools.lru_cache(maxsize=64)
+def _disc(radius: int) -> np.ndarray:
+    """OpenCV's elliptical structuring element of `radius` cells (the band's width on the raster)."""
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
 def _mark(canvas: np.ndarray, px: np.ndarray) -> None:
