@@ -160,10 +160,12 @@ def thicken_corner_touches(band: np.ndarray) -> int:
 
 
 @njit(cache=True, nogil=True)
-def carve_unreached(
+def clear_nearer_unreached(
     band: np.ndarray,
     streets: np.ndarray,
-    unreached: np.ndarray,
+    others: np.ndarray,
+    offsets: np.ndarray,
+    within: int,
     corner: np.ndarray,
     bin_m: float,
     n_bins_x: int,
@@ -171,43 +173,100 @@ def carve_unreached(
     bin_ptr: np.ndarray,
     grid_node: np.ndarray,
     reached: np.ndarray,
+    indptr: np.ndarray,
+    indices: np.ndarray,
     node_xy: np.ndarray,
     x0: float,
     y0: float,
     cell: float,
 ) -> int:
-    """Clear, in `band`, the cells of street nodes not `reached` that no reached street crosses; the number cleared.
+    """Clear the cells of `band` nearer to a street the search did not reach than to a reached one; the number cleared.
 
-    Those cells, and the cells of such nodes outside the band, are marked in `unreached` (a raster of
-    the band's shape, zero before): :func:`fill_small_holes` leaves the holes holding them open.
+    The streets not reached are the edges (``indptr``, ``indices``: the graph's CSR) between two nodes
+    not `reached`, out of the nodes in the grid bins (`corner`, `bin_m`, ``bin_ptr``, ``grid_node``: a
+    :class:`mapgen.reach.nodegrid.NodeGrid`) under the raster,
+    whose pixel (0, 0) has its corner at (`x0`, `y0`). They are drawn on `others` (1) where `streets`
+    (the reached segments, 1, and nodes, 2, of :func:`reached_segments`) has no mark, from the nodes
+    in `band` (a street elsewhere is drawn from its other end, if that is in the band); the cell of
+    every such node in the raster is marked too (:func:`fill_small_holes` keeps the holes holding
+    one open).
 
-    `streets` is the raster of reached segments (1) and reached nodes (2) before it was widened into
-    `band` (:func:`reached_segments`). A cell next to a reached node is kept, so the outline, traced
-    through cell centres and simplified by a cell, still holds that node. The nodes come from the grid
-    bins (`corner`, `bin_m`, ``bin_ptr``, ``grid_node``: a :class:`mapgen.reach.nodegrid.NodeGrid`)
-    under the raster, whose pixel (0, 0) has its corner at (`x0`, `y0`).
+    `offsets` are the (row, column) steps of a disc, sorted by length, the first `within` of them no
+    longer than the band's radius less one cell. A cell of the band that many steps from a marked
+    street cell is cleared when no reached street lies as near (at equal distance the reached street
+    keeps it), unless a reached node is among its eight neighbours (so the outline, traced through
+    cell centres and simplified by a cell, still holds the node): where a street not reached runs
+    beside a reached one (the other carriageway of a one-way pair, a path behind a fence, a sidewalk
+    mapped apart and joined to nothing) the band stops about halfway between them.
     """
     height, width = band.shape
     i0 = max(0, int((x0 - corner[0]) // bin_m))
     j0 = max(0, int((y0 - corner[1]) // bin_m))
     i1 = min(n_bins_x - 1, int((x0 + width * cell - corner[0]) // bin_m))
     j1 = min(n_bins_y - 1, int((y0 + height * cell - corner[1]) // bin_m))
-    cleared = 0
+    near = np.empty(height * width, dtype=np.int64)  # marked cells within reach of the band, as row * width + column
+    n_near = 0
     for j in range(j0, j1 + 1):
         for i in range(i0, i1 + 1):
             b = j * n_bins_x + i
             for k in range(bin_ptr[b], bin_ptr[b + 1]):
-                node = grid_node[k]
-                if reached[node]:
+                tail = grid_node[k]
+                if reached[tail]:
                     continue
-                px = int((node_xy[node, 0] - x0) / cell + 0.5)
-                py = int((node_xy[node, 1] - y0) / cell + 0.5)
-                if not (1 <= px < width - 1 and 1 <= py < height - 1) or streets[py, px]:
+                ax, ay = (node_xy[tail, 0] - x0) / cell, (node_xy[tail, 1] - y0) / cell
+                tx, ty = int(ax + 0.5), int(ay + 0.5)
+                inside = 0 <= tx < width and 0 <= ty < height
+                if inside and not streets[ty, tx] and not others[ty, tx]:
+                    others[ty, tx] = 1
+                    n_near = _keep_if_near(near, n_near, band, offsets, within, ty, tx)
+                if not (inside and band[ty, tx]):
                     continue
-                if not band[py, px]:
-                    unreached[py, px] = 1  # outside the band: a hole around it stays open
-                elif (streets[py - 1 : py + 2, px - 1 : px + 2] < 2).all():
-                    band[py, px] = 0
-                    unreached[py, px] = 1
-                    cleared += 1
+                for e in range(indptr[tail], indptr[tail + 1]):
+                    head = indices[e]
+                    if reached[head]:
+                        continue
+                    bx, by = (node_xy[head, 0] - x0) / cell, (node_xy[head, 1] - y0) / cell
+                    steps = math.ceil(max(abs(bx - ax), abs(by - ay)))
+                    for s in range(1, steps + 1):
+                        t = s / steps
+                        px, py = int(ax + t * (bx - ax) + 0.5), int(ay + t * (by - ay) + 0.5)
+                        if 0 <= px < width and 0 <= py < height and not streets[py, px] and not others[py, px]:
+                            others[py, px] = 1
+                            n_near = _keep_if_near(near, n_near, band, offsets, within, py, px)
+    cleared = 0
+    for q in range(n_near):
+        uy, ux = near[q] // width, near[q] % width
+        for a in range(within):
+            cy, cx = uy + offsets[a, 0], ux + offsets[a, 1]
+            if not (0 <= cy < height and 0 <= cx < width) or not band[cy, cx]:
+                continue
+            reach = offsets[a, 0] ** 2 + offsets[a, 1] ** 2
+            kept = False
+            for o in range(len(offsets)):
+                if offsets[o, 0] ** 2 + offsets[o, 1] ** 2 > reach:
+                    break
+                ry, rx = cy + offsets[o, 0], cx + offsets[o, 1]
+                if 0 <= ry < height and 0 <= rx < width and streets[ry, rx]:
+                    kept = True
+                    break
+            for ry in range(max(cy - 1, 0), min(cy + 2, height)):
+                for rx in range(max(cx - 1, 0), min(cx + 2, width)):
+                    kept |= streets[ry, rx] == 2
+            if not kept:
+                band[cy, cx] = 0
+                cleared += 1
     return cleared
+
+
+@njit(cache=True, nogil=True)
+def _keep_if_near(
+    near: np.ndarray, n_near: int, band: np.ndarray, offsets: np.ndarray, within: int, y: int, x: int
+) -> int:
+    """Append cell (`y`, `x`) to `near` when a cell of `band` lies within the first `within` `offsets` of it; the new length."""
+    height, width = band.shape
+    for a in range(within):
+        cy, cx = y + offsets[a, 0], x + offsets[a, 1]
+        if 0 <= cy < height and 0 <= cx < width and band[cy, cx]:
+            near[n_near] = y * width + x
+            return n_near + 1
+    return n_near

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import scipy.sparse as sp
 import shapely
 
 from mapgen.network import StreetGraph
 from mapgen.reach.nodegrid import BIN_M, node_grid
 from mapgen.reach.raster import (
-    carve_unreached,
+    clear_nearer_unreached,
     fill_small_holes,
     reached_segments,
     thicken_corner_touches,
@@ -250,41 +251,52 @@ def trace_outlines(
     for limit in bands:
         reached_segments(canvas, *street, minutes, float(limit), float(origin_xy[0]), float(origin_xy[1]), cell)
         wide = cv2.dilate(canvas, disc)
-        unreached = np.zeros_like(canvas)
-        cut_out_unreached(wide, canvas, unreached, graph, nodes[minutes <= limit], origin_xy, cell)
-        outlines.append(_outline(wide, unreached, origin_xy, cell, fill_px))
+        others = np.zeros_like(canvas)
+        cut_out_unreached(wide, canvas, others, radius, csr, graph, nodes[minutes <= limit], origin_xy, cell)
+        outlines.append(_outline(wide, others, origin_xy, cell, fill_px))
     return outlines
 
 
 def cut_out_unreached(
     band: np.ndarray,
     streets: np.ndarray,
-    unreached: np.ndarray,
+    others: np.ndarray,
+    radius: int,
+    csr: sp.csr_matrix,
     graph: StreetGraph,
     reached: np.ndarray,
     origin_xy: np.ndarray,
     cell: float,
 ) -> None:
-    """Clear, in `band`, the cells of the graph's nodes not in `reached`, and mark them in `unreached` (see :func:`carve_unreached`).
+    """Clear the cells of `band` nearer to a street the search did not reach than to a reached one.
 
-    Such a node in a cell no reached street crosses, next to no reached node, is not in the band: the
-    other carriageway of a one-way pair, a street behind a fence. A hole holding such a cell is not
+    `band` is `streets` (the reached segments and nodes, :func:`reached_segments`) widened by a disc
+    of `radius` cells; the streets between nodes not in `reached` are drawn on `others` and the cells
+    of the band less than `radius` cells from them, with no reached street as near, are cleared
+    (:func:`clear_nearer_unreached`): where a street not reached runs beside a reached one (the other
+    carriageway of a one-way pair, a path behind a fence, a sidewalk mapped apart and joined to
+    nothing) the band stops about halfway between them. A hole holding a street not reached is not
     filled (:func:`fill_small_holes`): a block with a street inside that no path reaches in time is
     not a block ringed by reached streets.
     """
     grid = node_grid(graph)
     grid.reached[reached] = True
+    offsets, within = _disc_steps(radius)
     try:
-        carve_unreached(
+        clear_nearer_unreached(
             band,
             streets,
-            unreached,
+            others,
+            offsets,
+            within,
             grid.corner,
             BIN_M,
             *grid.shape,
             grid.bin_ptr,
             grid.node,
             grid.reached,
+            csr.indptr,
+            csr.indices,
             graph.node_xy,
             float(origin_xy[0]),
             float(origin_xy[1]),
@@ -292,6 +304,17 @@ def cut_out_unreached(
         )
     finally:
         grid.reached[reached] = False
+
+
+@functools.lru_cache(maxsize=64)
+def _disc_steps(radius: int) -> tuple[np.ndarray, int]:
+    """(row, column) steps within `radius` cells, shortest first, and how many are no longer than ``radius - 1``."""
+    span = np.arange(-radius, radius + 1)
+    dy, dx = (a.ravel() for a in np.meshgrid(span, span, indexing="ij"))
+    length2 = dy**2 + dx**2
+    order = np.argsort(length2, kind="stable")
+    keep = order[length2[order] <= radius**2]
+    return np.column_stack([dy[keep], dx[keep]]).astype(np.int64), int((length2 <= (radius - 1) ** 2).sum())
 
 
 @functools.lru_cache(maxsize=64)
