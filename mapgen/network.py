@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -113,6 +113,9 @@ class StreetGraph:
     edge_length_m: np.ndarray  # (m,)
     edge_highway: np.ndarray  # (m,) object: highway tag, for route safety notes
     edge_way_id: np.ndarray  # (m,) int64
+    # streets of the parts too small to keep (see min_component_nodes): never reached, so isochrones leave them out
+    island_xy: np.ndarray = field(default_factory=lambda: np.empty((0, 2)))  # (k, 2) metres
+    island_edge: np.ndarray = field(default_factory=lambda: np.empty((0, 2), dtype=np.int32))  # (e, 2) into island_xy
 
     @property
     def n_nodes(self) -> int:
@@ -259,6 +262,7 @@ def street_graph(extract: OsmExtract, mode: Mode, settings: Settings, cache_key:
         )
     new_index = np.cumsum(keep_node) - 1
     keep_edge = keep_node[edge_u]
+    island_index = np.cumsum(~keep_node) - 1
     return StreetGraph(
         mode=mode,
         speed_kmh=settings.speed_kmh(mode),
@@ -271,6 +275,10 @@ def street_graph(extract: OsmExtract, mode: Mode, settings: Settings, cache_key:
         edge_length_m=length[keep_edge],
         edge_highway=highway[keep_edge],
         edge_way_id=way_id[keep_edge],
+        island_xy=xy[~keep_node],
+        island_edge=np.column_stack([island_index[edge_u[~keep_edge]], island_index[edge_v[~keep_edge]]]).astype(
+            np.int32
+        ),
     )
 
 
@@ -297,6 +305,8 @@ def graph_arrays(graph: StreetGraph) -> dict[str, np.ndarray]:
         "edge_length_m": graph.edge_length_m,
         "edge_highway": graph.edge_highway.astype(str),
         "edge_way_id": graph.edge_way_id,
+        "island_xy": graph.island_xy,
+        "island_edge": graph.island_edge,
     }
 
 
@@ -308,10 +318,14 @@ def graph_from_arrays(arrays: Mapping[str, np.ndarray]) -> StreetGraph:
     sizes_ok = arrays["node_lonlat"].shape == arrays["node_xy"].shape == (n, 2) and all(
         len(arrays[k]) == m for k in ("edge_v", "edge_length_m", "edge_highway", "edge_way_id")
     )
+    island_xy, island_edge = arrays["island_xy"], arrays["island_edge"].astype(np.int32)
+    islands_ok = island_xy.ndim == island_edge.ndim == 2 and island_xy.shape[1] == island_edge.shape[1] == 2
     if (
         mode not in ("walk", "bike")
         or not sizes_ok
+        or not islands_ok
         or (m and not (0 <= min(u.min(), v.min()) and max(u.max(), v.max()) < n))
+        or (len(island_edge) and not (0 <= island_edge.min() and island_edge.max() < len(island_xy)))
     ):
         raise ValueError("street graph arrays do not fit together")
     return StreetGraph(
@@ -326,4 +340,6 @@ def graph_from_arrays(arrays: Mapping[str, np.ndarray]) -> StreetGraph:
         edge_length_m=arrays["edge_length_m"].astype(np.float64),
         edge_highway=arrays["edge_highway"].astype(object),
         edge_way_id=arrays["edge_way_id"].astype(np.int64),
+        island_xy=island_xy.astype(np.float64),
+        island_edge=island_edge,
     )

@@ -1,17 +1,19 @@
-"""Isochrone raster kernels: holes filled by size and content, corner touches, unreached nodes cut out, rings simplified, grid."""
+"""Isochrone raster kernels: holes filled by size and content, corner touches, streets not reached cut out, rings simplified, grid."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 import shapely
+from scipy.ndimage import distance_transform_edt
 from scipy.sparse.csgraph import dijkstra
 from test_reach_core import SETTINGS, graph_of, random_points
 
 from mapgen.reach import attach, chains, nearby_minutes
 from mapgen.reach.kernels import bounded_search
 from mapgen.reach.nodegrid import BIN_M, node_grid
-from mapgen.reach.raster import fill_small_holes, thicken_corner_touches
+from mapgen.reach.raster import fill_small_holes, reached_segments, thicken_corner_touches
 from mapgen.reach.rings import simplify_rings
 from mapgen.reach.trace import cut_out_unreached, trace_outlines
 
@@ -131,41 +133,63 @@ def test_simplified_rings_stay_within_a_cell_of_the_traced_outline_on_real_isoch
     assert checked == 6
 
 
-def test_unreached_street_nodes_off_the_reached_streets_are_cut_out_of_the_band() -> None:
-    graph = graph_of("shenzhen", "walk")
-    cell = 10.0
-    corner = graph.node_xy.min(axis=0) - 5 * cell
-    size = ((graph.node_xy.max(axis=0) - corner) / cell).astype(int) + 6
-    band = np.ones((size[1], size[0]), dtype=np.uint8)  # the widened band covers the whole network
-    streets = np.zeros_like(band)
-    unreached = np.array([0, graph.n_nodes // 2, graph.n_nodes - 1, graph.n_nodes // 3])
-    px = ((graph.node_xy[unreached] - corner) / cell + 0.5).astype(int)
-    assert len({tuple(p) for p in px}) == 4
-    streets[px[0, 1], px[0, 0]] = 1  # a reached street crosses the first one's cell
-    streets[px[1, 1] + 1, px[1, 0] - 1] = 2  # a reached node lies in a cell touching the second one's
-    band[px[3, 1], px[3, 0]] = 0  # the fourth one lies outside the band
-    marks = np.zeros_like(band)
-    cut_out_unreached(band, streets, marks, graph, np.setdiff1d(np.arange(graph.n_nodes), unreached), corner, cell)
-    assert band[px[0, 1], px[0, 0]] == 1  # not reached, but on a cell a reached street crosses
-    assert band[px[1, 1], px[1, 0]] == 1  # not reached, but next to a reached node (kept inside the outline)
-    assert band[px[2, 1], px[2, 0]] == 0
-    assert int((band == 0).sum()) == 2  # reached nodes keep their cells
-    # the cells cut out, and those of unreached nodes outside the band, are marked: holes around them stay open
-    assert {tuple(p) for p in np.argwhere(marks)} == {(px[2, 1], px[2, 0]), (px[3, 1], px[3, 0])}
-    assert not node_grid(graph).reached.any()  # the scratch flags are left clean
+@pytest.mark.parametrize(("city", "mode"), [("shenzhen", "bike"), ("heidelberg", "walk")])
+def test_band_cells_nearer_to_a_street_not_reached_are_cleared(city: str, mode: str) -> None:
+    graph = graph_of(city, mode)
+    rng = np.random.default_rng(8)
+    csr = graph.matrix
+    checked = 0
+    for start in rng.choice(graph.n_nodes, 4, replace=False):
+        nodes, minutes = nearby_minutes(graph, np.array([start]), np.array([0.01]), SETTINGS.minutes)
+        reached = nodes[minutes <= SETTINGS.minutes]
+        xy = graph.node_xy[reached]
+        cell, radius = 10.0, 2
+        corner = xy.min(axis=0) - 8 * cell
+        width, height = ((xy.max(axis=0) - corner) / cell).astype(int) + 9
+        streets = np.zeros((height, width), dtype=np.uint8)
+        street = (csr.indptr, csr.indices, csr.data, graph.node_xy, nodes)
+        reached_segments(streets, *street, minutes, SETTINGS.minutes, float(corner[0]), float(corner[1]), cell)
+        band = cv2.dilate(streets, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+        before, others = band.copy(), np.zeros_like(band)
+        cut_out_unreached(band, streets, others, radius, graph, reached, corner, cell)
+        assert not node_grid(graph).reached.any()  # the scratch flags are left clean
+        # the rule, by exact distances: a band cell goes when a street not reached lies nearer than any reached
+        # street, less than `radius` cells away, and no reached node is among its eight neighbours
+        to_others = distance_transform_edt(others == 0)
+        to_reached = distance_transform_edt(streets == 0)
+        node_near = cv2.dilate((streets == 2).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        expected = (before > 0) & (to_others < to_reached) & (to_others <= radius - 1) & ~node_near
+        assert ((before > 0) & (band == 0)).tolist() == expected.tolist()
+        assert expected.any()  # the rule bites on every one of these searches
+        # every node not reached, the islands' too, lies on a marked cell unless a reached street runs through it
+        unreached = np.concatenate([graph.node_xy[np.setdiff1d(np.arange(graph.n_nodes), reached)], graph.island_xy])
+        px = ((unreached - corner) / cell + 0.5).astype(int)
+        inside = (px[:, 0] >= 0) & (px[:, 0] < width) & (px[:, 1] >= 0) & (px[:, 1] < height)
+        cells = px[inside]
+        assert (others[cells[:, 1], cells[:, 0]] | streets[cells[:, 1], cells[:, 0]]).all()
+        checked += 1
+    assert checked == 4
 
 
-def test_the_node_grid_holds_every_node_once_in_its_bin() -> None:
-    graph = graph_of("shenzhen", "bike")
+@pytest.mark.parametrize(("city", "mode"), [("shenzhen", "bike"), ("heidelberg", "walk")])
+def test_the_node_grid_holds_every_node_and_island_node_once_in_its_bin(city: str, mode: str) -> None:
+    graph = graph_of(city, mode)
     grid = node_grid(graph)
     assert node_grid(graph) is grid  # built once per graph
-    assert np.array_equal(np.sort(grid.node), np.arange(graph.n_nodes))
+    n, k = graph.n_nodes, len(graph.island_xy)
+    assert k > 0  # both extracts have street parts too small to keep
+    assert np.array_equal(np.sort(grid.node), np.arange(n + k))
+    assert np.array_equal(grid.xy, np.concatenate([graph.node_xy, graph.island_xy]))
+    # the graph's edges and the islands' (which never join the graph)
+    heads = np.split(grid.indices, grid.indptr[1:-1])
+    assert sum(len(h) for h in heads[:n]) == graph.matrix.nnz and all((h >= n).all() for h in heads[n:])
+    assert all((h < n).all() for h in heads[:n])
     nx, ny = grid.shape
     for b in np.random.default_rng(3).choice(nx * ny, 40, replace=False):
         mine = grid.node[grid.bin_ptr[b] : grid.bin_ptr[b + 1]]
         i, j = b % nx, b // nx
         lo = grid.corner + np.array([i, j]) * BIN_M
-        assert ((graph.node_xy[mine] >= lo) & (graph.node_xy[mine] < lo + BIN_M + 1e-6)).all()
+        assert ((grid.xy[mine] >= lo) & (grid.xy[mine] < lo + BIN_M + 1e-6)).all()
 
 
 def test_one_search_from_several_starts_equals_scipy_from_each() -> None:

@@ -1,4 +1,4 @@
-"""Compiled kernels (numba) of isochrone rasters: reached streets drawn, unreached nodes cut out, small holes filled."""
+"""Compiled kernels (numba) of isochrone rasters: reached streets drawn, streets not reached cut out, small holes filled."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def reached_segments(
     point where time runs out (or its head). Each marks (1) the cell of its far end and of points
     every cell or less back towards (not onto) its start, whose cell is another segment's end or a
     cell from one, so the far ends span the drawing; then the cell of every node a segment starts
-    from is marked 2 (a reached node, see :func:`carve_unreached`). (`x0`, `y0`) is the corner of
+    from is marked 2 (a reached node, see :func:`clear_nearer_unreached`). (`x0`, `y0`) is the corner of
     pixel (0, 0). An empty `canvas` (no cells) draws nothing: the call only measures the box, to size
     the raster (the box, 2 × 2: lower left, upper right, is set only then, and when the count is not 0).
     """
@@ -80,7 +80,7 @@ def _root(parent: np.ndarray, i: int) -> int:
 def fill_small_holes(band: np.ndarray, max_cells: float, unreached: np.ndarray) -> int:
     """Fill, in place, every hole of `band` (0 empty, other values marked) smaller than `max_cells` cells; the number filled.
 
-    A hole with a cell marked in `unreached` (a street node not reached, :func:`carve_unreached`) stays
+    A hole with a cell marked in `unreached` (a street not reached, :func:`clear_nearer_unreached`) stays
     open. A hole is a 4-connected region of empty cells not joined to the raster's border (the marked cells
     are 8-connected, as OpenCV traces them, so two empty regions touching at a corner are two holes);
     the border row and column are empty. Regions are found as runs of empty cells per row, joined to
@@ -182,9 +182,9 @@ def clear_nearer_unreached(
 ) -> int:
     """Clear the cells of `band` nearer to a street the search did not reach than to a reached one; the number cleared.
 
-    The streets not reached are the edges (``indptr``, ``indices``: the graph's CSR) between two nodes
-    not `reached`, out of the nodes in the grid bins (`corner`, `bin_m`, ``bin_ptr``, ``grid_node``: a
-    :class:`mapgen.reach.nodegrid.NodeGrid`) under the raster,
+    The streets not reached are the edges (``indptr``, ``indices``: CSR) between two nodes not
+    `reached`, out of the nodes in the grid bins (`corner`, `bin_m`, ``bin_ptr``, ``grid_node``: a
+    :class:`mapgen.reach.nodegrid.NodeGrid`, with the graph's islands) under the raster,
     whose pixel (0, 0) has its corner at (`x0`, `y0`). They are drawn on `others` (1) where `streets`
     (the reached segments, 1, and nodes, 2, of :func:`reached_segments`) has no mark, from the nodes
     in `band` (a street elsewhere is drawn from its other end, if that is in the band); the cell of

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import scipy.sparse as sp
 import shapely
 
 from mapgen.network import StreetGraph
@@ -252,7 +251,7 @@ def trace_outlines(
         reached_segments(canvas, *street, minutes, float(limit), float(origin_xy[0]), float(origin_xy[1]), cell)
         wide = cv2.dilate(canvas, disc)
         others = np.zeros_like(canvas)
-        cut_out_unreached(wide, canvas, others, radius, csr, graph, nodes[minutes <= limit], origin_xy, cell)
+        cut_out_unreached(wide, canvas, others, radius, graph, nodes[minutes <= limit], origin_xy, cell)
         outlines.append(_outline(wide, others, origin_xy, cell, fill_px))
     return outlines
 
@@ -262,7 +261,6 @@ def cut_out_unreached(
     streets: np.ndarray,
     others: np.ndarray,
     radius: int,
-    csr: sp.csr_matrix,
     graph: StreetGraph,
     reached: np.ndarray,
     origin_xy: np.ndarray,
@@ -271,7 +269,8 @@ def cut_out_unreached(
     """Clear the cells of `band` nearer to a street the search did not reach than to a reached one.
 
     `band` is `streets` (the reached segments and nodes, :func:`reached_segments`) widened by a disc
-    of `radius` cells; the streets between nodes not in `reached` are drawn on `others` and the cells
+    of `radius` cells; the streets between nodes not in `reached` (the graph's, and its islands':
+    parts too small to keep, which no search reaches) are drawn on `others` and the cells
     of the band less than `radius` cells from them, with no reached street as near, are cleared
     (:func:`clear_nearer_unreached`): where a street not reached runs beside a reached one (the other
     carriageway of a one-way pair, a path behind a fence, a sidewalk mapped apart and joined to
@@ -295,9 +294,9 @@ def cut_out_unreached(
             grid.bin_ptr,
             grid.node,
             grid.reached,
-            csr.indptr,
-            csr.indices,
-            graph.node_xy,
+            grid.indptr,
+            grid.indices,
+            grid.xy,
             float(origin_xy[0]),
             float(origin_xy[1]),
             cell,
