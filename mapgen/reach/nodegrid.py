@@ -27,6 +27,7 @@ class NodeGrid:
     bin_ptr: np.ndarray  # (nx * ny + 1,) nodes of bin (i, j) are node[bin_ptr[j * nx + i] : bin_ptr[j * nx + i + 1]]
     node: np.ndarray  # (n + k,) node indices, by bin
     xy: np.ndarray  # (n + k, 2) node coordinates, metric CRS
+    binned_xy: np.ndarray  # (n + k, 2) the coordinates of `node`, in its order (read in turn, not each from `xy`)
     indptr: np.ndarray  # (n + k + 1,) the edges out of node i are indices[indptr[i] : indptr[i + 1]] (CSR)
     indices: np.ndarray  # head node of each edge
     reached: np.ndarray  # (n + k,) scratch flags per node, all False between uses
@@ -54,5 +55,13 @@ def _build_grid(graph: StreetGraph) -> NodeGrid:
     order = np.argsort(key, kind="stable")
     bin_ptr = np.searchsorted(key[order], np.arange(nx * ny + 1))
     return NodeGrid(
-        corner, (int(nx), int(ny)), bin_ptr, order, xy, edges.indptr, edges.indices, np.zeros(len(xy), dtype=np.bool_)
+        corner,
+        (int(nx), int(ny)),
+        bin_ptr,
+        order,
+        xy,
+        xy[order],
+        edges.indptr,
+        edges.indices,
+        np.zeros(len(xy), dtype=np.bool_),
     )

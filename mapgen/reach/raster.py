@@ -176,6 +176,7 @@ def clear_nearer_unreached(
     indptr: np.ndarray,
     indices: np.ndarray,
     node_xy: np.ndarray,
+    binned_xy: np.ndarray,
     x0: float,
     y0: float,
     cell: float,
@@ -184,7 +185,8 @@ def clear_nearer_unreached(
 
     The streets not reached are the edges (``indptr``, ``indices``: CSR) between two nodes not
     `reached`, out of the nodes in the grid bins (`corner`, `bin_m`, ``bin_ptr``, ``grid_node``: a
-    :class:`mapgen.reach.nodegrid.NodeGrid`, with the graph's islands) under the raster,
+    :class:`mapgen.reach.nodegrid.NodeGrid`, with the graph's islands; ``binned_xy`` their coordinates in
+    that order, read in turn rather than each from `node_xy`) under the raster,
     whose pixel (0, 0) has its corner at (`x0`, `y0`). They are drawn on `others` (1) where `streets`
     (the reached segments, 1, and nodes, 2, of :func:`reached_segments`) has no mark, from the nodes
     in `band` (a street elsewhere is drawn from its other end, if that is in the band); the cell of
@@ -213,7 +215,7 @@ def clear_nearer_unreached(
                 tail = grid_node[k]
                 if reached[tail]:
                     continue
-                ax, ay = (node_xy[tail, 0] - x0) / cell, (node_xy[tail, 1] - y0) / cell
+                ax, ay = (binned_xy[k, 0] - x0) / cell, (binned_xy[k, 1] - y0) / cell
                 tx, ty = int(ax + 0.5), int(ay + 0.5)
                 inside = 0 <= tx < width and 0 <= ty < height
                 if inside and not streets[ty, tx] and not others[ty, tx]:

@@ -297,6 +297,7 @@ def cut_out_unreached(
             grid.indptr,
             grid.indices,
             grid.xy,
+            grid.binned_xy,
             float(origin_xy[0]),
             float(origin_xy[1]),
             cell,
