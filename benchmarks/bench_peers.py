@@ -307,7 +307,7 @@ def main() -> None:
             cli_fit_spread_s=spread[0],
             marginal_ms=float(fits[0][0]) * 1e3,
             marginal_cpu_ms=float(fits[1][0]) * 1e3,
-            cli_bytes_per_isochrone=(args.workdir / f"iso-{mode}.geojson").stat().st_size / sizes[-1],
+            cli_bytes_per_isochrone=(args.workdir / f"iso-{mode}.geojson").stat().st_size / sizes[order[-1]],
         )
 
         g = graph.to_networkx()
