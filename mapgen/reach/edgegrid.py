@@ -22,6 +22,7 @@ class EdgeGrid:
     shape: tuple[int, int]  # bins across (x) and up (y)
     bin_ptr: np.ndarray  # (nx * ny + 1,) edges of bin (i, j) are edge[bin_ptr[j * nx + i] : bin_ptr[j * nx + i + 1]]
     edge: np.ndarray  # edge indices, by bin
+    segment: np.ndarray  # (len(edge), 4) tail x, y and head x, y of each listed edge (read in turn, not from the nodes)
 
 
 _GRIDS: dict[int, tuple[weakref.ref, EdgeGrid]] = {}
@@ -48,7 +49,8 @@ def _build_grid(graph: StreetGraph) -> EdgeGrid:
     key = j * n_bins[0] + i
     order = np.argsort(key, kind="stable")
     bin_ptr = np.searchsorted(key[order], np.arange(n_bins[0] * n_bins[1] + 1))
-    return EdgeGrid(corner, (int(n_bins[0]), int(n_bins[1])), bin_ptr, edge[order])
+    listed = edge[order]
+    return EdgeGrid(corner, (int(n_bins[0]), int(n_bins[1])), bin_ptr, listed, np.hstack([a[listed], b[listed]]))
 
 
 def nearest_edges(graph: StreetGraph, xy: np.ndarray, max_distance: float) -> tuple[np.ndarray, ...]:
@@ -72,9 +74,7 @@ def nearest_edges(graph: StreetGraph, xy: np.ndarray, max_distance: float) -> tu
     grid = edge_grid(graph)
     return _nearest_edges(
         np.ascontiguousarray(xy, dtype=float),
-        graph.node_xy,
-        graph.edge_u,
-        graph.edge_v,
+        grid.segment,
         grid.corner,
         BIN_M,
         grid.shape[0],
@@ -88,9 +88,7 @@ def nearest_edges(graph: StreetGraph, xy: np.ndarray, max_distance: float) -> tu
 @njit(cache=True, nogil=True)
 def _nearest_edges(
     xy: np.ndarray,
-    node_xy: np.ndarray,
-    edge_u: np.ndarray,
-    edge_v: np.ndarray,
+    segment: np.ndarray,
     corner: np.ndarray,
     bin_m: float,
     n_bins_x: int,
@@ -130,7 +128,7 @@ def _nearest_edges(
                         b = j * n_bins_x + i
                         for k in range(bin_ptr[b], bin_ptr[b + 1]):
                             e = bin_edge[k]
-                            d, r = _point_segment(px, py, node_xy, edge_u[e], edge_v[e])
+                            d, r = _point_segment(px, py, segment[k, 0], segment[k, 1], segment[k, 2], segment[k, 3])
                             if d < best:
                                 best = d
                                 n_ties = 0
@@ -169,9 +167,8 @@ def _nearest_edges(
 
 
 @njit(cache=True, nogil=True)
-def _point_segment(px: float, py: float, node_xy: np.ndarray, u: int, v: int) -> tuple[float, float]:
-    """GEOS's distance from a point to segment u-v, and the distance along it to the nearest point."""
-    ax, ay, bx, by = node_xy[u, 0], node_xy[u, 1], node_xy[v, 0], node_xy[v, 1]
+def _point_segment(px: float, py: float, ax: float, ay: float, bx: float, by: float) -> tuple[float, float]:
+    """GEOS's distance from a point to segment (`ax`, `ay`)-(`bx`, `by`), and the distance along it to the nearest point."""
     if ax == bx and ay == by:
         return math.sqrt((px - ax) ** 2 + (py - ay) ** 2), 0.0
     dx, dy = bx - ax, by - ay
