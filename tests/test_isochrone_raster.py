@@ -13,9 +13,9 @@ from test_reach_core import SETTINGS, graph_of, random_points
 from mapgen.reach import attach, chains, nearby_minutes
 from mapgen.reach.kernels import bounded_search
 from mapgen.reach.nodegrid import BIN_M, node_grid
-from mapgen.reach.raster import fill_small_holes, reached_segments, thicken_corner_touches
+from mapgen.reach.raster import fill_small_holes, reached_extent, reached_segments, thicken_corner_touches
 from mapgen.reach.rings import simplify_rings
-from mapgen.reach.trace import cut_out_unreached, trace_outlines
+from mapgen.reach.trace import cut_out_unreached, slowest_edge_minutes, trace_outlines
 
 
 def frame(rows: list[str]) -> np.ndarray:
@@ -131,6 +131,25 @@ def test_simplified_rings_stay_within_a_cell_of_the_traced_outline_on_real_isoch
     assert shape.is_valid
     assert shapely.distance(shapely.points(points), shape.boundary).max() <= 1.0 + 1e-9
     assert checked == 6
+
+
+def test_the_raster_box_holds_every_reached_node_and_segment_end() -> None:
+    graph = graph_of("heidelberg", "bike")
+    csr = graph.matrix
+    for start in np.random.default_rng(4).choice(graph.n_nodes, 5, replace=False):
+        nodes, minutes = nearby_minutes(graph, np.array([start]), np.array([0.01]), SETTINGS.minutes)
+        box, count = reached_extent(
+            csr.indptr, csr.indices, csr.data, graph.node_xy, slowest_edge_minutes(graph), nodes, minutes, 15.0
+        )
+        # by arrays: every edge out of a node reached in under the limit, cut where time runs out
+        tails = nodes[minutes < 15.0]
+        rows = np.repeat(np.arange(len(tails)), np.diff(csr.indptr)[tails])
+        edge = np.concatenate([np.arange(csr.indptr[t], csr.indptr[t + 1]) for t in tails])
+        frac = np.minimum((15.0 - minutes[minutes < 15.0][rows]) / csr.data[edge], 1.0)[:, None]
+        ends = graph.node_xy[tails[rows]] + frac * (graph.node_xy[csr.indices[edge]] - graph.node_xy[tails[rows]])
+        every = np.concatenate([ends, graph.node_xy[nodes]])
+        assert count == len(edge)
+        assert (box[0] == every.min(axis=0)).all() and (box[1] == every.max(axis=0)).all()
 
 
 @pytest.mark.parametrize(("city", "mode"), [("shenzhen", "bike"), ("heidelberg", "walk")])

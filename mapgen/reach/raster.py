@@ -9,6 +9,53 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
+def reached_extent(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    node_xy: np.ndarray,
+    slowest: np.ndarray,
+    nodes: np.ndarray,
+    minutes: np.ndarray,
+    limit: float,
+) -> tuple[np.ndarray, int]:
+    """The box (2 × 2: lower left, upper right) of the reached nodes and of the far ends of the segments; their count.
+
+    The segments are those :func:`reached_segments` draws. Only a node whose slowest edge out
+    (`slowest`, minutes) ends beyond `limit` has segments that stop short of their head; every
+    other segment ends at a reached node, so its head is never read. The box is set when the count
+    is not 0.
+    """
+    box = np.empty((2, 2))
+    box[0, :] = np.inf
+    box[1, :] = -np.inf
+    count = 0
+    for i in range(len(nodes)):
+        m = minutes[i]
+        if m > limit:
+            continue
+        tail = nodes[i]
+        ax, ay = node_xy[tail, 0], node_xy[tail, 1]
+        box[0, 0], box[0, 1] = min(box[0, 0], ax), min(box[0, 1], ay)
+        box[1, 0], box[1, 1] = max(box[1, 0], ax), max(box[1, 1], ay)
+        if not m < limit:
+            continue
+        count += indptr[tail + 1] - indptr[tail]
+        if m + slowest[tail] <= limit:
+            continue
+        for j in range(indptr[tail], indptr[tail + 1]):
+            if m + data[j] <= limit:
+                continue
+            frac = (limit - m) / data[j]
+            head = indices[j]
+            bx = ax + frac * (node_xy[head, 0] - ax)
+            by = ay + frac * (node_xy[head, 1] - ay)
+            box[0, 0], box[0, 1] = min(box[0, 0], bx), min(box[0, 1], by)
+            box[1, 0], box[1, 1] = max(box[1, 0], bx), max(box[1, 1], by)
+    return box, count
+
+
+@njit(cache=True, nogil=True)
 def reached_segments(
     canvas: np.ndarray,
     indptr: np.ndarray,
@@ -21,22 +68,16 @@ def reached_segments(
     x0: float,
     y0: float,
     cell: float,
-) -> tuple[np.ndarray, int]:
-    """Draw on `canvas` the street segments travelled within `limit` minutes; the box of their far ends and their count.
+) -> None:
+    """Draw on `canvas` the street segments travelled within `limit` minutes, and the nodes they start from.
 
     A segment is every edge out of a node reached in under `limit` minutes, from its tail to the
     point where time runs out (or its head). Each marks (1) the cell of its far end and of points
     every cell or less back towards (not onto) its start, whose cell is another segment's end or a
     cell from one, so the far ends span the drawing; then the cell of every node a segment starts
     from is marked 2 (a reached node, see :func:`clear_nearer_unreached`). (`x0`, `y0`) is the corner of
-    pixel (0, 0). An empty `canvas` (no cells) draws nothing: the call only measures the box, to size
-    the raster (the box, 2 × 2: lower left, upper right, is set only then, and when the count is not 0).
+    pixel (0, 0); the canvas covers :func:`reached_extent`.
     """
-    draw = canvas.size > 0
-    box = np.empty((2, 2))
-    box[0, :] = np.inf
-    box[1, :] = -np.inf
-    count = 0
     for i in range(len(nodes)):
         m = minutes[i]
         if not m < limit:
@@ -48,11 +89,6 @@ def reached_segments(
             head = indices[j]
             bx = ax + frac * (node_xy[head, 0] - ax)
             by = ay + frac * (node_xy[head, 1] - ay)
-            count += 1
-            if not draw:
-                box[0, 0], box[0, 1] = min(box[0, 0], bx), min(box[0, 1], by)
-                box[1, 0], box[1, 1] = max(box[1, 0], bx), max(box[1, 1], by)
-                continue
             ex, ey = (bx - x0) / cell, (by - y0) / cell
             sx, sy = (bx - ax) / cell, (by - ay) / cell
             canvas[int(ey + 0.5), int(ex + 0.5)] = 1
@@ -60,11 +96,10 @@ def reached_segments(
             for k in range(1, steps):
                 t = k / steps
                 canvas[int(ey - t * sy + 0.5), int(ex - t * sx + 0.5)] = 1
-    for i in range(len(nodes) if draw else 0):  # after the segments, which would overwrite them
+    for i in range(len(nodes)):  # after the segments, which would overwrite them
         if minutes[i] < limit:
             tail = nodes[i]
             canvas[int((node_xy[tail, 1] - y0) / cell + 0.5), int((node_xy[tail, 0] - x0) / cell + 0.5)] = 2
-    return box, count
 
 
 @njit(cache=True, nogil=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,10 +12,12 @@ import numpy as np
 import shapely
 
 from mapgen.network import StreetGraph
+from mapgen.reach.memo import per_graph
 from mapgen.reach.nodegrid import BIN_M, node_grid
 from mapgen.reach.raster import (
     clear_nearer_unreached,
     fill_small_holes,
+    reached_extent,
     reached_segments,
     thicken_corner_touches,
 )
@@ -173,7 +176,6 @@ class Outline:
 
 
 EMPTY_POLYGON = shapely.Polygon()
-_MEASURE_ONLY = np.zeros((0, 0), dtype=np.uint8)  # a canvas of no cells: reached_segments only measures
 _NO_OUTLINE = Outline(np.empty((0, 2)), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
 
 
@@ -218,7 +220,7 @@ def trace_outlines(
     nodes = np.asarray(nodes, dtype=np.int64)
     street = (csr.indptr, csr.indices, csr.data, graph.node_xy, nodes)
     minutes = np.asarray(minutes, dtype=float)
-    extent, n_segments = reached_segments(_MEASURE_ONLY, *street, minutes, float(bands[-1]), 0.0, 0.0, 1.0)
+    extent, n_segments = reached_extent(*street[:4], slowest_edge_minutes(graph), nodes, minutes, float(bands[-1]))
     dots = np.empty((0, 2))
     shells: list[np.ndarray] = []
     if origin is not None and not shapely.is_empty(origin):
@@ -315,6 +317,22 @@ def _disc_steps(radius: int) -> tuple[np.ndarray, int]:
     order = np.argsort(length2, kind="stable")
     keep = order[length2[order] <= radius**2]
     return np.column_stack([dy[keep], dx[keep]]).astype(np.int64), int((length2 <= (radius - 1) ** 2).sum())
+
+
+_SLOWEST: dict[int, tuple[weakref.ref, np.ndarray]] = {}
+
+
+def slowest_edge_minutes(graph: StreetGraph) -> np.ndarray:
+    """Minutes of each node's slowest edge out (0 where it has none), built on first use and kept while `graph` lives."""
+    return per_graph(_SLOWEST, graph, _slowest_edges)
+
+
+def _slowest_edges(graph: StreetGraph) -> np.ndarray:
+    """:func:`slowest_edge_minutes`, computed."""
+    csr = graph.matrix
+    slowest = np.zeros(graph.n_nodes)
+    np.maximum.at(slowest, np.repeat(np.arange(graph.n_nodes), np.diff(csr.indptr)), csr.data)
+    return slowest
 
 
 @functools.lru_cache(maxsize=64)
