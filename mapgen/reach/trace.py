@@ -21,7 +21,7 @@ from mapgen.reach.raster import (
     reached_segments,
     thicken_corner_touches,
 )
-from mapgen.reach.rings import simplify_rings
+from mapgen.reach.rings import rings_apart, simplify_rings
 
 
 def isochrone_polygon(
@@ -160,6 +160,7 @@ class Outline:
     xy: np.ndarray  # (n, 2) vertices, metric CRS
     ring_offsets: np.ndarray  # (r + 1,)
     polygon_offsets: np.ndarray  # (p + 1,)
+    apart: bool = False  # the rings are known to be simple and apart (:func:`rings_apart`): valid without a check
 
     def geometry(self, xy: np.ndarray) -> shapely.Geometry:
         """The outline as a valid (Multi)Polygon, on vertices `xy` (``self.xy`` or the same points in another CRS)."""
@@ -172,7 +173,7 @@ class Outline:
             offsets += (np.array([0, n_parts]),)
         shape = shapely.from_ragged_array(kind, xy, offsets)[0]
         # simplified rings a cell apart may cross where blocks nearly touch: re-noded, areas kept
-        return shape if shapely.is_valid(shape) else shapely.buffer(shape, 0)
+        return shape if self.apart or shapely.is_valid(shape) else shapely.buffer(shape, 0)
 
 
 EMPTY_POLYGON = shapely.Polygon()
@@ -354,7 +355,9 @@ def _outline(band: np.ndarray, unreached: np.ndarray, origin_xy: np.ndarray, cel
     `unreached`), so OpenCV traces only the outer
     boundaries and the holes that stay (a two-level tree: shells, then their holes); where two cells
     touch only at a corner a third is marked, so no ring passes a point twice; the rings are
-    simplified (Douglas-Peucker, one cell) as pixel chains (:func:`simplify_rings`).
+    simplified (Douglas-Peucker, one cell) as pixel chains (:func:`simplify_rings`), and checked
+    exactly on those integer vertices for being simple and apart (:func:`rings_apart`), which spares
+    most outlines GEOS's validity check.
     """
     if fill_px >= 1:
         fill_small_holes(band, fill_px, unreached)
@@ -368,7 +371,7 @@ def _outline(band: np.ndarray, unreached: np.ndarray, origin_xy: np.ndarray, cel
     )
     if len(polygon_at) == 1:
         return _NO_OUTLINE
-    return Outline(px * cell + origin_xy, ring_at, polygon_at)
+    return Outline(px * cell + origin_xy, ring_at, polygon_at, rings_apart(px, ring_at, polygon_at, 8))
 
 
 def isochrone_quality(
