@@ -81,7 +81,9 @@ class Settings(_Model):
         description="Most grid cells of one isochrone: the cell grows with the reached extent.",
     )
     isochrone_fill_m2: float = Field(
-        20000.0, ge=0, description="Holes smaller than this (m²) ringed by reached streets, with no street node not reached in them, are filled; 0: none."
+        20000.0,
+        ge=0,
+        description="Holes smaller than this (m²) ringed by reached streets, with no street node not reached in them, are filled; 0: none.",
     )
     reach_workers: int = Field(
         1, ge=0, le=256, description="Processes for routing and isochrones (parts of 64 schools); 0 = one per CPU core."
