@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from mapgen.campus import outing_pairs, school_grounds
 from mapgen.config import MODES, Mode, Settings
 from mapgen.contract import ReviewLog
 from mapgen.network import StreetGraph, street_graph
-from mapgen.processes import may_fork
+from mapgen.processes import fork_pool, may_fork
 from mapgen.progress import stage
 from mapgen.reach import Reach, schools_reach
 from mapgen.routes import routes_summary
@@ -200,7 +199,7 @@ def _forked_reach(
     here, *there = MODES
     _FORKED.append(job)
     try:
-        with multiprocessing.get_context("fork").Pool(len(there)) as pool:
+        with fork_pool(len(there)) as pool:
             others = {mode: pool.apply_async(_run_forked, (mode, True)) for mode in there}
             found = {here: job(here, quiet)}
             for mode, result in others.items():

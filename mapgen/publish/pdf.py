@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import gc
-import multiprocessing
 import multiprocessing.pool
 import os
 import tempfile
@@ -22,7 +20,7 @@ from mapgen.config import OSM_ATTRIBUTION
 from mapgen.contract import SCHOOL_PAGES_DIR, SCHOOLS_FILE
 from mapgen.errors import ConfigError
 from mapgen.look import MODE_COLORS, NO_CATEGORY_COLOR, SCHOOL_COLOR, whole_minutes
-from mapgen.processes import may_fork
+from mapgen.processes import fork_pool, may_fork
 from mapgen.publish.fonts import check_pango, cjk_font_family, sheet_characters, subset_font
 from mapgen.publish.sheetdata import Build, safety_note, sheet_table, sheet_words
 from mapgen.publish.sitedb import free_flag
@@ -256,11 +254,11 @@ class SheetRun:
             global _SHARED
             _SHARED = (build, font, self.face)
             # each worker parses the stylesheet into a font configuration of its own: one made before the fork
-            # and used by every worker was in use when a worker aborted in a test run; this process's garbage
-            # is collected here, before the fork, not in every worker
-            gc.collect()
-            self._pool = multiprocessing.get_context("fork").Pool(workers)
-            self._results = self._pool.imap(_render_shared, wanted)
+            # and used by every worker was in use when a worker aborted in a test run
+            self._pool = fork_pool(workers)
+            # the sheets with most venues first, so that the last ones to finish are short and no core waits long
+            rows = build.times.index.get_level_values(0).value_counts()
+            self._results = self._pool.imap_unordered(_render_shared, sorted(wanted, key=lambda s: -rows.get(s, 0)))
         else:
             self.style = sheet_style(font, self.face)
 
@@ -280,7 +278,7 @@ class SheetRun:
         self._tmp.cleanup()
 
     def write(self, progress: Callable[[int], None] | None = None) -> list[Path]:
-        """Write ``schools/<school_id>.pdf`` of every wanted school, in order, as each is rendered.
+        """Write ``schools/<school_id>.pdf`` of every wanted school as each is rendered.
 
         Parameters
         ----------
@@ -295,7 +293,8 @@ class SheetRun:
         out = self.build.folder / SCHOOL_PAGES_DIR
         out.mkdir(exist_ok=True)
         if self._results is not None:
-            return [_write(out, school_id, pdf, progress) for school_id, pdf in self._results]
+            written = {school_id: _write(out, school_id, pdf, progress) for school_id, pdf in self._results}
+            return [written[school_id] for school_id in self.wanted]
         return [
             _write(out, school_id, render_sheet(self.build, school_id, self.font, self.face, self.style), progress)
             for school_id in self.wanted
