@@ -323,3 +323,24 @@ def test_sheets_in_parallel_are_the_sheets_in_one_process(shenzhen_build, tmp_pa
         written = write_sheets(build)
         texts[workers] = {p.name: _text(p) for p in written}
     assert texts[1] == texts[2] and len(texts[1]) == 3
+
+
+def test_marker_numbers_are_their_digits_laid_out_as_text() -> None:
+    """A number's outline put together from its digits is the outline matplotlib lays out for the whole number."""
+    import numpy as np
+    from matplotlib.textpath import TextPath
+    from matplotlib.transforms import Affine2D
+
+    from mapgen.publish.staticmap import NUMBER_FONT, number_outline
+
+    checked = 0
+    for size in (5.6, 4.6, 5.6 * 0.8, 4.6 * 0.8):  # walk and bike markers, and both from 100 on
+        for number in [*range(0, 130), 199, 250, 404, 777, 1000, 12345]:
+            whole = TextPath((0, 0), str(number), size=size, prop=NUMBER_FONT)
+            (x0, y0), (x1, y1) = whole.get_extents().get_points()
+            expected = whole.transformed(Affine2D().translate(-(x0 + x1) / 2, -(y0 + y1) / 2))
+            got = number_outline(number, size)
+            assert (got.codes == expected.codes).all(), (number, size)
+            assert np.allclose(got.vertices, expected.vertices, atol=1e-9), (number, size)
+            checked += 1
+    assert checked == 4 * 136

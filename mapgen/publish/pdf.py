@@ -6,9 +6,10 @@ import base64
 import functools
 import multiprocessing.pool
 import os
+import re
 import tempfile
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -76,6 +77,7 @@ def render_sheet(
     colors = {c["key"]: c["color"] for c in categories}
     table["color"] = table["category"].map(colors).fillna(NO_CATEGORY_COLOR)
     table["category_label"] = table["category"].map(labels).fillna(table["category"])
+    dots = dot_classes(build)
     picture = school_map_jpeg(
         build.basemap,
         school.geometry,
@@ -91,6 +93,7 @@ def render_sheet(
     ]
     html = _template("sheet.html.j2").render(
         w=w,
+        dots=dots,
         attribution=OSM_ATTRIBUTION,
         school={
             "name": school["name"],
@@ -150,17 +153,20 @@ def render_sheet(
             str(w["note_hours"]).format(start=build.settings.after_school_start, end=build.settings.after_school_end),
         ],
     )
-    fonts, css = style or sheet_style(font_family, font_face)
+    fonts, css = style or sheet_style(font_family, font_face, dots)
     return HTML(string=html).write_pdf(stylesheets=[css], font_config=fonts)
 
 
-def sheet_style(font_family: str, font_face: Path | None = None) -> SheetStyle:
+def sheet_style(font_family: str, font_face: Path | None = None, dots: Mapping[str, str] | None = None) -> SheetStyle:
     """The sheets' stylesheet, to parse once for every sheet of a build (one parse per sheet is an eighth of its time).
 
     Parameters
     ----------
     font_family, font_face
         As for :func:`render_sheet`.
+    dots
+        :func:`dot_classes` of the build: one rule per category colour, where a style
+        attribute on every dot costs each sheet a parse of its own.
 
     Returns
     -------
@@ -179,8 +185,33 @@ def sheet_style(font_family: str, font_face: Path | None = None) -> SheetStyle:
         school_color=SCHOOL_COLOR,
         main_road_color=MAIN_ROAD_COLOR,
         areas=AREA_STYLE,
+        dots={color: name for color, name in (dots or {}).items() if name},
     )
     return fonts, CSS(string=text, font_config=fonts)
+
+
+def dot_classes(build: Build) -> dict[str, str]:
+    """The class of each category colour's dot in the sheets' stylesheet (:func:`sheet_style`).
+
+    A colour other than ``#`` and 3 to 8 hex digits or a colour keyword gets no class: its
+    dots print in the text's colour, as they did when such a colour was an invalid style.
+
+    Parameters
+    ----------
+    build
+        The build folder's contents (its categories' colours).
+
+    Returns
+    -------
+    dict
+        Colour → class name (empty for a colour the stylesheet does not hold).
+    """
+    colors = sorted({c.color for c in build.summary.categories} | {NO_CATEGORY_COLOR})
+    return {color: f"dot-{i}" if _CSS_COLOR.fullmatch(color) else "" for i, color in enumerate(colors)}
+
+
+# Colours a stylesheet holds as they are.
+_CSS_COLOR = re.compile(r"#[0-9a-fA-F]{3,8}|[a-zA-Z]+")
 
 
 def write_sheets(
@@ -260,7 +291,7 @@ class SheetRun:
             rows = build.times.index.get_level_values(0).value_counts()
             self._results = self._pool.imap_unordered(_render_shared, sorted(wanted, key=lambda s: -rows.get(s, 0)))
         else:
-            self.style = sheet_style(font, self.face)
+            self.style = sheet_style(font, self.face, dot_classes(build))
 
     def __enter__(self) -> SheetRun:
         """Return the run."""
@@ -310,7 +341,7 @@ def _render_shared(school_id: str) -> tuple[str, bytes]:
     assert _SHARED is not None, "sheet worker started without a build"
     build, font, face = _SHARED
     if _WORKER_STYLE is None:
-        _WORKER_STYLE = sheet_style(font, face)
+        _WORKER_STYLE = sheet_style(font, face, dot_classes(build))
     return school_id, render_sheet(build, school_id, font, face, _WORKER_STYLE)
 
 
