@@ -388,6 +388,7 @@ def number_outline(number: int, size: float) -> MplPath:
     matplotlib.path.Path
     """
     digits = _digit_outlines(size)
+    path: MplPath
     if digits is None:
         path = TextPath((0, 0), str(number), size=size, prop=NUMBER_FONT)
         (x0, y0), (x1, y1) = path.get_extents().get_points()
@@ -395,7 +396,7 @@ def number_outline(number: int, size: float) -> MplPath:
         outlines, advance = digits
         parts = [outlines[digit] for digit in str(number)]
         path = MplPath(
-            np.vstack([glyph.vertices + (i * advance, 0.0) for i, (glyph, _) in enumerate(parts)]),
+            np.vstack([np.asarray(glyph.vertices) + (i * advance, 0.0) for i, (glyph, _) in enumerate(parts)]),
             np.concatenate([glyph.codes for glyph, _ in parts]),
         )
         x0, x1 = parts[0][1][0], (len(parts) - 1) * advance + parts[-1][1][2]
