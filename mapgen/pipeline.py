@@ -30,6 +30,7 @@ from mapgen.errors import NoSchoolsError
 from mapgen.modes import ModesReach, reach_by_mode
 from mapgen.network import street_graph
 from mapgen.places import feature_keys, load_extract, name_unnamed_schools, select_schools, select_venues, with_language
+from mapgen.processes import beside
 from mapgen.progress import stage
 from mapgen.publish import write_contract, write_maps
 from mapgen.publish.files import write_summary
@@ -165,29 +166,31 @@ def _build_into(
     city = with_language(city, extract)
     timings["read"] = time.perf_counter() - started
 
-    review = ReviewLog()
-    schools = name_unnamed_schools(select_schools(extract.features, city, review), extract, city.settings)
-    if schools.empty:
-        raise NoSchoolsError(
-            f"{extract.source}: no schools found "
-            f"(amenity=school{', kindergarten' if city.settings.include_kindergartens else ''}); "
-            "add a school list with schools_csv in the city file"
+    # the area the data covers, found by a forked process while this one selects places and routes
+    with beside(partial(data_area, extract), fork=city.settings.parallel_modes) as area:
+        review = ReviewLog()
+        schools = name_unnamed_schools(select_schools(extract.features, city, review), extract, city.settings)
+        if schools.empty:
+            raise NoSchoolsError(
+                f"{extract.source}: no schools found "
+                f"(amenity=school{', kindergarten' if city.settings.include_kindergartens else ''}); "
+                "add a school list with schools_csv in the city file"
+            )
+        truth: dict[str, object] = {"language": city.settings.language}
+        venues, catalogues = select_venues(extract, city, taxonomy, review, quiet, report=truth)
+        graph_key = None if downloaded or city.osm is None else f"{file_digest(city.osm)} bbox={bbox}"
+        reached = reach_by_mode(
+            extract,
+            schools,
+            venues,
+            city.settings,
+            review,
+            quiet,
+            graph_builder=partial(street_graph, cache_key=graph_key),
+            parallel=city.settings.parallel_modes,
         )
-    truth: dict[str, object] = {"language": city.settings.language}
-    venues, catalogues = select_venues(extract, city, taxonomy, review, quiet, report=truth)
-    graph_key = None if downloaded or city.osm is None else f"{file_digest(city.osm)} bbox={bbox}"
-    reached = reach_by_mode(
-        extract,
-        schools,
-        venues,
-        city.settings,
-        review,
-        quiet,
-        graph_builder=partial(street_graph, cache_key=graph_key),
-        parallel=city.settings.parallel_modes,
-    )
-    timings.update(reached.seconds)
-    schools, reached = mark_data_edge(extract.source, data_area(extract), schools, reached, city.settings, truth)
+        timings.update(reached.seconds)
+        schools, reached = mark_data_edge(extract.source, area(), schools, reached, city.settings, truth)
 
     t0 = time.perf_counter()
     basemap = sheet_basemap(extract, reached.isochrones)

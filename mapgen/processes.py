@@ -1,10 +1,17 @@
-"""Whether this process may fork worker processes (reach parts, the bike mode, PDF sheets), and forking them."""
+"""Forked worker processes (reach parts, the bike mode, the data area, PDF sheets): whether this process may, and how."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import multiprocessing
 import multiprocessing.pool
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar, cast
+
+T = TypeVar("T")
 
 
 def may_fork() -> bool:
@@ -37,3 +44,42 @@ def fork_pool(processes: int) -> multiprocessing.pool.Pool:
         return multiprocessing.get_context("fork").Pool(processes)
     finally:
         gc.unfreeze()
+
+
+_JOBS: list[Callable[[], object]] = []  # the jobs forked by beside(), inherited by the processes, never pickled
+
+
+def _run_last_job() -> object:
+    return _JOBS[-1]()
+
+
+@contextmanager
+def beside(job: Callable[[], T], fork: bool = True) -> Iterator[Callable[[], T]]:
+    """Run `job` in a forked process while this one goes on; yield the function that waits for its result.
+
+    The process inherits `job` and everything it refers to (only the result is pickled, back).
+    Without `fork`, where this process may not fork (:func:`may_fork`) or on one core, `job`
+    runs here when its result is first asked for.
+
+    Parameters
+    ----------
+    job
+        The work, without arguments (a :func:`functools.partial`).
+    fork
+        Whether to fork at all (a setting such as ``parallel_modes``).
+
+    Yields
+    ------
+    callable
+        Returns `job`'s result, waiting for it (raises what `job` raised).
+    """
+    if not fork or (os.cpu_count() or 1) < 2 or not may_fork():
+        yield functools.cache(job)
+        return
+    _JOBS.append(job)
+    try:
+        with fork_pool(1) as pool:
+            result = pool.apply_async(_run_last_job)
+            yield lambda: cast(T, result.get())
+    finally:
+        _JOBS.remove(job)
