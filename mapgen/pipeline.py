@@ -32,7 +32,7 @@ from mapgen.network import street_graph
 from mapgen.places import feature_keys, load_extract, name_unnamed_schools, select_schools, select_venues, with_language
 from mapgen.processes import beside
 from mapgen.progress import stage
-from mapgen.publish import write_contract, write_maps
+from mapgen.publish import write_contract
 from mapgen.publish.files import write_summary
 from mapgen.publish.finish import finish_build
 from mapgen.publish.sheetdata import write_sheet_inputs
@@ -104,6 +104,8 @@ def write_city_maps(
     quiet: bool = False,
 ) -> None:
     """Write ``index.html`` and the school pages (a school's own grounds apart, other schools' left out)."""
+    from mapgen.publish.maps import write_maps  # folium, imported once the PDF sheets' workers are forked
+
     with stage("Writing maps", total=len(schools), quiet=quiet) as advance:
         write_maps(
             out,
