@@ -6,6 +6,7 @@ import functools
 import gc
 import multiprocessing
 import multiprocessing.pool
+import multiprocessing.process
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -83,3 +84,27 @@ def beside(job: Callable[[], T], fork: bool = True) -> Iterator[Callable[[], T]]
             yield lambda: cast(T, result.get())
     finally:
         _JOBS.remove(job)
+
+
+def fork_process(target: Callable[..., object], *args: object) -> multiprocessing.process.BaseProcess:
+    """Start `target(*args)` in a forked process of its own, which may fork workers in turn (it is not a daemon).
+
+    As for :func:`fork_pool`, this process's objects are frozen out of the collector for the fork.
+
+    Parameters
+    ----------
+    target, args
+        What the process runs.
+
+    Returns
+    -------
+    multiprocessing.process.BaseProcess
+        Started.
+    """
+    process = multiprocessing.get_context("fork").Process(target=target, args=args, daemon=False)
+    gc.freeze()
+    try:
+        process.start()
+    finally:
+        gc.unfreeze()
+    return process

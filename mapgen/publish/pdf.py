@@ -22,10 +22,10 @@ from mapgen.contract import SCHOOL_PAGES_DIR, SCHOOLS_FILE
 from mapgen.errors import ConfigError
 from mapgen.look import MODE_COLORS, NO_CATEGORY_COLOR, SCHOOL_COLOR, whole_minutes
 from mapgen.processes import fork_pool, may_fork
+from mapgen.publish.basestyle import AREA_STYLE, MAIN_ROAD_COLOR
 from mapgen.publish.fonts import check_pango, cjk_font_family, sheet_characters, subset_font
 from mapgen.publish.sheetdata import Build, safety_note, sheet_table, sheet_words
 from mapgen.publish.sitedb import free_flag
-from mapgen.publish.staticmap import AREA_STYLE, MAIN_ROAD_COLOR, school_map_jpeg
 from mapgen.publish.words import venue_hours
 
 if TYPE_CHECKING:
@@ -67,6 +67,8 @@ def render_sheet(
         The PDF.
     """
     from weasyprint import HTML  # imported here: it loads pango, needed only for sheets
+
+    from mapgen.publish.staticmap import school_map_jpeg  # matplotlib, loaded only where sheets are drawn
 
     language = build.summary.language
     w = sheet_words(language)
@@ -281,7 +283,7 @@ class SheetRun:
         self._pool: multiprocessing.pool.Pool | None = None
         self._results: Iterator[tuple[str, bytes]] | None = None
         if workers > 1 and may_fork():
-            _warm_up(font)  # the renderer's fonts load once, before the fork, and are shared
+            warm_up(font)  # the renderer's fonts load once, before the fork, and are shared
             global _SHARED
             _SHARED = (build, font, self.face)
             # each worker parses the stylesheet into a font configuration of its own: one made before the fork
@@ -354,7 +356,8 @@ def _write(out: Path, school_id: str, pdf: bytes, progress: Callable[[int], None
 
 
 @functools.cache
-def _warm_up(font: str) -> None:
+def warm_up(font: str) -> None:
+    """Load the renderer's fonts by rendering one line in `font` (once per process)."""
     from weasyprint import HTML
 
     HTML(string=f"<p style=\"font-family: '{font}'\">学校 school</p>").write_pdf()

@@ -27,11 +27,8 @@ from PIL import Image
 
 from mapgen.config import OSM_ATTRIBUTION
 from mapgen.look import MODE_COLORS, MODE_DASH, SCHOOL_COLOR
+from mapgen.publish.basestyle import AREA_STYLE, BACKGROUND, MAIN_ROAD_COLOR, WATER_LINE
 
-BACKGROUND = "#f5f2ec"
-AREA_STYLE = {"park": "#d4e9c9", "water": "#a9d3e6", "building": "#dcd3ca"}
-WATER_LINE = "#7fb8d6"
-MAIN_ROAD_COLOR = "#e8590c"
 MOTORWAY_COLOR = "#8f2d24"
 # highway classes → (colour, line width in points); classes not listed are drawn as paths
 _STREET_STYLE = {
