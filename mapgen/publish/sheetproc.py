@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -45,7 +43,7 @@ class SheetProcess:
             pass  # it has ended
         self._process.join(timeout=5)
         if self._process.is_alive():
-            self._process.terminate()  # its handler stops its workers too
+            self._process.terminate()  # its workers end when their task pipe closes with it
             self._process.join()
         self._conn.close()
 
@@ -116,7 +114,6 @@ def sheet_process(settings: Settings) -> Iterator[SheetProcess | None]:
 
 def _serve(conn: Connection) -> None:
     """The forked process: load the renderer, then render the one folder it is told (or nothing)."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # unwinds SheetRun, which stops its workers
     from mapgen.publish.fonts import check_pango, cjk_font_family
     from mapgen.publish.pdf import SheetRun, warm_up
     from mapgen.publish.sheetdata import load_build
