@@ -96,7 +96,7 @@ def main() -> None:
     from mapgen.config import city_from_osm
     from mapgen.pipeline import build_city
     from mapgen.publish.fonts import cjk_font_family, sheet_characters, subset_font
-    from mapgen.publish.pdf import render_sheet, sheet_style, write_sheets
+    from mapgen.publish.pdf import dot_classes, render_sheet, sheet_style, write_sheets
     from mapgen.publish.sheetdata import load_build, sheet_table
     from mapgen.publish.staticmap import school_map_jpeg
 
@@ -111,7 +111,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-pdf-") as tmp:
         face_cpu = time.process_time()
         face = subset_font(font, sheet_characters(build), Path(tmp))
-        style = sheet_style(font, face)
+        style = sheet_style(font, face, dot_classes(build))
         face_cpu = time.process_time() - face_cpu
         rows = []
         for school_id in build.schools["school_id"]:

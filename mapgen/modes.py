@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
-from typing import cast
 
 import geopandas as gpd
 import pandas as pd
@@ -18,7 +17,7 @@ from mapgen.campus import outing_pairs, school_grounds
 from mapgen.config import MODES, Mode, Settings
 from mapgen.contract import ReviewLog
 from mapgen.network import StreetGraph, street_graph
-from mapgen.processes import may_fork
+from mapgen.processes import beside, may_fork
 from mapgen.progress import stage
 from mapgen.reach import Reach, schools_reach
 from mapgen.routes import routes_summary
@@ -176,13 +175,6 @@ def _one_process_reach(
     return _network(graph), reach, routes, time.perf_counter() - t0
 
 
-_FORKED: list[Callable[..., object]] = []  # the job a forked process of this module runs (inherited, not pickled)
-
-
-def _run_forked(*args: object) -> object:
-    return _FORKED[-1](*args)
-
-
 def _forked_reach(
     extract: osm_extract.OsmExtract,
     schools: gpd.GeoDataFrame,
@@ -198,14 +190,10 @@ def _forked_reach(
     """
     job = partial(_one_process_reach, extract, schools, venues, settings, graph_builder)
     here, *there = MODES
-    _FORKED.append(job)
-    try:
-        with multiprocessing.get_context("fork").Pool(len(there)) as pool:
-            others = {mode: pool.apply_async(_run_forked, (mode, True)) for mode in there}
-            found = {here: job(here, quiet)}
-            for mode, result in others.items():
-                with stage(f"Routing {mode} from schools (in a second process)", quiet=quiet):
-                    found[mode] = cast(_Found, result.get())
-    finally:
-        _FORKED.pop()
+    with ExitStack() as forks:
+        others = {mode: forks.enter_context(beside(partial(job, mode, True))) for mode in there}
+        found = {here: job(here, quiet)}
+        for mode, result in others.items():
+            with stage(f"Routing {mode} from schools (in a second process)", quiet=quiet):
+                found[mode] = result()
     return found

@@ -30,11 +30,13 @@ from mapgen.errors import NoSchoolsError
 from mapgen.modes import ModesReach, reach_by_mode
 from mapgen.network import street_graph
 from mapgen.places import feature_keys, load_extract, name_unnamed_schools, select_schools, select_venues, with_language
+from mapgen.processes import beside
 from mapgen.progress import stage
-from mapgen.publish import write_contract, write_maps
+from mapgen.publish import write_contract
 from mapgen.publish.files import write_summary
 from mapgen.publish.finish import finish_build
 from mapgen.publish.sheetdata import write_sheet_inputs
+from mapgen.publish.sheetproc import sheet_process
 from mapgen.taxonomy import Taxonomy, load_taxonomy
 from mapgen.textsafe import write_person_csv
 
@@ -103,6 +105,8 @@ def write_city_maps(
     quiet: bool = False,
 ) -> None:
     """Write ``index.html`` and the school pages (a school's own grounds apart, other schools' left out)."""
+    from mapgen.publish.maps import write_maps  # folium, imported once the PDF sheets' workers are forked
+
     with stage("Writing maps", total=len(schools), quiet=quiet) as advance:
         write_maps(
             out,
@@ -165,56 +169,74 @@ def _build_into(
     city = with_language(city, extract)
     timings["read"] = time.perf_counter() - started
 
-    review = ReviewLog()
-    schools = name_unnamed_schools(select_schools(extract.features, city, review), extract, city.settings)
-    if schools.empty:
-        raise NoSchoolsError(
-            f"{extract.source}: no schools found "
-            f"(amenity=school{', kindergarten' if city.settings.include_kindergartens else ''}); "
-            "add a school list with schools_csv in the city file"
-        )
-    truth: dict[str, object] = {"language": city.settings.language}
-    venues, catalogues = select_venues(extract, city, taxonomy, review, quiet, report=truth)
-    graph_key = None if downloaded or city.osm is None else f"{file_digest(city.osm)} bbox={bbox}"
-    reached = reach_by_mode(
-        extract,
-        schools,
-        venues,
-        city.settings,
-        review,
-        quiet,
-        graph_builder=partial(street_graph, cache_key=graph_key),
-        parallel=city.settings.parallel_modes,
-    )
-    timings.update(reached.seconds)
-    schools, reached = mark_data_edge(extract.source, data_area(extract), schools, reached, city.settings, truth)
+    # the process that will render the PDF sheets, forked now: it loads the renderer while this one works on
+    with sheet_process(city.settings) as sheets_by:
+        # the area the data covers, found by a forked process while this one selects places and routes
+        with beside(partial(data_area, extract), fork=city.settings.parallel_modes) as area:
+            review = ReviewLog()
+            schools = name_unnamed_schools(select_schools(extract.features, city, review), extract, city.settings)
+            if schools.empty:
+                raise NoSchoolsError(
+                    f"{extract.source}: no schools found "
+                    f"(amenity=school{', kindergarten' if city.settings.include_kindergartens else ''}); "
+                    "add a school list with schools_csv in the city file"
+                )
+            truth: dict[str, object] = {"language": city.settings.language}
+            venues, catalogues = select_venues(extract, city, taxonomy, review, quiet, report=truth)
+            graph_key = None if downloaded or city.osm is None else f"{file_digest(city.osm)} bbox={bbox}"
+            reached = reach_by_mode(
+                extract,
+                schools,
+                venues,
+                city.settings,
+                review,
+                quiet,
+                graph_builder=partial(street_graph, cache_key=graph_key),
+                parallel=city.settings.parallel_modes,
+            )
+            timings.update(reached.seconds)
+            schools, reached = mark_data_edge(extract.source, area(), schools, reached, city.settings, truth)
 
-    t0 = time.perf_counter()
-    basemap = sheet_basemap(extract, reached.isochrones)
-    outputs = publish_files(out, schools, venues, reached, basemap, review)
-    timings["publish"] = time.perf_counter() - t0
-
-    def maps() -> None:  # written while forked processes render the PDF sheets
         t0 = time.perf_counter()
-        write_city_maps(out, city, schools, venues, reached, taxonomy, quiet)
-        timings["publish"] += time.perf_counter() - t0
+        basemap = sheet_basemap(extract, reached.isochrones)
+        outputs = publish_files(out, schools, venues, reached, basemap, review)
+        timings["publish"] = time.perf_counter() - t0
 
-    summary = city_summary(
-        city,
-        extract.source,
-        downloaded,
-        data_date,
-        schools,
-        venues,
-        catalogues,
-        reached,
-        taxonomy,
-        review,
-        outputs,
-        timings,
-    )
-    summary.truth = truth
-    finish_build(out, summary, timings, started, len(schools), quiet, final=final, meanwhile=maps)
+        def maps() -> None:  # written while forked processes render the PDF sheets
+            t0 = time.perf_counter()
+            write_city_maps(out, city, schools, venues, reached, taxonomy, quiet)
+            timings["publish"] += time.perf_counter() - t0
+
+        summary = city_summary(
+            city,
+            extract.source,
+            downloaded,
+            data_date,
+            schools,
+            venues,
+            catalogues,
+            reached,
+            taxonomy,
+            review,
+            outputs,
+            timings,
+        )
+        summary.truth = truth
+        # the sheets with most venues first, so that the last ones to finish are short and no core waits long
+        rows = reached.pairs.loc[~reached.pairs["on_campus"], "school_id"].value_counts()
+        school_ids = sorted(schools["school_id"], key=lambda school_id: -rows.get(school_id, 0))
+        finish_build(
+            out,
+            summary,
+            timings,
+            started,
+            len(schools),
+            quiet,
+            final=final,
+            meanwhile=maps,
+            sheets_by=sheets_by,
+            school_ids=school_ids,
+        )
     return summary
 
 

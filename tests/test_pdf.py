@@ -323,3 +323,47 @@ def test_sheets_in_parallel_are_the_sheets_in_one_process(shenzhen_build, tmp_pa
         written = write_sheets(build)
         texts[workers] = {p.name: _text(p) for p in written}
     assert texts[1] == texts[2] and len(texts[1]) == 3
+
+
+def test_a_builds_sheets_from_its_early_process_are_the_sheets_of_one_process(heidelberg_build, tmp_path) -> None:
+    """The sheets `mapgen build` writes from the process it forks at the start are those rendered here, page for page."""
+    import dataclasses
+
+    from mapgen.publish.pdf import write_sheets
+
+    folder = tmp_path / "here"
+    shutil.copytree(heidelberg_build, folder, ignore=shutil.ignore_patterns("*.pdf", "*.html", "site.db"))
+    build = load_build(folder)
+    build = dataclasses.replace(build, settings=build.settings.model_copy(update={"sheet_workers": 1}))
+    wanted = ["osm-w427003607", "osm-w124114162"]  # the most venues (56 on foot), and few
+    here = {p.name: p for p in write_sheets(build, wanted)}
+    for name, path in here.items():
+        built = heidelberg_build / "schools" / name
+        assert _text(built) == _text(path) and _squeezed(_text(path))
+        pages = [
+            subprocess.run([_tool("pdftoppm"), "-r", "40", "-gray", str(pdf)], capture_output=True, check=True).stdout
+            for pdf in (built, path)
+        ]
+        assert pages[0] == pages[1], name
+    assert len(here) == 2
+
+
+def test_marker_numbers_are_their_digits_laid_out_as_text() -> None:
+    """A number's outline put together from its digits is the outline matplotlib lays out for the whole number."""
+    import numpy as np
+    from matplotlib.textpath import TextPath
+    from matplotlib.transforms import Affine2D
+
+    from mapgen.publish.staticmap import NUMBER_FONT, number_outline
+
+    checked = 0
+    for size in (5.6, 4.6, 5.6 * 0.8, 4.6 * 0.8):  # walk and bike markers, and both from 100 on
+        for number in [*range(0, 130), 199, 250, 404, 777, 1000, 12345]:
+            whole = TextPath((0, 0), str(number), size=size, prop=NUMBER_FONT)
+            (x0, y0), (x1, y1) = whole.get_extents().get_points()
+            expected = whole.transformed(Affine2D().translate(-(x0 + x1) / 2, -(y0 + y1) / 2))
+            got = number_outline(number, size)
+            assert (got.codes == expected.codes).all(), (number, size)
+            assert np.allclose(got.vertices, expected.vertices, atol=1e-9), (number, size)
+            checked += 1
+    assert checked == 4 * 136

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.markup import escape
@@ -17,6 +17,7 @@ from mapgen.publish.files import write_summary
 from mapgen.publish.fonts import check_pango, cjk_font_family
 from mapgen.publish.pdf import SheetRun
 from mapgen.publish.sheetdata import load_build
+from mapgen.publish.sheetproc import SheetProcess
 from mapgen.publish.sitedb import write_site_db
 
 
@@ -29,12 +30,16 @@ def finish_build(
     quiet: bool,
     final: Path | None = None,
     meanwhile: Callable[[], None] | None = None,
+    sheets_by: SheetProcess | None = None,
+    school_ids: Sequence[str] = (),
 ) -> None:
     """Write ``summary.json``, the PDF sheets (they read it) and ``site.db``; record their timings.
 
-    The sheets are rendered by forked processes (:class:`~mapgen.publish.pdf.SheetRun`)
-    while this process runs `meanwhile` (a build writes its maps there) and ``site.db``;
-    ``pdf`` in the timings is the time from the first sheet begun to the last one written.
+    The sheets are rendered by forked processes (:class:`~mapgen.publish.pdf.SheetRun`, from
+    `sheets_by` when the build forked one early, given `school_ids` with the most venues
+    first) while this process runs `meanwhile` (a build writes its maps there) and
+    ``site.db``; ``pdf`` in the timings is the time from the first sheet begun to the last
+    one written.
 
     An optional output (PDF sheets, ``site.db``) that a missing system package keeps from
     being written is skipped with one warning line and listed in ``summary.skipped``;
@@ -55,12 +60,18 @@ def finish_build(
 
     def sheets() -> None:
         cjk_font_family()  # before the progress bar, so a missing package shows only as the warning line
-        check_pango()
         t0 = time.perf_counter()
-        with SheetRun(load_build(out)) as run:  # the workers begin at once
+        if sheets_by is not None:  # it tells a missing package itself
+            sheets_by.begin(out, school_ids)
             others()
             with stage("Writing PDF sheets", total=n_schools, quiet=quiet) as advance:
-                run.write(progress=advance)
+                sheets_by.wait(progress=advance)
+        else:
+            check_pango()
+            with SheetRun(load_build(out)) as run:  # the workers begin at once
+                others()
+                with stage("Writing PDF sheets", total=n_schools, quiet=quiet) as advance:
+                    run.write(progress=advance)
         timings["pdf"] = time.perf_counter() - t0
         outputs["pdf_sheets"] = str(out / "schools")
 

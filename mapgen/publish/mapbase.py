@@ -10,7 +10,7 @@ import geopandas as gpd
 import shapely
 
 from mapgen.contract import SHEET_INPUTS
-from mapgen.publish.staticmap import AREA_STYLE, BACKGROUND, MAIN_ROAD_COLOR, WATER_LINE
+from mapgen.publish.basestyle import AREA_STYLE, BACKGROUND, MAIN_ROAD_COLOR, WATER_LINE
 from mapgen.sitetext import BASEMAP_SCRIPT
 from mapgen.textsafe import json_script
 

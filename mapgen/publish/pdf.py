@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import base64
 import functools
-import gc
-import multiprocessing
 import multiprocessing.pool
 import os
+import re
 import tempfile
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -22,11 +21,11 @@ from mapgen.config import OSM_ATTRIBUTION
 from mapgen.contract import SCHOOL_PAGES_DIR, SCHOOLS_FILE
 from mapgen.errors import ConfigError
 from mapgen.look import MODE_COLORS, NO_CATEGORY_COLOR, SCHOOL_COLOR, whole_minutes
-from mapgen.processes import may_fork
+from mapgen.processes import fork_pool, may_fork
+from mapgen.publish.basestyle import AREA_STYLE, MAIN_ROAD_COLOR
 from mapgen.publish.fonts import check_pango, cjk_font_family, sheet_characters, subset_font
 from mapgen.publish.sheetdata import Build, safety_note, sheet_table, sheet_words
 from mapgen.publish.sitedb import free_flag
-from mapgen.publish.staticmap import AREA_STYLE, MAIN_ROAD_COLOR, school_map_jpeg
 from mapgen.publish.words import venue_hours
 
 if TYPE_CHECKING:
@@ -69,6 +68,8 @@ def render_sheet(
     """
     from weasyprint import HTML  # imported here: it loads pango, needed only for sheets
 
+    from mapgen.publish.staticmap import school_map_jpeg  # matplotlib, loaded only where sheets are drawn
+
     language = build.summary.language
     w = sheet_words(language)
     school = build.schools.set_index("school_id").loc[school_id]
@@ -78,6 +79,7 @@ def render_sheet(
     colors = {c["key"]: c["color"] for c in categories}
     table["color"] = table["category"].map(colors).fillna(NO_CATEGORY_COLOR)
     table["category_label"] = table["category"].map(labels).fillna(table["category"])
+    dots = dot_classes(build)
     picture = school_map_jpeg(
         build.basemap,
         school.geometry,
@@ -93,6 +95,7 @@ def render_sheet(
     ]
     html = _template("sheet.html.j2").render(
         w=w,
+        dots=dots,
         attribution=OSM_ATTRIBUTION,
         school={
             "name": school["name"],
@@ -152,17 +155,20 @@ def render_sheet(
             str(w["note_hours"]).format(start=build.settings.after_school_start, end=build.settings.after_school_end),
         ],
     )
-    fonts, css = style or sheet_style(font_family, font_face)
+    fonts, css = style or sheet_style(font_family, font_face, dots)
     return HTML(string=html).write_pdf(stylesheets=[css], font_config=fonts)
 
 
-def sheet_style(font_family: str, font_face: Path | None = None) -> SheetStyle:
+def sheet_style(font_family: str, font_face: Path | None = None, dots: Mapping[str, str] | None = None) -> SheetStyle:
     """The sheets' stylesheet, to parse once for every sheet of a build (one parse per sheet is an eighth of its time).
 
     Parameters
     ----------
     font_family, font_face
         As for :func:`render_sheet`.
+    dots
+        :func:`dot_classes` of the build: one rule per category colour, where a style
+        attribute on every dot costs each sheet a parse of its own.
 
     Returns
     -------
@@ -181,8 +187,33 @@ def sheet_style(font_family: str, font_face: Path | None = None) -> SheetStyle:
         school_color=SCHOOL_COLOR,
         main_road_color=MAIN_ROAD_COLOR,
         areas=AREA_STYLE,
+        dots={color: name for color, name in (dots or {}).items() if name},
     )
     return fonts, CSS(string=text, font_config=fonts)
+
+
+def dot_classes(build: Build) -> dict[str, str]:
+    """The class of each category colour's dot in the sheets' stylesheet (:func:`sheet_style`).
+
+    A colour other than ``#`` and 3 to 8 hex digits or a colour keyword gets no class: its
+    dots print in the text's colour, as they did when such a colour was an invalid style.
+
+    Parameters
+    ----------
+    build
+        The build folder's contents (its categories' colours).
+
+    Returns
+    -------
+    dict
+        Colour → class name (empty for a colour the stylesheet does not hold).
+    """
+    colors = sorted({c.color for c in build.summary.categories} | {NO_CATEGORY_COLOR})
+    return {color: f"dot-{i}" if _CSS_COLOR.fullmatch(color) else "" for i, color in enumerate(colors)}
+
+
+# Colours a stylesheet holds as they are.
+_CSS_COLOR = re.compile(r"#[0-9a-fA-F]{3,8}|[a-zA-Z]+")
 
 
 def write_sheets(
@@ -252,17 +283,17 @@ class SheetRun:
         self._pool: multiprocessing.pool.Pool | None = None
         self._results: Iterator[tuple[str, bytes]] | None = None
         if workers > 1 and may_fork():
-            _warm_up(font)  # the renderer's fonts load once, before the fork, and are shared
+            warm_up(font)  # the renderer's fonts load once, before the fork, and are shared
             global _SHARED
             _SHARED = (build, font, self.face)
             # each worker parses the stylesheet into a font configuration of its own: one made before the fork
-            # and used by every worker was in use when a worker aborted in a test run; this process's garbage
-            # is collected here, before the fork, not in every worker
-            gc.collect()
-            self._pool = multiprocessing.get_context("fork").Pool(workers)
-            self._results = self._pool.imap(_render_shared, wanted)
+            # and used by every worker was in use when a worker aborted in a test run
+            self._pool = fork_pool(workers)
+            # the sheets with most venues first, so that the last ones to finish are short and no core waits long
+            rows = build.times.index.get_level_values(0).value_counts()
+            self._results = self._pool.imap_unordered(_render_shared, sorted(wanted, key=lambda s: -rows.get(s, 0)))
         else:
-            self.style = sheet_style(font, self.face)
+            self.style = sheet_style(font, self.face, dot_classes(build))
 
     def __enter__(self) -> SheetRun:
         """Return the run."""
@@ -280,7 +311,7 @@ class SheetRun:
         self._tmp.cleanup()
 
     def write(self, progress: Callable[[int], None] | None = None) -> list[Path]:
-        """Write ``schools/<school_id>.pdf`` of every wanted school, in order, as each is rendered.
+        """Write ``schools/<school_id>.pdf`` of every wanted school as each is rendered.
 
         Parameters
         ----------
@@ -295,7 +326,8 @@ class SheetRun:
         out = self.build.folder / SCHOOL_PAGES_DIR
         out.mkdir(exist_ok=True)
         if self._results is not None:
-            return [_write(out, school_id, pdf, progress) for school_id, pdf in self._results]
+            written = {school_id: _write(out, school_id, pdf, progress) for school_id, pdf in self._results}
+            return [written[school_id] for school_id in self.wanted]
         return [
             _write(out, school_id, render_sheet(self.build, school_id, self.font, self.face, self.style), progress)
             for school_id in self.wanted
@@ -311,7 +343,7 @@ def _render_shared(school_id: str) -> tuple[str, bytes]:
     assert _SHARED is not None, "sheet worker started without a build"
     build, font, face = _SHARED
     if _WORKER_STYLE is None:
-        _WORKER_STYLE = sheet_style(font, face)
+        _WORKER_STYLE = sheet_style(font, face, dot_classes(build))
     return school_id, render_sheet(build, school_id, font, face, _WORKER_STYLE)
 
 
@@ -324,7 +356,8 @@ def _write(out: Path, school_id: str, pdf: bytes, progress: Callable[[int], None
 
 
 @functools.cache
-def _warm_up(font: str) -> None:
+def warm_up(font: str) -> None:
+    """Load the renderer's fonts by rendering one line in `font` (once per process)."""
     from weasyprint import HTML
 
     HTML(string=f"<p style=\"font-family: '{font}'\">学校 school</p>").write_pdf()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import string
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -26,11 +27,8 @@ from PIL import Image
 
 from mapgen.config import OSM_ATTRIBUTION
 from mapgen.look import MODE_COLORS, MODE_DASH, SCHOOL_COLOR
+from mapgen.publish.basestyle import AREA_STYLE, BACKGROUND, MAIN_ROAD_COLOR, WATER_LINE
 
-BACKGROUND = "#f5f2ec"
-AREA_STYLE = {"park": "#d4e9c9", "water": "#a9d3e6", "building": "#dcd3ca"}
-WATER_LINE = "#7fb8d6"
-MAIN_ROAD_COLOR = "#e8590c"
 MOTORWAY_COLOR = "#8f2d24"
 # highway classes → (colour, line width in points); classes not listed are drawn as paths
 _STREET_STYLE = {
@@ -51,6 +49,7 @@ _GEOD = pyproj.Geod(ellps="WGS84")
 # Markers closer than this to the school (points on the picture) would be hidden by its star; they go onto rings.
 _STAR_CLEAR_PT = 12.0
 _RING_FIRST_PT, _RING_STEP_PT, _RING_SPACING_PT = 20.0, 11.0, 11.0
+NUMBER_FONT = FontProperties(weight="bold")  # the markers' numbers
 
 
 @dataclass(frozen=True)
@@ -352,7 +351,7 @@ def _draw_markers(ax: Axes, markers: pd.DataFrame) -> None:
         numbers = rows["number"].astype(int)
         ax.add_collection(
             PathCollection(
-                [_number_path(n, font if n < 100 else font * 0.8) for n in numbers],
+                [number_outline(n, font if n < 100 else font * 0.8) for n in numbers],
                 offsets=rows[["lon", "lat"]].to_numpy(dtype=float),
                 offset_transform=ax.transData,
                 transform=Affine2D().scale(ax.figure.dpi / 72.0),  # the outlines are in points
@@ -365,15 +364,61 @@ def _draw_markers(ax: Axes, markers: pd.DataFrame) -> None:
 
 
 @functools.cache
-def _number_path(number: int, size: float) -> MplPath:
+def number_outline(number: int, size: float) -> MplPath:
     """The outline of a marker's number in bold, `size` points, centred on (0, 0).
 
     All the numbers of a map are then filled in one call, where a text artist each lays out
-    and rasterises its glyphs one by one (half the time of a whole map).
+    and rasterises its glyphs one by one (half the time of a whole map). When the font's
+    digits all advance by the same width (tabular figures, as DejaVu Sans Bold's), a number
+    is its digits' outlines side by side, each digit laid out once per size; otherwise the
+    number is laid out whole.
+
+    Parameters
+    ----------
+    number
+        The marker's number (non-negative).
+    size
+        Font size in points.
+
+    Returns
+    -------
+    matplotlib.path.Path
     """
-    path = TextPath((0, 0), str(number), size=size, prop=FontProperties(weight="bold"))
-    (x0, y0), (x1, y1) = path.get_extents().get_points()
+    digits = _digit_outlines(size)
+    path: MplPath
+    if digits is None:
+        path = TextPath((0, 0), str(number), size=size, prop=NUMBER_FONT)
+        (x0, y0), (x1, y1) = path.get_extents().get_points()
+    else:
+        outlines, advance = digits
+        parts = [outlines[digit] for digit in str(number)]
+        path = MplPath(
+            np.vstack([np.asarray(glyph.vertices) + (i * advance, 0.0) for i, (glyph, _) in enumerate(parts)]),
+            np.concatenate([glyph.codes for glyph, _ in parts]),
+        )
+        x0, x1 = parts[0][1][0], (len(parts) - 1) * advance + parts[-1][1][2]
+        y0, y1 = min(box[1] for _, box in parts), max(box[3] for _, box in parts)
     return path.transformed(Affine2D().translate(-(x0 + x1) / 2, -(y0 + y1) / 2))
+
+
+_Box = tuple[float, float, float, float]
+
+
+@functools.cache
+def _digit_outlines(size: float) -> tuple[dict[str, tuple[MplPath, _Box]], float] | None:
+    """Each digit's outline and extents at `size`, and their common advance (None when the digits' advances differ)."""
+    outlines: dict[str, tuple[MplPath, _Box]] = {}
+    advances = []
+    for digit in string.digits:
+        glyph = TextPath((0, 0), digit, size=size, prop=NUMBER_FONT)
+        twice = TextPath((0, 0), digit * 2, size=size, prop=NUMBER_FONT).vertices
+        shift = twice[len(glyph.vertices) :] - glyph.vertices
+        if len(twice) != 2 * len(glyph.vertices) or not np.allclose(shift, shift[0]) or shift[0, 1]:
+            return None
+        (x0, y0), (x1, y1) = glyph.get_extents().get_points()
+        outlines[digit] = glyph, (float(x0), float(y0), float(x1), float(y1))
+        advances.append(float(shift[0, 0]))
+    return (outlines, advances[0]) if np.allclose(advances, advances[0]) else None
 
 
 def _scale_bar(ax: Axes, west: float, south: float, east: float, north: float) -> None:
