@@ -8,6 +8,7 @@ import multiprocessing
 import multiprocessing.pool
 import multiprocessing.process
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar, cast
@@ -16,11 +17,31 @@ T = TypeVar("T")
 
 
 def may_fork() -> bool:
-    """Whether this process may fork workers: the platform forks, and it is not a daemonic process.
+    """Whether this process may fork workers: the platform forks, it is not daemonic, and no Dask task runs here.
 
-    A daemonic process (a Dask worker building a region's area) may not have children of its own.
+    A daemonic process (a Dask worker process building a region's area) may not have children of
+    its own. A Dask worker whose tasks run in threads of this process (a local cluster of threads)
+    has other threads inside C libraries at any moment, and a fork copies their locks held: the
+    child then waits for ever on one (pyproj's fork handler closing its SQLite database did, in a
+    region build of two areas), so a task there runs its work in its own thread instead.
     """
-    return "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
+    return (
+        "fork" in multiprocessing.get_all_start_methods()
+        and not multiprocessing.current_process().daemon
+        and not _in_dask_task()
+    )
+
+
+def _in_dask_task() -> bool:
+    """Whether this thread runs a task of a Dask worker (without importing Dask where it is not in use)."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return False
+    try:
+        distributed.get_worker()
+    except ValueError:
+        return False
+    return True
 
 
 def fork_pool(processes: int) -> multiprocessing.pool.Pool:

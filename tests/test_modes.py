@@ -43,3 +43,16 @@ def test_forked_reach_is_the_one_process_reach(city_file: str, extract: str, tmp
     # both modes reach venues from most schools: the bike half came back from the forked process
     assert set(one.pairs["mode"]) == {"walk", "bike"}
     assert one.pairs.groupby("mode")["school_id"].nunique().min() > len(schools) // 2
+
+
+def test_no_fork_from_a_dask_task_run_in_a_thread_of_this_process() -> None:
+    # a fork there copies the locks other task threads hold inside C libraries: the child may wait for ever
+    from distributed import Client, LocalCluster
+
+    from mapgen.processes import may_fork
+
+    assert may_fork()
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            assert client.submit(may_fork).result() is False
+    assert may_fork()
