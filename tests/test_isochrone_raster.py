@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 import pytest
@@ -100,17 +102,21 @@ def test_corner_touches_are_thickened_so_no_ring_passes_a_point_twice() -> None:
     assert shapely.Polygon(ring).is_valid
 
 
-def test_simplified_rings_stay_within_a_cell_of_the_traced_outline_on_real_isochrones() -> None:
+def heidelberg_bike_outlines(k: int, seed: int, fill_m2: float) -> Iterator[Outline]:
+    """The traced 15-minute outlines (no origin footprint) around `k` random points of Heidelberg's bike graph."""
     graph = graph_of("heidelberg", "bike")
-    rng = np.random.default_rng(5)
-    origins = attach(graph, random_points(graph, rng, 6), leaving=True, settings=SETTINGS)
-    checked = 0
-    for place in range(6):
+    origins = attach(graph, random_points(graph, np.random.default_rng(seed), k), leaving=True, settings=SETTINGS)
+    for place in range(k):
         mine = origins.place == place
         nodes, minutes = nearby_minutes(graph, origins.node[mine], origins.minutes[mine], SETTINGS.minutes)
-        outline = trace_outlines(
-            graph, nodes, minutes, [SETTINGS.minutes], None, 25.0, 10.0, SETTINGS.isochrone_max_cells, 0.0
+        yield trace_outlines(
+            graph, nodes, minutes, [SETTINGS.minutes], None, 25.0, 10.0, SETTINGS.isochrone_max_cells, fill_m2
         )[0]
+
+
+def test_simplified_rings_stay_within_a_cell_of_the_traced_outline_on_real_isochrones() -> None:
+    checked = 0
+    for outline in heidelberg_bike_outlines(6, 5, 0.0):
         assert len(outline.polygon_offsets) > 1
         # the rings are closed and every polygon has a shell
         for r in range(len(outline.ring_offsets) - 1):
@@ -149,15 +155,8 @@ def test_rings_apart_only_when_no_edges_meet_and_holes_lie_in_their_shell() -> N
     assert not rings_apart(*rings([(0, 0), (10, 0), (5, 0), (5, 8)]), 8)  # an edge doubles back
     assert not rings_apart(*rings([(0, 0), (6, 0), (6, 6), (3, 0), (0, 6)]), 8)  # the ring touches itself
     # on real outlines: whatever it passes GEOS finds valid, and it passes most
-    graph = graph_of("heidelberg", "bike")
-    origins = attach(graph, random_points(graph, np.random.default_rng(7), 40), leaving=True, settings=SETTINGS)
     passed = 0
-    for place in range(40):
-        mine = origins.place == place
-        nodes, minutes = nearby_minutes(graph, origins.node[mine], origins.minutes[mine], SETTINGS.minutes)
-        outline = trace_outlines(
-            graph, nodes, minutes, [SETTINGS.minutes], None, 25.0, 10.0, SETTINGS.isochrone_max_cells, 20000.0
-        )[0]
+    for outline in heidelberg_bike_outlines(40, 7, 20000.0):
         plain = Outline(outline.xy, outline.ring_offsets, outline.polygon_offsets)  # not known apart: GEOS decides
         if outline.apart:
             assert shapely.equals_exact(outline.geometry(outline.xy), plain.geometry(plain.xy), 0.0)

@@ -10,6 +10,7 @@ import numpy as np
 from numba import njit
 
 from mapgen.network import StreetGraph
+from mapgen.reach.kernels import grown
 from mapgen.reach.memo import per_graph
 from mapgen.reach.nodegrid import BIN_M
 
@@ -103,11 +104,10 @@ def _nearest_edges(
     edge and its reverse) are the ties shapely's ``query_nearest(all_matches=True)`` finds.
     """
     n = len(xy)
-    size = 4 * n + 16
-    place = np.empty(size, dtype=np.int64)
-    edge = np.empty(size, dtype=np.int64)
-    dist = np.empty(size, dtype=np.float64)
-    along = np.empty(size, dtype=np.float64)
+    place = np.empty(4 * n + 16, dtype=np.int64)
+    edge = np.empty(4 * n + 16, dtype=np.int64)
+    dist = np.empty(4 * n + 16, dtype=np.float64)
+    along = np.empty(4 * n + 16, dtype=np.float64)
     ties = np.empty(64, dtype=np.int64)  # edges at the best distance so far (a node has far fewer)
     tie_along = np.empty(64, dtype=np.float64)
     found = 0
@@ -154,12 +154,8 @@ def _nearest_edges(
             ring += 1
         if best > max_distance:
             continue
-        if found + n_ties > size:
-            size = 2 * size + n_ties
-            place = _grown(place, size)
-            edge = _grown(edge, size)
-            dist = _grown(dist, size)
-            along = _grown(along, size)
+        while found + n_ties > len(place):
+            place, edge, dist, along = grown(place), grown(edge), grown(dist), grown(along)
         for t in range(n_ties):
             place[found], edge[found], dist[found], along[found] = p, ties[t], best, tie_along[t]
             found += 1
@@ -187,11 +183,3 @@ def _point_segment(px: float, py: float, ax: float, ay: float, bx: float, by: fl
         return abs(s) * math.sqrt(len2), math.sqrt(len2)
     again = min(max(((cx - ax) * dx + (cy - ay) * dy) / len2, 0.0), 1.0)
     return abs(s) * math.sqrt(len2), again * math.sqrt(len2)
-
-
-@njit(cache=True, nogil=True)
-def _grown(values: np.ndarray, size: int) -> np.ndarray:
-    """`values` copied into a larger array of `size`."""
-    out = np.empty(size, dtype=values.dtype)
-    out[: len(values)] = values
-    return out
