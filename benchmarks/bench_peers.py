@@ -229,7 +229,7 @@ def main() -> None:
         ref = Reference(OSM, mode, speed)
         common = np.intersect1d(np.intersect1d(graphs["walk"].node_osmid, graphs["bike"].node_osmid), ref.osmid)
         osmids = rng.choice(common, args.origins, replace=False)
-        lonlat = graph.node_lonlat[np.searchsorted(graph.node_osmid, osmids)]
+        lonlat = graph.node_lonlat[graph.node_index(osmids)]
         exact = [ref.minutes(o, SLACK * LIMIT) for o in osmids]
         row: dict = {"reference_s": time.perf_counter() - t0, "reference_nodes": len(ref.osmid)}
         engines: dict[str, Callable[[np.ndarray], list]] = {"mapgen": mapgen_engine(graph, settings)}
@@ -314,7 +314,7 @@ def main() -> None:
         nx.set_node_attributes(g, dict(enumerate(graph.node_xy[:, 0])), "x")
         nx.set_node_attributes(g, dict(enumerate(graph.node_xy[:, 1])), "y")
         nx.set_edge_attributes(g, nx.get_edge_attributes(g, "minutes"), "time")
-        nodes = np.searchsorted(graph.node_osmid, osmids[: args.recipe_origins])
+        nodes = graph.node_index(osmids[: args.recipe_origins])
         t0, c0 = time.perf_counter(), time.process_time()
         for center in nodes:
             osmnx_recipe(g, int(center), LIMIT)

@@ -7,6 +7,7 @@ import pytest
 import shapely
 from conftest import shared_file
 from scipy.sparse.csgraph import dijkstra
+from test_reach_core import random_nodes
 
 from mapgen.config import Settings
 from mapgen.planning.points import load_graph
@@ -37,7 +38,7 @@ def to_metric(g, shape: shapely.Geometry) -> shapely.Geometry:
 def test_isochrones_around_points_are_exact_honest_and_small(mode: str, k: int, max_median_vertices: int) -> None:
     g = graph(mode)
     rng = np.random.default_rng(19)
-    lonlat = g.node_lonlat[rng.choice(g.n_nodes, k, replace=False)] + rng.uniform(-4e-4, 4e-4, (k, 2))
+    lonlat = g.node_lonlat[random_nodes(g, rng, k)] + rng.uniform(-4e-4, 4e-4, (k, 2))
     around = isochrones_around(g, lonlat, [LIMIT], SETTINGS)
     assert around.attached.all()
     links = attach(g, to_metric(g, shapely.points(lonlat)), leaving=True, settings=SETTINGS)

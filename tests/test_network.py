@@ -105,3 +105,20 @@ def test_parallel_edges_keep_the_fastest(heidelberg) -> None:
         pairs[(u, v)] = min(t, pairs.get((u, v), np.inf))
     sample = list(pairs.items())[:: max(1, len(pairs) // 2000)]
     assert all(m[u, v] == pytest.approx(t) for (u, v), t in sample)
+
+
+def test_nodes_are_numbered_in_place_order_and_found_by_osm_id(heidelberg) -> None:
+    _, graphs = heidelberg
+    for graph in graphs.values():
+        rng = np.random.default_rng(2)
+        # neighbours in the arrays are neighbours on the ground: 99 in 100 steps stay within a few 100 m cells,
+        # where by OSM id one step in 100 jumps about 10 km (ids follow mapping history, not place)
+        step = np.hypot(*(graph.node_xy[1:] - graph.node_xy[:-1]).T)
+        by_id = graph.node_xy[np.argsort(graph.node_osmid)]
+        step_by_id = np.hypot(*(by_id[1:] - by_id[:-1]).T)
+        assert np.percentile(step, 99) < 500.0 < 5000.0 < np.percentile(step_by_id, 99)
+        ids = graph.node_osmid[rng.choice(graph.n_nodes, 500, replace=False)]
+        assert (graph.node_osmid[graph.node_index(ids)] == ids).all()
+        absent = graph.node_osmid.max() + 1
+        with pytest.raises(KeyError, match=f"OSM node {absent} is not in the {graph.mode} graph"):
+            graph.node_index(np.array([ids[0], absent]))

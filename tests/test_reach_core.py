@@ -83,9 +83,14 @@ def minutes_between(graph, sources: np.ndarray, dests: np.ndarray, limit: float)
     return out
 
 
+def random_nodes(graph, rng: np.random.Generator, k: int, replace: bool = False) -> np.ndarray:
+    """Indices of `k` random nodes, drawn by OSM id: a sample is the same places however the graph numbers its nodes."""
+    return graph.node_index(np.sort(graph.node_osmid)[rng.choice(graph.n_nodes, k, replace=replace)])
+
+
 def random_points(graph, rng: np.random.Generator, k: int, jitter_m: float = 60.0) -> np.ndarray:
     """Points near random street nodes (metric CRS), so they snap onto edges with an access leg."""
-    xy = graph.node_xy[rng.choice(graph.n_nodes, k, replace=False)] + rng.uniform(-jitter_m, jitter_m, (k, 2))
+    xy = graph.node_xy[random_nodes(graph, rng, k)] + rng.uniform(-jitter_m, jitter_m, (k, 2))
     return shapely.points(xy)
 
 
@@ -217,7 +222,7 @@ def test_points_find_their_nearest_edges_on_the_grid_as_geos_does(city: str, mod
     xy = np.concatenate(
         [
             rng.uniform(west_south, east_north, (1500, 2)),  # anywhere, some beyond every street
-            graph.node_xy[rng.choice(graph.n_nodes, 500)],  # on nodes: every edge there ties at 0 m
+            graph.node_xy[random_nodes(graph, rng, 500, replace=True)],  # on nodes: every edge there ties at 0 m
             (graph.node_xy[graph.edge_u[:300]] + graph.node_xy[graph.edge_v[:300]]) / 2,  # on edges, both ways
         ]
     )
@@ -259,7 +264,7 @@ def test_points_beyond_max_snap_are_reported_not_snapped() -> None:
 @pytest.mark.parametrize(("mode", "k"), [("walk", 30), ("bike", 10)])
 def test_isochrone_polygons_are_honest_and_nested(mode: str, k: int) -> None:
     graph = graph_of("heidelberg", mode)
-    limit, nodes = 15.0, np.random.default_rng(11).choice(graph.n_nodes, k, replace=False)
+    limit, nodes = 15.0, random_nodes(graph, np.random.default_rng(11), k)
     reached = inside = over = total_inside = 0
     for block in reach_blocks(graph, node_origins(nodes), k, 1.1 * limit):
         for row in range(len(block.ids)):
