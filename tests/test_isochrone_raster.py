@@ -10,7 +10,7 @@ import pytest
 import shapely
 from scipy.ndimage import distance_transform_edt
 from scipy.sparse.csgraph import dijkstra
-from test_reach_core import SETTINGS, graph_of, random_points
+from test_reach_core import SETTINGS, graph_of, random_nodes, random_points
 
 from mapgen.reach import attach, chains, nearby_minutes
 from mapgen.reach.kernels import bounded_search
@@ -165,13 +165,22 @@ def test_rings_apart_only_when_no_edges_meet_and_holes_lie_in_their_shell() -> N
     assert passed >= 0.7 * 40
 
 
-def test_the_raster_box_holds_every_reached_node_and_segment_end() -> None:
+def test_the_raster_box_holds_every_reached_node_segment_end_and_footprint_point() -> None:
     graph = graph_of("heidelberg", "bike")
     csr = graph.matrix
-    for start in np.random.default_rng(4).choice(graph.n_nodes, 5, replace=False):
+    for start in random_nodes(graph, np.random.default_rng(4), 5):
         nodes, minutes = nearby_minutes(graph, np.array([start]), np.array([0.01]), SETTINGS.minutes)
+        footprint = graph.node_xy[start][None, :] + [[4000.0, -4000.0]]  # a point beyond the reach, to the south-east
         box, count = reached_extent(
-            csr.indptr, csr.indices, csr.data, graph.node_xy, slowest_edge_minutes(graph), nodes, minutes, 15.0
+            csr.indptr,
+            csr.indices,
+            csr.data,
+            graph.node_xy,
+            slowest_edge_minutes(graph),
+            nodes,
+            minutes,
+            15.0,
+            footprint,
         )
         # by arrays: every edge out of a node reached in under the limit, cut where time runs out
         tails = nodes[minutes < 15.0]
@@ -179,7 +188,7 @@ def test_the_raster_box_holds_every_reached_node_and_segment_end() -> None:
         edge = np.concatenate([np.arange(csr.indptr[t], csr.indptr[t + 1]) for t in tails])
         frac = np.minimum((15.0 - minutes[minutes < 15.0][rows]) / csr.data[edge], 1.0)[:, None]
         ends = graph.node_xy[tails[rows]] + frac * (graph.node_xy[csr.indices[edge]] - graph.node_xy[tails[rows]])
-        every = np.concatenate([ends, graph.node_xy[nodes]])
+        every = np.concatenate([ends, graph.node_xy[nodes], footprint])
         assert count == len(edge)
         assert (box[0] == every.min(axis=0)).all() and (box[1] == every.max(axis=0)).all()
 
@@ -190,7 +199,7 @@ def test_band_cells_nearer_to_a_street_not_reached_are_cleared(city: str, mode: 
     rng = np.random.default_rng(8)
     csr = graph.matrix
     checked = 0
-    for start in rng.choice(graph.n_nodes, 4, replace=False):
+    for start in random_nodes(graph, rng, 4):
         nodes, minutes = nearby_minutes(graph, np.array([start]), np.array([0.01]), SETTINGS.minutes)
         reached = nodes[minutes <= SETTINGS.minutes]
         xy = graph.node_xy[reached]

@@ -12,7 +12,7 @@ from mapgen.config import Settings
 from mapgen.network import StreetGraph
 from mapgen.reach.pool import origin_parts, run_parts, worker_count
 from mapgen.reach.route import nearby_minutes, reach_blocks
-from mapgen.reach.snap import attach, transformers
+from mapgen.reach.snap import attach, attach_points, transformers
 from mapgen.reach.trace import EMPTY_POLYGON, reached_polygons, trace_outlines
 
 
@@ -35,7 +35,7 @@ def isochrones_around(
 ) -> PointIsochrones:
     """Nested isochrones around WGS-84 points, arrays in and arrays out (no data frames on the way).
 
-    Each point is joined to its nearest street edge (:func:`attach`) and routed
+    Each point is joined to its nearest street edge (:func:`attach_points`) and routed
     by an exact bounded Dijkstra on the part of the graph within reach of it
     (:func:`nearby_minutes`); the polygons are traced by :func:`trace_outlines`
     with the settings' band, cell, cell budget and hole filling.
@@ -59,7 +59,7 @@ def isochrones_around(
     to_xy, to_lonlat = transformers(graph.crs.srs)
     xy = np.column_stack(to_xy.transform(lonlat[:, 0], lonlat[:, 1]))
     points = shapely.points(xy)
-    links = attach(graph, points, leaving=True, settings=settings)
+    links = attach_points(graph, xy, leaving=True, settings=settings)
     by_point = np.argsort(links.place, kind="stable")
     start = np.searchsorted(links.place[by_point], np.arange(len(xy) + 1))
     geometry = np.full((len(xy), len(bands)), EMPTY_POLYGON, dtype=object)
@@ -78,10 +78,7 @@ def isochrones_around(
             settings.isochrone_max_cells,
             settings.isochrone_fill_m2,
         )
-        every = np.concatenate([o.xy for o in outlines])
-        lon_lat = np.column_stack(to_lonlat.transform(every[:, 0], every[:, 1]))
-        ends = np.cumsum([len(o.xy) for o in outlines])
-        geometry[i] = [o.geometry(part) for o, part in zip(outlines, np.split(lon_lat, ends[:-1]), strict=True)]
+        geometry[i] = [o.geometry(np.column_stack(to_lonlat.transform(o.xy[:, 0], o.xy[:, 1]))) for o in outlines]
     return PointIsochrones(bands=bands, geometry=geometry, snap_m=links.snap_m)
 
 

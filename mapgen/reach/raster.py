@@ -18,13 +18,15 @@ def reached_extent(
     nodes: np.ndarray,
     minutes: np.ndarray,
     limit: float,
+    also: np.ndarray,
 ) -> tuple[np.ndarray, int]:
-    """The box (2 × 2: lower left, upper right) of the reached nodes and of the far ends of the segments; their count.
+    """The box (2 × 2: lower left, upper right) of the segments, the nodes they start from and the points `also`; the segments' count.
 
-    The segments are those :func:`reached_segments` draws. Only a node whose slowest edge out
-    (`slowest`, minutes) ends beyond `limit` has segments that stop short of their head; every
-    other segment ends at a reached node, so its head is never read. The box is set when the count
-    is not 0.
+    The segments are those :func:`reached_segments` draws; the reached nodes count only when there is
+    one (a node with no segment draws nothing). Only a node whose slowest edge out (`slowest`,
+    minutes) ends beyond `limit` has segments that stop short of their head; every other segment
+    ends at a reached node, so its head is never read. The box is set when the count or the
+    number of points `also` ((k, 2): the origin's footprint) is not 0.
     """
     box = np.empty((2, 2))
     box[0, :] = np.inf
@@ -52,6 +54,12 @@ def reached_extent(
             by = ay + frac * (node_xy[head, 1] - ay)
             box[0, 0], box[0, 1] = min(box[0, 0], bx), min(box[0, 1], by)
             box[1, 0], box[1, 1] = max(box[1, 0], bx), max(box[1, 1], by)
+    if count == 0:
+        box[0, :] = np.inf
+        box[1, :] = -np.inf
+    for k in range(len(also)):
+        box[0, 0], box[0, 1] = min(box[0, 0], also[k, 0]), min(box[0, 1], also[k, 1])
+        box[1, 0], box[1, 1] = max(box[1, 0], also[k, 0]), max(box[1, 1], also[k, 1])
     return box, count
 
 

@@ -61,23 +61,24 @@ def attach(graph: StreetGraph, footprints: np.ndarray, *, leaving: bool, setting
     Attachment
     """
     footprints = np.asarray(footprints, dtype=object)
-    m_per_min = graph.speed_kmh * 1000.0 / 60.0
     dimensions = shapely.get_dimensions(footprints)
+    if (dimensions == 0).all():  # points only (every isochrone origin): no GEOS query at all
+        return attach_points(graph, shapely.get_coordinates(footprints), leaving=leaving, settings=settings)
     points = np.flatnonzero(dimensions == 0)
     others = np.flatnonzero(dimensions != 0)
-    # points (most places, and every isochrone origin) on the edge grid, without a GEOS object per edge
+    # points (most places) on the edge grid, without a GEOS object per edge
     point_at, point_edge, point_dist, point_along = nearest_edges(
         graph, shapely.get_coordinates(footprints[points]), settings.max_snap_m
     )
     other_at, other_edge, other_dist, other_along = _nearest_edges_geos(graph, footprints[others], settings.max_snap_m)
     place = np.concatenate([points[point_at], others[other_at]])
-    edge = np.concatenate([point_edge, other_edge])
-    dist = np.concatenate([point_dist, other_dist])
-    along = np.concatenate([point_along, other_along])
-    length = graph.edge_length_m[edge]
-    node = graph.edge_v[edge] if leaving else graph.edge_u[edge]
-    leg = dist + (length - along if leaving else along)
-
+    node, minutes = _edge_links(
+        graph,
+        np.concatenate([point_edge, other_edge]),
+        np.concatenate([point_dist, other_dist]),
+        np.concatenate([point_along, other_along]),
+        leaving,
+    )
     areas = np.flatnonzero(dimensions == 2)
     area_i, entrance = (
         graph.node_tree.query(shapely.buffer(footprints[areas], settings.access_buffer_m), predicate="intersects")
@@ -85,14 +86,33 @@ def attach(graph: StreetGraph, footprints: np.ndarray, *, leaving: bool, setting
         else (np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp))
     )
     snap_m = np.full(len(footprints), np.nan)
-    np.fmin.at(snap_m, place, dist)
+    np.fmin.at(snap_m, place, np.concatenate([point_dist, other_dist]))
     snap_m[areas[area_i]] = 0.0
     return Attachment(
         place=np.concatenate([place, areas[area_i]]),
         node=np.concatenate([node, entrance]).astype(np.int64),
-        minutes=np.maximum(np.concatenate([leg / m_per_min, np.zeros(len(entrance))]), MIN_EDGE_MINUTES),
+        minutes=np.concatenate([minutes, np.full(len(entrance), MIN_EDGE_MINUTES)]),
         snap_m=snap_m,
     )
+
+
+def attach_points(graph: StreetGraph, xy: np.ndarray, *, leaving: bool, settings: Settings) -> Attachment:
+    """:func:`attach` for points given as coordinates: (k, 2) in the graph's metric CRS, arrays only."""
+    place, edge, dist, along = nearest_edges(graph, xy, settings.max_snap_m)
+    node, minutes = _edge_links(graph, edge, dist, along, leaving)
+    snap_m = np.full(len(xy), np.nan)
+    np.fmin.at(snap_m, place, dist)
+    return Attachment(place=place, node=node.astype(np.int64), minutes=minutes, snap_m=snap_m)
+
+
+def _edge_links(
+    graph: StreetGraph, edge: np.ndarray, dist: np.ndarray, along: np.ndarray, leaving: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The node and the minutes of the access leg of each link onto `edge` (`dist` from it, `along` it from its tail)."""
+    length = graph.edge_length_m[edge]
+    node = graph.edge_v[edge] if leaving else graph.edge_u[edge]
+    leg = dist + (length - along if leaving else along)
+    return node, np.maximum(leg / (graph.speed_kmh * 1000.0 / 60.0), MIN_EDGE_MINUTES)
 
 
 def _nearest_edges_geos(graph: StreetGraph, footprints: np.ndarray, max_distance: float) -> tuple[np.ndarray, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -221,7 +222,6 @@ def trace_outlines(
     nodes = np.asarray(nodes, dtype=np.int64)
     street = (csr.indptr, csr.indices, csr.data, graph.node_xy, nodes)
     minutes = np.asarray(minutes, dtype=float)
-    extent, n_segments = reached_extent(*street[:4], slowest_edge_minutes(graph), nodes, minutes, float(bands[-1]))
     dots = np.empty((0, 2))
     shells: list[np.ndarray] = []
     if origin is not None and not shapely.is_empty(origin):
@@ -229,17 +229,20 @@ def trace_outlines(
             shells = [shapely.get_coordinates(ring) for ring in shapely.get_exterior_ring(shapely.get_parts(origin))]
         else:
             dots = shapely.get_coordinates(origin)
-    parts = [p for p in (dots, *shells) if len(p)]
-    if not parts and not n_segments:
+    footprint = np.concatenate([dots, *shells]) if shells else dots
+    box, n_segments = reached_extent(
+        *street[:4], slowest_edge_minutes(graph), nodes, minutes, float(bands[-1]), footprint
+    )
+    if not n_segments and not len(footprint):
         return [_NO_OUTLINE] * len(bands)
-    lo, hi = extent if n_segments else (parts[0].min(axis=0), parts[0].max(axis=0))
-    for part in parts:
-        lo, hi = np.minimum(lo, part.min(axis=0)), np.maximum(hi, part.max(axis=0))
-    span = hi - lo + 2 * buffer_m
-    cell = max(cell_m, float(np.sqrt(span[0] * span[1] / max_cells)))
+    # the raster's frame in plain floats: numpy on 2-vectors costs more than the arithmetic
+    (x_lo, y_lo), (x_hi, y_hi) = box.tolist()
+    cell = max(cell_m, math.sqrt((x_hi - x_lo + 2 * buffer_m) * (y_hi - y_lo + 2 * buffer_m) / max_cells))
     radius = max(1, round(buffer_m / cell))
-    origin_xy = lo - (radius + 2) * cell  # pixel (0, 0); a background margin of two cells all round
-    width, height = (np.ceil((hi - origin_xy) / cell) + radius + 3).astype(int)
+    x0, y0 = x_lo - (radius + 2) * cell, y_lo - (radius + 2) * cell  # pixel (0, 0); a background margin of two cells
+    width = math.ceil((x_hi - x0) / cell) + radius + 3
+    height = math.ceil((y_hi - y0) / cell) + radius + 3
+    origin_xy = np.array([x0, y0])
     canvas = np.zeros((height, width), dtype=np.uint8)
     if len(dots):
         _mark(canvas, (dots - origin_xy) / cell)
@@ -251,7 +254,7 @@ def trace_outlines(
     fill_px = fill_m2 / cell**2
     outlines = []
     for limit in bands:
-        reached_segments(canvas, *street, minutes, float(limit), float(origin_xy[0]), float(origin_xy[1]), cell)
+        reached_segments(canvas, *street, minutes, float(limit), x0, y0, cell)
         wide = cv2.dilate(canvas, disc)
         others = np.zeros_like(canvas)
         cut_out_unreached(wide, canvas, others, radius, graph, nodes[minutes <= limit], origin_xy, cell)
