@@ -8,14 +8,14 @@ import cv2
 import numpy as np
 import pytest
 import shapely
-from scipy.ndimage import distance_transform_edt
+from scipy.ndimage import distance_transform_edt, label
 from scipy.sparse.csgraph import dijkstra
 from test_reach_core import SETTINGS, graph_of, random_nodes, random_points
 
-from mapgen.reach import attach, chains, nearby_minutes
+from mapgen.reach import attach, chains, nearby_minutes, trace
 from mapgen.reach.kernels import bounded_search
 from mapgen.reach.nodegrid import BIN_M, node_grid
-from mapgen.reach.raster import fill_small_holes, reached_extent, reached_segments, thicken_corner_touches
+from mapgen.reach.raster import close_band, reached_extent, reached_segments
 from mapgen.reach.rings import rings_apart, simplify_rings
 from mapgen.reach.trace import Outline, cut_out_unreached, slowest_edge_minutes, trace_outlines
 
@@ -39,7 +39,7 @@ def test_holes_smaller_than_the_limit_are_filled_and_the_outside_is_not() -> Non
     )
     before = band.copy()
     # left: a hole of 8 cells around an island; right: a hole of 12 cells
-    assert fill_small_holes(band, 10.0, np.zeros_like(band)) == 1
+    assert close_band(band, 10.0, np.zeros_like(band)) == (1, 0)
     assert band[2:5, 2:5].all()  # the small hole is filled (its island joined)
     assert (band[2:5, 8:12] == 0).all()  # the larger one stays
     assert (band[0] == 0).all() and (band[:, 6] == 0).all()  # the outside (touching the border) stays empty
@@ -60,7 +60,7 @@ def test_a_small_hole_holding_a_street_node_not_reached_stays_open() -> None:
     unreached = np.zeros_like(band)
     unreached[2, 9] = 1  # a node of a street no path reaches within the limit lies in the right hole
     unreached[0, 3] = 1  # one outside changes nothing
-    assert fill_small_holes(band, 10.0, unreached) == 1
+    assert close_band(band, 10.0, unreached) == (1, 0)
     assert band[2:4, 2:5].all()  # the left block is filled
     assert (band[2:4, 8:11] == 0).all()  # the right one is not: something in it is not reached
 
@@ -77,7 +77,7 @@ def test_empty_regions_touching_at_a_corner_are_two_holes() -> None:
             "......",
         ]
     )
-    assert fill_small_holes(band, 2.0, np.zeros_like(band)) == 2
+    assert close_band(band, 2.0, np.zeros_like(band)) == (2, 0)
     assert band[1:5, 1:5].all()
 
 
@@ -94,7 +94,7 @@ def test_corner_touches_are_thickened_so_no_ring_passes_a_point_twice() -> None:
             "........",
         ]
     )
-    assert thicken_corner_touches(band) == 1
+    assert close_band(band, 0.0, np.zeros_like(band)) == (0, 1)
     contours, _ = cv2.findContours(band, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
     assert len(contours) == 1
     ring = contours[0][:, 0]
@@ -112,6 +112,55 @@ def heidelberg_bike_outlines(k: int, seed: int, fill_m2: float) -> Iterator[Outl
         yield trace_outlines(
             graph, nodes, minutes, [SETTINGS.minutes], None, 25.0, 10.0, SETTINGS.isochrone_max_cells, fill_m2
         )[0]
+
+
+@pytest.mark.parametrize(("city", "mode"), [("shenzhen", "walk"), ("heidelberg", "bike")])
+def test_real_bands_closed_as_labelled_regions_and_2x2_windows_say(city: str, mode: str, monkeypatch) -> None:
+    # the run-based kernel against the plain rules, on the bands of real isochrones: holes are the 4-connected
+    # empty regions off the border (scipy's labels), filled under the area unless a street not reached is in
+    # them; then every 2 x 2 window touching at a corner, from the top left, gets its upper empty cell marked
+    seen = []
+
+    def recorded(band: np.ndarray, max_cells: float, unreached: np.ndarray) -> tuple[int, int]:
+        before = band.copy()
+        counts = close_band(band, max_cells, unreached)
+        seen.append((before, unreached.copy(), max_cells, band.copy(), counts))
+        return counts
+
+    monkeypatch.setattr(trace, "close_band", recorded)
+    graph = graph_of(city, mode)
+    for point in random_points(graph, np.random.default_rng(6), 8):
+        trace.reached_polygons(
+            graph, *_searched(graph, point), [5.0, 15.0], 25.0, point, fill_m2=SETTINGS.isochrone_fill_m2
+        )
+    holes = marks = 0
+    for before, unreached, max_cells, after, counts in seen:
+        expected = before.astype(bool)
+        labels, n = label(~expected)  # 4-connected
+        area = np.bincount(labels.ravel(), minlength=n + 1)
+        open_ = np.zeros(n + 1, dtype=bool)
+        open_[
+            np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1], labels[unreached > 0]]))
+        ] = True
+        fill = (area < max_cells) & ~open_
+        fill[0] = False
+        expected |= fill[labels]
+        corner_a = expected[:-1, :-1] & expected[1:, 1:] & ~expected[:-1, 1:] & ~expected[1:, :-1]
+        corner_b = expected[:-1, 1:] & expected[1:, :-1] & ~expected[:-1, :-1] & ~expected[1:, 1:]
+        filled_holes = int(fill.sum())
+        expected[:-1, 1:] |= corner_a
+        expected[:-1, :-1] |= corner_b
+        assert (after > 0).tolist() == expected.tolist()
+        assert counts[0] == filled_holes
+        holes += counts[0]
+        marks += counts[1]
+    assert len(seen) == 16 and holes >= 40 and marks >= 8  # the rules bite on these real bands (58 and 11 in Shenzhen)
+
+
+def _searched(graph, point: shapely.Point) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and minutes of the 15-minute search from `point`."""
+    links = attach(graph, np.array([point]), leaving=True, settings=SETTINGS)
+    return nearby_minutes(graph, links.node, links.minutes, SETTINGS.minutes)
 
 
 def test_simplified_rings_stay_within_a_cell_of_the_traced_outline_on_real_isochrones() -> None:

@@ -120,41 +120,79 @@ def _root(parent: np.ndarray, i: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def fill_small_holes(band: np.ndarray, max_cells: float, unreached: np.ndarray) -> int:
-    """Fill, in place, every hole of `band` (0 empty, other values marked) smaller than `max_cells` cells; the number filled.
+def close_band(band: np.ndarray, max_cells: float, unreached: np.ndarray) -> tuple[int, int]:
+    """Fill, in place, the holes of `band` smaller than `max_cells` cells, then thicken its corner touches.
 
-    A hole with a cell marked in `unreached` (a street not reached, :func:`clear_nearer_unreached`) stays
-    open. A hole is a 4-connected region of empty cells not joined to the raster's border (the marked cells
+    `band` is 0 where empty, marked (any other value) elsewhere; its border row and column are empty.
+    Returns (holes filled, cells marked at corner touches).
+
+    A hole is a 4-connected region of empty cells not joined to the raster's border (the marked cells
     are 8-connected, as OpenCV traces them, so two empty regions touching at a corner are two holes);
-    the border row and column are empty. Regions are found as runs of empty cells per row, joined to
-    the overlapping runs of the row above (union-find), so the work grows with the runs, not the cells.
+    one with a cell marked in `unreached` (a street not reached, :func:`clear_nearer_unreached`)
+    stays open. Where two marked cells then touch only at a corner, one of the two empty cells
+    beside them in the upper row is marked: OpenCV traces through the centres of border cells, and
+    at a corner touch an outline would pass one point twice (a ring touching itself, invalid).
+
+    The empty cells are read once, as runs per row; the regions are the runs joined to the
+    overlapping runs of the row above (union-find), and `unreached` is read only under the runs of
+    holes small enough to fill. A corner touch is where an empty run of one row starts at the
+    column where one of the row below ends, or ends where one below starts, so the touches are
+    found on the runs left empty; the marks go to the upper row, which no later pair of rows reads
+    (the same marks as a scan of every 2 × 2 window from the top left).
     """
+    starts, ends, rows, row_first = _empty_runs(band)
+    n = row_first[-1]
+    root, area = _regions(starts, ends, row_first)
+    small = (root != root[0]) & (area[root] < max_cells)  # the first run is the empty top row: the outside
+    keep_open = np.zeros(n, dtype=np.bool_)
+    for r in range(n):
+        if small[r] and not keep_open[root[r]]:
+            for x in range(starts[r], ends[r]):
+                if unreached[rows[r], x]:
+                    keep_open[root[r]] = True
+                    break
+    holes = 0
+    filled = small & ~keep_open[root]
+    for r in range(n):
+        if filled[r]:
+            band[rows[r], starts[r] : ends[r]] = 1
+            holes += r == root[r]
+    return holes, _thicken_on_runs(band, starts, ends, row_first, filled)
+
+
+@njit(cache=True, nogil=True)
+def _empty_runs(band: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The runs of empty cells of `band`, row by row: (start column, end column (excluded), row, first run of each row)."""
     height, width = band.shape
     most = height * ((width + 1) // 2)  # runs a row can hold, times the rows: no growing in the loop
     starts = np.empty(most, dtype=np.int64)
     ends = np.empty(most, dtype=np.int64)
     rows = np.empty(most, dtype=np.int64)
-    open_run = np.zeros(most, dtype=np.bool_)
     row_first = np.empty(height + 1, dtype=np.int64)
     n = 0
     for y in range(height):
         row_first[y] = n
-        before = np.uint8(1)
+        empty = False
         for x in range(width):
-            cell = band[y, x]
-            if cell == 0 and before != 0:
-                starts[n], rows[n] = x, y
-                n += 1
-            elif cell != 0 and before == 0:
-                ends[n - 1] = x
-            if cell == 0 and unreached[y, x]:
-                open_run[n - 1] = True
-            before = cell
-        if before == 0:
+            if (band[y, x] == 0) != empty:  # a run starts or ends: rare, so the scan stays a plain loop
+                empty = not empty
+                if empty:
+                    starts[n], rows[n] = x, y
+                    n += 1
+                else:
+                    ends[n - 1] = x
+        if empty:
             ends[n - 1] = width
     row_first[height] = n
+    return starts[:n], ends[:n], rows[:n], row_first
+
+
+@njit(cache=True, nogil=True)
+def _regions(starts: np.ndarray, ends: np.ndarray, row_first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 4-connected region of every run (its first run, by union-find over overlapping runs of adjacent rows) and each region's cells."""
+    n = len(starts)
     parent = np.arange(n)
-    for y in range(1, height):
+    for y in range(1, len(row_first) - 1):
         i, j = row_first[y - 1], row_first[y]
         while i < row_first[y] and j < row_first[y + 1]:
             if starts[i] < ends[j] and starts[j] < ends[i]:
@@ -165,40 +203,40 @@ def fill_small_holes(band: np.ndarray, max_cells: float, unreached: np.ndarray) 
                 i += 1
             else:
                 j += 1
+    root = np.empty(n, dtype=np.int64)
     area = np.zeros(n, dtype=np.int64)
-    keep_open = np.zeros(n, dtype=np.bool_)
     for r in range(n):
-        root = _root(parent, r)
-        area[root] += ends[r] - starts[r]
-        keep_open[root] |= open_run[r]
-    border = _root(parent, 0)  # the first run is the empty top row
-    holes = 0
-    for r in range(n):
-        root = _root(parent, r)
-        if root != border and area[root] < max_cells and not keep_open[root]:
-            for x in range(starts[r], ends[r]):
-                band[rows[r], x] = 1
-            holes += r == root
-    return holes
+        root[r] = _root(parent, r)
+        area[root[r]] += ends[r] - starts[r]
+    return root, area
 
 
 @njit(cache=True, nogil=True)
-def thicken_corner_touches(band: np.ndarray) -> int:
-    """Where two marked cells of `band` touch only at a corner, mark one of the other two; the number marked.
-
-    OpenCV traces marked cells 8-connected, through the centres of the border cells: at a corner
-    touch an outline passes one point twice, which makes a ring touch itself (an invalid polygon).
-    """
-    height, width = band.shape
+def _thicken_on_runs(
+    band: np.ndarray, starts: np.ndarray, ends: np.ndarray, row_first: np.ndarray, filled: np.ndarray
+) -> int:
+    """Mark the upper empty cell of every corner touch of `band`, found on its empty runs not `filled`; the number marked."""
+    width = band.shape[1]
     marked = 0
-    for y in range(height - 1):
-        for x in range(width - 1):
-            if band[y, x] and band[y + 1, x + 1] and not band[y, x + 1] and not band[y + 1, x]:
-                band[y, x + 1] = 1
+    for y in range(len(row_first) - 2):
+        i, j = row_first[y], row_first[y + 1]  # the runs left empty in row y and row y + 1, in column order
+        while i < row_first[y + 1] and j < row_first[y + 2]:
+            if filled[i]:
+                i += 1
+                continue
+            if filled[j]:
+                j += 1
+                continue
+            if 0 < starts[i] == ends[j] < width and band[y, starts[i]] == 0:
+                band[y, starts[i]] = 1  # marked, empty / empty, marked: the upper empty cell is marked
                 marked += 1
-            elif band[y, x + 1] and band[y + 1, x] and not band[y, x] and not band[y + 1, x + 1]:
-                band[y, x] = 1
+            if 0 < ends[i] == starts[j] < width and band[y, ends[i] - 1] == 0:
+                band[y, ends[i] - 1] = 1  # empty, marked / marked, empty: the upper empty cell is marked
                 marked += 1
+            if ends[i] < ends[j]:
+                i += 1
+            else:
+                j += 1
     return marked
 
 

@@ -17,10 +17,9 @@ from mapgen.reach.memo import per_graph
 from mapgen.reach.nodegrid import BIN_M, node_grid
 from mapgen.reach.raster import (
     clear_nearer_unreached,
-    fill_small_holes,
+    close_band,
     reached_extent,
     reached_segments,
-    thicken_corner_touches,
 )
 from mapgen.reach.rings import rings_apart, simplify_rings
 
@@ -281,7 +280,7 @@ def cut_out_unreached(
     (:func:`clear_nearer_unreached`): where a street not reached runs beside a reached one (the other
     carriageway of a one-way pair, a path behind a fence, a sidewalk mapped apart and joined to
     nothing) the band stops about halfway between them. A hole holding a street not reached is not
-    filled (:func:`fill_small_holes`): a block with a street inside that no path reaches in time is
+    filled (:func:`close_band`): a block with a street inside that no path reaches in time is
     not a block ringed by reached streets.
     """
     grid = node_grid(graph)
@@ -354,17 +353,15 @@ def _mark(canvas: np.ndarray, px: np.ndarray) -> None:
 def _outline(band: np.ndarray, unreached: np.ndarray, origin_xy: np.ndarray, cell: float, fill_px: float) -> Outline:
     """Fill holes under `fill_px` cells, trace the outlines of the marked cells, simplify to one cell, georeference.
 
-    Holes are filled on the raster (:func:`fill_small_holes`; not those holding a cell marked in
-    `unreached`), so OpenCV traces only the outer
-    boundaries and the holes that stay (a two-level tree: shells, then their holes); where two cells
-    touch only at a corner a third is marked, so no ring passes a point twice; the rings are
+    Holes are filled on the raster (:func:`close_band`; not those holding a cell marked in
+    `unreached`), so OpenCV traces only the outer boundaries and the holes that stay (a two-level
+    tree: shells, then their holes); where two cells touch only at a corner a third is marked
+    (the same pass), so no ring passes a point twice; the rings are
     simplified (Douglas-Peucker, one cell) as pixel chains (:func:`simplify_rings`), and checked
     exactly on those integer vertices for being simple and apart (:func:`rings_apart`), which spares
     most outlines GEOS's validity check.
     """
-    if fill_px >= 1:
-        fill_small_holes(band, fill_px, unreached)
-    thicken_corner_touches(band)
+    close_band(band, fill_px, unreached)
     contours, hierarchy = cv2.findContours(band, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return _NO_OUTLINE
