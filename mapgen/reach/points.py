@@ -60,12 +60,11 @@ def isochrones_around(
     xy = np.column_stack(to_xy.transform(lonlat[:, 0], lonlat[:, 1]))
     points = shapely.points(xy)
     links = attach_points(graph, xy, leaving=True, settings=settings)
-    by_point = np.argsort(links.place, kind="stable")
-    start = np.searchsorted(links.place[by_point], np.arange(len(xy) + 1))
+    start = np.searchsorted(links.place, np.arange(len(xy) + 1))  # the links come by point
     geometry = np.full((len(xy), len(bands)), EMPTY_POLYGON, dtype=object)
     cell = settings.isochrone_cell_m or settings.isochrone_buffer_m / 2.5
     for i in np.flatnonzero(np.diff(start)):
-        mine = by_point[start[i] : start[i + 1]]
+        mine = slice(start[i], start[i + 1])
         nodes, minutes = nearby_minutes(graph, links.node[mine], links.minutes[mine], bands[-1])
         outlines = trace_outlines(
             graph,

@@ -64,6 +64,13 @@ def reached_extent(
 
 
 @njit(cache=True, nogil=True)
+def mark_points(canvas: np.ndarray, xy: np.ndarray, x0: float, y0: float, cell: float) -> None:
+    """Mark (1) the cells of `canvas` under the points `xy` ((k, 2), metric); (`x0`, `y0`) is the corner of pixel (0, 0)."""
+    for k in range(len(xy)):
+        canvas[int((xy[k, 1] - y0) / cell + 0.5), int((xy[k, 0] - x0) / cell + 0.5)] = 1
+
+
+@njit(cache=True, nogil=True)
 def reached_segments(
     canvas: np.ndarray,
     indptr: np.ndarray,
@@ -254,6 +261,7 @@ def clear_nearer_unreached(
     bin_ptr: np.ndarray,
     grid_node: np.ndarray,
     reached: np.ndarray,
+    reached_nodes: np.ndarray,
     indptr: np.ndarray,
     indices: np.ndarray,
     node_xy: np.ndarray,
@@ -265,7 +273,7 @@ def clear_nearer_unreached(
     """Clear the cells of `band` nearer to a street the search did not reach than to a reached one; the number cleared.
 
     The streets not reached are the edges (``indptr``, ``indices``: CSR) between two nodes not
-    `reached`, out of the nodes in the grid bins (`corner`, `bin_m`, ``bin_ptr``, ``grid_node``: a
+    in `reached_nodes` (flagged in the scratch `reached`, all False on entry and on return), out of the nodes in the grid bins (`corner`, `bin_m`, ``bin_ptr``, ``grid_node``: a
     :class:`mapgen.reach.nodegrid.NodeGrid`, with the graph's islands; ``binned_xy`` their coordinates in
     that order, read in turn rather than each from `node_xy`) under the raster,
     whose pixel (0, 0) has its corner at (`x0`, `y0`). They are drawn on `others` (1) where `streets`
@@ -282,6 +290,8 @@ def clear_nearer_unreached(
     beside a reached one (the other carriageway of a one-way pair, a path behind a fence, a sidewalk
     mapped apart and joined to nothing) the band stops about halfway between them.
     """
+    for node in reached_nodes:
+        reached[node] = True
     height, width = band.shape
     i0 = max(0, int((x0 - corner[0]) // bin_m))
     j0 = max(0, int((y0 - corner[1]) // bin_m))
@@ -316,8 +326,17 @@ def clear_nearer_unreached(
                         if 0 <= px < width and 0 <= py < height and not streets[py, px] and not others[py, px]:
                             others[py, px] = 1
                             n_near = _keep_if_near(near, n_near, band, offsets, within, py, px)
+    for node in reached_nodes:
+        reached[node] = False
+    return _clear_cells(band, streets, near[:n_near], offsets, within)
+
+
+@njit(cache=True, nogil=True)
+def _clear_cells(band: np.ndarray, streets: np.ndarray, near: np.ndarray, offsets: np.ndarray, within: int) -> int:
+    """Clear the cells of `band` within the first `within` `offsets` of the `near` cells (row * width + column) that no reached street is as near to and no reached node is next to; the number cleared."""
+    height, width = band.shape
     cleared = 0
-    for q in range(n_near):
+    for q in range(len(near)):
         uy, ux = near[q] // width, near[q] % width
         for a in range(within):
             cy, cx = uy + offsets[a, 0], ux + offsets[a, 1]

@@ -18,6 +18,7 @@ from mapgen.reach.nodegrid import BIN_M, node_grid
 from mapgen.reach.raster import (
     clear_nearer_unreached,
     close_band,
+    mark_points,
     reached_extent,
     reached_segments,
 )
@@ -244,7 +245,7 @@ def trace_outlines(
     origin_xy = np.array([x0, y0])
     canvas = np.zeros((height, width), dtype=np.uint8)
     if len(dots):
-        _mark(canvas, (dots - origin_xy) / cell)
+        mark_points(canvas, dots, x0, y0, cell)
     if shells:  # OpenCV draws on fixed-point pixel coordinates, here with 2 fractional bits
         cv2.fillPoly(
             canvas, [((s - origin_xy) * (4.0 / cell)).round().astype(np.int32) for s in shells], 1, cv2.LINE_8, 2
@@ -284,31 +285,28 @@ def cut_out_unreached(
     not a block ringed by reached streets.
     """
     grid = node_grid(graph)
-    grid.reached[reached] = True
     offsets, within = _disc_steps(radius)
-    try:
-        clear_nearer_unreached(
-            band,
-            streets,
-            others,
-            offsets,
-            within,
-            grid.corner,
-            BIN_M,
-            *grid.shape,
-            grid.bin_ptr,
-            grid.node,
-            grid.reached,
-            grid.indptr,
-            grid.indices,
-            grid.xy,
-            grid.binned_xy,
-            float(origin_xy[0]),
-            float(origin_xy[1]),
-            cell,
-        )
-    finally:
-        grid.reached[reached] = False
+    clear_nearer_unreached(
+        band,
+        streets,
+        others,
+        offsets,
+        within,
+        grid.corner,
+        BIN_M,
+        *grid.shape,
+        grid.bin_ptr,
+        grid.node,
+        grid.reached,
+        reached,
+        grid.indptr,
+        grid.indices,
+        grid.xy,
+        grid.binned_xy,
+        float(origin_xy[0]),
+        float(origin_xy[1]),
+        cell,
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -342,12 +340,6 @@ def _slowest_edges(graph: StreetGraph) -> np.ndarray:
 def _disc(radius: int) -> np.ndarray:
     """OpenCV's elliptical structuring element of `radius` cells (the band's width on the raster)."""
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-
-
-def _mark(canvas: np.ndarray, px: np.ndarray) -> None:
-    """Mark, in place, the cells of `canvas` under the points `px` (pixel coordinates, x then y)."""
-    cells = (px + 0.5).astype(np.intp)
-    canvas[cells[:, 1], cells[:, 0]] = 1
 
 
 def _outline(band: np.ndarray, unreached: np.ndarray, origin_xy: np.ndarray, cell: float, fill_px: float) -> Outline:
