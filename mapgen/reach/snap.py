@@ -101,7 +101,7 @@ def attach_points(graph: StreetGraph, xy: np.ndarray, *, leaving: bool, settings
     place, edge, dist, along = nearest_edges(graph, xy, settings.max_snap_m)
     node, minutes = _edge_links(graph, edge, dist, along, leaving)
     snap_m = np.full(len(xy), np.nan)
-    np.fmin.at(snap_m, place, dist)
+    snap_m[place] = dist  # a point's links are ties: all at the same distance
     return Attachment(place=place, node=node.astype(np.int64), minutes=minutes, snap_m=snap_m)
 
 
