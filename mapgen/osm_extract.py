@@ -50,6 +50,8 @@ WAY_TAGS = (
     "footway",
 )
 _WAY_TAG_SET = frozenset(WAY_TAGS)
+# A line's WKB as libosmium writes it (little-endian): byte order, geometry type and point count, then the points.
+_WKB_LINE_HEADER = 9
 
 
 @dataclass(frozen=True)
@@ -109,31 +111,21 @@ def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
     try:
         header = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING).header()
         stamp = header.get("osmosis_replication_timestamp") or header.get("timestamp")
-        processor = osmium.FileProcessor(str(path)).with_locations().with_areas()
-        if stamp:  # the date is the header's: nodes without a feature key need not reach Python
-            if keys:
-                keyed = osmium.filter.KeyFilter(*keys)
-                keyed.enable_for(osmium.osm.NODE)
-                processor.with_filter(keyed)
-            else:  # no feature keys (a street network only): no node is needed
-                processor.with_filter(
-                    osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.RELATION | osmium.osm.AREA)
-                )
-        for obj in processor:
-            if isinstance(obj, osmium.osm.OSMObject) and obj.timestamp > newest:
+        for obj in _processor(path, keys, dated=bool(stamp)):
+            if not stamp and isinstance(obj, osmium.osm.OSMObject) and obj.timestamp > newest:
                 newest = obj.timestamp
             if isinstance(obj, osmium.osm.Node):
-                if keys.intersection(t.k for t in obj.tags) and obj.location.valid():
+                if _keyed(obj.tags, keys) and obj.location.valid():
                     records[("node", obj.id)] = _record("node", obj.id, obj.tags, wkb.create_point(obj))
             elif isinstance(obj, osmium.osm.Way):
                 if "highway" in obj.tags:
-                    highways.extend(_highway_runs(obj))
-                if keys.intersection(t.k for t in obj.tags) and not obj.is_closed():
+                    highways.extend(_highway_runs(obj, wkb))
+                if _keyed(obj.tags, keys) and not obj.is_closed():
                     try:
                         records[("way", obj.id)] = _record("way", obj.id, obj.tags, wkb.create_linestring(obj))
                     except (RuntimeError, osmium.InvalidLocationError):  # fewer than two located nodes, or missing
                         pass
-            elif isinstance(obj, osmium.osm.Area) and keys.intersection(t.k for t in obj.tags):
+            elif isinstance(obj, osmium.osm.Area) and _keyed(obj.tags, keys):
                 element = "way" if obj.from_way() else "relation"
                 try:
                     geom = wkb.create_multipolygon(obj)
@@ -147,6 +139,36 @@ def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
         raise InputFileError(f"{path}: contains no OSM ways or tagged features (is it an OSM extract?)")
     when = stamp[:10] if stamp else newest.date().isoformat() if newest.year >= 2000 else None
     return OsmExtract(source=str(path), highways=highways, features=features, box=header_box(header), data_date=when)
+
+
+def _processor(path: Path, keys: frozenset[str], dated: bool) -> osmium.FileProcessor:
+    """The objects of `path` that :func:`read_osm` uses, with node locations and areas.
+
+    With a `dated` file (its header has the date) libosmium's filters keep the objects the
+    build never uses out of Python: nodes and areas without a feature key, and relations; with no feature keys, every way without
+    a ``highway`` tag too. Otherwise every object comes, for the newest edit date.
+    """
+    processor = osmium.FileProcessor(str(path)).with_locations()
+    if not dated:
+        return processor.with_areas()
+    if not keys:  # a street network only
+        return processor.with_filter(osmium.filter.EntityFilter(osmium.osm.WAY)).with_filter(
+            osmium.filter.KeyFilter("highway")
+        )
+    for kinds in (osmium.osm.NODE, osmium.osm.AREA):
+        keyed = osmium.filter.KeyFilter(*sorted(keys))
+        keyed.enable_for(kinds)
+        processor.with_filter(keyed)
+    # every way comes, even one without a key, and every multipolygon is assembled: the areas come
+    # after the way that completes them, and the order of the features must not change with a filter
+    return processor.with_areas().with_filter(
+        osmium.filter.EntityFilter(osmium.osm.NODE | osmium.osm.WAY | osmium.osm.AREA)
+    )
+
+
+def _keyed(tags: osmium.osm.TagList, keys: frozenset[str]) -> bool:
+    """Whether `tags` have one of `keys`."""
+    return any(key in tags for key in keys)
 
 
 def header_box(header: osmium.io.Header) -> tuple[float, float, float, float] | None:
@@ -172,9 +194,16 @@ def _tag_value(value: str) -> str:
     return value if len(value) <= MAX_TAG_CHARS else value[: MAX_TAG_CHARS - 1] + "…"
 
 
-def _highway_runs(way: osmium.osm.Way) -> list[HighwayWay]:
+def _highway_runs(way: osmium.osm.Way, wkb: osmium.geom.WKBFactory) -> list[HighwayWay]:
     """Split a way at nodes missing from the extract so no edge jumps across the gap."""
     tags = {t.k: _tag_value(t.v) for t in way.tags if t.k in _WAY_TAG_SET}
+    try:  # every node located (the common case): the coordinates from libosmium at once
+        line = bytes.fromhex(wkb.create_linestring(way, osmium.geom.use_nodes.ALL))
+    except (RuntimeError, osmium.InvalidLocationError):  # a node missing, or a way of one node
+        pass
+    else:
+        lonlat = np.frombuffer(line, dtype="<f8", offset=_WKB_LINE_HEADER).reshape(-1, 2)
+        return [HighwayWay(way.id, tags, np.array([node.ref for node in way.nodes], dtype=np.int64), lonlat)]
     runs: list[HighwayWay] = []
     ids: list[int] = []
     coords: list[tuple[float, float]] = []
