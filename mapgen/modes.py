@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -17,7 +16,7 @@ from mapgen.campus import outing_pairs, school_grounds
 from mapgen.config import MODES, Mode, Settings
 from mapgen.contract import ReviewLog
 from mapgen.network import StreetGraph, street_graph
-from mapgen.processes import beside, may_fork
+from mapgen.processes import beside, forks
 from mapgen.progress import stage
 from mapgen.reach import Reach, schools_reach
 from mapgen.routes import routes_summary
@@ -73,7 +72,7 @@ def reach_by_mode(
     ModesReach
     """
     grounds = school_grounds(extract.features, settings)
-    if parallel and (os.cpu_count() or 1) > 1 and may_fork():
+    if forks(parallel):
         found = _forked_reach(extract, schools, venues, settings, graph_builder, quiet)
     else:
         found = {
