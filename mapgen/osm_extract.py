@@ -6,7 +6,6 @@ import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +17,6 @@ import shapely
 
 from mapgen.cache import array_text, text_array
 from mapgen.errors import EmptyNetworkError, InputFileError
-from mapgen.processes import beside, forks
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -84,7 +82,7 @@ class OsmExtract:
         return float(west), float(south), float(east), float(north)
 
 
-def read_osm(path: str | Path, feature_keys: Collection[str], parallel: bool = False) -> OsmExtract:
+def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
     """Read an OSM XML or PBF file.
 
     Parameters
@@ -93,10 +91,6 @@ def read_osm(path: str | Path, feature_keys: Collection[str], parallel: bool = F
         The extract: ``.osm`` (XML, optionally compressed) or ``.osm.pbf``.
     feature_keys
         Tag keys (e.g. ``amenity``, ``leisure``) that make a node, way or area a feature.
-    parallel
-        Read the street ways in a forked process while this one reads the features (where this
-        process may fork and the machine has more than one core, :func:`mapgen.processes.forks`);
-        the result is the same.
 
     Returns
     -------
@@ -113,12 +107,7 @@ def read_osm(path: str | Path, feature_keys: Collection[str], parallel: bool = F
     try:
         header = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING).header()
         stamp = header.get("osmosis_replication_timestamp") or header.get("timestamp")
-        if keys and forks(parallel):
-            with beside(partial(_street_arrays, path)) as streets:
-                _, records, newest = _read(path, keys, find_date=not stamp, streets=False)
-                highways = ways_from_arrays(streets())
-        else:
-            highways, records, newest = _read(path, keys, find_date=not stamp, streets=True)
+        highways, records, newest = _read(path, keys, find_date=not stamp)
     except (RuntimeError, ValueError) as exc:  # libosmium refuses e.g. a tag value over 1,024 bytes with ValueError
         raise InputFileError(f"{path}: cannot be read as OSM data: {exc}") from exc
     features = _features_frame(list(records.values()))
@@ -129,9 +118,9 @@ def read_osm(path: str | Path, feature_keys: Collection[str], parallel: bool = F
 
 
 def _read(
-    path: Path, keys: frozenset[str], find_date: bool, streets: bool
+    path: Path, keys: frozenset[str], find_date: bool
 ) -> tuple[list[HighwayWay], dict[tuple[str, int], dict[str, object]], datetime]:
-    """One pass over `path`: its street ways (with `streets`), its features by (element, id), its newest edit.
+    """One pass over `path`: its street ways, its features by (element, id), its newest edit.
 
     The newest edit date is looked for only with `find_date` (else it is the epoch).
     """
@@ -147,7 +136,7 @@ def _read(
             if not keys.isdisjoint(tags) and obj.location.valid():
                 records[("node", obj.id)] = _record("node", obj.id, tags, wkb.create_point(obj))
         elif isinstance(obj, osmium.osm.Way):
-            if streets and "highway" in tags:
+            if "highway" in tags:
                 highways.extend(_highway_runs(obj, tags, wkb))
             if not keys.isdisjoint(tags) and not obj.is_closed():
                 try:
@@ -162,11 +151,6 @@ def _read(
                 continue
             records[(element, obj.orig_id())] = _record(element, obj.orig_id(), tags, geom)
     return highways, records, newest
-
-
-def _street_arrays(path: Path) -> dict[str, np.ndarray]:
-    """The street ways of `path` as :func:`way_arrays` (what a forked process sends back to :func:`read_osm`)."""
-    return way_arrays(_read(path, frozenset(), find_date=False, streets=True)[0])
 
 
 def _processor(path: Path, keys: frozenset[str], find_date: bool) -> osmium.FileProcessor:

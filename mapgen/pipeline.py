@@ -161,17 +161,17 @@ def _build_into(
     """Build every output of `city` into the (staging) folder `out`, to become `final`; return the summary."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    # the process that will render the PDF sheets, forked first: it loads the renderer on the second core
-    # while this one reads the extract (mostly one core) and works on
-    with sheet_process(city.settings) as sheets_by:
-        taxonomy = load_taxonomy(city.categories)
-        extract, downloaded = load_extract(city, feature_keys(city, taxonomy), quiet)
-        data_date = date.today().isoformat() if downloaded else extract.data_date
-        if bbox is not None:
-            extract = osm_extract.clip_extract(extract, bbox)
-        city = with_language(city, extract)
-        timings["read"] = time.perf_counter() - started
+    taxonomy = load_taxonomy(city.categories)
+    extract, downloaded = load_extract(city, feature_keys(city, taxonomy), quiet)
+    data_date = date.today().isoformat() if downloaded else extract.data_date
+    if bbox is not None:
+        extract = osm_extract.clip_extract(extract, bbox)
+    city = with_language(city, extract)
+    timings["read"] = time.perf_counter() - started
 
+    # the process that will render the PDF sheets, forked now: it loads the renderer on the second core while
+    # this one selects places (the read used both cores: parallel_modes reads the street ways in a forked process)
+    with sheet_process(city.settings) as sheets_by:
         # the area the data covers, found by a forked process while this one selects places and routes
         with beside(partial(data_area, extract), fork=city.settings.parallel_modes) as area:
             review = ReviewLog()
