@@ -1,4 +1,4 @@
-"""A build's PDF sheets from a process forked as soon as the extract is read, which loads the renderer meanwhile."""
+"""A build's PDF sheets from a process forked as the build begins, which loads the renderer while the extract is read."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from mapgen.processes import fork_process, may_fork
 class SheetProcess:
     """A forked process that renders one build folder's PDF sheets when told to.
 
-    Forked once the build has read its extract, it loads the renderer (WeasyPrint, pango,
-    matplotlib) and its fonts while the build selects places and routes, so the build's own
-    process never loads them. Told the folder (:meth:`begin`), once its contract files are
+    Forked as the build begins, it loads the renderer (WeasyPrint, pango, matplotlib) and its
+    fonts on the second core while the build reads its extract (on one core), so the build's
+    own process never loads them. Told the folder (:meth:`begin`), once its contract files are
     written, it reads the folder and renders the sheets with :class:`~mapgen.publish.pdf.SheetRun`
     (its workers forked from it, the renderer inherited), writing them itself while the build
     writes its maps and ``site.db``. Use it as a context manager: leaving it ends the process.
