@@ -24,11 +24,11 @@ class SheetProcess:
     writes its maps and ``site.db``. Use it as a context manager: leaving it ends the process.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
         import multiprocessing
 
         self._conn, theirs = multiprocessing.get_context("fork").Pipe()
-        self._process = fork_process(_serve, theirs)
+        self._process = fork_process(_serve, theirs, settings)
         theirs.close()
 
     def __enter__(self) -> SheetProcess:
@@ -109,15 +109,15 @@ def sheet_process(settings: Settings) -> Iterator[SheetProcess | None]:
     SheetProcess or None
     """
     if settings.sheet_workers != 1 and may_fork():
-        with SheetProcess() as started:
+        with SheetProcess(settings) as started:
             yield started
     else:
         yield None
 
 
-def _serve(conn: Connection) -> None:
-    """The forked process: load the renderer, then render the one folder it is told (or nothing)."""
-    from mapgen.publish.fonts import check_pango, cjk_font_family
+def _serve(conn: Connection, settings: Settings) -> None:
+    """The forked process: load the renderer (and the font to cut), then render the one folder it is told (or nothing)."""
+    from mapgen.publish.fonts import check_pango, cjk_font_family, open_font_ahead
     from mapgen.publish.pdf import SheetRun, warm_up
     from mapgen.publish.sheetdata import load_build
 
@@ -125,6 +125,8 @@ def _serve(conn: Connection) -> None:
         check_pango()
         warm_up(cjk_font_family())
         import mapgen.publish.staticmap  # noqa: F401  # matplotlib, for the workers to inherit
+
+        open_font_ahead(cjk_font_family(), settings)
     except SystemPackageError:
         pass  # told again below, when it matters
     try:
