@@ -30,6 +30,7 @@ from mapgen.errors import NoSchoolsError
 from mapgen.modes import ModesReach, graphs_beside, reach_by_mode
 from mapgen.network import street_graph
 from mapgen.places import feature_keys, load_extract, name_unnamed_schools, select_schools, select_venues, with_language
+from mapgen.prefetch import ExtractGetter
 from mapgen.processes import beside
 from mapgen.progress import stage
 from mapgen.publish import write_contract
@@ -127,6 +128,7 @@ def build_city(
     out_dir: str | Path,
     bbox: tuple[float, float, float, float] | None = None,
     quiet: bool = False,
+    extract: ExtractGetter | None = None,
 ) -> Summary:
     """Build every output of the contract for one city.
 
@@ -142,6 +144,9 @@ def build_city(
         Optional (west, south, east, north) to build only part of the extract.
     quiet
         No progress output.
+    extract
+        The city's extract being loaded already (:func:`mapgen.prefetch.load_extract_beside`),
+        else it is loaded here.
 
     Returns
     -------
@@ -149,23 +154,31 @@ def build_city(
         The build summary (also written to ``summary.json``).
     """
     with staged_folder(out_dir, SUMMARY_FILE) as work:
-        summary = _build_into(city, work, bbox, quiet, final=Path(out_dir))
+        summary = _build_into(city, work, bbox, quiet, final=Path(out_dir), early=extract)
         summary.outputs = {k: v.replace(str(work), str(Path(out_dir)), 1) for k, v in summary.outputs.items()}
         write_summary(work, summary)
     return summary
 
 
 def _build_into(
-    city: CityConfig, out: Path, bbox: tuple[float, float, float, float] | None, quiet: bool, final: Path
+    city: CityConfig,
+    out: Path,
+    bbox: tuple[float, float, float, float] | None,
+    quiet: bool,
+    final: Path,
+    early: ExtractGetter | None,
 ) -> Summary:
-    """Build every output of `city` into the (staging) folder `out`, to become `final`; return the summary."""
+    """Build every output of `city` into the (staging) folder `out`, to become `final`; return the summary.
+
+    The extract comes from `early` where it is being loaded already.
+    """
     started = time.perf_counter()
     timings: dict[str, float] = {}
     # the process that will render the PDF sheets, forked first: it loads the renderer on the second core
     # while this one reads the extract (on one core)
     with sheet_process(city.settings) as sheets_by:
         taxonomy = load_taxonomy(city.categories)
-        extract, downloaded = load_extract(city, feature_keys(city, taxonomy), quiet)
+        extract, downloaded = early() if early else load_extract(city, feature_keys(city, taxonomy), quiet)
         data_date = date.today().isoformat() if downloaded else extract.data_date
         if bbox is not None:
             extract = osm_extract.clip_extract(extract, bbox)
