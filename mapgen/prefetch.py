@@ -8,8 +8,12 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING
 
+# imported before the fork, so that the forked process starts reading at once (it needs places and what
+# places imports, about half of a build's imports) and the build process imports only the rest meanwhile
+from mapgen.places import feature_keys, load_extract
 from mapgen.processes import beside, forks
 from mapgen.progress import stage
+from mapgen.taxonomy import load_taxonomy
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,8 +29,9 @@ ExtractGetter = Callable[[], "tuple[OsmExtract, bool]"]
 def load_extract_beside(city: CityConfig, quiet: bool = False) -> Iterator[ExtractGetter | None]:
     """Load `city`'s extract (:func:`mapgen.places.load_extract`, cache included) in a forked process meanwhile.
 
-    ``mapgen build`` forks it before it imports the build (about a second on one core), so
-    the read and the imports take the two cores at once. The extract that comes back is the
+    ``mapgen build`` forks it before it imports the rest of the build (this module imports
+    :mod:`mapgen.places` first, which the read needs), so the read and those imports take the
+    two cores at once. The extract that comes back is the
     one :func:`~mapgen.places.load_extract` returns (its street ways travel as
     :func:`mapgen.osm_extract.way_arrays`, not as 25,000 pickled objects).
 
@@ -64,8 +69,6 @@ def load_extract_beside(city: CityConfig, quiet: bool = False) -> Iterator[Extra
 def _load(city: CityConfig) -> tuple[dict[str, np.ndarray], OsmExtract, bool]:
     """The forked process: the street ways as arrays, the rest of the extract, and whether it was downloaded."""
     from mapgen.osm_extract import way_arrays
-    from mapgen.places import feature_keys, load_extract
-    from mapgen.taxonomy import load_taxonomy
 
     extract, downloaded = load_extract(city, feature_keys(city, load_taxonomy(city.categories)), quiet=True)
     return way_arrays(extract.highways), dataclasses.replace(extract, highways=[]), downloaded
