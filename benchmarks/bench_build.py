@@ -5,7 +5,9 @@
 Each round builds the extract with this checkout and with ``--before`` (a git revision, default
 ``b3af7df``: before issue 19's whole-build work; its ``mapgen/`` unpacked into a temporary folder),
 interleaved so both see the same machine load, each once with an empty cache (``cold``: the extract
-is parsed and the graphs built) and once more with the cache that run left (``warm``). Every build
+is parsed and the graphs built) and once more with the cache that run left (``warm``). One build of
+each side comes first, not counted: an unpacked revision compiles its numba kernels on its first
+build (into its ``__pycache__``), which is not what an empty mapgen cache costs. Every build
 is ``mapgen build --osm PBF --out DIR`` in a subprocess of its own. A small wrapper times each
 progress stage of the build (``mapgen.progress.stage``): wall seconds and CPU seconds of the build
 process; the CPU of the processes it forks (PDF sheets, walk and bike) counts in the total. Prints
@@ -155,6 +157,9 @@ def main() -> None:
     results: dict[str, list[dict[str, object]]] = {side: [] for side in sides}
     with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
         codes = {side: _code(rev, Path(tmp) / "code" / side) for side, rev in sides.items()}
+        for side, code in codes.items():  # a checkout unpacked here compiles its numba kernels on its first build
+            _build(code, args.osm, Path(tmp) / f"out-{side}-warm-up", Path(tmp) / f"cache-{side}-warm-up")
+            print(f"{side}: one build to compile and cache the numba kernels (not counted)", flush=True)
         for round_ in range(args.rounds):
             for side in sorted(sides, reverse=round_ % 2 == 1):  # alternate who goes first
                 cache = Path(tmp) / f"cache-{side}-{round_}"

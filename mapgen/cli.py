@@ -115,7 +115,7 @@ def build(
 ) -> None:
     """Build schools, venues, walk/bike circles and maps for one city into --out."""
     from mapgen.errors import IncompleteBuildError
-    from mapgen.pipeline import build_city
+    from mapgen.prefetch import load_extract_beside
 
     overrides = {
         "walk_kmh": walk_kmh,
@@ -128,7 +128,10 @@ def build(
     config = _city(city, osm, overrides)
     if categories is not None:
         config = config.model_copy(update={"categories": categories})
-    summary = build_city(config, out, bbox=_bbox(bbox), quiet=quiet)
+    with load_extract_beside(config, quiet) as extract:  # read on the other core while the build is imported
+        from mapgen.pipeline import build_city
+
+        summary = build_city(config, out, bbox=_bbox(bbox), quiet=quiet, extract=extract)
     skipped = summary.skipped
     if strict and skipped:
         raise IncompleteBuildError(

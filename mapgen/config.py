@@ -138,7 +138,8 @@ class Settings(_Model):
     parallel_modes: bool = Field(
         True,
         description="Build and route bike in a forked process while walk is built and routed, and find the "
-        "data's area in another (with more than one CPU core; the outputs are the same).",
+        "data's area in another (with graph_cache, a third builds both graphs into the cache meanwhile; with more "
+        "than one CPU core; the outputs are the same).",
     )
 
     @field_validator("kindergarten_names", "exclude_school_names")

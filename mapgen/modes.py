@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 
@@ -16,8 +15,9 @@ from mapgen import osm_extract
 from mapgen.campus import outing_pairs, school_grounds
 from mapgen.config import MODES, Mode, Settings
 from mapgen.contract import ReviewLog
+from mapgen.errors import MapgenError
 from mapgen.network import StreetGraph, street_graph
-from mapgen.processes import beside, may_fork
+from mapgen.processes import beside, forks
 from mapgen.progress import stage
 from mapgen.reach import Reach, schools_reach
 from mapgen.routes import routes_summary
@@ -73,7 +73,7 @@ def reach_by_mode(
     ModesReach
     """
     grounds = school_grounds(extract.features, settings)
-    if parallel and (os.cpu_count() or 1) > 1 and may_fork():
+    if forks(parallel):
         found = _forked_reach(extract, schools, venues, settings, graph_builder, quiet)
     else:
         found = {
@@ -98,6 +98,39 @@ def reach_by_mode(
         reach={r.mode: r.reach for r in results},
         seconds={r.mode: r.seconds for r in results},
     )
+
+
+@contextmanager
+def graphs_beside(
+    extract: osm_extract.OsmExtract, settings: Settings, graph_builder: GraphBuilder, cached: bool
+) -> Iterator[Callable[[], None]]:
+    """Build every mode's graph into the on-disk cache in a forked process while this one goes on.
+
+    A build selects its schools and venues meanwhile, on the other core; :func:`reach_by_mode`
+    then loads the graphs from the cache instead of building them on its own critical path
+    (the bike process too). Nothing is forked where it would not help: `graph_builder` does
+    not keep its graphs in the cache (`cached` false), or :func:`mapgen.processes.forks` says
+    no for ``settings.parallel_modes``.
+
+    Yields
+    ------
+    callable
+        Waits until the graphs are in the cache (call it before :func:`reach_by_mode`).
+    """
+    if not (cached and forks(settings.parallel_modes)):
+        yield lambda: None
+        return
+    with beside(partial(_cache_graphs, extract, settings, graph_builder)) as done:
+        yield done
+
+
+def _cache_graphs(extract: osm_extract.OsmExtract, settings: Settings, graph_builder: GraphBuilder) -> None:
+    """Build (or load) every mode's graph, for the cache; a mode that fails is left to the reach, which reports it."""
+    for mode in MODES:
+        try:
+            graph_builder(extract, mode, settings)
+        except MapgenError:
+            pass
 
 
 @dataclass

@@ -50,6 +50,8 @@ WAY_TAGS = (
     "footway",
 )
 _WAY_TAG_SET = frozenset(WAY_TAGS)
+# A line's WKB as libosmium writes it (little-endian): byte order, geometry type and point count, then the points.
+_WKB_LINE_HEADER = 9
 
 
 @dataclass(frozen=True)
@@ -102,44 +104,10 @@ def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
     if not path.name.lower().endswith(OSM_SUFFIXES):
         raise InputFileError(f"{path}: not an OSM extract (expected one of {', '.join(OSM_SUFFIXES)})")
     keys = frozenset(feature_keys)
-    wkb = osmium.geom.WKBFactory()
-    highways: list[HighwayWay] = []
-    records: dict[tuple[str, int], dict[str, object]] = {}
-    newest = _EPOCH
     try:
         header = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING).header()
         stamp = header.get("osmosis_replication_timestamp") or header.get("timestamp")
-        processor = osmium.FileProcessor(str(path)).with_locations().with_areas()
-        if stamp:  # the date is the header's: nodes without a feature key need not reach Python
-            if keys:
-                keyed = osmium.filter.KeyFilter(*keys)
-                keyed.enable_for(osmium.osm.NODE)
-                processor.with_filter(keyed)
-            else:  # no feature keys (a street network only): no node is needed
-                processor.with_filter(
-                    osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.RELATION | osmium.osm.AREA)
-                )
-        for obj in processor:
-            if isinstance(obj, osmium.osm.OSMObject) and obj.timestamp > newest:
-                newest = obj.timestamp
-            if isinstance(obj, osmium.osm.Node):
-                if keys.intersection(t.k for t in obj.tags) and obj.location.valid():
-                    records[("node", obj.id)] = _record("node", obj.id, obj.tags, wkb.create_point(obj))
-            elif isinstance(obj, osmium.osm.Way):
-                if "highway" in obj.tags:
-                    highways.extend(_highway_runs(obj))
-                if keys.intersection(t.k for t in obj.tags) and not obj.is_closed():
-                    try:
-                        records[("way", obj.id)] = _record("way", obj.id, obj.tags, wkb.create_linestring(obj))
-                    except (RuntimeError, osmium.InvalidLocationError):  # fewer than two located nodes, or missing
-                        pass
-            elif isinstance(obj, osmium.osm.Area) and keys.intersection(t.k for t in obj.tags):
-                element = "way" if obj.from_way() else "relation"
-                try:
-                    geom = wkb.create_multipolygon(obj)
-                except (RuntimeError, osmium.InvalidLocationError):
-                    continue
-                records[(element, obj.orig_id())] = _record(element, obj.orig_id(), obj.tags, geom)
+        highways, records, newest = _read(path, keys, find_date=not stamp)
     except (RuntimeError, ValueError) as exc:  # libosmium refuses e.g. a tag value over 1,024 bytes with ValueError
         raise InputFileError(f"{path}: cannot be read as OSM data: {exc}") from exc
     features = _features_frame(list(records.values()))
@@ -147,6 +115,67 @@ def read_osm(path: str | Path, feature_keys: Collection[str]) -> OsmExtract:
         raise InputFileError(f"{path}: contains no OSM ways or tagged features (is it an OSM extract?)")
     when = stamp[:10] if stamp else newest.date().isoformat() if newest.year >= 2000 else None
     return OsmExtract(source=str(path), highways=highways, features=features, box=header_box(header), data_date=when)
+
+
+def _read(
+    path: Path, keys: frozenset[str], find_date: bool
+) -> tuple[list[HighwayWay], dict[tuple[str, int], dict[str, object]], datetime]:
+    """One pass over `path`: its street ways, its features by (element, id), its newest edit.
+
+    The newest edit date is looked for only with `find_date` (else it is the epoch).
+    """
+    wkb = osmium.geom.WKBFactory()
+    highways: list[HighwayWay] = []
+    records: dict[tuple[str, int], dict[str, object]] = {}
+    newest = _EPOCH
+    for obj in _processor(path, keys, find_date):
+        if find_date and isinstance(obj, osmium.osm.OSMObject) and obj.timestamp > newest:
+            newest = obj.timestamp
+        tags = dict(obj.tags)  # read once: each look-up in an osmium tag list is a call into the library
+        if isinstance(obj, osmium.osm.Node):
+            if not keys.isdisjoint(tags) and obj.location.valid():
+                records[("node", obj.id)] = _record("node", obj.id, tags, wkb.create_point(obj))
+        elif isinstance(obj, osmium.osm.Way):
+            if "highway" in tags:
+                highways.extend(_highway_runs(obj, tags, wkb))
+            if not keys.isdisjoint(tags) and not obj.is_closed():
+                try:
+                    records[("way", obj.id)] = _record("way", obj.id, tags, wkb.create_linestring(obj))
+                except (RuntimeError, osmium.InvalidLocationError):  # fewer than two located nodes, or missing
+                    pass
+        elif isinstance(obj, osmium.osm.Area) and not keys.isdisjoint(tags):
+            element = "way" if obj.from_way() else "relation"
+            try:
+                geom = wkb.create_multipolygon(obj)
+            except (RuntimeError, osmium.InvalidLocationError):
+                continue
+            records[(element, obj.orig_id())] = _record(element, obj.orig_id(), tags, geom)
+    return highways, records, newest
+
+
+def _processor(path: Path, keys: frozenset[str], find_date: bool) -> osmium.FileProcessor:
+    """The objects of `path` that :func:`_read` uses, with node locations (and areas, with `keys`).
+
+    Unless the date is to be found from the objects (`find_date`: every object comes),
+    libosmium's filters keep what the build never uses out of Python: nodes and areas without
+    a feature key, and relations; with no feature keys, every way without a ``highway`` tag too.
+    """
+    processor = osmium.FileProcessor(str(path)).with_locations()
+    if find_date:
+        return processor.with_areas()
+    if not keys:  # the street network only
+        return processor.with_filter(osmium.filter.EntityFilter(osmium.osm.WAY)).with_filter(
+            osmium.filter.KeyFilter("highway")
+        )
+    for kinds in (osmium.osm.NODE, osmium.osm.AREA):
+        keyed = osmium.filter.KeyFilter(*sorted(keys))
+        keyed.enable_for(kinds)
+        processor.with_filter(keyed)
+    # every way comes, even one without a key, and every multipolygon is assembled: the areas come
+    # after the way that completes them, and the order of the features must not change with a filter
+    return processor.with_areas().with_filter(
+        osmium.filter.EntityFilter(osmium.osm.NODE | osmium.osm.WAY | osmium.osm.AREA)
+    )
 
 
 def header_box(header: osmium.io.Header) -> tuple[float, float, float, float] | None:
@@ -160,11 +189,11 @@ def header_box(header: osmium.io.Header) -> tuple[float, float, float, float] | 
     return west, south, east, north
 
 
-def _record(element: str, osm_id: int, tags: osmium.osm.TagList, geom_wkb: str) -> dict[str, object]:
+def _record(element: str, osm_id: int, tags: Mapping[str, str], geom_wkb: str) -> dict[str, object]:
     geom = shapely.from_wkb(geom_wkb)
     if isinstance(geom, shapely.MultiPolygon) and len(geom.geoms) == 1:
         geom = geom.geoms[0]
-    return {"element": element, "osm_id": int(osm_id), "geometry": geom, **{t.k: _tag_value(t.v) for t in tags}}
+    return {"element": element, "osm_id": int(osm_id), "geometry": geom, **{k: _tag_value(v) for k, v in tags.items()}}
 
 
 def _tag_value(value: str) -> str:
@@ -172,9 +201,16 @@ def _tag_value(value: str) -> str:
     return value if len(value) <= MAX_TAG_CHARS else value[: MAX_TAG_CHARS - 1] + "…"
 
 
-def _highway_runs(way: osmium.osm.Way) -> list[HighwayWay]:
+def _highway_runs(way: osmium.osm.Way, all_tags: Mapping[str, str], wkb: osmium.geom.WKBFactory) -> list[HighwayWay]:
     """Split a way at nodes missing from the extract so no edge jumps across the gap."""
-    tags = {t.k: _tag_value(t.v) for t in way.tags if t.k in _WAY_TAG_SET}
+    tags = {k: _tag_value(v) for k, v in all_tags.items() if k in _WAY_TAG_SET}
+    try:  # every node located (the common case): the coordinates from libosmium at once
+        line = bytearray.fromhex(wkb.create_linestring(way, osmium.geom.use_nodes.ALL))
+    except (RuntimeError, osmium.InvalidLocationError):  # a node missing, or a way of one node
+        pass
+    else:
+        lonlat = np.frombuffer(line, dtype="<f8", offset=_WKB_LINE_HEADER).reshape(-1, 2)
+        return [HighwayWay(way.id, tags, np.array([node.ref for node in way.nodes], dtype=np.int64), lonlat)]
     runs: list[HighwayWay] = []
     ids: list[int] = []
     coords: list[tuple[float, float]] = []
@@ -336,39 +372,23 @@ def data_date(path: str | Path) -> str | None:
     return None if latest is None or latest.year < 2000 else latest.date().isoformat()
 
 
-def extract_arrays(extract: OsmExtract) -> dict[str, np.ndarray]:
-    """Return `extract` as plain arrays for the cache (:func:`extract_from_arrays` reads them back).
+def way_arrays(ways: list[HighwayWay]) -> dict[str, np.ndarray]:
+    """Return street `ways` as plain arrays: concatenated node ids and coordinates with offsets, tags JSON.
 
-    Ways become concatenated node ids and coordinates with offsets, tags JSON; features
-    become WKB geometries with offsets and their other columns as JSON.
+    :func:`ways_from_arrays` reads them back (the cache stores them in :func:`extract_arrays`).
     """
-    ways = extract.highways
     sizes = np.array([len(w.node_ids) for w in ways], dtype=np.int64)
-    features = extract.features
-    wkb = shapely.to_wkb(np.asarray(features.geometry.values, dtype=object)) if len(features) else []
-    columns = [c for c in features.columns if c != features.geometry.name]
-    table = {}  # column -> (rows with a value, values): most tags are missing on most features
-    for c in columns:
-        given = features[c].notna().to_numpy()
-        table[c] = [np.flatnonzero(given).tolist(), features[c][given].tolist()]
     return {
-        "source": text_array(extract.source),
-        "about": text_array(json.dumps({"box": extract.box, "data_date": extract.data_date})),
         "way_id": np.array([w.way_id for w in ways], dtype=np.int64),
         "way_offsets": np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
         "node_ids": np.concatenate([w.node_ids for w in ways]).astype(np.int64) if ways else np.zeros(0, np.int64),
         "lonlat": np.concatenate([w.lonlat for w in ways]).astype(np.float64) if ways else np.zeros((0, 2)),
         "way_tags": text_array(json.dumps([w.tags for w in ways], ensure_ascii=False)),
-        "feature_wkb": np.frombuffer(b"".join(wkb), dtype=np.uint8),
-        "feature_offsets": np.concatenate([[0], np.cumsum([len(g) for g in wkb])]).astype(np.int64),
-        "feature_columns": text_array(
-            json.dumps({"rows": len(features), "order": list(features.columns), "data": table}, ensure_ascii=False)
-        ),
     }
 
 
-def extract_from_arrays(arrays: Mapping[str, np.ndarray]) -> OsmExtract:
-    """Rebuild an :class:`OsmExtract` from :func:`extract_arrays`; raises ``ValueError`` on inconsistent arrays."""
+def ways_from_arrays(arrays: Mapping[str, np.ndarray]) -> list[HighwayWay]:
+    """Rebuild the street ways of :func:`way_arrays`; raises ``ValueError`` on inconsistent arrays."""
     offsets, node_ids, lonlat = arrays["way_offsets"], arrays["node_ids"], arrays["lonlat"]
     tags = json.loads(array_text(arrays["way_tags"]))
     way_ids = arrays["way_id"]
@@ -379,10 +399,39 @@ def extract_from_arrays(arrays: Mapping[str, np.ndarray]) -> OsmExtract:
         and np.all(np.diff(offsets) >= 2)
     ):
         raise ValueError("street way arrays do not fit together")
-    highways = [
+    return [
         HighwayWay(int(w), {str(k): str(v) for k, v in t.items()}, node_ids[a:b], lonlat[a:b])
         for w, t, a, b in zip(way_ids, tags, offsets[:-1], offsets[1:], strict=True)
     ]
+
+
+def extract_arrays(extract: OsmExtract) -> dict[str, np.ndarray]:
+    """Return `extract` as plain arrays for the cache (:func:`extract_from_arrays` reads them back).
+
+    Ways become :func:`way_arrays`; features become WKB geometries with offsets and their other columns as JSON.
+    """
+    features = extract.features
+    wkb = shapely.to_wkb(np.asarray(features.geometry.values, dtype=object)) if len(features) else []
+    columns = [c for c in features.columns if c != features.geometry.name]
+    table = {}  # column -> (rows with a value, values): most tags are missing on most features
+    for c in columns:
+        given = features[c].notna().to_numpy()
+        table[c] = [np.flatnonzero(given).tolist(), features[c][given].tolist()]
+    return {
+        "source": text_array(extract.source),
+        "about": text_array(json.dumps({"box": extract.box, "data_date": extract.data_date})),
+        **way_arrays(extract.highways),
+        "feature_wkb": np.frombuffer(b"".join(wkb), dtype=np.uint8),
+        "feature_offsets": np.concatenate([[0], np.cumsum([len(g) for g in wkb])]).astype(np.int64),
+        "feature_columns": text_array(
+            json.dumps({"rows": len(features), "order": list(features.columns), "data": table}, ensure_ascii=False)
+        ),
+    }
+
+
+def extract_from_arrays(arrays: Mapping[str, np.ndarray]) -> OsmExtract:
+    """Rebuild an :class:`OsmExtract` from :func:`extract_arrays`; raises ``ValueError`` on inconsistent arrays."""
+    highways = ways_from_arrays(arrays)
     blob, cuts = arrays["feature_wkb"].tobytes(), arrays["feature_offsets"]
     geoms = shapely.from_wkb([blob[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)])
     table = json.loads(array_text(arrays["feature_columns"]))

@@ -27,9 +27,10 @@ from mapgen.contract import (
 )
 from mapgen.edge import data_area, reaches_data_edge
 from mapgen.errors import NoSchoolsError
-from mapgen.modes import ModesReach, reach_by_mode
+from mapgen.modes import ModesReach, graphs_beside, reach_by_mode
 from mapgen.network import street_graph
 from mapgen.places import feature_keys, load_extract, name_unnamed_schools, select_schools, select_venues, with_language
+from mapgen.prefetch import ExtractGetter
 from mapgen.processes import beside
 from mapgen.progress import stage
 from mapgen.publish import write_contract
@@ -127,6 +128,7 @@ def build_city(
     out_dir: str | Path,
     bbox: tuple[float, float, float, float] | None = None,
     quiet: bool = False,
+    extract: ExtractGetter | None = None,
 ) -> Summary:
     """Build every output of the contract for one city.
 
@@ -142,6 +144,9 @@ def build_city(
         Optional (west, south, east, north) to build only part of the extract.
     quiet
         No progress output.
+    extract
+        The city's extract being loaded already (:func:`mapgen.prefetch.load_extract_beside`),
+        else it is loaded here.
 
     Returns
     -------
@@ -149,30 +154,45 @@ def build_city(
         The build summary (also written to ``summary.json``).
     """
     with staged_folder(out_dir, SUMMARY_FILE) as work:
-        summary = _build_into(city, work, bbox, quiet, final=Path(out_dir))
+        summary = _build_into(city, work, bbox, quiet, final=Path(out_dir), early=extract)
         summary.outputs = {k: v.replace(str(work), str(Path(out_dir)), 1) for k, v in summary.outputs.items()}
         write_summary(work, summary)
     return summary
 
 
 def _build_into(
-    city: CityConfig, out: Path, bbox: tuple[float, float, float, float] | None, quiet: bool, final: Path
+    city: CityConfig,
+    out: Path,
+    bbox: tuple[float, float, float, float] | None,
+    quiet: bool,
+    final: Path,
+    early: ExtractGetter | None,
 ) -> Summary:
-    """Build every output of `city` into the (staging) folder `out`, to become `final`; return the summary."""
+    """Build every output of `city` into the (staging) folder `out`, to become `final`; return the summary.
+
+    The extract comes from `early` where it is being loaded already.
+    """
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    taxonomy = load_taxonomy(city.categories)
-    extract, downloaded = load_extract(city, feature_keys(city, taxonomy), quiet)
-    data_date = date.today().isoformat() if downloaded else extract.data_date
-    if bbox is not None:
-        extract = osm_extract.clip_extract(extract, bbox)
-    city = with_language(city, extract)
-    timings["read"] = time.perf_counter() - started
-
-    # the process that will render the PDF sheets, forked now: it loads the renderer while this one works on
+    # the process that will render the PDF sheets, forked first: it loads the renderer on the second core
+    # while this one reads the extract (on one core)
     with sheet_process(city.settings) as sheets_by:
-        # the area the data covers, found by a forked process while this one selects places and routes
-        with beside(partial(data_area, extract), fork=city.settings.parallel_modes) as area:
+        taxonomy = load_taxonomy(city.categories)
+        extract, downloaded = early() if early else load_extract(city, feature_keys(city, taxonomy), quiet)
+        data_date = date.today().isoformat() if downloaded else extract.data_date
+        if bbox is not None:
+            extract = osm_extract.clip_extract(extract, bbox)
+        city = with_language(city, extract)
+        timings["read"] = time.perf_counter() - started
+        graph_key = None if downloaded or city.osm is None else f"{file_digest(city.osm)} bbox={bbox}"
+        graph_builder = partial(street_graph, cache_key=graph_key)
+        cached = graph_key is not None and city.settings.graph_cache
+        # the area the data covers and the graphs (into the cache), found by forked processes while this one
+        # selects places (and routes)
+        with (
+            beside(partial(data_area, extract), fork=city.settings.parallel_modes) as area,
+            graphs_beside(extract, city.settings, graph_builder, cached) as graphs_cached,
+        ):
             review = ReviewLog()
             schools = name_unnamed_schools(select_schools(extract.features, city, review), extract, city.settings)
             if schools.empty:
@@ -183,7 +203,7 @@ def _build_into(
                 )
             truth: dict[str, object] = {"language": city.settings.language}
             venues, catalogues = select_venues(extract, city, taxonomy, review, quiet, report=truth)
-            graph_key = None if downloaded or city.osm is None else f"{file_digest(city.osm)} bbox={bbox}"
+            graphs_cached()
             reached = reach_by_mode(
                 extract,
                 schools,
@@ -191,7 +211,7 @@ def _build_into(
                 city.settings,
                 review,
                 quiet,
-                graph_builder=partial(street_graph, cache_key=graph_key),
+                graph_builder=graph_builder,
                 parallel=city.settings.parallel_modes,
             )
             timings.update(reached.seconds)

@@ -32,6 +32,11 @@ def may_fork() -> bool:
     )
 
 
+def forks(fork: bool = True) -> bool:
+    """Whether work is forked beside this process: asked to (`fork`), on more than one core, and :func:`may_fork`."""
+    return fork and (os.cpu_count() or 1) > 1 and may_fork()
+
+
 def _in_dask_task() -> bool:
     """Whether this thread runs a task of a Dask worker (without importing Dask where it is not in use)."""
     distributed = sys.modules.get("distributed")
@@ -80,8 +85,8 @@ def beside(job: Callable[[], T], fork: bool = True) -> Iterator[Callable[[], T]]
     """Run `job` in a forked process while this one goes on; yield the function that waits for its result.
 
     The process inherits `job` and everything it refers to (only the result is pickled, back).
-    Without `fork`, where this process may not fork (:func:`may_fork`) or on one core, `job`
-    runs here when its result is first asked for.
+    Where :func:`forks` says no (without `fork`, on one core, where this process may not fork),
+    `job` runs here when its result is first asked for.
 
     Parameters
     ----------
@@ -95,7 +100,7 @@ def beside(job: Callable[[], T], fork: bool = True) -> Iterator[Callable[[], T]]
     callable
         Returns `job`'s result, waiting for it (raises what `job` raised).
     """
-    if not fork or (os.cpu_count() or 1) < 2 or not may_fork():
+    if not forks(fork):
         yield functools.cache(job)
         return
     _JOBS.append(job)

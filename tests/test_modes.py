@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pandas as pd
 import pytest
 import shapely
@@ -56,3 +58,30 @@ def test_no_fork_from_a_dask_task_run_in_a_thread_of_this_process() -> None:
         with Client(cluster) as client:
             assert client.submit(may_fork).result() is False
     assert may_fork()
+
+
+def test_graphs_built_beside_are_the_graphs_the_reach_builds(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the forked process leaves both graphs in the cache, and the reach's builder then loads them: what it builds
+    import numpy as np
+
+    from mapgen import network
+    from mapgen.modes import graphs_beside
+
+    shared_file("osm", "nanjing-xinjiekou.osm")
+    city = load_city(CITIES / "nanjing-xinjiekou.toml", cache_dir=tmp_path / "cache")
+    data, _ = load_extract(city, {"amenity"}, quiet=True)
+    builder = partial(network.street_graph, cache_key="nanjing-xinjiekou test")
+    with graphs_beside(data, city.settings, builder, cached=True) as done:
+        done()
+    assert len(list((tmp_path / "cache").glob("graph-*.mapgen-cache"))) == 2
+    built = {mode: network.street_graph(data, mode, city.settings) for mode in ("walk", "bike")}
+
+    def no_building(*args: object, **kwargs: object) -> None:
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(network, "street_graph", no_building)
+    for mode, graph in built.items():
+        loaded = builder(data, mode, city.settings)
+        assert loaded.n_nodes == graph.n_nodes > 1000
+        for name in ("edge_u", "edge_v", "edge_length_m", "node_xy"):
+            np.testing.assert_array_equal(getattr(loaded, name), getattr(graph, name))

@@ -367,3 +367,30 @@ def test_marker_numbers_are_their_digits_laid_out_as_text() -> None:
             assert np.allclose(got.vertices, expected.vertices, atol=1e-9), (number, size)
             checked += 1
     assert checked == 4 * 136
+
+
+def test_a_font_opened_ahead_is_cut_to_the_same_bytes_without_opening_it_again(tmp_path, monkeypatch) -> None:
+    # the sheets' process opens the font while the build reads its extract, where no cut font is in the cache yet
+    import fontTools.ttLib
+
+    from mapgen.config import Settings
+    from mapgen.publish.fonts import cjk_font_family, open_font_ahead, subset_font
+
+    family, characters = cjk_font_family(), "学校 school 体育馆 Sporthalle 0123456789"
+    plain = subset_font(family, characters, tmp_path).read_bytes()  # type: ignore[union-attr]
+    opened = []
+    real = fontTools.ttLib.TTFont
+
+    def counted(*args: object, **kwargs: object) -> object:
+        opened.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fontTools.ttLib, "TTFont", counted)
+    settings = Settings(cache_dir=tmp_path / "cache")
+    open_font_ahead(family, settings)
+    assert len(opened) == 1
+    ahead = subset_font(family, characters, tmp_path, settings)
+    assert len(opened) == 1 and ahead is not None and ahead.read_bytes() == plain  # the opened font was cut
+    assert list((tmp_path / "cache").glob("font-*"))
+    open_font_ahead(family, settings)  # a cut font is in the cache now: the next build likely finds its own there
+    assert len(opened) == 1

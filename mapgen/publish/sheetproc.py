@@ -1,4 +1,4 @@
-"""A build's PDF sheets from a process forked as soon as the extract is read, which loads the renderer meanwhile."""
+"""A build's PDF sheets from a process forked as the build begins, which loads the renderer while the extract is read."""
 
 from __future__ import annotations
 
@@ -16,19 +16,19 @@ from mapgen.processes import fork_process, may_fork
 class SheetProcess:
     """A forked process that renders one build folder's PDF sheets when told to.
 
-    Forked once the build has read its extract, it loads the renderer (WeasyPrint, pango,
-    matplotlib) and its fonts while the build selects places and routes, so the build's own
-    process never loads them. Told the folder (:meth:`begin`), once its contract files are
+    Forked as the build begins, it loads the renderer (WeasyPrint, pango, matplotlib) and its
+    fonts on the second core while the build reads its extract (on one core), so the build's
+    own process never loads them. Told the folder (:meth:`begin`), once its contract files are
     written, it reads the folder and renders the sheets with :class:`~mapgen.publish.pdf.SheetRun`
     (its workers forked from it, the renderer inherited), writing them itself while the build
     writes its maps and ``site.db``. Use it as a context manager: leaving it ends the process.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
         import multiprocessing
 
         self._conn, theirs = multiprocessing.get_context("fork").Pipe()
-        self._process = fork_process(_serve, theirs)
+        self._process = fork_process(_serve, theirs, settings)
         theirs.close()
 
     def __enter__(self) -> SheetProcess:
@@ -36,12 +36,15 @@ class SheetProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        """End the process: it stops once told there is nothing to do, or is stopped (with its workers)."""
+        """End the process: it stops once told there is nothing to do, or is stopped (with its workers).
+
+        When the build failed (`exc` given) it is stopped at once, not waited for while it loads the renderer.
+        """
         try:
             self._conn.send(None)
         except OSError:
             pass  # it has ended
-        self._process.join(timeout=5)
+        self._process.join(timeout=0 if exc[0] is not None else 5)
         if self._process.is_alive():
             self._process.terminate()  # its workers end when their task pipe closes with it
             self._process.join()
@@ -106,15 +109,15 @@ def sheet_process(settings: Settings) -> Iterator[SheetProcess | None]:
     SheetProcess or None
     """
     if settings.sheet_workers != 1 and may_fork():
-        with SheetProcess() as started:
+        with SheetProcess(settings) as started:
             yield started
     else:
         yield None
 
 
-def _serve(conn: Connection) -> None:
-    """The forked process: load the renderer, then render the one folder it is told (or nothing)."""
-    from mapgen.publish.fonts import check_pango, cjk_font_family
+def _serve(conn: Connection, settings: Settings) -> None:
+    """The forked process: load the renderer (and the font to cut), then render the one folder it is told (or nothing)."""
+    from mapgen.publish.fonts import check_pango, cjk_font_family, open_font_ahead
     from mapgen.publish.pdf import SheetRun, warm_up
     from mapgen.publish.sheetdata import load_build
 
@@ -122,6 +125,8 @@ def _serve(conn: Connection) -> None:
         check_pango()
         warm_up(cjk_font_family())
         import mapgen.publish.staticmap  # noqa: F401  # matplotlib, for the workers to inherit
+
+        open_font_ahead(cjk_font_family(), settings)
     except SystemPackageError:
         pass  # told again below, when it matters
     try:
