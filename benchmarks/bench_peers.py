@@ -17,8 +17,8 @@ binding is importable (``pip install -e '.[bench]'``), else skipped and said so.
   each pass runs ``--rounds`` times (3) and the fastest is kept, wall and CPU apart.
 - Through the CLI: ``mapgen isochrones`` (one band, output written) on the same origins repeated R, 2R,
   3R and 4R times (so its points cost what Valhalla's batch on those origins costs), after a warm-up run
-  that fills the caches (so no timed run pays for them); each size runs twice and the faster run is
-  kept; the marginal cost per isochrone is the slope of a least-squares line through the four sizes'
+  that fills the caches (so no timed run pays for them); each size runs ``--cli-runs`` times (3) and
+  the fastest is kept; the marginal cost per isochrone is the slope of a least-squares line through the four sizes'
   times, with the spread of the runs around it.
 - The osmnx isochrone recipe (``ego_graph`` by time, buffered nodes and edges merged) on a subsample.
 """
@@ -203,6 +203,9 @@ def main() -> None:
         "--cli-repeats", type=int, default=10, help="R for the CLI marginal cost (the origins R, 2R, 3R, 4R times)"
     )
     parser.add_argument("--rounds", type=int, default=3, help="times each timed pass runs (the fastest is kept)")
+    parser.add_argument(
+        "--cli-runs", type=int, default=3, help="runs of `mapgen isochrones` per size (the fastest kept)"
+    )
     parser.add_argument("--recipe-origins", type=int, default=5, help="osmnx recipe subsample per mode")
     parser.add_argument("--seed", type=int, default=19)
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mapgen-bench-peers")
@@ -290,8 +293,10 @@ def main() -> None:
         # a process's fixed cost (imports, the graph from the cache, compiled kernels loaded) varies by a second
         # or more on a loaded machine: the slope through four sizes is steadier than a difference of two
         sizes = np.array([k * args.cli_repeats * len(lonlat) for k in (1, 2, 3, 4)])
-        # each size twice, up then down, the faster run of each kept (a burst of other work only adds time)
-        order = [*range(len(sizes)), *reversed(range(len(sizes)))]
+        # each size `cli_runs` times, up, down, up..., the fastest run of each kept (a burst of other work, or a
+        # slow start of the process, only adds time: a process's fixed cost varied by 0.5-1.7 s from run to run)
+        up = list(range(len(sizes)))
+        order = [k for r in range(args.cli_runs) for k in (up if r % 2 == 0 else up[::-1])]
         runs = np.full((len(sizes), 2), np.inf)
         for k in order:
             runs[k] = np.minimum(
