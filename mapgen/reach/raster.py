@@ -279,7 +279,7 @@ def clear_nearer_unreached(
     whose pixel (0, 0) has its corner at (`x0`, `y0`). They are drawn on `others` (1) where `streets`
     (the reached segments, 1, and nodes, 2, of :func:`reached_segments`) has no mark, from the nodes
     in `band` (a street elsewhere is drawn from its other end, if that is in the band); the cell of
-    every such node in the raster is marked too (:func:`fill_small_holes` keeps the holes holding
+    every such node in the raster is marked too (:func:`close_band` keeps the holes holding
     one open).
 
     `offsets` are the (row, column) steps of a disc, sorted by length, the first `within` of them no
