@@ -273,7 +273,8 @@ def clear_nearer_unreached(
     """Clear the cells of `band` nearer to a street the search did not reach than to a reached one; the number cleared.
 
     The streets not reached are the edges (``indptr``, ``indices``: CSR) between two nodes not
-    in `reached_nodes` (flagged in the scratch `reached`, all False on entry and on return), out of the nodes in the grid bins (`corner`, `bin_m`, ``bin_ptr``, ``grid_node``: a
+    in `reached_nodes` (flagged in the scratch `reached`, all False on entry and on return), out of
+    the nodes in the grid bins (`corner`, `bin_m`, ``bin_ptr``, ``grid_node``: a
     :class:`mapgen.reach.nodegrid.NodeGrid`, with the graph's islands; ``binned_xy`` their coordinates in
     that order, read in turn rather than each from `node_xy`) under the raster,
     whose pixel (0, 0) has its corner at (`x0`, `y0`). They are drawn on `others` (1) where `streets`

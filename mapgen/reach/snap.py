@@ -72,12 +72,9 @@ def attach(graph: StreetGraph, footprints: np.ndarray, *, leaving: bool, setting
     )
     other_at, other_edge, other_dist, other_along = _nearest_edges_geos(graph, footprints[others], settings.max_snap_m)
     place = np.concatenate([points[point_at], others[other_at]])
+    dist = np.concatenate([point_dist, other_dist])
     node, minutes = _edge_links(
-        graph,
-        np.concatenate([point_edge, other_edge]),
-        np.concatenate([point_dist, other_dist]),
-        np.concatenate([point_along, other_along]),
-        leaving,
+        graph, np.concatenate([point_edge, other_edge]), dist, np.concatenate([point_along, other_along]), leaving
     )
     areas = np.flatnonzero(dimensions == 2)
     area_i, entrance = (
@@ -86,7 +83,7 @@ def attach(graph: StreetGraph, footprints: np.ndarray, *, leaving: bool, setting
         else (np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp))
     )
     snap_m = np.full(len(footprints), np.nan)
-    np.fmin.at(snap_m, place, np.concatenate([point_dist, other_dist]))
+    np.fmin.at(snap_m, place, dist)
     snap_m[areas[area_i]] = 0.0
     return Attachment(
         place=np.concatenate([place, areas[area_i]]),
