@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -11,7 +11,8 @@ import pandas as pd
 import shapely
 
 from mapgen.config import Language, Settings
-from mapgen.osm_extract import HighwayWay
+from mapgen.geo import utm_crs
+from mapgen.osm_extract import HighwayWay, feature_tags
 
 #: Time zones of the places whose language is Chinese (mainland, Hong Kong, Macau, Taiwan).
 CHINESE_TIME_ZONES = frozenset(
@@ -72,7 +73,7 @@ def city_language(
     return "zh" if zone in CHINESE_TIME_ZONES else "en"
 
 
-def local_name(tags: dict[str, object], language: str) -> str:
+def local_name(tags: Mapping[str, object], language: str) -> str:
     """A feature's name in `language` (``name:<language>``), else its ``name``; ``""`` when unnamed."""
     for key in (f"name:{language}", "name"):
         value = tags.get(key)
@@ -174,7 +175,7 @@ def generated_names(
     """
     if venues.empty:
         return pd.Series([], index=venues.index, dtype=object)
-    crs = venues.estimate_utm_crs()
+    crs = utm_crs(np.reshape(venues.total_bounds, (2, 2)))
     points = venues.geometry.to_crs(crs)
     inside = _container_names(venues, features, language, settings.facility_parents)
     street = _street_names(points, highways, language, settings.name_street_m, crs)
@@ -214,10 +215,7 @@ def _container_names(
     ok = (area[holder_idx] >= own[venue_idx]) & (holder_ids[holder_idx] != venues["osm_id"].to_numpy()[venue_idx])
     hits = pd.DataFrame({"venue": venue_idx[ok], "holder": holder_idx[ok], "area": area[holder_idx[ok]]})
     smallest = hits.sort_values("area").drop_duplicates("venue")
-    labels = [
-        local_name({k: v for k, v in row.items() if isinstance(v, str)}, language)
-        for row in holders.iloc[smallest["holder"].to_numpy()].to_dict("records")
-    ]
+    labels = [local_name(tags, language) for tags in feature_tags(holders.iloc[smallest["holder"].to_numpy()])]
     names = list(empty)
     for v, label in zip(smallest["venue"], labels, strict=True):
         names[v] = label
@@ -227,7 +225,7 @@ def _container_names(
 def _street_names(
     points: gpd.GeoSeries, highways: Sequence[HighwayWay], language: str, max_m: float, crs: object
 ) -> list[str]:
-    named = [(w, local_name(w.tags, language)) for w in highways]  # type: ignore[arg-type]
+    named = [(w, local_name(w.tags, language)) for w in highways]
     named = [(w, n) for w, n in named if n]
     if not named:
         return [""] * len(points)

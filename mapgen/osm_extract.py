@@ -233,6 +233,34 @@ def _features_frame(records: list[dict[str, object]]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
 
 
+def feature_tags(features: pd.DataFrame) -> list[dict[str, str]]:
+    """Each feature's tags: its string cells other than ``element``, keyed by column, in column order.
+
+    Read column by column over the cells present, not row by row: a feature table is wide and
+    sparse (Monaco's has 427 columns, a few set per feature), so a row-by-row read costs seconds.
+
+    Parameters
+    ----------
+    features
+        Tagged OSM features, as in :attr:`OsmExtract.features`.
+
+    Returns
+    -------
+    list of dict
+        One dict per row of `features`, in their order.
+    """
+    tags: list[dict[str, str]] = [{} for _ in range(len(features))]
+    for key in features.columns:
+        if key in ("element", "geometry"):
+            continue
+        column = features[key]
+        present = column.notna().to_numpy()
+        for row, value in zip(np.flatnonzero(present).tolist(), column[present].tolist(), strict=True):
+            if isinstance(value, str):
+                tags[row][key] = value
+    return tags
+
+
 def clip_extract(extract: OsmExtract, bbox: tuple[float, float, float, float]) -> OsmExtract:
     """Keep the street ways and features of `extract` that touch `bbox` (west, south, east, north)."""
     west, south, east, north = bbox

@@ -7,6 +7,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from mapgen.errors import ConfigError
 from mapgen.look import NO_CATEGORY_COLOR
 
@@ -70,6 +73,21 @@ class Taxonomy:
     def tag_keys(self) -> frozenset[str]:
         """OSM keys any rule looks at (what the OSM reader must keep)."""
         return frozenset(k for c in self.categories for rule in c.rules for k, _ in rule) - {"name"}
+
+    def may_match(self, features: pd.DataFrame) -> np.ndarray:
+        """Rows of `features` (tag columns) that hold every key of some category's rule: the only ones it may match.
+
+        A rule matches only tags it names with a non-empty value, so the others need not be read one by one.
+        """
+        may = np.zeros(len(features), dtype=bool)
+        for rule in (rule for c in self.categories for rule in c.rules):
+            if not all(key in features.columns for key, _ in rule):
+                continue
+            holds = np.ones(len(features), dtype=bool)
+            for key, _ in rule:
+                holds &= (features[key].notna() & (features[key] != "")).to_numpy()
+            may |= holds
+        return may
 
     def classify(self, tags: dict[str, str]) -> Category | None:
         """Return the first category matching `tags`, or None."""

@@ -6,13 +6,15 @@ import re
 from collections.abc import Sequence
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
 from mapgen.config import Settings
 from mapgen.contract import TRUTH_COLUMNS, VENUE_COLUMNS
+from mapgen.geo import utm_crs
 from mapgen.hours import open_after_school, open_weekend, parse_hours
-from mapgen.osm_extract import HighwayWay
+from mapgen.osm_extract import HighwayWay, feature_tags
 from mapgen.sitetext import normalise
 from mapgen.taxonomy import Facility, Taxonomy
 
@@ -98,17 +100,22 @@ def venues_from_osm(
     settings = settings or Settings()
     language = settings.language or "en"
     rows = []
-    for rec in features.to_dict("records"):
-        tags = {k: v for k, v in rec.items() if isinstance(v, str) and k not in ("element",)}
+    candidates = features[taxonomy.may_match(features)]
+    for tags, element, osm_id, footprint in zip(
+        feature_tags(candidates),
+        candidates["element"].astype(str).tolist(),
+        candidates["osm_id"].tolist(),
+        candidates.geometry.array,
+        strict=True,
+    ):
         category = taxonomy.classify(tags)
         if category is None:
             continue
         facility = taxonomy.facility(tags)
-        element = str(rec["element"])
         name = _display_name(tags, language)
         rows.append(
             {
-                "venue_id": f"osm-{element[0]}{rec['osm_id']}",
+                "venue_id": f"osm-{element[0]}{osm_id}",
                 "name": name
                 or (facility.word(language) if facility else category.en if language != "zh" else category.zh),
                 "name_en": tags.get("name:en", ""),
@@ -119,7 +126,7 @@ def venues_from_osm(
                 "fee": tags.get("fee", ""),
                 "access": tags.get("access", ""),
                 "source": "OpenStreetMap",
-                "osm_id": f"{element}/{rec['osm_id']}",
+                "osm_id": f"{element}/{osm_id}",
                 "address": " ".join(tags[k] for k in ("addr:street", "addr:housenumber") if tags.get(k)),
                 "district": tags.get("addr:district", ""),
                 "phone": tags.get("phone") or tags.get("contact:phone", ""),
@@ -127,7 +134,7 @@ def venues_from_osm(
                 "website": tags.get("website") or tags.get("contact:website", ""),
                 "location_method": "osm",
                 "location_confidence": 1.0,
-                "sources": f"OpenStreetMap {element}/{rec['osm_id']}",
+                "sources": f"OpenStreetMap {element}/{osm_id}",
                 "facilities": "",
                 "aliases": "",
                 "search_terms": _search_terms(facility, tags),
@@ -135,7 +142,7 @@ def venues_from_osm(
                 "campus": "",
                 "category_source": "osm",
                 "category_confidence": 1.0,
-                "footprint": rec["geometry"],
+                "footprint": footprint,
                 "named": bool(name),
                 "facility": facility.key if facility else "",
                 "part": bool(facility and facility.part),
@@ -218,7 +225,7 @@ def _merge_same_places(
 ) -> tuple[gpd.GeoDataFrame, list[dict[str, object]]]:
     if len(venues) < 2:
         return venues, []
-    metric = venues["footprint"].to_crs(venues.estimate_utm_crs())
+    metric = venues["footprint"].to_crs(utm_crs(np.reshape(venues.total_bounds, (2, 2))))
     left, right = shapely.STRtree(metric.values).query(
         metric.values, predicate="dwithin", distance=settings.same_place_m
     )

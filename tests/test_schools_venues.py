@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
+from mapgen.basemap import BASEMAP_KEYS
 from mapgen.config import DEFAULT_CATEGORIES, Settings
 from mapgen.contract import ReviewLog
-from mapgen.osm_extract import read_osm
+from mapgen.osm_extract import feature_tags, read_osm
 from mapgen.schools import schools_from_csv, schools_from_osm
 from mapgen.taxonomy import load_taxonomy
 from mapgen.venues import venues_from_osm
@@ -50,6 +54,28 @@ def test_heidelberg_has_its_twenty_schools_with_campus_polygons() -> None:
     assert (schools["footprint"].geom_type == "Polygon").sum() == 20
     # the point published for a campus lies on the campus
     assert schools["footprint"].contains(schools.geometry).all()
+
+
+@pytest.mark.parametrize(
+    "extract",
+    ["monaco.osm.pbf", "heidelberg.osm.pbf", "nanjing-xinjiekou.osm", "shenzhen-longgang.osm", "beijing-haidian.osm"],
+)
+def test_tags_read_by_column_are_the_rows_tags_and_every_venue_row_is_a_candidate(extract: str) -> None:
+    # the keys a build reads: with the base map's buildings Monaco's table is 25,000 rows by 427 columns
+    features = read_osm(shared_file("osm", extract), set(TAXONOMY.tag_keys) | BASEMAP_KEYS | {"amenity"}).features
+    sample = features.sample(n=min(2000, len(features)), random_state=0)  # row by row, all of Monaco takes seconds
+    by_row = [
+        {k: v for k, v in rec.items() if isinstance(v, str) and k != "element"} for rec in sample.to_dict("records")
+    ]
+    assert feature_tags(sample) == by_row and all(list(a) == list(b) for a, b in zip(feature_tags(sample), by_row))
+    tags = feature_tags(features)
+    classified = np.array([TAXONOMY.classify(t) is not None for t in tags])
+    candidates = TAXONOMY.may_match(features)
+    assert classified.sum() >= 20
+    assert not (classified & ~candidates).any()  # no row a category matches is left out of the candidates
+    keys = sorted(TAXONOMY.tag_keys & set(features.columns))
+    keyless = features[keys].isna().all(axis=1).to_numpy()  # base-map areas, buildings, schools
+    assert keyless.any() and not (candidates & keyless).any()  # rows no rule can match are not read one by one
 
 
 def test_venues_get_categories_labels_and_osm_ids() -> None:
