@@ -91,7 +91,10 @@ def json_script(data: object) -> str:
     str
         JSON text safe between ``<script>`` tags.
     """
-    text = json.dumps(_no_nan(data), ensure_ascii=False, separators=(",", ":"))
+    try:  # NaN is rare: the data is walked for it (and for keys to make text) only when the dump fails
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError):
+        text = json.dumps(_no_nan(data), ensure_ascii=False, separators=(",", ":"))
     for char, code in (
         ("<", "\\u003c"),
         (">", "\\u003e"),

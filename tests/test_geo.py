@@ -14,6 +14,7 @@ from mapgen.geo import (
     distance_m,
     gcj02_to_bd09,
     gcj02_to_wgs84,
+    utm_crs,
     wgs84_to_gcj02,
 )
 
@@ -134,3 +135,19 @@ def test_catalogue_datum_in_city_file_is_typed(tmp_path):
 
     with pytest.raises(ConfigError, match="crs"):
         load_city(city)
+
+
+def test_utm_zone_is_the_one_the_projection_database_gives() -> None:
+    from pyproj.aoi import AreaOfInterest
+    from pyproj.database import query_utm_crs_info
+
+    rng = np.random.default_rng(7)
+    points = [(rng.uniform(-180, 180), rng.uniform(-80, 84)) for _ in range(60)]
+    points += [(float(lon), lat) for lon in range(-180, 181, 30) for lat in (-45.0, 0.0, 49.4, 72.0)]  # zone borders
+    points += [(3.0, 60.0), (5.0, 58.0), (9.0, 72.0), (21.0, 75.0), (33.0, 80.0)]  # Norway's and Svalbard's own zones
+    points += [(8.69, 49.41), (114.25, 22.72), (116.30, 39.99), (118.78, 32.04), (7.42, 43.74)]  # the shared cities
+    for lon, lat in points:
+        aoi = AreaOfInterest(west_lon_degree=lon, south_lat_degree=lat, east_lon_degree=lon, north_lat_degree=lat)
+        expected = query_utm_crs_info(datum_name="WGS 84", area_of_interest=aoi)[0].code
+        assert utm_crs([[lon, lat]]).to_epsg() == int(expected), (lon, lat)
+    assert utm_crs([[8.6, 49.3], [8.8, 49.5]]).to_epsg() == 32632  # the centre of the points

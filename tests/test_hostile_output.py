@@ -325,6 +325,7 @@ def test_helpers_cover_each_context() -> None:
         "&#123;&#123;7*7&#125;&#125;&#36;&#123;x&#125;&#96;&#39;&quot;&lt;&gt;&amp;&#35;&#37;&#92;"
     )
     assert json_script({"n": "</script><!--"}) == '{"n":"\\u003c/script\\u003e\\u003c!--"}'
+    assert json_script({"x": [1.5, float("nan")], 2: float("inf")}) == '{"x":[1.5,null],"2":null}'  # no NaN in JSON
     assert url_path("javascript:alert(1)", "..", "a/b.html") == "javascript%3Aalert%281%29/%2E%2E/a%2Fb.html"
     assert [csv_cell(x) for x in ["-3.5", "+1", "1e5", -3.5, "-", "=A1", "a=b", "\tx"]] == [
         "-3.5",

@@ -233,15 +233,16 @@ def _school_page(
     rows = mine.join(venues_by_id, how="inner")
     rows["order"] = rows["walk"].fillna(np.inf) if "walk" in rows else np.inf
     rows = rows.sort_values(["order", *(["bike"] if "bike" in rows else []), "name"])
+    by_venue = rows.to_dict("index")  # plain rows, made once: a Series per row cost a third of the maps
     for category in taxonomy.categories:
-        members = rows[rows["category"] == category.key]
-        if not members.empty:
+        members = [v for v in by_venue.values() if v["category"] == category.key]
+        if members:
             layers.append(
                 layer(
                     f"{category_name(category, text)} ({len(members)})",
                     [
                         point(v["geometry"], category.color, 7, _venue_popup(v, text, extra=_times(v, text)))
-                        for v in members.to_dict("records")  # plain rows: a Series per row costs a third of the maps
+                        for v in members
                     ],
                 )
             )
@@ -258,7 +259,7 @@ def _school_page(
         text=text,  # links: in the list
         basemap=basemap,
     )
-    side = _venue_list(school, rows, taxonomy, minutes, text, notes, links, campus)
+    side = _venue_list(school, by_venue, taxonomy, minutes, text, notes, links, campus)
     if "reaches_data_edge" in isochrones and isochrones["reaches_data_edge"].astype(bool).any():
         side = side.replace("</h1>", f'</h1><p id="mg-data-edge">{html_text(text["data_edge"])}</p>', 1)
     return save_page(fmap, data, out_dir / "schools" / f"{school.school_id}.html", prefix="../", side=side)
@@ -266,7 +267,7 @@ def _school_page(
 
 def _venue_list(
     school: Any,
-    rows: pd.DataFrame,
+    rows: dict[str, dict[str, Any]],
     taxonomy: Taxonomy,
     minutes: str,
     text: dict,
@@ -276,11 +277,13 @@ def _venue_list(
 ) -> str:
     """The school page's venue list as HTML (every value escaped): by walking time, bike-only venues last.
 
+    `rows` are the reached venues by id, in that order.
+
     The school's own facilities (venues on its grounds) follow in a list of their own.
     """
     colors = {c.key: c.color for c in taxonomy.categories}
     items = []
-    for venue_id, v in rows.to_dict("index").items():
+    for venue_id, v in rows.items():
         walk_only = pd.isna(v.get("walk"))
         flags = " · ".join(
             f"{text[k]}: {_flag(v.get(col), text)}"
