@@ -121,6 +121,18 @@ def _no_internet() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session")
+def dask_client() -> Iterator[object]:
+    """One small Dask cluster for the session (region tests): two single-thread workers in this process."""
+    from dask.distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
 def shared_file(*parts: str) -> Path:
     """Path of a shared data file; skips the test with a clear message when ../shared is absent."""
     path = SHARED.joinpath(*parts)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -32,18 +31,6 @@ def two_copies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """Two copies of central Heidelberg side by side, joined across the seam."""
     osm = shared_file("osm", "heidelberg.osm.pbf")
     return make_region(osm, 2, tmp_path_factory.mktemp("two-copies"), trim=TRIM)
-
-
-@pytest.fixture(scope="module")
-def dask_client() -> Iterator[object]:
-    """A small in-process Dask cluster: two single-thread workers."""
-    from dask.distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
 
 
 def test_copies_keep_every_copys_streets_and_join_them(two_copies: dict[str, object]) -> None:
