@@ -79,14 +79,18 @@ class Taxonomy:
 
         A rule matches only tags it names with a non-empty value, so the others need not be read one by one.
         """
+        present: dict[str, np.ndarray] = {}  # a key's cells set, read once for the many rules naming it
+
+        def holds(key: str) -> np.ndarray:
+            if key not in present:
+                column = features[key]
+                present[key] = (column.notna() & (column != "")).to_numpy()
+            return present[key]
+
         may = np.zeros(len(features), dtype=bool)
         for rule in (rule for c in self.categories for rule in c.rules):
-            if not all(key in features.columns for key, _ in rule):
-                continue
-            holds = np.ones(len(features), dtype=bool)
-            for key, _ in rule:
-                holds &= (features[key].notna() & (features[key] != "")).to_numpy()
-            may |= holds
+            if all(key in features.columns for key, _ in rule):
+                may |= np.logical_and.reduce([holds(key) for key, _ in rule], initial=True)
         return may
 
     def classify(self, tags: dict[str, str]) -> Category | None:
