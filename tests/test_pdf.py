@@ -369,6 +369,24 @@ def test_marker_numbers_are_their_digits_laid_out_as_text() -> None:
     assert checked == 4 * 136
 
 
+def test_a_cut_font_keeps_its_source_fonts_date_so_two_cuts_are_the_same_bytes(tmp_path, monkeypatch) -> None:
+    # fontTools stamps a saved font with the clock; two cuts a second apart then differed in every PDF
+    import fontTools.ttLib
+    import fontTools.ttLib.tables._h_e_a_d as head_table
+
+    from mapgen.publish.fonts import _font_file, cjk_font_family, subset_font
+
+    family, characters = cjk_font_family(), "学校 school 体育馆 0123456789"
+    found = _font_file(family)
+    assert found is not None
+    source_date = fontTools.ttLib.TTFont(found[0], fontNumber=found[1], lazy=True)["head"].modified
+    first = subset_font(family, characters, tmp_path).read_bytes()  # type: ignore[union-attr]
+    monkeypatch.setattr(head_table, "timestampNow", lambda: source_date + 86_400)  # a day later
+    second = subset_font(family, characters, tmp_path).read_bytes()  # type: ignore[union-attr]
+    assert first == second
+    assert fontTools.ttLib.TTFont(tmp_path / "sheet-font.otf")["head"].modified == source_date
+
+
 def test_a_font_opened_ahead_is_cut_to_the_same_bytes_without_opening_it_again(tmp_path, monkeypatch) -> None:
     # the sheets' process opens the font while the build reads its extract, where no cut font is in the cache yet
     import fontTools.ttLib

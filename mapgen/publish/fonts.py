@@ -179,7 +179,7 @@ def subset_font(family: str, characters: str, folder: Path, settings: Settings |
 
 
 # Bump when _cut_font's options change: cached cut fonts are then cut again.
-_CUT_VERSION = 1
+_CUT_VERSION = 2
 # Fonts opened and read by open_font_ahead, each for the one cut this process makes of it: (file, number) -> TTFont.
 _AHEAD: dict[tuple[str, int], TTFont] = {}
 
@@ -219,10 +219,10 @@ def open_font_ahead(family: str, settings: Settings) -> None:
     found = _font_file(family)
     if found is None:
         return
-    from fontTools.ttLib import TTFont, TTLibError
+    from fontTools.ttLib import TTLibError
 
     try:
-        font = TTFont(found[0], fontNumber=found[1], lazy=True)
+        font = _open_font(*found)
         for tag in font.keys():
             font[tag]  # reads and decompiles the table
     except (TTLibError, OSError, ValueError):
@@ -230,17 +230,28 @@ def open_font_ahead(family: str, settings: Settings) -> None:
     _AHEAD[found] = font
 
 
+def _open_font(file: str, number: int) -> TTFont:
+    """Font `number` of `file`, read lazily; saved, it keeps the file's own date.
+
+    fontTools stamps a saved font with the time of saving by default, so two cuts of the same
+    characters a second apart differed in their ``head`` table and every PDF with them.
+    """
+    from fontTools.ttLib import TTFont
+
+    return TTFont(file, fontNumber=number, lazy=True, recalcTimestamp=False)
+
+
 def _cut_font(file: str, number: int, characters: str) -> bytes:
     """Font `number` of `file` cut down to `characters`, as OpenType bytes (empty when fontTools cannot)."""
     from fontTools import subset
-    from fontTools.ttLib import TTFont, TTLibError
+    from fontTools.ttLib import TTLibError
 
     options = subset.Options(hinting=False, desubroutinize=True, layout_features=[], notdef_outline=True)
     options.drop_tables += ["GSUB", "GPOS", "BASE", "VORG", "vhea", "vmtx"]
     try:
         font = _AHEAD.pop((file, number), None)
         if font is None:
-            font = TTFont(file, fontNumber=number, lazy=True)
+            font = _open_font(file, number)
         subsetter = subset.Subsetter(options)
         subsetter.populate(text=characters)
         subsetter.subset(font)
