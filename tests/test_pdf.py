@@ -211,6 +211,36 @@ def test_heidelberg_sheets_show_opening_hours_and_the_after_school_flag(heidelbe
     assert len(list((heidelberg_build / "schools").glob("*.pdf"))) == len(schools) == 20
 
 
+def _numbers_below(pdf, page: int, heading: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """The numbers printed in the first table column (left of 20 mm) of a page below the first word of `heading`."""
+    out = subprocess.run(
+        [_tool("pdftotext"), "-bbox", "-f", str(page), "-l", str(page), str(pdf), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = re.findall(r'<word xMin="[\d.]+" yMin="([\d.]+)" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>', out)
+    words = [(float(x_max), float(y_min), text) for y_min, x_max, text in found]
+    top = next(y_min for _, y_min, text in words if text == heading.split()[0])
+    mm = 72 / 25.4
+    return [text for x_max, y_min, text in words if y_min > top and x_max < 20 * mm and text.isdigit()]
+
+
+@pytest.mark.slow
+def test_a_venue_number_prints_on_one_line_in_the_nearest_table(heidelberg_build) -> None:
+    # every Heidelberg sheet: the front page's first column holds exactly the nearest rows' numbers, none cut
+    build = load_build(heidelberg_build)
+    heading = str(sheet_words(build.summary.language)["nearest"])
+    three_digits = 0
+    for school_id in build.schools["school_id"]:
+        table = sheet_table(build, school_id)
+        nearest = table.drop_duplicates("category")["number"].astype(str)  # numbered by time: a category's first
+        printed = _numbers_below(heidelberg_build / "schools" / f"{school_id}.pdf", 1, heading)
+        assert sorted(printed, key=int) == sorted(nearest, key=int), school_id
+        three_digits += int((nearest.str.len() >= 3).any())
+    assert three_digits >= 1  # the case that wrapped at 5 mm
+
+
 def _pages(pdf) -> int:  # type: ignore[no-untyped-def]
     info = subprocess.run([_tool("pdfinfo"), str(pdf)], capture_output=True, text=True, check=True).stdout
     return int(re.search(r"Pages:\s+(\d+)", info)[1])
