@@ -13,7 +13,9 @@ SYSTEM := scripts/system-packages.sh
 CONSTRAINTS := -c constraints.txt
 # pytest-xdist processes for `make test` / `make test-fast` (the cities they test are built once, shared).
 TEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+# A worker that crashes (a native fault) fails its test and ends the run: pytest-xdist 3.6's loadfile
+# scheduler, replacing a crashed worker, can wait for ever for work it never hands out.
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --max-worker-restart=0
 
 .PHONY: install demo test test-fast notebooks lint typecheck wheel-check clean
 
