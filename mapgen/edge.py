@@ -6,7 +6,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from mapgen.geo import utm_crs
+from mapgen.geo import utm_crs_of_bounds
 from mapgen.osm_extract import OsmExtract
 
 #: Declared bounds larger than this many times the streets' bounding box are not the cut's own.
@@ -66,7 +66,7 @@ def reaches_data_edge(isochrones: gpd.GeoDataFrame, area: shapely.Polygon, margi
     """
     if isochrones.empty:
         return np.zeros(0, dtype=bool)
-    crs = utm_crs(np.reshape(isochrones.total_bounds, (2, 2)))
+    crs = utm_crs_of_bounds(isochrones.total_bounds)
     shapes = isochrones.geometry.to_crs(crs).values
     outline = gpd.GeoSeries([area], crs=4326).to_crs(crs).values[0]
     near = shapely.distance(shapes, outline.boundary) <= margin_m

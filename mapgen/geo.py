@@ -253,6 +253,11 @@ def utm_crs(lonlat: npt.ArrayLike) -> pyproj.CRS:
     raise ValueError(f"no UTM zone holds lon {lon:g}, lat {lat:g}")
 
 
+def utm_crs_of_bounds(bounds: npt.ArrayLike) -> pyproj.CRS:
+    """Return the UTM CRS of the centre of lon/lat `bounds` (west, south, east, north), e.g. a frame's ``total_bounds``."""
+    return utm_crs(np.reshape(bounds, (2, 2)))
+
+
 @functools.cache
 def _utm_zones() -> tuple[tuple[int, tuple[float, float, float, float]], ...]:
     """EPSG code and area of use (west, south, east, north) of every WGS-84 UTM zone, in PROJ's database order."""

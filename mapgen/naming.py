@@ -11,7 +11,7 @@ import pandas as pd
 import shapely
 
 from mapgen.config import Language, Settings
-from mapgen.geo import utm_crs
+from mapgen.geo import utm_crs_of_bounds
 from mapgen.osm_extract import HighwayWay, feature_tags
 
 #: Time zones of the places whose language is Chinese (mainland, Hong Kong, Macau, Taiwan).
@@ -175,7 +175,7 @@ def generated_names(
     """
     if venues.empty:
         return pd.Series([], index=venues.index, dtype=object)
-    crs = utm_crs(np.reshape(venues.total_bounds, (2, 2)))
+    crs = utm_crs_of_bounds(venues.total_bounds)
     points = venues.geometry.to_crs(crs)
     inside = _container_names(venues, features, language, settings.facility_parents)
     street = _street_names(points, highways, language, settings.name_street_m, crs)

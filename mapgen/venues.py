@@ -6,13 +6,12 @@ import re
 from collections.abc import Sequence
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import shapely
 
 from mapgen.config import Settings
 from mapgen.contract import TRUTH_COLUMNS, VENUE_COLUMNS
-from mapgen.geo import utm_crs
+from mapgen.geo import utm_crs_of_bounds
 from mapgen.hours import open_after_school, open_weekend, parse_hours
 from mapgen.osm_extract import HighwayWay, feature_tags
 from mapgen.sitetext import normalise
@@ -225,7 +224,7 @@ def _merge_same_places(
 ) -> tuple[gpd.GeoDataFrame, list[dict[str, object]]]:
     if len(venues) < 2:
         return venues, []
-    metric = venues["footprint"].to_crs(utm_crs(np.reshape(venues.total_bounds, (2, 2))))
+    metric = venues["footprint"].to_crs(utm_crs_of_bounds(venues.total_bounds))
     left, right = shapely.STRtree(metric.values).query(
         metric.values, predicate="dwithin", distance=settings.same_place_m
     )

@@ -13,7 +13,7 @@ import shapely
 
 from mapgen.catalog.names import normalise_text
 from mapgen.config import CatalogueSettings
-from mapgen.geo import local_metres, utm_crs
+from mapgen.geo import local_metres, utm_crs_of_bounds
 
 #: ``reject(rows, column, reason)``: send the rows where the mask is true to review, with one reason or one per row.
 Reject = Callable[[pd.Series, str, pd.Series | str], None]
@@ -92,7 +92,7 @@ def check_coordinates(data: pd.DataFrame, columns: dict[str, str], reject: Rejec
 def buffered_area(area: shapely.Geometry, metres: float) -> shapely.Geometry:
     """The WGS-84 `area` grown by `metres` (buffered in its UTM zone)."""
     series = gpd.GeoSeries([area], crs=4326)
-    utm = utm_crs(np.reshape(shapely.bounds(area), (2, 2)))
+    utm = utm_crs_of_bounds(shapely.bounds(area))
     return series.to_crs(utm).buffer(metres).to_crs(4326).iloc[0]
 
 
