@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyproj
 import scipy.sparse as sp
-import shapely
 from scipy.sparse.csgraph import connected_components
 
 from mapgen.config import Mode, Settings
@@ -153,21 +152,6 @@ class StreetGraph:
     def matrix(self) -> sp.csr_matrix:
         """Sparse (n × n) matrix of edge minutes; parallel edges keep the fastest."""
         return edges_matrix(self.edge_u, self.edge_v, self.edge_minutes, self.n_nodes)
-
-    @cached_property
-    def edge_lines(self) -> np.ndarray:
-        """Edges as shapely LineStrings in the metric CRS."""
-        return shapely.linestrings(np.stack([self.node_xy[self.edge_u], self.node_xy[self.edge_v]], axis=1))
-
-    @cached_property
-    def edge_tree(self) -> shapely.STRtree:
-        """Spatial index of :attr:`edge_lines`."""
-        return shapely.STRtree(self.edge_lines)
-
-    @cached_property
-    def node_tree(self) -> shapely.STRtree:
-        """Spatial index of the nodes (metric CRS)."""
-        return shapely.STRtree(shapely.points(self.node_xy))
 
     def to_networkx(self) -> nx.DiGraph:
         """Return the graph as a networkx DiGraph with ``minutes`` and ``length`` edge attributes (tests, checks)."""

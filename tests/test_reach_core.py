@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from mapgen import osm_extract, places
 from mapgen.cli import app
 from mapgen.config import DEFAULT_CATEGORIES, Settings, load_city
-from mapgen.network import street_graph
+from mapgen.network import MIN_EDGE_MINUTES, street_graph
 from mapgen.planning.points import load_graph
 from mapgen.reach import (
     Attachment,
@@ -81,6 +81,11 @@ def minutes_between(graph, sources: np.ndarray, dests: np.ndarray, limit: float)
         for row, i in enumerate(block.ids):
             out[i] = block.node_minutes(row, graph.n_nodes)[dests[i]] - 1e-9  # less the virtual leg
     return out
+
+
+def edge_lines(graph) -> np.ndarray:
+    """The graph's edges as shapely lines: the reference GEOS answers are asked of."""
+    return shapely.linestrings(np.stack([graph.node_xy[graph.edge_u], graph.node_xy[graph.edge_v]], axis=1))
 
 
 def random_nodes(graph, rng: np.random.Generator, k: int, replace: bool = False) -> np.ndarray:
@@ -227,8 +232,9 @@ def test_points_find_their_nearest_edges_on_the_grid_as_geos_does(city: str, mod
         ]
     )
     place, edge, dist, along = nearest_edges(graph, xy, SETTINGS.max_snap_m)
-    points, lines = shapely.points(xy), graph.edge_lines
-    geos_place, geos_edge = graph.edge_tree.query_nearest(points, max_distance=SETTINGS.max_snap_m, all_matches=True)
+    points, lines = shapely.points(xy), edge_lines(graph)
+    tree = shapely.STRtree(lines)
+    geos_place, geos_edge = tree.query_nearest(points, max_distance=SETTINGS.max_snap_m, all_matches=True)
     ours, theirs = np.lexsort((edge, place)), np.lexsort((geos_edge, geos_place))
     assert (place[ours] == geos_place[theirs]).all() and (edge[ours] == geos_edge[theirs]).all()
     assert 0 < len(np.unique(place)) < len(xy)  # some points are beyond max_snap_m
@@ -238,13 +244,48 @@ def test_points_find_their_nearest_edges_on_the_grid_as_geos_does(city: str, mod
     assert (along[ours] == shapely.line_locate_point(lines[geos_edge], on_edge)[theirs]).all()
 
 
+@pytest.mark.parametrize(("city", "mode"), [("shenzhen", "walk"), ("heidelberg", "walk"), ("heidelberg", "bike")])
+def test_campuses_and_parks_are_joined_to_the_streets_and_entrances_geos_finds(city: str, mode: str) -> None:
+    """Every tagged line and area of the extract is joined to the edges and entrances an STRtree of all edges gives."""
+    graph = graph_of(city, mode)
+    shapes = to_metric(extract(city).features.geometry, graph.crs)
+    shapes = shapes[shapely.get_dimensions(shapes) > 0]
+    lines = edge_lines(graph)
+    tree = shapely.STRtree(lines)
+    nodes = shapely.STRtree(shapely.points(graph.node_xy))
+    for settings in (SETTINGS, Settings(max_snap_m=20.0, access_buffer_m=5.0)):
+        joined = attach(graph, shapes, leaving=True, settings=settings)
+        place, edge = tree.query_nearest(shapes, max_distance=settings.max_snap_m, all_matches=True)
+        dist = shapely.distance(shapes[place], lines[edge])
+        areas = np.flatnonzero(shapely.get_dimensions(shapes) == 2)
+        area_i, entrance = nodes.query(shapely.buffer(shapes[areas], settings.access_buffer_m), predicate="intersects")
+        on_edge = shapely.get_point(shapely.shortest_line(lines[edge], shapes[place]), 0)
+        along = shapely.line_locate_point(lines[edge], on_edge)
+        length = graph.edge_length_m[edge]
+        minutes = np.maximum((dist + (length - along)) / (graph.speed_kmh * 1000.0 / 60.0), MIN_EDGE_MINUTES)
+        expected = sorted(
+            [*zip(place.tolist(), graph.edge_v[edge].tolist(), minutes.tolist(), strict=True)]
+            + [(int(areas[a]), int(n), MIN_EDGE_MINUTES) for a, n in zip(area_i, entrance, strict=True)]
+        )
+        assert (
+            sorted(zip(joined.place.tolist(), joined.node.tolist(), joined.minutes.tolist(), strict=True)) == expected
+        )
+        snap_m = np.full(len(shapes), np.nan)
+        np.fmin.at(snap_m, place, dist)
+        snap_m[areas[area_i]] = 0.0
+        np.testing.assert_array_equal(joined.snap_m, snap_m)
+        assert len(place) > len(np.unique(place)) and len(area_i) > len(areas) / 2  # ties kept, most areas entered
+        assert 0 < joined.attached.sum() < len(shapes) or settings is SETTINGS
+
+
 def test_points_beyond_max_snap_are_reported_not_snapped() -> None:
     graph = graph_of("shenzhen", "walk")
     rng = np.random.default_rng(5)
     west, south = graph.node_xy.min(axis=0)
     east, north = graph.node_xy.max(axis=0)
     candidates = shapely.points(rng.uniform((west, south), (east, north), (400, 2)))
-    dist = shapely.distance(candidates, graph.edge_lines[graph.edge_tree.nearest(candidates)])
+    lines = edge_lines(graph)
+    dist = shapely.distance(candidates, lines[shapely.STRtree(lines).nearest(candidates)])
     point = candidates[np.flatnonzero((dist > 60) & (dist < 250))[0]]
     d = float(dist[np.flatnonzero((dist > 60) & (dist < 250))[0]])
     near = attach(graph, np.array([point]), leaving=True, settings=Settings(max_snap_m=d + 1))

@@ -12,7 +12,7 @@ from numba import njit
 from mapgen.network import StreetGraph
 from mapgen.reach.kernels import grown
 from mapgen.reach.memo import per_graph
-from mapgen.reach.nodegrid import BIN_M
+from mapgen.reach.nodegrid import BIN_M, listed_in_boxes
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,31 @@ def nearest_edges(graph: StreetGraph, xy: np.ndarray, max_distance: float) -> tu
         grid.edge,
         float(max_distance),
     )
+
+
+def edges_near_boxes(graph: StreetGraph, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every edge whose bounding box may meet each box: (box index, edge, its segment), by box and edge, each once.
+
+    The edges listed under the grid bins a box overlaps: every edge with a point inside the box
+    is among them (and some that pass near it).
+
+    Parameters
+    ----------
+    graph
+        The street graph.
+    boxes
+        (k, 4) west, south, east, north in the graph's metric CRS.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Box index, edge index and the (tail x, y, head x, y) segment of each.
+    """
+    grid = edge_grid(graph)
+    box, position = listed_in_boxes(grid.corner, grid.shape, grid.bin_ptr, boxes)
+    _, first = np.unique(box * len(graph.edge_u) + grid.edge[position], return_index=True)
+    position = position[first]
+    return box[first], grid.edge[position], grid.segment[position]
 
 
 @njit(cache=True, nogil=True)

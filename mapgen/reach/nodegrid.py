@@ -65,3 +65,73 @@ def _build_grid(graph: StreetGraph) -> NodeGrid:
         edges.indices,
         np.zeros(len(xy), dtype=np.bool_),
     )
+
+
+def listed_in_boxes(
+    corner: np.ndarray, shape: tuple[int, int], bin_ptr: np.ndarray, boxes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """What a grid lists under the bins each box overlaps: (box index, position in the grid's list), by box.
+
+    The grid is binned as :class:`NodeGrid` is (bins of :data:`BIN_M`, rows from the lower left,
+    the items of bin (i, j) at ``bin_ptr[j * nx + i]`` up to the next bin's); the bins of one
+    row of a box lie next to each other in that list, so each row is one slice of it.
+
+    Parameters
+    ----------
+    corner, shape, bin_ptr
+        The grid (a :class:`NodeGrid`'s or :class:`~mapgen.reach.edgegrid.EdgeGrid`'s).
+    boxes
+        (k, 4) west, south, east, north in the grid's metric CRS.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Box index and list position of every item listed under a bin the box overlaps (an item
+        listed under several of those bins comes once for each).
+    """
+    n_x, n_y = shape
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    low = np.floor((boxes[:, :2] - corner) / BIN_M)
+    high = np.floor((boxes[:, 2:] - corner) / BIN_M)
+    on_grid = (high >= 0).all(axis=1) & (low[:, 0] < n_x) & (low[:, 1] < n_y)  # False for an empty shape's NaN
+    limit = np.array([n_x - 1, n_y - 1])
+    low = np.where(on_grid[:, None], np.clip(low, 0, limit), 0).astype(np.int64)
+    high = np.where(on_grid[:, None], np.clip(high, 0, limit), 0).astype(np.int64)
+    rows = np.where(on_grid, high[:, 1] - low[:, 1] + 1, 0)
+    box = np.repeat(np.arange(len(boxes)), rows)
+    row = low[box, 1] + np.arange(len(box)) - np.repeat(np.cumsum(rows) - rows, rows)
+    start = bin_ptr[row * n_x + low[box, 0]]
+    count = bin_ptr[row * n_x + high[box, 0] + 1] - start
+    position = np.repeat(start - (np.cumsum(count) - count), count) + np.arange(count.sum())
+    return np.repeat(box, count), position
+
+
+def nodes_in_boxes(graph: StreetGraph, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The graph's nodes inside each box, borders included: (box index, node), by box and node.
+
+    Parameters
+    ----------
+    graph
+        The street graph.
+    boxes
+        (k, 4) west, south, east, north in the graph's metric CRS.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        One row per node inside a box (the islands' nodes, which no search reaches, left out).
+    """
+    grid = node_grid(graph)
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    box, position = listed_in_boxes(grid.corner, grid.shape, grid.bin_ptr, boxes)
+    node, xy = grid.node[position], grid.binned_xy[position]
+    inside = (
+        (node < graph.n_nodes)
+        & (xy[:, 0] >= boxes[box, 0])
+        & (xy[:, 0] <= boxes[box, 2])
+        & (xy[:, 1] >= boxes[box, 1])
+        & (xy[:, 1] <= boxes[box, 3])
+    )
+    box, node = box[inside], node[inside]
+    order = np.lexsort((node, box))
+    return box[order], node[order]

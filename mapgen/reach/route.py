@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-import shapely
 from scipy.sparse.csgraph import dijkstra
 
 from mapgen.network import StreetGraph, edges_matrix
 from mapgen.reach.chains import chains
 from mapgen.reach.kernels import chain_search
+from mapgen.reach.nodegrid import nodes_in_boxes
 from mapgen.reach.snap import Attachment
 
 # Bound on the (origins × nodes) distance block held in memory at once.
@@ -118,7 +118,7 @@ def reach_blocks(
             continue
         west, south = lo[group].min(axis=0) - radius
         east, north = hi[group].max(axis=0) + radius
-        nodes = np.sort(graph.node_tree.query(shapely.box(west, south, east, north)))
+        _, nodes = nodes_in_boxes(graph, np.array([west, south, east, north]))
         k = len(group)
         mine = np.concatenate([by_place[link_start[i] : link_start[i + 1]] for i in group])
         local = np.searchsorted(nodes, origins.node[mine])

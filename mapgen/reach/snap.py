@@ -12,7 +12,8 @@ import shapely
 
 from mapgen.config import Settings
 from mapgen.network import MIN_EDGE_MINUTES, StreetGraph
-from mapgen.reach.edgegrid import nearest_edges
+from mapgen.reach.edgegrid import edges_near_boxes, nearest_edges
+from mapgen.reach.nodegrid import nodes_in_boxes
 
 
 @dataclass(frozen=True)
@@ -77,11 +78,10 @@ def attach(graph: StreetGraph, footprints: np.ndarray, *, leaving: bool, setting
         graph, np.concatenate([point_edge, other_edge]), dist, np.concatenate([point_along, other_along]), leaving
     )
     areas = np.flatnonzero(dimensions == 2)
-    area_i, entrance = (
-        graph.node_tree.query(shapely.buffer(footprints[areas], settings.access_buffer_m), predicate="intersects")
-        if len(areas)
-        else (np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp))
-    )
+    outlines = shapely.buffer(footprints[areas], settings.access_buffer_m)
+    area_i, entrance = nodes_in_boxes(graph, shapely.bounds(outlines).reshape(-1, 4))
+    inside = shapely.intersects_xy(outlines[area_i], graph.node_xy[entrance, 0], graph.node_xy[entrance, 1])
+    area_i, entrance = area_i[inside], entrance[inside]
     snap_m = np.full(len(footprints), np.nan)
     np.fmin.at(snap_m, place, dist)
     snap_m[areas[area_i]] = 0.0
@@ -113,18 +113,36 @@ def _edge_links(
 
 
 def _nearest_edges_geos(graph: StreetGraph, footprints: np.ndarray, max_distance: float) -> tuple[np.ndarray, ...]:
-    """:func:`nearest_edges` for any shapes (lines, areas) by GEOS: (index, edge, distance, distance along the edge)."""
+    """:func:`nearest_edges` for any shapes (lines, areas) by GEOS: (index, edge, distance, distance along the edge).
+
+    GEOS measures only the edges that can be nearest: those the edge grid lists around the
+    shape, within the distance from its nearest vertex to the streets (GEOS's distance from a
+    shape is the least of its vertices' and segments', so no edge farther than that vertex is
+    nearest) and whose bounding box comes that close to the shape's. So no line is made for
+    every street of the city, nor a tree of them, for a few hundred campuses and parks.
+    """
     if not len(footprints):
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
-    lines = graph.edge_lines
-    place, edge = graph.edge_tree.query_nearest(footprints, max_distance=max_distance, all_matches=True)
-    on_edge = shapely.get_point(shapely.shortest_line(lines[edge], footprints[place]), 0)
-    return (
-        place,
-        edge,
-        shapely.distance(footprints[place], lines[edge]),
-        shapely.line_locate_point(lines[edge], on_edge),
-    )
+    vertex_xy, owner = shapely.get_coordinates(footprints, return_index=True)
+    at, _, vertex_dist, _ = nearest_edges(graph, vertex_xy, max_distance)
+    bound = np.full(len(footprints), float(max_distance))
+    np.fmin.at(bound, owner[at], vertex_dist)
+    bound = bound * (1 + 1e-9) + 1e-9  # GEOS rounds a shape's distance its own way: a hair of room for ties
+    bounds = shapely.bounds(footprints)
+    place, edge, segment = edges_near_boxes(graph, bounds + np.c_[-bound, -bound, bound, bound])
+    # the gap between an edge's bounding box and the shape's is no more than their distance
+    box, tail, head = bounds[place], segment[:, :2], segment[:, 2:]
+    gap = np.maximum(np.maximum(np.minimum(tail, head) - box[:, 2:], box[:, :2] - np.maximum(tail, head)), 0.0)
+    near = np.hypot(gap[:, 0], gap[:, 1]) <= bound[place]
+    place, edge, segment = place[near], edge[near], segment[near]
+    lines = shapely.linestrings(segment.reshape(-1, 2, 2))
+    dist = shapely.distance(footprints[place], lines)
+    best = np.full(len(footprints), np.inf)
+    np.fmin.at(best, place, dist)
+    nearest = (dist == best[place]) & (dist <= max_distance)
+    place, edge, dist, lines = place[nearest], edge[nearest], dist[nearest], lines[nearest]
+    on_edge = shapely.get_point(shapely.shortest_line(lines, footprints[place]), 0)
+    return place, edge, dist, shapely.line_locate_point(lines, on_edge)
 
 
 @functools.lru_cache(maxsize=8)
