@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -506,6 +508,9 @@ def catalog_import(
 
 def main() -> None:
     """Entry point: run the CLI, turning user errors into one clear line and exit code 2."""
+    # what a command leaves is freed as the process ends without the collector walking it: the interpreter's
+    # collections on the way out walked every object of a build several times (0.6 s after Heidelberg's)
+    atexit.register(gc.freeze)
     try:
         app()
     except MapgenError as exc:
