@@ -258,6 +258,15 @@ def utm_crs_of_bounds(bounds: npt.ArrayLike) -> pyproj.CRS:
     return utm_crs(np.reshape(bounds, (2, 2)))
 
 
+@functools.lru_cache(maxsize=8)
+def transformers(srs: str) -> tuple[pyproj.Transformer, pyproj.Transformer]:
+    """WGS-84 to the metric CRS `srs` and back."""
+    return (
+        pyproj.Transformer.from_crs(4326, srs, always_xy=True),
+        pyproj.Transformer.from_crs(srs, 4326, always_xy=True),
+    )
+
+
 @functools.cache
 def _utm_zones() -> tuple[tuple[int, tuple[float, float, float, float]], ...]:
     """EPSG code and area of use (west, south, east, north) of every WGS-84 UTM zone, in PROJ's database order."""

@@ -8,10 +8,11 @@ from collections.abc import Mapping, Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 from mapgen.config import Language, Settings
-from mapgen.geo import utm_crs_of_bounds
+from mapgen.geo import transformers, utm_crs_of_bounds
 from mapgen.osm_extract import HighwayWay, feature_tags
 
 #: Time zones of the places whose language is Chinese (mainland, Hong Kong, Macau, Taiwan).
@@ -223,17 +224,20 @@ def _container_names(
 
 
 def _street_names(
-    points: gpd.GeoSeries, highways: Sequence[HighwayWay], language: str, max_m: float, crs: object
+    points: gpd.GeoSeries, highways: Sequence[HighwayWay], language: str, max_m: float, crs: pyproj.CRS
 ) -> list[str]:
-    named = [(w, local_name(w.tags, language)) for w in highways]
-    named = [(w, n) for w, n in named if n]
+    labels = [local_name(w.tags, language) for w in highways]
+    named = [w for w, label in zip(highways, labels, strict=True) if label]
     if not named:
         return [""] * len(points)
-    lines = gpd.GeoSeries([shapely.LineString(w.lonlat) for w, _ in named], crs=4326).to_crs(crs)
-    labels = np.array([n for _, n in named], dtype=object)
-    point_idx, line_idx = shapely.STRtree(lines.values).query_nearest(points.values, max_distance=max_m)
+    # one array of every named street's coordinates, moved and made into lines at once (not a line per way)
+    lonlat = np.concatenate([w.lonlat for w in named])
+    x, y = transformers(crs.srs)[0].transform(lonlat[:, 0], lonlat[:, 1])
+    lines = shapely.linestrings(np.c_[x, y], indices=np.repeat(np.arange(len(named)), [len(w.lonlat) for w in named]))
+    names = np.array([label for label in labels if label], dtype=object)
+    point_idx, line_idx = shapely.STRtree(lines).query_nearest(points.values, max_distance=max_m)
     found = [""] * len(points)
     for p, line in zip(point_idx, line_idx, strict=True):
         if not found[p]:
-            found[p] = str(labels[line])
+            found[p] = str(names[line])
     return found

@@ -9,10 +9,11 @@ import numpy as np
 import shapely
 
 from mapgen.config import Settings
+from mapgen.geo import transformers
 from mapgen.network import StreetGraph
 from mapgen.reach.pool import origin_parts, run_parts, worker_count
 from mapgen.reach.route import nearby_minutes, reach_blocks
-from mapgen.reach.snap import attach, attach_points, transformers
+from mapgen.reach.snap import attach, attach_points
 from mapgen.reach.trace import EMPTY_POLYGON, reached_polygons, trace_outlines
 
 

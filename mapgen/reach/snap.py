@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -143,15 +142,6 @@ def _nearest_edges_geos(graph: StreetGraph, footprints: np.ndarray, max_distance
     place, edge, dist, lines = place[nearest], edge[nearest], dist[nearest], lines[nearest]
     on_edge = shapely.get_point(shapely.shortest_line(lines, footprints[place]), 0)
     return place, edge, dist, shapely.line_locate_point(lines, on_edge)
-
-
-@functools.lru_cache(maxsize=8)
-def transformers(srs: str) -> tuple[pyproj.Transformer, pyproj.Transformer]:
-    """WGS-84 to the metric CRS `srs` and back."""
-    return (
-        pyproj.Transformer.from_crs(4326, srs, always_xy=True),
-        pyproj.Transformer.from_crs(srs, 4326, always_xy=True),
-    )
 
 
 def to_metric(geoms: gpd.GeoSeries, crs: pyproj.CRS) -> np.ndarray:
