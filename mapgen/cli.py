@@ -508,6 +508,10 @@ def catalog_import(
 
 def main() -> None:
     """Entry point: run the CLI, turning user errors into one clear line and exit code 2."""
+    # A command is one batch of work over large frames and many small objects. The collector looks at young
+    # objects after 20,000 allocations, not 700, so it walks a build's objects far less often: 0.7 -> 0.2 s in
+    # a Heidelberg build's own process, 0.65 -> 0.35 s in each PDF sheet worker (which inherit the setting).
+    gc.set_threshold(20_000, 10, 10)
     # what a command leaves is freed as the process ends without the collector walking it: the interpreter's
     # collections on the way out walked every object of a build several times (0.6 s after Heidelberg's)
     atexit.register(gc.freeze)
