@@ -121,9 +121,13 @@ def _no_internet() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dask_client() -> Iterator[object]:
-    """One small Dask cluster for the session (region tests): two single-thread workers in this process."""
+    """A small Dask cluster for one test file (region tests): two single-thread workers in this process.
+
+    Closed with the file, so its threads (event loop, heartbeats, memory monitors) do not run on
+    beside the other files' tests in the same pytest worker.
+    """
     from dask.distributed import Client, LocalCluster
 
     with (
