@@ -251,12 +251,16 @@ def test_band_cells_nearer_to_a_street_not_reached_are_cleared(city: str, mode: 
     for start in random_nodes(graph, rng, 4):
         nodes, minutes = nearby_minutes(graph, np.array([start]), np.array([0.01]), SETTINGS.minutes)
         reached = nodes[minutes <= SETTINGS.minutes]
-        xy = graph.node_xy[reached]
-        cell, radius = 10.0, 2
-        corner = xy.min(axis=0) - 8 * cell
-        width, height = ((xy.max(axis=0) - corner) / cell).astype(int) + 9
-        streets = np.zeros((height, width), dtype=np.uint8)
         street = (csr.indptr, csr.indices, csr.data, graph.node_xy, nodes)
+        # the drawing's box as the isochrones take it: the segments' far ends too, which lie beyond the reached
+        # nodes (a box of the nodes alone had the kernel write past the canvas, into the test process's memory)
+        box, _ = reached_extent(
+            *street[:4], slowest_edge_minutes(graph), nodes, minutes, SETTINGS.minutes, np.empty((0, 2))
+        )
+        cell, radius = 10.0, 2
+        corner = box[0] - 8 * cell
+        width, height = ((box[1] - corner) / cell).astype(int) + 9
+        streets = np.zeros((height, width), dtype=np.uint8)
         reached_segments(streets, *street, minutes, SETTINGS.minutes, float(corner[0]), float(corner[1]), cell)
         band = cv2.dilate(streets, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
         before, others = band.copy(), np.zeros_like(band)
@@ -273,7 +277,8 @@ def test_band_cells_nearer_to_a_street_not_reached_are_cleared(city: str, mode: 
         # every node not reached, the islands' too, lies on a marked cell unless a reached street runs through it
         unreached = np.concatenate([graph.node_xy[np.setdiff1d(np.arange(graph.n_nodes), reached)], graph.island_xy])
         px = ((unreached - corner) / cell + 0.5).astype(int)
-        inside = (px[:, 0] >= 0) & (px[:, 0] < width) & (px[:, 1] >= 0) & (px[:, 1] < height)
+        # (the raster's border row and column are background, never marked)
+        inside = (px[:, 0] >= 1) & (px[:, 0] < width - 1) & (px[:, 1] >= 1) & (px[:, 1] < height - 1)
         cells = px[inside]
         assert (others[cells[:, 1], cells[:, 0]] | streets[cells[:, 1], cells[:, 0]]).all()
         checked += 1
