@@ -226,18 +226,16 @@ def _container_names(
 def _street_names(
     points: gpd.GeoSeries, highways: Sequence[HighwayWay], language: str, max_m: float, crs: pyproj.CRS
 ) -> list[str]:
-    labels = [local_name(w.tags, language) for w in highways]
-    named = [w for w, label in zip(highways, labels, strict=True) if label]
+    named = [(w.lonlat, label) for w in highways if (label := local_name(w.tags, language))]
     if not named:
         return [""] * len(points)
     # one array of every named street's coordinates, moved and made into lines at once (not a line per way)
-    lonlat = np.concatenate([w.lonlat for w in named])
+    lonlat = np.concatenate([xy for xy, _ in named])
     x, y = transformers(crs.srs)[0].transform(lonlat[:, 0], lonlat[:, 1])
-    lines = shapely.linestrings(np.c_[x, y], indices=np.repeat(np.arange(len(named)), [len(w.lonlat) for w in named]))
-    names = np.array([label for label in labels if label], dtype=object)
+    lines = shapely.linestrings(np.c_[x, y], indices=np.repeat(np.arange(len(named)), [len(xy) for xy, _ in named]))
     point_idx, line_idx = shapely.STRtree(lines).query_nearest(points.values, max_distance=max_m)
     found = [""] * len(points)
     for p, line in zip(point_idx, line_idx, strict=True):
         if not found[p]:
-            found[p] = str(names[line])
+            found[p] = named[line][1]
     return found

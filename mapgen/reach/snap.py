@@ -78,7 +78,7 @@ def attach(graph: StreetGraph, footprints: np.ndarray, *, leaving: bool, setting
     )
     areas = np.flatnonzero(dimensions == 2)
     outlines = shapely.buffer(footprints[areas], settings.access_buffer_m)
-    area_i, entrance = nodes_in_boxes(graph, shapely.bounds(outlines).reshape(-1, 4))
+    area_i, entrance = nodes_in_boxes(graph, shapely.bounds(outlines))
     inside = shapely.intersects_xy(outlines[area_i], graph.node_xy[entrance, 0], graph.node_xy[entrance, 1])
     area_i, entrance = area_i[inside], entrance[inside]
     snap_m = np.full(len(footprints), np.nan)
